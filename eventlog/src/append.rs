@@ -1,0 +1,233 @@
+//! Group commit: one task per process owns appending. Callers queue requests; the task takes
+//! everything queued (up to [`MAX_GROUP_EVENTS`]) into one transaction, so throughput comes from
+//! batching while every append stays durable (`synchronous_commit` untouched).
+//!
+//! Inside the transaction the shard's head row is locked first. That lock serializes appenders
+//! across processes and is released only once the commit is visible, which is what makes
+//! position order equal commit order with no gaps.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use chrono::Utc;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::copy::CopyBinary;
+use crate::{EventLogError, NewEvent, Position, Result, NOTIFY_CHANNEL};
+
+/// Most events one group-commit transaction takes.
+pub const MAX_GROUP_EVENTS: usize = 8192;
+
+/// What a stream's version must be for an append to go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// No check (network events, decisions).
+    Any,
+    /// The stream must not exist yet (creating a resource).
+    NoStream,
+    /// The stream's last event must have this version (updating a resource).
+    Exact(i32),
+}
+
+impl ExpectedVersion {
+    fn admits(self, actual: i32) -> bool {
+        match self {
+            Self::Any => true,
+            Self::NoStream => actual == 0,
+            Self::Exact(v) => actual == v,
+        }
+    }
+}
+
+/// Where one event of an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub event_id: Uuid,
+    pub position: Position,
+    pub stream_version: i32,
+    /// The event was already in the log; nothing was written for it.
+    pub duplicate: bool,
+}
+
+pub(crate) struct Request {
+    pub events: Vec<NewEvent>,
+    pub expected: ExpectedVersion,
+    pub reply: oneshot::Sender<Result<Vec<Appended>>>,
+}
+
+pub(crate) async fn run_appender(pool: PgPool, shard: i32, mut rx: mpsc::Receiver<Request>) {
+    let mut held: Option<Request> = None;
+    loop {
+        let first = match held.take() {
+            Some(r) => r,
+            None => match rx.recv().await {
+                Some(r) => r,
+                None => return,
+            },
+        };
+        let mut size = first.events.len();
+        let mut group = vec![first];
+        while size < MAX_GROUP_EVENTS {
+            match rx.try_recv() {
+                Ok(r) if size + r.events.len() > MAX_GROUP_EVENTS => {
+                    held = Some(r);
+                    break;
+                }
+                Ok(r) => {
+                    size += r.events.len();
+                    group.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let replies = commit_group(&pool, shard, &group).await;
+        metrics::histogram!("simledger_eventlog_group_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("simledger_eventlog_group_events").record(size as f64);
+        match replies {
+            Ok(outcomes) => {
+                for (req, outcome) in group.into_iter().zip(outcomes) {
+                    let _ = req.reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, requests = group.len(), "group commit failed; callers may retry");
+                let message = e.to_string();
+                for req in group {
+                    let _ = req.reply.send(Err(EventLogError::CommitFailed(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for the whole group. Returns each request's own outcome: a conflicting
+/// request fails alone, the others still commit.
+async fn commit_group(pool: &PgPool, shard: i32, group: &[Request]) -> Result<Vec<Result<Vec<Appended>>>> {
+    let mut tx = pool.begin().await?;
+    let head: i64 = sqlx::query_scalar("SELECT head FROM log_shards WHERE shard = $1 FOR UPDATE")
+        .bind(shard)
+        .fetch_one(&mut *tx)
+        .await?;
+
+    let ids: Vec<Uuid> = group.iter().flat_map(|r| r.events.iter().map(|e| e.event_id)).collect();
+    let mut known = existing_events(&mut tx, &ids).await?;
+    let mut versions = stream_versions(&mut tx, group, &known).await?;
+
+    let mut next = head;
+    let mut fresh: Vec<(&NewEvent, Position, i32)> = Vec::new();
+    let mut outcomes = Vec::with_capacity(group.len());
+    for req in group {
+        let is_new = |e: &NewEvent, known: &HashMap<Uuid, (Position, i32)>| !known.contains_key(&e.event_id);
+        if let Some(first_new) = req.events.iter().find(|e| is_new(e, &known)) {
+            let actual = versions.get(first_new.stream.as_str()).copied().unwrap_or(0);
+            if !req.expected.admits(actual) {
+                outcomes.push(Err(EventLogError::Conflict {
+                    stream: first_new.stream.clone(),
+                    expected: format!("{:?}", req.expected),
+                    actual,
+                }));
+                continue;
+            }
+        }
+        let mut out = Vec::with_capacity(req.events.len());
+        for e in &req.events {
+            if let Some(&(position, stream_version)) = known.get(&e.event_id) {
+                out.push(Appended { event_id: e.event_id, position, stream_version, duplicate: true });
+                continue;
+            }
+            next += 1;
+            let version = versions.entry(e.stream.as_str()).or_insert(0);
+            *version += 1;
+            known.insert(e.event_id, (next, *version));
+            fresh.push((e, next, *version));
+            out.push(Appended { event_id: e.event_id, position: next, stream_version: *version, duplicate: false });
+        }
+        outcomes.push(Ok(out));
+    }
+
+    if !fresh.is_empty() {
+        copy_rows(&mut tx, shard, &fresh).await?;
+        sqlx::query("UPDATE log_shards SET head = $2 WHERE shard = $1")
+            .bind(shard)
+            .bind(next)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(NOTIFY_CHANNEL)
+            .bind(next.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    metrics::counter!("simledger_eventlog_appended_total").increment(fresh.len() as u64);
+    metrics::gauge!("simledger_eventlog_head").set(next as f64);
+    Ok(outcomes)
+}
+
+async fn existing_events(conn: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, (Position, i32)>> {
+    let rows: Vec<(Uuid, i64, i32)> =
+        sqlx::query_as("SELECT event_id, position, stream_version FROM events WHERE event_id = ANY($1)")
+            .bind(ids)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|(id, p, v)| (id, (p, v))).collect())
+}
+
+/// Current version of every stream the group writes to (0 for a new stream).
+async fn stream_versions<'a>(
+    conn: &mut PgConnection,
+    group: &'a [Request],
+    known: &HashMap<Uuid, (Position, i32)>,
+) -> Result<HashMap<&'a str, i32>> {
+    let mut streams: Vec<&str> = group
+        .iter()
+        .flat_map(|r| r.events.iter())
+        .filter(|e| !known.contains_key(&e.event_id))
+        .map(|e| e.stream.as_str())
+        .collect();
+    streams.sort_unstable();
+    streams.dedup();
+    if streams.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT s.stream, v.version FROM unnest($1::text[]) AS s(stream) \
+         CROSS JOIN LATERAL (SELECT max(stream_version) AS version FROM events e WHERE e.stream = s.stream) v \
+         WHERE v.version IS NOT NULL",
+    )
+    .bind(&streams)
+    .fetch_all(conn)
+    .await?;
+    let found: HashMap<String, i32> = rows.into_iter().collect();
+    Ok(streams.into_iter().map(|s| (s, found.get(s).copied().unwrap_or(0))).collect())
+}
+
+async fn copy_rows(conn: &mut PgConnection, shard: i32, rows: &[(&NewEvent, Position, i32)]) -> Result<()> {
+    let recorded_at = Utc::now();
+    let bytes: usize = rows.iter().map(|(e, _, _)| e.payload_len() + 120).sum();
+    let mut copy = CopyBinary::with_capacity(bytes);
+    for (e, position, version) in rows {
+        copy.row(9)
+            .int4(shard)
+            .int8(*position)
+            .uuid(&e.event_id)
+            .text(&e.stream)
+            .int4(*version)
+            .text(e.event_type)
+            .jsonb(&e.data)
+            .jsonb(&e.metadata)
+            .timestamptz(&recorded_at);
+    }
+    let mut sink = conn
+        .copy_in_raw(
+            "COPY events (shard, position, event_id, stream, stream_version, type, data, metadata, recorded_at) \
+             FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    sink.send(copy.finish()).await?;
+    sink.finish().await?;
+    Ok(())
+}

@@ -1,0 +1,385 @@
+//! The event catalog: every `type` string the log may hold, with its data shape.
+//!
+//! The JSON written here is the stable wire format on disk and on every sink. Renaming or
+//! retyping a field is a migration of stored events, not a refactor: add fields as `Option` with
+//! `#[serde(default)]` instead.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+macro_rules! catalog {
+    ($( $(#[$doc:meta])* $variant:ident($data:ty) = $type:literal, )*) => {
+        /// One fact in the log. The variant is the envelope's `type`; its data is `data`.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Event {
+            $( $(#[$doc])* #[doc = concat!("`", $type, "`")] $variant($data), )*
+        }
+
+        impl Event {
+            /// Every type string in the catalog.
+            pub const TYPES: &'static [&'static str] = &[$($type),*];
+
+            pub fn event_type(&self) -> &'static str {
+                match self { $( Event::$variant(_) => $type, )* }
+            }
+
+            /// The `data` JSON.
+            pub fn to_json(&self) -> serde_json::Result<String> {
+                match self { $( Event::$variant(d) => serde_json::to_string(d), )* }
+            }
+
+            /// The `data` as a JSON value (for sinks and APIs that embed it).
+            pub fn to_value(&self) -> serde_json::Result<serde_json::Value> {
+                match self { $( Event::$variant(d) => serde_json::to_value(d), )* }
+            }
+
+            /// Rebuilds an event from its stored type and data.
+            pub fn decode(event_type: &str, data: &str) -> Result<Self, DecodeError> {
+                match event_type {
+                    $( $type => serde_json::from_str(data).map(Event::$variant).map_err(DecodeError::Data), )*
+                    _ => Err(DecodeError::UnknownType),
+                }
+            }
+        }
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event type")]
+    UnknownType,
+    #[error("{0}")]
+    Data(serde_json::Error),
+}
+
+catalog! {
+    // Provisioning, from commands.
+    SimProvisioned(SimProvisioned) = "sim.provisioned",
+    SimRegistered(SimRegistered) = "sim.registered",
+    SimUpdated(SimUpdated) = "sim.updated",
+    SimStatusChanged(SimStatusChanged) = "sim.status_changed",
+    FleetCreated(FleetCreated) = "fleet.created",
+    FleetUpdated(FleetUpdated) = "fleet.updated",
+    NapCreated(NapCreated) = "nap.created",
+    NapNetworkAdded(NapNetworkChange) = "nap.network_added",
+    NapNetworkRemoved(NapNetworkChange) = "nap.network_removed",
+
+    // Network, from the core nodes: Twilio Super SIM connection events, data unchanged.
+    AttachmentAccepted(ConnectionEvent) = "com.twilio.iot.supersim.connection.attachment.accepted",
+    AttachmentRejected(ConnectionEvent) = "com.twilio.iot.supersim.connection.attachment.rejected",
+    AttachmentFailed(ConnectionEvent) = "com.twilio.iot.supersim.connection.attachment.failed",
+    DataSessionStarted(ConnectionEvent) = "com.twilio.iot.supersim.connection.data-session.started",
+    DataSessionUpdated(ConnectionEvent) = "com.twilio.iot.supersim.connection.data-session.updated",
+    DataSessionEnded(ConnectionEvent) = "com.twilio.iot.supersim.connection.data-session.ended",
+    DataSessionFailed(ConnectionEvent) = "com.twilio.iot.supersim.connection.data-session.failed",
+    SmsMoSubmitted(SmsEvent) = "sms.mo.submitted",
+    SmsMoDelivered(SmsEvent) = "sms.mo.delivered",
+    SmsMoFailed(SmsEvent) = "sms.mo.failed",
+    SmsMtSubmitted(SmsEvent) = "sms.mt.submitted",
+    SmsMtDelivered(SmsEvent) = "sms.mt.delivered",
+    SmsMtFailed(SmsEvent) = "sms.mt.failed",
+
+    // Decisions, from projections.
+    SimDataLimitReached(DataLimitDecision) = "sim.data_limit_reached",
+    SimDataLimitCleared(DataLimitDecision) = "sim.data_limit_cleared",
+}
+
+/// A SIM's lifecycle state, as Twilio's `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SimStatus {
+    New,
+    Ready,
+    Active,
+    Inactive,
+    Scheduled,
+}
+
+impl SimStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Ready => "ready",
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::Scheduled => "scheduled",
+        }
+    }
+
+    /// Whether the HSS lets a SIM in this state attach.
+    pub fn may_attach(self) -> bool {
+        matches!(self, Self::Ready | Self::Active)
+    }
+}
+
+/// A SIM entered into inventory by the operator, before any customer registers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimProvisioned {
+    pub sim_sid: String,
+    pub iccid: String,
+    /// SHA-256 of the registration code printed on the card; the code itself is never stored.
+    pub registration_code_sha256: String,
+    /// Every IMSI the card holds (multi-IMSI: one per home network).
+    pub imsis: Vec<String>,
+}
+
+/// A customer account claimed a provisioned SIM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimRegistered {
+    pub sim_sid: String,
+    pub account_sid: String,
+    pub iccid: String,
+    pub status: SimStatus,
+    #[serde(default)]
+    pub fleet_sid: Option<String>,
+    #[serde(default)]
+    pub unique_name: Option<String>,
+}
+
+/// Changed SIM attributes; a field left out did not change. `Some(None)` clears a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimUpdated {
+    pub sim_sid: String,
+    pub account_sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub unique_name: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub fleet_sid: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub callback_url: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub callback_method: Option<Option<String>>,
+    /// IMSIs of this SIM that the HSS must refuse (multi-IMSI control).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disallowed_imsis: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimStatusChanged {
+    pub sim_sid: String,
+    pub account_sid: String,
+    pub from: SimStatus,
+    pub to: SimStatus,
+    /// Why, when not a customer's request (`billing:*suspend_sim`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetCreated {
+    pub fleet_sid: String,
+    pub account_sid: String,
+    #[serde(default)]
+    pub unique_name: Option<String>,
+    pub data_enabled: bool,
+    /// Megabytes per SIM per billing period.
+    pub data_limit_mb: i64,
+    pub data_metering: String,
+    pub network_access_profile_sid: String,
+    pub sms_commands_enabled: bool,
+    #[serde(default)]
+    pub sms_commands_url: Option<String>,
+    #[serde(default)]
+    pub sms_commands_method: Option<String>,
+    #[serde(default)]
+    pub ip_commands_url: Option<String>,
+    #[serde(default)]
+    pub ip_commands_method: Option<String>,
+}
+
+/// Changed fleet attributes; a field left out did not change. `Some(None)` clears a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetUpdated {
+    pub fleet_sid: String,
+    pub account_sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub unique_name: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_limit_mb: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_access_profile_sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_commands_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub sms_commands_url: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub sms_commands_method: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub ip_commands_url: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub ip_commands_method: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NapCreated {
+    pub nap_sid: String,
+    pub account_sid: String,
+    #[serde(default)]
+    pub unique_name: Option<String>,
+    /// `HW…` network SIDs allowed from the start.
+    pub networks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NapNetworkChange {
+    pub nap_sid: String,
+    pub account_sid: String,
+    pub network_sid: String,
+}
+
+/// The visited network of a connection event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkRef {
+    pub mcc: String,
+    pub mnc: String,
+    pub friendly_name: String,
+    pub iso_country: String,
+    pub sid: String,
+}
+
+/// The serving cell of a connection event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellLocation {
+    pub cell_id: String,
+    pub lac: String,
+    #[serde(default)]
+    pub lat: Option<f64>,
+    #[serde(default)]
+    pub lon: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionError {
+    pub code: i64,
+    pub message: String,
+}
+
+/// Every property of Twilio's Super SIM connection event. Properties that do not apply to an
+/// event's type are left out of the JSON, except `data_modifier`, `location`, `imei` and
+/// `error`, which are written as null.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionEvent {
+    pub event_sid: String,
+    pub event_type: String,
+    pub timestamp: DateTime<Utc>,
+    pub account_sid: String,
+    pub sim_sid: String,
+    pub sim_iccid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim_unique_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_sid: Option<String>,
+    pub imsi: String,
+    pub imei: Option<String>,
+    pub network: NetworkRef,
+    pub location: Option<CellLocation>,
+    pub rat_type: String,
+    pub error: Option<ConnectionError>,
+    pub data_modifier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_session_sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_session_start_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_session_end_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_session_update_start_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_session_update_end_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_download: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_upload: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_total: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_session_data_download: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_session_data_upload: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_session_data_total: Option<i64>,
+}
+
+/// One SMS as the SMSC saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsEvent {
+    /// The SMS command (`HC…`) this message belongs to.
+    pub sms_command_sid: String,
+    pub account_sid: String,
+    pub sim_sid: String,
+    pub sim_iccid: String,
+    pub imsi: String,
+    /// `to_sim` (MT) or `from_sim` (MO).
+    pub direction: String,
+    pub status: String,
+    pub payload: String,
+    pub timestamp: DateTime<Utc>,
+    #[serde(default)]
+    pub network: Option<NetworkRef>,
+    #[serde(default)]
+    pub error: Option<ConnectionError>,
+}
+
+/// The limits projection's decision that a SIM crossed (or came back under) its data limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataLimitDecision {
+    pub sim_sid: String,
+    pub account_sid: String,
+    #[serde(default)]
+    pub fleet_sid: Option<String>,
+    pub billing_period_sid: String,
+    pub used_bytes: i64,
+    pub limit_bytes: i64,
+    /// `data_limit`, `data_disabled`, `new_billing_period`, `limit_raised`, …
+    pub reason: String,
+}
+
+/// Serde helper for patch fields: absent = unchanged, `null` = cleared, value = set.
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_string_is_unique() {
+        let mut types = Event::TYPES.to_vec();
+        types.sort_unstable();
+        types.dedup();
+        assert_eq!(types.len(), Event::TYPES.len());
+    }
+
+    #[test]
+    fn unknown_type_is_refused() {
+        assert!(matches!(Event::decode("sim.exploded", "{}"), Err(DecodeError::UnknownType)));
+    }
+
+    #[test]
+    fn patch_fields_distinguish_absent_null_and_set() {
+        let cleared: SimUpdated =
+            serde_json::from_str(r#"{"sim_sid":"HS1","account_sid":"AC1","unique_name":null}"#).unwrap();
+        assert_eq!(cleared.unique_name, Some(None));
+        assert_eq!(cleared.fleet_sid, None);
+        let json = serde_json::to_string(&cleared).unwrap();
+        assert_eq!(json, r#"{"sim_sid":"HS1","account_sid":"AC1","unique_name":null}"#);
+    }
+}

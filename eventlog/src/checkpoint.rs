@@ -1,0 +1,103 @@
+//! Subscriber checkpoints, committed in the same transaction as the subscriber's own writes, so
+//! a crash leaves either both or neither: a batch is applied exactly once.
+
+use std::future::Future;
+
+use sqlx::PgConnection;
+use tokio::sync::watch;
+
+use crate::{EventLog, EventLogError, Position, RecordedEvent, Result};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The position `name` has consumed up to on `shard` (0 if it never ran).
+pub async fn load(conn: &mut PgConnection, name: &str, shard: i32) -> Result<Position> {
+    Ok(sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1 AND shard = $2")
+        .bind(name)
+        .bind(shard)
+        .fetch_optional(conn)
+        .await?
+        .unwrap_or(0))
+}
+
+/// Moves `name` from `from` to `to` inside the caller's transaction. Fails with a conflict if the
+/// stored checkpoint is not `from` (another instance of the same subscriber got there first), so
+/// two workers of one projection can never both apply a batch.
+pub async fn advance(conn: &mut PgConnection, name: &str, shard: i32, from: Position, to: Position) -> Result<()> {
+    let stored: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1 AND shard = $2 FOR UPDATE")
+            .bind(name)
+            .bind(shard)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if stored.unwrap_or(0) != from {
+        return Err(EventLogError::Conflict {
+            stream: format!("checkpoint:{name}"),
+            expected: from.to_string(),
+            actual: stored.unwrap_or(0) as i32,
+        });
+    }
+    sqlx::query(
+        "INSERT INTO checkpoints (name, shard, position, updated_at) VALUES ($1, $2, $3, now()) \
+         ON CONFLICT (name, shard) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
+    )
+    .bind(name)
+    .bind(shard)
+    .bind(to)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets `name`'s checkpoint (before a replay from position 0).
+pub async fn reset(conn: &mut PgConnection, name: &str, shard: i32) -> Result<()> {
+    sqlx::query("DELETE FROM checkpoints WHERE name = $1 AND shard = $2").bind(name).bind(shard).execute(conn).await?;
+    Ok(())
+}
+
+/// Something that consumes the log and keeps its own tables.
+pub trait Subscriber: Send {
+    /// The checkpoint's name; stable across releases.
+    fn name(&self) -> &str;
+
+    /// Applies a batch in order, writing only through `tx` (the transaction that will also hold
+    /// the checkpoint).
+    fn apply(
+        &mut self,
+        tx: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> impl Future<Output = std::result::Result<(), BoxError>> + Send;
+}
+
+/// Runs `subscriber` from its checkpoint for ever: catch up, then follow live. Each batch and
+/// its checkpoint commit together. `progress` is told the position reached after each commit
+/// (read-your-writes waits on it).
+pub async fn run_checkpointed<S: Subscriber>(
+    log: EventLog,
+    mut subscriber: S,
+    batch: i64,
+    progress: watch::Sender<Position>,
+) -> Result<()> {
+    let shard = log.shard();
+    let name = subscriber.name().to_owned();
+    let mut conn = log.pool().acquire().await?;
+    let start = load(&mut conn, &name, shard).await?;
+    drop(conn);
+    progress.send_replace(start);
+    let mut subscription = log.subscribe(start, batch).await?;
+    let mut at = start;
+    loop {
+        let events = subscription.next_batch().await?;
+        let to = subscription.position();
+        let mut tx = log.pool().begin().await?;
+        subscriber
+            .apply(&mut tx, &events)
+            .await
+            .map_err(|source| EventLogError::Handler { name: name.clone(), source })?;
+        advance(&mut tx, &name, shard, at, to).await?;
+        tx.commit().await?;
+        at = to;
+        metrics::gauge!("simledger_subscriber_position", "subscriber" => name.clone()).set(to as f64);
+        progress.send_replace(to);
+    }
+}

@@ -1,0 +1,95 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Event, EventLogError, Position, Result};
+
+/// Largest `data` payload the log accepts. Events are facts about one happening, not documents.
+pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+
+/// Why an event happened and where it came from; never part of the event's meaning.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The request or happening that started the chain of events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<Uuid>,
+    /// The event or command that directly caused this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<Uuid>,
+    /// What appended it: `api`, `hss`, `pgw`, `projection:limits`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The tenant the event belongs to (the future shard key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_sid: Option<String>,
+}
+
+impl Metadata {
+    pub fn from_source(source: impl Into<String>) -> Self {
+        Self { source: Some(source.into()), ..Self::default() }
+    }
+
+    pub fn with_account(mut self, account_sid: impl Into<String>) -> Self {
+        self.account_sid = Some(account_sid.into());
+        self
+    }
+
+    pub fn caused_by(mut self, causation_id: Uuid) -> Self {
+        self.causation_id = Some(causation_id);
+        self
+    }
+}
+
+/// An event ready to append: typed, validated and serialized once.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Idempotency key: appending an id that is already in the log is a no-op.
+    pub event_id: Uuid,
+    pub stream: String,
+    pub event_type: &'static str,
+    pub(crate) data: String,
+    pub(crate) metadata: String,
+}
+
+impl NewEvent {
+    pub fn new(event_id: Uuid, stream: impl Into<String>, event: &Event, metadata: &Metadata) -> Result<Self> {
+        let stream = stream.into();
+        if stream.is_empty() || stream.len() > 200 {
+            return Err(EventLogError::InvalidEvent(format!(
+                "stream name must be 1 to 200 bytes, got {}",
+                stream.len()
+            )));
+        }
+        let data = event.to_json().map_err(|e| EventLogError::InvalidEvent(e.to_string()))?;
+        if data.len() > MAX_PAYLOAD_BYTES {
+            return Err(EventLogError::PayloadTooLarge { size: data.len(), limit: MAX_PAYLOAD_BYTES });
+        }
+        let metadata = serde_json::to_string(metadata).map_err(|e| EventLogError::InvalidEvent(e.to_string()))?;
+        // jsonb cannot hold U+0000; refuse here rather than fail the whole group commit.
+        if data.contains("\\u0000") || metadata.contains("\\u0000") {
+            return Err(EventLogError::InvalidEvent("text may not contain U+0000".into()));
+        }
+        Ok(Self { event_id, stream, event_type: event.event_type(), data, metadata })
+    }
+
+    pub fn data_json(&self) -> &str {
+        &self.data
+    }
+
+    pub fn payload_len(&self) -> usize {
+        self.data.len() + self.metadata.len() + self.stream.len()
+    }
+}
+
+/// An event as the log holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEvent {
+    pub shard: i32,
+    pub position: Position,
+    pub event_id: Uuid,
+    pub stream: String,
+    pub stream_version: i32,
+    pub event: Event,
+    pub metadata: Metadata,
+    pub recorded_at: DateTime<Utc>,
+}

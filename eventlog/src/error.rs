@@ -1,0 +1,43 @@
+use crate::Position;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventLogError {
+    #[error("stream {stream} is at version {actual}, expected {expected}")]
+    Conflict { stream: String, expected: String, actual: i32 },
+    #[error("event at position {position} has unknown type {event_type:?}")]
+    UnknownEventType { position: Position, event_type: String },
+    #[error("event at position {position} ({event_type}) does not match its schema: {reason}")]
+    Malformed { position: Position, event_type: String, reason: String },
+    #[error("event payload is {size} bytes; the limit is {limit}")]
+    PayloadTooLarge { size: usize, limit: usize },
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    #[error("invalid append: {0}")]
+    InvalidBatch(String),
+    /// The group's transaction failed (database unreachable, restarting…). Nothing of it was
+    /// committed, or its commit could not be confirmed: retrying is safe, appends are idempotent.
+    #[error("the group commit failed: {0}")]
+    CommitFailed(String),
+    #[error("the appender task has stopped")]
+    AppenderStopped,
+    #[error("subscriber {name} failed: {source}")]
+    Handler { name: String, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl EventLogError {
+    /// Whether retrying the same call may succeed (the database was unreachable or busy). A
+    /// retried append is safe: it is idempotent by event id.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Database(e) => !matches!(e, sqlx::Error::Database(_)) || is_serialization(e),
+            Self::AppenderStopped | Self::CommitFailed(_) => true,
+            _ => false,
+        }
+    }
+}
+
+fn is_serialization(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40001" | "40P01")))
+}

@@ -1,0 +1,108 @@
+//! The event log: one append-only table in PostgreSQL that every other part of simledger reads.
+//!
+//! - [`EventLog::append`] is idempotent by `event_id`, checks optimistic concurrency per stream,
+//!   and group-commits concurrent callers into one transaction.
+//! - Positions are gap-free and in commit order per shard (see the `log_shards` migration), so a
+//!   reader that has seen position N will never later find a new event below N, and
+//!   "everything after N" is a stable set.
+//! - [`EventLog::read`] reads in position order; [`Subscription`] catches up and then follows the
+//!   log live, woken by `NOTIFY`; [`checkpoint::run_checkpointed`] commits a subscriber's own
+//!   writes and its checkpoint in one transaction.
+
+mod append;
+pub mod catalog;
+pub mod checkpoint;
+mod copy;
+mod envelope;
+mod error;
+mod read;
+mod subscribe;
+
+pub use append::{Appended, ExpectedVersion, MAX_GROUP_EVENTS};
+pub use catalog::Event;
+pub use envelope::{Metadata, NewEvent, RecordedEvent, MAX_PAYLOAD_BYTES};
+pub use error::EventLogError;
+pub use subscribe::Subscription;
+
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+
+/// A position in one shard's log: 1, 2, 3, … with no gaps. 0 means "before the first event".
+pub type Position = i64;
+
+/// The one shard that exists today. Positions, checkpoints and cursors carry the shard in their
+/// keys already, so accounts can later be spread over shards without a schema change.
+pub const DEFAULT_SHARD: i32 = 0;
+
+/// The `NOTIFY` channel an appender signals on after each commit (payload: the new head).
+pub const NOTIFY_CHANNEL: &str = "simledger_log";
+
+pub type Result<T, E = EventLogError> = std::result::Result<T, E>;
+
+/// Handle on the log. Cheap to clone; all clones share one group-commit appender.
+#[derive(Clone)]
+pub struct EventLog {
+    pool: PgPool,
+    shard: i32,
+    appender: mpsc::Sender<append::Request>,
+}
+
+impl EventLog {
+    /// Opens the log on a migrated database and starts its group-commit appender task.
+    pub fn new(pool: PgPool) -> Self {
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(append::run_appender(pool.clone(), DEFAULT_SHARD, rx));
+        Self { pool, shard: DEFAULT_SHARD, appender: tx }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn shard(&self) -> i32 {
+        self.shard
+    }
+
+    /// Appends `events` atomically, after every event already queued by concurrent callers.
+    ///
+    /// Events whose `event_id` is already in the log are not appended again; their original
+    /// position is reported with `duplicate: true`. `expected` is checked against the stream's
+    /// current version when there is anything new to append (all events must then share one
+    /// stream); a mismatch is [`EventLogError::Conflict`] and appends nothing.
+    pub async fn append(&self, events: Vec<NewEvent>, expected: ExpectedVersion) -> Result<Vec<Appended>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !matches!(expected, ExpectedVersion::Any) && events.iter().any(|e| e.stream != events[0].stream) {
+            return Err(EventLogError::InvalidBatch(
+                "an expected version applies to one stream; this batch spans several".into(),
+            ));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.appender
+            .send(append::Request { events, expected, reply })
+            .await
+            .map_err(|_| EventLogError::AppenderStopped)?;
+        answer.await.map_err(|_| EventLogError::AppenderStopped)?
+    }
+
+    /// Up to `limit` events after `after`, in position order.
+    pub async fn read(&self, after: Position, limit: i64) -> Result<Vec<RecordedEvent>> {
+        read::read(&self.pool, self.shard, after, limit).await
+    }
+
+    /// The events of one stream after `after_version`, in order.
+    pub async fn read_stream(&self, stream: &str, after_version: i32) -> Result<Vec<RecordedEvent>> {
+        read::read_stream(&self.pool, stream, after_version).await
+    }
+
+    /// The last committed position (0 for an empty log).
+    pub async fn head(&self) -> Result<Position> {
+        read::head(&self.pool, self.shard).await
+    }
+
+    /// Follows the log from just after `after`: catch-up reads, then live.
+    pub async fn subscribe(&self, after: Position, batch: i64) -> Result<Subscription> {
+        Subscription::start(self.clone(), after, batch).await
+    }
+}

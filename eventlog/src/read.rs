@@ -1,0 +1,65 @@
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use crate::catalog::DecodeError;
+use crate::{Event, EventLogError, Metadata, Position, RecordedEvent, Result};
+
+const COLUMNS: &str =
+    "shard, position, event_id, stream, stream_version, type, data::text AS data, metadata::text AS metadata, recorded_at";
+
+pub(crate) async fn read(pool: &PgPool, shard: i32, after: Position, limit: i64) -> Result<Vec<RecordedEvent>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM events WHERE shard = $1 AND position > $2 ORDER BY position LIMIT $3"
+    ))
+    .bind(shard)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(decode_row).collect()
+}
+
+pub(crate) async fn read_stream(pool: &PgPool, stream: &str, after_version: i32) -> Result<Vec<RecordedEvent>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM events WHERE stream = $1 AND stream_version > $2 ORDER BY stream_version"
+    ))
+    .bind(stream)
+    .bind(after_version)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(decode_row).collect()
+}
+
+pub(crate) async fn head(pool: &PgPool, shard: i32) -> Result<Position> {
+    Ok(sqlx::query_scalar("SELECT head FROM log_shards WHERE shard = $1").bind(shard).fetch_one(pool).await?)
+}
+
+fn decode_row(row: &PgRow) -> Result<RecordedEvent> {
+    let position: i64 = row.try_get("position")?;
+    let event_type: &str = row.try_get("type")?;
+    let data: &str = row.try_get("data")?;
+    let event = Event::decode(event_type, data).map_err(|e| match e {
+        DecodeError::UnknownType => EventLogError::UnknownEventType { position, event_type: event_type.to_owned() },
+        DecodeError::Data(reason) => {
+            EventLogError::Malformed { position, event_type: event_type.to_owned(), reason: reason.to_string() }
+        }
+    })?;
+    let metadata: &str = row.try_get("metadata")?;
+    let metadata: Metadata = serde_json::from_str(metadata).map_err(|e| EventLogError::Malformed {
+        position,
+        event_type: event_type.to_owned(),
+        reason: format!("metadata: {e}"),
+    })?;
+    Ok(RecordedEvent {
+        shard: row.try_get("shard")?,
+        position,
+        event_id: row.try_get::<Uuid, _>("event_id")?,
+        stream: row.try_get("stream")?,
+        stream_version: row.try_get("stream_version")?,
+        event,
+        metadata,
+        recorded_at: row.try_get::<DateTime<Utc>, _>("recorded_at")?,
+    })
+}

@@ -1,0 +1,51 @@
+use sqlx::postgres::PgListener;
+
+use crate::{EventLog, Position, RecordedEvent, Result, NOTIFY_CHANNEL};
+
+/// Follows the log from a position: reads in batches while behind, then waits for the
+/// appender's `NOTIFY` instead of polling.
+///
+/// It listens *before* its first read, so an append that commits between a read that came back
+/// empty and the wait still wakes it: the hand-over from catch-up to live has no gap, and since
+/// every read starts after the last position delivered, no duplicate either.
+pub struct Subscription {
+    log: EventLog,
+    listener: PgListener,
+    position: Position,
+    batch: i64,
+}
+
+impl Subscription {
+    pub(crate) async fn start(log: EventLog, after: Position, batch: i64) -> Result<Self> {
+        let listener = listen(&log).await?;
+        Ok(Self { log, listener, position: after, batch: batch.max(1) })
+    }
+
+    /// The last position delivered.
+    pub fn position(&self) -> Position {
+        self.position
+    }
+
+    /// The next events after [`Self::position`]; waits when there are none yet.
+    pub async fn next_batch(&mut self) -> Result<Vec<RecordedEvent>> {
+        loop {
+            let events = self.log.read(self.position, self.batch).await?;
+            if let Some(last) = events.last() {
+                self.position = last.position;
+                return Ok(events);
+            }
+            match self.listener.try_recv().await? {
+                Some(_) => while self.listener.next_buffered().is_some() {},
+                // The connection dropped and notifications may have been lost: listen anew
+                // before the next read, so nothing committed meanwhile can be slept through.
+                None => self.listener = listen(&self.log).await?,
+            }
+        }
+    }
+}
+
+async fn listen(log: &EventLog) -> Result<PgListener> {
+    let mut listener = PgListener::connect_with(log.pool()).await?;
+    listener.listen(NOTIFY_CHANNEL).await?;
+    Ok(listener)
+}
