@@ -1,1 +1,33 @@
-//! placeholder
+//! Projections of the event log: tables rebuilt from the log alone, each advanced in the same
+//! transaction as its checkpoint, each replayable from position 0 with identical results.
+//!
+//! | projection | tables | fed by |
+//! |---|---|---|
+//! | `registry` | `registry_*`: SIMs, IMSIs, fleets, NAPs | provisioning events |
+//!
+//! Later capabilities add `limits`, `usage`, `billing` and `cdrs` here, each as its own module.
+
+pub mod registry;
+mod runner;
+
+pub use runner::{replay, spawn, ProjectionHandle};
+pub use simledger_eventlog::checkpoint::{BoxError, Subscriber};
+
+/// A projection: a [`Subscriber`] that owns tables it can wipe and rebuild.
+pub trait Projection: Subscriber + Sized + 'static {
+    /// Every table this projection writes; emptied before a replay.
+    const TABLES: &'static [&'static str];
+}
+
+/// Names accepted by `simledger replay --projection`.
+pub const NAMES: &[&str] = &[registry::NAME];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("unknown projection {0:?}; known: {known}", known = NAMES.join(", "))]
+    Unknown(String),
+    #[error(transparent)]
+    EventLog(#[from] simledger_eventlog::EventLogError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
