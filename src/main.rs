@@ -1,1 +1,57 @@
-fn main() {}
+//! `simledger`: the one binary. Every subcommand has `--help`.
+
+mod bench;
+mod config;
+mod replay;
+mod telemetry;
+mod up;
+
+use clap::{Parser, Subcommand};
+
+use config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "simledger",
+    version,
+    about = "Event-sourced subscriber management and CDR billing for IoT SIM fleets"
+)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the platform: API, core nodes, ingest, projections, exporters, sinks.
+    Up(up::UpArgs),
+    /// Create the database if missing and apply every migration, then exit.
+    Migrate,
+    /// Rebuild a projection's tables from event-log position 0.
+    Replay(replay::ReplayArgs),
+    /// Benchmarks: programs that print figures, each against a reference measured in the same run.
+    Bench(bench::BenchArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(&cli.config.log_filter);
+    match cli.command {
+        Command::Up(args) => up::run(&cli.config, args).await,
+        Command::Migrate => {
+            simledger_services::postgres::prepare(
+                &cli.config.database_url,
+                &cli.config.data_dir(),
+                2,
+            )
+            .await?;
+            tracing::info!("database is migrated");
+            Ok(())
+        }
+        Command::Replay(args) => replay::run(&cli.config, args).await,
+        Command::Bench(args) => bench::run(&cli.config, args).await,
+    }
+}

@@ -17,6 +17,53 @@ use uuid::Uuid;
 use crate::copy::CopyBinary;
 use crate::{EventLogError, NewEvent, Position, Result, NOTIFY_CHANNEL};
 
+/// Cumulative time the appender spent in each step of its transactions, process-wide: where
+/// append time goes (printed by `simledger bench eventlog`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppendProfile {
+    pub groups: u64,
+    pub events: u64,
+    pub lock_ns: u64,
+    pub dedupe_ns: u64,
+    pub versions_ns: u64,
+    pub encode_and_copy_ns: u64,
+    pub commit_ns: u64,
+}
+
+mod phase {
+    use std::sync::atomic::AtomicU64;
+    pub static GROUPS: AtomicU64 = AtomicU64::new(0);
+    pub static EVENTS: AtomicU64 = AtomicU64::new(0);
+    pub static LOCK: AtomicU64 = AtomicU64::new(0);
+    pub static DEDUPE: AtomicU64 = AtomicU64::new(0);
+    pub static VERSIONS: AtomicU64 = AtomicU64::new(0);
+    pub static COPY: AtomicU64 = AtomicU64::new(0);
+    pub static COMMIT: AtomicU64 = AtomicU64::new(0);
+}
+
+fn add(counter: &std::sync::atomic::AtomicU64, since: &mut Instant) {
+    let now = Instant::now();
+    counter.fetch_add(
+        (now - *since).as_nanos() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    *since = now;
+}
+
+/// The appender's profile so far.
+pub fn profile() -> AppendProfile {
+    use std::sync::atomic::Ordering::Relaxed;
+    AppendProfile {
+        groups: phase::GROUPS.load(Relaxed),
+        events: phase::EVENTS.load(Relaxed),
+        lock_ns: phase::LOCK.load(Relaxed),
+        dedupe_ns: phase::DEDUPE.load(Relaxed),
+        versions_ns: phase::VERSIONS.load(Relaxed),
+        encode_and_copy_ns: phase::COPY.load(Relaxed),
+        commit_ns: phase::COMMIT.load(Relaxed),
+    }
+}
+
 /// Most events one group-commit transaction takes.
 pub const MAX_GROUP_EVENTS: usize = 8192;
 
@@ -84,7 +131,8 @@ pub(crate) async fn run_appender(pool: PgPool, shard: i32, mut rx: mpsc::Receive
         }
         let started = Instant::now();
         let replies = commit_group(&pool, shard, &group).await;
-        metrics::histogram!("simledger_eventlog_group_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("simledger_eventlog_group_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
         metrics::histogram!("simledger_eventlog_group_events").record(size as f64);
         match replies {
             Ok(outcomes) => {
@@ -96,7 +144,9 @@ pub(crate) async fn run_appender(pool: PgPool, shard: i32, mut rx: mpsc::Receive
                 tracing::warn!(error = %e, requests = group.len(), "group commit failed; callers may retry");
                 let message = e.to_string();
                 for req in group {
-                    let _ = req.reply.send(Err(EventLogError::CommitFailed(message.clone())));
+                    let _ = req
+                        .reply
+                        .send(Err(EventLogError::CommitFailed(message.clone())));
                 }
             }
         }
@@ -105,24 +155,39 @@ pub(crate) async fn run_appender(pool: PgPool, shard: i32, mut rx: mpsc::Receive
 
 /// One transaction for the whole group. Returns each request's own outcome: a conflicting
 /// request fails alone, the others still commit.
-async fn commit_group(pool: &PgPool, shard: i32, group: &[Request]) -> Result<Vec<Result<Vec<Appended>>>> {
+async fn commit_group(
+    pool: &PgPool,
+    shard: i32,
+    group: &[Request],
+) -> Result<Vec<Result<Vec<Appended>>>> {
+    let mut clock = Instant::now();
     let mut tx = pool.begin().await?;
     let head: i64 = sqlx::query_scalar("SELECT head FROM log_shards WHERE shard = $1 FOR UPDATE")
         .bind(shard)
         .fetch_one(&mut *tx)
         .await?;
+    add(&phase::LOCK, &mut clock);
 
-    let ids: Vec<Uuid> = group.iter().flat_map(|r| r.events.iter().map(|e| e.event_id)).collect();
+    let ids: Vec<Uuid> = group
+        .iter()
+        .flat_map(|r| r.events.iter().map(|e| e.event_id))
+        .collect();
     let mut known = existing_events(&mut tx, &ids).await?;
+    add(&phase::DEDUPE, &mut clock);
     let mut versions = stream_versions(&mut tx, group, &known).await?;
+    add(&phase::VERSIONS, &mut clock);
 
     let mut next = head;
     let mut fresh: Vec<(&NewEvent, Position, i32)> = Vec::new();
     let mut outcomes = Vec::with_capacity(group.len());
     for req in group {
-        let is_new = |e: &NewEvent, known: &HashMap<Uuid, (Position, i32)>| !known.contains_key(&e.event_id);
+        let is_new =
+            |e: &NewEvent, known: &HashMap<Uuid, (Position, i32)>| !known.contains_key(&e.event_id);
         if let Some(first_new) = req.events.iter().find(|e| is_new(e, &known)) {
-            let actual = versions.get(first_new.stream.as_str()).copied().unwrap_or(0);
+            let actual = versions
+                .get(first_new.stream.as_str())
+                .copied()
+                .unwrap_or(0);
             if !req.expected.admits(actual) {
                 outcomes.push(Err(EventLogError::Conflict {
                     stream: first_new.stream.clone(),
@@ -135,7 +200,12 @@ async fn commit_group(pool: &PgPool, shard: i32, group: &[Request]) -> Result<Ve
         let mut out = Vec::with_capacity(req.events.len());
         for e in &req.events {
             if let Some(&(position, stream_version)) = known.get(&e.event_id) {
-                out.push(Appended { event_id: e.event_id, position, stream_version, duplicate: true });
+                out.push(Appended {
+                    event_id: e.event_id,
+                    position,
+                    stream_version,
+                    duplicate: true,
+                });
                 continue;
             }
             next += 1;
@@ -143,7 +213,12 @@ async fn commit_group(pool: &PgPool, shard: i32, group: &[Request]) -> Result<Ve
             *version += 1;
             known.insert(e.event_id, (next, *version));
             fresh.push((e, next, *version));
-            out.push(Appended { event_id: e.event_id, position: next, stream_version: *version, duplicate: false });
+            out.push(Appended {
+                event_id: e.event_id,
+                position: next,
+                stream_version: *version,
+                duplicate: false,
+            });
         }
         outcomes.push(Ok(out));
     }
@@ -161,18 +236,26 @@ async fn commit_group(pool: &PgPool, shard: i32, group: &[Request]) -> Result<Ve
             .execute(&mut *tx)
             .await?;
     }
+    add(&phase::COPY, &mut clock);
     tx.commit().await?;
+    add(&phase::COMMIT, &mut clock);
+    phase::GROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    phase::EVENTS.fetch_add(fresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
     metrics::counter!("simledger_eventlog_appended_total").increment(fresh.len() as u64);
     metrics::gauge!("simledger_eventlog_head").set(next as f64);
     Ok(outcomes)
 }
 
-async fn existing_events(conn: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, (Position, i32)>> {
-    let rows: Vec<(Uuid, i64, i32)> =
-        sqlx::query_as("SELECT event_id, position, stream_version FROM events WHERE event_id = ANY($1)")
-            .bind(ids)
-            .fetch_all(conn)
-            .await?;
+async fn existing_events(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, (Position, i32)>> {
+    let rows: Vec<(Uuid, i64, i32)> = sqlx::query_as(
+        "SELECT event_id, position, stream_version FROM events WHERE event_id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
     Ok(rows.into_iter().map(|(id, p, v)| (id, (p, v))).collect())
 }
 
@@ -202,10 +285,17 @@ async fn stream_versions<'a>(
     .fetch_all(conn)
     .await?;
     let found: HashMap<String, i32> = rows.into_iter().collect();
-    Ok(streams.into_iter().map(|s| (s, found.get(s).copied().unwrap_or(0))).collect())
+    Ok(streams
+        .into_iter()
+        .map(|s| (s, found.get(s).copied().unwrap_or(0)))
+        .collect())
 }
 
-async fn copy_rows(conn: &mut PgConnection, shard: i32, rows: &[(&NewEvent, Position, i32)]) -> Result<()> {
+async fn copy_rows(
+    conn: &mut PgConnection,
+    shard: i32,
+    rows: &[(&NewEvent, Position, i32)],
+) -> Result<()> {
     let recorded_at = Utc::now();
     let bytes: usize = rows.iter().map(|(e, _, _)| e.payload_len() + 120).sum();
     let mut copy = CopyBinary::with_capacity(bytes);

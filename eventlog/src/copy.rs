@@ -7,7 +7,7 @@ use uuid::Uuid;
 /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
 const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
 
-pub(crate) struct CopyBinary {
+pub struct CopyBinary {
     buf: Vec<u8>,
 }
 
@@ -25,7 +25,7 @@ impl CopyBinary {
         self
     }
 
-    fn field(&mut self, bytes: &[u8]) -> &mut Self {
+    pub fn field(&mut self, bytes: &[u8]) -> &mut Self {
         let len = i32::try_from(bytes.len()).expect("field under 2 GiB");
         self.buf.extend_from_slice(&len.to_be_bytes());
         self.buf.extend_from_slice(bytes);

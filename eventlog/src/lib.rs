@@ -12,13 +12,13 @@
 mod append;
 pub mod catalog;
 pub mod checkpoint;
-mod copy;
+pub mod copy;
 mod envelope;
 mod error;
 mod read;
 mod subscribe;
 
-pub use append::{Appended, ExpectedVersion, MAX_GROUP_EVENTS};
+pub use append::{profile, AppendProfile, Appended, ExpectedVersion, MAX_GROUP_EVENTS};
 pub use catalog::Event;
 pub use envelope::{Metadata, NewEvent, RecordedEvent, MAX_PAYLOAD_BYTES};
 pub use error::EventLogError;
@@ -52,7 +52,11 @@ impl EventLog {
     pub fn new(pool: PgPool) -> Self {
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(append::run_appender(pool.clone(), DEFAULT_SHARD, rx));
-        Self { pool, shard: DEFAULT_SHARD, appender: tx }
+        Self {
+            pool,
+            shard: DEFAULT_SHARD,
+            appender: tx,
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -69,18 +73,28 @@ impl EventLog {
     /// position is reported with `duplicate: true`. `expected` is checked against the stream's
     /// current version when there is anything new to append (all events must then share one
     /// stream); a mismatch is [`EventLogError::Conflict`] and appends nothing.
-    pub async fn append(&self, events: Vec<NewEvent>, expected: ExpectedVersion) -> Result<Vec<Appended>> {
+    pub async fn append(
+        &self,
+        events: Vec<NewEvent>,
+        expected: ExpectedVersion,
+    ) -> Result<Vec<Appended>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        if !matches!(expected, ExpectedVersion::Any) && events.iter().any(|e| e.stream != events[0].stream) {
+        if !matches!(expected, ExpectedVersion::Any)
+            && events.iter().any(|e| e.stream != events[0].stream)
+        {
             return Err(EventLogError::InvalidBatch(
                 "an expected version applies to one stream; this batch spans several".into(),
             ));
         }
         let (reply, answer) = oneshot::channel();
         self.appender
-            .send(append::Request { events, expected, reply })
+            .send(append::Request {
+                events,
+                expected,
+                reply,
+            })
             .await
             .map_err(|_| EventLogError::AppenderStopped)?;
         answer.await.map_err(|_| EventLogError::AppenderStopped)?
@@ -92,7 +106,11 @@ impl EventLog {
     }
 
     /// The events of one stream after `after_version`, in order.
-    pub async fn read_stream(&self, stream: &str, after_version: i32) -> Result<Vec<RecordedEvent>> {
+    pub async fn read_stream(
+        &self,
+        stream: &str,
+        after_version: i32,
+    ) -> Result<Vec<RecordedEvent>> {
         read::read_stream(&self.pool, stream, after_version).await
     }
 

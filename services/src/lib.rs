@@ -19,17 +19,27 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("invalid {service} URL {url:?}: {reason}")]
-    InvalidUrl { service: &'static str, url: String, reason: String },
+    InvalidUrl {
+        service: &'static str,
+        url: String,
+        reason: String,
+    },
     #[error("{service} is not reachable at {addr} and it is not a loopback address, so it is not started here")]
     Unreachable { service: &'static str, addr: String },
     #[error("could not start {service}: {reason}")]
-    StartFailed { service: &'static str, reason: String },
+    StartFailed {
+        service: &'static str,
+        reason: String,
+    },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("i/o error while {doing}: {source}")]
-    Io { doing: String, source: std::io::Error },
+    Io {
+        doing: String,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;

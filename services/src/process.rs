@@ -10,7 +10,10 @@ pub(crate) fn run(service: &'static str, cmd: &mut Command) -> Result<()> {
     let out = cmd
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| ServiceError::StartFailed { service, reason: format!("{described}: {e}") })?;
+        .map_err(|e| ServiceError::StartFailed {
+            service,
+            reason: format!("{described}: {e}"),
+        })?;
     if out.status.success() {
         Ok(())
     } else {

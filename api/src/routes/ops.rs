@@ -12,7 +12,10 @@ use utoipa_axum::routes;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -57,8 +60,17 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         None => "not connected".to_owned(),
     };
     let ready = postgres == "ok" && nats == "ok";
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = Readiness { status: if ready { "ready" } else { "not_ready" }, postgres, nats, log_position };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Readiness {
+        status: if ready { "ready" } else { "not_ready" },
+        postgres,
+        nats,
+        log_position,
+    };
     (status, Json(body))
 }
 
@@ -69,5 +81,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics() -> impl IntoResponse {
     let handle = crate::prometheus_handle();
     handle.run_upkeep();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
 }

@@ -1,0 +1,307 @@
+//! `simledger bench eventlog`: N events (~300-byte payloads over 10,000 streams) appended through
+//! the real append path by many concurrent producers, then read back by catch-up reads.
+//!
+//! References, same run, same server: binary `COPY` of the very same rows into a plain table
+//! with the same columns and no constraints (the physical limit), the same into a table with the
+//! log's indexes, and `COPY … TO STDOUT` of the log for the read side.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{TimeZone, Utc};
+use clap::Args;
+use futures_util::StreamExt;
+use rand::{RngCore, SeedableRng};
+use simledger_eventlog::catalog::SmsEvent;
+use simledger_eventlog::copy::CopyBinary;
+use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent};
+use uuid::Uuid;
+
+use super::report::{print, Figure};
+use super::BenchDatabase;
+use crate::config::Config;
+
+#[derive(Debug, Args)]
+pub struct EventlogArgs {
+    /// Events to append.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// Streams the events are spread over.
+    #[arg(long, default_value_t = 10_000)]
+    streams: usize,
+    /// Concurrent producers calling append.
+    #[arg(long, default_value_t = 64)]
+    producers: usize,
+    /// Events per append call.
+    #[arg(long, default_value_t = 20)]
+    batch: usize,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Spec {
+    ids: Vec<Uuid>,
+    streams: usize,
+}
+
+impl Spec {
+    fn stream(&self, i: usize) -> String {
+        format!("sim-{:05}", i % self.streams)
+    }
+
+    fn event(&self, i: usize) -> Event {
+        Event::SmsMoSubmitted(SmsEvent {
+            sms_command_sid: format!("HC{:032x}", i),
+            account_sid: "AC0123456789abcdef0123456789abcdef".into(),
+            sim_sid: format!("HS{:032x}", i % self.streams),
+            sim_iccid: format!("89883070000{:08}", i % self.streams),
+            imsi: format!("3102400{:08}", i % self.streams),
+            direction: "from_sim".into(),
+            status: "submitted".into(),
+            payload: "temp=21.4;hum=40;bat=3.71;v=1".into(),
+            timestamp: Utc.timestamp_opt(1_767_225_600 + i as i64, 0).unwrap(),
+            network: None,
+            error: None,
+        })
+    }
+
+    fn new_event(&self, i: usize, metadata: &Metadata) -> NewEvent {
+        NewEvent::new(self.ids[i], self.stream(i), &self.event(i), metadata)
+            .expect("bench events are valid")
+    }
+}
+
+pub async fn run(config: &Config, args: EventlogArgs) -> anyhow::Result<()> {
+    let (db, pool) = BenchDatabase::create(config, "eventlog").await?;
+    let log = EventLog::new(pool.clone());
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let spec = Arc::new(Spec {
+        ids: (0..args.events)
+            .map(|_| Uuid::from_u128(u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())))
+            .collect(),
+        streams: args.streams.max(1),
+    });
+    let metadata =
+        Metadata::from_source("bench").with_account("AC0123456789abcdef0123456789abcdef");
+    let payload_bytes = spec.new_event(0, &metadata).data_json().len();
+    eprintln!(
+        "appending {} events from {} producers ({} per call)…",
+        args.events, args.producers, args.batch
+    );
+
+    // Append through the real path: serialize, queue, group commit.
+    let profile_before = simledger_eventlog::profile();
+    let started = Instant::now();
+    let mut producers = Vec::new();
+    for p in 0..args.producers {
+        let (log, spec, metadata) = (log.clone(), spec.clone(), metadata.clone());
+        let (events, producers_n, batch) = (args.events, args.producers, args.batch.max(1));
+        producers.push(tokio::spawn(async move {
+            let mine: Vec<usize> = (p..events).step_by(producers_n).collect();
+            for chunk in mine.chunks(batch) {
+                let batch = chunk
+                    .iter()
+                    .map(|&i| spec.new_event(i, &metadata))
+                    .collect();
+                log.append(batch, ExpectedVersion::Any).await?;
+            }
+            Ok::<_, simledger_eventlog::EventLogError>(())
+        }));
+    }
+    for p in producers {
+        p.await??;
+    }
+    let append_secs = started.elapsed().as_secs_f64();
+    let profile = simledger_eventlog::profile();
+    anyhow::ensure!(
+        log.head().await? == args.events as i64,
+        "the log does not hold every event"
+    );
+
+    eprintln!("reading back…");
+    let started = Instant::now();
+    let (mut at, mut read) = (0, 0usize);
+    loop {
+        let batch = log.read(at, 10_000).await?;
+        let Some(last) = batch.last() else { break };
+        at = last.position;
+        read += batch.len();
+    }
+    let read_secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        read == args.events,
+        "read back {read} of {} events",
+        args.events
+    );
+
+    eprintln!("measuring the references…");
+    let copy_out_secs = copy_out(&pool).await?;
+    let (rows, _) = encode_rows(&spec, &metadata);
+    let copy_plain_secs = copy_in(&pool, "copy_reference_plain", false, &rows).await?;
+    let copy_indexed_secs = copy_in(&pool, "copy_reference_indexed", true, &rows).await?;
+    drop(rows);
+
+    let n = args.events as f64;
+    let (append, copy_plain, copy_indexed) =
+        (n / append_secs, n / copy_plain_secs, n / copy_indexed_secs);
+    let groups = (profile.groups - profile_before.groups).max(1) as f64;
+    let phase_total = (profile.lock_ns
+        + profile.dedupe_ns
+        + profile.versions_ns
+        + profile.encode_and_copy_ns
+        + profile.commit_ns)
+        .saturating_sub(
+            profile_before.lock_ns
+                + profile_before.dedupe_ns
+                + profile_before.versions_ns
+                + profile_before.encode_and_copy_ns
+                + profile_before.commit_ns,
+        )
+        .max(1) as f64;
+    let share = |now: u64, before: u64| 100.0 * (now - before) as f64 / phase_total;
+    let figures = vec![
+        Figure::plain("payload_bytes", payload_bytes as f64, "bytes"),
+        Figure::plain(
+            "events_per_group",
+            (profile.events - profile_before.events) as f64 / groups,
+            "events",
+        ),
+        Figure::plain(
+            "time_in_head_lock",
+            share(profile.lock_ns, profile_before.lock_ns),
+            "%",
+        ),
+        Figure::plain(
+            "time_in_dedupe",
+            share(profile.dedupe_ns, profile_before.dedupe_ns),
+            "%",
+        ),
+        Figure::plain(
+            "time_in_stream_versions",
+            share(profile.versions_ns, profile_before.versions_ns),
+            "%",
+        ),
+        Figure::plain(
+            "time_in_copy",
+            share(
+                profile.encode_and_copy_ns,
+                profile_before.encode_and_copy_ns,
+            ),
+            "%",
+        ),
+        Figure::plain(
+            "time_in_commit",
+            share(profile.commit_ns, profile_before.commit_ns),
+            "%",
+        ),
+        Figure::against(
+            "append_vs_indexed_copy",
+            append,
+            "events/s",
+            "COPY into table w/ log indexes",
+            copy_indexed,
+        ),
+        Figure::against(
+            "catch_up_read",
+            n / read_secs,
+            "events/s",
+            "COPY events TO STDOUT",
+            n / copy_out_secs,
+        ),
+        Figure::against(
+            "append_vs_copy",
+            append,
+            "events/s",
+            "COPY into plain table",
+            copy_plain,
+        ),
+    ];
+    print(&figures, args.json);
+    db.drop_database().await?;
+    Ok(())
+}
+
+/// The same rows the log now holds, in binary COPY form, in chunks.
+fn encode_rows(spec: &Spec, metadata: &Metadata) -> (Vec<Vec<u8>>, usize) {
+    let recorded_at = Utc::now();
+    let metadata_json = serde_json::to_string(metadata).expect("metadata serializes");
+    let mut versions = vec![0i32; spec.streams];
+    let mut chunks = Vec::new();
+    let mut bytes = 0;
+    for start in (0..spec.ids.len()).step_by(10_000) {
+        let mut copy = CopyBinary::with_capacity(10_000 * 450);
+        for i in start..(start + 10_000).min(spec.ids.len()) {
+            versions[i % spec.streams] += 1;
+            let data = spec.event(i).to_json().expect("serializes");
+            copy.row(9)
+                .int4(0)
+                .int8(i as i64 + 1)
+                .uuid(&spec.ids[i])
+                .text(&spec.stream(i))
+                .int4(versions[i % spec.streams])
+                .text("sms.mo.submitted")
+                .jsonb(&data)
+                .jsonb(&metadata_json)
+                .timestamptz(&recorded_at);
+        }
+        let chunk = copy.finish();
+        bytes += chunk.len();
+        chunks.push(chunk);
+    }
+    (chunks, bytes)
+}
+
+/// Seconds to COPY every row in one statement and commit.
+async fn copy_in(
+    pool: &sqlx::PgPool,
+    table: &str,
+    indexed: bool,
+    chunks: &[Vec<u8>],
+) -> anyhow::Result<f64> {
+    let constraints = if indexed {
+        ", PRIMARY KEY (shard, position), UNIQUE (event_id), UNIQUE (stream, stream_version)"
+    } else {
+        ""
+    };
+    sqlx::query(&format!(
+        "CREATE TABLE {table} (shard integer NOT NULL, position bigint NOT NULL, event_id uuid NOT NULL, \
+         stream text NOT NULL, stream_version integer NOT NULL, type text NOT NULL, data jsonb NOT NULL, \
+         metadata jsonb NOT NULL, recorded_at timestamptz NOT NULL{constraints})"
+    ))
+    .execute(pool)
+    .await?;
+    let started = Instant::now();
+    let mut tx = pool.begin().await?;
+    // Each chunk is a complete binary COPY stream (header to trailer), so one COPY per chunk.
+    for chunk in chunks {
+        let mut sink = tx
+            .copy_in_raw(&format!(
+                "COPY {table} (shard, position, event_id, stream, stream_version, type, data, metadata, recorded_at) \
+                 FROM STDIN (FORMAT binary)"
+            ))
+            .await?;
+        sink.send(chunk.as_slice()).await?;
+        sink.finish().await?;
+    }
+    tx.commit().await?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Seconds for the server to stream the whole log out in binary COPY form.
+async fn copy_out(pool: &sqlx::PgPool) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let mut conn = pool.acquire().await?;
+    let mut stream = conn
+        .copy_out_raw(
+            "COPY (SELECT shard, position, event_id, stream, stream_version, type, data, metadata, recorded_at \
+             FROM events ORDER BY shard, position) TO STDOUT (FORMAT binary)",
+        )
+        .await?;
+    let mut bytes = 0usize;
+    while let Some(chunk) = stream.next().await {
+        bytes += chunk?.len();
+    }
+    anyhow::ensure!(bytes > 0, "COPY TO returned nothing");
+    Ok(started.elapsed().as_secs_f64())
+}

@@ -1,0 +1,62 @@
+//! `simledger bench …`: programs that print figures, never timed tests. The machine is shared and
+//! noisy, so every figure comes with a reference measured in the same run and their ratio.
+
+mod eventlog;
+mod report;
+
+use clap::{Args, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    which: Which,
+}
+
+#[derive(Debug, Subcommand)]
+enum Which {
+    /// Append and catch-up read through the real event log, against raw COPY of the same rows.
+    Eventlog(eventlog::EventlogArgs),
+}
+
+pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
+    match args.which {
+        Which::Eventlog(a) => eventlog::run(config, a).await,
+    }
+}
+
+/// A database of its own for one benchmark run on the configured server, dropped afterwards.
+pub(crate) struct BenchDatabase {
+    server_url: String,
+    name: String,
+}
+
+impl BenchDatabase {
+    pub async fn create(config: &Config, what: &str) -> anyhow::Result<(Self, sqlx::PgPool)> {
+        let data_dir = config.data_dir();
+        simledger_services::postgres::ensure_running(&config.database_url, &data_dir).await?;
+        let base = simledger_services::postgres::database_name(&config.database_url)?;
+        let name = format!("{base}_bench_{what}");
+        let url = simledger_services::testing::database_url(&config.database_url, &name);
+        let db = Self {
+            server_url: config.database_url.clone(),
+            name,
+        };
+        db.drop_database().await?;
+        let pool = simledger_services::postgres::prepare(&url, &data_dir, 16).await?;
+        Ok((db, pool))
+    }
+
+    pub async fn drop_database(&self) -> anyhow::Result<()> {
+        use sqlx::{ConnectOptions, Executor};
+        let mut admin = simledger_services::postgres::maintenance_options(&self.server_url)?
+            .connect()
+            .await?;
+        let q = simledger_services::postgres::quote_ident(&self.name);
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)").as_str())
+            .await?;
+        Ok(())
+    }
+}

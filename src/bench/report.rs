@@ -1,0 +1,69 @@
+use serde::Serialize;
+
+/// One measured figure and the same-run reference it is a ratio of.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    pub name: String,
+    pub value: f64,
+    pub unit: String,
+    pub reference: Option<f64>,
+    pub ratio: Option<f64>,
+    #[serde(skip)]
+    pub reference_name: String,
+}
+
+impl Figure {
+    pub fn against(
+        name: &str,
+        value: f64,
+        unit: &str,
+        reference_name: &str,
+        reference: f64,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            unit: unit.into(),
+            reference: Some(reference),
+            ratio: Some(if reference > 0.0 {
+                value / reference
+            } else {
+                0.0
+            }),
+            reference_name: reference_name.into(),
+        }
+    }
+
+    pub fn plain(name: &str, value: f64, unit: &str) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            unit: unit.into(),
+            reference: None,
+            ratio: None,
+            reference_name: String::new(),
+        }
+    }
+}
+
+/// Prints the figures as a table, or as one JSON object per line.
+pub fn print(figures: &[Figure], json: bool) {
+    if json {
+        for f in figures {
+            println!("{}", serde_json::to_string(f).expect("figures serialize"));
+        }
+        return;
+    }
+    println!(
+        "{:<22} {:>14} {:<9} {:>14}  {:<28} {:>7}",
+        "figure", "value", "unit", "reference", "(of)", "ratio"
+    );
+    for f in figures {
+        let reference = f.reference.map(|r| format!("{r:.0}")).unwrap_or_default();
+        let ratio = f.ratio.map(|r| format!("{r:.3}")).unwrap_or_default();
+        println!(
+            "{:<22} {:>14.1} {:<9} {:>14}  {:<28} {:>7}",
+            f.name, f.value, f.unit, reference, f.reference_name, ratio
+        );
+    }
+}

@@ -1,0 +1,25 @@
+use clap::Args;
+use simledger_eventlog::EventLog;
+use simledger_projections::{registry, ProjectionError};
+
+use crate::config::Config;
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The projection to rebuild.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(simledger_projections::NAMES))]
+    projection: String,
+}
+
+pub async fn run(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
+    let pool =
+        simledger_services::postgres::prepare(&config.database_url, &config.data_dir(), 4).await?;
+    let log = EventLog::new(pool);
+    let started = std::time::Instant::now();
+    let position = match args.projection.as_str() {
+        registry::NAME => simledger_projections::replay(&log, registry::Registry).await?,
+        other => return Err(ProjectionError::Unknown(other.to_owned()).into()),
+    };
+    tracing::info!(projection = %args.projection, position, elapsed = ?started.elapsed(), "replayed from position 0");
+    Ok(())
+}

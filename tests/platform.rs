@@ -1,0 +1,251 @@
+//! End to end: the `simledger` binary itself, started as a user would start it, against a fresh
+//! database on a random port.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use simledger_services::testing::{self, TestDatabase};
+
+fn simledger() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_simledger"))
+}
+
+/// A running `simledger up`, killed when dropped.
+struct Platform {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_up(database_url: &str) -> Platform {
+    let mut child = simledger()
+        .args(["up", "--listen", "127.0.0.1:0", "--log", "info"])
+        .env("DATABASE_URL", database_url)
+        .env("NATS_URL", testing::nats_url())
+        .env("SIMLEDGER_NATS_PREFIX", testing::unique_nats_prefix())
+        .env("SIMLEDGER_DATA_DIR", testing::data_dir().0)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("simledger binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("API listening on http://").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap().to_owned();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("`up` reports its listen address");
+    Platform {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+#[tokio::test]
+async fn up_creates_and_migrates_its_database_and_serves_health_readiness_metrics_and_openapi() {
+    let db = TestDatabase::new().await;
+    // A database that does not exist yet: `up` must create it.
+    let fresh = testing::database_url(&db.url, &format!("{}_up", db.name));
+    let platform = start_up(&fresh);
+
+    let health = reqwest::get(format!("{}/healthz", platform.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready: serde_json::Value = reqwest::get(format!("{}/readyz", platform.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["log_position"], 0);
+    let metrics = reqwest::get(format!("{}/metrics", platform.base))
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let spec: serde_json::Value = reqwest::get(format!("{}/openapi.json", platform.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["paths"]["/readyz"].is_object());
+    drop(platform);
+
+    let pool = simledger_services::postgres::connect(&fresh, 1)
+        .await
+        .unwrap();
+    let migrated: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        migrated as usize,
+        simledger_services::schema::MIGRATOR.iter().count()
+    );
+    pool.close().await;
+    drop_database(&fresh).await;
+}
+
+#[tokio::test]
+async fn two_instances_run_side_by_side_on_different_databases() {
+    let (a, b) = (TestDatabase::new().await, TestDatabase::new().await);
+    let (pa, pb) = (start_up(&a.url), start_up(&b.url));
+    for p in [&pa, &pb] {
+        let ready: serde_json::Value = reqwest::get(format!("{}/readyz", p.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ready["status"], "ready");
+    }
+    assert_ne!(pa.base, pb.base);
+}
+
+#[test]
+fn migrate_creates_a_missing_database() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::new());
+    let fresh = testing::database_url(&db.url, &format!("{}_migrate", db.name));
+    let status = simledger()
+        .arg("migrate")
+        .env("DATABASE_URL", &fresh)
+        .env("NO_COLOR", "1")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    rt.block_on(async {
+        let pool = simledger_services::postgres::connect(&fresh, 1)
+            .await
+            .unwrap();
+        let head: i64 = sqlx::query_scalar("SELECT head FROM log_shards")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(head, 0);
+        pool.close().await;
+        drop_database(&fresh).await;
+    });
+}
+
+#[tokio::test]
+async fn replay_rebuilds_a_named_projection_and_refuses_an_unknown_one() {
+    let db = TestDatabase::new().await;
+    let ok = simledger()
+        .args(["replay", "--projection", "registry"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let bad = simledger()
+        .args(["replay", "--projection", "nonsense"])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("nonsense") && stderr.contains("registry"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["up", "--help"],
+        vec!["migrate", "--help"],
+        vec!["replay", "--help"],
+        vec!["bench", "--help"],
+        vec!["bench", "eventlog", "--help"],
+    ] {
+        let out = simledger().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage:"), "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn bench_eventlog_prints_json_lines_ending_with_the_headline() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::new());
+    let out = simledger()
+        .args([
+            "bench",
+            "eventlog",
+            "--events",
+            "2000",
+            "--streams",
+            "50",
+            "--producers",
+            "4",
+            "--json",
+        ])
+        .env("DATABASE_URL", &db.url)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last = lines.last().expect("at least one figure");
+    assert_eq!(last["name"], "append_vs_copy");
+    assert!(last["value"].as_f64().unwrap() > 0.0);
+    assert!(last["reference"].as_f64().unwrap() > 0.0);
+    let ratio = last["ratio"].as_f64().unwrap();
+    assert!(
+        (ratio - last["value"].as_f64().unwrap() / last["reference"].as_f64().unwrap()).abs()
+            < 1e-9
+    );
+    assert!(lines.iter().any(|l| l["name"] == "catch_up_read"));
+}
+
+async fn drop_database(url: &str) {
+    use sqlx::{ConnectOptions, Executor};
+    let name = simledger_services::postgres::database_name(url).unwrap();
+    let mut admin = simledger_services::postgres::maintenance_options(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    admin
+        .execute(
+            format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                simledger_services::postgres::quote_ident(&name)
+            )
+            .as_str(),
+        )
+        .await
+        .unwrap();
+}
