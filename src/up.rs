@@ -101,11 +101,11 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
 
 async fn async_nats_connect(url: &str) -> anyhow::Result<async_nats::Client> {
     // Retries for ever after the first connection: a NATS restart must not take simledger down.
-    Ok(async_nats::ConnectOptions::new()
+    async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
         .connect(url)
         .await
-        .with_context(|| format!("connecting to NATS at {url}"))?)
+        .with_context(|| format!("connecting to NATS at {url}"))
 }
 
 /// One line per interval: what the operator wants to see scroll by.
