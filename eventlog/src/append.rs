@@ -104,7 +104,26 @@ pub(crate) struct Request {
     pub reply: oneshot::Sender<Result<Vec<Appended>>>,
 }
 
+/// Stream versions as of the head this appender last wrote. Valid only while no other process
+/// has appended since: the head found under the lock says which (if it moved, the cache is
+/// dropped and versions are read from the table again).
+#[derive(Default)]
+struct VersionCache {
+    valid_at_head: Option<Position>,
+    versions: HashMap<String, i32>,
+}
+
+impl VersionCache {
+    const MAX_STREAMS: usize = 1_000_000;
+
+    fn invalidate(&mut self) {
+        self.valid_at_head = None;
+        self.versions.clear();
+    }
+}
+
 pub(crate) async fn run_appender(pool: PgPool, shard: i32, mut rx: mpsc::Receiver<Request>) {
+    let mut cache = VersionCache::default();
     let mut held: Option<Request> = None;
     loop {
         let first = match held.take() {
@@ -130,7 +149,7 @@ pub(crate) async fn run_appender(pool: PgPool, shard: i32, mut rx: mpsc::Receive
             }
         }
         let started = Instant::now();
-        let replies = commit_group(&pool, shard, &group).await;
+        let replies = commit_group(&pool, shard, &group, &mut cache).await;
         metrics::histogram!("simledger_eventlog_group_commit_seconds")
             .record(started.elapsed().as_secs_f64());
         metrics::histogram!("simledger_eventlog_group_events").record(size as f64);
@@ -141,6 +160,7 @@ pub(crate) async fn run_appender(pool: PgPool, shard: i32, mut rx: mpsc::Receive
                 }
             }
             Err(e) => {
+                cache.invalidate();
                 tracing::warn!(error = %e, requests = group.len(), "group commit failed; callers may retry");
                 let message = e.to_string();
                 for req in group {
@@ -159,6 +179,7 @@ async fn commit_group(
     pool: &PgPool,
     shard: i32,
     group: &[Request],
+    cache: &mut VersionCache,
 ) -> Result<Vec<Result<Vec<Appended>>>> {
     let mut clock = Instant::now();
     let mut tx = pool.begin().await?;
@@ -167,6 +188,9 @@ async fn commit_group(
         .fetch_one(&mut *tx)
         .await?;
     add(&phase::LOCK, &mut clock);
+    if cache.valid_at_head != Some(head) || cache.versions.len() > VersionCache::MAX_STREAMS {
+        cache.invalidate();
+    }
 
     let ids: Vec<Uuid> = group
         .iter()
@@ -174,7 +198,7 @@ async fn commit_group(
         .collect();
     let mut known = existing_events(&mut tx, &ids).await?;
     add(&phase::DEDUPE, &mut clock);
-    let mut versions = stream_versions(&mut tx, group, &known).await?;
+    let mut versions = stream_versions(&mut tx, group, &known, &cache.versions).await?;
     add(&phase::VERSIONS, &mut clock);
 
     let mut next = head;
@@ -239,6 +263,12 @@ async fn commit_group(
     add(&phase::COPY, &mut clock);
     tx.commit().await?;
     add(&phase::COMMIT, &mut clock);
+    for (stream, version) in versions {
+        if version > 0 {
+            cache.versions.insert(stream.to_owned(), version);
+        }
+    }
+    cache.valid_at_head = Some(next);
     phase::GROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     phase::EVENTS.fetch_add(fresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
     metrics::counter!("simledger_eventlog_appended_total").increment(fresh.len() as u64);
@@ -259,22 +289,32 @@ async fn existing_events(
     Ok(rows.into_iter().map(|(id, p, v)| (id, (p, v))).collect())
 }
 
-/// Current version of every stream the group writes to (0 for a new stream).
+/// Current version of every stream the group writes to (0 for a new stream): from the cache
+/// where it has the stream, else from the table.
 async fn stream_versions<'a>(
     conn: &mut PgConnection,
     group: &'a [Request],
     known: &HashMap<Uuid, (Position, i32)>,
+    cached: &HashMap<String, i32>,
 ) -> Result<HashMap<&'a str, i32>> {
-    let mut streams: Vec<&str> = group
+    let mut versions = HashMap::new();
+    let mut streams: Vec<&str> = Vec::new();
+    for e in group
         .iter()
         .flat_map(|r| r.events.iter())
         .filter(|e| !known.contains_key(&e.event_id))
-        .map(|e| e.stream.as_str())
-        .collect();
+    {
+        match cached.get(e.stream.as_str()) {
+            Some(&v) => {
+                versions.insert(e.stream.as_str(), v);
+            }
+            None => streams.push(e.stream.as_str()),
+        }
+    }
     streams.sort_unstable();
     streams.dedup();
     if streams.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(versions);
     }
     let rows: Vec<(String, i32)> = sqlx::query_as(
         "SELECT s.stream, v.version FROM unnest($1::text[]) AS s(stream) \
@@ -285,10 +325,12 @@ async fn stream_versions<'a>(
     .fetch_all(conn)
     .await?;
     let found: HashMap<String, i32> = rows.into_iter().collect();
-    Ok(streams
-        .into_iter()
-        .map(|s| (s, found.get(s).copied().unwrap_or(0)))
-        .collect())
+    versions.extend(
+        streams
+            .into_iter()
+            .map(|s| (s, found.get(s).copied().unwrap_or(0))),
+    );
+    Ok(versions)
 }
 
 async fn copy_rows(

@@ -7,6 +7,17 @@ use crate::{Event, EventLogError, Position, Result};
 /// Largest `data` payload the log accepts. Events are facts about one happening, not documents.
 pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 
+/// A time-ordered event id (UUIDv7 layout): the happening's time in milliseconds, then 74 bits
+/// the caller chooses. Deterministic when `discriminator` is (a hash of what happened), so a
+/// node that republishes the same happening produces the same id; and time-ordered, so the
+/// log's `event_id` index grows at its right edge instead of splitting pages at random.
+pub fn time_ordered_id(unix_millis: u64, discriminator: u128) -> Uuid {
+    let bytes = discriminator.to_be_bytes();
+    let mut tail = [0u8; 10];
+    tail.copy_from_slice(&bytes[6..16]);
+    uuid::Builder::from_unix_timestamp_millis(unix_millis, &tail).into_uuid()
+}
+
 /// Why an event happened and where it came from; never part of the event's meaning.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {

@@ -16,7 +16,11 @@ pub(crate) async fn read(
     limit: i64,
 ) -> Result<Vec<RecordedEvent>> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM events WHERE shard = $1 AND position > $2 ORDER BY position LIMIT $3"
+        // Positions are gap-free, so `after + limit` bounds the page exactly; the bound keeps the
+        // plan an index range scan even before the table has statistics (without it, a freshly
+        // loaded log was read with a bitmap scan and a sort of every later row: 1.3 s a page).
+        "SELECT {COLUMNS} FROM events WHERE shard = $1 AND position > $2 AND position <= $2 + $3 \
+         ORDER BY position LIMIT $3"
     ))
     .bind(shard)
     .bind(after)

@@ -15,7 +15,6 @@ use rand::{RngCore, SeedableRng};
 use simledger_eventlog::catalog::SmsEvent;
 use simledger_eventlog::copy::CopyBinary;
 use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent};
-use uuid::Uuid;
 
 use super::report::{print, Figure};
 use super::BenchDatabase;
@@ -41,7 +40,7 @@ pub struct EventlogArgs {
 }
 
 struct Spec {
-    ids: Vec<Uuid>,
+    ids: Vec<uuid::Uuid>,
     streams: usize,
 }
 
@@ -77,8 +76,12 @@ pub async fn run(config: &Config, args: EventlogArgs) -> anyhow::Result<()> {
     let log = EventLog::new(pool.clone());
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let spec = Arc::new(Spec {
+        // Ids as the system makes them: time-ordered (one happening per millisecond here).
         ids: (0..args.events)
-            .map(|_| Uuid::from_u128(u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())))
+            .map(|i| {
+                let entropy = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64());
+                simledger_eventlog::time_ordered_id(1_767_225_600_000 + i as u64, entropy)
+            })
             .collect(),
         streams: args.streams.max(1),
     });
