@@ -83,7 +83,9 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    tracing::info!(roles = ?args.roles, database = %config.database_url, nats_prefix = %prefix, "simledger is up");
+    // The database by name only: a URL may carry a password.
+    let database = simledger_services::postgres::database_name(&config.database_url)?;
+    tracing::info!(roles = ?args.roles, %database, nats_prefix = %prefix, "simledger is up");
 
     let summaries = tokio::spawn(summarize(
         log.clone(),
