@@ -13,6 +13,9 @@ CREATE TABLE registry_sims (
     callback_method          text,
     date_created             timestamptz NOT NULL,
     date_updated             timestamptz NOT NULL,
+    -- stream_version of the last event applied from `sim-{sid}`: commands append with it as
+    -- their expected version, so two concurrent updates cannot both win.
+    version                  integer NOT NULL,
     last_position            bigint NOT NULL
 );
 CREATE INDEX registry_sims_account ON registry_sims (account_sid, sim_sid);
@@ -40,6 +43,7 @@ CREATE TABLE registry_fleets (
     ip_commands_method         text,
     date_created               timestamptz NOT NULL,
     date_updated               timestamptz NOT NULL,
+    version                    integer NOT NULL,
     last_position              bigint NOT NULL
 );
 CREATE INDEX registry_fleets_account ON registry_fleets (account_sid, fleet_sid);
@@ -50,6 +54,7 @@ CREATE TABLE registry_naps (
     unique_name   text,
     date_created  timestamptz NOT NULL,
     date_updated  timestamptz NOT NULL,
+    version       integer NOT NULL,
     last_position bigint NOT NULL
 );
 CREATE INDEX registry_naps_account ON registry_naps (account_sid, nap_sid);

@@ -49,7 +49,12 @@ pub struct Config {
     pub data_dir: PathBuf,
 
     /// Log filter, as RUST_LOG (e.g. `info`, `simledger_eventlog=debug`).
-    #[arg(long = "log", env = "RUST_LOG", default_value = "info,sqlx=warn,async_nats=warn", global = true)]
+    #[arg(
+        long = "log",
+        env = "RUST_LOG",
+        default_value = "info,sqlx=warn,async_nats=warn",
+        global = true
+    )]
     pub log_filter: String,
 }
 

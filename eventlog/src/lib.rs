@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod copy;
 mod envelope;
 mod error;
+pub mod networks;
 mod read;
 mod subscribe;
 
@@ -112,6 +113,11 @@ impl EventLog {
         after_version: i32,
     ) -> Result<Vec<RecordedEvent>> {
         read::read_stream(&self.pool, stream, after_version).await
+    }
+
+    /// The event with this id, if the log holds it (how a retried command finds its first run).
+    pub async fn find(&self, event_id: uuid::Uuid) -> Result<Option<RecordedEvent>> {
+        read::find(&self.pool, event_id).await
     }
 
     /// The last committed position (0 for an empty log).

@@ -45,6 +45,14 @@ pub(crate) async fn read_stream(
     rows.iter().map(decode_row).collect()
 }
 
+pub(crate) async fn find(pool: &PgPool, event_id: Uuid) -> Result<Option<RecordedEvent>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE event_id = $1"))
+        .bind(event_id)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(decode_row).transpose()
+}
+
 pub(crate) async fn head(pool: &PgPool, shard: i32) -> Result<Position> {
     Ok(
         sqlx::query_scalar("SELECT head FROM log_shards WHERE shard = $1")

@@ -47,12 +47,13 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
         Event::SimProvisioned(p) => {
             sqlx::query(
                 "INSERT INTO registry_sims (sim_sid, iccid, registration_code_sha256, status, date_created, \
-                 date_updated, last_position) VALUES ($1, $2, $3, 'new', $4, $4, $5)",
+                 date_updated, version, last_position) VALUES ($1, $2, $3, 'new', $4, $4, $5, $6)",
             )
             .bind(&p.sim_sid)
             .bind(&p.iccid)
             .bind(&p.registration_code_sha256)
             .bind(at)
+            .bind(e.stream_version)
             .bind(pos)
             .execute(&mut *tx)
             .await?;
@@ -75,9 +76,9 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
             // A SIM registered without prior provisioning (imported inventory) gets its row here.
             sqlx::query(
                 "INSERT INTO registry_sims (sim_sid, iccid, account_sid, status, fleet_sid, unique_name, \
-                 date_created, date_updated, last_position) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) \
+                 date_created, date_updated, version, last_position) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $9, $8) \
                  ON CONFLICT (sim_sid) DO UPDATE SET account_sid = $3, status = $4, fleet_sid = $5, \
-                 unique_name = $6, date_created = $7, date_updated = $7, last_position = $8",
+                 unique_name = $6, date_created = $7, date_updated = $7, version = $9, last_position = $8",
             )
             .bind(sim_sid)
             .bind(iccid)
@@ -87,16 +88,19 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
             .bind(unique_name)
             .bind(at)
             .bind(pos)
+            .bind(e.stream_version)
             .execute(&mut *tx)
             .await?;
         }
         Event::SimUpdated(u) => update_sim(tx, u, e).await?,
         Event::SimStatusChanged(s) => {
-            sqlx::query("UPDATE registry_sims SET status = $2, date_updated = $3, last_position = $4 WHERE sim_sid = $1")
+            sqlx::query("UPDATE registry_sims SET status = $2, date_updated = $3, last_position = $4, version = $5 \
+                 WHERE sim_sid = $1")
                 .bind(&s.sim_sid)
                 .bind(s.to.as_str())
                 .bind(at)
                 .bind(pos)
+                .bind(e.stream_version)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -105,12 +109,13 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
         Event::NapCreated(n) => {
             sqlx::query(
                 "INSERT INTO registry_naps (nap_sid, account_sid, unique_name, date_created, date_updated, \
-                 last_position) VALUES ($1, $2, $3, $4, $4, $5)",
+                 version, last_position) VALUES ($1, $2, $3, $4, $4, $5, $6)",
             )
             .bind(&n.nap_sid)
             .bind(&n.account_sid)
             .bind(&n.unique_name)
             .bind(at)
+            .bind(e.stream_version)
             .bind(pos)
             .execute(&mut *tx)
             .await?;
@@ -152,11 +157,12 @@ async fn touch_nap(
     e: &RecordedEvent,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE registry_naps SET date_updated = $2, last_position = $3 WHERE nap_sid = $1",
+        "UPDATE registry_naps SET date_updated = $2, last_position = $3, version = $4 WHERE nap_sid = $1",
     )
     .bind(nap_sid)
     .bind(e.recorded_at)
     .bind(e.position)
+    .bind(e.stream_version)
     .execute(tx)
     .await?;
     Ok(())
@@ -174,7 +180,7 @@ async fn update_sim(
            fleet_sid = CASE WHEN $4 THEN $5 ELSE fleet_sid END, \
            callback_url = CASE WHEN $6 THEN $7 ELSE callback_url END, \
            callback_method = CASE WHEN $8 THEN $9 ELSE callback_method END, \
-           date_updated = $10, last_position = $11 \
+           date_updated = $10, last_position = $11, version = $12 \
          WHERE sim_sid = $1",
     )
     .bind(&u.sim_sid)
@@ -188,6 +194,7 @@ async fn update_sim(
     .bind(u.callback_method.clone().flatten())
     .bind(e.recorded_at)
     .bind(e.position)
+    .bind(e.stream_version)
     .execute(&mut *tx)
     .await?;
     if let Some(disallowed) = &u.disallowed_imsis {
@@ -210,8 +217,8 @@ async fn insert_fleet(
     sqlx::query(
         "INSERT INTO registry_fleets (fleet_sid, account_sid, unique_name, data_enabled, data_limit_mb, \
          data_metering, network_access_profile_sid, sms_commands_enabled, sms_commands_url, sms_commands_method, \
-         ip_commands_url, ip_commands_method, date_created, date_updated, last_position) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)",
+         ip_commands_url, ip_commands_method, date_created, date_updated, last_position, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15)",
     )
     .bind(&f.fleet_sid)
     .bind(&f.account_sid)
@@ -227,6 +234,7 @@ async fn insert_fleet(
     .bind(&f.ip_commands_method)
     .bind(e.recorded_at)
     .bind(e.position)
+    .bind(e.stream_version)
     .execute(tx)
     .await?;
     Ok(())
@@ -248,7 +256,7 @@ async fn update_fleet(
            sms_commands_method = CASE WHEN $10 THEN $11 ELSE sms_commands_method END, \
            ip_commands_url = CASE WHEN $12 THEN $13 ELSE ip_commands_url END, \
            ip_commands_method = CASE WHEN $14 THEN $15 ELSE ip_commands_method END, \
-           date_updated = $16, last_position = $17 \
+           date_updated = $16, last_position = $17, version = $18 \
          WHERE fleet_sid = $1",
     )
     .bind(&f.fleet_sid)
@@ -268,6 +276,7 @@ async fn update_fleet(
     .bind(f.ip_commands_method.clone().flatten())
     .bind(e.recorded_at)
     .bind(e.position)
+    .bind(e.stream_version)
     .execute(tx)
     .await?;
     Ok(())

@@ -1,0 +1,93 @@
+//! Provisioning commands: the one path by which SIMs, fleets and Network Access Profiles change,
+//! used by the REST API and by `simledger simulate` alike.
+//!
+//! Each command is validated against the `registry` projection, appended to the log with the
+//! resource's version as its expected version, and answers only once the registry has applied
+//! it (read-your-writes). Each is idempotent by its [`CommandId`]: run again with the same id,
+//! it finds its own first event in the log and returns the same result without appending.
+
+mod error;
+mod fleet;
+mod ids;
+mod nap;
+mod sim;
+
+use std::time::Duration;
+
+use simledger_eventlog::{
+    Event, EventLog, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent,
+};
+use tokio::sync::watch;
+
+pub use error::CommandError;
+pub use fleet::{FleetChanges, NewFleet};
+pub use ids::CommandId;
+pub use sim::SimChanges;
+
+pub type Result<T, E = CommandError> = std::result::Result<T, E>;
+
+/// How long a command waits for the registry to show its effect before answering.
+const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct Commands {
+    log: EventLog,
+    registry: watch::Receiver<Position>,
+}
+
+impl Commands {
+    /// `registry` is the registry projection's progress (see `simledger_projections::spawn`).
+    pub fn new(log: EventLog, registry: watch::Receiver<Position>) -> Self {
+        Self { log, registry }
+    }
+
+    pub fn log(&self) -> &EventLog {
+        &self.log
+    }
+
+    /// The first event a command with this id appended, if it already ran.
+    async fn earlier_run(&self, cmd: &CommandId) -> Result<Option<RecordedEvent>> {
+        Ok(self.log.find(cmd.event_id(0)).await?)
+    }
+
+    /// Appends a command's events on one stream and waits until the registry shows them.
+    async fn commit(
+        &self,
+        cmd: &CommandId,
+        stream: String,
+        expected: ExpectedVersion,
+        events: Vec<Event>,
+        metadata: Metadata,
+    ) -> Result<Position> {
+        let batch = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| NewEvent::new(cmd.event_id(i as u8), stream.clone(), e, &metadata))
+            .collect::<Result<Vec<_>, _>>()?;
+        let appended = self.log.append(batch, expected).await?;
+        let last = appended.last().map(|a| a.position).unwrap_or(0);
+        self.visible(last).await?;
+        Ok(last)
+    }
+
+    /// Waits until the registry has applied `position`.
+    pub async fn visible(&self, position: Position) -> Result<()> {
+        let mut progress = self.registry.clone();
+        let reached =
+            tokio::time::timeout(VISIBILITY_TIMEOUT, progress.wait_for(|p| *p >= position))
+                .await
+                .is_ok_and(|r| r.is_ok());
+        if reached {
+            Ok(())
+        } else {
+            Err(CommandError::NotVisible(position))
+        }
+    }
+}
+
+fn metadata(cmd: &CommandId, account_sid: Option<&str>) -> Metadata {
+    let mut m = Metadata::from_source("api");
+    m.correlation_id = Some(cmd.as_uuid());
+    m.account_sid = account_sid.map(str::to_owned);
+    m
+}
