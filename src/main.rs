@@ -2,7 +2,9 @@
 
 mod bench;
 mod config;
+mod platform;
 mod replay;
+mod simulate;
 mod telemetry;
 mod up;
 
@@ -27,6 +29,8 @@ struct Cli {
 enum Command {
     /// Run the platform: API, core nodes, ingest, projections, exporters, sinks.
     Up(up::UpArgs),
+    /// Provision a simulated fleet and drive its devices through the embedded core.
+    Simulate(simulate::SimulateArgs),
     /// Create the database if missing and apply every migration, then exit.
     Migrate,
     /// Rebuild a projection's tables from event-log position 0.
@@ -51,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("database is migrated");
             Ok(())
         }
+        Command::Simulate(args) => simulate::run(&cli.config, args).await,
         Command::Replay(args) => replay::run(&cli.config, args).await,
         Command::Bench(args) => bench::run(&cli.config, args).await,
     }

@@ -1,14 +1,18 @@
-//! `simledger up`: every role in one process (or the ones named with `--roles`).
+//! `simledger up`: every role in one process (or the ones named with `--roles`), with a small
+//! simulated fleet so a fresh install has something to show.
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use simledger_api::{AppState, Application};
+use simledger_core::simulator::{FleetPlan, SimConfig, SimStats, Simulator};
 use simledger_eventlog::EventLog;
-use simledger_projections::{registry, ProjectionHandle};
 
 use crate::config::Config;
+use crate::platform::{self, Platform};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Role {
@@ -38,40 +42,29 @@ pub struct UpArgs {
     /// Seconds between one-line activity summaries in the log.
     #[arg(long, env = "SIMLEDGER_SUMMARY_SECONDS", default_value_t = 10)]
     summary_seconds: u64,
+    /// SIMs in the built-in simulated fleet (0: none). Needs the core role.
+    #[arg(long, env = "SIMLEDGER_SIM_SIMS", default_value_t = 200)]
+    sim_sims: usize,
+    /// Simulated seconds per wall second for the built-in fleet (1: real time).
+    #[arg(long, env = "SIMLEDGER_SIM_SPEED", default_value_t = 1.0)]
+    sim_speed: f64,
 }
 
 pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
-    let data_dir = config.data_dir();
-    let pool = simledger_services::postgres::prepare(&config.database_url, &data_dir, 16)
-        .await
-        .context("preparing PostgreSQL")?;
-    simledger_services::nats::ensure_running(&config.nats_url, &data_dir)
-        .await
-        .context("starting NATS")?;
-    let nats = async_nats_connect(&config.nats_url).await?;
-    let prefix = config.nats_prefix()?;
-    let log = EventLog::new(pool);
-    let _ = simledger_api::prometheus_handle();
     let has = |r: Role| args.roles.contains(&r);
+    let p = platform::start(config, has(Role::Core), has(Role::Ingest)).await?;
+    let _ = simledger_api::prometheus_handle();
+    tracing::info!(stream = %p.names.stream(), subjects = %p.names.all_subjects(), "core stream ready");
 
-    if has(Role::Core) || has(Role::Ingest) {
-        let names = simledger_core::CoreNames::new(&prefix);
-        let js = async_nats::jetstream::new(nats.clone());
-        simledger_core::ensure_core_stream(&js, &names).await?;
-        tracing::info!(stream = %names.stream(), subjects = %names.all_subjects(), "core stream ready");
-    }
-    let mut projections: Vec<ProjectionHandle> = Vec::new();
-    if has(Role::Projections) {
-        projections.push(simledger_projections::spawn(
-            log.clone(),
-            registry::NAME,
-            registry::Registry,
-        ));
-    }
+    let simulation = if has(Role::Core) && args.sim_sims > 0 {
+        Some(start_simulated_fleet(&p, args.sim_sims, args.sim_speed).await?)
+    } else {
+        None
+    };
     let server = if has(Role::Api) {
         let app = Application::bind(
             config.listen,
-            AppState::new(log.clone(), Some(nats.clone())),
+            AppState::new(p.log.clone(), Some(p.nats.clone())),
         )
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -85,33 +78,57 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     };
     // The database by name only: a URL may carry a password.
     let database = simledger_services::postgres::database_name(&config.database_url)?;
-    tracing::info!(roles = ?args.roles, %database, nats_prefix = %prefix, "simledger is up");
+    tracing::info!(roles = ?args.roles, %database, nats_prefix = %p.names.prefix(), "simledger is up");
 
+    let every = Duration::from_secs(args.summary_seconds.max(1));
+    let stats = simulation.as_ref().map(|s| s.stats.clone());
     let summaries = tokio::spawn(summarize(
-        log.clone(),
-        projections,
-        Duration::from_secs(args.summary_seconds.max(1)),
+        p.log.clone(),
+        p.registry.progress.clone(),
+        stats,
+        p.core.as_ref().map(|c| c.pgw.clone()),
+        every,
     ));
     shutdown_signal().await;
     tracing::info!("shutting down");
     summaries.abort();
+    if let Some(ingest) = &p.ingest {
+        ingest.abort();
+    }
     if let Some(server) = server {
         server.await??;
     }
     Ok(())
 }
 
-async fn async_nats_connect(url: &str) -> anyhow::Result<async_nats::Client> {
-    // Retries for ever after the first connection: a NATS restart must not take simledger down.
-    async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(url)
-        .await
-        .with_context(|| format!("connecting to NATS at {url}"))
+/// Provisions the built-in fleet (idempotently) and runs its devices in real time from now.
+async fn start_simulated_fleet(p: &Platform, sims: usize, speed: f64) -> anyhow::Result<Simulator> {
+    let plan = FleetPlan::generate(1, sims);
+    platform::provision(&p.commands, &plan).await?;
+    let core = p.core.as_ref().expect("the core role is running");
+    core.views.caught_up(&p.log, Duration::from_secs(60)).await;
+    let config = SimConfig {
+        seed: 1,
+        start: chrono::Utc::now(),
+        duration: None,
+        speed,
+        rate: 200.0,
+    };
+    let simulator = Simulator::new(p.nats.clone(), p.names.clone(), config);
+    let runner = simulator.clone();
+    tokio::spawn(async move { runner.run(&plan).await });
+    tracing::info!(sims, speed, "simulated fleet running");
+    Ok(simulator)
 }
 
 /// One line per interval: what the operator wants to see scroll by.
-async fn summarize(log: EventLog, projections: Vec<ProjectionHandle>, every: Duration) {
+async fn summarize(
+    log: EventLog,
+    registry: tokio::sync::watch::Receiver<i64>,
+    stats: Option<Arc<SimStats>>,
+    pgw: Option<simledger_core::pgw::Pgw>,
+    every: Duration,
+) {
     let mut last = (Instant::now(), log.head().await.unwrap_or(0));
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
@@ -120,13 +137,21 @@ async fn summarize(log: EventLog, projections: Vec<ProjectionHandle>, every: Dur
         let Ok(head) = log.head().await else { continue };
         let now = Instant::now();
         let rate = (head - last.1) as f64 / (now - last.0).as_secs_f64();
-        let lag = projections
-            .iter()
-            .map(|p| head - *p.progress.borrow())
-            .max()
-            .unwrap_or(0);
+        let lag = head - *registry.borrow();
         metrics::gauge!("simledger_projection_lag_events").set(lag as f64);
-        tracing::info!("events/s {rate:.0} | log position {head} | projection lag {lag}");
+        let (accepted, rejected) = stats
+            .as_ref()
+            .map(|s| {
+                (
+                    s.attaches_accepted.load(Ordering::Relaxed),
+                    s.attaches_rejected.load(Ordering::Relaxed),
+                )
+            })
+            .unwrap_or_default();
+        let sessions = pgw.as_ref().map(|p| p.open_sessions()).unwrap_or(0);
+        tracing::info!(
+            "events/s {rate:.0} | log position {head} | projection lag {lag} | attaches accepted {accepted} rejected {rejected} | sessions open {sessions}"
+        );
         last = (now, head);
     }
 }

@@ -1,17 +1,43 @@
-//! The embedded mobile core: HSS, MME, SGW/PGW and SMSC nodes and the device simulator. Nodes
-//! publish every happening to the JetStream stream `<PREFIX>_CORE` (subjects
-//! `<prefix>.core.<node>.<type>`); ingest appends them to the event log.
+//! The embedded mobile core: MME, HSS, SGW/PGW and SMSC nodes, ingest, and the device simulator.
 //!
-//! This module holds the names and the stream that every node and ingest agree on.
+//! ```text
+//! device ──s1.attach──► MME ──s6a.update_location──► HSS (subscriber view)
+//!        ──s11.*──────► SGW/PGW (limits view)        SMSC ◄──smsc.submit── device / SMS commands
+//!                 every node ──► JetStream <PREFIX>_CORE (<prefix>.core.<node>.<type>) ──► ingest ──► log
+//! ```
+//!
+//! Nodes talk over NATS request/reply on subjects named after the 3GPP interfaces, so each can
+//! later run in its own process or region. The views they decide from are built from the log.
 
+pub mod events;
+pub mod happening;
+pub mod hss;
+pub mod ingest;
+pub mod mme;
+pub mod pgw;
+pub mod protocol;
+mod publish;
+mod serve;
+pub mod simulator;
+pub mod smsc;
+pub mod views;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
+use simledger_eventlog::EventLog;
+use tokio::task::JoinHandle;
+
+pub use publish::{CoreEnvelope, CorePublisher};
+pub use views::CoreViews;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     #[error("JetStream: {0}")]
     JetStream(String),
+    #[error("the core views did not catch up with the log within {0:?}")]
+    ViewsBehind(Duration),
 }
 
 /// Names of one instance's NATS resources; instances side by side use different prefixes.
@@ -25,6 +51,10 @@ impl CoreNames {
         Self {
             prefix: prefix.into(),
         }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// The JetStream stream every node publishes to.
@@ -41,22 +71,116 @@ impl CoreNames {
     pub fn all_subjects(&self) -> String {
         format!("{}.core.>", self.prefix)
     }
+
+    /// A request/reply subject between nodes: `<prefix>.<interface>.<operation>`.
+    pub fn request(&self, suffix: &str) -> String {
+        format!("{}.{suffix}", self.prefix)
+    }
+
+    pub fn dead_letter_stream(&self) -> String {
+        format!("{}_DEADLETTER", self.prefix)
+    }
+
+    pub fn dead_letter_subject(&self) -> String {
+        format!("{}.deadletter.core", self.prefix)
+    }
 }
 
-/// Creates (or finds) the `CORE` stream: file storage, so published happenings survive a NATS
-/// restart, and a de-duplication window for `Nats-Msg-Id`, so a node that retries a publish
-/// after a lost ack stores it once.
-pub async fn ensure_core_stream(
-    js: &jetstream::Context,
+/// Creates (or finds) the `CORE` stream and its dead-letter stream: file storage, so published
+/// happenings survive a NATS restart, and a de-duplication window for `Nats-Msg-Id`, so a node
+/// that retries a publish after a lost ack stores it once.
+pub async fn ensure_streams(js: &jetstream::Context, names: &CoreNames) -> Result<(), CoreError> {
+    for (name, subject) in [
+        (names.stream(), names.all_subjects()),
+        (names.dead_letter_stream(), names.dead_letter_subject()),
+    ] {
+        js.get_or_create_stream(stream::Config {
+            name,
+            subjects: vec![subject],
+            storage: stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| CoreError::JetStream(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The running nodes of one process.
+pub struct RunningCore {
+    pub views: Arc<CoreViews>,
+    pub pgw: pgw::Pgw,
+    pub publisher: CorePublisher,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// Starts HSS, MME, SGW/PGW and SMSC. Waits first until the views have caught up with the log,
+/// so no node answers from a partial view (a restarted HSS must not reject a known IMSI).
+pub async fn start_nodes(
+    client: async_nats::Client,
     names: &CoreNames,
-) -> Result<stream::Stream, CoreError> {
-    js.get_or_create_stream(stream::Config {
-        name: names.stream(),
-        subjects: vec![names.all_subjects()],
-        storage: stream::StorageType::File,
-        duplicate_window: Duration::from_secs(120),
-        ..Default::default()
+    log: EventLog,
+    update_interval: chrono::Duration,
+) -> Result<RunningCore, CoreError> {
+    let js = jetstream::new(client.clone());
+    ensure_streams(&js, names).await?;
+    let views = CoreViews::follow(log.clone());
+    let wait = Duration::from_secs(120);
+    if !views.caught_up(&log, wait).await {
+        return Err(CoreError::ViewsBehind(wait));
+    }
+    let publisher = CorePublisher::new(js, names.clone());
+    let pgw = pgw::Pgw::new(publisher.clone(), views.clone(), update_interval);
+    let mme = mme::Mme {
+        client: client.clone(),
+        hss_subject: names.request(protocol::subjects::S6A_UPDATE_LOCATION),
+        publisher: publisher.clone(),
+    };
+    let smsc = smsc::Smsc {
+        publisher: publisher.clone(),
+        views: views.clone(),
+    };
+    use protocol::subjects::*;
+    let sub = |subject: &str, node| serve::subscribe(&client, names.request(subject), node);
+    let (hss_in, mme_in, smsc_in) = (
+        sub(S6A_UPDATE_LOCATION, "hss").await?,
+        sub(S1_ATTACH, "mme").await?,
+        sub(SMSC_SUBMIT, "smsc").await?,
+    );
+    let (create, usage, delete) = (
+        sub(S11_CREATE_SESSION, "pgw").await?,
+        sub(S11_USAGE, "pgw").await?,
+        sub(S11_DELETE_SESSION, "pgw").await?,
+    );
+    let tasks = vec![
+        tokio::spawn(hss::run(client.clone(), hss_in, views.clone())),
+        tokio::spawn(mme.run(mme_in)),
+        tokio::spawn(pgw.clone().run(create, usage, delete, client.clone())),
+        tokio::spawn(smsc.run(smsc_in, client.clone())),
+    ];
+    // The subscriptions are registered with the server before any caller is told we started.
+    client
+        .flush()
+        .await
+        .map_err(|e| CoreError::JetStream(e.to_string()))?;
+    Ok(RunningCore {
+        views,
+        pgw,
+        publisher,
+        tasks,
     })
-    .await
-    .map_err(|e| CoreError::JetStream(e.to_string()))
+}
+
+/// Starts ingest, restarting it if its consumer stream ends.
+pub fn start_ingest(client: async_nats::Client, names: CoreNames, log: EventLog) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let js = jetstream::new(client);
+        loop {
+            if let Err(e) = ingest::run(js.clone(), names.clone(), log.clone()).await {
+                tracing::error!(error = %e, "ingest stopped; restarting");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
 }

@@ -1,0 +1,200 @@
+//! Ingest: JetStream `CORE` → the event log, exactly once.
+//!
+//! A durable pull consumer hands over batches; each batch is appended through the log's group
+//! commit and acknowledged (one `AckAll` for the batch) only after the commit. A crash between
+//! commit and ack redelivers the batch, and the idempotent append turns it into a no-op. A
+//! message that is not a valid event goes to the dead-letter stream with its reason and is
+//! acknowledged, so it can never stall ingest.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::{self, consumer, AckKind};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent};
+use uuid::Uuid;
+
+use crate::{CoreError, CoreNames};
+
+pub const CONSUMER: &str = "ingest";
+const BATCH: usize = 4000;
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    event_id: Uuid,
+    stream: String,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    #[serde(borrow)]
+    data: &'a serde_json::value::RawValue,
+    #[serde(default)]
+    metadata: Metadata,
+    #[serde(default)]
+    published_at_ms: u64,
+}
+
+/// Turns one message into an appendable event, or says why it is not one.
+fn decode(payload: &[u8]) -> Result<(NewEvent, u64), String> {
+    let env: Envelope =
+        serde_json::from_slice(payload).map_err(|e| format!("not an event envelope: {e}"))?;
+    let event = Event::decode(env.event_type, env.data.get())
+        .map_err(|e| format!("{}: {e}", env.event_type))?;
+    let new = NewEvent::new(env.event_id, env.stream, &event, &env.metadata)
+        .map_err(|e| e.to_string())?;
+    Ok((new, env.published_at_ms))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub(crate) async fn consumer(
+    js: &jetstream::Context,
+    names: &CoreNames,
+) -> Result<consumer::PullConsumer, CoreError> {
+    let stream = js
+        .get_stream(names.stream())
+        .await
+        .map_err(|e| CoreError::JetStream(e.to_string()))?;
+    stream
+        .get_or_create_consumer(
+            CONSUMER,
+            consumer::pull::Config {
+                durable_name: Some(CONSUMER.into()),
+                ack_policy: consumer::AckPolicy::All,
+                ack_wait: Duration::from_secs(60),
+                max_ack_pending: 100_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| CoreError::JetStream(e.to_string()))
+}
+
+/// Messages stored in `CORE` that ingest has not yet acknowledged.
+pub async fn backlog(js: &jetstream::Context, names: &CoreNames) -> Result<u64, CoreError> {
+    let mut c = consumer(js, names).await?;
+    let info = c
+        .info()
+        .await
+        .map_err(|e| CoreError::JetStream(e.to_string()))?;
+    Ok(info.num_pending + info.num_ack_pending as u64)
+}
+
+/// Runs ingest until the consumer's message stream ends (NATS gone for good).
+pub async fn run(js: jetstream::Context, names: CoreNames, log: EventLog) -> Result<(), CoreError> {
+    let c = consumer(&js, &names).await?;
+    let messages = c
+        .stream()
+        .max_messages_per_batch(BATCH)
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await
+        .map_err(|e| CoreError::JetStream(e.to_string()))?;
+    let mut chunks = messages.ready_chunks(BATCH);
+    while let Some(chunk) = chunks.next().await {
+        let mut batch = Vec::with_capacity(chunk.len());
+        let mut published = Vec::with_capacity(chunk.len());
+        let mut last = None;
+        for msg in chunk {
+            let msg = match msg {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "ingest consumer hiccup");
+                    continue;
+                }
+            };
+            match decode(&msg.payload) {
+                Ok((event, at)) => {
+                    batch.push(event);
+                    published.push(at);
+                }
+                Err(reason) => dead_letter(&js, &names, &msg, &reason).await,
+            }
+            last = Some(msg);
+        }
+        if !batch.is_empty() {
+            append_until_committed(&log, batch).await;
+            let now = now_ms();
+            for at in published {
+                metrics::histogram!("simledger_ingest_latency_seconds")
+                    .record(now.saturating_sub(at) as f64 / 1000.0);
+            }
+        }
+        if let Some(last) = last {
+            // AckAll: acknowledges this message and every earlier one of the batch.
+            if let Err(e) = last.ack_with(AckKind::Ack).await {
+                tracing::warn!(error = %e, "ack lost; the batch will be redelivered and deduplicated");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends, retrying while the database is unreachable: nothing is acknowledged (so nothing can
+/// be lost) until this returns.
+async fn append_until_committed(log: &EventLog, batch: Vec<NewEvent>) {
+    let n = batch.len() as u64;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match log.append(batch.clone(), ExpectedVersion::Any).await {
+            Ok(out) => {
+                let fresh = out.iter().filter(|a| !a.duplicate).count() as u64;
+                metrics::counter!("simledger_ingest_events_total").increment(fresh);
+                metrics::counter!("simledger_ingest_duplicates_total").increment(n - fresh);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, events = n, "ingest append failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn dead_letter(
+    js: &jetstream::Context,
+    names: &CoreNames,
+    msg: &jetstream::Message,
+    reason: &str,
+) {
+    tracing::warn!(subject = %msg.subject, %reason, "malformed message sent to the dead-letter stream");
+    metrics::counter!("simledger_ingest_dead_letters_total").increment(1);
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        "Simledger-Reason",
+        reason
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(500)
+            .collect::<String>()
+            .as_str(),
+    );
+    headers.insert("Simledger-Original-Subject", msg.subject.as_str());
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let sent = match js
+            .publish_with_headers(
+                names.dead_letter_subject(),
+                headers.clone(),
+                msg.payload.clone(),
+            )
+            .await
+        {
+            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match sent {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "dead-letter publish failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! SGW/PGW: opens data sessions on known APNs, allocates the device's private IP, meters its
+//! bytes into `data-session.updated` windows every update interval, and closes sessions with
+//! their totals. It obeys the data-limit view: a blocked SIM's sessions carry
+//! `data_modifier: "blocked"` and pass no more bytes.
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use simledger_eventlog::catalog::{ConnectionError, ConnectionEvent};
+
+use crate::events::{self, SESSION_ENDED, SESSION_FAILED, SESSION_STARTED, SESSION_UPDATED};
+use crate::protocol::{
+    CreateSessionAnswer, CreateSessionRequest, DeleteSessionAnswer, DeleteSessionRequest,
+    SessionContext, UsageAnswer, UsageReport,
+};
+use crate::views::CoreViews;
+use crate::{happening, CorePublisher};
+
+/// APNs this PGW serves: the user APN and the over-the-air one.
+pub const APNS: &[&str] = &["super", "ota.super"];
+/// Not a Twilio code: simledger's, for a session refused for its APN.
+pub const CODE_UNKNOWN_APN: i64 = 83711;
+pub const DEFAULT_UPDATE_INTERVAL: Duration = Duration::minutes(6);
+
+struct Session {
+    ctx: SessionContext,
+    apn: String,
+    ip: Ipv4Addr,
+    started: DateTime<Utc>,
+    window_start: DateTime<Utc>,
+    window_up: i64,
+    window_down: i64,
+    total_up: i64,
+    total_down: i64,
+    updates: u32,
+    last_report: u64,
+}
+
+#[derive(Default)]
+struct Sessions {
+    by_sid: HashMap<String, Session>,
+    ips: HashSet<Ipv4Addr>,
+}
+
+/// A free address in 10.64.0.0/10 derived from the session, so a replayed session gets the
+/// same one; collisions probe forward.
+fn allocate_ip(sessions: &Sessions, sid: &str) -> Ipv4Addr {
+    let h = u32::from_str_radix(&sid[2..10], 16).unwrap_or(0);
+    let base = u32::from(Ipv4Addr::new(10, 64, 0, 0));
+    let size = 1u32 << 22;
+    (0..size)
+        .map(|i| Ipv4Addr::from(base + ((h.wrapping_add(i)) % size).max(1)))
+        .find(|ip| !sessions.ips.contains(ip))
+        .expect("a /10 pool is never full")
+}
+
+#[derive(Clone)]
+pub struct Pgw {
+    pub publisher: CorePublisher,
+    pub views: Arc<CoreViews>,
+    pub update_interval: Duration,
+    sessions: Arc<Mutex<Sessions>>,
+}
+
+impl Pgw {
+    pub fn new(publisher: CorePublisher, views: Arc<CoreViews>, update_interval: Duration) -> Self {
+        Self {
+            publisher,
+            views,
+            update_interval,
+            sessions: Arc::default(),
+        }
+    }
+
+    pub fn open_sessions(&self) -> usize {
+        self.sessions.lock().expect("sessions lock").by_sid.len()
+    }
+
+    fn session_event(
+        &self,
+        event_type: &str,
+        key: &str,
+        at: DateTime<Utc>,
+        s: &Session,
+        sid: &str,
+    ) -> ConnectionEvent {
+        let mut e = events::from_context(event_type, happening::event_id(key, at), at, &s.ctx);
+        e.apn = Some(s.apn.clone());
+        e.ip_address = Some(s.ip.to_string());
+        e.data_session_sid = Some(sid.to_owned());
+        e.data_session_start_time = Some(s.started);
+        if self.views.is_blocked(&s.ctx.subscriber.sim_sid) {
+            e.data_modifier = Some("blocked".into());
+        }
+        e
+    }
+
+    async fn publish(&self, stream: String, event: ConnectionEvent) {
+        let account = event.account_sid.clone();
+        let id = uuid_of(&event);
+        self.publisher
+            .publish(
+                "pgw",
+                stream,
+                id,
+                &events::typed(event),
+                events::metadata("pgw", &account),
+            )
+            .await;
+    }
+
+    pub async fn create_session(&self, req: CreateSessionRequest) -> CreateSessionAnswer {
+        let sid = happening::sid("PI", &format!("session:{}:{}", req.context.imsi, req.seq));
+        if !APNS.contains(&req.apn.as_str()) {
+            let error = ConnectionError {
+                code: CODE_UNKNOWN_APN,
+                message: "MISSING_OR_UNKNOWN_APN".into(),
+            };
+            let key = format!("{sid}:failed");
+            let mut e = events::from_context(
+                SESSION_FAILED,
+                happening::event_id(&key, req.at),
+                req.at,
+                &req.context,
+            );
+            e.apn = Some(req.apn.clone());
+            e.data_session_sid = Some(sid.clone());
+            e.error = Some(error.clone());
+            self.publish(format!("session-{sid}"), e).await;
+            return CreateSessionAnswer {
+                data_session_sid: sid,
+                ip_address: None,
+                error: Some(error),
+            };
+        }
+        let started = {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            if let Some(existing) = sessions.by_sid.get(&sid) {
+                // A retried request: the session is already open.
+                return CreateSessionAnswer {
+                    data_session_sid: sid,
+                    ip_address: Some(existing.ip.to_string()),
+                    error: None,
+                };
+            }
+            let ip = allocate_ip(&sessions, &sid);
+            let session = Session {
+                ctx: req.context,
+                apn: req.apn,
+                ip,
+                started: req.at,
+                window_start: req.at,
+                window_up: 0,
+                window_down: 0,
+                total_up: 0,
+                total_down: 0,
+                updates: 0,
+                last_report: 0,
+            };
+            let event = self.session_event(
+                SESSION_STARTED,
+                &format!("{sid}:started"),
+                req.at,
+                &session,
+                &sid,
+            );
+            sessions.ips.insert(ip);
+            sessions.by_sid.insert(sid.clone(), session);
+            (event, ip)
+        };
+        self.publish(format!("session-{sid}"), started.0).await;
+        metrics::gauge!("simledger_pgw_sessions_open").set(self.open_sessions() as f64);
+        CreateSessionAnswer {
+            data_session_sid: sid,
+            ip_address: Some(started.1.to_string()),
+            error: None,
+        }
+    }
+
+    pub async fn usage(&self, report: UsageReport) -> UsageAnswer {
+        let sid = report.data_session_sid.clone();
+        let (update, blocked) = {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            let Some(s) = sessions.by_sid.get_mut(&sid) else {
+                return UsageAnswer {
+                    unknown_session: true,
+                    blocked: false,
+                };
+            };
+            let blocked = self.views.is_blocked(&s.ctx.subscriber.sim_sid);
+            if report.report_seq <= s.last_report {
+                return UsageAnswer {
+                    unknown_session: false,
+                    blocked,
+                };
+            }
+            s.last_report = report.report_seq;
+            if !blocked {
+                s.window_up += report.upload.max(0);
+                s.window_down += report.download.max(0);
+            }
+            let mut update = None;
+            if report.at - s.window_start >= self.update_interval {
+                s.updates += 1;
+                s.total_up += s.window_up;
+                s.total_down += s.window_down;
+                let key = format!("{sid}:update:{}", s.updates);
+                let mut e = self.session_event(SESSION_UPDATED, &key, report.at, s, &sid);
+                fill_window(&mut e, s, report.at);
+                s.window_start = report.at;
+                s.window_up = 0;
+                s.window_down = 0;
+                update = Some(e);
+            }
+            (update, blocked)
+        };
+        if let Some(e) = update {
+            self.publish(format!("session-{sid}"), e).await;
+        }
+        UsageAnswer {
+            unknown_session: false,
+            blocked,
+        }
+    }
+
+    pub async fn delete_session(&self, req: DeleteSessionRequest) -> DeleteSessionAnswer {
+        let sid = req.data_session_sid.clone();
+        let ended = {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            let Some(mut s) = sessions.by_sid.remove(&sid) else {
+                return DeleteSessionAnswer { found: false };
+            };
+            sessions.ips.remove(&s.ip);
+            s.total_up += s.window_up;
+            s.total_down += s.window_down;
+            let mut e =
+                self.session_event(SESSION_ENDED, &format!("{sid}:ended"), req.at, &s, &sid);
+            fill_window(&mut e, &s, req.at);
+            e.data_session_end_time = Some(req.at);
+            e
+        };
+        self.publish(format!("session-{sid}"), ended).await;
+        metrics::gauge!("simledger_pgw_sessions_open").set(self.open_sessions() as f64);
+        DeleteSessionAnswer { found: true }
+    }
+
+    pub async fn run(
+        self,
+        create: async_nats::Subscriber,
+        usage: async_nats::Subscriber,
+        delete: async_nats::Subscriber,
+        client: async_nats::Client,
+    ) {
+        let (a, b, c) = (self.clone(), self.clone(), self);
+        tokio::join!(
+            crate::serve::serve(
+                client.clone(),
+                create,
+                "pgw",
+                move |r: CreateSessionRequest| {
+                    let p = a.clone();
+                    async move { p.create_session(r).await }
+                }
+            ),
+            crate::serve::serve(client.clone(), usage, "pgw", move |r: UsageReport| {
+                let p = b.clone();
+                async move { p.usage(r).await }
+            }),
+            crate::serve::serve(client, delete, "pgw", move |r: DeleteSessionRequest| {
+                let p = c.clone();
+                async move { p.delete_session(r).await }
+            }),
+        );
+    }
+}
+
+/// The window's bytes and the session's totals (already including the window).
+fn fill_window(e: &mut ConnectionEvent, s: &Session, end: DateTime<Utc>) {
+    e.data_session_update_start_time = Some(s.window_start);
+    e.data_session_update_end_time = Some(end);
+    e.data_upload = Some(s.window_up);
+    e.data_download = Some(s.window_down);
+    e.data_total = Some(s.window_up + s.window_down);
+    e.data_session_data_upload = Some(s.total_up);
+    e.data_session_data_download = Some(s.total_down);
+    e.data_session_data_total = Some(s.total_up + s.total_down);
+}
+
+fn uuid_of(e: &ConnectionEvent) -> uuid::Uuid {
+    uuid::Uuid::parse_str(&e.event_sid[2..]).expect("event sids wrap a uuid")
+}

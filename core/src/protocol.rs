@@ -1,0 +1,148 @@
+//! What devices and nodes say to each other over NATS request/reply, named after the 3GPP
+//! interfaces they stand for: S1 (device/eNodeB → MME), S6a (MME → HSS), S11 (→ SGW/PGW), and
+//! the SMSC's submit. JSON bodies.
+//!
+//! Every request carries the simulated time of the happening (`at`) and the device's sequence
+//! number for it (`seq`): nodes derive event ids and SIDs from them, so a retried request
+//! produces the very same events.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use simledger_eventlog::catalog::{CellLocation, ConnectionError, NetworkRef};
+
+/// Subject suffixes (after `<prefix>.`).
+pub mod subjects {
+    pub const S1_ATTACH: &str = "s1.attach";
+    pub const S6A_UPDATE_LOCATION: &str = "s6a.update_location";
+    pub const S11_CREATE_SESSION: &str = "s11.create_session";
+    pub const S11_USAGE: &str = "s11.usage";
+    pub const S11_DELETE_SESSION: &str = "s11.delete_session";
+    pub const SMSC_SUBMIT: &str = "smsc.submit";
+}
+
+/// S1 attach request, as the MME receives it from the radio side.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttachRequest {
+    pub imsi: String,
+    pub imei: Option<String>,
+    pub mcc: String,
+    pub mnc: String,
+    pub cell_id: String,
+    pub lac: String,
+    pub rat_type: String,
+    pub at: DateTime<Utc>,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttachAnswer {
+    pub accepted: bool,
+    /// What the SGW/PGW and SMSC need to serve the device; present when accepted.
+    pub context: Option<SessionContext>,
+    pub error: Option<ConnectionError>,
+}
+
+/// S6a Update-Location request: may this IMSI attach to this serving network?
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdateLocationRequest {
+    pub imsi: String,
+    pub mcc: String,
+    pub mnc: String,
+}
+
+/// S6a answer. `result_code` is the Diameter result (2001 success, 5xxx refusals); `error`
+/// carries the Twilio code and the Diameter name for the connection event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdateLocationAnswer {
+    pub result_code: u32,
+    pub error: Option<ConnectionError>,
+    pub subscriber: Option<SubscriberProfile>,
+}
+
+/// The subscription data the HSS hands the MME.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriberProfile {
+    pub sim_sid: String,
+    pub sim_iccid: String,
+    pub sim_unique_name: Option<String>,
+    pub fleet_sid: Option<String>,
+    pub account_sid: String,
+}
+
+/// The attach context (S11 carries the same: IMSI, serving network, RAT, location).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionContext {
+    pub imsi: String,
+    pub imei: Option<String>,
+    pub subscriber: SubscriberProfile,
+    pub network: NetworkRef,
+    pub location: Option<CellLocation>,
+    pub rat_type: String,
+}
+
+/// S11 Create-Session request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateSessionRequest {
+    pub context: SessionContext,
+    pub apn: String,
+    pub at: DateTime<Utc>,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateSessionAnswer {
+    pub data_session_sid: String,
+    /// None when the session could not be created (`error` says why).
+    pub ip_address: Option<String>,
+    pub error: Option<ConnectionError>,
+}
+
+/// Bytes the device moved since its previous report (the PGW's counters, sampled).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsageReport {
+    pub data_session_sid: String,
+    /// 1, 2, 3… per session; a report at or below the last one seen is a retry and is ignored.
+    pub report_seq: u64,
+    pub at: DateTime<Utc>,
+    pub upload: i64,
+    pub download: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsageAnswer {
+    /// The session is unknown to this PGW (it restarted): the device must open a new one.
+    pub unknown_session: bool,
+    /// The SIM is over its data limit: these bytes were not passed.
+    pub blocked: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteSessionRequest {
+    pub data_session_sid: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteSessionAnswer {
+    pub found: bool,
+}
+
+/// An SMS into the SMSC: mobile-originated from a device, or mobile-terminated (an SMS command).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SmsSubmit {
+    /// `from_sim` (MO) or `to_sim` (MT).
+    pub direction: String,
+    pub imsi: String,
+    pub payload: String,
+    pub at: DateTime<Utc>,
+    pub seq: u64,
+    /// Set for MT (the SMS command's SID); minted by the SMSC for MO.
+    pub sms_command_sid: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SmsAnswer {
+    pub sms_command_sid: String,
+    pub delivered: bool,
+    pub error: Option<ConnectionError>,
+}

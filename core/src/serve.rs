@@ -1,0 +1,53 @@
+//! The request/reply loop every node runs: a queue-group subscription (so a node can run as
+//! several replicas), one task per request, JSON in and out.
+
+use std::future::Future;
+
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Subscribes `node`'s queue group to `subject`; done before a node is reported started.
+pub async fn subscribe(
+    client: &async_nats::Client,
+    subject: String,
+    node: &'static str,
+) -> Result<async_nats::Subscriber, crate::CoreError> {
+    client
+        .queue_subscribe(subject.clone(), node.to_owned())
+        .await
+        .map_err(|e| crate::CoreError::JetStream(format!("subscribing {node} to {subject}: {e}")))
+}
+
+/// Serves a subscription until it ends. A request that does not parse is answered with
+/// `{"error": "..."}` and logged; it never stops the node.
+pub async fn serve<Req, Resp, F, Fut>(
+    client: async_nats::Client,
+    mut requests: async_nats::Subscriber,
+    node: &'static str,
+    handler: F,
+) where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+    F: Fn(Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Resp> + Send + 'static,
+{
+    while let Some(msg) = requests.next().await {
+        let Some(reply) = msg.reply.clone() else {
+            continue;
+        };
+        let (client, handler) = (client.clone(), handler.clone());
+        tokio::spawn(async move {
+            let body = match serde_json::from_slice::<Req>(&msg.payload) {
+                Ok(req) => serde_json::to_vec(&handler(req).await),
+                Err(e) => {
+                    tracing::warn!(node, subject = %msg.subject, error = %e, "malformed request refused");
+                    serde_json::to_vec(&serde_json::json!({ "error": e.to_string() }))
+                }
+            };
+            if let Ok(body) = body {
+                let _ = client.publish(reply, body.into()).await;
+            }
+        });
+    }
+}

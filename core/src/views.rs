@@ -1,0 +1,224 @@
+//! The in-memory views the nodes decide from, built by following the log: the HSS's subscriber
+//! view and the PGW's data-limit view. One subscription feeds both; nodes wait until it has
+//! caught up with the log before they answer, so a restarted node never answers from half a view.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use simledger_eventlog::catalog::SimStatus;
+use simledger_eventlog::{Event, EventLog, Position};
+use tokio::sync::watch;
+
+#[derive(Debug, Clone)]
+pub struct SimEntry {
+    pub iccid: String,
+    pub account_sid: Option<String>,
+    pub status: SimStatus,
+    pub fleet_sid: Option<String>,
+    pub unique_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FleetEntry {
+    pub nap_sid: String,
+    pub sms_commands_enabled: bool,
+}
+
+/// What the HSS knows: IMSIs, SIMs, fleets, NAPs.
+#[derive(Debug, Default)]
+pub struct SubscriberView {
+    /// IMSI → (SIM SID, allowed).
+    pub imsis: HashMap<String, (String, bool)>,
+    pub sims: HashMap<String, SimEntry>,
+    pub fleets: HashMap<String, FleetEntry>,
+    pub naps: HashMap<String, HashSet<String>>,
+}
+
+impl SubscriberView {
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::SimProvisioned(p) => {
+                for imsi in &p.imsis {
+                    self.imsis.insert(imsi.clone(), (p.sim_sid.clone(), true));
+                }
+                self.sims.insert(
+                    p.sim_sid.clone(),
+                    SimEntry {
+                        iccid: p.iccid.clone(),
+                        account_sid: None,
+                        status: SimStatus::New,
+                        fleet_sid: None,
+                        unique_name: None,
+                    },
+                );
+            }
+            Event::SimRegistered(r) => {
+                let sim = self
+                    .sims
+                    .entry(r.sim_sid.clone())
+                    .or_insert_with(|| SimEntry {
+                        iccid: r.iccid.clone(),
+                        account_sid: None,
+                        status: r.status,
+                        fleet_sid: None,
+                        unique_name: None,
+                    });
+                sim.account_sid = Some(r.account_sid.clone());
+                sim.status = r.status;
+                sim.fleet_sid = r.fleet_sid.clone();
+                sim.unique_name = r.unique_name.clone();
+            }
+            Event::SimUpdated(u) => {
+                if let Some(sim) = self.sims.get_mut(&u.sim_sid) {
+                    if let Some(name) = &u.unique_name {
+                        sim.unique_name = name.clone();
+                    }
+                    if let Some(fleet) = &u.fleet_sid {
+                        sim.fleet_sid = fleet.clone();
+                    }
+                }
+                if let Some(disallowed) = &u.disallowed_imsis {
+                    for (imsi, (sim, allowed)) in self.imsis.iter_mut() {
+                        if *sim == u.sim_sid {
+                            *allowed = !disallowed.contains(imsi);
+                        }
+                    }
+                }
+            }
+            Event::SimStatusChanged(s) => {
+                if let Some(sim) = self.sims.get_mut(&s.sim_sid) {
+                    sim.status = s.to;
+                }
+            }
+            Event::FleetCreated(f) => {
+                self.fleets.insert(
+                    f.fleet_sid.clone(),
+                    FleetEntry {
+                        nap_sid: f.network_access_profile_sid.clone(),
+                        sms_commands_enabled: f.sms_commands_enabled,
+                    },
+                );
+            }
+            Event::FleetUpdated(f) => {
+                if let Some(fleet) = self.fleets.get_mut(&f.fleet_sid) {
+                    if let Some(nap) = &f.network_access_profile_sid {
+                        fleet.nap_sid = nap.clone();
+                    }
+                    if let Some(sms) = f.sms_commands_enabled {
+                        fleet.sms_commands_enabled = sms;
+                    }
+                }
+            }
+            Event::NapCreated(n) => {
+                self.naps
+                    .insert(n.nap_sid.clone(), n.networks.iter().cloned().collect());
+            }
+            Event::NapNetworkAdded(n) => {
+                self.naps
+                    .entry(n.nap_sid.clone())
+                    .or_default()
+                    .insert(n.network_sid.clone());
+            }
+            Event::NapNetworkRemoved(n) => {
+                if let Some(networks) = self.naps.get_mut(&n.nap_sid) {
+                    networks.remove(&n.network_sid);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What the PGW knows: which SIMs are over their data limit.
+#[derive(Debug, Default)]
+pub struct LimitsView {
+    pub blocked: HashSet<String>,
+}
+
+impl LimitsView {
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::SimDataLimitReached(d) => {
+                self.blocked.insert(d.sim_sid.clone());
+            }
+            Event::SimDataLimitCleared(d) => {
+                self.blocked.remove(&d.sim_sid);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The views, shared by the nodes of one process.
+pub struct CoreViews {
+    pub subscribers: RwLock<SubscriberView>,
+    pub limits: RwLock<LimitsView>,
+    position: watch::Sender<Position>,
+}
+
+impl CoreViews {
+    /// Starts following the log from position 0.
+    pub fn follow(log: EventLog) -> Arc<Self> {
+        let views = Arc::new(Self {
+            subscribers: RwLock::new(SubscriberView::default()),
+            limits: RwLock::new(LimitsView::default()),
+            position: watch::channel(0).0,
+        });
+        let feeder = views.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = feeder.feed(&log).await {
+                    tracing::error!(error = %e, "core views stopped following the log; resuming");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        });
+        views
+    }
+
+    async fn feed(&self, log: &EventLog) -> simledger_eventlog::Result<()> {
+        let from = *self.position.borrow();
+        let mut subscription = log.subscribe(from, 5000).await?;
+        loop {
+            let events = subscription.next_batch().await?;
+            {
+                let mut subscribers = self.subscribers.write().expect("view lock");
+                let mut limits = self.limits.write().expect("view lock");
+                for e in &events {
+                    subscribers.apply(&e.event);
+                    limits.apply(&e.event);
+                }
+            }
+            self.position.send_replace(subscription.position());
+        }
+    }
+
+    pub fn position(&self) -> Position {
+        *self.position.borrow()
+    }
+
+    /// Waits until the views have applied `position` (bounded by `timeout`).
+    pub async fn reached(&self, position: Position, timeout: Duration) -> bool {
+        let mut rx = self.position.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|p| *p >= position))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Waits until the views have caught up with the log's head as it is now.
+    pub async fn caught_up(&self, log: &EventLog, timeout: Duration) -> bool {
+        match log.head().await {
+            Ok(head) => self.reached(head, timeout).await,
+            Err(_) => false,
+        }
+    }
+
+    pub fn is_blocked(&self, sim_sid: &str) -> bool {
+        self.limits
+            .read()
+            .expect("view lock")
+            .blocked
+            .contains(sim_sid)
+    }
+}

@@ -1,0 +1,151 @@
+//! Starting simledger's components in one process: what `up` and `simulate` share.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::{stream, TryStreamExt};
+use simledger_commands::{CommandId, Commands, NewFleet, SimChanges};
+use simledger_core::simulator::FleetPlan;
+use simledger_core::{CoreNames, RunningCore};
+use simledger_eventlog::catalog::SimStatus;
+use simledger_eventlog::EventLog;
+use simledger_projections::{registry, ProjectionHandle};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+
+pub struct Platform {
+    pub log: EventLog,
+    pub nats: async_nats::Client,
+    pub names: CoreNames,
+    pub registry: ProjectionHandle,
+    pub commands: Commands,
+    pub core: Option<RunningCore>,
+    pub ingest: Option<JoinHandle<()>>,
+}
+
+/// Prepares the services and starts the registry projection, and the core nodes and ingest
+/// when asked.
+pub async fn start(config: &Config, core: bool, ingest: bool) -> anyhow::Result<Platform> {
+    let data_dir = config.data_dir();
+    let pool = simledger_services::postgres::prepare(&config.database_url, &data_dir, 16)
+        .await
+        .context("preparing PostgreSQL")?;
+    simledger_services::nats::ensure_running(&config.nats_url, &data_dir)
+        .await
+        .context("starting NATS")?;
+    // Retries for ever after the first connection: a NATS restart must not take simledger down.
+    let nats = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(&config.nats_url)
+        .await
+        .with_context(|| format!("connecting to NATS at {}", config.nats_url))?;
+    let names = CoreNames::new(config.nats_prefix()?);
+    let log = EventLog::new(pool);
+    let registry = simledger_projections::spawn(log.clone(), registry::NAME, registry::Registry);
+    let commands = Commands::new(log.clone(), registry.progress.clone());
+    simledger_core::ensure_streams(&async_nats::jetstream::new(nats.clone()), &names).await?;
+    let core = if core {
+        let interval = chrono::Duration::minutes(6);
+        Some(simledger_core::start_nodes(nats.clone(), &names, log.clone(), interval).await?)
+    } else {
+        None
+    };
+    let ingest =
+        ingest.then(|| simledger_core::start_ingest(nats.clone(), names.clone(), log.clone()));
+    Ok(Platform {
+        log,
+        nats,
+        names,
+        registry,
+        commands,
+        core,
+        ingest,
+    })
+}
+
+/// Provisions a simulated fleet through the same commands the REST API uses. Every command is
+/// named after the plan's seed, so provisioning again (after a crash) changes nothing.
+pub async fn provision(commands: &Commands, plan: &FleetPlan) -> anyhow::Result<()> {
+    let key = |what: &str| CommandId::named(&format!("simulated-fleet:{}:{what}", plan.seed));
+    let account = plan.account_sid.as_str();
+    let nap = commands
+        .create_nap(
+            key("nap"),
+            account,
+            Some("simulated".into()),
+            plan.nap_networks.clone(),
+        )
+        .await?;
+    let fleet = NewFleet {
+        unique_name: Some("simulated".into()),
+        ..NewFleet::with_nap(&nap)
+    };
+    let fleet = commands.create_fleet(key("fleet"), account, fleet).await?;
+    let fleet = Arc::new(fleet);
+    stream::iter(plan.cards.iter().map(Ok::<_, anyhow::Error>))
+        .try_for_each_concurrent(32, |card| {
+            let fleet = fleet.clone();
+            async move {
+                let k = |step: &str| key(&format!("card:{}:{step}", card.index));
+                let sim = commands
+                    .provision_sim(
+                        k("provision"),
+                        &card.iccid,
+                        &card.registration_code,
+                        card.imsis.clone(),
+                    )
+                    .await?;
+                commands
+                    .register_sim(k("register"), account, &card.iccid, &card.registration_code)
+                    .await?;
+                if card.status == SimStatus::New {
+                    return Ok(());
+                }
+                let first = if card.status == SimStatus::Ready {
+                    SimStatus::Ready
+                } else {
+                    SimStatus::Active
+                };
+                let changes = SimChanges {
+                    unique_name: Some(Some(card.unique_name.clone())),
+                    fleet: Some(fleet.to_string()),
+                    status: Some(first),
+                    disallowed_imsis: (!card.disallowed_imsis.is_empty())
+                        .then(|| card.disallowed_imsis.clone()),
+                    ..Default::default()
+                };
+                commands
+                    .update_sim(k("activate"), account, &sim, changes)
+                    .await?;
+                if card.status == SimStatus::Inactive {
+                    let off = SimChanges {
+                        status: Some(SimStatus::Inactive),
+                        ..Default::default()
+                    };
+                    commands
+                        .update_sim(k("deactivate"), account, &sim, off)
+                        .await?;
+                }
+                Ok(())
+            }
+        })
+        .await
+}
+
+/// Waits until ingest has committed everything the nodes published.
+pub async fn drain_ingest(platform: &Platform, timeout: Duration) -> anyhow::Result<()> {
+    let js = async_nats::jetstream::new(platform.nats.clone());
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if simledger_core::ingest::backlog(&js, &platform.names).await? == 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "ingest did not drain within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
