@@ -1,10 +1,14 @@
 //! Ingest: JetStream `CORE` → the event log, exactly once.
 //!
 //! A durable pull consumer hands over batches; each batch is appended through the log's group
-//! commit and acknowledged (one `AckAll` for the batch) only after the commit. A crash between
-//! commit and ack redelivers the batch, and the idempotent append turns it into a no-op. A
-//! message that is not a valid event goes to the dead-letter stream with its reason and is
-//! acknowledged, so it can never stall ingest.
+//! commit and every message is acknowledged only after the commit. A crash between commit and
+//! ack redelivers the batch, and the idempotent append turns it into a no-op. A message that is
+//! not a valid event goes to the dead-letter stream with its reason and is acknowledged, so it
+//! can never stall ingest.
+//!
+//! Acks are explicit, one per message, never `AckAll`: after a crash, messages delivered to the
+//! dead process are still outstanding, and an `AckAll` from the restarted one would acknowledge
+//! them without their ever having been appended (the crash test caught exactly that).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -64,8 +68,10 @@ pub(crate) async fn consumer(
             CONSUMER,
             consumer::pull::Config {
                 durable_name: Some(CONSUMER.into()),
-                ack_policy: consumer::AckPolicy::All,
-                ack_wait: Duration::from_secs(60),
+                ack_policy: consumer::AckPolicy::Explicit,
+                // How soon a dead ingest's unacknowledged messages are delivered again. Longer
+                // than any healthy append; a redelivery that overlaps one is deduplicated.
+                ack_wait: Duration::from_secs(10),
                 max_ack_pending: 100_000,
                 ..Default::default()
             },
@@ -98,7 +104,7 @@ pub async fn run(js: jetstream::Context, names: CoreNames, log: EventLog) -> Res
     while let Some(chunk) = chunks.next().await {
         let mut batch = Vec::with_capacity(chunk.len());
         let mut published = Vec::with_capacity(chunk.len());
-        let mut last = None;
+        let mut done = Vec::with_capacity(chunk.len());
         for msg in chunk {
             let msg = match msg {
                 Ok(m) => m,
@@ -114,7 +120,7 @@ pub async fn run(js: jetstream::Context, names: CoreNames, log: EventLog) -> Res
                 }
                 Err(reason) => dead_letter(&js, &names, &msg, &reason).await,
             }
-            last = Some(msg);
+            done.push(msg);
         }
         if !batch.is_empty() {
             append_until_committed(&log, batch).await;
@@ -124,10 +130,9 @@ pub async fn run(js: jetstream::Context, names: CoreNames, log: EventLog) -> Res
                     .record(now.saturating_sub(at) as f64 / 1000.0);
             }
         }
-        if let Some(last) = last {
-            // AckAll: acknowledges this message and every earlier one of the batch.
-            if let Err(e) = last.ack_with(AckKind::Ack).await {
-                tracing::warn!(error = %e, "ack lost; the batch will be redelivered and deduplicated");
+        for msg in done {
+            if let Err(e) = msg.ack_with(AckKind::Ack).await {
+                tracing::warn!(error = %e, "ack lost; the message will be redelivered and deduplicated");
             }
         }
     }

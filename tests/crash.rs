@@ -1,0 +1,102 @@
+//! Nothing lost, nothing twice, by killing processes: `simulate` runs as a child process and is
+//! killed with SIGKILL at random moments, then restarted; at the end the log must hold exactly
+//! the events of an uninterrupted run with the same seed (compared by event id).
+
+use std::collections::HashSet;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use simledger_services::testing::{self, TestDatabase};
+
+/// `rate` paces the run on the wall clock only; which events it produces does not depend on it.
+fn simulate(database_url: &str, prefix: &str, rate: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_simledger"));
+    c.args([
+        "simulate",
+        "--sims",
+        "30",
+        "--duration",
+        "3h",
+        "--seed",
+        "42",
+        "--rate",
+        rate,
+    ])
+    .env("DATABASE_URL", database_url)
+    .env("NATS_URL", testing::nats_url())
+    .env("SIMLEDGER_NATS_PREFIX", prefix)
+    .env("SIMLEDGER_DATA_DIR", testing::data_dir().0)
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::null())
+    .stderr(Stdio::inherit());
+    c
+}
+
+async fn event_ids(db: &TestDatabase) -> (i64, HashSet<uuid::Uuid>) {
+    let pool = db.pool().await;
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT event_id FROM events")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let head: i64 = sqlx::query_scalar("SELECT head FROM log_shards")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    (head, ids.into_iter().collect())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_simulation_killed_three_times_logs_every_event_exactly_once() {
+    let (reference_db, crashed_db) = (TestDatabase::new().await, TestDatabase::new().await);
+
+    let status = simulate(&reference_db.url, &testing::unique_nats_prefix(), "0")
+        .status()
+        .unwrap();
+    assert!(status.success(), "the reference run completes");
+    let (reference_head, expected) = event_ids(&reference_db).await;
+    assert!(
+        expected.len() > 500,
+        "the reference run logged {} events",
+        expected.len()
+    );
+    assert_eq!(reference_head as usize, expected.len());
+
+    let prefix = testing::unique_nats_prefix();
+    let seed: u64 = rand::rng().random();
+    eprintln!("kill timing seed {seed}");
+    let mut timing = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut heads_at_kill = Vec::new();
+    for _ in 0..3 {
+        // About 8 s a run at this rate: each kill lands somewhere in the first half.
+        let mut child = simulate(&crashed_db.url, &prefix, "400").spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(timing.random_range(300..4000))).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        heads_at_kill.push(event_ids(&crashed_db).await.0);
+    }
+    let status = simulate(&crashed_db.url, &prefix, "0").status().unwrap();
+    assert!(status.success(), "the last run completes");
+
+    let (head, logged) = event_ids(&crashed_db).await;
+    let missing = expected.difference(&logged).count();
+    let extra = logged.difference(&expected).count();
+    assert_eq!(
+        (missing, extra),
+        (0, 0),
+        "missing {missing}, unexpected {extra}; heads at the kills {heads_at_kill:?}"
+    );
+    assert_eq!(
+        head as usize,
+        logged.len(),
+        "positions are gap-free and nothing is there twice"
+    );
+    assert!(
+        heads_at_kill
+            .iter()
+            .any(|&h| h > 0 && (h as usize) < expected.len()),
+        "at least one kill landed mid-run: {heads_at_kill:?} of {}",
+        expected.len()
+    );
+}
