@@ -46,12 +46,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => up::run(&cli.config, args).await,
         Command::Migrate => {
-            simledger_services::postgres::prepare(
-                &cli.config.database_url,
-                &cli.config.data_dir(),
-                2,
-            )
-            .await?;
+            simledger_services::postgres::prepare(&cli.config.database_url, &cli.config.data_dir(), 2).await?;
             tracing::info!("database is migrated");
             Ok(())
         }

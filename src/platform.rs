@@ -32,9 +32,7 @@ pub async fn start(config: &Config, core: bool, ingest: bool) -> anyhow::Result<
     let pool = simledger_services::postgres::prepare(&config.database_url, &data_dir, 16)
         .await
         .context("preparing PostgreSQL")?;
-    simledger_services::nats::ensure_running(&config.nats_url, &data_dir)
-        .await
-        .context("starting NATS")?;
+    simledger_services::nats::ensure_running(&config.nats_url, &data_dir).await.context("starting NATS")?;
     // Retries for ever after the first connection: a NATS restart must not take simledger down.
     let nats = async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
@@ -52,17 +50,8 @@ pub async fn start(config: &Config, core: bool, ingest: bool) -> anyhow::Result<
     } else {
         None
     };
-    let ingest =
-        ingest.then(|| simledger_core::start_ingest(nats.clone(), names.clone(), log.clone()));
-    Ok(Platform {
-        log,
-        nats,
-        names,
-        registry,
-        commands,
-        core,
-        ingest,
-    })
+    let ingest = ingest.then(|| simledger_core::start_ingest(nats.clone(), names.clone(), log.clone()));
+    Ok(Platform { log, nats, names, registry, commands, core, ingest })
 }
 
 /// Provisions a simulated fleet through the same commands the REST API uses. Every command is
@@ -70,18 +59,8 @@ pub async fn start(config: &Config, core: bool, ingest: bool) -> anyhow::Result<
 pub async fn provision(commands: &Commands, plan: &FleetPlan) -> anyhow::Result<()> {
     let key = |what: &str| CommandId::named(&format!("simulated-fleet:{}:{what}", plan.seed));
     let account = plan.account_sid.as_str();
-    let nap = commands
-        .create_nap(
-            key("nap"),
-            account,
-            Some("simulated".into()),
-            plan.nap_networks.clone(),
-        )
-        .await?;
-    let fleet = NewFleet {
-        unique_name: Some("simulated".into()),
-        ..NewFleet::with_nap(&nap)
-    };
+    let nap = commands.create_nap(key("nap"), account, Some("simulated".into()), plan.nap_networks.clone()).await?;
+    let fleet = NewFleet { unique_name: Some("simulated".into()), ..NewFleet::with_nap(&nap) };
     let fleet = commands.create_fleet(key("fleet"), account, fleet).await?;
     let fleet = Arc::new(fleet);
     stream::iter(plan.cards.iter().map(Ok::<_, anyhow::Error>))
@@ -90,43 +69,24 @@ pub async fn provision(commands: &Commands, plan: &FleetPlan) -> anyhow::Result<
             async move {
                 let k = |step: &str| key(&format!("card:{}:{step}", card.index));
                 let sim = commands
-                    .provision_sim(
-                        k("provision"),
-                        &card.iccid,
-                        &card.registration_code,
-                        card.imsis.clone(),
-                    )
+                    .provision_sim(k("provision"), &card.iccid, &card.registration_code, card.imsis.clone())
                     .await?;
-                commands
-                    .register_sim(k("register"), account, &card.iccid, &card.registration_code)
-                    .await?;
+                commands.register_sim(k("register"), account, &card.iccid, &card.registration_code).await?;
                 if card.status == SimStatus::New {
                     return Ok(());
                 }
-                let first = if card.status == SimStatus::Ready {
-                    SimStatus::Ready
-                } else {
-                    SimStatus::Active
-                };
+                let first = if card.status == SimStatus::Ready { SimStatus::Ready } else { SimStatus::Active };
                 let changes = SimChanges {
                     unique_name: Some(Some(card.unique_name.clone())),
                     fleet: Some(fleet.to_string()),
                     status: Some(first),
-                    disallowed_imsis: (!card.disallowed_imsis.is_empty())
-                        .then(|| card.disallowed_imsis.clone()),
+                    disallowed_imsis: (!card.disallowed_imsis.is_empty()).then(|| card.disallowed_imsis.clone()),
                     ..Default::default()
                 };
-                commands
-                    .update_sim(k("activate"), account, &sim, changes)
-                    .await?;
+                commands.update_sim(k("activate"), account, &sim, changes).await?;
                 if card.status == SimStatus::Inactive {
-                    let off = SimChanges {
-                        status: Some(SimStatus::Inactive),
-                        ..Default::default()
-                    };
-                    commands
-                        .update_sim(k("deactivate"), account, &sim, off)
-                        .await?;
+                    let off = SimChanges { status: Some(SimStatus::Inactive), ..Default::default() };
+                    commands.update_sim(k("deactivate"), account, &sim, off).await?;
                 }
                 Ok(())
             }
@@ -142,10 +102,7 @@ pub async fn drain_ingest(platform: &Platform, timeout: Duration) -> anyhow::Res
         if simledger_core::ingest::backlog(&js, &platform.names).await? == 0 {
             return Ok(());
         }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "ingest did not drain within {timeout:?}"
-        );
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "ingest did not drain within {timeout:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -12,8 +12,7 @@ pub struct ReplayArgs {
 }
 
 pub async fn run(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
-    let pool =
-        simledger_services::postgres::prepare(&config.database_url, &config.data_dir(), 4).await?;
+    let pool = simledger_services::postgres::prepare(&config.database_url, &config.data_dir(), 4).await?;
     let log = EventLog::new(pool);
     let started = std::time::Instant::now();
     let position = match args.projection.as_str() {

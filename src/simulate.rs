@@ -37,9 +37,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
-    let n: i64 = n
-        .parse()
-        .map_err(|_| format!("{s:?}: expected a number then s, m, h or d"))?;
+    let n: i64 = n.parse().map_err(|_| format!("{s:?}: expected a number then s, m, h or d"))?;
     match unit {
         "s" | "" => Ok(Duration::seconds(n)),
         "m" => Ok(Duration::minutes(n)),
@@ -55,12 +53,7 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     let plan = FleetPlan::generate(args.seed, args.sims);
     platform::provision(&p.commands, &plan).await?;
     let core = p.core.as_ref().expect("simulate runs the core");
-    anyhow::ensure!(
-        core.views
-            .caught_up(&p.log, StdDuration::from_secs(60))
-            .await,
-        "core views did not catch up"
-    );
+    anyhow::ensure!(core.views.caught_up(&p.log, StdDuration::from_secs(60)).await, "core views did not catch up");
     tracing::info!(sims = args.sims, seed = args.seed, duration = %args.duration, "fleet provisioned; devices starting");
 
     let sim_config = SimConfig {
@@ -95,10 +88,7 @@ mod tests {
 
     #[test]
     fn durations_read_as_a_number_and_a_unit() {
-        assert_eq!(
-            parse_duration("90m").unwrap(),
-            chrono::Duration::minutes(90)
-        );
+        assert_eq!(parse_duration("90m").unwrap(), chrono::Duration::minutes(90));
         assert_eq!(parse_duration("2h").unwrap(), chrono::Duration::hours(2));
         assert_eq!(parse_duration("45").unwrap(), chrono::Duration::seconds(45));
         assert!(parse_duration("2 weeks").is_err());

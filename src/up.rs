@@ -33,11 +33,7 @@ pub enum Role {
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Roles this process runs.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "api,core,ingest,projections,exporters,sinks"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = "api,core,ingest,projections,exporters,sinks")]
     roles: Vec<Role>,
     /// Seconds between one-line activity summaries in the log.
     #[arg(long, env = "SIMLEDGER_SUMMARY_SECONDS", default_value_t = 10)]
@@ -62,12 +58,14 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
         None
     };
     let server = if has(Role::Api) {
-        let app = Application::bind(
-            config.listen,
-            AppState::new(p.log.clone(), Some(p.nats.clone())),
-        )
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+        let mut state = AppState::new(p.log.clone(), Some(p.nats.clone()));
+        if let Some(core) = &p.core {
+            let publisher = core.publisher.clone();
+            state = state.with_check("core_publisher", move || publisher.is_healthy());
+        }
+        let app = Application::bind(config.listen, state)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
         tracing::info!(
             "API listening on http://{addr} (docs: http://{addr}/docs, health: http://{addr}/readyz)",
             addr = app.local_addr()
@@ -107,13 +105,7 @@ async fn start_simulated_fleet(p: &Platform, sims: usize, speed: f64) -> anyhow:
     platform::provision(&p.commands, &plan).await?;
     let core = p.core.as_ref().expect("the core role is running");
     core.views.caught_up(&p.log, Duration::from_secs(60)).await;
-    let config = SimConfig {
-        seed: 1,
-        start: chrono::Utc::now(),
-        duration: None,
-        speed,
-        rate: 200.0,
-    };
+    let config = SimConfig { seed: 1, start: chrono::Utc::now(), duration: None, speed, rate: 200.0 };
     let simulator = Simulator::new(p.nats.clone(), p.names.clone(), config);
     let runner = simulator.clone();
     tokio::spawn(async move { runner.run(&plan).await });
@@ -141,12 +133,7 @@ async fn summarize(
         metrics::gauge!("simledger_projection_lag_events").set(lag as f64);
         let (accepted, rejected) = stats
             .as_ref()
-            .map(|s| {
-                (
-                    s.attaches_accepted.load(Ordering::Relaxed),
-                    s.attaches_rejected.load(Ordering::Relaxed),
-                )
-            })
+            .map(|s| (s.attaches_accepted.load(Ordering::Relaxed), s.attaches_rejected.load(Ordering::Relaxed)))
             .unwrap_or_default();
         let sessions = pgw.as_ref().map(|p| p.open_sessions()).unwrap_or(0);
         tracing::info!(
@@ -158,8 +145,7 @@ async fn summarize(
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {},
         _ = term.recv() => {},

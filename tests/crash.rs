@@ -12,37 +12,21 @@ use simledger_services::testing::{self, TestDatabase};
 /// `rate` paces the run on the wall clock only; which events it produces does not depend on it.
 fn simulate(database_url: &str, prefix: &str, rate: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_simledger"));
-    c.args([
-        "simulate",
-        "--sims",
-        "30",
-        "--duration",
-        "3h",
-        "--seed",
-        "42",
-        "--rate",
-        rate,
-    ])
-    .env("DATABASE_URL", database_url)
-    .env("NATS_URL", testing::nats_url())
-    .env("SIMLEDGER_NATS_PREFIX", prefix)
-    .env("SIMLEDGER_DATA_DIR", testing::data_dir().0)
-    .env("RUST_LOG", "warn")
-    .stdout(Stdio::null())
-    .stderr(Stdio::inherit());
+    c.args(["simulate", "--sims", "30", "--duration", "3h", "--seed", "42", "--rate", rate])
+        .env("DATABASE_URL", database_url)
+        .env("NATS_URL", testing::nats_url())
+        .env("SIMLEDGER_NATS_PREFIX", prefix)
+        .env("SIMLEDGER_DATA_DIR", testing::data_dir().0)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
     c
 }
 
 async fn event_ids(db: &TestDatabase) -> (i64, HashSet<uuid::Uuid>) {
     let pool = db.pool().await;
-    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT event_id FROM events")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    let head: i64 = sqlx::query_scalar("SELECT head FROM log_shards")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT event_id FROM events").fetch_all(&pool).await.unwrap();
+    let head: i64 = sqlx::query_scalar("SELECT head FROM log_shards").fetch_one(&pool).await.unwrap();
     pool.close().await;
     (head, ids.into_iter().collect())
 }
@@ -51,16 +35,10 @@ async fn event_ids(db: &TestDatabase) -> (i64, HashSet<uuid::Uuid>) {
 async fn a_simulation_killed_three_times_logs_every_event_exactly_once() {
     let (reference_db, crashed_db) = (TestDatabase::new().await, TestDatabase::new().await);
 
-    let status = simulate(&reference_db.url, &testing::unique_nats_prefix(), "0")
-        .status()
-        .unwrap();
+    let status = simulate(&reference_db.url, &testing::unique_nats_prefix(), "0").status().unwrap();
     assert!(status.success(), "the reference run completes");
     let (reference_head, expected) = event_ids(&reference_db).await;
-    assert!(
-        expected.len() > 500,
-        "the reference run logged {} events",
-        expected.len()
-    );
+    assert!(expected.len() > 500, "the reference run logged {} events", expected.len());
     assert_eq!(reference_head as usize, expected.len());
 
     let prefix = testing::unique_nats_prefix();
@@ -82,20 +60,10 @@ async fn a_simulation_killed_three_times_logs_every_event_exactly_once() {
     let (head, logged) = event_ids(&crashed_db).await;
     let missing = expected.difference(&logged).count();
     let extra = logged.difference(&expected).count();
-    assert_eq!(
-        (missing, extra),
-        (0, 0),
-        "missing {missing}, unexpected {extra}; heads at the kills {heads_at_kill:?}"
-    );
-    assert_eq!(
-        head as usize,
-        logged.len(),
-        "positions are gap-free and nothing is there twice"
-    );
+    assert_eq!((missing, extra), (0, 0), "missing {missing}, unexpected {extra}; heads at the kills {heads_at_kill:?}");
+    assert_eq!(head as usize, logged.len(), "positions are gap-free and nothing is there twice");
     assert!(
-        heads_at_kill
-            .iter()
-            .any(|&h| h > 0 && (h as usize) < expected.len()),
+        heads_at_kill.iter().any(|&h| h > 0 && (h as usize) < expected.len()),
         "at least one kill landed mid-run: {heads_at_kill:?} of {}",
         expected.len()
     );

@@ -25,11 +25,7 @@ pub enum ApiError {
     InvalidParameter { code: u32, message: String },
     /// A Super SIM rule refused the request (83xxx codes).
     #[error("{message}")]
-    Rule {
-        code: u32,
-        status: StatusCode,
-        message: String,
-    },
+    Rule { code: u32, status: StatusCode, message: String },
     #[error("Authentication Error - invalid username")]
     Unauthorized,
     #[error("{0}")]
@@ -69,10 +65,9 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, axum::Json(body)).into_response();
         if matches!(self, Self::Unauthorized) {
-            response.headers_mut().insert(
-                "www-authenticate",
-                axum::http::HeaderValue::from_static("Basic realm=\"simledger\""),
-            );
+            response
+                .headers_mut()
+                .insert("www-authenticate", axum::http::HeaderValue::from_static("Basic realm=\"simledger\""));
         }
         response
     }
@@ -81,14 +76,11 @@ impl IntoResponse for ApiError {
 impl From<EventLogError> for ApiError {
     fn from(e: EventLogError) -> Self {
         match e {
-            EventLogError::Conflict { .. } => Self::Conflict(
-                "The resource was changed by another request; fetch it and try again".into(),
-            ),
+            EventLogError::Conflict { .. } => {
+                Self::Conflict("The resource was changed by another request; fetch it and try again".into())
+            }
             EventLogError::PayloadTooLarge { .. } | EventLogError::InvalidEvent(_) => {
-                Self::InvalidParameter {
-                    code: 21211,
-                    message: e.to_string(),
-                }
+                Self::InvalidParameter { code: 21211, message: e.to_string() }
             }
             other => Self::Internal(Box::new(other)),
         }

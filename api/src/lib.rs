@@ -22,7 +22,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::ApiError;
 pub use metrics_export::prometheus_handle;
-pub use state::AppState;
+pub use state::{AppState, ReadinessCheck};
 
 /// The most a request body may be; Twilio's own API refuses far smaller bodies than this.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -52,15 +52,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(state: AppState) -> Router {
     let (routes, api) = router().split_for_parts();
     routes
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || std::future::ready(axum::Json(api.clone()))),
-        )
+        .route("/openapi.json", axum::routing::get(move || std::future::ready(axum::Json(api.clone()))))
         .merge(SwaggerUi::new("/docs").url("/docs/openapi.json", openapi()))
         .fallback(|| async { ApiError::NotFound("The requested resource was not found".into()) })
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            MAX_BODY_BYTES,
-        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -74,24 +69,14 @@ pub struct Application {
 impl Application {
     pub async fn bind(addr: SocketAddr, state: AppState) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Self {
-            listener,
-            router: app(state),
-        })
+        Ok(Self { listener, router: app(state) })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("bound listener has an address")
+        self.listener.local_addr().expect("bound listener has an address")
     }
 
-    pub async fn serve(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
     }
 }

@@ -15,21 +15,9 @@ struct TestApp {
 async fn spawn_app(with_nats: bool) -> TestApp {
     let db = TestDatabase::new().await;
     let log = EventLog::new(db.pool().await);
-    let nats = if with_nats {
-        Some(
-            simledger_services::nats::connect(&testing::nats_url())
-                .await
-                .unwrap(),
-        )
-    } else {
-        None
-    };
-    let app = Application::bind(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        AppState::new(log.clone(), nats),
-    )
-    .await
-    .unwrap();
+    let nats =
+        if with_nats { Some(simledger_services::nats::connect(&testing::nats_url()).await.unwrap()) } else { None };
+    let app = Application::bind(SocketAddr::from(([127, 0, 0, 1], 0)), AppState::new(log.clone(), nats)).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.serve(std::future::pending()));
     TestApp { base, _db: db, log }
@@ -40,10 +28,7 @@ async fn healthz_answers_ok() {
     let app = spawn_app(true).await;
     let r = reqwest::get(format!("{}/healthz", app.base)).await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.json::<serde_json::Value>().await.unwrap(),
-        serde_json::json!({"status": "ok"})
-    );
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"status": "ok"}));
 }
 
 #[tokio::test]
@@ -74,10 +59,28 @@ async fn readyz_is_unavailable_when_postgres_is_gone() {
     app.log.pool().close().await;
     let r = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
     assert_eq!(r.status(), 503);
-    assert_ne!(
-        r.json::<serde_json::Value>().await.unwrap()["postgres"],
-        "ok"
-    );
+    assert_ne!(r.json::<serde_json::Value>().await.unwrap()["postgres"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_reports_a_failing_component_check() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let nats = simledger_services::nats::connect(&testing::nats_url()).await.unwrap();
+    let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = healthy.clone();
+    let state = AppState::new(log, Some(nats))
+        .with_check("core_publisher", move || flag.load(std::sync::atomic::Ordering::Relaxed));
+    let app = Application::bind(SocketAddr::from(([127, 0, 0, 1], 0)), state).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.serve(std::future::pending()));
+
+    let failing = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(failing.status(), 503);
+    assert_eq!(failing.json::<serde_json::Value>().await.unwrap()["checks"]["core_publisher"], "failing");
+    healthy.store(true, std::sync::atomic::Ordering::Relaxed);
+    let ok = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(ok.status(), 200);
 }
 
 #[tokio::test]
@@ -89,25 +92,13 @@ async fn metrics_expose_the_event_log_in_prometheus_text() {
         unique_name: None,
         networks: vec![],
     });
-    let e = simledger_eventlog::NewEvent::new(
-        uuid::Uuid::new_v4(),
-        "nap-HA1",
-        &event,
-        &Default::default(),
-    )
-    .unwrap();
+    let e = simledger_eventlog::NewEvent::new(uuid::Uuid::new_v4(), "nap-HA1", &event, &Default::default()).unwrap();
     simledger_api::prometheus_handle();
-    app.log
-        .append(vec![e], simledger_eventlog::ExpectedVersion::Any)
-        .await
-        .unwrap();
+    app.log.append(vec![e], simledger_eventlog::ExpectedVersion::Any).await.unwrap();
 
     let r = reqwest::get(format!("{}/metrics", app.base)).await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = r.text().await.unwrap();
     assert!(text.contains("simledger_eventlog_appended_total"), "{text}");
 }
@@ -115,35 +106,23 @@ async fn metrics_expose_the_event_log_in_prometheus_text() {
 #[tokio::test]
 async fn an_unknown_path_is_a_twilio_404() {
     let app = spawn_app(true).await;
-    let r = reqwest::get(format!("{}/v1/Nothing/Here", app.base))
-        .await
-        .unwrap();
+    let r = reqwest::get(format!("{}/v1/Nothing/Here", app.base)).await.unwrap();
     assert_eq!(r.status(), 404);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["code"], 20404);
     assert_eq!(body["status"], 404);
-    assert_eq!(
-        body["more_info"],
-        "https://www.twilio.com/docs/errors/20404"
-    );
+    assert_eq!(body["more_info"], "https://www.twilio.com/docs/errors/20404");
     assert!(body["message"].is_string());
 }
 
 #[tokio::test]
 async fn openapi_json_is_served_and_names_every_route() {
     let app = spawn_app(true).await;
-    let spec: serde_json::Value = reqwest::get(format!("{}/openapi.json", app.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: serde_json::Value =
+        reqwest::get(format!("{}/openapi.json", app.base)).await.unwrap().json().await.unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
     for path in ["/healthz", "/readyz", "/metrics"] {
-        assert!(
-            spec["paths"][path].is_object(),
-            "{path} missing from the spec"
-        );
+        assert!(spec["paths"][path].is_object(), "{path} missing from the spec");
     }
 }
 
@@ -153,13 +132,8 @@ async fn the_docs_page_is_served_from_the_binary_without_a_cdn() {
     let page = reqwest::get(format!("{}/docs/", app.base)).await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(
-        !html.contains("cdn.") && !html.contains("unpkg.com"),
-        "{html}"
-    );
-    let bundle = reqwest::get(format!("{}/docs/swagger-ui-bundle.js", app.base))
-        .await
-        .unwrap();
+    assert!(!html.contains("cdn.") && !html.contains("unpkg.com"), "{html}");
+    let bundle = reqwest::get(format!("{}/docs/swagger-ui-bundle.js", app.base)).await.unwrap();
     assert_eq!(bundle.status(), 200);
     assert!(bundle.bytes().await.unwrap().len() > 100_000);
 }

@@ -6,10 +6,7 @@ pub enum CommandError {
     #[error("The requested resource {what} {id} was not found")]
     NotFound { what: &'static str, id: String },
     #[error("Invalid parameter {param}: {message}")]
-    InvalidParameter {
-        param: &'static str,
-        message: String,
-    },
+    InvalidParameter { param: &'static str, message: String },
     #[error("{message}")]
     Rule { code: u32, message: String },
     #[error("{0}")]
@@ -24,16 +21,10 @@ pub enum CommandError {
 
 impl CommandError {
     pub(crate) fn rule(code: u32, message: impl Into<String>) -> Self {
-        Self::Rule {
-            code,
-            message: message.into(),
-        }
+        Self::Rule { code, message: message.into() }
     }
 
     pub(crate) fn invalid(param: &'static str, message: impl Into<String>) -> Self {
-        Self::InvalidParameter {
-            param,
-            message: message.into(),
-        }
+        Self::InvalidParameter { param, message: message.into() }
     }
 }

@@ -57,21 +57,13 @@ fn check_limit(mb: i64) -> Result<()> {
     if DATA_LIMIT_MB.contains(&mb) {
         Ok(())
     } else {
-        Err(CommandError::invalid(
-            "DataLimit",
-            format!("must be between 1 and 2000000 MB, got {mb}"),
-        ))
+        Err(CommandError::invalid("DataLimit", format!("must be between 1 and 2000000 MB, got {mb}")))
     }
 }
 
 impl Commands {
     /// Creates a fleet. Returns its `HF` SID.
-    pub async fn create_fleet(
-        &self,
-        cmd: CommandId,
-        account_sid: &str,
-        fleet: NewFleet,
-    ) -> Result<String> {
+    pub async fn create_fleet(&self, cmd: CommandId, account_sid: &str, fleet: NewFleet) -> Result<String> {
         if let Some(done) = self.earlier_run(&cmd).await? {
             if let Event::FleetCreated(f) = done.event {
                 return Ok(f.fleet_sid);
@@ -157,11 +149,7 @@ impl Commands {
     }
 
     /// `(sid, version)` of an account's fleet, by SID or unique name.
-    pub(crate) async fn fleet(
-        &self,
-        account_sid: &str,
-        sid_or_name: &str,
-    ) -> Result<(String, i32)> {
+    pub(crate) async fn fleet(&self, account_sid: &str, sid_or_name: &str) -> Result<(String, i32)> {
         sqlx::query_as(
             "SELECT fleet_sid, version FROM registry_fleets WHERE account_sid = $1 AND (fleet_sid = $2 OR unique_name = $2)",
         )
@@ -173,16 +161,15 @@ impl Commands {
     }
 
     async fn ensure_fleet_name_free(&self, account_sid: &str, name: &str) -> Result<()> {
-        let taken: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM registry_fleets WHERE account_sid = $1 AND unique_name = $2)")
-                .bind(account_sid)
-                .bind(name)
-                .fetch_one(self.log.pool())
-                .await?;
+        let taken: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM registry_fleets WHERE account_sid = $1 AND unique_name = $2)",
+        )
+        .bind(account_sid)
+        .bind(name)
+        .fetch_one(self.log.pool())
+        .await?;
         if taken {
-            return Err(CommandError::Conflict(format!(
-                "A Fleet named {name} already exists"
-            )));
+            return Err(CommandError::Conflict(format!("A Fleet named {name} already exists")));
         }
         Ok(())
     }

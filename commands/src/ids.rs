@@ -14,10 +14,7 @@ impl CommandId {
 
     /// A command named by the caller (`Idempotency-Key`, or the simulator's seed and step).
     pub fn named(key: &str) -> Self {
-        Self(Uuid::new_v5(
-            &Uuid::NAMESPACE_OID,
-            format!("simledger-command:{key}").as_bytes(),
-        ))
+        Self(Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("simledger-command:{key}").as_bytes()))
     }
 
     pub fn as_uuid(&self) -> Uuid {
@@ -31,10 +28,7 @@ impl CommandId {
 
     /// A Twilio-style SID (`prefix` + 32 hex) minted by this command.
     pub fn sid(&self, prefix: &str) -> String {
-        format!(
-            "{prefix}{}",
-            Uuid::new_v5(&self.0, prefix.as_bytes()).simple()
-        )
+        format!("{prefix}{}", Uuid::new_v5(&self.0, prefix.as_bytes()).simple())
     }
 }
 

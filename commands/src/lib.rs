@@ -14,9 +14,7 @@ mod sim;
 
 use std::time::Duration;
 
-use simledger_eventlog::{
-    Event, EventLog, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent,
-};
+use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent};
 use tokio::sync::watch;
 
 pub use error::CommandError;
@@ -73,10 +71,9 @@ impl Commands {
     /// Waits until the registry has applied `position`.
     pub async fn visible(&self, position: Position) -> Result<()> {
         let mut progress = self.registry.clone();
-        let reached =
-            tokio::time::timeout(VISIBILITY_TIMEOUT, progress.wait_for(|p| *p >= position))
-                .await
-                .is_ok_and(|r| r.is_ok());
+        let reached = tokio::time::timeout(VISIBILITY_TIMEOUT, progress.wait_for(|p| *p >= position))
+            .await
+            .is_ok_and(|r| r.is_ok());
         if reached {
             Ok(())
         } else {

@@ -22,10 +22,7 @@ impl Commands {
         }
         for sid in &networks {
             if networks::catalog().by_sid(sid).is_none() {
-                return Err(CommandError::invalid(
-                    "Networks",
-                    format!("{sid} is not a Network"),
-                ));
+                return Err(CommandError::invalid("Networks", format!("{sid} is not a Network")));
             }
         }
         if let Some(name) = &unique_name {
@@ -53,15 +50,8 @@ impl Commands {
     }
 
     /// Allows one more network on a NAP.
-    pub async fn add_nap_network(
-        &self,
-        cmd: CommandId,
-        account_sid: &str,
-        nap: &str,
-        network_sid: &str,
-    ) -> Result<()> {
-        self.change_nap_network(cmd, account_sid, nap, network_sid, true)
-            .await
+    pub async fn add_nap_network(&self, cmd: CommandId, account_sid: &str, nap: &str, network_sid: &str) -> Result<()> {
+        self.change_nap_network(cmd, account_sid, nap, network_sid, true).await
     }
 
     /// Stops allowing a network on a NAP.
@@ -72,8 +62,7 @@ impl Commands {
         nap: &str,
         network_sid: &str,
     ) -> Result<()> {
-        self.change_nap_network(cmd, account_sid, nap, network_sid, false)
-            .await
+        self.change_nap_network(cmd, account_sid, nap, network_sid, false).await
     }
 
     async fn change_nap_network(
@@ -89,10 +78,7 @@ impl Commands {
         }
         let (nap_sid, version) = self.nap(account_sid, nap).await?;
         if networks::catalog().by_sid(network_sid).is_none() {
-            return Err(CommandError::invalid(
-                "Network",
-                format!("{network_sid} is not a Network"),
-            ));
+            return Err(CommandError::invalid("Network", format!("{network_sid} is not a Network")));
         }
         let allowed: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM registry_nap_networks WHERE nap_sid = $1 AND network_sid = $2)",
@@ -109,11 +95,7 @@ impl Commands {
             account_sid: account_sid.to_owned(),
             network_sid: network_sid.to_owned(),
         };
-        let event = if add {
-            Event::NapNetworkAdded(change)
-        } else {
-            Event::NapNetworkRemoved(change)
-        };
+        let event = if add { Event::NapNetworkAdded(change) } else { Event::NapNetworkRemoved(change) };
         self.commit(
             &cmd,
             format!("nap-{nap_sid}"),
@@ -138,16 +120,15 @@ impl Commands {
     }
 
     async fn ensure_nap_name_free(&self, account_sid: &str, name: &str) -> Result<()> {
-        let taken: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM registry_naps WHERE account_sid = $1 AND unique_name = $2)")
-                .bind(account_sid)
-                .bind(name)
-                .fetch_one(self.log.pool())
-                .await?;
+        let taken: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM registry_naps WHERE account_sid = $1 AND unique_name = $2)",
+        )
+        .bind(account_sid)
+        .bind(name)
+        .fetch_one(self.log.pool())
+        .await?;
         if taken {
-            return Err(CommandError::Conflict(format!(
-                "A NetworkAccessProfile named {name} already exists"
-            )));
+            return Err(CommandError::Conflict(format!("A NetworkAccessProfile named {name} already exists")));
         }
         Ok(())
     }

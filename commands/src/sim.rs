@@ -1,8 +1,6 @@
 //! SIMs: operator inventory, customer registration, and updates with Twilio's status rules.
 
-use simledger_eventlog::catalog::{
-    SimProvisioned, SimRegistered, SimStatus, SimStatusChanged, SimUpdated,
-};
+use simledger_eventlog::catalog::{SimProvisioned, SimRegistered, SimStatus, SimStatusChanged, SimUpdated};
 use simledger_eventlog::{Event, ExpectedVersion, Metadata};
 
 use crate::ids::registration_code_hash;
@@ -28,10 +26,7 @@ pub fn transition_allowed(from: SimStatus, to: SimStatus) -> bool {
     from == to
         || matches!(
             (from, to),
-            (New, Ready | Active)
-                | (Ready, Active | Inactive)
-                | (Active, Inactive)
-                | (Inactive, Active)
+            (New, Ready | Active) | (Ready, Active | Inactive) | (Active, Inactive) | (Inactive, Active)
         )
 }
 
@@ -74,22 +69,13 @@ impl Commands {
             }
         }
         if !digits(iccid, 18..=22) {
-            return Err(CommandError::invalid(
-                "Iccid",
-                "an ICCID is 18 to 22 digits",
-            ));
+            return Err(CommandError::invalid("Iccid", "an ICCID is 18 to 22 digits"));
         }
         if !digits(registration_code, 10..=10) {
-            return Err(CommandError::invalid(
-                "RegistrationCode",
-                "a registration code is 10 digits",
-            ));
+            return Err(CommandError::invalid("RegistrationCode", "a registration code is 10 digits"));
         }
         if imsis.is_empty() || imsis.iter().any(|i| !digits(i, 6..=15)) {
-            return Err(CommandError::invalid(
-                "Imsis",
-                "one or more IMSIs of 6 to 15 digits",
-            ));
+            return Err(CommandError::invalid("Imsis", "one or more IMSIs of 6 to 15 digits"));
         }
         let taken: Option<String> = sqlx::query_scalar(
             "SELECT iccid FROM registry_sims WHERE iccid = $1 \
@@ -100,9 +86,7 @@ impl Commands {
         .fetch_optional(self.log.pool())
         .await?;
         if let Some(taken) = taken {
-            return Err(CommandError::Conflict(format!(
-                "{taken} is already provisioned"
-            )));
+            return Err(CommandError::Conflict(format!("{taken} is already provisioned")));
         }
         let sim_sid = cmd.sid("HS");
         let event = Event::SimProvisioned(SimProvisioned {
@@ -113,14 +97,7 @@ impl Commands {
         });
         let mut meta = Metadata::from_source("operator");
         meta.correlation_id = Some(cmd.as_uuid());
-        self.commit(
-            &cmd,
-            format!("sim-{sim_sid}"),
-            ExpectedVersion::NoStream,
-            vec![event],
-            meta,
-        )
-        .await?;
+        self.commit(&cmd, format!("sim-{sim_sid}"), ExpectedVersion::NoStream, vec![event], meta).await?;
         Ok(sim_sid)
     }
 
@@ -144,26 +121,17 @@ impl Commands {
         .bind(iccid)
         .fetch_optional(self.log.pool())
         .await?;
-        let not_registrable = || {
-            CommandError::rule(
-                83002,
-                "The ICCID and Registration Code do not belong to a registrable Super SIM",
-            )
-        };
+        let not_registrable =
+            || CommandError::rule(83002, "The ICCID and Registration Code do not belong to a registrable Super SIM");
         let row = row.ok_or_else(not_registrable)?;
-        if row.registration_code_sha256.as_deref()
-            != Some(registration_code_hash(registration_code).as_str())
-        {
+        if row.registration_code_sha256.as_deref() != Some(registration_code_hash(registration_code).as_str()) {
             return Err(not_registrable());
         }
         match row.account_sid.as_deref() {
             Some(owner) if owner == account_sid => {
                 return Err(CommandError::rule(
                     83003,
-                    format!(
-                        "The Super SIM already belongs to this Account: {}",
-                        row.sim_sid
-                    ),
+                    format!("The Super SIM already belongs to this Account: {}", row.sim_sid),
                 ))
             }
             Some(_) => return Err(not_registrable()),
@@ -211,10 +179,7 @@ impl Commands {
         .bind(sim)
         .fetch_optional(self.log.pool())
         .await?
-        .ok_or_else(|| CommandError::NotFound {
-            what: "Sim",
-            id: sim.to_owned(),
-        })?;
+        .ok_or_else(|| CommandError::NotFound { what: "Sim", id: sim.to_owned() })?;
         let fleet_sid = match &changes.fleet {
             Some(f) => Some(
                 self.fleet(account_sid, f)
@@ -234,24 +199,18 @@ impl Commands {
             .fetch_one(self.log.pool())
             .await?;
             if taken {
-                return Err(CommandError::Conflict(format!(
-                    "A Sim named {name} already exists"
-                )));
+                return Err(CommandError::Conflict(format!("A Sim named {name} already exists")));
             }
         }
         if let Some(imsis) = &changes.disallowed_imsis {
-            let owned: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM registry_sim_imsis WHERE sim_sid = $1 AND imsi = ANY($2)",
-            )
-            .bind(&row.sim_sid)
-            .bind(imsis)
-            .fetch_one(self.log.pool())
-            .await?;
+            let owned: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM registry_sim_imsis WHERE sim_sid = $1 AND imsi = ANY($2)")
+                    .bind(&row.sim_sid)
+                    .bind(imsis)
+                    .fetch_one(self.log.pool())
+                    .await?;
             if owned as usize != imsis.len() {
-                return Err(CommandError::invalid(
-                    "DisallowedImsis",
-                    "every IMSI must belong to this SIM",
-                ));
+                return Err(CommandError::invalid("DisallowedImsis", "every IMSI must belong to this SIM"));
             }
         }
         let from = parse_status(&row.status);
@@ -274,23 +233,13 @@ impl Commands {
             events.push(Event::SimUpdated(update));
         }
         if let Some(to) = changes.status {
-            if !matches!(
-                to,
-                SimStatus::Ready | SimStatus::Active | SimStatus::Inactive
-            ) {
-                return Err(CommandError::invalid(
-                    "Status",
-                    "must be one of ready, active, inactive",
-                ));
+            if !matches!(to, SimStatus::Ready | SimStatus::Active | SimStatus::Inactive) {
+                return Err(CommandError::invalid("Status", "must be one of ready, active, inactive"));
             }
             if !transition_allowed(from, to) {
                 return Err(CommandError::rule(
                     83010,
-                    format!(
-                        "The Super SIM status cannot be changed from {} to {}",
-                        from.as_str(),
-                        to.as_str()
-                    ),
+                    format!("The Super SIM status cannot be changed from {} to {}", from.as_str(), to.as_str()),
                 ));
             }
             if to == SimStatus::Active && fleet_sid.is_none() && row.fleet_sid.is_none() {
@@ -331,24 +280,14 @@ mod tests {
 
     #[test]
     fn status_transitions_follow_twilio() {
-        for (from, to) in [
-            (New, Ready),
-            (New, Active),
-            (Ready, Active),
-            (Ready, Inactive),
-            (Active, Inactive),
-            (Inactive, Active),
-        ] {
+        for (from, to) in
+            [(New, Ready), (New, Active), (Ready, Active), (Ready, Inactive), (Active, Inactive), (Inactive, Active)]
+        {
             assert!(transition_allowed(from, to), "{from:?} -> {to:?}");
         }
-        for (from, to) in [
-            (Ready, New),
-            (Active, New),
-            (Inactive, New),
-            (Active, Ready),
-            (Inactive, Ready),
-            (New, Inactive),
-        ] {
+        for (from, to) in
+            [(Ready, New), (Active, New), (Inactive, New), (Active, Ready), (Inactive, Ready), (New, Inactive)]
+        {
             assert!(!transition_allowed(from, to), "{from:?} -> {to:?}");
         }
     }

@@ -17,10 +17,7 @@ async fn fixture() -> Fixture {
     let db = TestDatabase::new().await;
     let log = EventLog::new(db.pool().await);
     let registry = simledger_projections::spawn(log.clone(), "registry", Registry);
-    Fixture {
-        _db: db,
-        commands: Commands::new(log, registry.progress),
-    }
+    Fixture { _db: db, commands: Commands::new(log, registry.progress) }
 }
 
 fn code(e: CommandError) -> u32 {
@@ -32,17 +29,8 @@ fn code(e: CommandError) -> u32 {
 
 async fn registered_sim(c: &Commands, n: u32) -> String {
     let iccid = format!("89883070000000{n:05}");
-    c.provision_sim(
-        CommandId::random(),
-        &iccid,
-        "1234567890",
-        vec![format!("3102400000{n:05}")],
-    )
-    .await
-    .unwrap();
-    c.register_sim(CommandId::random(), ACCOUNT, &iccid, "1234567890")
-        .await
-        .unwrap()
+    c.provision_sim(CommandId::random(), &iccid, "1234567890", vec![format!("3102400000{n:05}")]).await.unwrap();
+    c.register_sim(CommandId::random(), ACCOUNT, &iccid, "1234567890").await.unwrap()
 }
 
 #[tokio::test]
@@ -50,18 +38,10 @@ async fn a_command_run_twice_appends_once_and_answers_the_same() {
     let f = fixture().await;
     let cmd = CommandId::named("nap-1");
     let nets = vec![network_sid("234", "15")];
-    let first = f
-        .commands
-        .create_nap(cmd, ACCOUNT, Some("uk".into()), nets.clone())
-        .await
-        .unwrap();
+    let first = f.commands.create_nap(cmd, ACCOUNT, Some("uk".into()), nets.clone()).await.unwrap();
     let head = f.commands.log().head().await.unwrap();
 
-    let again = f
-        .commands
-        .create_nap(cmd, ACCOUNT, Some("uk".into()), nets)
-        .await
-        .unwrap();
+    let again = f.commands.create_nap(cmd, ACCOUNT, Some("uk".into()), nets).await.unwrap();
 
     assert_eq!(first, again);
     assert_eq!(f.commands.log().head().await.unwrap(), head);
@@ -71,57 +51,17 @@ async fn a_command_run_twice_appends_once_and_answers_the_same() {
 async fn registering_needs_the_right_code_and_an_unowned_sim() {
     let f = fixture().await;
     let c = &f.commands;
-    c.provision_sim(
-        CommandId::random(),
-        "8988307000000000001",
-        "1234567890",
-        vec!["310240000000001".into()],
-    )
-    .await
-    .unwrap();
-
-    let wrong = c
-        .register_sim(
-            CommandId::random(),
-            ACCOUNT,
-            "8988307000000000001",
-            "0000000000",
-        )
-        .await
-        .unwrap_err();
-    let sid = c
-        .register_sim(
-            CommandId::random(),
-            ACCOUNT,
-            "8988307000000000001",
-            "1234567890",
-        )
+    c.provision_sim(CommandId::random(), "8988307000000000001", "1234567890", vec!["310240000000001".into()])
         .await
         .unwrap();
-    let mine = c
-        .register_sim(
-            CommandId::random(),
-            ACCOUNT,
-            "8988307000000000001",
-            "1234567890",
-        )
-        .await
-        .unwrap_err();
-    let theirs = c
-        .register_sim(
-            CommandId::random(),
-            OTHER,
-            "8988307000000000001",
-            "1234567890",
-        )
-        .await
-        .unwrap_err();
+
+    let wrong = c.register_sim(CommandId::random(), ACCOUNT, "8988307000000000001", "0000000000").await.unwrap_err();
+    let sid = c.register_sim(CommandId::random(), ACCOUNT, "8988307000000000001", "1234567890").await.unwrap();
+    let mine = c.register_sim(CommandId::random(), ACCOUNT, "8988307000000000001", "1234567890").await.unwrap_err();
+    let theirs = c.register_sim(CommandId::random(), OTHER, "8988307000000000001", "1234567890").await.unwrap_err();
 
     assert_eq!(code(wrong), 83002);
-    assert!(
-        matches!(&mine, CommandError::Rule { code: 83003, message } if message.contains(&sid)),
-        "{mine:?}"
-    );
+    assert!(matches!(&mine, CommandError::Rule { code: 83003, message } if message.contains(&sid)), "{mine:?}");
     assert_eq!(code(theirs), 83002);
 }
 
@@ -130,47 +70,16 @@ async fn activating_a_sim_without_a_fleet_is_83007_and_a_forbidden_transition_is
     let f = fixture().await;
     let c = &f.commands;
     let sim = registered_sim(c, 1).await;
-    let activate = SimChanges {
-        status: Some(SimStatus::Active),
-        ..Default::default()
-    };
+    let activate = SimChanges { status: Some(SimStatus::Active), ..Default::default() };
 
-    assert_eq!(
-        code(
-            c.update_sim(CommandId::random(), ACCOUNT, &sim, activate.clone())
-                .await
-                .unwrap_err()
-        ),
-        83007
-    );
+    assert_eq!(code(c.update_sim(CommandId::random(), ACCOUNT, &sim, activate.clone()).await.unwrap_err()), 83007);
 
-    let nap = c
-        .create_nap(CommandId::random(), ACCOUNT, None, vec![])
-        .await
-        .unwrap();
-    let fleet = c
-        .create_fleet(CommandId::random(), ACCOUNT, NewFleet::with_nap(&nap))
-        .await
-        .unwrap();
-    let with_fleet = SimChanges {
-        fleet: Some(fleet),
-        ..activate
-    };
-    c.update_sim(CommandId::random(), ACCOUNT, &sim, with_fleet)
-        .await
-        .unwrap();
-    let back_to_ready = SimChanges {
-        status: Some(SimStatus::Ready),
-        ..Default::default()
-    };
-    assert_eq!(
-        code(
-            c.update_sim(CommandId::random(), ACCOUNT, &sim, back_to_ready)
-                .await
-                .unwrap_err()
-        ),
-        83010
-    );
+    let nap = c.create_nap(CommandId::random(), ACCOUNT, None, vec![]).await.unwrap();
+    let fleet = c.create_fleet(CommandId::random(), ACCOUNT, NewFleet::with_nap(&nap)).await.unwrap();
+    let with_fleet = SimChanges { fleet: Some(fleet), ..activate };
+    c.update_sim(CommandId::random(), ACCOUNT, &sim, with_fleet).await.unwrap();
+    let back_to_ready = SimChanges { status: Some(SimStatus::Ready), ..Default::default() };
+    assert_eq!(code(c.update_sim(CommandId::random(), ACCOUNT, &sim, back_to_ready).await.unwrap_err()), 83010);
 
     let status: String = sqlx::query_scalar("SELECT status FROM registry_sims WHERE sim_sid = $1")
         .bind(&sim)
@@ -185,64 +94,23 @@ async fn another_accounts_resources_are_not_found() {
     let f = fixture().await;
     let c = &f.commands;
     let sim = registered_sim(c, 2).await;
-    let nap = c
-        .create_nap(CommandId::random(), ACCOUNT, None, vec![])
-        .await
-        .unwrap();
+    let nap = c.create_nap(CommandId::random(), ACCOUNT, None, vec![]).await.unwrap();
 
-    let fleet = c
-        .create_fleet(CommandId::random(), OTHER, NewFleet::with_nap(&nap))
-        .await
-        .unwrap_err();
-    let update = c
-        .update_sim(CommandId::random(), OTHER, &sim, SimChanges::default())
-        .await
-        .unwrap_err();
+    let fleet = c.create_fleet(CommandId::random(), OTHER, NewFleet::with_nap(&nap)).await.unwrap_err();
+    let update = c.update_sim(CommandId::random(), OTHER, &sim, SimChanges::default()).await.unwrap_err();
 
-    assert!(
-        matches!(
-            fleet,
-            CommandError::NotFound {
-                what: "NetworkAccessProfile",
-                ..
-            }
-        ),
-        "{fleet:?}"
-    );
-    assert!(
-        matches!(update, CommandError::NotFound { what: "Sim", .. }),
-        "{update:?}"
-    );
+    assert!(matches!(fleet, CommandError::NotFound { what: "NetworkAccessProfile", .. }), "{fleet:?}");
+    assert!(matches!(update, CommandError::NotFound { what: "Sim", .. }), "{update:?}");
 }
 
 #[tokio::test]
 async fn a_data_limit_out_of_bounds_is_refused_and_changes_nothing() {
     let f = fixture().await;
     let c = &f.commands;
-    let nap = c
-        .create_nap(CommandId::random(), ACCOUNT, None, vec![])
-        .await
-        .unwrap();
+    let nap = c.create_nap(CommandId::random(), ACCOUNT, None, vec![]).await.unwrap();
     let head = c.log().head().await.unwrap();
-    let out = c
-        .create_fleet(
-            CommandId::random(),
-            ACCOUNT,
-            NewFleet {
-                data_limit_mb: 0,
-                ..NewFleet::with_nap(&nap)
-            },
-        )
-        .await;
-    assert!(
-        matches!(
-            out,
-            Err(CommandError::InvalidParameter {
-                param: "DataLimit",
-                ..
-            })
-        ),
-        "{out:?}"
-    );
+    let out =
+        c.create_fleet(CommandId::random(), ACCOUNT, NewFleet { data_limit_mb: 0, ..NewFleet::with_nap(&nap) }).await;
+    assert!(matches!(out, Err(CommandError::InvalidParameter { param: "DataLimit", .. })), "{out:?}");
     assert_eq!(c.log().head().await.unwrap(), head);
 }

@@ -48,9 +48,7 @@ pub fn base(
         event_sid: happening::event_sid(event_id),
         event_type: event_type.to_owned(),
         timestamp: at,
-        account_sid: subscriber
-            .map(|s| s.account_sid.clone())
-            .unwrap_or_default(),
+        account_sid: subscriber.map(|s| s.account_sid.clone()).unwrap_or_default(),
         sim_sid: subscriber.map(|s| s.sim_sid.clone()).unwrap_or_default(),
         sim_iccid: subscriber.map(|s| s.sim_iccid.clone()).unwrap_or_default(),
         sim_unique_name: subscriber.and_then(|s| s.sim_unique_name.clone()),
@@ -79,12 +77,7 @@ pub fn base(
 }
 
 /// A connection event for a device with an attach context.
-pub fn from_context(
-    event_type: &str,
-    event_id: Uuid,
-    at: DateTime<Utc>,
-    ctx: &SessionContext,
-) -> ConnectionEvent {
+pub fn from_context(event_type: &str, event_id: Uuid, at: DateTime<Utc>, ctx: &SessionContext) -> ConnectionEvent {
     base(
         event_type,
         event_id,

@@ -14,10 +14,7 @@ pub fn event_id(key: &str, at: DateTime<Utc>) -> Uuid {
     let d = digest(key);
     let mut low = [0u8; 16];
     low.copy_from_slice(&d[..16]);
-    simledger_eventlog::time_ordered_id(
-        at.timestamp_millis().max(0) as u64,
-        u128::from_be_bytes(low),
-    )
+    simledger_eventlog::time_ordered_id(at.timestamp_millis().max(0) as u64, u128::from_be_bytes(low))
 }
 
 /// A Twilio-style SID (`prefix` + 32 hex) for the thing `key` names.

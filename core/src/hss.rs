@@ -23,32 +23,13 @@ pub const CODE_IMSI_NOT_ALLOWED: i64 = 83703;
 pub const CODE_SIM_NOT_READY: i64 = 83704;
 pub const CODE_SIM_INACTIVE: i64 = 83705;
 
-fn refuse(
-    result_code: u32,
-    code: i64,
-    message: &str,
-    subscriber: Option<SubscriberProfile>,
-) -> UpdateLocationAnswer {
-    UpdateLocationAnswer {
-        result_code,
-        error: Some(ConnectionError {
-            code,
-            message: message.to_owned(),
-        }),
-        subscriber,
-    }
+fn refuse(result_code: u32, code: i64, message: &str, subscriber: Option<SubscriberProfile>) -> UpdateLocationAnswer {
+    UpdateLocationAnswer { result_code, error: Some(ConnectionError { code, message: message.to_owned() }), subscriber }
 }
 
 /// The HSS's decision, from its view alone.
 pub fn update_location(view: &SubscriberView, req: &UpdateLocationRequest) -> UpdateLocationAnswer {
-    let unknown = || {
-        refuse(
-            DIAMETER_ERROR_USER_UNKNOWN,
-            CODE_UNKNOWN_SUBSCRIBER,
-            "DIAMETER_ERROR_USER_UNKNOWN",
-            None,
-        )
-    };
+    let unknown = || refuse(DIAMETER_ERROR_USER_UNKNOWN, CODE_UNKNOWN_SUBSCRIBER, "DIAMETER_ERROR_USER_UNKNOWN", None);
     let Some((sim_sid, imsi_allowed)) = view.imsis.get(&req.imsi) else {
         return unknown();
     };
@@ -93,17 +74,9 @@ pub fn update_location(view: &SubscriberView, req: &UpdateLocationRequest) -> Up
             Some(profile),
         );
     }
-    let network_sid = networks::catalog()
-        .by_plmn(&req.mcc, &req.mnc)
-        .map(|n| n.sid.as_str());
-    let allowed = match (
-        sim.fleet_sid.as_ref().and_then(|f| view.fleets.get(f)),
-        network_sid,
-    ) {
-        (Some(fleet), Some(network)) => view
-            .naps
-            .get(&fleet.nap_sid)
-            .is_some_and(|nets| nets.contains(network)),
+    let network_sid = networks::catalog().by_plmn(&req.mcc, &req.mnc).map(|n| n.sid.as_str());
+    let allowed = match (sim.fleet_sid.as_ref().and_then(|f| view.fleets.get(f)), network_sid) {
+        (Some(fleet), Some(network)) => view.naps.get(&fleet.nap_sid).is_some_and(|nets| nets.contains(network)),
         _ => false,
     };
     if !allowed {
@@ -114,18 +87,10 @@ pub fn update_location(view: &SubscriberView, req: &UpdateLocationRequest) -> Up
             Some(profile),
         );
     }
-    UpdateLocationAnswer {
-        result_code: DIAMETER_SUCCESS,
-        error: None,
-        subscriber: Some(profile),
-    }
+    UpdateLocationAnswer { result_code: DIAMETER_SUCCESS, error: None, subscriber: Some(profile) }
 }
 
-pub async fn run(
-    client: async_nats::Client,
-    requests: async_nats::Subscriber,
-    views: Arc<CoreViews>,
-) {
+pub async fn run(client: async_nats::Client, requests: async_nats::Subscriber, views: Arc<CoreViews>) {
     crate::serve::serve(client, requests, "hss", move |req: UpdateLocationRequest| {
         let views = views.clone();
         async move {

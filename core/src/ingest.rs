@@ -39,30 +39,18 @@ struct Envelope<'a> {
 
 /// Turns one message into an appendable event, or says why it is not one.
 fn decode(payload: &[u8]) -> Result<(NewEvent, u64), String> {
-    let env: Envelope =
-        serde_json::from_slice(payload).map_err(|e| format!("not an event envelope: {e}"))?;
-    let event = Event::decode(env.event_type, env.data.get())
-        .map_err(|e| format!("{}: {e}", env.event_type))?;
-    let new = NewEvent::new(env.event_id, env.stream, &event, &env.metadata)
-        .map_err(|e| e.to_string())?;
+    let env: Envelope = serde_json::from_slice(payload).map_err(|e| format!("not an event envelope: {e}"))?;
+    let event = Event::decode(env.event_type, env.data.get()).map_err(|e| format!("{}: {e}", env.event_type))?;
+    let new = NewEvent::new(env.event_id, env.stream, &event, &env.metadata).map_err(|e| e.to_string())?;
     Ok((new, env.published_at_ms))
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-pub(crate) async fn consumer(
-    js: &jetstream::Context,
-    names: &CoreNames,
-) -> Result<consumer::PullConsumer, CoreError> {
-    let stream = js
-        .get_stream(names.stream())
-        .await
-        .map_err(|e| CoreError::JetStream(e.to_string()))?;
+pub(crate) async fn consumer(js: &jetstream::Context, names: &CoreNames) -> Result<consumer::PullConsumer, CoreError> {
+    let stream = js.get_stream(names.stream()).await.map_err(|e| CoreError::JetStream(e.to_string()))?;
     stream
         .get_or_create_consumer(
             CONSUMER,
@@ -83,10 +71,7 @@ pub(crate) async fn consumer(
 /// Messages stored in `CORE` that ingest has not yet acknowledged.
 pub async fn backlog(js: &jetstream::Context, names: &CoreNames) -> Result<u64, CoreError> {
     let mut c = consumer(js, names).await?;
-    let info = c
-        .info()
-        .await
-        .map_err(|e| CoreError::JetStream(e.to_string()))?;
+    let info = c.info().await.map_err(|e| CoreError::JetStream(e.to_string()))?;
     Ok(info.num_pending + info.num_ack_pending as u64)
 }
 
@@ -126,8 +111,7 @@ pub async fn run(js: jetstream::Context, names: CoreNames, log: EventLog) -> Res
             append_until_committed(&log, batch).await;
             let now = now_ms();
             for at in published {
-                metrics::histogram!("simledger_ingest_latency_seconds")
-                    .record(now.saturating_sub(at) as f64 / 1000.0);
+                metrics::histogram!("simledger_ingest_latency_seconds").record(now.saturating_sub(at) as f64 / 1000.0);
             }
         }
         for msg in done {
@@ -161,38 +145,20 @@ async fn append_until_committed(log: &EventLog, batch: Vec<NewEvent>) {
     }
 }
 
-async fn dead_letter(
-    js: &jetstream::Context,
-    names: &CoreNames,
-    msg: &jetstream::Message,
-    reason: &str,
-) {
+async fn dead_letter(js: &jetstream::Context, names: &CoreNames, msg: &jetstream::Message, reason: &str) {
     tracing::warn!(subject = %msg.subject, %reason, "malformed message sent to the dead-letter stream");
     metrics::counter!("simledger_ingest_dead_letters_total").increment(1);
     let mut headers = async_nats::HeaderMap::new();
-    headers.insert(
-        "Simledger-Reason",
-        reason
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(500)
-            .collect::<String>()
-            .as_str(),
-    );
+    headers
+        .insert("Simledger-Reason", reason.chars().filter(|c| !c.is_control()).take(500).collect::<String>().as_str());
     headers.insert("Simledger-Original-Subject", msg.subject.as_str());
     let mut backoff = Duration::from_millis(50);
     loop {
-        let sent = match js
-            .publish_with_headers(
-                names.dead_letter_subject(),
-                headers.clone(),
-                msg.payload.clone(),
-            )
-            .await
-        {
-            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
+        let sent =
+            match js.publish_with_headers(names.dead_letter_subject(), headers.clone(), msg.payload.clone()).await {
+                Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
         match sent {
             Ok(()) => return,
             Err(e) => {

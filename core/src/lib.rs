@@ -48,9 +48,7 @@ pub struct CoreNames {
 
 impl CoreNames {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self {
-            prefix: prefix.into(),
-        }
+        Self { prefix: prefix.into() }
     }
 
     pub fn prefix(&self) -> &str {
@@ -90,10 +88,9 @@ impl CoreNames {
 /// happenings survive a NATS restart, and a de-duplication window for `Nats-Msg-Id`, so a node
 /// that retries a publish after a lost ack stores it once.
 pub async fn ensure_streams(js: &jetstream::Context, names: &CoreNames) -> Result<(), CoreError> {
-    for (name, subject) in [
-        (names.stream(), names.all_subjects()),
-        (names.dead_letter_stream(), names.dead_letter_subject()),
-    ] {
+    for (name, subject) in
+        [(names.stream(), names.all_subjects()), (names.dead_letter_stream(), names.dead_letter_subject())]
+    {
         js.get_or_create_stream(stream::Config {
             name,
             subjects: vec![subject],
@@ -137,22 +134,13 @@ pub async fn start_nodes(
         hss_subject: names.request(protocol::subjects::S6A_UPDATE_LOCATION),
         publisher: publisher.clone(),
     };
-    let smsc = smsc::Smsc {
-        publisher: publisher.clone(),
-        views: views.clone(),
-    };
+    let smsc = smsc::Smsc { publisher: publisher.clone(), views: views.clone() };
     use protocol::subjects::*;
     let sub = |subject: &str, node| serve::subscribe(&client, names.request(subject), node);
-    let (hss_in, mme_in, smsc_in) = (
-        sub(S6A_UPDATE_LOCATION, "hss").await?,
-        sub(S1_ATTACH, "mme").await?,
-        sub(SMSC_SUBMIT, "smsc").await?,
-    );
-    let (create, usage, delete) = (
-        sub(S11_CREATE_SESSION, "pgw").await?,
-        sub(S11_USAGE, "pgw").await?,
-        sub(S11_DELETE_SESSION, "pgw").await?,
-    );
+    let (hss_in, mme_in, smsc_in) =
+        (sub(S6A_UPDATE_LOCATION, "hss").await?, sub(S1_ATTACH, "mme").await?, sub(SMSC_SUBMIT, "smsc").await?);
+    let (create, usage, delete) =
+        (sub(S11_CREATE_SESSION, "pgw").await?, sub(S11_USAGE, "pgw").await?, sub(S11_DELETE_SESSION, "pgw").await?);
     let tasks = vec![
         tokio::spawn(hss::run(client.clone(), hss_in, views.clone())),
         tokio::spawn(mme.run(mme_in)),
@@ -160,16 +148,8 @@ pub async fn start_nodes(
         tokio::spawn(smsc.run(smsc_in, client.clone())),
     ];
     // The subscriptions are registered with the server before any caller is told we started.
-    client
-        .flush()
-        .await
-        .map_err(|e| CoreError::JetStream(e.to_string()))?;
-    Ok(RunningCore {
-        views,
-        pgw,
-        publisher,
-        tasks,
-    })
+    client.flush().await.map_err(|e| CoreError::JetStream(e.to_string()))?;
+    Ok(RunningCore { views, pgw, publisher, tasks })
 }
 
 /// Starts ingest, restarting it if its consumer stream ends.

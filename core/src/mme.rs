@@ -6,9 +6,7 @@ use std::time::Duration;
 use simledger_eventlog::catalog::{CellLocation, ConnectionError};
 
 use crate::events::{self, ATTACHMENT_ACCEPTED, ATTACHMENT_FAILED, ATTACHMENT_REJECTED};
-use crate::protocol::{
-    AttachAnswer, AttachRequest, SessionContext, UpdateLocationAnswer, UpdateLocationRequest,
-};
+use crate::protocol::{AttachAnswer, AttachRequest, SessionContext, UpdateLocationAnswer, UpdateLocationRequest};
 use crate::{happening, CorePublisher};
 
 /// Diameter's "unable to comply": the HSS could not decide; the attach failed, it was not refused.
@@ -23,20 +21,14 @@ pub struct Mme {
 
 impl Mme {
     pub async fn attach(&self, req: AttachRequest) -> Option<AttachAnswer> {
-        let ulr = UpdateLocationRequest {
-            imsi: req.imsi.clone(),
-            mcc: req.mcc.clone(),
-            mnc: req.mnc.clone(),
-        };
+        let ulr = UpdateLocationRequest { imsi: req.imsi.clone(), mcc: req.mcc.clone(), mnc: req.mnc.clone() };
         let body = serde_json::to_vec(&ulr).expect("requests serialize");
         // No answer from the HSS: no event; the device retries the same request (same seq).
-        let reply = tokio::time::timeout(
-            Duration::from_secs(5),
-            self.client.request(self.hss_subject.clone(), body.into()),
-        )
-        .await
-        .ok()?
-        .ok()?;
+        let reply =
+            tokio::time::timeout(Duration::from_secs(5), self.client.request(self.hss_subject.clone(), body.into()))
+                .await
+                .ok()?
+                .ok()?;
         let ula: UpdateLocationAnswer = serde_json::from_slice(&reply.payload).ok()?;
         let event_type = match (ula.result_code, &ula.error) {
             (crate::hss::DIAMETER_SUCCESS, _) => ATTACHMENT_ACCEPTED,
@@ -45,12 +37,7 @@ impl Mme {
         };
         let event_id = happening::event_id(&format!("attach:{}:{}", req.imsi, req.seq), req.at);
         let network = events::network_ref(&req.mcc, &req.mnc);
-        let location = Some(CellLocation {
-            cell_id: req.cell_id.clone(),
-            lac: req.lac.clone(),
-            lat: None,
-            lon: None,
-        });
+        let location = Some(CellLocation { cell_id: req.cell_id.clone(), lac: req.lac.clone(), lat: None, lon: None });
         let event = events::base(
             event_type,
             event_id,
@@ -67,21 +54,10 @@ impl Mme {
             Some(s) => format!("attach-{}", s.sim_sid),
             None => format!("attach-imsi-{}", req.imsi),
         };
-        let account = ula
-            .subscriber
-            .as_ref()
-            .map(|s| s.account_sid.as_str())
-            .unwrap_or("");
-        self.publisher
-            .publish(
-                "mme",
-                stream,
-                event_id,
-                &events::typed(event),
-                events::metadata("mme", account),
-            )
-            .await;
-        metrics::counter!("simledger_mme_attaches_total", "outcome" => event_type.rsplit('.').next().unwrap_or("")).increment(1);
+        let account = ula.subscriber.as_ref().map(|s| s.account_sid.as_str()).unwrap_or("");
+        self.publisher.publish("mme", stream, event_id, &events::typed(event), events::metadata("mme", account)).await;
+        metrics::counter!("simledger_mme_attaches_total", "outcome" => event_type.rsplit('.').next().unwrap_or(""))
+            .increment(1);
         let accepted = event_type == ATTACHMENT_ACCEPTED;
         Some(AttachAnswer {
             accepted,
@@ -97,10 +73,7 @@ impl Mme {
                 _ => None,
             },
             error: ula.error.or_else(|| {
-                (!accepted).then(|| ConnectionError {
-                    code: 83706,
-                    message: "DIAMETER_UNABLE_TO_COMPLY".into(),
-                })
+                (!accepted).then(|| ConnectionError { code: 83706, message: "DIAMETER_UNABLE_TO_COMPLY".into() })
             }),
         })
     }

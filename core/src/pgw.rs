@@ -12,8 +12,8 @@ use simledger_eventlog::catalog::{ConnectionError, ConnectionEvent};
 
 use crate::events::{self, SESSION_ENDED, SESSION_FAILED, SESSION_STARTED, SESSION_UPDATED};
 use crate::protocol::{
-    CreateSessionAnswer, CreateSessionRequest, DeleteSessionAnswer, DeleteSessionRequest,
-    SessionContext, UsageAnswer, UsageReport,
+    CreateSessionAnswer, CreateSessionRequest, DeleteSessionAnswer, DeleteSessionRequest, SessionContext, UsageAnswer,
+    UsageReport,
 };
 use crate::views::CoreViews;
 use crate::{happening, CorePublisher};
@@ -66,26 +66,14 @@ pub struct Pgw {
 
 impl Pgw {
     pub fn new(publisher: CorePublisher, views: Arc<CoreViews>, update_interval: Duration) -> Self {
-        Self {
-            publisher,
-            views,
-            update_interval,
-            sessions: Arc::default(),
-        }
+        Self { publisher, views, update_interval, sessions: Arc::default() }
     }
 
     pub fn open_sessions(&self) -> usize {
         self.sessions.lock().expect("sessions lock").by_sid.len()
     }
 
-    fn session_event(
-        &self,
-        event_type: &str,
-        key: &str,
-        at: DateTime<Utc>,
-        s: &Session,
-        sid: &str,
-    ) -> ConnectionEvent {
+    fn session_event(&self, event_type: &str, key: &str, at: DateTime<Utc>, s: &Session, sid: &str) -> ConnectionEvent {
         let mut e = events::from_context(event_type, happening::event_id(key, at), at, &s.ctx);
         e.apn = Some(s.apn.clone());
         e.ip_address = Some(s.ip.to_string());
@@ -100,40 +88,20 @@ impl Pgw {
     async fn publish(&self, stream: String, event: ConnectionEvent) {
         let account = event.account_sid.clone();
         let id = uuid_of(&event);
-        self.publisher
-            .publish(
-                "pgw",
-                stream,
-                id,
-                &events::typed(event),
-                events::metadata("pgw", &account),
-            )
-            .await;
+        self.publisher.publish("pgw", stream, id, &events::typed(event), events::metadata("pgw", &account)).await;
     }
 
     pub async fn create_session(&self, req: CreateSessionRequest) -> CreateSessionAnswer {
         let sid = happening::sid("PI", &format!("session:{}:{}", req.context.imsi, req.seq));
         if !APNS.contains(&req.apn.as_str()) {
-            let error = ConnectionError {
-                code: CODE_UNKNOWN_APN,
-                message: "MISSING_OR_UNKNOWN_APN".into(),
-            };
+            let error = ConnectionError { code: CODE_UNKNOWN_APN, message: "MISSING_OR_UNKNOWN_APN".into() };
             let key = format!("{sid}:failed");
-            let mut e = events::from_context(
-                SESSION_FAILED,
-                happening::event_id(&key, req.at),
-                req.at,
-                &req.context,
-            );
+            let mut e = events::from_context(SESSION_FAILED, happening::event_id(&key, req.at), req.at, &req.context);
             e.apn = Some(req.apn.clone());
             e.data_session_sid = Some(sid.clone());
             e.error = Some(error.clone());
             self.publish(format!("session-{sid}"), e).await;
-            return CreateSessionAnswer {
-                data_session_sid: sid,
-                ip_address: None,
-                error: Some(error),
-            };
+            return CreateSessionAnswer { data_session_sid: sid, ip_address: None, error: Some(error) };
         }
         let started = {
             let mut sessions = self.sessions.lock().expect("sessions lock");
@@ -159,24 +127,14 @@ impl Pgw {
                 updates: 0,
                 last_report: 0,
             };
-            let event = self.session_event(
-                SESSION_STARTED,
-                &format!("{sid}:started"),
-                req.at,
-                &session,
-                &sid,
-            );
+            let event = self.session_event(SESSION_STARTED, &format!("{sid}:started"), req.at, &session, &sid);
             sessions.ips.insert(ip);
             sessions.by_sid.insert(sid.clone(), session);
             (event, ip)
         };
         self.publish(format!("session-{sid}"), started.0).await;
         metrics::gauge!("simledger_pgw_sessions_open").set(self.open_sessions() as f64);
-        CreateSessionAnswer {
-            data_session_sid: sid,
-            ip_address: Some(started.1.to_string()),
-            error: None,
-        }
+        CreateSessionAnswer { data_session_sid: sid, ip_address: Some(started.1.to_string()), error: None }
     }
 
     pub async fn usage(&self, report: UsageReport) -> UsageAnswer {
@@ -184,17 +142,11 @@ impl Pgw {
         let (update, blocked) = {
             let mut sessions = self.sessions.lock().expect("sessions lock");
             let Some(s) = sessions.by_sid.get_mut(&sid) else {
-                return UsageAnswer {
-                    unknown_session: true,
-                    blocked: false,
-                };
+                return UsageAnswer { unknown_session: true, blocked: false };
             };
             let blocked = self.views.is_blocked(&s.ctx.subscriber.sim_sid);
             if report.report_seq <= s.last_report {
-                return UsageAnswer {
-                    unknown_session: false,
-                    blocked,
-                };
+                return UsageAnswer { unknown_session: false, blocked };
             }
             s.last_report = report.report_seq;
             if !blocked {
@@ -219,10 +171,7 @@ impl Pgw {
         if let Some(e) = update {
             self.publish(format!("session-{sid}"), e).await;
         }
-        UsageAnswer {
-            unknown_session: false,
-            blocked,
-        }
+        UsageAnswer { unknown_session: false, blocked }
     }
 
     pub async fn delete_session(&self, req: DeleteSessionRequest) -> DeleteSessionAnswer {
@@ -235,8 +184,7 @@ impl Pgw {
             sessions.ips.remove(&s.ip);
             s.total_up += s.window_up;
             s.total_down += s.window_down;
-            let mut e =
-                self.session_event(SESSION_ENDED, &format!("{sid}:ended"), req.at, &s, &sid);
+            let mut e = self.session_event(SESSION_ENDED, &format!("{sid}:ended"), req.at, &s, &sid);
             fill_window(&mut e, &s, req.at);
             e.data_session_end_time = Some(req.at);
             e
@@ -255,15 +203,10 @@ impl Pgw {
     ) {
         let (a, b, c) = (self.clone(), self.clone(), self);
         tokio::join!(
-            crate::serve::serve(
-                client.clone(),
-                create,
-                "pgw",
-                move |r: CreateSessionRequest| {
-                    let p = a.clone();
-                    async move { p.create_session(r).await }
-                }
-            ),
+            crate::serve::serve(client.clone(), create, "pgw", move |r: CreateSessionRequest| {
+                let p = a.clone();
+                async move { p.create_session(r).await }
+            }),
             crate::serve::serve(client.clone(), usage, "pgw", move |r: UsageReport| {
                 let p = b.clone();
                 async move { p.usage(r).await }

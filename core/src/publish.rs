@@ -44,11 +44,7 @@ pub struct CorePublisher {
 
 impl CorePublisher {
     pub fn new(js: jetstream::Context, names: CoreNames) -> Self {
-        Self {
-            js,
-            names,
-            healthy: Arc::new(AtomicBool::new(true)),
-        }
+        Self { js, names, healthy: Arc::new(AtomicBool::new(true)) }
     }
 
     /// False while publishes are failing (NATS down); `/readyz` reports it.
@@ -58,46 +54,29 @@ impl CorePublisher {
 
     /// Publishes until JetStream has stored the event, retrying with backoff: a node never
     /// drops a happening, and `Nats-Msg-Id` makes a retry after a lost ack a no-op.
-    pub async fn publish(
-        &self,
-        node: &str,
-        stream: String,
-        event_id: Uuid,
-        event: &Event,
-        metadata: Metadata,
-    ) {
+    pub async fn publish(&self, node: &str, stream: String, event_id: Uuid, event: &Event, metadata: Metadata) {
         let envelope = CoreEnvelope {
             event_id,
             stream,
             event_type: event.event_type().to_owned(),
             data: event.to_value().expect("catalog events serialize"),
             metadata,
-            published_at_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
+            published_at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
         };
-        let payload: bytes::Bytes = serde_json::to_vec(&envelope)
-            .expect("envelopes serialize")
-            .into();
+        let payload: bytes::Bytes = serde_json::to_vec(&envelope).expect("envelopes serialize").into();
         let subject = self.names.subject(node, subject_suffix(event.event_type()));
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", event_id.to_string().as_str());
         let mut backoff = Duration::from_millis(20);
         loop {
-            let attempt = match self
-                .js
-                .publish_with_headers(subject.clone(), headers.clone(), payload.clone())
-                .await
-            {
+            let attempt = match self.js.publish_with_headers(subject.clone(), headers.clone(), payload.clone()).await {
                 Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
             match attempt {
                 Ok(()) => {
                     self.healthy.store(true, Ordering::Relaxed);
-                    metrics::counter!("simledger_core_published_total", "node" => node.to_owned())
-                        .increment(1);
+                    metrics::counter!("simledger_core_published_total", "node" => node.to_owned()).increment(1);
                     return;
                 }
                 Err(e) => {

@@ -68,16 +68,10 @@ impl FleetPlan {
             .map(|index| {
                 let multi = rng.random_bool(0.3);
                 let msin = |home: &str| {
-                    format!(
-                        "{home}{:09}",
-                        seed.wrapping_mul(1_000_003).wrapping_add(index as u64) % 1_000_000_000
-                    )
+                    format!("{home}{:09}", seed.wrapping_mul(1_000_003).wrapping_add(index as u64) % 1_000_000_000)
                 };
-                let imsis: Vec<String> = if multi {
-                    HOME_PLMNS.iter().map(|h| msin(h)).collect()
-                } else {
-                    vec![msin(HOME_PLMNS[0])]
-                };
+                let imsis: Vec<String> =
+                    if multi { HOME_PLMNS.iter().map(|h| msin(h)).collect() } else { vec![msin(HOME_PLMNS[0])] };
                 let roll: f64 = rng.random();
                 let status = match roll {
                     r if r < 0.03 => SimStatus::New,
@@ -85,17 +79,10 @@ impl FleetPlan {
                     r if r < 0.12 => SimStatus::Ready,
                     _ => SimStatus::Active,
                 };
-                let disallowed_imsis = if multi && rng.random_bool(0.2) {
-                    vec![imsis[1].clone()]
-                } else {
-                    vec![]
-                };
+                let disallowed_imsis = if multi && rng.random_bool(0.2) { vec![imsis[1].clone()] } else { vec![] };
                 Card {
                     index,
-                    iccid: format!(
-                        "8988307{:012}",
-                        (seed % 1000) * 1_000_000_000 + index as u64
-                    ),
+                    iccid: format!("8988307{:012}", (seed % 1000) * 1_000_000_000 + index as u64),
                     registration_code: format!("{:010}", rng.random_range(0..10_000_000_000u64)),
                     imsis,
                     status,
@@ -131,9 +118,7 @@ pub struct SimConfig {
 impl SimConfig {
     /// A fixed start, so runs with the same seed are identical.
     pub fn default_start() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-            .single()
-            .expect("valid date")
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("valid date")
     }
 }
 
@@ -186,10 +171,7 @@ impl Simulator {
             client,
             names,
             config,
-            pacer: Arc::new(Pacer {
-                interval,
-                next: std::sync::Mutex::new(Instant::now()),
-            }),
+            pacer: Arc::new(Pacer { interval, next: std::sync::Mutex::new(Instant::now()) }),
             wall_start: Instant::now(),
             stats: Arc::default(),
         }
@@ -226,11 +208,9 @@ impl Simulator {
         let body: bytes::Bytes = serde_json::to_vec(req).expect("requests serialize").into();
         let mut backoff = StdDuration::from_millis(50);
         loop {
-            let answer = tokio::time::timeout(
-                StdDuration::from_secs(10),
-                self.client.request(subject.clone(), body.clone()),
-            )
-            .await;
+            let answer =
+                tokio::time::timeout(StdDuration::from_secs(10), self.client.request(subject.clone(), body.clone()))
+                    .await;
             if let Ok(Ok(msg)) = answer {
                 if let Ok(resp) = serde_json::from_slice::<Resp>(&msg.payload) {
                     return resp;
@@ -243,9 +223,8 @@ impl Simulator {
 
     async fn device(&self, plan: &FleetPlan, index: usize) {
         let card = &plan.cards[index];
-        let mut rng = ChaCha8Rng::seed_from_u64(
-            self.config.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(self.config.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let end = self.config.duration.map(|d| self.config.start + d);
         let over = |t: DateTime<Utc>| end.is_some_and(|e| t >= e);
         let imei = format!("35{:013}", rng.random_range(0..10_000_000_000_000u64));
@@ -253,19 +232,10 @@ impl Simulator {
         let mut seq = 0u64;
         while !over(t) {
             let in_nap = rng.random_bool(0.85);
-            let pool = if in_nap {
-                &plan.nap_networks
-            } else {
-                &plan.other_networks
-            };
-            let network = networks::catalog()
-                .by_sid(&pool[rng.random_range(0..pool.len())])
-                .expect("plan networks exist");
-            let imsi = if card.imsis.len() > 1 && rng.random_bool(0.4) {
-                &card.imsis[1]
-            } else {
-                &card.imsis[0]
-            };
+            let pool = if in_nap { &plan.nap_networks } else { &plan.other_networks };
+            let network =
+                networks::catalog().by_sid(&pool[rng.random_range(0..pool.len())]).expect("plan networks exist");
+            let imsi = if card.imsis.len() > 1 && rng.random_bool(0.4) { &card.imsis[1] } else { &card.imsis[0] };
             seq += 1;
             self.pace(t).await;
             let attach: AttachAnswer = self
@@ -278,11 +248,7 @@ impl Simulator {
                         mnc: network.mnc.clone(),
                         cell_id: format!("{:07x}", rng.random_range(0..0x0fff_ffffu32)),
                         lac: format!("{:04x}", rng.random_range(0..0xffffu32)),
-                        rat_type: if rng.random_bool(0.9) {
-                            "4G LTE".into()
-                        } else {
-                            "3G".into()
-                        },
+                        rat_type: if rng.random_bool(0.9) { "4G LTE".into() } else { "3G".into() },
                         at: t,
                         seq,
                     },
@@ -303,15 +269,7 @@ impl Simulator {
             seq += 1;
             self.pace(t).await;
             let created: CreateSessionAnswer = self
-                .call(
-                    subjects::S11_CREATE_SESSION,
-                    &CreateSessionRequest {
-                        context,
-                        apn: apn.into(),
-                        at: t,
-                        seq,
-                    },
-                )
+                .call(subjects::S11_CREATE_SESSION, &CreateSessionRequest { context, apn: apn.into(), at: t, seq })
                 .await;
             if created.ip_address.is_none() {
                 self.stats.sessions_failed.fetch_add(1, Ordering::Relaxed);
@@ -354,10 +312,7 @@ impl Simulator {
             let _: DeleteSessionAnswer = self
                 .call(
                     subjects::S11_DELETE_SESSION,
-                    &DeleteSessionRequest {
-                        data_session_sid: created.data_session_sid,
-                        at: t,
-                    },
+                    &DeleteSessionRequest { data_session_sid: created.data_session_sid, at: t },
                 )
                 .await;
             if rng.random_bool(0.2) && !over(t) {
@@ -370,10 +325,7 @@ impl Simulator {
                         &SmsSubmit {
                             direction: "from_sim".into(),
                             imsi: imsi.clone(),
-                            payload: format!(
-                                "{{\"temp\":{:.1}}}",
-                                rng.random_range(-10.0..40.0f64)
-                            ),
+                            payload: format!("{{\"temp\":{:.1}}}", rng.random_range(-10.0..40.0f64)),
                             at: t,
                             seq,
                             sms_command_sid: None,

@@ -32,45 +32,24 @@ impl Smsc {
         // Whom it belongs to and whether it can be delivered, from the subscriber view.
         let (subscriber, outcome) = {
             let view = self.views.subscribers.read().expect("view lock");
-            match view
-                .imsis
-                .get(&req.imsi)
-                .and_then(|(sim_sid, _)| Some((sim_sid, view.sims.get(sim_sid)?)))
-            {
-                None => (
-                    None,
-                    Err(ConnectionError {
-                        code: CODE_UNKNOWN_SUBSCRIBER,
-                        message: "unknown subscriber".into(),
-                    }),
-                ),
+            match view.imsis.get(&req.imsi).and_then(|(sim_sid, _)| Some((sim_sid, view.sims.get(sim_sid)?))) {
+                None => {
+                    (None, Err(ConnectionError { code: CODE_UNKNOWN_SUBSCRIBER, message: "unknown subscriber".into() }))
+                }
                 Some((sim_sid, sim)) => {
-                    let sms_enabled = sim
-                        .fleet_sid
-                        .as_ref()
-                        .and_then(|f| view.fleets.get(f))
-                        .is_some_and(|f| f.sms_commands_enabled);
+                    let sms_enabled =
+                        sim.fleet_sid.as_ref().and_then(|f| view.fleets.get(f)).is_some_and(|f| f.sms_commands_enabled);
                     let outcome = if !sms_enabled {
                         Err(ConnectionError {
                             code: CODE_SMS_COMMANDS_DISABLED,
                             message: "SMS commands are disabled for the fleet".into(),
                         })
                     } else if !sim.status.may_attach() {
-                        Err(ConnectionError {
-                            code: CODE_SIM_UNREACHABLE,
-                            message: "the SIM is not attachable".into(),
-                        })
+                        Err(ConnectionError { code: CODE_SIM_UNREACHABLE, message: "the SIM is not attachable".into() })
                     } else {
                         Ok(())
                     };
-                    (
-                        Some((
-                            sim_sid.clone(),
-                            sim.iccid.clone(),
-                            sim.account_sid.clone().unwrap_or_default(),
-                        )),
-                        outcome,
-                    )
+                    (Some((sim_sid.clone(), sim.iccid.clone(), sim.account_sid.clone().unwrap_or_default())), outcome)
                 }
             }
         };
@@ -94,35 +73,18 @@ impl Smsc {
             Err(e) => (sms("failed", Some(e.clone())), false),
         };
         let (first_event, last_event) = match (mo, delivered) {
-            (true, true) => (
-                Event::SmsMoSubmitted(submitted),
-                Event::SmsMoDelivered(last),
-            ),
+            (true, true) => (Event::SmsMoSubmitted(submitted), Event::SmsMoDelivered(last)),
             (true, false) => (Event::SmsMoSubmitted(submitted), Event::SmsMoFailed(last)),
-            (false, true) => (
-                Event::SmsMtSubmitted(submitted),
-                Event::SmsMtDelivered(last),
-            ),
+            (false, true) => (Event::SmsMtSubmitted(submitted), Event::SmsMtDelivered(last)),
             (false, false) => (Event::SmsMtSubmitted(submitted), Event::SmsMtFailed(last)),
         };
         let stream = format!("sms-{sid}");
         let meta = events::metadata("smsc", &account);
         let first_id = happening::event_id(&format!("{sid}:submitted"), req.at);
-        let last_id = happening::event_id(
-            &format!("{sid}:{}", if delivered { "delivered" } else { "failed" }),
-            req.at,
-        );
-        self.publisher
-            .publish("smsc", stream.clone(), first_id, &first_event, meta.clone())
-            .await;
-        self.publisher
-            .publish("smsc", stream, last_id, &last_event, meta)
-            .await;
-        SmsAnswer {
-            sms_command_sid: sid,
-            delivered,
-            error: outcome.err(),
-        }
+        let last_id = happening::event_id(&format!("{sid}:{}", if delivered { "delivered" } else { "failed" }), req.at);
+        self.publisher.publish("smsc", stream.clone(), first_id, &first_event, meta.clone()).await;
+        self.publisher.publish("smsc", stream, last_id, &last_event, meta).await;
+        SmsAnswer { sms_command_sid: sid, delivered, error: outcome.err() }
     }
 
     pub async fn run(self, requests: async_nats::Subscriber, client: async_nats::Client) {

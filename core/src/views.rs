@@ -54,16 +54,13 @@ impl SubscriberView {
                 );
             }
             Event::SimRegistered(r) => {
-                let sim = self
-                    .sims
-                    .entry(r.sim_sid.clone())
-                    .or_insert_with(|| SimEntry {
-                        iccid: r.iccid.clone(),
-                        account_sid: None,
-                        status: r.status,
-                        fleet_sid: None,
-                        unique_name: None,
-                    });
+                let sim = self.sims.entry(r.sim_sid.clone()).or_insert_with(|| SimEntry {
+                    iccid: r.iccid.clone(),
+                    account_sid: None,
+                    status: r.status,
+                    fleet_sid: None,
+                    unique_name: None,
+                });
                 sim.account_sid = Some(r.account_sid.clone());
                 sim.status = r.status;
                 sim.fleet_sid = r.fleet_sid.clone();
@@ -111,14 +108,10 @@ impl SubscriberView {
                 }
             }
             Event::NapCreated(n) => {
-                self.naps
-                    .insert(n.nap_sid.clone(), n.networks.iter().cloned().collect());
+                self.naps.insert(n.nap_sid.clone(), n.networks.iter().cloned().collect());
             }
             Event::NapNetworkAdded(n) => {
-                self.naps
-                    .entry(n.nap_sid.clone())
-                    .or_default()
-                    .insert(n.network_sid.clone());
+                self.naps.entry(n.nap_sid.clone()).or_default().insert(n.network_sid.clone());
             }
             Event::NapNetworkRemoved(n) => {
                 if let Some(networks) = self.naps.get_mut(&n.nap_sid) {
@@ -201,9 +194,7 @@ impl CoreViews {
     /// Waits until the views have applied `position` (bounded by `timeout`).
     pub async fn reached(&self, position: Position, timeout: Duration) -> bool {
         let mut rx = self.position.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|p| *p >= position))
-            .await
-            .is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(timeout, rx.wait_for(|p| *p >= position)).await.is_ok_and(|r| r.is_ok())
     }
 
     /// Waits until the views have caught up with the log's head as it is now.
@@ -215,10 +206,6 @@ impl CoreViews {
     }
 
     pub fn is_blocked(&self, sim_sid: &str) -> bool {
-        self.limits
-            .read()
-            .expect("view lock")
-            .blocked
-            .contains(sim_sid)
+        self.limits.read().expect("view lock").blocked.contains(sim_sid)
     }
 }

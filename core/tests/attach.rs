@@ -20,12 +20,8 @@ async fn a_ready_sim_on_an_allowed_network_is_accepted() {
 
     assert!(answer.accepted, "{answer:?}");
     assert_eq!(answer.context.unwrap().subscriber.sim_sid, sim);
-    let e = core
-        .event(|e| matches!(&e.event, Event::AttachmentAccepted(c) if c.sim_sid == sim))
-        .await;
-    let Event::AttachmentAccepted(c) = e.event else {
-        unreachable!()
-    };
+    let e = core.event(|e| matches!(&e.event, Event::AttachmentAccepted(c) if c.sim_sid == sim)).await;
+    let Event::AttachmentAccepted(c) = e.event else { unreachable!() };
     assert_eq!(c.account_sid, ACCOUNT);
     assert_eq!(c.network.sid, network_sid("234", "15"));
     assert_eq!(c.network.iso_country, "GB");
@@ -37,17 +33,9 @@ async fn a_ready_sim_on_an_allowed_network_is_accepted() {
 async fn rejected_with(core: &common::Core, imsi: &str, network: (&str, &str), code: i64) {
     let answer = core.attach(imsi, network.0, network.1, 1).await;
     assert!(!answer.accepted);
-    assert_eq!(
-        answer.error.as_ref().map(|e| e.code),
-        Some(code),
-        "{answer:?}"
-    );
-    let e = core
-        .event(|e| matches!(&e.event, Event::AttachmentRejected(c) if c.imsi == imsi))
-        .await;
-    let Event::AttachmentRejected(c) = e.event else {
-        unreachable!()
-    };
+    assert_eq!(answer.error.as_ref().map(|e| e.code), Some(code), "{answer:?}");
+    let e = core.event(|e| matches!(&e.event, Event::AttachmentRejected(c) if c.imsi == imsi)).await;
+    let Event::AttachmentRejected(c) = e.event else { unreachable!() };
     assert_eq!(c.error.map(|e| e.code), Some(code));
 }
 
@@ -55,13 +43,7 @@ async fn rejected_with(core: &common::Core, imsi: &str, network: (&str, &str), c
 async fn a_new_sim_is_rejected() {
     let core = start().await;
     core.sim(1, &["310240000000002"], SimStatus::New).await;
-    rejected_with(
-        &core,
-        "310240000000002",
-        UK,
-        simledger_core::hss::CODE_SIM_NOT_READY,
-    )
-    .await;
+    rejected_with(&core, "310240000000002", UK, simledger_core::hss::CODE_SIM_NOT_READY).await;
 }
 
 #[tokio::test]
@@ -75,86 +57,40 @@ async fn an_inactive_sim_is_rejected_with_83705() {
 async fn a_network_outside_the_fleets_nap_is_rejected() {
     let core = start().await;
     core.sim(1, &["310240000000004"], SimStatus::Active).await;
-    rejected_with(
-        &core,
-        "310240000000004",
-        ("262", "01"),
-        simledger_core::hss::CODE_NETWORK_NOT_ALLOWED,
-    )
-    .await;
+    rejected_with(&core, "310240000000004", ("262", "01"), simledger_core::hss::CODE_NETWORK_NOT_ALLOWED).await;
 }
 
 #[tokio::test]
 async fn an_unknown_imsi_is_rejected() {
     let core = start().await;
-    rejected_with(
-        &core,
-        "001010123456789",
-        UK,
-        simledger_core::hss::CODE_UNKNOWN_SUBSCRIBER,
-    )
-    .await;
+    rejected_with(&core, "001010123456789", UK, simledger_core::hss::CODE_UNKNOWN_SUBSCRIBER).await;
 }
 
 #[tokio::test]
 async fn a_disallowed_imsi_of_a_multi_imsi_sim_is_rejected_while_the_other_is_accepted() {
     let core = start().await;
-    let sim = core
-        .sim(
-            1,
-            &["310240000000005", "234150000000005"],
-            SimStatus::Active,
-        )
-        .await;
-    let changes = simledger_commands::SimChanges {
-        disallowed_imsis: Some(vec!["234150000000005".into()]),
-        ..Default::default()
-    };
-    core.commands
-        .update_sim(CommandId::random(), ACCOUNT, &sim, changes)
-        .await
-        .unwrap();
+    let sim = core.sim(1, &["310240000000005", "234150000000005"], SimStatus::Active).await;
+    let changes =
+        simledger_commands::SimChanges { disallowed_imsis: Some(vec!["234150000000005".into()]), ..Default::default() };
+    core.commands.update_sim(CommandId::random(), ACCOUNT, &sim, changes).await.unwrap();
     core.views_current().await;
 
     let other = core.attach("310240000000005", UK.0, UK.1, 2).await;
 
     assert!(other.accepted, "{other:?}");
-    rejected_with(
-        &core,
-        "234150000000005",
-        UK,
-        simledger_core::hss::CODE_IMSI_NOT_ALLOWED,
-    )
-    .await;
+    rejected_with(&core, "234150000000005", UK, simledger_core::hss::CODE_IMSI_NOT_ALLOWED).await;
 }
 
 #[tokio::test]
 async fn adding_a_network_to_the_nap_lets_the_next_attach_in() {
     let core = start().await;
     core.sim(1, &["310240000000006"], SimStatus::Active).await;
-    assert!(
-        !core
-            .attach("310240000000006", "262", "01", 1)
-            .await
-            .accepted
-    );
+    assert!(!core.attach("310240000000006", "262", "01", 1).await.accepted);
 
-    core.commands
-        .add_nap_network(
-            CommandId::random(),
-            ACCOUNT,
-            &core.nap,
-            &network_sid("262", "01"),
-        )
-        .await
-        .unwrap();
+    core.commands.add_nap_network(CommandId::random(), ACCOUNT, &core.nap, &network_sid("262", "01")).await.unwrap();
     core.views_current().await;
 
-    assert!(
-        core.attach("310240000000006", "262", "01", 2)
-            .await
-            .accepted
-    );
+    assert!(core.attach("310240000000006", "262", "01", 2).await.accepted);
 }
 
 #[tokio::test]
@@ -165,11 +101,7 @@ async fn a_retried_attach_is_recorded_once() {
     core.attach("310240000000007", UK.0, UK.1, 1).await;
     core.attach("310240000000007", UK.0, UK.1, 2).await;
 
-    let attaches = core
-        .network_events()
-        .await
-        .into_iter()
-        .filter(|e| matches!(e.event, Event::AttachmentAccepted(_)))
-        .count();
+    let attaches =
+        core.network_events().await.into_iter().filter(|e| matches!(e.event, Event::AttachmentAccepted(_))).count();
     assert_eq!(attaches, 2);
 }

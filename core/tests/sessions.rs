@@ -12,16 +12,8 @@ use simledger_eventlog::{Event, ExpectedVersion, Metadata, NewEvent};
 async fn open_session(core: &common::Core, imsi: &str, apn: &str, seq: u64) -> CreateSessionAnswer {
     let attach = core.attach(imsi, "234", "15", seq).await;
     let context = attach.context.expect("attached");
-    core.call(
-        subjects::S11_CREATE_SESSION,
-        &CreateSessionRequest {
-            context,
-            apn: apn.into(),
-            at: at(0),
-            seq: seq + 1,
-        },
-    )
-    .await
+    core.call(subjects::S11_CREATE_SESSION, &CreateSessionRequest { context, apn: apn.into(), at: at(0), seq: seq + 1 })
+        .await
 }
 
 #[tokio::test]
@@ -39,25 +31,13 @@ async fn update_windows_are_contiguous_and_add_up_to_the_ended_totals() {
         let answer: UsageAnswer = core
             .call(
                 subjects::S11_USAGE,
-                &UsageReport {
-                    data_session_sid: sid.clone(),
-                    report_seq,
-                    at: at(minute),
-                    upload: up,
-                    download: down,
-                },
+                &UsageReport { data_session_sid: sid.clone(), report_seq, at: at(minute), upload: up, download: down },
             )
             .await;
         assert!(!answer.blocked && !answer.unknown_session);
     }
     let _: DeleteSessionAnswer = core
-        .call(
-            subjects::S11_DELETE_SESSION,
-            &DeleteSessionRequest {
-                data_session_sid: sid.clone(),
-                at: at(minute + 1),
-            },
-        )
+        .call(subjects::S11_DELETE_SESSION, &DeleteSessionRequest { data_session_sid: sid.clone(), at: at(minute + 1) })
         .await;
 
     let events: Vec<_> = core
@@ -67,45 +47,25 @@ async fn update_windows_are_contiguous_and_add_up_to_the_ended_totals() {
         .filter_map(|e| common::connection(&e.event).cloned())
         .filter(|c| c.data_session_sid.as_deref() == Some(sid.as_str()))
         .collect();
-    let types: Vec<&str> = events
-        .iter()
-        .map(|c| c.event_type.rsplit('.').next().unwrap())
-        .collect();
+    let types: Vec<&str> = events.iter().map(|c| c.event_type.rsplit('.').next().unwrap()).collect();
     assert_eq!(types.first(), Some(&"started"));
     assert_eq!(types.last(), Some(&"ended"));
-    assert!(
-        types[1..types.len() - 1].iter().all(|t| *t == "updated") && types.len() > 8,
-        "{types:?}"
-    );
+    assert!(types[1..types.len() - 1].iter().all(|t| *t == "updated") && types.len() > 8, "{types:?}");
 
     let mut window_start = events[0].timestamp;
     let mut running = 0;
     for c in &events[1..] {
-        assert_eq!(
-            c.data_session_update_start_time,
-            Some(window_start),
-            "windows are contiguous"
-        );
+        assert_eq!(c.data_session_update_start_time, Some(window_start), "windows are contiguous");
         let end = c.data_session_update_end_time.unwrap();
         assert!(end >= window_start);
-        assert_eq!(
-            c.data_total,
-            Some(c.data_upload.unwrap() + c.data_download.unwrap())
-        );
+        assert_eq!(c.data_total, Some(c.data_upload.unwrap() + c.data_download.unwrap()));
         running += c.data_total.unwrap();
-        assert_eq!(
-            c.data_session_data_total,
-            Some(running),
-            "cumulative = sum of windows so far"
-        );
+        assert_eq!(c.data_session_data_total, Some(running), "cumulative = sum of windows so far");
         window_start = end;
     }
     let ended = events.last().unwrap();
     assert_eq!(ended.data_session_data_total, Some(sent));
-    assert_eq!(
-        ended.data_session_end_time,
-        ended.data_session_update_end_time
-    );
+    assert_eq!(ended.data_session_end_time, ended.data_session_update_end_time);
 }
 
 #[tokio::test]
@@ -114,16 +74,9 @@ async fn a_session_on_an_unknown_apn_fails() {
     core.sim(1, &["310240000000012"], SimStatus::Active).await;
     let answer = open_session(&core, "310240000000012", "internet.example", 1).await;
     assert_eq!(answer.ip_address, None);
-    assert_eq!(
-        answer.error.as_ref().map(|e| e.code),
-        Some(simledger_core::pgw::CODE_UNKNOWN_APN)
-    );
-    let e = core
-        .event(|e| matches!(e.event, Event::DataSessionFailed(_)))
-        .await;
-    let Event::DataSessionFailed(c) = e.event else {
-        unreachable!()
-    };
+    assert_eq!(answer.error.as_ref().map(|e| e.code), Some(simledger_core::pgw::CODE_UNKNOWN_APN));
+    let e = core.event(|e| matches!(e.event, Event::DataSessionFailed(_))).await;
+    let Event::DataSessionFailed(c) = e.event else { unreachable!() };
     assert_eq!(c.apn.as_deref(), Some("internet.example"));
     assert_eq!(c.data_session_sid, Some(answer.data_session_sid));
 }
@@ -132,9 +85,7 @@ async fn a_session_on_an_unknown_apn_fails() {
 async fn a_sim_over_its_limit_passes_no_bytes_until_the_limit_is_cleared() {
     let core = start().await;
     let sim = core.sim(1, &["310240000000013"], SimStatus::Active).await;
-    let sid = open_session(&core, "310240000000013", "super", 1)
-        .await
-        .data_session_sid;
+    let sid = open_session(&core, "310240000000013", "super", 1).await.data_session_sid;
     let report = |seq: u64, minute: i64| UsageReport {
         data_session_sid: sid.clone(),
         report_seq: seq,
@@ -157,13 +108,8 @@ async fn a_sim_over_its_limit_passes_no_bytes_until_the_limit_is_cleared() {
     let append = |e: Event| {
         let log = core.log.clone();
         async move {
-            let e = NewEvent::new(
-                uuid::Uuid::now_v7(),
-                format!("limits-{}", 1),
-                &e,
-                &Metadata::from_source("test"),
-            )
-            .unwrap();
+            let e = NewEvent::new(uuid::Uuid::now_v7(), format!("limits-{}", 1), &e, &Metadata::from_source("test"))
+                .unwrap();
             log.append(vec![e], ExpectedVersion::Any).await.unwrap()[0].position
         }
     };
@@ -176,9 +122,7 @@ async fn a_sim_over_its_limit_passes_no_bytes_until_the_limit_is_cleared() {
     let update = core
         .event(|e| matches!(&e.event, Event::DataSessionUpdated(c) if c.data_session_update_end_time == Some(at(16))))
         .await;
-    let Event::DataSessionUpdated(c) = update.event else {
-        unreachable!()
-    };
+    let Event::DataSessionUpdated(c) = update.event else { unreachable!() };
     assert_eq!(c.data_modifier.as_deref(), Some("blocked"));
     assert_eq!(c.data_total, Some(0), "no bytes pass while blocked");
 
@@ -189,9 +133,7 @@ async fn a_sim_over_its_limit_passes_no_bytes_until_the_limit_is_cleared() {
     let update = core
         .event(|e| matches!(&e.event, Event::DataSessionUpdated(c) if c.data_session_update_end_time == Some(at(23))))
         .await;
-    let Event::DataSessionUpdated(c) = update.event else {
-        unreachable!()
-    };
+    let Event::DataSessionUpdated(c) = update.event else { unreachable!() };
     assert_eq!((c.data_modifier, c.data_total), (None, Some(10_000)));
 }
 
@@ -199,38 +141,28 @@ async fn a_sim_over_its_limit_passes_no_bytes_until_the_limit_is_cleared() {
 async fn a_malformed_message_goes_to_the_dead_letter_stream_and_ingest_goes_on() {
     let core = start().await;
     let js = async_nats::jetstream::new(core.nats.clone());
-    let dead = js
-        .get_stream(core.names.dead_letter_stream())
-        .await
-        .unwrap();
-    let dead = dead
-        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
-        .await
-        .unwrap();
-    for junk in [&b"not json"[..], br#"{"event_id":"7f000000-0000-7000-8000-000000000000","stream":"x","type":"sim.teleported","data":{}}"#] {
-        js.publish(core.names.subject("mme", "attachment.accepted"), junk.to_vec().into()).await.unwrap().await.unwrap();
+    let dead = js.get_stream(core.names.dead_letter_stream()).await.unwrap();
+    let dead = dead.create_consumer(async_nats::jetstream::consumer::pull::Config::default()).await.unwrap();
+    for junk in [
+        &b"not json"[..],
+        br#"{"event_id":"7f000000-0000-7000-8000-000000000000","stream":"x","type":"sim.teleported","data":{}}"#,
+    ] {
+        js.publish(core.names.subject("mme", "attachment.accepted"), junk.to_vec().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
     }
     core.sim(1, &["310240000000014"], SimStatus::Active).await;
     core.attach("310240000000014", "234", "15", 1).await;
 
     // The valid attach after the junk still reaches the log.
-    core.event(|e| matches!(e.event, Event::AttachmentAccepted(_)))
-        .await;
-    let mut messages = dead
-        .fetch()
-        .max_messages(10)
-        .expires(Duration::from_secs(5))
-        .messages()
-        .await
-        .unwrap();
+    core.event(|e| matches!(e.event, Event::AttachmentAccepted(_))).await;
+    let mut messages = dead.fetch().max_messages(10).expires(Duration::from_secs(5)).messages().await.unwrap();
     let mut reasons = Vec::new();
     while let Some(Ok(m)) = messages.next().await {
         reasons.push(
-            m.headers
-                .as_ref()
-                .and_then(|h| h.get("Simledger-Reason"))
-                .map(|v| v.to_string())
-                .unwrap_or_default(),
+            m.headers.as_ref().and_then(|h| h.get("Simledger-Reason")).map(|v| v.to_string()).unwrap_or_default(),
         );
     }
     assert_eq!(reasons.len(), 2, "{reasons:?}");

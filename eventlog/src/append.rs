@@ -43,10 +43,7 @@ mod phase {
 
 fn add(counter: &std::sync::atomic::AtomicU64, since: &mut Instant) {
     let now = Instant::now();
-    counter.fetch_add(
-        (now - *since).as_nanos() as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    counter.fetch_add((now - *since).as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
     *since = now;
 }
 
@@ -150,8 +147,7 @@ pub(crate) async fn run_appender(pool: PgPool, shard: i32, mut rx: mpsc::Receive
         }
         let started = Instant::now();
         let replies = commit_group(&pool, shard, &group, &mut cache).await;
-        metrics::histogram!("simledger_eventlog_group_commit_seconds")
-            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("simledger_eventlog_group_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("simledger_eventlog_group_events").record(size as f64);
         match replies {
             Ok(outcomes) => {
@@ -164,9 +160,7 @@ pub(crate) async fn run_appender(pool: PgPool, shard: i32, mut rx: mpsc::Receive
                 tracing::warn!(error = %e, requests = group.len(), "group commit failed; callers may retry");
                 let message = e.to_string();
                 for req in group {
-                    let _ = req
-                        .reply
-                        .send(Err(EventLogError::CommitFailed(message.clone())));
+                    let _ = req.reply.send(Err(EventLogError::CommitFailed(message.clone())));
                 }
             }
         }
@@ -192,10 +186,7 @@ async fn commit_group(
         cache.invalidate();
     }
 
-    let ids: Vec<Uuid> = group
-        .iter()
-        .flat_map(|r| r.events.iter().map(|e| e.event_id))
-        .collect();
+    let ids: Vec<Uuid> = group.iter().flat_map(|r| r.events.iter().map(|e| e.event_id)).collect();
     let mut known = existing_events(&mut tx, &ids).await?;
     add(&phase::DEDUPE, &mut clock);
     let mut versions = stream_versions(&mut tx, group, &known, &cache.versions).await?;
@@ -205,13 +196,9 @@ async fn commit_group(
     let mut fresh: Vec<(&NewEvent, Position, i32)> = Vec::new();
     let mut outcomes = Vec::with_capacity(group.len());
     for req in group {
-        let is_new =
-            |e: &NewEvent, known: &HashMap<Uuid, (Position, i32)>| !known.contains_key(&e.event_id);
+        let is_new = |e: &NewEvent, known: &HashMap<Uuid, (Position, i32)>| !known.contains_key(&e.event_id);
         if let Some(first_new) = req.events.iter().find(|e| is_new(e, &known)) {
-            let actual = versions
-                .get(first_new.stream.as_str())
-                .copied()
-                .unwrap_or(0);
+            let actual = versions.get(first_new.stream.as_str()).copied().unwrap_or(0);
             if !req.expected.admits(actual) {
                 outcomes.push(Err(EventLogError::Conflict {
                     stream: first_new.stream.clone(),
@@ -224,12 +211,7 @@ async fn commit_group(
         let mut out = Vec::with_capacity(req.events.len());
         for e in &req.events {
             if let Some(&(position, stream_version)) = known.get(&e.event_id) {
-                out.push(Appended {
-                    event_id: e.event_id,
-                    position,
-                    stream_version,
-                    duplicate: true,
-                });
+                out.push(Appended { event_id: e.event_id, position, stream_version, duplicate: true });
                 continue;
             }
             next += 1;
@@ -237,12 +219,7 @@ async fn commit_group(
             *version += 1;
             known.insert(e.event_id, (next, *version));
             fresh.push((e, next, *version));
-            out.push(Appended {
-                event_id: e.event_id,
-                position: next,
-                stream_version: *version,
-                duplicate: false,
-            });
+            out.push(Appended { event_id: e.event_id, position: next, stream_version: *version, duplicate: false });
         }
         outcomes.push(Ok(out));
     }
@@ -254,11 +231,7 @@ async fn commit_group(
             .bind(next)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(NOTIFY_CHANNEL)
-            .bind(next.to_string())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("SELECT pg_notify($1, $2)").bind(NOTIFY_CHANNEL).bind(next.to_string()).execute(&mut *tx).await?;
     }
     add(&phase::COPY, &mut clock);
     tx.commit().await?;
@@ -276,16 +249,12 @@ async fn commit_group(
     Ok(outcomes)
 }
 
-async fn existing_events(
-    conn: &mut PgConnection,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, (Position, i32)>> {
-    let rows: Vec<(Uuid, i64, i32)> = sqlx::query_as(
-        "SELECT event_id, position, stream_version FROM events WHERE event_id = ANY($1)",
-    )
-    .bind(ids)
-    .fetch_all(conn)
-    .await?;
+async fn existing_events(conn: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, (Position, i32)>> {
+    let rows: Vec<(Uuid, i64, i32)> =
+        sqlx::query_as("SELECT event_id, position, stream_version FROM events WHERE event_id = ANY($1)")
+            .bind(ids)
+            .fetch_all(conn)
+            .await?;
     Ok(rows.into_iter().map(|(id, p, v)| (id, (p, v))).collect())
 }
 
@@ -299,11 +268,7 @@ async fn stream_versions<'a>(
 ) -> Result<HashMap<&'a str, i32>> {
     let mut versions = HashMap::new();
     let mut streams: Vec<&str> = Vec::new();
-    for e in group
-        .iter()
-        .flat_map(|r| r.events.iter())
-        .filter(|e| !known.contains_key(&e.event_id))
-    {
+    for e in group.iter().flat_map(|r| r.events.iter()).filter(|e| !known.contains_key(&e.event_id)) {
         match cached.get(e.stream.as_str()) {
             Some(&v) => {
                 versions.insert(e.stream.as_str(), v);
@@ -325,19 +290,11 @@ async fn stream_versions<'a>(
     .fetch_all(conn)
     .await?;
     let found: HashMap<String, i32> = rows.into_iter().collect();
-    versions.extend(
-        streams
-            .into_iter()
-            .map(|s| (s, found.get(s).copied().unwrap_or(0))),
-    );
+    versions.extend(streams.into_iter().map(|s| (s, found.get(s).copied().unwrap_or(0))));
     Ok(versions)
 }
 
-async fn copy_rows(
-    conn: &mut PgConnection,
-    shard: i32,
-    rows: &[(&NewEvent, Position, i32)],
-) -> Result<()> {
+async fn copy_rows(conn: &mut PgConnection, shard: i32, rows: &[(&NewEvent, Position, i32)]) -> Result<()> {
     let recorded_at = Utc::now();
     let bytes: usize = rows.iter().map(|(e, _, _)| e.payload_len() + 120).sum();
     let mut copy = CopyBinary::with_capacity(bytes);

@@ -141,29 +141,13 @@ pub struct SimRegistered {
 pub struct SimUpdated {
     pub sim_sid: String,
     pub account_sid: String,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "double_option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub unique_name: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "double_option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub fleet_sid: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "double_option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub callback_url: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "double_option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub callback_method: Option<Option<String>>,
     /// IMSIs of this SIM that the HSS must refuse (multi-IMSI control).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,11 +192,7 @@ pub struct FleetCreated {
 pub struct FleetUpdated {
     pub fleet_sid: String,
     pub account_sid: String,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "double_option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub unique_name: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_enabled: Option<bool>,
@@ -222,29 +202,13 @@ pub struct FleetUpdated {
     pub network_access_profile_sid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sms_commands_enabled: Option<bool>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "double_option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub sms_commands_url: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "double_option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub sms_commands_method: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "double_option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub ip_commands_url: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "double_option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub ip_commands_method: Option<Option<String>>,
 }
 
@@ -380,19 +344,14 @@ pub struct DataLimitDecision {
 mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<T: Serialize, S: Serializer>(
-        v: &Option<Option<T>>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<T: Serialize, S: Serializer>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             Some(inner) => inner.serialize(s),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Option<T>>, D::Error> {
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(d).map(Some)
     }
 }
@@ -411,23 +370,16 @@ mod tests {
 
     #[test]
     fn unknown_type_is_refused() {
-        assert!(matches!(
-            Event::decode("sim.exploded", "{}"),
-            Err(DecodeError::UnknownType)
-        ));
+        assert!(matches!(Event::decode("sim.exploded", "{}"), Err(DecodeError::UnknownType)));
     }
 
     #[test]
     fn patch_fields_distinguish_absent_null_and_set() {
         let cleared: SimUpdated =
-            serde_json::from_str(r#"{"sim_sid":"HS1","account_sid":"AC1","unique_name":null}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"sim_sid":"HS1","account_sid":"AC1","unique_name":null}"#).unwrap();
         assert_eq!(cleared.unique_name, Some(None));
         assert_eq!(cleared.fleet_sid, None);
         let json = serde_json::to_string(&cleared).unwrap();
-        assert_eq!(
-            json,
-            r#"{"sim_sid":"HS1","account_sid":"AC1","unique_name":null}"#
-        );
+        assert_eq!(json, r#"{"sim_sid":"HS1","account_sid":"AC1","unique_name":null}"#);
     }
 }

@@ -12,33 +12,24 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The position `name` has consumed up to on `shard` (0 if it never ran).
 pub async fn load(conn: &mut PgConnection, name: &str, shard: i32) -> Result<Position> {
-    Ok(
-        sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1 AND shard = $2")
-            .bind(name)
-            .bind(shard)
-            .fetch_optional(conn)
-            .await?
-            .unwrap_or(0),
-    )
+    Ok(sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1 AND shard = $2")
+        .bind(name)
+        .bind(shard)
+        .fetch_optional(conn)
+        .await?
+        .unwrap_or(0))
 }
 
 /// Moves `name` from `from` to `to` inside the caller's transaction. Fails with a conflict if the
 /// stored checkpoint is not `from` (another instance of the same subscriber got there first), so
 /// two workers of one projection can never both apply a batch.
-pub async fn advance(
-    conn: &mut PgConnection,
-    name: &str,
-    shard: i32,
-    from: Position,
-    to: Position,
-) -> Result<()> {
-    let stored: Option<i64> = sqlx::query_scalar(
-        "SELECT position FROM checkpoints WHERE name = $1 AND shard = $2 FOR UPDATE",
-    )
-    .bind(name)
-    .bind(shard)
-    .fetch_optional(&mut *conn)
-    .await?;
+pub async fn advance(conn: &mut PgConnection, name: &str, shard: i32, from: Position, to: Position) -> Result<()> {
+    let stored: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1 AND shard = $2 FOR UPDATE")
+            .bind(name)
+            .bind(shard)
+            .fetch_optional(&mut *conn)
+            .await?;
     if stored.unwrap_or(0) != from {
         return Err(EventLogError::Conflict {
             stream: format!("checkpoint:{name}"),
@@ -60,11 +51,7 @@ pub async fn advance(
 
 /// Forgets `name`'s checkpoint (before a replay from position 0).
 pub async fn reset(conn: &mut PgConnection, name: &str, shard: i32) -> Result<()> {
-    sqlx::query("DELETE FROM checkpoints WHERE name = $1 AND shard = $2")
-        .bind(name)
-        .bind(shard)
-        .execute(conn)
-        .await?;
+    sqlx::query("DELETE FROM checkpoints WHERE name = $1 AND shard = $2").bind(name).bind(shard).execute(conn).await?;
     Ok(())
 }
 
@@ -106,15 +93,11 @@ pub async fn run_checkpointed<S: Subscriber>(
         subscriber
             .apply(&mut tx, &events)
             .await
-            .map_err(|source| EventLogError::Handler {
-                name: name.clone(),
-                source,
-            })?;
+            .map_err(|source| EventLogError::Handler { name: name.clone(), source })?;
         advance(&mut tx, &name, shard, at, to).await?;
         tx.commit().await?;
         at = to;
-        metrics::gauge!("simledger_subscriber_position", "subscriber" => name.clone())
-            .set(to as f64);
+        metrics::gauge!("simledger_subscriber_position", "subscriber" => name.clone()).set(to as f64);
         progress.send_replace(to);
     }
 }

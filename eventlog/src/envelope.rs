@@ -37,10 +37,7 @@ pub struct Metadata {
 
 impl Metadata {
     pub fn from_source(source: impl Into<String>) -> Self {
-        Self {
-            source: Some(source.into()),
-            ..Self::default()
-        }
+        Self { source: Some(source.into()), ..Self::default() }
     }
 
     pub fn with_account(mut self, account_sid: impl Into<String>) -> Self {
@@ -66,12 +63,7 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    pub fn new(
-        event_id: Uuid,
-        stream: impl Into<String>,
-        event: &Event,
-        metadata: &Metadata,
-    ) -> Result<Self> {
+    pub fn new(event_id: Uuid, stream: impl Into<String>, event: &Event, metadata: &Metadata) -> Result<Self> {
         let stream = stream.into();
         if stream.is_empty() || stream.len() > 200 {
             return Err(EventLogError::InvalidEvent(format!(
@@ -79,30 +71,16 @@ impl NewEvent {
                 stream.len()
             )));
         }
-        let data = event
-            .to_json()
-            .map_err(|e| EventLogError::InvalidEvent(e.to_string()))?;
+        let data = event.to_json().map_err(|e| EventLogError::InvalidEvent(e.to_string()))?;
         if data.len() > MAX_PAYLOAD_BYTES {
-            return Err(EventLogError::PayloadTooLarge {
-                size: data.len(),
-                limit: MAX_PAYLOAD_BYTES,
-            });
+            return Err(EventLogError::PayloadTooLarge { size: data.len(), limit: MAX_PAYLOAD_BYTES });
         }
-        let metadata = serde_json::to_string(metadata)
-            .map_err(|e| EventLogError::InvalidEvent(e.to_string()))?;
+        let metadata = serde_json::to_string(metadata).map_err(|e| EventLogError::InvalidEvent(e.to_string()))?;
         // jsonb cannot hold U+0000; refuse here rather than fail the whole group commit.
         if data.contains("\\u0000") || metadata.contains("\\u0000") {
-            return Err(EventLogError::InvalidEvent(
-                "text may not contain U+0000".into(),
-            ));
+            return Err(EventLogError::InvalidEvent("text may not contain U+0000".into()));
         }
-        Ok(Self {
-            event_id,
-            stream,
-            event_type: event.event_type(),
-            data,
-            metadata,
-        })
+        Ok(Self { event_id, stream, event_type: event.event_type(), data, metadata })
     }
 
     pub fn data_json(&self) -> &str {

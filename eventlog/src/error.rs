@@ -3,22 +3,11 @@ use crate::Position;
 #[derive(Debug, thiserror::Error)]
 pub enum EventLogError {
     #[error("stream {stream} is at version {actual}, expected {expected}")]
-    Conflict {
-        stream: String,
-        expected: String,
-        actual: i32,
-    },
+    Conflict { stream: String, expected: String, actual: i32 },
     #[error("event at position {position} has unknown type {event_type:?}")]
-    UnknownEventType {
-        position: Position,
-        event_type: String,
-    },
+    UnknownEventType { position: Position, event_type: String },
     #[error("event at position {position} ({event_type}) does not match its schema: {reason}")]
-    Malformed {
-        position: Position,
-        event_type: String,
-        reason: String,
-    },
+    Malformed { position: Position, event_type: String, reason: String },
     #[error("event payload is {size} bytes; the limit is {limit}")]
     PayloadTooLarge { size: usize, limit: usize },
     #[error("invalid event: {0}")]
@@ -32,10 +21,7 @@ pub enum EventLogError {
     #[error("the appender task has stopped")]
     AppenderStopped,
     #[error("subscriber {name} failed: {source}")]
-    Handler {
-        name: String,
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    Handler { name: String, source: Box<dyn std::error::Error + Send + Sync> },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }

@@ -53,11 +53,7 @@ impl EventLog {
     pub fn new(pool: PgPool) -> Self {
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(append::run_appender(pool.clone(), DEFAULT_SHARD, rx));
-        Self {
-            pool,
-            shard: DEFAULT_SHARD,
-            appender: tx,
-        }
+        Self { pool, shard: DEFAULT_SHARD, appender: tx }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -74,28 +70,18 @@ impl EventLog {
     /// position is reported with `duplicate: true`. `expected` is checked against the stream's
     /// current version when there is anything new to append (all events must then share one
     /// stream); a mismatch is [`EventLogError::Conflict`] and appends nothing.
-    pub async fn append(
-        &self,
-        events: Vec<NewEvent>,
-        expected: ExpectedVersion,
-    ) -> Result<Vec<Appended>> {
+    pub async fn append(&self, events: Vec<NewEvent>, expected: ExpectedVersion) -> Result<Vec<Appended>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        if !matches!(expected, ExpectedVersion::Any)
-            && events.iter().any(|e| e.stream != events[0].stream)
-        {
+        if !matches!(expected, ExpectedVersion::Any) && events.iter().any(|e| e.stream != events[0].stream) {
             return Err(EventLogError::InvalidBatch(
                 "an expected version applies to one stream; this batch spans several".into(),
             ));
         }
         let (reply, answer) = oneshot::channel();
         self.appender
-            .send(append::Request {
-                events,
-                expected,
-                reply,
-            })
+            .send(append::Request { events, expected, reply })
             .await
             .map_err(|_| EventLogError::AppenderStopped)?;
         answer.await.map_err(|_| EventLogError::AppenderStopped)?
@@ -107,11 +93,7 @@ impl EventLog {
     }
 
     /// The events of one stream after `after_version`, in order.
-    pub async fn read_stream(
-        &self,
-        stream: &str,
-        after_version: i32,
-    ) -> Result<Vec<RecordedEvent>> {
+    pub async fn read_stream(&self, stream: &str, after_version: i32) -> Result<Vec<RecordedEvent>> {
         read::read_stream(&self.pool, stream, after_version).await
     }
 

@@ -46,18 +46,13 @@ impl NetworkCatalog {
     }
 
     pub fn by_plmn(&self, mcc: &str, mnc: &str) -> Option<&Network> {
-        self.by_plmn
-            .get(&(mcc.to_owned(), mnc.to_owned()))
-            .map(|&i| &self.networks[i])
+        self.by_plmn.get(&(mcc.to_owned(), mnc.to_owned())).map(|&i| &self.networks[i])
     }
 }
 
 /// The stable `HW` SID of a network.
 pub fn network_sid(mcc: &str, mnc: &str) -> String {
-    let id = uuid::Uuid::new_v5(
-        &uuid::Uuid::NAMESPACE_OID,
-        format!("simledger-network:{mcc}-{mnc}").as_bytes(),
-    );
+    let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("simledger-network:{mcc}-{mnc}").as_bytes());
     format!("HW{}", id.simple())
 }
 
@@ -71,11 +66,7 @@ static CATALOG: LazyLock<NetworkCatalog> = LazyLock::new(|| {
         brand: String,
     }
     let mut reader = csv::Reader::from_reader(include_str!("../data/networks.csv").as_bytes());
-    let mut catalog = NetworkCatalog {
-        networks: Vec::new(),
-        by_sid: HashMap::new(),
-        by_plmn: HashMap::new(),
-    };
+    let mut catalog = NetworkCatalog { networks: Vec::new(), by_sid: HashMap::new(), by_plmn: HashMap::new() };
     for row in reader.deserialize::<Row>().flatten() {
         // Test and unassigned codes have no country; a duplicate MCC/MNC keeps its first entry.
         let key = (row.mcc.trim().to_owned(), row.mnc.trim().to_owned());
@@ -86,11 +77,7 @@ static CATALOG: LazyLock<NetworkCatalog> = LazyLock::new(|| {
         {
             continue;
         }
-        let friendly_name = if row.brand.trim().is_empty() {
-            row.operator.trim()
-        } else {
-            row.brand.trim()
-        };
+        let friendly_name = if row.brand.trim().is_empty() { row.operator.trim() } else { row.brand.trim() };
         let network = Network {
             sid: network_sid(&key.0, &key.1),
             mcc: key.0.clone(),
@@ -98,9 +85,7 @@ static CATALOG: LazyLock<NetworkCatalog> = LazyLock::new(|| {
             iso_country: row.iso_country.trim().to_uppercase(),
             friendly_name: friendly_name.to_owned(),
         };
-        catalog
-            .by_sid
-            .insert(network.sid.clone(), catalog.networks.len());
+        catalog.by_sid.insert(network.sid.clone(), catalog.networks.len());
         catalog.by_plmn.insert(key, catalog.networks.len());
         catalog.networks.push(network);
     }

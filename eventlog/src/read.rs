@@ -9,12 +9,7 @@ use crate::{Event, EventLogError, Metadata, Position, RecordedEvent, Result};
 const COLUMNS: &str =
     "shard, position, event_id, stream, stream_version, type, data::text AS data, metadata::text AS metadata, recorded_at";
 
-pub(crate) async fn read(
-    pool: &PgPool,
-    shard: i32,
-    after: Position,
-    limit: i64,
-) -> Result<Vec<RecordedEvent>> {
+pub(crate) async fn read(pool: &PgPool, shard: i32, after: Position, limit: i64) -> Result<Vec<RecordedEvent>> {
     let rows = sqlx::query(&format!(
         // Positions are gap-free, so `after + limit` bounds the page exactly; the bound keeps the
         // plan an index range scan even before the table has statistics (without it, a freshly
@@ -30,11 +25,7 @@ pub(crate) async fn read(
     rows.iter().map(decode_row).collect()
 }
 
-pub(crate) async fn read_stream(
-    pool: &PgPool,
-    stream: &str,
-    after_version: i32,
-) -> Result<Vec<RecordedEvent>> {
+pub(crate) async fn read_stream(pool: &PgPool, stream: &str, after_version: i32) -> Result<Vec<RecordedEvent>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM events WHERE stream = $1 AND stream_version > $2 ORDER BY stream_version"
     ))
@@ -54,12 +45,7 @@ pub(crate) async fn find(pool: &PgPool, event_id: Uuid) -> Result<Option<Recorde
 }
 
 pub(crate) async fn head(pool: &PgPool, shard: i32) -> Result<Position> {
-    Ok(
-        sqlx::query_scalar("SELECT head FROM log_shards WHERE shard = $1")
-            .bind(shard)
-            .fetch_one(pool)
-            .await?,
-    )
+    Ok(sqlx::query_scalar("SELECT head FROM log_shards WHERE shard = $1").bind(shard).fetch_one(pool).await?)
 }
 
 fn decode_row(row: &PgRow) -> Result<RecordedEvent> {
@@ -67,23 +53,17 @@ fn decode_row(row: &PgRow) -> Result<RecordedEvent> {
     let event_type: &str = row.try_get("type")?;
     let data: &str = row.try_get("data")?;
     let event = Event::decode(event_type, data).map_err(|e| match e {
-        DecodeError::UnknownType => EventLogError::UnknownEventType {
-            position,
-            event_type: event_type.to_owned(),
-        },
-        DecodeError::Data(reason) => EventLogError::Malformed {
-            position,
-            event_type: event_type.to_owned(),
-            reason: reason.to_string(),
-        },
+        DecodeError::UnknownType => EventLogError::UnknownEventType { position, event_type: event_type.to_owned() },
+        DecodeError::Data(reason) => {
+            EventLogError::Malformed { position, event_type: event_type.to_owned(), reason: reason.to_string() }
+        }
     })?;
     let metadata: &str = row.try_get("metadata")?;
-    let metadata: Metadata =
-        serde_json::from_str(metadata).map_err(|e| EventLogError::Malformed {
-            position,
-            event_type: event_type.to_owned(),
-            reason: format!("metadata: {e}"),
-        })?;
+    let metadata: Metadata = serde_json::from_str(metadata).map_err(|e| EventLogError::Malformed {
+        position,
+        event_type: event_type.to_owned(),
+        reason: format!("metadata: {e}"),
+    })?;
     Ok(RecordedEvent {
         shard: row.try_get("shard")?,
         position,

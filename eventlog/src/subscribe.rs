@@ -18,12 +18,7 @@ pub struct Subscription {
 impl Subscription {
     pub(crate) async fn start(log: EventLog, after: Position, batch: i64) -> Result<Self> {
         let listener = listen(&log).await?;
-        Ok(Self {
-            log,
-            listener,
-            position: after,
-            batch: batch.max(1),
-        })
+        Ok(Self { log, listener, position: after, batch: batch.max(1) })
     }
 
     /// The last position delivered.

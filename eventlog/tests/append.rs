@@ -1,25 +1,16 @@
 mod common;
 
 use simledger_eventlog::catalog::{NapCreated, SmsEvent};
-use simledger_eventlog::{
-    Event, EventLogError, ExpectedVersion, Metadata, NewEvent, MAX_PAYLOAD_BYTES,
-};
+use simledger_eventlog::{Event, EventLogError, ExpectedVersion, Metadata, NewEvent, MAX_PAYLOAD_BYTES};
 use uuid::Uuid;
 
 #[tokio::test]
 async fn appending_an_existing_event_id_is_a_no_op_reporting_the_original_position() {
     let (_db, log) = common::fresh_log().await;
     let first = common::sms("sim-a", 1);
-    log.append(vec![common::sms("sim-b", 0)], ExpectedVersion::Any)
-        .await
-        .unwrap();
-    let original = log
-        .append(vec![first.clone()], ExpectedVersion::Any)
-        .await
-        .unwrap();
-    log.append(vec![common::sms("sim-b", 2)], ExpectedVersion::Any)
-        .await
-        .unwrap();
+    log.append(vec![common::sms("sim-b", 0)], ExpectedVersion::Any).await.unwrap();
+    let original = log.append(vec![first.clone()], ExpectedVersion::Any).await.unwrap();
+    log.append(vec![common::sms("sim-b", 2)], ExpectedVersion::Any).await.unwrap();
 
     let again = log.append(vec![first], ExpectedVersion::Any).await.unwrap();
 
@@ -33,30 +24,20 @@ async fn appending_an_existing_event_id_is_a_no_op_reporting_the_original_positi
 async fn a_redelivered_batch_appends_only_the_events_not_yet_in_the_log() {
     let (_db, log) = common::fresh_log().await;
     let seen = common::sms("s", 1);
-    log.append(vec![seen.clone()], ExpectedVersion::Any)
-        .await
-        .unwrap();
+    log.append(vec![seen.clone()], ExpectedVersion::Any).await.unwrap();
 
-    let out = log
-        .append(vec![seen, common::sms("s", 2)], ExpectedVersion::Any)
-        .await
-        .unwrap();
+    let out = log.append(vec![seen, common::sms("s", 2)], ExpectedVersion::Any).await.unwrap();
 
     assert_eq!((out[0].position, out[0].duplicate), (1, true));
-    assert_eq!(
-        (out[1].position, out[1].duplicate, out[1].stream_version),
-        (2, false, 2)
-    );
+    assert_eq!((out[1].position, out[1].duplicate, out[1].stream_version), (2, false, 2));
 }
 
 #[tokio::test]
 async fn the_same_event_id_twice_in_concurrent_appends_is_stored_once() {
     let (_db, log) = common::fresh_log().await;
     let e = common::sms("s", 1);
-    let (a, b) = tokio::join!(
-        log.append(vec![e.clone()], ExpectedVersion::Any),
-        log.append(vec![e], ExpectedVersion::Any)
-    );
+    let (a, b) =
+        tokio::join!(log.append(vec![e.clone()], ExpectedVersion::Any), log.append(vec![e], ExpectedVersion::Any));
     assert_eq!(a.unwrap()[0].position, b.unwrap()[0].position);
     assert_eq!(log.head().await.unwrap(), 1);
 }
@@ -64,47 +45,26 @@ async fn the_same_event_id_twice_in_concurrent_appends_is_stored_once() {
 #[tokio::test]
 async fn a_stale_expected_version_is_a_conflict_and_appends_nothing() {
     let (_db, log) = common::fresh_log().await;
-    log.append(vec![common::sms("fleet-1", 1)], ExpectedVersion::NoStream)
-        .await
-        .unwrap();
+    log.append(vec![common::sms("fleet-1", 1)], ExpectedVersion::NoStream).await.unwrap();
 
-    let again = log
-        .append(vec![common::sms("fleet-1", 2)], ExpectedVersion::NoStream)
-        .await;
-    let stale = log
-        .append(vec![common::sms("fleet-1", 3)], ExpectedVersion::Exact(0))
-        .await;
-    let current = log
-        .append(vec![common::sms("fleet-1", 4)], ExpectedVersion::Exact(1))
-        .await
-        .unwrap();
+    let again = log.append(vec![common::sms("fleet-1", 2)], ExpectedVersion::NoStream).await;
+    let stale = log.append(vec![common::sms("fleet-1", 3)], ExpectedVersion::Exact(0)).await;
+    let current = log.append(vec![common::sms("fleet-1", 4)], ExpectedVersion::Exact(1)).await.unwrap();
 
-    assert!(
-        matches!(again, Err(EventLogError::Conflict { actual: 1, .. })),
-        "{again:?}"
-    );
-    assert!(
-        matches!(stale, Err(EventLogError::Conflict { actual: 1, .. })),
-        "{stale:?}"
-    );
+    assert!(matches!(again, Err(EventLogError::Conflict { actual: 1, .. })), "{again:?}");
+    assert!(matches!(stale, Err(EventLogError::Conflict { actual: 1, .. })), "{stale:?}");
     assert_eq!((current[0].position, current[0].stream_version), (2, 2));
 }
 
 #[tokio::test]
 async fn a_conflict_in_a_group_does_not_fail_the_other_appends_in_it() {
     let (_db, log) = common::fresh_log().await;
-    log.append(vec![common::sms("fleet-1", 1)], ExpectedVersion::NoStream)
-        .await
-        .unwrap();
+    log.append(vec![common::sms("fleet-1", 1)], ExpectedVersion::NoStream).await.unwrap();
     let mut calls = Vec::new();
     for i in 0..20 {
         let log = log.clone();
         calls.push(tokio::spawn(async move {
-            let expected = if i == 7 {
-                ExpectedVersion::NoStream
-            } else {
-                ExpectedVersion::Any
-            };
+            let expected = if i == 7 { ExpectedVersion::NoStream } else { ExpectedVersion::Any };
             log.append(vec![common::sms("fleet-1", i)], expected).await
         }));
     }
@@ -124,39 +84,23 @@ async fn concurrent_appends_share_transactions() {
     let calls: Vec<_> = (0..400)
         .map(|i| {
             let log = log.clone();
-            tokio::spawn(async move {
-                log.append(vec![common::sms("s", i)], ExpectedVersion::Any)
-                    .await
-            })
+            tokio::spawn(async move { log.append(vec![common::sms("s", i)], ExpectedVersion::Any).await })
         })
         .collect();
     for c in calls {
         c.await.unwrap().unwrap();
     }
     // Rows written by one transaction share its xmin.
-    let transactions: i64 = sqlx::query_scalar("SELECT count(DISTINCT xmin::text) FROM events")
-        .fetch_one(log.pool())
-        .await
-        .unwrap();
-    assert!(
-        transactions < 400 / 4,
-        "400 appends took {transactions} transactions"
-    );
+    let transactions: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT xmin::text) FROM events").fetch_one(log.pool()).await.unwrap();
+    assert!(transactions < 400 / 4, "400 appends took {transactions} transactions");
 }
 
 #[tokio::test]
 async fn an_expected_version_over_several_streams_is_refused() {
     let (_db, log) = common::fresh_log().await;
-    let out = log
-        .append(
-            vec![common::sms("a", 1), common::sms("b", 2)],
-            ExpectedVersion::NoStream,
-        )
-        .await;
-    assert!(
-        matches!(out, Err(EventLogError::InvalidBatch(_))),
-        "{out:?}"
-    );
+    let out = log.append(vec![common::sms("a", 1), common::sms("b", 2)], ExpectedVersion::NoStream).await;
+    assert!(matches!(out, Err(EventLogError::InvalidBatch(_))), "{out:?}");
     assert_eq!(log.head().await.unwrap(), 0);
 }
 
@@ -169,10 +113,7 @@ fn a_payload_over_one_mebibyte_is_refused() {
         networks: vec![],
     });
     let out = NewEvent::new(Uuid::new_v4(), "nap-1", &event, &Metadata::default());
-    assert!(
-        matches!(out, Err(EventLogError::PayloadTooLarge { .. })),
-        "{out:?}"
-    );
+    assert!(matches!(out, Err(EventLogError::PayloadTooLarge { .. })), "{out:?}");
 }
 
 #[test]
@@ -190,24 +131,14 @@ fn a_nul_character_is_refused_before_it_can_fail_a_group_commit() {
         network: None,
         error: None,
     };
-    let out = NewEvent::new(
-        Uuid::new_v4(),
-        "s",
-        &Event::SmsMoSubmitted(e),
-        &Metadata::default(),
-    );
-    assert!(
-        matches!(out, Err(EventLogError::InvalidEvent(_))),
-        "{out:?}"
-    );
+    let out = NewEvent::new(Uuid::new_v4(), "s", &Event::SmsMoSubmitted(e), &Metadata::default());
+    assert!(matches!(out, Err(EventLogError::InvalidEvent(_))), "{out:?}");
 }
 
 #[tokio::test]
 async fn reading_an_unknown_event_type_names_its_position() {
     let (_db, log) = common::fresh_log().await;
-    log.append(vec![common::sms("s", 1)], ExpectedVersion::Any)
-        .await
-        .unwrap();
+    log.append(vec![common::sms("s", 1)], ExpectedVersion::Any).await.unwrap();
     // A row written by a newer release (or by hand) that this build does not know.
     sqlx::query(
         "INSERT INTO events (shard, position, event_id, stream, stream_version, type, data, metadata, recorded_at) \
@@ -222,26 +153,15 @@ async fn reading_an_unknown_event_type_names_its_position() {
     assert!(
         matches!(&err, EventLogError::UnknownEventType { position: 2, event_type } if event_type == "sim.teleported")
     );
-    assert_eq!(
-        err.to_string(),
-        "event at position 2 has unknown type \"sim.teleported\""
-    );
+    assert_eq!(err.to_string(), "event at position 2 has unknown type \"sim.teleported\"");
 }
 
 #[tokio::test]
 async fn the_log_refuses_updates_and_deletes() {
     let (_db, log) = common::fresh_log().await;
-    log.append(vec![common::sms("s", 1)], ExpectedVersion::Any)
-        .await
-        .unwrap();
-    assert!(sqlx::query("UPDATE events SET type = 'x'")
-        .execute(log.pool())
-        .await
-        .is_err());
-    assert!(sqlx::query("DELETE FROM events")
-        .execute(log.pool())
-        .await
-        .is_err());
+    log.append(vec![common::sms("s", 1)], ExpectedVersion::Any).await.unwrap();
+    assert!(sqlx::query("UPDATE events SET type = 'x'").execute(log.pool()).await.is_err());
+    assert!(sqlx::query("DELETE FROM events").execute(log.pool()).await.is_err());
     assert_eq!(log.read(0, 10).await.unwrap().len(), 1);
 }
 
@@ -249,9 +169,7 @@ async fn the_log_refuses_updates_and_deletes() {
 async fn events_read_back_equal_what_was_appended() {
     let (_db, log) = common::fresh_log().await;
     let e = common::sms("sim-x", 42);
-    log.append(vec![e.clone()], ExpectedVersion::Any)
-        .await
-        .unwrap();
+    log.append(vec![e.clone()], ExpectedVersion::Any).await.unwrap();
     let read = log.read(0, 10).await.unwrap();
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].event_id, e.event_id);

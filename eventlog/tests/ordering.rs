@@ -28,10 +28,7 @@ struct TailCheck {
 impl TailCheck {
     fn see(&mut self, position: Position) -> Result<(), String> {
         if position != self.last + 1 {
-            return Err(format!(
-                "after position {} the reader saw {}",
-                self.last, position
-            ));
+            return Err(format!("after position {} the reader saw {}", self.last, position));
         }
         self.last = position;
         self.seen += 1;
@@ -61,20 +58,15 @@ async fn eight_concurrent_appenders_are_read_gap_free_in_commit_order() {
     for w in 0..APPENDERS {
         // Each appender is its own EventLog with its own pool: separate connections contending
         // exactly like separate processes.
-        let log = EventLog::new(
-            simledger_services::postgres::connect(&db.url, 2)
-                .await
-                .unwrap(),
-        );
+        let log = EventLog::new(simledger_services::postgres::connect(&db.url, 2).await.unwrap());
         writers.push(tokio::spawn(async move {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(w as u64);
             let mut left = TOTAL / APPENDERS;
             let mut ids = Vec::new();
             while left > 0 {
                 let n = rng.random_range(1..=7).min(left);
-                let batch: Vec<_> = (0..n)
-                    .map(|i| common::sms(&format!("sim-{}", rng.random_range(0..50)), i as u64))
-                    .collect();
+                let batch: Vec<_> =
+                    (0..n).map(|i| common::sms(&format!("sim-{}", rng.random_range(0..50)), i as u64)).collect();
                 ids.extend(batch.iter().map(|e| e.event_id));
                 log.append(batch, ExpectedVersion::Any).await.unwrap();
                 left -= n;
@@ -86,19 +78,13 @@ async fn eight_concurrent_appenders_are_read_gap_free_in_commit_order() {
     for w in writers {
         appended.extend(w.await.unwrap());
     }
-    let check = tokio::time::timeout(Duration::from_secs(60), reader)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let check = tokio::time::timeout(Duration::from_secs(60), reader).await.unwrap().unwrap().unwrap();
 
     assert_eq!(appended.len(), TOTAL);
     assert_eq!(check.seen as usize, TOTAL);
     assert_eq!(reader_log.head().await.unwrap(), TOTAL as i64);
-    let stored: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT event_id FROM events")
-        .fetch_all(reader_log.pool())
-        .await
-        .unwrap();
+    let stored: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT event_id FROM events").fetch_all(reader_log.pool()).await.unwrap();
     assert_eq!(stored.into_iter().collect::<HashSet<_>>(), appended);
     // Stream versions are gap-free too.
     let bad_streams: i64 = sqlx::query_scalar(
@@ -117,21 +103,12 @@ async fn eight_concurrent_appenders_are_read_gap_free_in_commit_order() {
 async fn tailing_reader_catches_a_naive_bigserial_log() {
     let db = TestDatabase::new().await;
     let pool = db.pool().await;
-    sqlx::query("CREATE TABLE naive_log (id bigserial PRIMARY KEY, body text)")
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query("CREATE TABLE naive_log (id bigserial PRIMARY KEY, body text)").execute(&pool).await.unwrap();
 
     let mut a = pool.begin().await.unwrap();
-    sqlx::query("INSERT INTO naive_log (body) VALUES ('a')")
-        .execute(&mut *a)
-        .await
-        .unwrap();
+    sqlx::query("INSERT INTO naive_log (body) VALUES ('a')").execute(&mut *a).await.unwrap();
     let mut b = pool.begin().await.unwrap();
-    sqlx::query("INSERT INTO naive_log (body) VALUES ('b')")
-        .execute(&mut *b)
-        .await
-        .unwrap();
+    sqlx::query("INSERT INTO naive_log (body) VALUES ('b')").execute(&mut *b).await.unwrap();
     b.commit().await.unwrap();
 
     let mut check = TailCheck::default();

@@ -15,34 +15,22 @@ impl Subscriber for Recorder {
         "recorder"
     }
 
-    async fn apply(
-        &mut self,
-        tx: &mut PgConnection,
-        events: &[RecordedEvent],
-    ) -> Result<(), BoxError> {
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
         let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
-        sqlx::query("INSERT INTO applied (position) SELECT unnest($1::bigint[])")
-            .bind(&positions)
-            .execute(tx)
-            .await?;
+        sqlx::query("INSERT INTO applied (position) SELECT unnest($1::bigint[])").bind(&positions).execute(tx).await?;
         Ok(())
     }
 }
 
 async fn wait_until(progress: &mut watch::Receiver<i64>, position: i64) {
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        progress.wait_for(|p| *p >= position),
-    )
-    .await
-    .expect("subscriber reached the position in time")
-    .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), progress.wait_for(|p| *p >= position))
+        .await
+        .expect("subscriber reached the position in time")
+        .unwrap();
 }
 
 async fn append_n(log: &EventLog, n: u64) {
-    let batch = (0..n)
-        .map(|i| common::sms(&format!("s-{}", i % 13), i))
-        .collect();
+    let batch = (0..n).map(|i| common::sms(&format!("s-{}", i % 13), i)).collect();
     log.append(batch, ExpectedVersion::Any).await.unwrap();
 }
 
@@ -58,15 +46,9 @@ async fn a_subscription_hands_over_from_catch_up_to_live_without_gap_or_repeat()
     // Caught up: the next batch can only come from an append made after this point.
     let live = tokio::spawn(async move { sub.next_batch().await.unwrap() });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(
-        !live.is_finished(),
-        "the subscription returned without a new event"
-    );
+    assert!(!live.is_finished(), "the subscription returned without a new event");
     append_n(&log, 3).await;
-    let more = tokio::time::timeout(Duration::from_secs(10), live)
-        .await
-        .unwrap()
-        .unwrap();
+    let more = tokio::time::timeout(Duration::from_secs(10), live).await.unwrap().unwrap();
     positions.extend(more.iter().map(|e| e.position));
 
     assert_eq!(positions, (1..=253).collect::<Vec<_>>());
@@ -75,10 +57,7 @@ async fn a_subscription_hands_over_from_catch_up_to_live_without_gap_or_repeat()
 #[tokio::test]
 async fn a_restarted_subscriber_resumes_from_its_checkpoint_and_applies_each_event_once() {
     let (_db, log) = common::fresh_log().await;
-    sqlx::query("CREATE TABLE applied (position bigint PRIMARY KEY)")
-        .execute(log.pool())
-        .await
-        .unwrap();
+    sqlx::query("CREATE TABLE applied (position bigint PRIMARY KEY)").execute(log.pool()).await.unwrap();
     append_n(&log, 500).await;
 
     let (tx, mut progress) = watch::channel(0);
@@ -96,39 +75,20 @@ async fn a_restarted_subscriber_resumes_from_its_checkpoint_and_applies_each_eve
     second.abort();
 
     let (count, max): (i64, Option<i64>) =
-        sqlx::query_as("SELECT count(*), max(position) FROM applied")
-            .fetch_one(log.pool())
-            .await
-            .unwrap();
+        sqlx::query_as("SELECT count(*), max(position) FROM applied").fetch_one(log.pool()).await.unwrap();
     assert_eq!((count, max), (1000, Some(1000)));
     let mut conn = log.pool().acquire().await.unwrap();
-    assert_eq!(
-        checkpoint::load(&mut conn, "recorder", 0).await.unwrap(),
-        1000
-    );
+    assert_eq!(checkpoint::load(&mut conn, "recorder", 0).await.unwrap(), 1000);
 }
 
 #[tokio::test]
 async fn two_workers_of_one_subscriber_never_both_apply_a_batch() {
     let (_db, log) = common::fresh_log().await;
-    sqlx::query("CREATE TABLE applied (position bigint PRIMARY KEY)")
-        .execute(log.pool())
-        .await
-        .unwrap();
+    sqlx::query("CREATE TABLE applied (position bigint PRIMARY KEY)").execute(log.pool()).await.unwrap();
     let (tx_a, mut progress_a) = watch::channel(0);
     let (tx_b, _progress_b) = watch::channel(0);
-    let a = tokio::spawn(checkpoint::run_checkpointed(
-        log.clone(),
-        Recorder,
-        50,
-        tx_a,
-    ));
-    let b = tokio::spawn(checkpoint::run_checkpointed(
-        log.clone(),
-        Recorder,
-        50,
-        tx_b,
-    ));
+    let a = tokio::spawn(checkpoint::run_checkpointed(log.clone(), Recorder, 50, tx_a));
+    let b = tokio::spawn(checkpoint::run_checkpointed(log.clone(), Recorder, 50, tx_b));
     for _ in 0..10 {
         append_n(&log, 30).await;
     }
@@ -139,10 +99,7 @@ async fn two_workers_of_one_subscriber_never_both_apply_a_batch() {
     let mut conn = log.pool().acquire().await.unwrap();
     let at = checkpoint::load(&mut conn, "recorder", 0).await.unwrap();
     let (count, max): (i64, Option<i64>) =
-        sqlx::query_as("SELECT count(*), max(position) FROM applied")
-            .fetch_one(log.pool())
-            .await
-            .unwrap();
+        sqlx::query_as("SELECT count(*), max(position) FROM applied").fetch_one(log.pool()).await.unwrap();
     assert_eq!(count, at);
     assert_eq!(max.unwrap_or(0), at);
 }

@@ -15,13 +15,8 @@ pub const NAME: &str = "registry";
 pub struct Registry;
 
 impl Projection for Registry {
-    const TABLES: &'static [&'static str] = &[
-        "registry_sim_imsis",
-        "registry_sims",
-        "registry_nap_networks",
-        "registry_naps",
-        "registry_fleets",
-    ];
+    const TABLES: &'static [&'static str] =
+        &["registry_sim_imsis", "registry_sims", "registry_nap_networks", "registry_naps", "registry_fleets"];
 }
 
 impl Subscriber for Registry {
@@ -29,11 +24,7 @@ impl Subscriber for Registry {
         NAME
     }
 
-    async fn apply(
-        &mut self,
-        tx: &mut PgConnection,
-        events: &[RecordedEvent],
-    ) -> Result<(), BoxError> {
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
         for e in events {
             apply_one(tx, e).await?;
         }
@@ -57,22 +48,13 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
             .bind(pos)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "INSERT INTO registry_sim_imsis (imsi, sim_sid) SELECT unnest($1::text[]), $2",
-            )
-            .bind(&p.imsis)
-            .bind(&p.sim_sid)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("INSERT INTO registry_sim_imsis (imsi, sim_sid) SELECT unnest($1::text[]), $2")
+                .bind(&p.imsis)
+                .bind(&p.sim_sid)
+                .execute(&mut *tx)
+                .await?;
         }
-        Event::SimRegistered(SimRegistered {
-            sim_sid,
-            account_sid,
-            iccid,
-            status,
-            fleet_sid,
-            unique_name,
-        }) => {
+        Event::SimRegistered(SimRegistered { sim_sid, account_sid, iccid, status, fleet_sid, unique_name }) => {
             // A SIM registered without prior provisioning (imported inventory) gets its row here.
             sqlx::query(
                 "INSERT INTO registry_sims (sim_sid, iccid, account_sid, status, fleet_sid, unique_name, \
@@ -94,15 +76,17 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
         }
         Event::SimUpdated(u) => update_sim(tx, u, e).await?,
         Event::SimStatusChanged(s) => {
-            sqlx::query("UPDATE registry_sims SET status = $2, date_updated = $3, last_position = $4, version = $5 \
-                 WHERE sim_sid = $1")
-                .bind(&s.sim_sid)
-                .bind(s.to.as_str())
-                .bind(at)
-                .bind(pos)
-                .bind(e.stream_version)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE registry_sims SET status = $2, date_updated = $3, last_position = $4, version = $5 \
+                 WHERE sim_sid = $1",
+            )
+            .bind(&s.sim_sid)
+            .bind(s.to.as_str())
+            .bind(at)
+            .bind(pos)
+            .bind(e.stream_version)
+            .execute(&mut *tx)
+            .await?;
         }
         Event::FleetCreated(f) => insert_fleet(tx, f, e).await?,
         Event::FleetUpdated(f) => update_fleet(tx, f, e).await?,
@@ -129,16 +113,8 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
             .await?;
         }
         Event::NapNetworkAdded(n) => {
-            sqlx::query("INSERT INTO registry_nap_networks (nap_sid, network_sid) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(&n.nap_sid)
-                .bind(&n.network_sid)
-                .execute(&mut *tx)
-                .await?;
-            touch_nap(tx, &n.nap_sid, e).await?;
-        }
-        Event::NapNetworkRemoved(n) => {
             sqlx::query(
-                "DELETE FROM registry_nap_networks WHERE nap_sid = $1 AND network_sid = $2",
+                "INSERT INTO registry_nap_networks (nap_sid, network_sid) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             )
             .bind(&n.nap_sid)
             .bind(&n.network_sid)
@@ -146,33 +122,31 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
             .await?;
             touch_nap(tx, &n.nap_sid, e).await?;
         }
+        Event::NapNetworkRemoved(n) => {
+            sqlx::query("DELETE FROM registry_nap_networks WHERE nap_sid = $1 AND network_sid = $2")
+                .bind(&n.nap_sid)
+                .bind(&n.network_sid)
+                .execute(&mut *tx)
+                .await?;
+            touch_nap(tx, &n.nap_sid, e).await?;
+        }
         _ => {}
     }
     Ok(())
 }
 
-async fn touch_nap(
-    tx: &mut PgConnection,
-    nap_sid: &str,
-    e: &RecordedEvent,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE registry_naps SET date_updated = $2, last_position = $3, version = $4 WHERE nap_sid = $1",
-    )
-    .bind(nap_sid)
-    .bind(e.recorded_at)
-    .bind(e.position)
-    .bind(e.stream_version)
-    .execute(tx)
-    .await?;
+async fn touch_nap(tx: &mut PgConnection, nap_sid: &str, e: &RecordedEvent) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE registry_naps SET date_updated = $2, last_position = $3, version = $4 WHERE nap_sid = $1")
+        .bind(nap_sid)
+        .bind(e.recorded_at)
+        .bind(e.position)
+        .bind(e.stream_version)
+        .execute(tx)
+        .await?;
     Ok(())
 }
 
-async fn update_sim(
-    tx: &mut PgConnection,
-    u: &SimUpdated,
-    e: &RecordedEvent,
-) -> Result<(), sqlx::Error> {
+async fn update_sim(tx: &mut PgConnection, u: &SimUpdated, e: &RecordedEvent) -> Result<(), sqlx::Error> {
     // Each patch field is (changed?, new value); unchanged columns keep their value.
     sqlx::query(
         "UPDATE registry_sims SET \
@@ -198,22 +172,16 @@ async fn update_sim(
     .execute(&mut *tx)
     .await?;
     if let Some(disallowed) = &u.disallowed_imsis {
-        sqlx::query(
-            "UPDATE registry_sim_imsis SET allowed = NOT (imsi = ANY($2)) WHERE sim_sid = $1",
-        )
-        .bind(&u.sim_sid)
-        .bind(disallowed)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE registry_sim_imsis SET allowed = NOT (imsi = ANY($2)) WHERE sim_sid = $1")
+            .bind(&u.sim_sid)
+            .bind(disallowed)
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(())
 }
 
-async fn insert_fleet(
-    tx: &mut PgConnection,
-    f: &FleetCreated,
-    e: &RecordedEvent,
-) -> Result<(), sqlx::Error> {
+async fn insert_fleet(tx: &mut PgConnection, f: &FleetCreated, e: &RecordedEvent) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO registry_fleets (fleet_sid, account_sid, unique_name, data_enabled, data_limit_mb, \
          data_metering, network_access_profile_sid, sms_commands_enabled, sms_commands_url, sms_commands_method, \
@@ -240,11 +208,7 @@ async fn insert_fleet(
     Ok(())
 }
 
-async fn update_fleet(
-    tx: &mut PgConnection,
-    f: &FleetUpdated,
-    e: &RecordedEvent,
-) -> Result<(), sqlx::Error> {
+async fn update_fleet(tx: &mut PgConnection, f: &FleetUpdated, e: &RecordedEvent) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE registry_fleets SET \
            unique_name = CASE WHEN $2 THEN $3 ELSE unique_name END, \

@@ -19,51 +19,33 @@ pub struct ProjectionHandle {
 impl ProjectionHandle {
     /// Waits until the projection has applied `position` (read-your-writes).
     pub async fn reached(&self, position: Position) -> bool {
-        self.progress
-            .clone()
-            .wait_for(|p| *p >= position)
-            .await
-            .is_ok()
+        self.progress.clone().wait_for(|p| *p >= position).await.is_ok()
     }
 }
 
 /// Runs a projection for ever, restarting it from its checkpoint after a failure. A batch that
 /// failed was rolled back with its checkpoint, so the restart applies it again, once.
-pub fn spawn<P: Projection + Clone + Send>(
-    log: EventLog,
-    name: &'static str,
-    projection: P,
-) -> ProjectionHandle {
+pub fn spawn<P: Projection + Clone + Send>(log: EventLog, name: &'static str, projection: P) -> ProjectionHandle {
     let (tx, progress) = watch::channel(0);
     let task = tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
-            let run =
-                checkpoint::run_checkpointed(log.clone(), projection.clone(), BATCH, tx.clone())
-                    .await;
+            let run = checkpoint::run_checkpointed(log.clone(), projection.clone(), BATCH, tx.clone()).await;
             if let Err(e) = run {
                 tracing::error!(projection = name, error = %e, "projection stopped; restarting from its checkpoint");
-                metrics::counter!("simledger_projection_restarts_total", "projection" => name)
-                    .increment(1);
+                metrics::counter!("simledger_projection_restarts_total", "projection" => name).increment(1);
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(10));
         }
     });
-    ProjectionHandle {
-        name,
-        progress,
-        task,
-    }
+    ProjectionHandle { name, progress, task }
 }
 
 /// Rebuilds a projection from position 0 in one transaction: its tables are emptied and every
 /// event re-applied, so readers see the old tables until the new ones are complete. A live
 /// worker of the same projection fails its next checkpoint advance and resumes after the replay.
-pub async fn replay<P: Projection>(
-    log: &EventLog,
-    mut projection: P,
-) -> Result<Position, ProjectionError> {
+pub async fn replay<P: Projection>(log: &EventLog, mut projection: P) -> Result<Position, ProjectionError> {
     let mut tx = log.pool().begin().await?;
     // Blocks live workers of this projection until the replay commits.
     let name = projection.name().to_owned();
@@ -76,9 +58,7 @@ pub async fn replay<P: Projection>(
     .execute(&mut *tx)
     .await?;
     let tables = P::TABLES.join(", ");
-    sqlx::query(&format!("TRUNCATE {tables}"))
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(&format!("TRUNCATE {tables}")).execute(&mut *tx).await?;
     let mut at = 0;
     loop {
         let events = log.read(at, BATCH).await?;
@@ -87,10 +67,7 @@ pub async fn replay<P: Projection>(
         projection
             .apply(&mut tx, &events)
             .await
-            .map_err(|source| EventLogError::Handler {
-                name: name.clone(),
-                source,
-            })?;
+            .map_err(|source| EventLogError::Handler { name: name.clone(), source })?;
         at = to;
     }
     checkpoint::advance(&mut tx, &name, log.shard(), 0, at).await?;

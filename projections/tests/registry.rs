@@ -9,13 +9,7 @@ use uuid::Uuid;
 const ACCOUNT: &str = "AC00000000000000000000000000000001";
 
 async fn append(log: &EventLog, stream: &str, event: Event) -> i64 {
-    let e = NewEvent::new(
-        Uuid::new_v4(),
-        stream,
-        &event,
-        &Metadata::from_source("test"),
-    )
-    .unwrap();
+    let e = NewEvent::new(Uuid::new_v4(), stream, &event, &Metadata::from_source("test")).unwrap();
     log.append(vec![e], ExpectedVersion::Any).await.unwrap()[0].position
 }
 
@@ -124,19 +118,11 @@ async fn history(log: &EventLog) -> i64 {
 /// Every registry table as sorted JSON text, to compare whole states.
 async fn snapshot(log: &EventLog) -> Vec<String> {
     let mut out = Vec::new();
-    for table in [
-        "registry_sims",
-        "registry_sim_imsis",
-        "registry_fleets",
-        "registry_naps",
-        "registry_nap_networks",
-    ] {
-        let rows: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT row_to_json(t)::text FROM {table} t ORDER BY 1"
-        ))
-        .fetch_all(log.pool())
-        .await
-        .unwrap();
+    for table in ["registry_sims", "registry_sim_imsis", "registry_fleets", "registry_naps", "registry_nap_networks"] {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY 1"))
+            .fetch_all(log.pool())
+            .await
+            .unwrap();
         out.push(format!("{table}: {rows:?}"));
     }
     out
@@ -148,40 +134,24 @@ async fn the_registry_follows_provisioning_events() {
     let log = EventLog::new(db.pool().await);
     let last = history(&log).await;
     let handle = simledger_projections::spawn(log.clone(), "registry", Registry);
-    assert!(
-        tokio::time::timeout(Duration::from_secs(10), handle.reached(last))
-            .await
-            .unwrap()
-    );
+    assert!(tokio::time::timeout(Duration::from_secs(10), handle.reached(last)).await.unwrap());
 
-    let sim: (String, Option<String>, Option<String>) = sqlx::query_as(
-        "SELECT status, unique_name, fleet_sid FROM registry_sims WHERE sim_sid = 'HS1'",
-    )
-    .fetch_one(log.pool())
-    .await
-    .unwrap();
-    assert_eq!(sim, ("ready".into(), None, Some("HF1".into())));
-    let allowed: Vec<(String, bool)> =
-        sqlx::query_as("SELECT imsi, allowed FROM registry_sim_imsis ORDER BY imsi")
-            .fetch_all(log.pool())
+    let sim: (String, Option<String>, Option<String>) =
+        sqlx::query_as("SELECT status, unique_name, fleet_sid FROM registry_sims WHERE sim_sid = 'HS1'")
+            .fetch_one(log.pool())
             .await
             .unwrap();
-    assert_eq!(
-        allowed,
-        vec![
-            ("234150000000001".into(), false),
-            ("310240000000001".into(), true)
-        ]
-    );
-    let limit: i64 = sqlx::query_scalar("SELECT data_limit_mb FROM registry_fleets")
-        .fetch_one(log.pool())
-        .await
-        .unwrap();
-    assert_eq!(limit, 5);
-    let networks: Vec<String> = sqlx::query_scalar("SELECT network_sid FROM registry_nap_networks")
+    assert_eq!(sim, ("ready".into(), None, Some("HF1".into())));
+    let allowed: Vec<(String, bool)> = sqlx::query_as("SELECT imsi, allowed FROM registry_sim_imsis ORDER BY imsi")
         .fetch_all(log.pool())
         .await
         .unwrap();
+    assert_eq!(allowed, vec![("234150000000001".into(), false), ("310240000000001".into(), true)]);
+    let limit: i64 =
+        sqlx::query_scalar("SELECT data_limit_mb FROM registry_fleets").fetch_one(log.pool()).await.unwrap();
+    assert_eq!(limit, 5);
+    let networks: Vec<String> =
+        sqlx::query_scalar("SELECT network_sid FROM registry_nap_networks").fetch_all(log.pool()).await.unwrap();
     assert_eq!(networks, vec!["HW2".to_owned()]);
     handle.task.abort();
 }
@@ -192,11 +162,7 @@ async fn replaying_the_registry_from_zero_gives_identical_tables() {
     let log = EventLog::new(db.pool().await);
     let last = history(&log).await;
     let handle = simledger_projections::spawn(log.clone(), "registry", Registry);
-    assert!(
-        tokio::time::timeout(Duration::from_secs(10), handle.reached(last))
-            .await
-            .unwrap()
-    );
+    assert!(tokio::time::timeout(Duration::from_secs(10), handle.reached(last)).await.unwrap());
     handle.task.abort();
     let before = snapshot(&log).await;
 

@@ -19,27 +19,17 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("invalid {service} URL {url:?}: {reason}")]
-    InvalidUrl {
-        service: &'static str,
-        url: String,
-        reason: String,
-    },
+    InvalidUrl { service: &'static str, url: String, reason: String },
     #[error("{service} is not reachable at {addr} and it is not a loopback address, so it is not started here")]
     Unreachable { service: &'static str, addr: String },
     #[error("could not start {service}: {reason}")]
-    StartFailed {
-        service: &'static str,
-        reason: String,
-    },
+    StartFailed { service: &'static str, reason: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("i/o error while {doing}: {source}")]
-    Io {
-        doing: String,
-        source: std::io::Error,
-    },
+    Io { doing: String, source: std::io::Error },
 }
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
@@ -56,14 +46,10 @@ impl DataDir {
 
     /// The absolute path: services started in the background must not depend on our cwd.
     pub fn absolute(&self) -> Result<PathBuf> {
-        std::fs::create_dir_all(&self.0).map_err(|source| ServiceError::Io {
-            doing: format!("creating data dir {}", self.0.display()),
-            source,
-        })?;
-        std::fs::canonicalize(&self.0).map_err(|source| ServiceError::Io {
-            doing: format!("resolving data dir {}", self.0.display()),
-            source,
-        })
+        std::fs::create_dir_all(&self.0)
+            .map_err(|source| ServiceError::Io { doing: format!("creating data dir {}", self.0.display()), source })?;
+        std::fs::canonicalize(&self.0)
+            .map_err(|source| ServiceError::Io { doing: format!("resolving data dir {}", self.0.display()), source })
     }
 }
 

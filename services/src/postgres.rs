@@ -28,10 +28,7 @@ pub fn maintenance_options(url: &str) -> Result<PgConnectOptions> {
 
 /// The database a URL names (`simledger` when it names none).
 pub fn database_name(url: &str) -> Result<String> {
-    Ok(parse_url(url)?
-        .get_database()
-        .unwrap_or("simledger")
-        .to_owned())
+    Ok(parse_url(url)?.get_database().unwrap_or("simledger").to_owned())
 }
 
 async fn try_connect(opts: &PgConnectOptions) -> std::result::Result<PgConnection, sqlx::Error> {
@@ -53,20 +50,14 @@ pub async fn ensure_running(url: &str, data_dir: &DataDir) -> Result<()> {
     let port = opts.get_port();
     let addr = format!("{host}:{port}");
     if !is_loopback(&host) {
-        return Err(ServiceError::Unreachable {
-            service: SERVICE,
-            addr,
-        });
+        return Err(ServiceError::Unreachable { service: SERVICE, addr });
     }
     let how = {
         let data_dir = data_dir.absolute()?;
         let host = host.clone();
         tokio::task::spawn_blocking(move || start_local(&host, port, &data_dir))
             .await
-            .map_err(|e| ServiceError::StartFailed {
-                service: SERVICE,
-                reason: e.to_string(),
-            })??
+            .map_err(|e| ServiceError::StartFailed { service: SERVICE, reason: e.to_string() })??
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -89,17 +80,10 @@ fn start_local(host: &str, port: u16, data_dir: &Path) -> Result<String> {
     if let Some((version, cluster)) = installed_cluster_on_port(port) {
         let started = run(
             SERVICE,
-            Command::new("pg_ctlcluster").args([
-                "--skip-systemctl-redirect",
-                &version,
-                &cluster,
-                "start",
-            ]),
+            Command::new("pg_ctlcluster").args(["--skip-systemctl-redirect", &version, &cluster, "start"]),
         );
         if started.is_ok() {
-            return Ok(format!(
-                "the installed cluster {version}/{cluster} with pg_ctlcluster"
-            ));
+            return Ok(format!("the installed cluster {version}/{cluster} with pg_ctlcluster"));
         }
     }
     let bin = match postgres_bin_dir() {
@@ -124,17 +108,10 @@ fn start_local(host: &str, port: u16, data_dir: &Path) -> Result<String> {
         }
     };
     if !cluster.join("PG_VERSION").exists() {
-        std::fs::create_dir_all(&cluster).map_err(|source| ServiceError::Io {
-            doing: format!("creating {}", cluster.display()),
-            source,
-        })?;
+        std::fs::create_dir_all(&cluster)
+            .map_err(|source| ServiceError::Io { doing: format!("creating {}", cluster.display()), source })?;
         if is_root() {
-            run(
-                SERVICE,
-                Command::new("chown")
-                    .args(["-R", "postgres:postgres"])
-                    .arg(&cluster),
-            )?;
+            run(SERVICE, Command::new("chown").args(["-R", "postgres:postgres"]).arg(&cluster))?;
         }
         run(
             SERVICE,
@@ -148,10 +125,7 @@ fn start_local(host: &str, port: u16, data_dir: &Path) -> Result<String> {
             ]),
         )?;
     }
-    let options = format!(
-        "-p {port} -c listen_addresses={host} -k {}",
-        cluster.display()
-    );
+    let options = format!("-p {port} -c listen_addresses={host} -k {}", cluster.display());
     run(
         SERVICE,
         as_user(bin.join("pg_ctl"))
@@ -161,10 +135,7 @@ fn start_local(host: &str, port: u16, data_dir: &Path) -> Result<String> {
             .arg(cluster.join("server.log"))
             .args(["-o", &options, "-w", "start"]),
     )?;
-    Ok(format!(
-        "a private cluster in {} with pg_ctl",
-        cluster.display()
-    ))
+    Ok(format!("a private cluster in {} with pg_ctl", cluster.display()))
 }
 
 /// `(version, cluster)` of a Debian-installed cluster configured for `port`.
@@ -173,8 +144,7 @@ fn installed_cluster_on_port(port: u16) -> Option<(String, String)> {
     let versions = std::fs::read_dir("/etc/postgresql").ok()?;
     for version in versions.flatten() {
         for cluster in std::fs::read_dir(version.path()).ok()?.flatten() {
-            let conf =
-                std::fs::read_to_string(cluster.path().join("postgresql.conf")).unwrap_or_default();
+            let conf = std::fs::read_to_string(cluster.path().join("postgresql.conf")).unwrap_or_default();
             let configured = conf
                 .lines()
                 .filter_map(|l| l.trim().strip_prefix("port"))
@@ -216,18 +186,14 @@ pub fn quote_ident(name: &str) -> String {
 pub async fn ensure_database(url: &str) -> Result<bool> {
     let name = database_name(url)?;
     let mut conn = maintenance_options(url)?.connect().await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut conn)
-            .await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut conn)
+        .await?;
     if exists {
         return Ok(false);
     }
-    match sqlx::query(&format!("CREATE DATABASE {}", quote_ident(&name)))
-        .execute(&mut conn)
-        .await
-    {
+    match sqlx::query(&format!("CREATE DATABASE {}", quote_ident(&name))).execute(&mut conn).await {
         Ok(_) => {
             tracing::info!(database = %name, "created database");
             Ok(true)

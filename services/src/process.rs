@@ -10,30 +10,19 @@ pub(crate) fn run(service: &'static str, cmd: &mut Command) -> Result<()> {
     let out = cmd
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| ServiceError::StartFailed {
-            service,
-            reason: format!("{described}: {e}"),
-        })?;
+        .map_err(|e| ServiceError::StartFailed { service, reason: format!("{described}: {e}") })?;
     if out.status.success() {
         Ok(())
     } else {
         Err(ServiceError::StartFailed {
             service,
-            reason: format!(
-                "{described} exited with {}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
+            reason: format!("{described} exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
         })
     }
 }
 
 pub(crate) fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
 
 /// `apt-get install -y PKG`, refreshing the package lists first when the install fails on them.

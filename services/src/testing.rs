@@ -41,15 +41,9 @@ async fn template() -> &'static str {
         .get_or_init(|| async {
             crate::init_test_tracing();
             let url = server_url();
-            postgres::ensure_running(&url, &data_dir())
-                .await
-                .expect("PostgreSQL for tests");
-            nats::ensure_running(&nats_url(), &data_dir())
-                .await
-                .expect("NATS for tests");
-            build_template(&url)
-                .await
-                .expect("template database for tests")
+            postgres::ensure_running(&url, &data_dir()).await.expect("PostgreSQL for tests");
+            nats::ensure_running(&nats_url(), &data_dir()).await.expect("NATS for tests");
+            build_template(&url).await.expect("template database for tests")
         })
         .await
 }
@@ -59,11 +53,10 @@ async fn build_template(url: &str) -> crate::Result<String> {
     let mut admin = maintenance_options(url)?.connect().await?;
     // Test binaries may run side by side; one builds the template, the others wait for it.
     admin.execute("SELECT pg_advisory_lock(727274)").await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut admin)
-            .await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await?;
     if !exists {
         let stale: Vec<String> = sqlx::query_scalar(
             "SELECT datname FROM pg_database WHERE datname LIKE 'simledger\\_tmpl\\_%' AND datname <> $1",
@@ -73,49 +66,23 @@ async fn build_template(url: &str) -> crate::Result<String> {
         .await?;
         for old in stale {
             let q = quote_ident(&old);
-            admin
-                .execute(format!("ALTER DATABASE {q} IS_TEMPLATE false").as_str())
-                .await?;
-            admin
-                .execute(format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)").as_str())
-                .await?;
+            admin.execute(format!("ALTER DATABASE {q} IS_TEMPLATE false").as_str()).await?;
+            admin.execute(format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)").as_str()).await?;
         }
         let building = format!("{name}_building");
-        admin
-            .execute(
-                format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    quote_ident(&building)
-                )
-                .as_str(),
-            )
-            .await?;
-        admin
-            .execute(format!("CREATE DATABASE {}", quote_ident(&building)).as_str())
-            .await?;
+        admin.execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&building)).as_str()).await?;
+        admin.execute(format!("CREATE DATABASE {}", quote_ident(&building)).as_str()).await?;
         {
             let opts = maintenance_options(url)?.database(&building);
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .connect_with(opts)
-                .await?;
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_with(opts).await?;
             schema::migrate(&pool).await?;
             pool.close().await;
         }
         // Renamed only once complete, so a crash mid-migration never leaves a broken template.
         admin
-            .execute(
-                format!(
-                    "ALTER DATABASE {} RENAME TO {}",
-                    quote_ident(&building),
-                    quote_ident(&name)
-                )
-                .as_str(),
-            )
+            .execute(format!("ALTER DATABASE {} RENAME TO {}", quote_ident(&building), quote_ident(&name)).as_str())
             .await?;
-        admin
-            .execute(format!("ALTER DATABASE {} IS_TEMPLATE true", quote_ident(&name)).as_str())
-            .await?;
+        admin.execute(format!("ALTER DATABASE {} IS_TEMPLATE true", quote_ident(&name)).as_str()).await?;
     }
     admin.execute("SELECT pg_advisory_unlock(727274)").await?;
     Ok(name)
@@ -136,19 +103,13 @@ impl TestDatabase {
             .connect()
             .await
             .expect("connect to test server");
-        let create = format!(
-            "CREATE DATABASE {} TEMPLATE {}",
-            quote_ident(&name),
-            quote_ident(template)
-        );
+        let create = format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(&name), quote_ident(template));
         let mut attempt = 0;
         loop {
             match admin.execute(create.as_str()).await {
                 Ok(_) => break,
                 // "source database is being accessed by other users": a concurrent clone.
-                Err(sqlx::Error::Database(e))
-                    if e.code().as_deref() == Some("55006") && attempt < 50 =>
-                {
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55006") && attempt < 50 => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
@@ -160,19 +121,14 @@ impl TestDatabase {
     }
 
     pub async fn pool(&self) -> PgPool {
-        postgres::connect(&self.url, 16)
-            .await
-            .expect("connect to test database")
+        postgres::connect(&self.url, 16).await.expect("connect to test database")
     }
 }
 
 /// `url` with its database replaced by `name`.
 pub fn database_url(url: &str, name: &str) -> String {
     let (base, _) = url.rsplit_once('/').expect("database URL has a path");
-    let query = url
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
+    let query = url.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
     format!("{base}/{name}{query}")
 }
 
@@ -181,24 +137,11 @@ impl Drop for TestDatabase {
         let name = self.name.clone();
         // Drop may run inside or outside a runtime; a thread with its own runtime works in both.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             rt.block_on(async {
-                let mut admin = maintenance_options(&server_url())
-                    .ok()?
-                    .connect()
-                    .await
-                    .ok()?;
+                let mut admin = maintenance_options(&server_url()).ok()?.connect().await.ok()?;
                 admin
-                    .execute(
-                        format!(
-                            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                            quote_ident(&name)
-                        )
-                        .as_str(),
-                    )
+                    .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name)).as_str())
                     .await
                     .ok()
             })

@@ -66,8 +66,7 @@ impl Spec {
     }
 
     fn new_event(&self, i: usize, metadata: &Metadata) -> NewEvent {
-        NewEvent::new(self.ids[i], self.stream(i), &self.event(i), metadata)
-            .expect("bench events are valid")
+        NewEvent::new(self.ids[i], self.stream(i), &self.event(i), metadata).expect("bench events are valid")
     }
 }
 
@@ -85,13 +84,9 @@ pub async fn run(config: &Config, args: EventlogArgs) -> anyhow::Result<()> {
             .collect(),
         streams: args.streams.max(1),
     });
-    let metadata =
-        Metadata::from_source("bench").with_account("AC0123456789abcdef0123456789abcdef");
+    let metadata = Metadata::from_source("bench").with_account("AC0123456789abcdef0123456789abcdef");
     let payload_bytes = spec.new_event(0, &metadata).data_json().len();
-    eprintln!(
-        "appending {} events from {} producers ({} per call)…",
-        args.events, args.producers, args.batch
-    );
+    eprintln!("appending {} events from {} producers ({} per call)…", args.events, args.producers, args.batch);
 
     // Append through the real path: serialize, queue, group commit.
     let profile_before = simledger_eventlog::profile();
@@ -103,10 +98,7 @@ pub async fn run(config: &Config, args: EventlogArgs) -> anyhow::Result<()> {
         producers.push(tokio::spawn(async move {
             let mine: Vec<usize> = (p..events).step_by(producers_n).collect();
             for chunk in mine.chunks(batch) {
-                let batch = chunk
-                    .iter()
-                    .map(|&i| spec.new_event(i, &metadata))
-                    .collect();
+                let batch = chunk.iter().map(|&i| spec.new_event(i, &metadata)).collect();
                 log.append(batch, ExpectedVersion::Any).await?;
             }
             Ok::<_, simledger_eventlog::EventLogError>(())
@@ -117,10 +109,7 @@ pub async fn run(config: &Config, args: EventlogArgs) -> anyhow::Result<()> {
     }
     let append_secs = started.elapsed().as_secs_f64();
     let profile = simledger_eventlog::profile();
-    anyhow::ensure!(
-        log.head().await? == args.events as i64,
-        "the log does not hold every event"
-    );
+    anyhow::ensure!(log.head().await? == args.events as i64, "the log does not hold every event");
 
     eprintln!("reading back…");
     let started = Instant::now();
@@ -132,11 +121,7 @@ pub async fn run(config: &Config, args: EventlogArgs) -> anyhow::Result<()> {
         read += batch.len();
     }
     let read_secs = started.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        read == args.events,
-        "read back {read} of {} events",
-        args.events
-    );
+    anyhow::ensure!(read == args.events, "read back {read} of {} events", args.events);
 
     eprintln!("measuring the references…");
     let copy_out_secs = copy_out(&pool).await?;
@@ -146,79 +131,30 @@ pub async fn run(config: &Config, args: EventlogArgs) -> anyhow::Result<()> {
     drop(rows);
 
     let n = args.events as f64;
-    let (append, copy_plain, copy_indexed) =
-        (n / append_secs, n / copy_plain_secs, n / copy_indexed_secs);
+    let (append, copy_plain, copy_indexed) = (n / append_secs, n / copy_plain_secs, n / copy_indexed_secs);
     let groups = (profile.groups - profile_before.groups).max(1) as f64;
-    let phase_total = (profile.lock_ns
-        + profile.dedupe_ns
-        + profile.versions_ns
-        + profile.encode_and_copy_ns
-        + profile.commit_ns)
-        .saturating_sub(
-            profile_before.lock_ns
-                + profile_before.dedupe_ns
-                + profile_before.versions_ns
-                + profile_before.encode_and_copy_ns
-                + profile_before.commit_ns,
-        )
-        .max(1) as f64;
+    let phase_total =
+        (profile.lock_ns + profile.dedupe_ns + profile.versions_ns + profile.encode_and_copy_ns + profile.commit_ns)
+            .saturating_sub(
+                profile_before.lock_ns
+                    + profile_before.dedupe_ns
+                    + profile_before.versions_ns
+                    + profile_before.encode_and_copy_ns
+                    + profile_before.commit_ns,
+            )
+            .max(1) as f64;
     let share = |now: u64, before: u64| 100.0 * (now - before) as f64 / phase_total;
     let figures = vec![
         Figure::plain("payload_bytes", payload_bytes as f64, "bytes"),
-        Figure::plain(
-            "events_per_group",
-            (profile.events - profile_before.events) as f64 / groups,
-            "events",
-        ),
-        Figure::plain(
-            "time_in_head_lock",
-            share(profile.lock_ns, profile_before.lock_ns),
-            "%",
-        ),
-        Figure::plain(
-            "time_in_dedupe",
-            share(profile.dedupe_ns, profile_before.dedupe_ns),
-            "%",
-        ),
-        Figure::plain(
-            "time_in_stream_versions",
-            share(profile.versions_ns, profile_before.versions_ns),
-            "%",
-        ),
-        Figure::plain(
-            "time_in_copy",
-            share(
-                profile.encode_and_copy_ns,
-                profile_before.encode_and_copy_ns,
-            ),
-            "%",
-        ),
-        Figure::plain(
-            "time_in_commit",
-            share(profile.commit_ns, profile_before.commit_ns),
-            "%",
-        ),
-        Figure::against(
-            "append_vs_indexed_copy",
-            append,
-            "events/s",
-            "COPY into table w/ log indexes",
-            copy_indexed,
-        ),
-        Figure::against(
-            "catch_up_read",
-            n / read_secs,
-            "events/s",
-            "COPY events TO STDOUT",
-            n / copy_out_secs,
-        ),
-        Figure::against(
-            "append_vs_copy",
-            append,
-            "events/s",
-            "COPY into plain table",
-            copy_plain,
-        ),
+        Figure::plain("events_per_group", (profile.events - profile_before.events) as f64 / groups, "events"),
+        Figure::plain("time_in_head_lock", share(profile.lock_ns, profile_before.lock_ns), "%"),
+        Figure::plain("time_in_dedupe", share(profile.dedupe_ns, profile_before.dedupe_ns), "%"),
+        Figure::plain("time_in_stream_versions", share(profile.versions_ns, profile_before.versions_ns), "%"),
+        Figure::plain("time_in_copy", share(profile.encode_and_copy_ns, profile_before.encode_and_copy_ns), "%"),
+        Figure::plain("time_in_commit", share(profile.commit_ns, profile_before.commit_ns), "%"),
+        Figure::against("append_vs_indexed_copy", append, "events/s", "COPY into table w/ log indexes", copy_indexed),
+        Figure::against("catch_up_read", n / read_secs, "events/s", "COPY events TO STDOUT", n / copy_out_secs),
+        Figure::against("append_vs_copy", append, "events/s", "COPY into plain table", copy_plain),
     ];
     print(&figures, args.json);
     db.drop_database().await?;
@@ -256,12 +192,7 @@ fn encode_rows(spec: &Spec, metadata: &Metadata) -> (Vec<Vec<u8>>, usize) {
 }
 
 /// Seconds to COPY every row in one statement and commit.
-async fn copy_in(
-    pool: &sqlx::PgPool,
-    table: &str,
-    indexed: bool,
-    chunks: &[Vec<u8>],
-) -> anyhow::Result<f64> {
+async fn copy_in(pool: &sqlx::PgPool, table: &str, indexed: bool, chunks: &[Vec<u8>]) -> anyhow::Result<f64> {
     let constraints = if indexed {
         ", PRIMARY KEY (shard, position), UNIQUE (event_id), UNIQUE (stream, stream_version)"
     } else {

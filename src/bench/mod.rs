@@ -39,10 +39,7 @@ impl BenchDatabase {
         let base = simledger_services::postgres::database_name(&config.database_url)?;
         let name = format!("{base}_bench_{what}");
         let url = simledger_services::testing::database_url(&config.database_url, &name);
-        let db = Self {
-            server_url: config.database_url.clone(),
-            name,
-        };
+        let db = Self { server_url: config.database_url.clone(), name };
         db.drop_database().await?;
         let pool = simledger_services::postgres::prepare(&url, &data_dir, 16).await?;
         Ok((db, pool))
@@ -50,13 +47,9 @@ impl BenchDatabase {
 
     pub async fn drop_database(&self) -> anyhow::Result<()> {
         use sqlx::{ConnectOptions, Executor};
-        let mut admin = simledger_services::postgres::maintenance_options(&self.server_url)?
-            .connect()
-            .await?;
+        let mut admin = simledger_services::postgres::maintenance_options(&self.server_url)?.connect().await?;
         let q = simledger_services::postgres::quote_ident(&self.name);
-        admin
-            .execute(format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)").as_str())
-            .await?;
+        admin.execute(format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)").as_str()).await?;
         Ok(())
     }
 }

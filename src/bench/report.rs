@@ -13,23 +13,13 @@ pub struct Figure {
 }
 
 impl Figure {
-    pub fn against(
-        name: &str,
-        value: f64,
-        unit: &str,
-        reference_name: &str,
-        reference: f64,
-    ) -> Self {
+    pub fn against(name: &str, value: f64, unit: &str, reference_name: &str, reference: f64) -> Self {
         Self {
             name: name.into(),
             value,
             unit: unit.into(),
             reference: Some(reference),
-            ratio: Some(if reference > 0.0 {
-                value / reference
-            } else {
-                0.0
-            }),
+            ratio: Some(if reference > 0.0 { value / reference } else { 0.0 }),
             reference_name: reference_name.into(),
         }
     }
@@ -54,10 +44,7 @@ pub fn print(figures: &[Figure], json: bool) {
         }
         return;
     }
-    println!(
-        "{:<22} {:>14} {:<9} {:>14}  {:<28} {:>7}",
-        "figure", "value", "unit", "reference", "(of)", "ratio"
-    );
+    println!("{:<22} {:>14} {:<9} {:>14}  {:<28} {:>7}", "figure", "value", "unit", "reference", "(of)", "ratio");
     for f in figures {
         let reference = f.reference.map(|r| format!("{r:.0}")).unwrap_or_default();
         let ratio = f.ratio.map(|r| format!("{r:.3}")).unwrap_or_default();

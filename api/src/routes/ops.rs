@@ -12,10 +12,7 @@ use utoipa_axum::routes;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
-        .routes(routes!(metrics))
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -40,6 +37,8 @@ pub struct Readiness {
     nats: String,
     /// The event log's head position.
     log_position: Option<i64>,
+    /// Components' own checks, `ok` or `failing` (e.g. `core_publisher`: the nodes can publish).
+    checks: std::collections::BTreeMap<&'static str, &'static str>,
 }
 
 /// Whether this instance can serve: PostgreSQL answers and NATS is connected.
@@ -59,18 +58,11 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         },
         None => "not connected".to_owned(),
     };
-    let ready = postgres == "ok" && nats == "ok";
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let body = Readiness {
-        status: if ready { "ready" } else { "not_ready" },
-        postgres,
-        nats,
-        log_position,
-    };
+    let checks: std::collections::BTreeMap<_, _> =
+        state.checks.iter().map(|(name, check)| (*name, if check() { "ok" } else { "failing" })).collect();
+    let ready = postgres == "ok" && nats == "ok" && checks.values().all(|v| *v == "ok");
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = Readiness { status: if ready { "ready" } else { "not_ready" }, postgres, nats, log_position, checks };
     (status, Json(body))
 }
 
@@ -81,8 +73,5 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics() -> impl IntoResponse {
     let handle = crate::prometheus_handle();
     handle.run_upkeep();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        handle.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
 }

@@ -32,42 +32,14 @@ pub async fn start() -> Core {
     let log = EventLog::new(db.pool().await);
     let registry = simledger_projections::spawn(log.clone(), "registry", Registry);
     let commands = Commands::new(log.clone(), registry.progress);
-    let nats = simledger_services::nats::connect(&testing::nats_url())
-        .await
-        .unwrap();
+    let nats = simledger_services::nats::connect(&testing::nats_url()).await.unwrap();
     let names = CoreNames::new(testing::unique_nats_prefix());
-    let core = simledger_core::start_nodes(
-        nats.clone(),
-        &names,
-        log.clone(),
-        chrono::Duration::minutes(6),
-    )
-    .await
-    .unwrap();
+    let core =
+        simledger_core::start_nodes(nats.clone(), &names, log.clone(), chrono::Duration::minutes(6)).await.unwrap();
     simledger_core::start_ingest(nats.clone(), names.clone(), log.clone());
-    let nap = commands
-        .create_nap(
-            CommandId::random(),
-            ACCOUNT,
-            None,
-            vec![network_sid("234", "15")],
-        )
-        .await
-        .unwrap();
-    let fleet = commands
-        .create_fleet(CommandId::random(), ACCOUNT, NewFleet::with_nap(&nap))
-        .await
-        .unwrap();
-    Core {
-        _db: db,
-        log,
-        nats,
-        names,
-        commands,
-        core,
-        nap,
-        fleet,
-    }
+    let nap = commands.create_nap(CommandId::random(), ACCOUNT, None, vec![network_sid("234", "15")]).await.unwrap();
+    let fleet = commands.create_fleet(CommandId::random(), ACCOUNT, NewFleet::with_nap(&nap)).await.unwrap();
+    Core { _db: db, log, nats, names, commands, core, nap, fleet }
 }
 
 impl Core {
@@ -76,35 +48,15 @@ impl Core {
         let iccid = format!("89883070000000{n:05}");
         let c = &self.commands;
         let imsis = imsis.iter().map(|s| s.to_string()).collect();
-        let sim = c
-            .provision_sim(CommandId::random(), &iccid, "1234567890", imsis)
-            .await
-            .unwrap();
-        c.register_sim(CommandId::random(), ACCOUNT, &iccid, "1234567890")
-            .await
-            .unwrap();
+        let sim = c.provision_sim(CommandId::random(), &iccid, "1234567890", imsis).await.unwrap();
+        c.register_sim(CommandId::random(), ACCOUNT, &iccid, "1234567890").await.unwrap();
         if status != SimStatus::New {
-            let first = if status == SimStatus::Ready {
-                SimStatus::Ready
-            } else {
-                SimStatus::Active
-            };
-            let changes = SimChanges {
-                fleet: Some(self.fleet.clone()),
-                status: Some(first),
-                ..Default::default()
-            };
-            c.update_sim(CommandId::random(), ACCOUNT, &sim, changes)
-                .await
-                .unwrap();
+            let first = if status == SimStatus::Ready { SimStatus::Ready } else { SimStatus::Active };
+            let changes = SimChanges { fleet: Some(self.fleet.clone()), status: Some(first), ..Default::default() };
+            c.update_sim(CommandId::random(), ACCOUNT, &sim, changes).await.unwrap();
             if status == SimStatus::Inactive {
-                let off = SimChanges {
-                    status: Some(SimStatus::Inactive),
-                    ..Default::default()
-                };
-                c.update_sim(CommandId::random(), ACCOUNT, &sim, off)
-                    .await
-                    .unwrap();
+                let off = SimChanges { status: Some(SimStatus::Inactive), ..Default::default() };
+                c.update_sim(CommandId::random(), ACCOUNT, &sim, off).await.unwrap();
             }
         }
         self.views_current().await;
@@ -113,13 +65,7 @@ impl Core {
 
     /// Waits (bounded) until the nodes' views have applied everything in the log now.
     pub async fn views_current(&self) {
-        assert!(
-            self.core
-                .views
-                .caught_up(&self.log, Duration::from_secs(10))
-                .await,
-            "views caught up"
-        );
+        assert!(self.core.views.caught_up(&self.log, Duration::from_secs(10)).await, "views caught up");
     }
 
     pub async fn call<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
@@ -129,10 +75,7 @@ impl Core {
     ) -> Resp {
         let reply = self
             .nats
-            .request(
-                self.names.request(subject),
-                serde_json::to_vec(req).unwrap().into(),
-            )
+            .request(self.names.request(subject), serde_json::to_vec(req).unwrap().into())
             .await
             .expect("a node answers");
         serde_json::from_slice(&reply.payload)
@@ -162,13 +105,7 @@ impl Core {
         let mut sub = self.log.subscribe(0, 1000).await.unwrap();
         tokio::time::timeout(Duration::from_secs(15), async {
             loop {
-                if let Some(e) = sub
-                    .next_batch()
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .find(|e| pred(e))
-                {
+                if let Some(e) = sub.next_batch().await.unwrap().into_iter().find(|e| pred(e)) {
                     return e;
                 }
             }
@@ -181,23 +118,13 @@ impl Core {
     pub async fn network_events(&self) -> Vec<RecordedEvent> {
         let js = async_nats::jetstream::new(self.nats.clone());
         tokio::time::timeout(Duration::from_secs(30), async {
-            while simledger_core::ingest::backlog(&js, &self.names)
-                .await
-                .unwrap()
-                > 0
-            {
+            while simledger_core::ingest::backlog(&js, &self.names).await.unwrap() > 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         })
         .await
         .expect("ingest drained");
-        self.log
-            .read(0, 1_000_000)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|e| connection(&e.event).is_some())
-            .collect()
+        self.log.read(0, 1_000_000).await.unwrap().into_iter().filter(|e| connection(&e.event).is_some()).collect()
     }
 }
 

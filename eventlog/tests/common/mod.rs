@@ -27,11 +27,5 @@ pub fn sms(stream: &str, n: u64) -> NewEvent {
         network: None,
         error: None,
     });
-    NewEvent::new(
-        Uuid::new_v4(),
-        stream,
-        &event,
-        &Metadata::from_source("test"),
-    )
-    .unwrap()
+    NewEvent::new(Uuid::new_v4(), stream, &event, &Metadata::from_source("test")).unwrap()
 }
