@@ -63,9 +63,8 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
             let publisher = core.publisher.clone();
             state = state.with_check("core_publisher", move || publisher.is_healthy());
         }
-        let app = Application::bind(config.listen, state)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
+        let app =
+            Application::bind(config.listen, state).await.with_context(|| format!("binding {}", config.listen))?;
         tracing::info!(
             "API listening on http://{addr} (docs: http://{addr}/docs, health: http://{addr}/readyz)",
             addr = app.local_addr()

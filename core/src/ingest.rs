@@ -21,6 +21,20 @@ use uuid::Uuid;
 use crate::{CoreError, CoreNames};
 
 pub const CONSUMER: &str = "ingest";
+
+/// Milliseconds from a node's publish to the commit of its event, for `bench ingest`.
+static LATENCY_MS: std::sync::Mutex<Option<hdrhistogram::Histogram<u64>>> = std::sync::Mutex::new(None);
+
+/// Starts (or restarts) recording publish→commit latency.
+pub fn reset_latency() {
+    *LATENCY_MS.lock().expect("latency lock") = hdrhistogram::Histogram::new_with_bounds(1, 600_000, 3).ok();
+}
+
+/// `(p50, p99, count)` in milliseconds since [`reset_latency`].
+pub fn latency_percentiles() -> Option<(u64, u64, u64)> {
+    let h = LATENCY_MS.lock().expect("latency lock");
+    h.as_ref().map(|h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.len()))
+}
 const BATCH: usize = 4000;
 
 #[derive(Deserialize)]
@@ -85,8 +99,8 @@ pub async fn run(js: jetstream::Context, names: CoreNames, log: EventLog) -> Res
         .messages()
         .await
         .map_err(|e| CoreError::JetStream(e.to_string()))?;
-    let mut chunks = messages.ready_chunks(BATCH);
-    while let Some(chunk) = chunks.next().await {
+    let mut messages = std::pin::pin!(messages);
+    while let Some(chunk) = next_chunk(&mut messages, BATCH).await {
         let mut batch = Vec::with_capacity(chunk.len());
         let mut published = Vec::with_capacity(chunk.len());
         let mut done = Vec::with_capacity(chunk.len());
@@ -110,8 +124,13 @@ pub async fn run(js: jetstream::Context, names: CoreNames, log: EventLog) -> Res
         if !batch.is_empty() {
             append_until_committed(&log, batch).await;
             let now = now_ms();
+            let mut recording = LATENCY_MS.lock().expect("latency lock");
             for at in published {
-                metrics::histogram!("simledger_ingest_latency_seconds").record(now.saturating_sub(at) as f64 / 1000.0);
+                let ms = now.saturating_sub(at);
+                metrics::histogram!("simledger_ingest_latency_seconds").record(ms as f64 / 1000.0);
+                if let Some(h) = recording.as_mut() {
+                    let _ = h.record(ms.max(1));
+                }
             }
         }
         for msg in done {
@@ -121,6 +140,35 @@ pub async fn run(js: jetstream::Context, names: CoreNames, log: EventLog) -> Res
         }
     }
     Ok(())
+}
+
+/// Waits for one message, then takes every message already delivered, up to `max`.
+///
+/// Not `ready_chunks`: the consumer stream returns `Pending` whenever tokio's cooperative budget
+/// (128 polls) runs out, which capped batches at 127 messages however long the backlog. Yielding
+/// once resets the budget; only a stream still empty after a yield ends the batch.
+async fn next_chunk<S, T>(messages: &mut std::pin::Pin<&mut S>, max: usize) -> Option<Vec<T>>
+where
+    S: futures_util::Stream<Item = T>,
+{
+    use futures_util::FutureExt;
+    let mut chunk = vec![messages.next().await?];
+    let mut yielded = false;
+    while chunk.len() < max {
+        match messages.next().now_or_never() {
+            Some(Some(m)) => {
+                chunk.push(m);
+                yielded = false;
+            }
+            Some(None) => break,
+            None if yielded => break,
+            None => {
+                tokio::task::yield_now().await;
+                yielded = true;
+            }
+        }
+    }
+    Some(chunk)
 }
 
 /// Appends, retrying while the database is unreachable: nothing is acknowledged (so nothing can

@@ -92,7 +92,10 @@ impl Pgw {
     }
 
     pub async fn create_session(&self, req: CreateSessionRequest) -> CreateSessionAnswer {
-        let sid = happening::sid("PI", &format!("session:{}:{}", req.context.imsi, req.seq));
+        // The time is part of the key: a device's sequence numbers start again when its
+        // simulator restarts, its sessions must not take earlier sessions' SIDs.
+        let sid =
+            happening::sid("PI", &format!("session:{}:{}:{}", req.context.imsi, req.seq, req.at.timestamp_millis()));
         if !APNS.contains(&req.apn.as_str()) {
             let error = ConnectionError { code: CODE_UNKNOWN_APN, message: "MISSING_OR_UNKNOWN_APN".into() };
             let key = format!("{sid}:failed");

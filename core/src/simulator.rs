@@ -161,6 +161,7 @@ pub struct Simulator {
     config: SimConfig,
     pacer: Arc<Pacer>,
     wall_start: Instant,
+    stopped: Arc<std::sync::atomic::AtomicBool>,
     pub stats: Arc<SimStats>,
 }
 
@@ -173,6 +174,7 @@ impl Simulator {
             config,
             pacer: Arc::new(Pacer { interval, next: std::sync::Mutex::new(Instant::now()) }),
             wall_start: Instant::now(),
+            stopped: Arc::default(),
             stats: Arc::default(),
         }
     }
@@ -189,6 +191,11 @@ impl Simulator {
         for d in devices {
             let _ = d.await;
         }
+    }
+
+    /// Makes every device finish its current step and stop (a benchmark's end).
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
     }
 
     /// Waits until wall time catches up with simulated time `t` (at `speed`), then for a slot.
@@ -226,7 +233,7 @@ impl Simulator {
         let mut rng =
             ChaCha8Rng::seed_from_u64(self.config.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let end = self.config.duration.map(|d| self.config.start + d);
-        let over = |t: DateTime<Utc>| end.is_some_and(|e| t >= e);
+        let over = |t: DateTime<Utc>| end.is_some_and(|e| t >= e) || self.stopped.load(Ordering::Relaxed);
         let imei = format!("35{:013}", rng.random_range(0..10_000_000_000_000u64));
         let mut t = self.config.start + Duration::seconds(rng.random_range(0..600));
         let mut seq = 0u64;
@@ -283,7 +290,8 @@ impl Simulator {
             }
             let mut report_seq = 0;
             loop {
-                let step = Duration::seconds(rng.random_range(60..180));
+                // Counters sampled every 3 to 7 minutes against the PGW's 6-minute windows.
+                let step = Duration::seconds(rng.random_range(180..420));
                 if t + step >= session_end {
                     break;
                 }

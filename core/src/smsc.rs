@@ -25,10 +25,9 @@ pub struct Smsc {
 impl Smsc {
     pub async fn submit(&self, req: SmsSubmit) -> SmsAnswer {
         let mo = req.direction == "from_sim";
-        let sid = req
-            .sms_command_sid
-            .clone()
-            .unwrap_or_else(|| happening::sid("HC", &format!("sms:{}:{}", req.imsi, req.seq)));
+        let sid = req.sms_command_sid.clone().unwrap_or_else(|| {
+            happening::sid("HC", &format!("sms:{}:{}:{}", req.imsi, req.seq, req.at.timestamp_millis()))
+        });
         // Whom it belongs to and whether it can be delivered, from the subscriber view.
         let (subscriber, outcome) = {
             let view = self.views.subscribers.read().expect("view lock");

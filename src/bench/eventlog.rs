@@ -39,7 +39,7 @@ pub struct EventlogArgs {
     json: bool,
 }
 
-struct Spec {
+pub(crate) struct Spec {
     ids: Vec<uuid::Uuid>,
     streams: usize,
 }
@@ -70,33 +70,42 @@ impl Spec {
     }
 }
 
-pub async fn run(config: &Config, args: EventlogArgs) -> anyhow::Result<()> {
-    let (db, pool) = BenchDatabase::create(config, "eventlog").await?;
-    let log = EventLog::new(pool.clone());
+/// The benchmark's events: ~360-byte payloads spread over `streams` streams, with ids as the
+/// system makes them (time-ordered).
+pub(crate) fn spec(events: usize, streams: usize) -> Arc<Spec> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-    let spec = Arc::new(Spec {
-        // Ids as the system makes them: time-ordered (one happening per millisecond here).
-        ids: (0..args.events)
+    Arc::new(Spec {
+        ids: (0..events)
             .map(|i| {
                 let entropy = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64());
                 simledger_eventlog::time_ordered_id(1_767_225_600_000 + i as u64, entropy)
             })
             .collect(),
-        streams: args.streams.max(1),
-    });
-    let metadata = Metadata::from_source("bench").with_account("AC0123456789abcdef0123456789abcdef");
-    let payload_bytes = spec.new_event(0, &metadata).data_json().len();
-    eprintln!("appending {} events from {} producers ({} per call)…", args.events, args.producers, args.batch);
+        streams: streams.max(1),
+    })
+}
 
-    // Append through the real path: serialize, queue, group commit.
-    let profile_before = simledger_eventlog::profile();
+pub(crate) fn bench_metadata() -> Metadata {
+    Metadata::from_source("bench").with_account("AC0123456789abcdef0123456789abcdef")
+}
+
+/// Appends every event of `spec` through the real path (serialize, queue, group commit) from
+/// `producers` concurrent callers of `batch` events each. Returns the seconds it took.
+pub(crate) async fn append_all(
+    log: &EventLog,
+    spec: &Arc<Spec>,
+    producers: usize,
+    batch: usize,
+) -> anyhow::Result<f64> {
+    let metadata = bench_metadata();
+    let events = spec.ids.len();
     let started = Instant::now();
-    let mut producers = Vec::new();
-    for p in 0..args.producers {
+    let mut tasks = Vec::new();
+    for p in 0..producers {
         let (log, spec, metadata) = (log.clone(), spec.clone(), metadata.clone());
-        let (events, producers_n, batch) = (args.events, args.producers, args.batch.max(1));
-        producers.push(tokio::spawn(async move {
-            let mine: Vec<usize> = (p..events).step_by(producers_n).collect();
+        let batch = batch.max(1);
+        tasks.push(tokio::spawn(async move {
+            let mine: Vec<usize> = (p..events).step_by(producers).collect();
             for chunk in mine.chunks(batch) {
                 let batch = chunk.iter().map(|&i| spec.new_event(i, &metadata)).collect();
                 log.append(batch, ExpectedVersion::Any).await?;
@@ -104,10 +113,22 @@ pub async fn run(config: &Config, args: EventlogArgs) -> anyhow::Result<()> {
             Ok::<_, simledger_eventlog::EventLogError>(())
         }));
     }
-    for p in producers {
-        p.await??;
+    for t in tasks {
+        t.await??;
     }
-    let append_secs = started.elapsed().as_secs_f64();
+    Ok(started.elapsed().as_secs_f64())
+}
+
+pub async fn run(config: &Config, args: EventlogArgs) -> anyhow::Result<()> {
+    let (db, pool) = BenchDatabase::create(config, "eventlog").await?;
+    let log = EventLog::new(pool.clone());
+    let spec = spec(args.events, args.streams);
+    let metadata = bench_metadata();
+    let payload_bytes = spec.new_event(0, &metadata).data_json().len();
+    eprintln!("appending {} events from {} producers ({} per call)…", args.events, args.producers, args.batch);
+
+    let profile_before = simledger_eventlog::profile();
+    let append_secs = append_all(&log, &spec, args.producers, args.batch).await?;
     let profile = simledger_eventlog::profile();
     anyhow::ensure!(log.head().await? == args.events as i64, "the log does not hold every event");
 

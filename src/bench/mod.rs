@@ -2,6 +2,7 @@
 //! noisy, so every figure comes with a reference measured in the same run and their ratio.
 
 mod eventlog;
+mod ingest;
 mod report;
 
 use clap::{Args, Subcommand};
@@ -18,18 +19,21 @@ pub struct BenchArgs {
 enum Which {
     /// Append and catch-up read through the real event log, against raw COPY of the same rows.
     Eventlog(eventlog::EventlogArgs),
+    /// End to end: simulator → core nodes → JetStream → ingest → log, against the append-only rate.
+    Ingest(ingest::IngestArgs),
 }
 
 pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
         Which::Eventlog(a) => eventlog::run(config, a).await,
+        Which::Ingest(a) => ingest::run(config, a).await,
     }
 }
 
 /// A database of its own for one benchmark run on the configured server, dropped afterwards.
 pub(crate) struct BenchDatabase {
     server_url: String,
-    name: String,
+    pub name: String,
 }
 
 impl BenchDatabase {
