@@ -200,3 +200,58 @@ async fn drop_database(url: &str) {
         .await
         .unwrap();
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// What a fresh machine goes through: nothing listens on the configured ports, so `up` creates
+/// a private Postgres cluster with initdb and starts nats-server -js, each under the data dir.
+#[tokio::test]
+async fn up_starts_postgres_and_nats_when_nothing_listens() {
+    let (pg_port, nats_port) = (free_port(), free_port());
+    let data_dir = std::env::temp_dir().join(format!("simledger-fresh-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let mut child = simledger()
+        .args(["up", "--listen", "127.0.0.1:0", "--sim-sims", "0", "--log", "info"])
+        .env("DATABASE_URL", format!("postgres://postgres@127.0.0.1:{pg_port}/simledger"))
+        .env("NATS_URL", format!("nats://127.0.0.1:{nats_port}"))
+        .env("SIMLEDGER_DATA_DIR", &data_dir)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let base = loop {
+        let line = rx.recv_timeout(Duration::from_secs(120)).expect("up starts");
+        if let Some(rest) = line.split("API listening on http://").nth(1) {
+            break format!("http://{}", rest.split_whitespace().next().unwrap());
+        }
+        lines.push(line);
+    };
+    let ready: serde_json::Value = reqwest::get(format!("{base}/readyz")).await.unwrap().json().await.unwrap();
+
+    let _ = child.kill();
+    let _ = child.wait();
+    let cluster = data_dir.join("postgres");
+    let _ = Command::new("runuser")
+        .args(["-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D"])
+        .arg(&cluster)
+        .args(["stop", "-m", "immediate"])
+        .output();
+    let _ = Command::new("pkill").args(["-f", &format!("nats-server -a 127.0.0.1 -p {nats_port}")]).status();
+    let _ = std::fs::remove_dir_all(&data_dir);
+
+    assert_eq!(ready["status"], "ready", "{ready}");
+    let log = lines.join("\n");
+    assert!(log.contains("PostgreSQL was not running; started a private cluster"), "{log}");
+    assert!(log.contains("NATS was not running; started"), "{log}");
+}

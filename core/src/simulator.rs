@@ -37,6 +37,9 @@ const NAP_PLMNS: [(&str, &str); 8] = [
 /// Networks devices also try that the NAP does not allow (their attaches are rejected).
 const OTHER_PLMNS: [(&str, &str); 3] = [("404", "45"), ("460", "00"), ("722", "310")];
 
+/// Most device requests awaiting an answer at once.
+pub const MAX_IN_FLIGHT: usize = 256;
+
 /// One SIM card of the plan and what its owner does with it before traffic starts.
 #[derive(Debug, Clone)]
 pub struct Card {
@@ -162,6 +165,9 @@ pub struct Simulator {
     pacer: Arc<Pacer>,
     wall_start: Instant,
     stopped: Arc<std::sync::atomic::AtomicBool>,
+    /// Bounds requests in flight across devices: a closed-loop load, so an overloaded core slows
+    /// the devices down instead of drowning in timeouts and retries.
+    in_flight: Arc<tokio::sync::Semaphore>,
     pub stats: Arc<SimStats>,
 }
 
@@ -175,6 +181,7 @@ impl Simulator {
             pacer: Arc::new(Pacer { interval, next: std::sync::Mutex::new(Instant::now()) }),
             wall_start: Instant::now(),
             stopped: Arc::default(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
             stats: Arc::default(),
         }
     }
@@ -214,6 +221,7 @@ impl Simulator {
         let subject = self.names.request(subject);
         let body: bytes::Bytes = serde_json::to_vec(req).expect("requests serialize").into();
         let mut backoff = StdDuration::from_millis(50);
+        let _permit = self.in_flight.acquire().await.expect("the semaphore is never closed");
         loop {
             let answer =
                 tokio::time::timeout(StdDuration::from_secs(10), self.client.request(subject.clone(), body.clone()))

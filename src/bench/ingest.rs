@@ -68,7 +68,6 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     let paced_rate = (head1 - head0) as f64 / (t1 - t0).as_secs_f64();
     sim.stop();
     platform::drain_ingest(&p, Duration::from_secs(300)).await?;
-    let lag = p.log.head().await? - *p.registry.progress.borrow();
 
     eprintln!("measuring the append-only reference…");
     let (ref_db, ref_pool) = BenchDatabase::create(config, "ingest_reference").await?;
@@ -82,7 +81,6 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
         Figure::plain("paced_70pct_rate", paced_rate, "events/s"),
         Figure::plain("ingest_latency_p50", p50 as f64, "ms"),
         Figure::plain("ingest_latency_p99", p99 as f64, "ms"),
-        Figure::plain("registry_lag_after_drain", lag as f64, "events"),
         Figure::against("ingest", ingest_rate, "events/s", "append-only, same run", append_rate),
     ];
     print(&figures, args.json);
