@@ -169,3 +169,50 @@ async fn a_malformed_message_goes_to_the_dead_letter_stream_and_ingest_goes_on()
     assert!(reasons[0].contains("not an event envelope"), "{reasons:?}");
     assert!(reasons[1].contains("sim.teleported"), "{reasons:?}");
 }
+
+#[tokio::test]
+async fn an_sms_to_a_sim_is_submitted_then_delivered_and_one_to_an_inactive_sim_fails() {
+    let core = start().await;
+    core.sim(1, &["310240000000015"], SimStatus::Active).await;
+    core.sim(2, &["310240000000016"], SimStatus::Inactive).await;
+    let mt = |imsi: &str, sid: &str| SmsSubmit {
+        direction: "to_sim".into(),
+        imsi: imsi.into(),
+        payload: "reboot".into(),
+        at: at(1),
+        seq: 1,
+        sms_command_sid: Some(sid.into()),
+    };
+
+    let ok: SmsAnswer =
+        core.call(subjects::SMSC_SUBMIT, &mt("310240000000015", "HC00000000000000000000000000000001")).await;
+    let failed: SmsAnswer =
+        core.call(subjects::SMSC_SUBMIT, &mt("310240000000016", "HC00000000000000000000000000000002")).await;
+
+    assert!(ok.delivered);
+    assert!(!failed.delivered);
+    // network_events() waits for ingest to drain; SMS events are not connection events.
+    assert!(core.network_events().await.is_empty());
+    let sms: Vec<(String, &'static str)> = core
+        .log
+        .read(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::SmsMtSubmitted(s) => Some((s.sms_command_sid, "submitted")),
+            Event::SmsMtDelivered(s) => Some((s.sms_command_sid, "delivered")),
+            Event::SmsMtFailed(s) => Some((s.sms_command_sid, "failed")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sms,
+        vec![
+            ("HC00000000000000000000000000000001".to_owned(), "submitted"),
+            ("HC00000000000000000000000000000001".to_owned(), "delivered"),
+            ("HC00000000000000000000000000000002".to_owned(), "submitted"),
+            ("HC00000000000000000000000000000002".to_owned(), "failed"),
+        ]
+    );
+}
