@@ -52,11 +52,6 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     let _ = simledger_api::prometheus_handle();
     tracing::info!(stream = %p.names.stream(), subjects = %p.names.all_subjects(), "core stream ready");
 
-    let simulation = if has(Role::Core) && args.sim_sims > 0 {
-        Some(start_simulated_fleet(&p, args.sim_sims, args.sim_speed).await?)
-    } else {
-        None
-    };
     let server = if has(Role::Api) {
         let mut state = AppState::new(p.log.clone(), Some(p.nats.clone()));
         if let Some(core) = &p.core {
@@ -70,6 +65,13 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
             addr = app.local_addr()
         );
         Some(tokio::spawn(app.serve(shutdown_signal())))
+    } else {
+        None
+    };
+    // After the API is up: provisioning the built-in fleet takes a moment and is not what
+    // readiness depends on.
+    let simulation = if has(Role::Core) && args.sim_sims > 0 {
+        Some(start_simulated_fleet(&p, args.sim_sims, args.sim_speed))
     } else {
         None
     };
@@ -98,18 +100,24 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Provisions the built-in fleet (idempotently) and runs its devices in real time from now.
-async fn start_simulated_fleet(p: &Platform, sims: usize, speed: f64) -> anyhow::Result<Simulator> {
-    let plan = FleetPlan::generate(1, sims);
-    platform::provision(&p.commands, &plan).await?;
-    let core = p.core.as_ref().expect("the core role is running");
-    core.views.caught_up(&p.log, Duration::from_secs(60)).await;
+/// Provisions the built-in fleet (idempotently) in the background, then runs its devices in
+/// real time from now.
+fn start_simulated_fleet(p: &Platform, sims: usize, speed: f64) -> Simulator {
     let config = SimConfig { seed: 1, start: chrono::Utc::now(), duration: None, speed, rate: 200.0 };
     let simulator = Simulator::new(p.nats.clone(), p.names.clone(), config);
-    let runner = simulator.clone();
-    tokio::spawn(async move { runner.run(&plan).await });
-    tracing::info!(sims, speed, "simulated fleet running");
-    Ok(simulator)
+    let (runner, commands, log) = (simulator.clone(), p.commands.clone(), p.log.clone());
+    let views = p.core.as_ref().expect("the core role is running").views.clone();
+    tokio::spawn(async move {
+        let plan = FleetPlan::generate(1, sims);
+        if let Err(e) = platform::provision(&commands, &plan).await {
+            tracing::error!(error = %e, "could not provision the simulated fleet");
+            return;
+        }
+        views.caught_up(&log, Duration::from_secs(60)).await;
+        tracing::info!(sims, speed, "simulated fleet running");
+        runner.run(&plan).await
+    });
+    simulator
 }
 
 /// One line per interval: what the operator wants to see scroll by.

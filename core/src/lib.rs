@@ -88,12 +88,24 @@ impl CoreNames {
 /// happenings survive a NATS restart, and a de-duplication window for `Nats-Msg-Id`, so a node
 /// that retries a publish after a lost ack stores it once.
 pub async fn ensure_streams(js: &jetstream::Context, names: &CoreNames) -> Result<(), CoreError> {
-    for (name, subject) in
-        [(names.stream(), names.all_subjects()), (names.dead_letter_stream(), names.dead_letter_subject())]
-    {
+    let streams = [
+        // A work queue: a message is removed once ingest acknowledges it, which it does only after
+        // the event is committed to the log, the durable copy.
+        (names.stream(), names.all_subjects(), stream::RetentionPolicy::WorkQueue, Duration::ZERO),
+        // Dead letters are kept for 30 days for an operator to look at.
+        (
+            names.dead_letter_stream(),
+            names.dead_letter_subject(),
+            stream::RetentionPolicy::Limits,
+            Duration::from_secs(30 * 24 * 3600),
+        ),
+    ];
+    for (name, subject, retention, max_age) in streams {
         js.get_or_create_stream(stream::Config {
             name,
             subjects: vec![subject],
+            retention,
+            max_age,
             storage: stream::StorageType::File,
             duplicate_window: Duration::from_secs(120),
             ..Default::default()

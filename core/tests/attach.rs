@@ -105,3 +105,25 @@ async fn a_retried_attach_is_recorded_once() {
         core.network_events().await.into_iter().filter(|e| matches!(e.event, Event::AttachmentAccepted(_))).count();
     assert_eq!(attaches, 2);
 }
+
+#[tokio::test]
+async fn committed_events_leave_the_core_stream() {
+    let core = start().await;
+    core.sim(1, &["310240000000008"], SimStatus::Active).await;
+    for seq in 1..=5 {
+        core.attach("310240000000008", UK.0, UK.1, seq).await;
+    }
+    assert_eq!(core.network_events().await.len(), 5);
+    let js = async_nats::jetstream::new(core.nats.clone());
+    let mut stream = js.get_stream(core.names.stream()).await.unwrap();
+    // Work-queue retention: an acknowledged message is deleted; the log holds the durable copy.
+    let mut left = u64::MAX;
+    for _ in 0..50 {
+        left = stream.info().await.unwrap().state.messages;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(left, 0);
+}
