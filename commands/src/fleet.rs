@@ -3,7 +3,7 @@
 use simledger_eventlog::catalog::{FleetCreated, FleetUpdated};
 use simledger_eventlog::{Event, ExpectedVersion};
 
-use crate::{metadata, CommandError, CommandId, Commands, Result};
+use crate::{metadata, CommandError, CommandId, Commands, Result, FLEET, NAP};
 
 /// Twilio's bounds and default for `DataLimit`, in megabytes.
 pub const DATA_LIMIT_MB: std::ops::RangeInclusive<i64> = 1..=2_000_000;
@@ -70,9 +70,9 @@ impl Commands {
             }
         }
         check_limit(fleet.data_limit_mb)?;
-        let (nap_sid, _) = self.nap(account_sid, &fleet.network_access_profile).await?;
+        let (nap_sid, _) = self.lookup(&NAP, account_sid, &fleet.network_access_profile).await?;
         if let Some(name) = &fleet.unique_name {
-            self.ensure_fleet_name_free(account_sid, name).await?;
+            self.ensure_name_free(&FLEET, account_sid, name, "").await?;
         }
         let fleet_sid = cmd.sid("HF");
         let event = Event::FleetCreated(FleetCreated {
@@ -113,16 +113,16 @@ impl Commands {
                 return Ok(f.fleet_sid);
             }
         }
-        let (fleet_sid, version) = self.fleet(account_sid, fleet).await?;
+        let (fleet_sid, version) = self.lookup(&FLEET, account_sid, fleet).await?;
         if let Some(mb) = changes.data_limit_mb {
             check_limit(mb)?;
         }
         let nap_sid = match &changes.network_access_profile {
-            Some(nap) => Some(self.nap(account_sid, nap).await?.0),
+            Some(nap) => Some(self.lookup(&NAP, account_sid, nap).await?.0),
             None => None,
         };
         if let Some(Some(name)) = &changes.unique_name {
-            self.ensure_fleet_name_free(account_sid, name).await?;
+            self.ensure_name_free(&FLEET, account_sid, name, &fleet_sid).await?;
         }
         let event = Event::FleetUpdated(FleetUpdated {
             fleet_sid: fleet_sid.clone(),
@@ -146,31 +146,5 @@ impl Commands {
         )
         .await?;
         Ok(fleet_sid)
-    }
-
-    /// `(sid, version)` of an account's fleet, by SID or unique name.
-    pub(crate) async fn fleet(&self, account_sid: &str, sid_or_name: &str) -> Result<(String, i32)> {
-        sqlx::query_as(
-            "SELECT fleet_sid, version FROM registry_fleets WHERE account_sid = $1 AND (fleet_sid = $2 OR unique_name = $2)",
-        )
-        .bind(account_sid)
-        .bind(sid_or_name)
-        .fetch_optional(self.log.pool())
-        .await?
-        .ok_or_else(|| CommandError::NotFound { what: "Fleet", id: sid_or_name.to_owned() })
-    }
-
-    async fn ensure_fleet_name_free(&self, account_sid: &str, name: &str) -> Result<()> {
-        let taken: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM registry_fleets WHERE account_sid = $1 AND unique_name = $2)",
-        )
-        .bind(account_sid)
-        .bind(name)
-        .fetch_one(self.log.pool())
-        .await?;
-        if taken {
-            return Err(CommandError::Conflict(format!("A Fleet named {name} already exists")));
-        }
-        Ok(())
     }
 }

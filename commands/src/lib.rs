@@ -82,6 +82,57 @@ impl Commands {
     }
 }
 
+/// A registry resource that can be named by SID or unique name within an account.
+pub(crate) struct Kind {
+    what: &'static str,
+    table: &'static str,
+    sid: &'static str,
+}
+
+pub(crate) const NAP: Kind = Kind { what: "NetworkAccessProfile", table: "registry_naps", sid: "nap_sid" };
+pub(crate) const FLEET: Kind = Kind { what: "Fleet", table: "registry_fleets", sid: "fleet_sid" };
+pub(crate) const SIM: Kind = Kind { what: "Sim", table: "registry_sims", sid: "sim_sid" };
+
+impl Commands {
+    /// `(sid, version)` of an account's resource, by SID or unique name; another account's is
+    /// not found.
+    pub(crate) async fn lookup(&self, kind: &Kind, account_sid: &str, sid_or_name: &str) -> Result<(String, i32)> {
+        // Table and column names are constants of this crate, never input.
+        let sql = format!(
+            "SELECT {sid}, version FROM {table} WHERE account_sid = $1 AND ({sid} = $2 OR unique_name = $2)",
+            sid = kind.sid,
+            table = kind.table
+        );
+        sqlx::query_as(&sql)
+            .bind(account_sid)
+            .bind(sid_or_name)
+            .fetch_optional(self.log.pool())
+            .await?
+            .ok_or_else(|| CommandError::NotFound { what: kind.what, id: sid_or_name.to_owned() })
+    }
+
+    /// Refuses a unique name another resource of the account already has.
+    pub(crate) async fn ensure_name_free(
+        &self,
+        kind: &Kind,
+        account_sid: &str,
+        name: &str,
+        except: &str,
+    ) -> Result<()> {
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM {table} WHERE account_sid = $1 AND unique_name = $2 AND {sid} <> $3)",
+            sid = kind.sid,
+            table = kind.table
+        );
+        let taken: bool =
+            sqlx::query_scalar(&sql).bind(account_sid).bind(name).bind(except).fetch_one(self.log.pool()).await?;
+        if taken {
+            return Err(CommandError::Conflict(format!("A {} named {name} already exists", kind.what)));
+        }
+        Ok(())
+    }
+}
+
 fn metadata(cmd: &CommandId, account_sid: Option<&str>) -> Metadata {
     let mut m = Metadata::from_source("api");
     m.correlation_id = Some(cmd.as_uuid());

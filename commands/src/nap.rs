@@ -4,7 +4,7 @@ use simledger_eventlog::catalog::{NapCreated, NapNetworkChange};
 use simledger_eventlog::networks;
 use simledger_eventlog::{Event, ExpectedVersion};
 
-use crate::{metadata, CommandError, CommandId, Commands, Result};
+use crate::{metadata, CommandError, CommandId, Commands, Result, NAP};
 
 impl Commands {
     /// Creates a NAP allowing `networks` (`HW` SIDs from the catalogue). Returns its `HA` SID.
@@ -26,7 +26,7 @@ impl Commands {
             }
         }
         if let Some(name) = &unique_name {
-            self.ensure_nap_name_free(account_sid, name).await?;
+            self.ensure_name_free(&NAP, account_sid, name, "").await?;
         }
         let nap_sid = cmd.sid("HA");
         let mut networks = networks;
@@ -76,7 +76,7 @@ impl Commands {
         if self.earlier_run(&cmd).await?.is_some() {
             return Ok(());
         }
-        let (nap_sid, version) = self.nap(account_sid, nap).await?;
+        let (nap_sid, version) = self.lookup(&NAP, account_sid, nap).await?;
         if networks::catalog().by_sid(network_sid).is_none() {
             return Err(CommandError::invalid("Network", format!("{network_sid} is not a Network")));
         }
@@ -104,32 +104,6 @@ impl Commands {
             metadata(&cmd, Some(account_sid)),
         )
         .await?;
-        Ok(())
-    }
-
-    /// `(sid, version)` of an account's NAP, by SID or unique name.
-    pub(crate) async fn nap(&self, account_sid: &str, sid_or_name: &str) -> Result<(String, i32)> {
-        sqlx::query_as(
-            "SELECT nap_sid, version FROM registry_naps WHERE account_sid = $1 AND (nap_sid = $2 OR unique_name = $2)",
-        )
-        .bind(account_sid)
-        .bind(sid_or_name)
-        .fetch_optional(self.log.pool())
-        .await?
-        .ok_or_else(|| CommandError::NotFound { what: "NetworkAccessProfile", id: sid_or_name.to_owned() })
-    }
-
-    async fn ensure_nap_name_free(&self, account_sid: &str, name: &str) -> Result<()> {
-        let taken: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM registry_naps WHERE account_sid = $1 AND unique_name = $2)",
-        )
-        .bind(account_sid)
-        .bind(name)
-        .fetch_one(self.log.pool())
-        .await?;
-        if taken {
-            return Err(CommandError::Conflict(format!("A NetworkAccessProfile named {name} already exists")));
-        }
         Ok(())
     }
 }

@@ -4,7 +4,7 @@ use simledger_eventlog::catalog::{SimProvisioned, SimRegistered, SimStatus, SimS
 use simledger_eventlog::{Event, ExpectedVersion, Metadata};
 
 use crate::ids::registration_code_hash;
-use crate::{metadata, CommandError, CommandId, Commands, Result};
+use crate::{metadata, CommandError, CommandId, Commands, Result, FLEET, SIM};
 
 /// Fields to change; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -182,7 +182,7 @@ impl Commands {
         .ok_or_else(|| CommandError::NotFound { what: "Sim", id: sim.to_owned() })?;
         let fleet_sid = match &changes.fleet {
             Some(f) => Some(
-                self.fleet(account_sid, f)
+                self.lookup(&FLEET, account_sid, f)
                     .await
                     .map_err(|_| CommandError::rule(83006, format!("The Fleet {f} was not found")))?
                     .0,
@@ -190,17 +190,7 @@ impl Commands {
             None => None,
         };
         if let Some(Some(name)) = &changes.unique_name {
-            let taken: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM registry_sims WHERE account_sid = $1 AND unique_name = $2 AND sim_sid <> $3)",
-            )
-            .bind(account_sid)
-            .bind(name)
-            .bind(&row.sim_sid)
-            .fetch_one(self.log.pool())
-            .await?;
-            if taken {
-                return Err(CommandError::Conflict(format!("A Sim named {name} already exists")));
-            }
+            self.ensure_name_free(&SIM, account_sid, name, &row.sim_sid).await?;
         }
         if let Some(imsis) = &changes.disallowed_imsis {
             let owned: i64 =

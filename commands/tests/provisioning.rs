@@ -114,3 +114,34 @@ async fn a_data_limit_out_of_bounds_is_refused_and_changes_nothing() {
     assert!(matches!(out, Err(CommandError::InvalidParameter { param: "DataLimit", .. })), "{out:?}");
     assert_eq!(c.log().head().await.unwrap(), head);
 }
+
+#[tokio::test]
+async fn a_unique_name_taken_by_another_fleet_is_a_conflict_but_keeping_ones_own_is_not() {
+    let f = fixture().await;
+    let c = &f.commands;
+    let nap = c.create_nap(CommandId::random(), ACCOUNT, None, vec![]).await.unwrap();
+    let named =
+        |name: &str| simledger_commands::NewFleet { unique_name: Some(name.into()), ..NewFleet::with_nap(&nap) };
+    c.create_fleet(CommandId::random(), ACCOUNT, named("trackers")).await.unwrap();
+    let meters = c.create_fleet(CommandId::random(), ACCOUNT, named("meters")).await.unwrap();
+    let rename =
+        |name: &str| simledger_commands::FleetChanges { unique_name: Some(Some(name.into())), ..Default::default() };
+
+    let same = c.update_fleet(CommandId::random(), ACCOUNT, &meters, rename("meters")).await;
+    let taken = c.update_fleet(CommandId::random(), ACCOUNT, &meters, rename("trackers")).await;
+    let again = c.create_fleet(CommandId::random(), ACCOUNT, named("trackers")).await;
+    // Another account may use the same name.
+    let other_nap = c.create_nap(CommandId::random(), OTHER, None, vec![]).await.unwrap();
+    let elsewhere = c
+        .create_fleet(
+            CommandId::random(),
+            OTHER,
+            simledger_commands::NewFleet { unique_name: Some("trackers".into()), ..NewFleet::with_nap(&other_nap) },
+        )
+        .await;
+
+    assert_eq!(same.unwrap(), meters);
+    assert!(matches!(taken, Err(CommandError::Conflict(_))), "{taken:?}");
+    assert!(matches!(again, Err(CommandError::Conflict(_))), "{again:?}");
+    assert!(elsewhere.is_ok(), "{elsewhere:?}");
+}
