@@ -8,6 +8,11 @@ pub enum EventLogError {
     UnknownEventType { position: Position, event_type: String },
     #[error("event at position {position} ({event_type}) does not match its schema: {reason}")]
     Malformed { position: Position, event_type: String, reason: String },
+    /// No event at `after + 1` though the log goes on to `next`: a hole in positions, which the
+    /// append path never makes (a row written by hand, a damaged table). Stopping beats
+    /// skipping it silently.
+    #[error("the log has no event after position {after}, yet it goes on to position {next}")]
+    Gap { after: Position, next: Position },
     #[error("event payload is {size} bytes; the limit is {limit}")]
     PayloadTooLarge { size: usize, limit: usize },
     #[error("invalid event: {0}")]

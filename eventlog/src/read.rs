@@ -22,7 +22,15 @@ pub(crate) async fn read(pool: &PgPool, shard: i32, after: Position, limit: i64)
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    rows.iter().map(decode_row).collect()
+    let events: Vec<RecordedEvent> = rows.iter().map(decode_row).collect::<Result<_>>()?;
+    // Positions are gap-free; a page that is not contiguous would skip an event for ever.
+    for (i, e) in events.iter().enumerate() {
+        let expected = after + 1 + i as i64;
+        if e.position != expected {
+            return Err(EventLogError::Gap { after: expected - 1, next: e.position });
+        }
+    }
+    Ok(events)
 }
 
 pub(crate) async fn read_stream(pool: &PgPool, stream: &str, after_version: i32) -> Result<Vec<RecordedEvent>> {
@@ -42,6 +50,19 @@ pub(crate) async fn find(pool: &PgPool, event_id: Uuid) -> Result<Option<Recorde
         .fetch_optional(pool)
         .await?;
     row.as_ref().map(decode_row).transpose()
+}
+
+/// `Some(head)` if, in one snapshot, the head is past `after` yet no event follows it: a hole.
+pub(crate) async fn hole_after(pool: &PgPool, shard: i32, after: Position) -> Result<Option<Position>> {
+    let (head, next_exists): (i64, bool) = sqlx::query_as(
+        "SELECT (SELECT head FROM log_shards WHERE shard = $1), \
+                EXISTS (SELECT 1 FROM events WHERE shard = $1 AND position = $2 + 1)",
+    )
+    .bind(shard)
+    .bind(after)
+    .fetch_one(pool)
+    .await?;
+    Ok((head > after && !next_exists).then_some(head))
 }
 
 pub(crate) async fn head(pool: &PgPool, shard: i32) -> Result<Position> {

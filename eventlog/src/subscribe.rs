@@ -1,6 +1,6 @@
 use sqlx::postgres::PgListener;
 
-use crate::{EventLog, Position, RecordedEvent, Result, NOTIFY_CHANNEL};
+use crate::{EventLog, EventLogError, Position, RecordedEvent, Result, NOTIFY_CHANNEL};
 
 /// Follows the log from a position: reads in batches while behind, then waits for the
 /// appender's `NOTIFY` instead of polling.
@@ -33,6 +33,11 @@ impl Subscription {
             if let Some(last) = events.last() {
                 self.position = last.position;
                 return Ok(events);
+            }
+            // Head and next event in one snapshot: an append that commits between the read above
+            // and this check is not mistaken for a hole.
+            if let Some(head) = crate::read::hole_after(self.log.pool(), self.log.shard(), self.position).await? {
+                return Err(EventLogError::Gap { after: self.position, next: head });
             }
             match self.listener.try_recv().await? {
                 Some(_) => while self.listener.next_buffered().is_some() {},

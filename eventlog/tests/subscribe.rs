@@ -103,3 +103,28 @@ async fn two_workers_of_one_subscriber_never_both_apply_a_batch() {
     assert_eq!(count, at);
     assert_eq!(max.unwrap_or(0), at);
 }
+
+#[tokio::test]
+async fn a_hole_in_positions_stops_a_subscription_instead_of_stalling_it() {
+    let (_db, log) = common::fresh_log().await;
+    append_n(&log, 1).await;
+    // Position 3 written by hand, 2 missing, head moved past it: what the append path never does.
+    sqlx::query(
+        "INSERT INTO events (shard, position, event_id, stream, stream_version, type, data, metadata, recorded_at) \
+         SELECT 0, 3, gen_random_uuid(), 'x', 1, type, data, metadata, now() FROM events WHERE position = 1",
+    )
+    .execute(log.pool())
+    .await
+    .unwrap();
+    sqlx::query("UPDATE log_shards SET head = 3").execute(log.pool()).await.unwrap();
+    // Read past the hole in one page, and up to it then on from it: both fail, neither skips.
+    let mut sub = log.subscribe(0, 10).await.unwrap();
+    let across = tokio::time::timeout(Duration::from_secs(5), sub.next_batch()).await.expect("fails, not waits");
+    let mut sub = log.subscribe(0, 1).await.unwrap();
+    assert_eq!(sub.next_batch().await.unwrap().len(), 1);
+    let after = tokio::time::timeout(Duration::from_secs(5), sub.next_batch()).await.expect("fails, not waits");
+
+    for err in [across, after] {
+        assert!(matches!(err, Err(simledger_eventlog::EventLogError::Gap { after: 1, next: 3 })), "{err:?}");
+    }
+}
