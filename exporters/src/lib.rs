@@ -1,1 +1,9 @@
-//! placeholder
+//! Getting data out of simledger, each path resumable from a cursor in the log:
+//!
+//! - CDR exporters: CSV files and S3 objects, each run exporting exactly the CDRs after the
+//!   exporter's last exported order ID (an order ID is the log position that closed the CDR).
+//! - Event-stream sinks: signed webhooks and Kinesis, CloudEvents 1.0, at least once, with a
+//!   per-subscription cursor so a sink that was down gets everything it missed.
+//!
+//! `simledger up` runs the `exporters` and `sinks` roles; their task sets are empty until the
+//! CDR and event-stream capabilities land here.
