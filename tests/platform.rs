@@ -59,7 +59,7 @@ fn start_up_with(database_url: &str, extra: &[&str]) -> Platform {
 async fn up_creates_and_migrates_its_database_and_serves_health_readiness_metrics_and_openapi() {
     let db = TestDatabase::new().await;
     // A database that does not exist yet: `up` must create it.
-    let fresh = testing::database_url(&db.url, &format!("{}_up", db.name));
+    let fresh = simledger_services::postgres::with_database(&db.url, &format!("{}_up", db.name));
     let platform = start_up(&fresh);
 
     let health = reqwest::get(format!("{}/healthz", platform.base)).await.unwrap();
@@ -121,7 +121,7 @@ async fn up_runs_a_simulated_fleet_whose_events_reach_the_log() {
 fn migrate_creates_a_missing_database() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = rt.block_on(TestDatabase::new());
-    let fresh = testing::database_url(&db.url, &format!("{}_migrate", db.name));
+    let fresh = simledger_services::postgres::with_database(&db.url, &format!("{}_migrate", db.name));
     let status = simledger().arg("migrate").env("DATABASE_URL", &fresh).env("NO_COLOR", "1").status().unwrap();
     assert!(status.success());
     rt.block_on(async {
@@ -189,16 +189,7 @@ fn bench_eventlog_prints_json_lines_ending_with_the_headline() {
 }
 
 async fn drop_database(url: &str) {
-    use sqlx::{ConnectOptions, Executor};
-    let name = simledger_services::postgres::database_name(url).unwrap();
-    let mut admin = simledger_services::postgres::maintenance_options(url).unwrap().connect().await.unwrap();
-    admin
-        .execute(
-            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", simledger_services::postgres::quote_ident(&name))
-                .as_str(),
-        )
-        .await
-        .unwrap();
+    simledger_services::postgres::drop_database(url).await.unwrap();
 }
 
 fn free_port() -> u16 {

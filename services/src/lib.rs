@@ -40,10 +40,6 @@ pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 pub struct DataDir(pub PathBuf);
 
 impl DataDir {
-    pub fn join(&self, sub: &str) -> PathBuf {
-        self.0.join(sub)
-    }
-
     /// The absolute path: services started in the background must not depend on our cwd.
     pub fn absolute(&self) -> Result<PathBuf> {
         std::fs::create_dir_all(&self.0)

@@ -177,6 +177,21 @@ fn postgres_bin_dir() -> Option<PathBuf> {
         .find(|bin| bin.join("initdb").is_file())
 }
 
+/// `url` with its database replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("database URL has a path");
+    let query = url.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    format!("{base}/{name}{query}")
+}
+
+/// Drops the database `url` names, disconnecting anyone still on it.
+pub async fn drop_database(url: &str) -> Result<()> {
+    let name = database_name(url)?;
+    let mut conn = maintenance_options(url)?.connect().await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name))).execute(&mut conn).await?;
+    Ok(())
+}
+
 /// Quotes an identifier for the few statements (CREATE/DROP DATABASE) that cannot take binds.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

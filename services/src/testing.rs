@@ -116,7 +116,7 @@ impl TestDatabase {
                 Err(e) => panic!("creating test database {name}: {e}"),
             }
         }
-        let url = database_url(&server_url(), &name);
+        let url = postgres::with_database(&server_url(), &name);
         Self { name, url }
     }
 
@@ -125,26 +125,13 @@ impl TestDatabase {
     }
 }
 
-/// `url` with its database replaced by `name`.
-pub fn database_url(url: &str, name: &str) -> String {
-    let (base, _) = url.rsplit_once('/').expect("database URL has a path");
-    let query = url.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
-    format!("{base}/{name}{query}")
-}
-
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let name = self.name.clone();
+        let url = self.url.clone();
         // Drop may run inside or outside a runtime; a thread with its own runtime works in both.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            rt.block_on(async {
-                let mut admin = maintenance_options(&server_url()).ok()?.connect().await.ok()?;
-                admin
-                    .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name)).as_str())
-                    .await
-                    .ok()
-            })
+            rt.block_on(postgres::drop_database(&url)).ok()
         })
         .join();
     }

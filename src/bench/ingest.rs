@@ -31,7 +31,7 @@ pub struct IngestArgs {
 pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     let (db, _) = BenchDatabase::create(config, "ingest").await?;
     let mut bench_config = config.clone();
-    bench_config.database_url = simledger_services::testing::database_url(&config.database_url, &db.name);
+    bench_config.database_url = db.url.clone();
     bench_config.nats_prefix = Some(format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
     let p = platform::start(&bench_config, true, true).await?;
     eprintln!("provisioning {} SIMs…", args.sims);

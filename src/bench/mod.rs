@@ -32,28 +32,22 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
 
 /// A database of its own for one benchmark run on the configured server, dropped afterwards.
 pub(crate) struct BenchDatabase {
-    server_url: String,
-    pub name: String,
+    pub url: String,
 }
 
 impl BenchDatabase {
     pub async fn create(config: &Config, what: &str) -> anyhow::Result<(Self, sqlx::PgPool)> {
+        use simledger_services::postgres;
         let data_dir = config.data_dir();
-        simledger_services::postgres::ensure_running(&config.database_url, &data_dir).await?;
-        let base = simledger_services::postgres::database_name(&config.database_url)?;
-        let name = format!("{base}_bench_{what}");
-        let url = simledger_services::testing::database_url(&config.database_url, &name);
-        let db = Self { server_url: config.database_url.clone(), name };
+        postgres::ensure_running(&config.database_url, &data_dir).await?;
+        let name = format!("{}_bench_{what}", postgres::database_name(&config.database_url)?);
+        let db = Self { url: postgres::with_database(&config.database_url, &name) };
         db.drop_database().await?;
-        let pool = simledger_services::postgres::prepare(&url, &data_dir, 16).await?;
+        let pool = postgres::prepare(&db.url, &data_dir, 16).await?;
         Ok((db, pool))
     }
 
     pub async fn drop_database(&self) -> anyhow::Result<()> {
-        use sqlx::{ConnectOptions, Executor};
-        let mut admin = simledger_services::postgres::maintenance_options(&self.server_url)?.connect().await?;
-        let q = simledger_services::postgres::quote_ident(&self.name);
-        admin.execute(format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)").as_str()).await?;
-        Ok(())
+        Ok(simledger_services::postgres::drop_database(&self.url).await?)
     }
 }
