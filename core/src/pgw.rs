@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use simledger_eventlog::catalog::{ConnectionError, ConnectionEvent};
+use uuid::Uuid;
 
 use crate::events::{self, SESSION_ENDED, SESSION_FAILED, SESSION_STARTED, SESSION_UPDATED};
 use crate::protocol::{
@@ -73,8 +74,17 @@ impl Pgw {
         self.sessions.lock().expect("sessions lock").by_sid.len()
     }
 
-    fn session_event(&self, event_type: &str, key: &str, at: DateTime<Utc>, s: &Session, sid: &str) -> ConnectionEvent {
-        let mut e = events::from_context(event_type, happening::event_id(key, at), at, &s.ctx);
+    /// A session event and its id.
+    fn session_event(
+        &self,
+        event_type: &str,
+        key: &str,
+        at: DateTime<Utc>,
+        s: &Session,
+        sid: &str,
+    ) -> (Uuid, ConnectionEvent) {
+        let id = happening::event_id(key, at);
+        let mut e = events::from_context(event_type, id, at, &s.ctx);
         e.apn = Some(s.apn.clone());
         e.ip_address = Some(s.ip.to_string());
         e.data_session_sid = Some(sid.to_owned());
@@ -82,12 +92,11 @@ impl Pgw {
         if self.views.is_blocked(&s.ctx.subscriber.sim_sid) {
             e.data_modifier = Some("blocked".into());
         }
-        e
+        (id, e)
     }
 
-    async fn publish(&self, stream: String, event: ConnectionEvent) {
+    async fn publish(&self, stream: String, id: Uuid, event: ConnectionEvent) {
         let account = event.account_sid.clone();
-        let id = uuid_of(&event);
         self.publisher.publish("pgw", stream, id, &events::typed(event), events::metadata("pgw", &account)).await;
     }
 
@@ -98,12 +107,12 @@ impl Pgw {
             happening::sid("PI", &format!("session:{}:{}:{}", req.context.imsi, req.seq, req.at.timestamp_millis()));
         if !APNS.contains(&req.apn.as_str()) {
             let error = ConnectionError { code: CODE_UNKNOWN_APN, message: "MISSING_OR_UNKNOWN_APN".into() };
-            let key = format!("{sid}:failed");
-            let mut e = events::from_context(SESSION_FAILED, happening::event_id(&key, req.at), req.at, &req.context);
+            let id = happening::event_id(&format!("{sid}:failed"), req.at);
+            let mut e = events::from_context(SESSION_FAILED, id, req.at, &req.context);
             e.apn = Some(req.apn.clone());
             e.data_session_sid = Some(sid.clone());
             e.error = Some(error.clone());
-            self.publish(format!("session-{sid}"), e).await;
+            self.publish(format!("session-{sid}"), id, e).await;
             return CreateSessionAnswer { data_session_sid: sid, ip_address: None, error: Some(error) };
         }
         let started = {
@@ -130,14 +139,14 @@ impl Pgw {
                 updates: 0,
                 last_report: 0,
             };
-            let event = self.session_event(SESSION_STARTED, &format!("{sid}:started"), req.at, &session, &sid);
+            let (id, event) = self.session_event(SESSION_STARTED, &format!("{sid}:started"), req.at, &session, &sid);
             sessions.ips.insert(ip);
             sessions.by_sid.insert(sid.clone(), session);
-            (event, ip)
+            (id, event, ip)
         };
-        self.publish(format!("session-{sid}"), started.0).await;
+        self.publish(format!("session-{sid}"), started.0, started.1).await;
         metrics::gauge!("simledger_pgw_sessions_open").set(self.open_sessions() as f64);
-        CreateSessionAnswer { data_session_sid: sid, ip_address: Some(started.1.to_string()), error: None }
+        CreateSessionAnswer { data_session_sid: sid, ip_address: Some(started.2.to_string()), error: None }
     }
 
     pub async fn usage(&self, report: UsageReport) -> UsageAnswer {
@@ -162,17 +171,17 @@ impl Pgw {
                 s.total_up += s.window_up;
                 s.total_down += s.window_down;
                 let key = format!("{sid}:update:{}", s.updates);
-                let mut e = self.session_event(SESSION_UPDATED, &key, report.at, s, &sid);
+                let (id, mut e) = self.session_event(SESSION_UPDATED, &key, report.at, s, &sid);
                 fill_window(&mut e, s, report.at);
                 s.window_start = report.at;
                 s.window_up = 0;
                 s.window_down = 0;
-                update = Some(e);
+                update = Some((id, e));
             }
             (update, blocked)
         };
-        if let Some(e) = update {
-            self.publish(format!("session-{sid}"), e).await;
+        if let Some((id, e)) = update {
+            self.publish(format!("session-{sid}"), id, e).await;
         }
         UsageAnswer { unknown_session: false, blocked }
     }
@@ -187,12 +196,12 @@ impl Pgw {
             sessions.ips.remove(&s.ip);
             s.total_up += s.window_up;
             s.total_down += s.window_down;
-            let mut e = self.session_event(SESSION_ENDED, &format!("{sid}:ended"), req.at, &s, &sid);
+            let (id, mut e) = self.session_event(SESSION_ENDED, &format!("{sid}:ended"), req.at, &s, &sid);
             fill_window(&mut e, &s, req.at);
             e.data_session_end_time = Some(req.at);
-            e
+            (id, e)
         };
-        self.publish(format!("session-{sid}"), ended).await;
+        self.publish(format!("session-{sid}"), ended.0, ended.1).await;
         metrics::gauge!("simledger_pgw_sessions_open").set(self.open_sessions() as f64);
         DeleteSessionAnswer { found: true }
     }
@@ -232,8 +241,4 @@ fn fill_window(e: &mut ConnectionEvent, s: &Session, end: DateTime<Utc>) {
     e.data_session_data_upload = Some(s.total_up);
     e.data_session_data_download = Some(s.total_down);
     e.data_session_data_total = Some(s.total_up + s.total_down);
-}
-
-fn uuid_of(e: &ConnectionEvent) -> uuid::Uuid {
-    uuid::Uuid::parse_str(&e.event_sid[2..]).expect("event sids wrap a uuid")
 }

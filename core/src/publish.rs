@@ -20,7 +20,7 @@ pub struct CoreEnvelope {
     pub stream: String,
     #[serde(rename = "type")]
     pub event_type: String,
-    pub data: serde_json::Value,
+    pub data: Box<serde_json::value::RawValue>,
     pub metadata: Metadata,
     /// Wall-clock milliseconds when the node published it (for ingest latency).
     pub published_at_ms: u64,
@@ -59,7 +59,9 @@ impl CorePublisher {
             event_id,
             stream,
             event_type: event.event_type().to_owned(),
-            data: event.to_value().expect("catalog events serialize"),
+            // The event's JSON, serialized once and embedded as is.
+            data: serde_json::value::RawValue::from_string(event.to_json().expect("catalog events serialize"))
+                .expect("serde_json writes valid JSON"),
             metadata,
             published_at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
         };
