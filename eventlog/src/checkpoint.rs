@@ -30,12 +30,9 @@ pub async fn advance(conn: &mut PgConnection, name: &str, shard: i32, from: Posi
             .bind(shard)
             .fetch_optional(&mut *conn)
             .await?;
-    if stored.unwrap_or(0) != from {
-        return Err(EventLogError::Conflict {
-            stream: format!("checkpoint:{name}"),
-            expected: from.to_string(),
-            actual: stored.unwrap_or(0) as i32,
-        });
+    let actual = stored.unwrap_or(0);
+    if actual != from {
+        return Err(EventLogError::CheckpointMoved { name: name.to_owned(), expected: from, actual });
     }
     sqlx::query(
         "INSERT INTO checkpoints (name, shard, position, updated_at) VALUES ($1, $2, $3, now()) \
@@ -49,9 +46,18 @@ pub async fn advance(conn: &mut PgConnection, name: &str, shard: i32, from: Posi
     Ok(())
 }
 
-/// Forgets `name`'s checkpoint (before a replay from position 0).
-pub async fn reset(conn: &mut PgConnection, name: &str, shard: i32) -> Result<()> {
-    sqlx::query("DELETE FROM checkpoints WHERE name = $1 AND shard = $2").bind(name).bind(shard).execute(conn).await?;
+/// Sets `name`'s checkpoint back to 0 inside the caller's transaction (a replay). The row stays
+/// locked until that transaction ends, so a live worker of the same subscriber waits, then fails
+/// its next advance and resumes from wherever the replay left the checkpoint.
+pub async fn rewind(conn: &mut PgConnection, name: &str, shard: i32) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO checkpoints (name, shard, position) VALUES ($1, $2, 0) \
+         ON CONFLICT (name, shard) DO UPDATE SET position = 0, updated_at = now()",
+    )
+    .bind(name)
+    .bind(shard)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

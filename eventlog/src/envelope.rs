@@ -44,11 +44,6 @@ impl Metadata {
         self.account_sid = Some(account_sid.into());
         self
     }
-
-    pub fn caused_by(mut self, causation_id: Uuid) -> Self {
-        self.causation_id = Some(causation_id);
-        self
-    }
 }
 
 /// An event ready to append: typed, validated and serialized once.

@@ -4,6 +4,9 @@ use crate::Position;
 pub enum EventLogError {
     #[error("stream {stream} is at version {actual}, expected {expected}")]
     Conflict { stream: String, expected: String, actual: i32 },
+    /// Another worker of the same subscriber moved its checkpoint first.
+    #[error("checkpoint {name} is at position {actual}, expected {expected}")]
+    CheckpointMoved { name: String, expected: Position, actual: Position },
     #[error("event at position {position} has unknown type {event_type:?}")]
     UnknownEventType { position: Position, event_type: String },
     #[error("event at position {position} ({event_type}) does not match its schema: {reason}")]

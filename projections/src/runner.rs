@@ -47,16 +47,8 @@ pub fn spawn<P: Projection + Clone + Send>(log: EventLog, name: &'static str, pr
 /// worker of the same projection fails its next checkpoint advance and resumes after the replay.
 pub async fn replay<P: Projection>(log: &EventLog, mut projection: P) -> Result<Position, ProjectionError> {
     let mut tx = log.pool().begin().await?;
-    // Blocks live workers of this projection until the replay commits.
     let name = projection.name().to_owned();
-    sqlx::query(
-        "INSERT INTO checkpoints (name, shard, position) VALUES ($1, $2, 0) \
-         ON CONFLICT (name, shard) DO UPDATE SET position = 0, updated_at = now()",
-    )
-    .bind(&name)
-    .bind(log.shard())
-    .execute(&mut *tx)
-    .await?;
+    checkpoint::rewind(&mut tx, &name, log.shard()).await?;
     let tables = P::TABLES.join(", ");
     sqlx::query(&format!("TRUNCATE {tables}")).execute(&mut *tx).await?;
     let mut at = 0;
