@@ -97,12 +97,5 @@ pub async fn provision(commands: &Commands, plan: &FleetPlan) -> anyhow::Result<
 /// Waits until ingest has committed everything the nodes published.
 pub async fn drain_ingest(platform: &Platform, timeout: Duration) -> anyhow::Result<()> {
     let js = async_nats::jetstream::new(platform.nats.clone());
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if simledger_core::ingest::backlog(&js, &platform.names).await? == 0 {
-            return Ok(());
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "ingest did not drain within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    Ok(simledger_core::ingest::drained(&js, &platform.names, timeout).await?)
 }

@@ -82,11 +82,20 @@ pub(crate) async fn consumer(js: &jetstream::Context, names: &CoreNames) -> Resu
         .map_err(|e| CoreError::JetStream(e.to_string()))
 }
 
-/// Messages stored in `CORE` that ingest has not yet acknowledged.
-pub async fn backlog(js: &jetstream::Context, names: &CoreNames) -> Result<u64, CoreError> {
+/// Waits until ingest has committed and acknowledged every message stored in `CORE`.
+pub async fn drained(js: &jetstream::Context, names: &CoreNames, timeout: Duration) -> Result<(), CoreError> {
     let mut c = consumer(js, names).await?;
-    let info = c.info().await.map_err(|e| CoreError::JetStream(e.to_string()))?;
-    Ok(info.num_pending + info.num_ack_pending as u64)
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let info = c.info().await.map_err(|e| CoreError::JetStream(e.to_string()))?;
+        if info.num_pending == 0 && info.num_ack_pending == 0 {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(CoreError::NotDrained(timeout));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Runs ingest until the consumer's message stream ends (NATS gone for good).

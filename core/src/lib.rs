@@ -36,6 +36,8 @@ pub use views::CoreViews;
 pub enum CoreError {
     #[error("JetStream: {0}")]
     JetStream(String),
+    #[error("ingest did not drain the core stream within {0:?}")]
+    NotDrained(Duration),
     #[error("the core views did not catch up with the log within {0:?}")]
     ViewsBehind(Duration),
 }

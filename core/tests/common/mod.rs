@@ -117,13 +117,7 @@ impl Core {
     /// Every event of the log's network types, once ingest has drained.
     pub async fn network_events(&self) -> Vec<RecordedEvent> {
         let js = async_nats::jetstream::new(self.nats.clone());
-        tokio::time::timeout(Duration::from_secs(30), async {
-            while simledger_core::ingest::backlog(&js, &self.names).await.unwrap() > 0 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await
-        .expect("ingest drained");
+        simledger_core::ingest::drained(&js, &self.names, Duration::from_secs(30)).await.expect("ingest drained");
         self.log.read(0, 1_000_000).await.unwrap().into_iter().filter(|e| connection(&e.event).is_some()).collect()
     }
 }
