@@ -51,9 +51,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let (routes, api) = router().split_for_parts();
+    // Rendered once; both /openapi.json and the docs page serve the same bytes.
+    let spec = api.to_json().expect("the OpenAPI document serializes");
+    let json = ([(axum::http::header::CONTENT_TYPE, "application/json")], spec);
     routes
-        .route("/openapi.json", axum::routing::get(move || std::future::ready(axum::Json(api.clone()))))
-        .merge(SwaggerUi::new("/docs").url("/docs/openapi.json", openapi()))
+        .route("/openapi.json", axum::routing::get(move || std::future::ready(json.clone())))
+        .merge(SwaggerUi::new("/docs").url("/docs/openapi.json", api))
         .fallback(|| async { ApiError::NotFound("The requested resource was not found".into()) })
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
