@@ -52,6 +52,9 @@ struct Envelope<'a> {
 }
 
 /// Turns one message into an appendable event, or says why it is not one.
+///
+/// The data is decoded into its catalog type and serialized again rather than stored as it
+/// came: the log holds each type's canonical JSON even when a node sends fields it should not.
 fn decode(payload: &[u8]) -> Result<(NewEvent, u64), String> {
     let env: Envelope = serde_json::from_slice(payload).map_err(|e| format!("not an event envelope: {e}"))?;
     let event = Event::decode(env.event_type, env.data.get()).map_err(|e| format!("{}: {e}", env.event_type))?;
