@@ -6,6 +6,8 @@
 //! it (read-your-writes). Each is idempotent by its [`CommandId`]: run again with the same id,
 //! it finds its own first event in the log and returns the same result without appending.
 
+pub mod account;
+mod device;
 mod error;
 mod fleet;
 mod ids;
@@ -17,10 +19,12 @@ use std::time::Duration;
 use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent};
 use tokio::sync::watch;
 
+pub use account::{Accounts, Credential, Principal, Role};
+pub use device::{Callback, NewIpCommand, IP_PAYLOAD_MAX_BYTES, SMS_PAYLOAD_MAX_CHARS};
 pub use error::CommandError;
-pub use fleet::{FleetChanges, NewFleet};
+pub use fleet::{FleetChanges, NewFleet, DATA_LIMIT_MB, DEFAULT_DATA_LIMIT_MB};
 pub use ids::CommandId;
-pub use sim::SimChanges;
+pub use sim::{transition_allowed, SimChanges};
 
 pub type Result<T, E = CommandError> = std::result::Result<T, E>;
 
@@ -30,13 +34,21 @@ const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct Commands {
     log: EventLog,
-    registry: watch::Receiver<Position>,
+    /// The projections a command's effect must be visible in before it answers.
+    projections: Vec<watch::Receiver<Position>>,
 }
 
 impl Commands {
     /// `registry` is the registry projection's progress (see `simledger_projections::spawn`).
     pub fn new(log: EventLog, registry: watch::Receiver<Position>) -> Self {
-        Self { log, registry }
+        Self { log, projections: vec![registry] }
+    }
+
+    /// Also waits for this projection before answering (one whose rows the caller reads back
+    /// right after a command, such as the device commands' table).
+    pub fn with_visibility(mut self, progress: watch::Receiver<Position>) -> Self {
+        self.projections.push(progress);
+        self
     }
 
     pub fn log(&self) -> &EventLog {
@@ -68,16 +80,19 @@ impl Commands {
         Ok(last)
     }
 
-    /// Waits until the registry has applied `position`.
+    /// Waits until every projection commands answer from has applied `position`.
     pub async fn visible(&self, position: Position) -> Result<()> {
-        let mut progress = self.registry.clone();
-        let reached = tokio::time::timeout(VISIBILITY_TIMEOUT, progress.wait_for(|p| *p >= position))
-            .await
-            .is_ok_and(|r| r.is_ok());
-        if reached {
-            Ok(())
-        } else {
-            Err(CommandError::NotVisible(position))
+        let all = async {
+            for progress in &self.projections {
+                if progress.clone().wait_for(|p| *p >= position).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        };
+        match tokio::time::timeout(VISIBILITY_TIMEOUT, all).await {
+            Ok(true) => Ok(()),
+            _ => Err(CommandError::NotVisible(position)),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Network Access Profiles and their allowed networks.
 
-use simledger_eventlog::catalog::{NapCreated, NapNetworkChange};
+use simledger_eventlog::catalog::{NapCreated, NapNetworkChange, NapUpdated};
 use simledger_eventlog::networks;
 use simledger_eventlog::{Event, ExpectedVersion};
 
@@ -42,6 +42,42 @@ impl Commands {
             &cmd,
             format!("nap-{nap_sid}"),
             ExpectedVersion::NoStream,
+            vec![event],
+            metadata(&cmd, Some(account_sid)),
+        )
+        .await?;
+        Ok(nap_sid)
+    }
+
+    /// Renames a NAP (by SID or unique name). Returns its SID.
+    pub async fn update_nap(
+        &self,
+        cmd: CommandId,
+        account_sid: &str,
+        nap: &str,
+        unique_name: Option<Option<String>>,
+    ) -> Result<String> {
+        if let Some(done) = self.earlier_run(&cmd).await? {
+            if let Event::NapUpdated(n) = done.event {
+                return Ok(n.nap_sid);
+            }
+        }
+        let (nap_sid, version) = self.lookup(&NAP, account_sid, nap).await?;
+        if let Some(Some(name)) = &unique_name {
+            self.ensure_name_free(&NAP, account_sid, name, &nap_sid).await?;
+        }
+        if unique_name.is_none() {
+            return Ok(nap_sid);
+        }
+        let event = Event::NapUpdated(NapUpdated {
+            nap_sid: nap_sid.clone(),
+            account_sid: account_sid.to_owned(),
+            unique_name,
+        });
+        self.commit(
+            &cmd,
+            format!("nap-{nap_sid}"),
+            ExpectedVersion::Exact(version),
             vec![event],
             metadata(&cmd, Some(account_sid)),
         )

@@ -56,8 +56,11 @@ catalog! {
     FleetCreated(FleetCreated) = "fleet.created",
     FleetUpdated(FleetUpdated) = "fleet.updated",
     NapCreated(NapCreated) = "nap.created",
+    NapUpdated(NapUpdated) = "nap.updated",
     NapNetworkAdded(NapNetworkChange) = "nap.network_added",
     NapNetworkRemoved(NapNetworkChange) = "nap.network_removed",
+    SmsCommandCreated(SmsCommandCreated) = "sms_command.created",
+    IpCommandCreated(IpCommandCreated) = "ip_command.created",
 
     // Network, from the core nodes: Twilio Super SIM connection events, data unchanged.
     AttachmentAccepted(ConnectionEvent) = "com.twilio.iot.supersim.connection.attachment.accepted",
@@ -217,11 +220,53 @@ pub struct NapCreated {
     pub networks: Vec<String>,
 }
 
+/// Changed NAP attributes; a field left out did not change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NapUpdated {
+    pub nap_sid: String,
+    pub account_sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub unique_name: Option<Option<String>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NapNetworkChange {
     pub nap_sid: String,
     pub account_sid: String,
     pub network_sid: String,
+}
+
+/// A customer asked for an SMS to a SIM (`POST /v1/SmsCommands`); the SMS dispatcher hands it
+/// to the SMSC, whose `sms.mt.*` events carry the same `sms_command_sid`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsCommandCreated {
+    pub sms_command_sid: String,
+    pub account_sid: String,
+    pub sim_sid: String,
+    /// The IMSI the SMSC addresses (the SIM's first allowed one).
+    pub imsi: String,
+    pub payload: String,
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    #[serde(default)]
+    pub callback_method: Option<String>,
+}
+
+/// A customer asked for a UDP datagram to a SIM's device (`POST /v1/IpCommands`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpCommandCreated {
+    pub ip_command_sid: String,
+    pub account_sid: String,
+    pub sim_sid: String,
+    pub sim_iccid: String,
+    pub device_port: i32,
+    /// `text` or `binary` (then `payload` is base64).
+    pub payload_type: String,
+    pub payload: String,
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    #[serde(default)]
+    pub callback_method: Option<String>,
 }
 
 /// The visited network of a connection event.

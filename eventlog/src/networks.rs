@@ -37,6 +37,7 @@ pub struct NetworkCatalog {
 }
 
 impl NetworkCatalog {
+    /// Every network, in SID order.
     pub fn all(&self) -> &[Network] {
         &self.networks
     }
@@ -85,9 +86,14 @@ static CATALOG: LazyLock<NetworkCatalog> = LazyLock::new(|| {
             iso_country: row.iso_country.trim().to_uppercase(),
             friendly_name: friendly_name.to_owned(),
         };
-        catalog.by_sid.insert(network.sid.clone(), catalog.networks.len());
-        catalog.by_plmn.insert(key, catalog.networks.len());
+        catalog.by_plmn.insert(key, 0);
         catalog.networks.push(network);
+    }
+    // In SID order, so the API can page through it by SID.
+    catalog.networks.sort_by(|a, b| a.sid.cmp(&b.sid));
+    for (i, n) in catalog.networks.iter().enumerate() {
+        catalog.by_sid.insert(n.sid.clone(), i);
+        catalog.by_plmn.insert((n.mcc.clone(), n.mnc.clone()), i);
     }
     catalog
 });

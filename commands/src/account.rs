@@ -1,0 +1,143 @@
+//! Accounts and their credentials: an `AC…` SID with an auth token, and any number of API keys
+//! (`SK…` with a secret). Only SHA-256 hashes of tokens and secrets are stored. They are 128-bit
+//! random values, so a fast hash is enough (a slow password hash guards low-entropy secrets, and
+//! would cost every API request milliseconds).
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::{CommandError, Result};
+
+/// What an account may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Calls `/v1` on its own resources.
+    Customer,
+    /// Also manages inventory and accounts under `/operator`.
+    Operator,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Operator => "operator",
+        }
+    }
+}
+
+/// The account a request authenticated as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account_sid: String,
+    pub role: Role,
+}
+
+/// A credential, shown once when created.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Credential {
+    pub sid: String,
+    /// `auth_token` for an account, `secret` for an API key.
+    #[serde(skip)]
+    pub secret: String,
+    pub friendly_name: String,
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    pool: sqlx::PgPool,
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+impl Accounts {
+    pub fn new(pool: sqlx::PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Creates an account; its auth token is returned once and stored only as a hash.
+    pub async fn create(&self, friendly_name: &str, role: Role) -> Result<Credential> {
+        let sid = format!("AC{}", random_hex(16));
+        let token = random_hex(16);
+        sqlx::query(
+            "INSERT INTO accounts (account_sid, friendly_name, role, auth_token_sha256) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&sid)
+        .bind(friendly_name)
+        .bind(role.as_str())
+        .bind(hash(&token))
+        .execute(&self.pool)
+        .await?;
+        Ok(Credential { sid, secret: token, friendly_name: friendly_name.to_owned() })
+    }
+
+    /// Sets an account's auth token, creating the account with this SID if it does not exist
+    /// (the simulated fleet's account, whose SID is fixed by its plan).
+    pub async fn set_token(&self, account_sid: &str, friendly_name: &str, role: Role) -> Result<Credential> {
+        let token = random_hex(16);
+        sqlx::query(
+            "INSERT INTO accounts (account_sid, friendly_name, role, auth_token_sha256) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (account_sid) DO UPDATE SET auth_token_sha256 = $4",
+        )
+        .bind(account_sid)
+        .bind(friendly_name)
+        .bind(role.as_str())
+        .bind(hash(&token))
+        .execute(&self.pool)
+        .await?;
+        Ok(Credential { sid: account_sid.to_owned(), secret: token, friendly_name: friendly_name.to_owned() })
+    }
+
+    /// Creates an API key for an account; its secret is returned once.
+    pub async fn create_key(&self, account_sid: &str, friendly_name: &str) -> Result<Credential> {
+        let sid = format!("SK{}", random_hex(16));
+        let secret = random_hex(16);
+        let inserted = sqlx::query(
+            "INSERT INTO account_keys (key_sid, account_sid, friendly_name, secret_sha256) \
+             SELECT $1, account_sid, $3, $4 FROM accounts WHERE account_sid = $2",
+        )
+        .bind(&sid)
+        .bind(account_sid)
+        .bind(friendly_name)
+        .bind(hash(&secret))
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(CommandError::NotFound { what: "Account", id: account_sid.to_owned() });
+        }
+        Ok(Credential { sid, secret, friendly_name: friendly_name.to_owned() })
+    }
+
+    /// Checks HTTP Basic credentials: `AccountSid:AuthToken` or `KeySid:Secret`.
+    pub async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Principal>> {
+        let digest = hash(password);
+        let row: Option<(String, String)> = if username.starts_with("SK") {
+            sqlx::query_as(
+                "SELECT a.account_sid, a.role FROM account_keys k JOIN accounts a USING (account_sid) \
+                 WHERE k.key_sid = $1 AND k.secret_sha256 = $2",
+            )
+            .bind(username)
+            .bind(&digest)
+            .fetch_optional(&self.pool)
+            .await?
+        } else {
+            sqlx::query_as("SELECT account_sid, role FROM accounts WHERE account_sid = $1 AND auth_token_sha256 = $2")
+                .bind(username)
+                .bind(&digest)
+                .fetch_optional(&self.pool)
+                .await?
+        };
+        Ok(row.map(|(account_sid, role)| Principal {
+            account_sid,
+            role: if role == "operator" { Role::Operator } else { Role::Customer },
+        }))
+    }
+}

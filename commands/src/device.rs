@@ -1,0 +1,147 @@
+//! Commands to devices: SMS Commands (delivered by the SMSC) and IP Commands.
+
+use simledger_eventlog::catalog::{IpCommandCreated, SmsCommandCreated};
+use simledger_eventlog::{Event, ExpectedVersion};
+
+use crate::{metadata, CommandError, CommandId, Commands, Result, SIM};
+
+/// Twilio's limits: 160 characters of SMS text; 1,300 bytes of IP payload.
+pub const SMS_PAYLOAD_MAX_CHARS: usize = 160;
+pub const IP_PAYLOAD_MAX_BYTES: usize = 1300;
+
+#[derive(Debug, Clone, Default)]
+pub struct Callback {
+    pub url: Option<String>,
+    pub method: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewIpCommand {
+    /// SID or unique name.
+    pub sim: String,
+    pub payload: String,
+    pub device_port: i32,
+    /// `text` (default) or `binary`.
+    pub payload_type: Option<String>,
+    pub callback: Callback,
+}
+
+pub(crate) fn check_callback(callback: &Callback) -> Result<()> {
+    if let Some(url) = &callback.url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(CommandError::invalid("CallbackUrl", "must be an http or https URL"));
+        }
+    }
+    if let Some(m) = &callback.method {
+        if m != "GET" && m != "POST" {
+            return Err(CommandError::invalid("CallbackMethod", "must be GET or POST"));
+        }
+    }
+    Ok(())
+}
+
+impl Commands {
+    /// Queues an SMS to a SIM (`POST /v1/SmsCommands`). Returns its `HC` SID.
+    pub async fn create_sms_command(
+        &self,
+        cmd: CommandId,
+        account_sid: &str,
+        sim: &str,
+        payload: &str,
+        callback: Callback,
+    ) -> Result<String> {
+        if let Some(done) = self.earlier_run(&cmd).await? {
+            if let Event::SmsCommandCreated(c) = done.event {
+                return Ok(c.sms_command_sid);
+            }
+        }
+        if payload.is_empty() || payload.chars().count() > SMS_PAYLOAD_MAX_CHARS {
+            return Err(CommandError::invalid("Payload", "must be 1 to 160 characters"));
+        }
+        check_callback(&callback)?;
+        let (sim_sid, _) = self.lookup(&SIM, account_sid, sim).await?;
+        let imsi: Option<String> = sqlx::query_scalar(
+            "SELECT imsi FROM registry_sim_imsis WHERE sim_sid = $1 AND allowed ORDER BY imsi LIMIT 1",
+        )
+        .bind(&sim_sid)
+        .fetch_optional(self.log.pool())
+        .await?;
+        let imsi = imsi.ok_or_else(|| CommandError::invalid("Sim", "the SIM has no IMSI that may be addressed"))?;
+        let sid = cmd.sid("HC");
+        let event = Event::SmsCommandCreated(SmsCommandCreated {
+            sms_command_sid: sid.clone(),
+            account_sid: account_sid.to_owned(),
+            sim_sid,
+            imsi,
+            payload: payload.to_owned(),
+            callback_url: callback.url,
+            callback_method: callback.method,
+        });
+        let meta = metadata(&cmd, Some(account_sid));
+        self.commit(&cmd, format!("sms-{sid}"), ExpectedVersion::NoStream, vec![event], meta).await?;
+        Ok(sid)
+    }
+
+    /// Queues a UDP datagram to a SIM's device (`POST /v1/IpCommands`). Returns its `HG` SID.
+    pub async fn create_ip_command(&self, cmd: CommandId, account_sid: &str, new: NewIpCommand) -> Result<String> {
+        if let Some(done) = self.earlier_run(&cmd).await? {
+            if let Event::IpCommandCreated(c) = done.event {
+                return Ok(c.ip_command_sid);
+            }
+        }
+        let payload_type = new.payload_type.unwrap_or_else(|| "text".into());
+        let bytes = match payload_type.as_str() {
+            "text" => new.payload.len(),
+            "binary" => decode_base64_len(&new.payload)
+                .ok_or_else(|| CommandError::invalid("Payload", "a binary payload must be base64"))?,
+            _ => return Err(CommandError::invalid("PayloadType", "must be text or binary")),
+        };
+        if bytes == 0 || bytes > IP_PAYLOAD_MAX_BYTES {
+            return Err(CommandError::invalid("Payload", "must be 1 to 1300 bytes"));
+        }
+        if !(1..=65535).contains(&new.device_port) {
+            return Err(CommandError::invalid("DevicePort", "must be a port number, 1 to 65535"));
+        }
+        check_callback(&new.callback)?;
+        let (sim_sid, _) = self.lookup(&SIM, account_sid, &new.sim).await?;
+        let iccid: String = sqlx::query_scalar("SELECT iccid FROM registry_sims WHERE sim_sid = $1")
+            .bind(&sim_sid)
+            .fetch_one(self.log.pool())
+            .await?;
+        let sid = cmd.sid("HG");
+        let event = Event::IpCommandCreated(IpCommandCreated {
+            ip_command_sid: sid.clone(),
+            account_sid: account_sid.to_owned(),
+            sim_sid,
+            sim_iccid: iccid,
+            device_port: new.device_port,
+            payload_type,
+            payload: new.payload,
+            callback_url: new.callback.url,
+            callback_method: new.callback.method,
+        });
+        let meta = metadata(&cmd, Some(account_sid));
+        self.commit(&cmd, format!("ipc-{sid}"), ExpectedVersion::NoStream, vec![event], meta).await?;
+        Ok(sid)
+    }
+}
+
+/// The decoded length of standard base64, or `None` if it is not base64.
+fn decode_base64_len(s: &str) -> Option<usize> {
+    let body = s.trim_end_matches('=');
+    let valid = s.len().is_multiple_of(4)
+        && s.len() - body.len() <= 2
+        && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    valid.then(|| body.len() * 3 / 4)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_lengths() {
+        assert_eq!(super::decode_base64_len("aGVsbG8="), Some(5));
+        assert_eq!(super::decode_base64_len("aGVsbG8h"), Some(6));
+        assert_eq!(super::decode_base64_len("not base64!"), None);
+        assert_eq!(super::decode_base64_len("abc"), None);
+    }
+}
