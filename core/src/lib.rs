@@ -9,6 +9,7 @@
 //! Nodes talk over NATS request/reply on subjects named after the 3GPP interfaces, so each can
 //! later run in its own process or region. The views they decide from are built from the log.
 
+pub mod dispatch;
 pub mod events;
 pub mod happening;
 pub mod hss;

@@ -4,9 +4,12 @@
 //! | projection | tables | fed by |
 //! |---|---|---|
 //! | `registry` | `registry_*`: SIMs, IMSIs, fleets, NAPs | provisioning events |
+//! | `device_commands` | `device_sms_commands`, `device_ip_commands` | command and SMSC events |
 //!
 //! Later capabilities add `limits`, `usage`, `billing` and `cdrs` here, each as its own module.
 
+pub mod device_commands;
+pub mod read;
 pub mod registry;
 mod runner;
 
@@ -20,7 +23,7 @@ pub trait Projection: Subscriber + Sized + 'static {
 }
 
 /// Names accepted by `simledger replay --projection`.
-pub const NAMES: &[&str] = &[registry::NAME];
+pub const NAMES: &[&str] = &[registry::NAME, device_commands::NAME];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {

@@ -9,6 +9,8 @@ use sqlx::PgConnection;
 
 use crate::{BoxError, Projection, Subscriber};
 
+pub mod read;
+
 pub const NAME: &str = "registry";
 
 #[derive(Debug, Clone, Default)]
@@ -111,6 +113,17 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
             .bind(&n.networks)
             .execute(&mut *tx)
             .await?;
+        }
+        Event::NapUpdated(n) => {
+            sqlx::query(
+                "UPDATE registry_naps SET unique_name = CASE WHEN $2 THEN $3 ELSE unique_name END WHERE nap_sid = $1",
+            )
+            .bind(&n.nap_sid)
+            .bind(n.unique_name.is_some())
+            .bind(n.unique_name.clone().flatten())
+            .execute(&mut *tx)
+            .await?;
+            touch_nap(tx, &n.nap_sid, e).await?;
         }
         Event::NapNetworkAdded(n) => {
             sqlx::query(
