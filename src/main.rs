@@ -1,7 +1,9 @@
 //! `simledger`: the one binary. Every subcommand has `--help`.
 
+mod account;
 mod bench;
 mod config;
+mod inventory;
 mod platform;
 mod replay;
 mod simulate;
@@ -41,6 +43,10 @@ enum Command {
     Migrate,
     /// Rebuild a projection's tables from event-log position 0.
     Replay(replay::ReplayArgs),
+    /// Accounts and API keys (operator).
+    Account(account::AccountArgs),
+    /// SIM card inventory that customers register with `POST /v1/Sims` (operator).
+    Inventory(inventory::InventoryArgs),
     /// Benchmarks: programs that print figures, each against a reference measured in the same run.
     Bench(bench::BenchArgs),
 }
@@ -59,5 +65,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(&cli.config, args).await,
         Command::Replay(args) => replay::run(&cli.config, args).await,
         Command::Bench(args) => bench::run(&cli.config, args).await,
+        Command::Account(args) => account::run(&cli.config, args).await,
+        Command::Inventory(args) => inventory::run(&cli.config, args).await,
     }
 }

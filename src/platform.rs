@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::{stream, TryStreamExt};
-use simledger_commands::{CommandId, Commands, NewFleet, SimChanges};
+use std::path::PathBuf;
+
+use simledger_commands::{Accounts, CommandId, Commands, NewFleet, Role, SimChanges};
 use simledger_core::simulator::FleetPlan;
 use simledger_core::{CoreNames, RunningCore};
 use simledger_eventlog::catalog::SimStatus;
 use simledger_eventlog::EventLog;
-use simledger_projections::{registry, ProjectionHandle};
+use simledger_projections::{device_commands, registry, ProjectionHandle};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
@@ -42,7 +44,10 @@ pub async fn start(config: &Config, core: bool, ingest: bool) -> anyhow::Result<
     let names = CoreNames::new(config.nats_prefix()?);
     let log = EventLog::new(pool);
     let registry = simledger_projections::spawn(log.clone(), registry::NAME, registry::Registry);
-    let commands = Commands::new(log.clone(), registry.progress.clone());
+    let device_commands =
+        simledger_projections::spawn(log.clone(), device_commands::NAME, device_commands::DeviceCommands);
+    let commands =
+        Commands::new(log.clone(), registry.progress.clone()).with_visibility(device_commands.progress.clone());
     simledger_core::ensure_streams(&async_nats::jetstream::new(nats.clone()), &names).await?;
     let core = if core {
         let interval = chrono::Duration::minutes(6);
@@ -51,7 +56,48 @@ pub async fn start(config: &Config, core: bool, ingest: bool) -> anyhow::Result<
         None
     };
     let ingest = ingest.then(|| simledger_core::start_ingest(nats.clone(), names.clone(), log.clone()));
+    if core.is_some() {
+        let dispatcher = simledger_core::dispatch::SmsDispatcher::new(nats.clone(), &names);
+        simledger_core::dispatch::spawn(log.clone(), dispatcher);
+    }
     Ok(Platform { log, nats, names, registry, commands, core, ingest })
+}
+
+/// The event log and the registry, without NATS: what the operator's CLI commands need.
+pub async fn open_store(config: &Config) -> anyhow::Result<(Commands, ProjectionHandle)> {
+    let pool = simledger_services::postgres::prepare(&config.database_url, &config.data_dir(), 4)
+        .await
+        .context("preparing PostgreSQL")?;
+    let log = EventLog::new(pool);
+    let registry = simledger_projections::spawn(log.clone(), registry::NAME, registry::Registry);
+    Ok((Commands::new(log, registry.progress.clone()), registry))
+}
+
+/// Credentials of the simulated fleet's account, kept in the data directory so they survive
+/// restarts; made afresh (and the token reset) when the file is missing or no longer valid.
+pub async fn simulated_account(config: &Config, accounts: &Accounts, account_sid: &str) -> anyhow::Result<PathBuf> {
+    let path = config.data_dir().absolute()?.join("simulated-account.json");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(saved) = serde_json::from_str::<serde_json::Value>(&text) {
+            if let (Some(sid), Some(token)) = (saved["sid"].as_str(), saved["auth_token"].as_str()) {
+                if sid == account_sid && accounts.authenticate(sid, token).await?.is_some() {
+                    return Ok(path);
+                }
+            }
+        }
+    }
+    let c = accounts.set_token(account_sid, "simulated fleet", Role::Customer).await?;
+    let json = serde_json::json!({"sid": c.sid, "auth_token": c.secret});
+    write_private(&path, &serde_json::to_vec_pretty(&json)?)?;
+    Ok(path)
+}
+
+/// Writes a file only its owner can read: it holds a credential.
+fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(data)
 }
 
 /// Provisions a simulated fleet through the same commands the REST API uses. Every command is

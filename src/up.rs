@@ -53,7 +53,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     tracing::info!(stream = %p.names.stream(), subjects = %p.names.all_subjects(), "core stream ready");
 
     let server = if has(Role::Api) {
-        let mut state = AppState::new(p.log.clone(), Some(p.nats.clone()));
+        let mut state = AppState::new(p.commands.clone(), Some(p.nats.clone()));
         if let Some(core) = &p.core {
             let publisher = core.publisher.clone();
             state = state.with_check("core_publisher", move || publisher.is_healthy());
@@ -71,6 +71,13 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     // After the API is up: provisioning the built-in fleet takes a moment and is not what
     // readiness depends on.
     let simulation = if has(Role::Core) && args.sim_sims > 0 {
+        let plan_account = FleetPlan::generate(1, 0).account_sid;
+        let accounts = simledger_commands::Accounts::new(p.log.pool().clone());
+        let credentials = platform::simulated_account(config, &accounts, &plan_account).await?;
+        tracing::info!(
+            "the simulated fleet belongs to account {plan_account}; its credentials for /v1 are in {}",
+            credentials.display()
+        );
         Some(start_simulated_fleet(&p, args.sim_sims, args.sim_speed))
     } else {
         None

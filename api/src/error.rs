@@ -26,8 +26,15 @@ pub enum ApiError {
     /// A Super SIM rule refused the request (83xxx codes).
     #[error("{message}")]
     Rule { code: u32, status: StatusCode, message: String },
-    #[error("Authentication Error - invalid username")]
+    #[error("Authenticate")]
     Unauthorized,
+    /// Authenticated, but this account may not use the endpoint (`/operator` for a customer).
+    #[error("This account may not use this endpoint")]
+    Forbidden,
+    #[error("The request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("The request body must be application/x-www-form-urlencoded or application/json")]
+    UnsupportedMediaType,
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -36,13 +43,33 @@ pub enum ApiError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// Twilio's code for a missing, unknown or malformed parameter.
+pub const INVALID_PARAMETER: u32 = 20001;
+
 impl ApiError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidParameter { code: INVALID_PARAMETER, message: message.into() }
+    }
+
+    pub fn missing(param: &str, in_body: bool) -> Self {
+        let place = if in_body { "in the post body" } else { "in the query string" };
+        Self::invalid(format!("Missing required parameter {param} {place}"))
+    }
+
+    /// Twilio's not-found message names the resource's path.
+    pub fn not_found(path: impl std::fmt::Display) -> Self {
+        Self::NotFound(format!("The requested resource {path} was not found"))
+    }
+
     fn parts(&self) -> (StatusCode, u32) {
         match self {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, 20404),
             Self::InvalidParameter { code, .. } => (StatusCode::BAD_REQUEST, *code),
             Self::Rule { code, status, .. } => (*status, *code),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, 20003),
+            Self::Forbidden => (StatusCode::FORBIDDEN, 20403),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, 20001),
+            Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 20001),
             Self::Conflict(_) => (StatusCode::CONFLICT, 20409),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, 20503),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, 20500),
@@ -83,6 +110,21 @@ impl From<EventLogError> for ApiError {
                 Self::InvalidParameter { code: 21211, message: e.to_string() }
             }
             other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<simledger_commands::CommandError> for ApiError {
+    fn from(e: simledger_commands::CommandError) -> Self {
+        use simledger_commands::CommandError as C;
+        match e {
+            C::NotFound { .. } => Self::NotFound(e.to_string()),
+            C::InvalidParameter { .. } => Self::invalid(e.to_string()),
+            C::Rule { code, message } => Self::Rule { code, status: StatusCode::BAD_REQUEST, message },
+            C::Conflict(m) => Self::Conflict(m),
+            C::NotVisible(_) => Self::Unavailable(e.to_string()),
+            C::EventLog(inner) => inner.into(),
+            C::Database(inner) => inner.into(),
         }
     }
 }

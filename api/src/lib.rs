@@ -1,16 +1,20 @@
 //! simledger's HTTP interfaces.
 //!
+//! - `v1`: Twilio's Super SIM v1 API (`/v1/Sims`, `/v1/Fleets`, …), HTTP Basic auth.
+//! - `operator`: simledger's own inventory and account endpoints under `/operator`.
 //! - `routes::ops`: `/healthz`, `/readyz`, `/metrics`.
 //! - `/openapi.json` and the API docs at `/docs` (Swagger UI, served from the binary).
-//! - Later: `/v1` in the Twilio Super SIM dialect, `/v1/Billing`, `/jsonrpc` (CGrateS), and the
-//!   dashboard.
+//! - Later: `/v1/Billing`, `/jsonrpc` (CGrateS), and the dashboard.
 //!
 //! Handlers stay thin: parse, call the domain, map errors through [`error::ApiError`].
 
 pub mod error;
+pub mod extract;
 mod metrics_export;
+pub mod operator;
 pub mod routes;
 mod state;
+pub mod v1;
 
 use std::net::SocketAddr;
 
@@ -35,12 +39,40 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
                        Twilio Super SIM v1 dialect; `/jsonrpc` the CGrateS JSON-RPC dialect.",
         license(name = "MIT")
     ),
-    tags((name = "operations", description = "Health, readiness and metrics"))
+    modifiers(&BasicAuth),
+    tags(
+        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "Sims", description = "Twilio Super SIM v1: SIMs, their billing periods and IP addresses"),
+        (name = "Fleets", description = "Twilio Super SIM v1: Fleets"),
+        (name = "NetworkAccessProfiles", description = "Twilio Super SIM v1: Network Access Profiles"),
+        (name = "Networks", description = "Twilio Super SIM v1: the network catalogue"),
+        (name = "SmsCommands", description = "Twilio Super SIM v1: SMS to and from SIMs"),
+        (name = "IpCommands", description = "Twilio Super SIM v1: UDP datagrams to SIMs"),
+        (name = "SettingsUpdates", description = "Twilio Super SIM v1: over-the-air settings updates"),
+        (name = "operator", description = "simledger's own, not Twilio's: accounts and SIM inventory"),
+    )
 )]
 struct ApiDoc;
 
+/// Twilio's security scheme name, so generated clients match.
+struct BasicAuth;
+
+impl utoipa::Modify for BasicAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "accountSid_authToken",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+    }
+}
+
 fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(routes::ops::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::ops::router())
+        .merge(v1::router())
+        .merge(operator::router())
 }
 
 /// The OpenAPI document of every route (what `openapi/openapi.json` holds).

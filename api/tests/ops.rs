@@ -17,10 +17,16 @@ async fn spawn_app(with_nats: bool) -> TestApp {
     let log = EventLog::new(db.pool().await);
     let nats =
         if with_nats { Some(simledger_services::nats::connect(&testing::nats_url()).await.unwrap()) } else { None };
-    let app = Application::bind(SocketAddr::from(([127, 0, 0, 1], 0)), AppState::new(log.clone(), nats)).await.unwrap();
+    let app =
+        Application::bind(SocketAddr::from(([127, 0, 0, 1], 0)), AppState::new(commands(&log), nats)).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.serve(std::future::pending()));
     TestApp { base, _db: db, log }
+}
+
+fn commands(log: &EventLog) -> simledger_commands::Commands {
+    let registry = simledger_projections::spawn(log.clone(), "registry", simledger_projections::registry::Registry);
+    simledger_commands::Commands::new(log.clone(), registry.progress)
 }
 
 #[tokio::test]
@@ -69,7 +75,7 @@ async fn readyz_reports_a_failing_component_check() {
     let nats = simledger_services::nats::connect(&testing::nats_url()).await.unwrap();
     let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = healthy.clone();
-    let state = AppState::new(log, Some(nats))
+    let state = AppState::new(commands(&log), Some(nats))
         .with_check("core_publisher", move || flag.load(std::sync::atomic::Ordering::Relaxed));
     let app = Application::bind(SocketAddr::from(([127, 0, 0, 1], 0)), state).await.unwrap();
     let base = format!("http://{}", app.local_addr());

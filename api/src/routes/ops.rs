@@ -47,7 +47,7 @@ pub struct Readiness {
     (status = 503, body = Readiness, description = "a dependency is down"),
 ))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let (postgres, log_position) = match state.log.head().await {
+    let (postgres, log_position) = match state.log().head().await {
         Ok(head) => ("ok".to_owned(), Some(head)),
         Err(e) => (e.to_string(), None),
     };

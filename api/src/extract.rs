@@ -1,0 +1,243 @@
+//! Request extractors in Twilio's conventions: PascalCase parameters from a form-encoded (or
+//! JSON) body or the query string, HTTP Basic authentication, the caller's base URL.
+//!
+//! Every parameter struct denies unknown fields, so a misspelt parameter is a 400 that changes
+//! nothing rather than a silently ignored one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use simledger_commands::{Accounts, CommandId, Principal, Role};
+
+use crate::{ApiError, AppState};
+
+/// The most a form or JSON body may be.
+pub const MAX_PARAMS_BYTES: usize = 64 * 1024;
+
+/// Parameters from the request body: `application/x-www-form-urlencoded` (Twilio's) or a JSON
+/// object with the same PascalCase keys.
+pub struct Form<T>(pub T);
+
+/// Parameters from the query string.
+pub struct Query<T>(pub T);
+
+/// Where a parameter came from, for error messages.
+#[derive(Clone, Copy)]
+enum Place {
+    Body,
+    Query,
+}
+
+/// A parameter string's key/value pairs, in order; a repeated key is a list.
+type Pairs = Vec<(String, String)>;
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let content_type =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+        let body = axum::body::to_bytes(req.into_body(), MAX_PARAMS_BYTES)
+            .await
+            .map_err(|_| ApiError::TooLarge(MAX_PARAMS_BYTES))?;
+        let pairs = if body.is_empty() {
+            Vec::new()
+        } else if content_type.starts_with("application/x-www-form-urlencoded") {
+            form_urlencoded::parse(&body).into_owned().collect()
+        } else if content_type.starts_with("application/json") {
+            json_pairs(&body)?
+        } else {
+            return Err(ApiError::UnsupportedMediaType);
+        };
+        Ok(Form(deserialize(&pairs, Place::Body)?))
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Ok(Query(deserialize(&query_pairs(parts), Place::Query)?))
+    }
+}
+
+fn query_pairs(parts: &Parts) -> Pairs {
+    form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()).into_owned().collect()
+}
+
+/// A JSON object's members as form pairs: arrays become repeated keys, objects JSON strings.
+fn json_pairs(body: &[u8]) -> Result<Pairs, ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("The body is not valid JSON: {e}")))?;
+    let serde_json::Value::Object(members) = value else {
+        return Err(ApiError::invalid("The JSON body must be an object of parameters"));
+    };
+    let mut pairs = Vec::new();
+    for (key, value) in members {
+        let values = match value {
+            serde_json::Value::Array(items) => items,
+            other => vec![other],
+        };
+        for v in values {
+            match v {
+                serde_json::Value::Null => {}
+                serde_json::Value::String(s) => pairs.push((key.clone(), s)),
+                other => pairs.push((key.clone(), other.to_string())),
+            }
+        }
+    }
+    Ok(pairs)
+}
+
+fn deserialize<T: DeserializeOwned>(pairs: &Pairs, place: Place) -> Result<T, ApiError> {
+    let encoded = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    let de = serde_html_form::Deserializer::new(form_urlencoded::parse(encoded.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let message = e.inner().to_string();
+        let path = e.path().to_string();
+        if let Some(field) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+            ApiError::invalid(format!("Unknown parameter {field}"))
+        } else if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+            ApiError::missing(field, matches!(place, Place::Body))
+        } else if message == "unsupported value" {
+            ApiError::invalid(format!("Parameter {path} was given more than once"))
+        } else {
+            ApiError::invalid(format!("Invalid value for parameter {path}: {message}"))
+        }
+    })
+}
+
+/// `PageSize`, `Page` and `PageToken` of a list request, taken out before its filters are
+/// parsed (see [`crate::v1::paging`]).
+pub struct Listing<T> {
+    pub filter: T,
+    pub paging: crate::v1::paging::Paging,
+    /// The filters as given, echoed in the page URLs.
+    pub echoed: Pairs,
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Listing<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let (paging, rest): (Pairs, Pairs) =
+            query_pairs(parts).into_iter().partition(|(k, _)| matches!(k.as_str(), "PageSize" | "Page" | "PageToken"));
+        let paging = crate::v1::paging::Paging::parse(&paging)?;
+        let filter = deserialize(&rest, Place::Query)?;
+        Ok(Listing { filter, paging, echoed: rest })
+    }
+}
+
+/// The scheme and authority the caller used, for absolute `url`s and `links`.
+pub struct Origin(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let host = header("x-forwarded-host").or(header("host")).unwrap_or("localhost");
+        let scheme = header("x-forwarded-proto").unwrap_or("http");
+        Ok(Origin(format!("{scheme}://{host}")))
+    }
+}
+
+/// The command id of a write: from the `Idempotency-Key` header when given, so a client's retry
+/// of the same request changes nothing twice; fresh otherwise.
+pub fn command_id(parts_headers: &axum::http::HeaderMap, account_sid: &str, what: &str) -> CommandId {
+    match parts_headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+        Some(key) => CommandId::named(&format!("{account_sid}:{what}:{key}")),
+        None => CommandId::random(),
+    }
+}
+
+/// The authenticated caller of a `/v1` request.
+pub struct Caller(pub Principal);
+
+impl Caller {
+    pub fn account(&self) -> &str {
+        &self.0.account_sid
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (user, password) = basic_credentials(parts).ok_or(ApiError::Unauthorized)?;
+        let principal = state.auth.authenticate(&user, &password).await?.ok_or(ApiError::Unauthorized)?;
+        Ok(Caller(principal))
+    }
+}
+
+/// The authenticated caller of an `/operator` request: an operator account.
+pub struct Operator(pub Principal);
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        if principal.role != Role::Operator {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(Operator(principal))
+    }
+}
+
+fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let (user, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+/// Checks credentials against the accounts table, remembering successes briefly so a busy
+/// client does not cost a query per request. A revoked credential stops working within
+/// [`Authenticator::TTL`].
+#[derive(Clone)]
+pub struct Authenticator {
+    accounts: Accounts,
+    recent: Arc<Mutex<RecentLogins>>,
+}
+
+/// SHA-256 of the credentials → who they authenticated as, and when.
+type RecentLogins = HashMap<[u8; 32], (Principal, Instant)>;
+
+impl Authenticator {
+    const TTL: Duration = Duration::from_secs(30);
+    const MAX_ENTRIES: usize = 10_000;
+
+    pub fn new(accounts: Accounts) -> Self {
+        Self { accounts, recent: Arc::default() }
+    }
+
+    pub async fn authenticate(&self, user: &str, password: &str) -> Result<Option<Principal>, ApiError> {
+        let key: [u8; 32] = Sha256::new().chain_update(user).chain_update([0]).chain_update(password).finalize().into();
+        if let Some((p, at)) = self.recent.lock().expect("auth cache lock").get(&key) {
+            if at.elapsed() < Self::TTL {
+                return Ok(Some(p.clone()));
+            }
+        }
+        let found = self.accounts.authenticate(user, password).await?;
+        if let Some(p) = &found {
+            let mut recent = self.recent.lock().expect("auth cache lock");
+            if recent.len() >= Self::MAX_ENTRIES {
+                recent.retain(|_, (_, at)| at.elapsed() < Self::TTL);
+            }
+            recent.insert(key, (p.clone(), Instant::now()));
+        }
+        Ok(found)
+    }
+}

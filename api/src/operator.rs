@@ -1,0 +1,228 @@
+//! `/operator`: simledger's own endpoints for the operator (not Twilio's). They need an account
+//! created with `simledger account create --operator`.
+//!
+//! - `POST /operator/Accounts` (`FriendlyName`, `Role`): a customer account and its auth token.
+//! - `POST /operator/Accounts/{AccountSid}/Keys` (`FriendlyName`): an API key and its secret.
+//! - `POST /operator/Inventory` (`Iccid`, `RegistrationCode`, `Imsi` repeated): one SIM card.
+//! - `POST /operator/Inventory/Import` (a `text/csv` body, `iccid,registration_code,imsis` with
+//!   IMSIs separated by `;`): many cards; cards already in inventory are skipped.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use simledger_commands::{CommandError, CommandId, Role};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::extract::{Form, Operator};
+use crate::v1::{Errors, WriteErrors};
+use crate::{ApiError, AppState};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_account))
+        .routes(routes!(create_key))
+        .routes(routes!(add_sim))
+        .routes(routes!(import_sims))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CreateAccountParams {
+    pub friendly_name: Option<String>,
+    /// `customer` (default) or `operator`.
+    pub role: Option<RoleParam>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleParam {
+    Customer,
+    Operator,
+}
+
+/// A new credential; the secret is shown only here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewAccount {
+    pub sid: String,
+    pub friendly_name: String,
+    pub auth_token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewKey {
+    pub sid: String,
+    pub account_sid: String,
+    pub friendly_name: String,
+    pub secret: String,
+}
+
+/// Creates an account; its auth token is in this answer only.
+#[utoipa::path(post, path = "/operator/Accounts", tag = "operator", operation_id = "OperatorCreateAccount",
+    request_body(content = CreateAccountParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 201, body = NewAccount), Errors, WriteErrors,
+        (status = 403, body = crate::error::TwilioError, description = "Not an operator account")),
+    security(("accountSid_authToken" = [])))]
+async fn create_account(
+    State(state): State<AppState>,
+    _op: Operator,
+    Form(p): Form<CreateAccountParams>,
+) -> Result<(StatusCode, Json<NewAccount>), ApiError> {
+    let role = match p.role {
+        Some(RoleParam::Operator) => Role::Operator,
+        _ => Role::Customer,
+    };
+    let name = p.friendly_name.unwrap_or_else(|| "account".into());
+    let c = state.accounts.create(&name, role).await?;
+    Ok((StatusCode::CREATED, Json(NewAccount { sid: c.sid, friendly_name: c.friendly_name, auth_token: c.secret })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CreateKeyParams {
+    pub friendly_name: Option<String>,
+}
+
+/// Creates an API key for an account; its secret is in this answer only.
+#[utoipa::path(post, path = "/operator/Accounts/{AccountSid}/Keys", tag = "operator",
+    operation_id = "OperatorCreateKey",
+    params(("AccountSid" = String, Path)),
+    request_body(content = CreateKeyParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 201, body = NewKey), Errors, WriteErrors,
+        (status = 403, body = crate::error::TwilioError, description = "Not an operator account")),
+    security(("accountSid_authToken" = [])))]
+async fn create_key(
+    State(state): State<AppState>,
+    _op: Operator,
+    Path(account): Path<String>,
+    Form(p): Form<CreateKeyParams>,
+) -> Result<(StatusCode, Json<NewKey>), ApiError> {
+    let name = p.friendly_name.unwrap_or_else(|| "key".into());
+    let c = state.accounts.create_key(&account, &name).await.map_err(|e| match e {
+        CommandError::NotFound { .. } => ApiError::not_found(format_args!("/operator/Accounts/{account}")),
+        other => other.into(),
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(NewKey { sid: c.sid, account_sid: account, friendly_name: c.friendly_name, secret: c.secret }),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct AddSimParams {
+    /// 18 to 22 digits.
+    pub iccid: Option<String>,
+    /// 10 digits, printed on the card.
+    pub registration_code: Option<String>,
+    /// Every IMSI of the card (repeat for a multi-IMSI SIM).
+    #[serde(default)]
+    pub imsi: Vec<String>,
+}
+
+/// A SIM card in inventory, not yet registered to an account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InventorySim {
+    pub sid: String,
+    pub iccid: String,
+    pub imsis: Vec<String>,
+}
+
+/// Puts one SIM card into inventory.
+#[utoipa::path(post, path = "/operator/Inventory", tag = "operator", operation_id = "OperatorAddSim",
+    request_body(content = AddSimParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 201, body = InventorySim), Errors, WriteErrors,
+        (status = 403, body = crate::error::TwilioError, description = "Not an operator account")),
+    security(("accountSid_authToken" = [])))]
+async fn add_sim(
+    State(state): State<AppState>,
+    _op: Operator,
+    headers: HeaderMap,
+    Form(p): Form<AddSimParams>,
+) -> Result<(StatusCode, Json<InventorySim>), ApiError> {
+    let iccid = p.iccid.ok_or_else(|| ApiError::missing("Iccid", true))?;
+    let code = p.registration_code.ok_or_else(|| ApiError::missing("RegistrationCode", true))?;
+    if p.imsi.is_empty() {
+        return Err(ApiError::missing("Imsi", true));
+    }
+    let cmd = crate::extract::command_id(&headers, "operator", &format!("AddSim:{iccid}"));
+    let sid = state.commands.provision_sim(cmd, &iccid, &code, p.imsi.clone()).await?;
+    Ok((StatusCode::CREATED, Json(InventorySim { sid, iccid, imsis: p.imsi })))
+}
+
+/// What an import did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportResult {
+    /// Cards added to inventory.
+    pub imported: u64,
+    /// Cards already in inventory (a re-run of the same file skips them all).
+    pub already_present: u64,
+}
+
+/// Puts every card of a CSV file (`iccid,registration_code,imsis`, IMSIs separated by `;`) into
+/// inventory. Importing the same file again adds nothing.
+#[utoipa::path(post, path = "/operator/Inventory/Import", tag = "operator", operation_id = "OperatorImportSims",
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = ImportResult), Errors, WriteErrors,
+        (status = 403, body = crate::error::TwilioError, description = "Not an operator account")),
+    security(("accountSid_authToken" = [])))]
+async fn import_sims(
+    State(state): State<AppState>,
+    _op: Operator,
+    body: String,
+) -> Result<Json<ImportResult>, ApiError> {
+    let cards = parse_inventory_csv(body.as_bytes()).map_err(ApiError::invalid)?;
+    let (imported, already_present) = import(&state.commands, &cards).await?;
+    Ok(Json(ImportResult { imported, already_present }))
+}
+
+/// One row of an inventory file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryCard {
+    pub iccid: String,
+    pub registration_code: String,
+    pub imsis: Vec<String>,
+}
+
+/// Parses `iccid,registration_code,imsis` rows (with that header); IMSIs are `;`-separated.
+pub fn parse_inventory_csv(data: &[u8]) -> Result<Vec<InventoryCard>, String> {
+    #[derive(Deserialize)]
+    struct Row {
+        iccid: String,
+        registration_code: String,
+        imsis: String,
+    }
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(data);
+    reader
+        .deserialize::<Row>()
+        .enumerate()
+        .map(|(i, row)| {
+            let row = row.map_err(|e| format!("row {}: {e}", i + 1))?;
+            Ok(InventoryCard {
+                iccid: row.iccid,
+                registration_code: row.registration_code,
+                imsis: row.imsis.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            })
+        })
+        .collect()
+}
+
+/// Provisions each card under a command named after its ICCID, so a re-run is a no-op.
+pub async fn import(
+    commands: &simledger_commands::Commands,
+    cards: &[InventoryCard],
+) -> Result<(u64, u64), CommandError> {
+    let (mut imported, mut present) = (0, 0);
+    for card in cards {
+        if simledger_projections::registry::read::iccid_exists(commands.log().pool(), &card.iccid).await? {
+            present += 1;
+            continue;
+        }
+        let cmd = CommandId::named(&format!("inventory:{}", card.iccid));
+        commands.provision_sim(cmd, &card.iccid, &card.registration_code, card.imsis.clone()).await?;
+        imported += 1;
+    }
+    Ok((imported, present))
+}

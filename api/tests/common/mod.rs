@@ -1,0 +1,158 @@
+//! The real app on a random port, against a fresh database (and, for tests that need the core,
+//! the real core nodes and ingest on their own NATS prefix).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+use simledger_api::{AppState, Application};
+use simledger_commands::{Accounts, CommandId, Commands, Credential, Role};
+use simledger_eventlog::EventLog;
+use simledger_projections::device_commands::{self, DeviceCommands};
+use simledger_projections::registry::Registry;
+use simledger_services::testing::{self, TestDatabase};
+
+pub struct TestApp {
+    pub base: String,
+    pub log: EventLog,
+    pub commands: Commands,
+    pub accounts: Accounts,
+    pub http: reqwest::Client,
+    /// Two customer accounts (isolation tests) and an operator.
+    pub alice: Credential,
+    pub bob: Credential,
+    pub operator: Credential,
+    pub core: Option<simledger_core::RunningCore>,
+    _db: TestDatabase,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn(false).await
+}
+
+/// With the core nodes, ingest and the SMS dispatcher running.
+pub async fn spawn_app_with_core() -> TestApp {
+    spawn(true).await
+}
+
+async fn spawn(with_core: bool) -> TestApp {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let registry = simledger_projections::spawn(log.clone(), "registry", Registry);
+    let device = simledger_projections::spawn(log.clone(), device_commands::NAME, DeviceCommands);
+    let commands = Commands::new(log.clone(), registry.progress).with_visibility(device.progress);
+    let nats = simledger_services::nats::connect(&testing::nats_url()).await.unwrap();
+    let core = if with_core {
+        let names = simledger_core::CoreNames::new(testing::unique_nats_prefix());
+        let core =
+            simledger_core::start_nodes(nats.clone(), &names, log.clone(), chrono::Duration::minutes(6)).await.unwrap();
+        simledger_core::start_ingest(nats.clone(), names.clone(), log.clone());
+        simledger_core::dispatch::spawn(
+            log.clone(),
+            simledger_core::dispatch::SmsDispatcher::new(nats.clone(), &names),
+        );
+        Some(core)
+    } else {
+        None
+    };
+    let state = AppState::new(commands.clone(), Some(nats));
+    let accounts = state.accounts.clone();
+    let app = Application::bind(SocketAddr::from(([127, 0, 0, 1], 0)), state).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.serve(std::future::pending()));
+    let alice = accounts.create("alice", Role::Customer).await.unwrap();
+    let bob = accounts.create("bob", Role::Customer).await.unwrap();
+    let operator = accounts.create("ops", Role::Operator).await.unwrap();
+    TestApp { base, log, commands, accounts, http: reqwest::Client::new(), alice, bob, operator, core, _db: db }
+}
+
+/// An answer: status and JSON body (`Null` when there is none).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn get(&self, who: &Credential, path: &str) -> Answer {
+        self.send(self.http.get(self.url(path)).basic_auth(&who.sid, Some(&who.secret))).await
+    }
+
+    pub async fn post(&self, who: &Credential, path: &str, form: &[(&str, &str)]) -> Answer {
+        self.send(self.http.post(self.url(path)).basic_auth(&who.sid, Some(&who.secret)).form(form)).await
+    }
+
+    pub async fn delete(&self, who: &Credential, path: &str) -> Answer {
+        self.send(self.http.delete(self.url(path)).basic_auth(&who.sid, Some(&who.secret))).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let r = request.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Answer { status, body }
+    }
+
+    /// Puts a card into inventory (as the operator would) and returns its ICCID.
+    pub async fn card(&self, n: u32) -> String {
+        let iccid = format!("89883070000000{n:05}");
+        let imsis = vec![format!("2341500000{n:05}")];
+        self.commands.provision_sim(CommandId::random(), &iccid, "1234567890", imsis).await.unwrap();
+        iccid
+    }
+
+    /// A NAP allowing Vodafone UK and a fleet using it, for `who`; returns (nap, fleet) SIDs.
+    pub async fn fleet(&self, who: &Credential) -> (String, String) {
+        let nap = self.post(who, "/v1/NetworkAccessProfiles", &[("Networks", &vodafone_uk())]).await;
+        assert_eq!(nap.status, 201, "{:?}", nap.body);
+        let nap = nap.body["sid"].as_str().unwrap().to_owned();
+        let fleet = self.post(who, "/v1/Fleets", &[("NetworkAccessProfile", &nap)]).await;
+        assert_eq!(fleet.status, 201, "{:?}", fleet.body);
+        (nap, fleet.body["sid"].as_str().unwrap().to_owned())
+    }
+
+    /// Registers card `n` to `who`; returns the SIM's SID.
+    pub async fn sim(&self, who: &Credential, n: u32) -> String {
+        let iccid = self.card(n).await;
+        let r = self.post(who, "/v1/Sims", &[("Iccid", &iccid), ("RegistrationCode", "1234567890")]).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body["sid"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits (bounded) until `check` holds for the JSON at `path`.
+    pub async fn eventually(&self, who: &Credential, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let r = self.get(who, path).await;
+            if check(&r.body) {
+                return r.body;
+            }
+            assert!(std::time::Instant::now() < deadline, "{path} never matched; last: {:?}", r.body);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+pub fn vodafone_uk() -> String {
+    simledger_eventlog::networks::network_sid("234", "15")
+}
+
+/// Asserts a Twilio error body with this status and code.
+pub fn assert_error(a: &Answer, status: u16, code: u64) {
+    assert_eq!(a.status, status, "{:?}", a.body);
+    assert_eq!(a.body["code"], code, "{:?}", a.body);
+    assert_eq!(a.body["status"], status, "{:?}", a.body);
+    assert!(a.body["message"].as_str().is_some_and(|m| !m.is_empty()), "{:?}", a.body);
+    assert_eq!(a.body["more_info"], format!("https://www.twilio.com/docs/errors/{code}"));
+}
