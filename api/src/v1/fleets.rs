@@ -126,8 +126,18 @@ async fn create_fleet(
         ip_commands_method: p.ip_commands_method.map(|m| m.as_str().to_owned()),
     };
     let cmd = command_id(&headers, caller.account(), "CreateFleet");
-    let sid = state.commands.create_fleet(cmd, caller.account(), fleet).await?;
+    let sid = state.commands.create_fleet(cmd, caller.account(), fleet).await.map_err(nap_param_not_found)?;
     Ok((StatusCode::CREATED, Json(Fleet::from_row(&origin, fetch_row(&state, caller.account(), &sid).await?))))
+}
+
+/// A `NetworkAccessProfile` parameter naming none of the account's is a bad parameter.
+fn nap_param_not_found(e: simledger_commands::CommandError) -> ApiError {
+    match e {
+        simledger_commands::CommandError::NotFound { id, .. } => {
+            ApiError::invalid(format!("NetworkAccessProfile {id} was not found"))
+        }
+        other => other.into(),
+    }
 }
 
 async fn fetch_row(state: &AppState, account: &str, sid: &str) -> Result<FleetRow, ApiError> {
@@ -228,6 +238,10 @@ async fn update_fleet(
         ip_commands_method: p.ip_commands_method.map(|m| Some(m.as_str().to_owned())),
     };
     let cmd = command_id(&headers, caller.account(), &format!("UpdateFleet:{}", current.fleet_sid));
-    let sid = state.commands.update_fleet(cmd, caller.account(), &current.fleet_sid, changes).await?;
+    let sid = state
+        .commands
+        .update_fleet(cmd, caller.account(), &current.fleet_sid, changes)
+        .await
+        .map_err(nap_param_not_found)?;
     Ok(Json(Fleet::from_row(&origin, fetch_row(&state, caller.account(), &sid).await?)))
 }

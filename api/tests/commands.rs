@@ -1,0 +1,89 @@
+//! `/v1/SmsCommands` (delivered through the real SMSC) and `/v1/IpCommands`.
+
+mod common;
+
+use common::{assert_error, spawn_app, spawn_app_with_core};
+
+#[tokio::test]
+async fn an_sms_command_is_queued_then_delivered_by_the_smsc() {
+    let app = spawn_app_with_core().await;
+    let (_, fleet) = app.fleet(&app.alice).await;
+    let sim = app.sim(&app.alice, 1).await;
+    app.post(&app.alice, &format!("/v1/Sims/{sim}"), &[("Fleet", &fleet), ("Status", "active")]).await;
+    let r = app.post(&app.alice, "/v1/SmsCommands", &[("Sim", &sim), ("Payload", "reboot")]).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let sid = r.body["sid"].as_str().unwrap().to_owned();
+    assert!(sid.starts_with("HC"));
+    assert_eq!(r.body["status"], "queued");
+    assert_eq!(r.body["direction"], "to_sim");
+    assert_eq!(r.body["payload"], "reboot");
+    assert_eq!(r.body["sim_sid"], sim.as_str());
+    let delivered = app.eventually(&app.alice, &format!("/v1/SmsCommands/{sid}"), |b| b["status"] == "delivered").await;
+    assert_eq!(delivered["sid"], sid.as_str());
+    let listed = app.get(&app.alice, &format!("/v1/SmsCommands?Sim={sim}&Status=delivered")).await.body;
+    assert_eq!(listed["sms_commands"][0]["sid"], sid.as_str());
+}
+
+#[tokio::test]
+async fn an_sms_to_a_sim_that_cannot_attach_fails() {
+    let app = spawn_app_with_core().await;
+    let sim = app.sim(&app.alice, 1).await;
+    let r = app.post(&app.alice, "/v1/SmsCommands", &[("Sim", &sim), ("Payload", "hello")]).await;
+    let sid = r.body["sid"].as_str().unwrap().to_owned();
+    app.eventually(&app.alice, &format!("/v1/SmsCommands/{sid}"), |b| b["status"] == "failed").await;
+}
+
+#[tokio::test]
+async fn sms_command_parameters_are_checked() {
+    let app = spawn_app().await;
+    let sim = app.sim(&app.alice, 1).await;
+    let head = app.log.head().await.unwrap();
+    assert_error(&app.post(&app.alice, "/v1/SmsCommands", &[("Payload", "x")]).await, 400, 20001);
+    assert_error(&app.post(&app.alice, "/v1/SmsCommands", &[("Sim", &sim)]).await, 400, 20001);
+    let long = "x".repeat(161);
+    assert_error(&app.post(&app.alice, "/v1/SmsCommands", &[("Sim", &sim), ("Payload", &long)]).await, 400, 20001);
+    let bad_cb = [("Sim", sim.as_str()), ("Payload", "x"), ("CallbackUrl", "nope")];
+    assert_error(&app.post(&app.alice, "/v1/SmsCommands", &bad_cb).await, 400, 20001);
+    assert_error(&app.get(&app.alice, "/v1/SmsCommands?Direction=sideways").await, 400, 20001);
+    assert_error(&app.get(&app.alice, "/v1/SmsCommands/HC00000000000000000000000000000000").await, 404, 20404);
+    assert_eq!(app.log.head().await.unwrap(), head);
+}
+
+#[tokio::test]
+async fn an_ip_command_is_queued_with_its_fields() {
+    let app = spawn_app().await;
+    let sim = app.sim(&app.alice, 1).await;
+    let r = app
+        .post(
+            &app.alice,
+            "/v1/IpCommands",
+            &[("Sim", &sim), ("Payload", "aGVsbG8="), ("DevicePort", "4000"), ("PayloadType", "binary")],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let c = &r.body;
+    assert!(c["sid"].as_str().unwrap().starts_with("HG"));
+    assert_eq!((c["status"].as_str(), c["direction"].as_str()), (Some("queued"), Some("to_sim")));
+    assert_eq!(c["device_port"], 4000);
+    assert_eq!(c["payload_type"], "binary");
+    assert!(c["device_ip"].is_null());
+    assert_eq!(c["sim_iccid"], app.get(&app.alice, &format!("/v1/Sims/{sim}")).await.body["iccid"]);
+    let listed = app.get(&app.alice, &format!("/v1/IpCommands?SimIccid={}", c["sim_iccid"].as_str().unwrap())).await;
+    assert_eq!(listed.body["ip_commands"][0]["sid"], c["sid"]);
+    for bad in [
+        vec![("Sim", sim.as_str()), ("Payload", "x")],
+        vec![("Sim", sim.as_str()), ("Payload", "x"), ("DevicePort", "70000")],
+        vec![("Sim", sim.as_str()), ("Payload", "not base64!"), ("DevicePort", "1"), ("PayloadType", "binary")],
+    ] {
+        assert_error(&app.post(&app.alice, "/v1/IpCommands", &bad).await, 400, 20001);
+    }
+}
+
+#[tokio::test]
+async fn settings_updates_list_is_empty_but_checks_its_filters() {
+    let app = spawn_app().await;
+    let r = app.get(&app.alice, "/v1/SettingsUpdates?Status=scheduled").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["settings_updates"], serde_json::json!([]));
+    assert_error(&app.get(&app.alice, "/v1/SettingsUpdates?Status=done").await, 400, 20001);
+}
