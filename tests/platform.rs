@@ -2,58 +2,14 @@
 //! database on a random port.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use simledger_services::testing::{self, TestDatabase};
+use simledger_services::testing::TestDatabase;
 
-fn simledger() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_simledger"))
-}
+mod common;
 
-/// A running `simledger up`, killed when dropped.
-struct Platform {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Platform {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_up(database_url: &str) -> Platform {
-    start_up_with(database_url, &["--sim-sims", "3"])
-}
-
-fn start_up_with(database_url: &str, extra: &[&str]) -> Platform {
-    let mut child = simledger()
-        .args(["up", "--listen", "127.0.0.1:0", "--log", "info"])
-        .args(extra)
-        .env("DATABASE_URL", database_url)
-        .env("NATS_URL", testing::nats_url())
-        .env("SIMLEDGER_NATS_PREFIX", testing::unique_nats_prefix())
-        .env("SIMLEDGER_DATA_DIR", testing::data_dir().0)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("simledger binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("API listening on http://").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap().to_owned();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("`up` reports its listen address");
-    Platform { child, base: format!("http://{addr}") }
-}
+use common::{simledger, start_up, start_up_with};
 
 #[tokio::test]
 async fn up_creates_and_migrates_its_database_and_serves_health_readiness_metrics_and_openapi() {

@@ -18,6 +18,7 @@ pub mod v1;
 
 use std::net::SocketAddr;
 
+use axum::response::IntoResponse;
 use axum::Router;
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
@@ -91,6 +92,11 @@ pub fn app(state: AppState) -> Router {
         .merge(SwaggerUi::new("/docs").url("/docs/openapi.json", api))
         .fallback(|| async { ApiError::NotFound("The requested resource was not found".into()) })
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // A bug in one handler answers that request with Twilio's 500 JSON, not a dropped
+        // connection, and leaves the process serving.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::Internal("a request handler panicked".into()).into_response()
+        }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

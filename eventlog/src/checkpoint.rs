@@ -20,6 +20,24 @@ pub async fn load(conn: &mut PgConnection, name: &str, shard: i32) -> Result<Pos
         .unwrap_or(0))
 }
 
+/// Locks `name`'s checkpoint for the caller's transaction and checks it is still at `at`. A batch
+/// takes this lock before applying anything, so two workers of one subscriber take turns: the
+/// second waits for the first to commit, then finds the checkpoint moved and resumes from it,
+/// instead of applying the same events and failing on its own tables.
+pub async fn claim(conn: &mut PgConnection, name: &str, shard: i32, at: Position) -> Result<()> {
+    let stored: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1 AND shard = $2 FOR UPDATE")
+            .bind(name)
+            .bind(shard)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let actual = stored.unwrap_or(0);
+    if actual != at {
+        return Err(EventLogError::CheckpointMoved { name: name.to_owned(), expected: at, actual });
+    }
+    Ok(())
+}
+
 /// Moves `name` from `from` to `to` inside the caller's transaction. Fails with a conflict if the
 /// stored checkpoint is not `from` (another instance of the same subscriber got there first), so
 /// two workers of one projection can never both apply a batch.
@@ -87,6 +105,12 @@ pub async fn run_checkpointed<S: Subscriber>(
     let shard = log.shard();
     let name = subscriber.name().to_owned();
     let mut conn = log.pool().acquire().await?;
+    // The row exists from the start, so that `claim` always has something to lock.
+    sqlx::query("INSERT INTO checkpoints (name, shard, position) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING")
+        .bind(&name)
+        .bind(shard)
+        .execute(&mut *conn)
+        .await?;
     let start = load(&mut conn, &name, shard).await?;
     drop(conn);
     progress.send_replace(start);
@@ -96,6 +120,7 @@ pub async fn run_checkpointed<S: Subscriber>(
         let events = subscription.next_batch().await?;
         let to = subscription.position();
         let mut tx = log.pool().begin().await?;
+        claim(&mut tx, &name, shard, at).await?;
         subscriber
             .apply(&mut tx, &events)
             .await

@@ -31,9 +31,17 @@ pub fn spawn<P: Projection + Clone + Send>(log: EventLog, name: &'static str, pr
         let mut backoff = Duration::from_millis(100);
         loop {
             let run = checkpoint::run_checkpointed(log.clone(), projection.clone(), BATCH, tx.clone()).await;
-            if let Err(e) = run {
-                tracing::error!(projection = name, error = %e, "projection stopped; restarting from its checkpoint");
-                metrics::counter!("simledger_projection_restarts_total", "projection" => name).increment(1);
+            match run {
+                // Another worker (another process, or a replay) moved the checkpoint: normal.
+                Err(EventLogError::CheckpointMoved { actual, .. }) => {
+                    tracing::debug!(projection = name, position = actual, "another worker advanced; resuming from it");
+                    backoff = Duration::from_millis(10);
+                }
+                Err(e) => {
+                    tracing::error!(projection = name, error = %e, "projection stopped; restarting from its checkpoint");
+                    metrics::counter!("simledger_projection_restarts_total", "projection" => name).increment(1);
+                }
+                Ok(()) => {}
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(10));

@@ -55,6 +55,9 @@ impl Paging {
         if page < 0 {
             return Err(ApiError::invalid(format!("Page must be 0 or more, got {page}")));
         }
+        if token.is_none() && page.checked_mul(size).is_none() {
+            return Err(ApiError::invalid(format!("Page {page} is beyond any list")));
+        }
         if let Some(t) = &token {
             if Self::cursor_of(t).is_none() {
                 return Err(ApiError::invalid(format!("PageToken {t:?} was not issued by this API")));
@@ -181,6 +184,7 @@ mod tests {
         assert!(paging(&[("PageSize", "1001")]).is_err());
         assert!(paging(&[("PageSize", "ten")]).is_err());
         assert!(paging(&[("PageToken", "XX123")]).is_err());
+        assert!(paging(&[("Page", "184467440737095517")]).is_err());
     }
 
     #[test]

@@ -1,0 +1,112 @@
+//! Real clients against the real binary: Twilio's own Python helper library runs a customer's
+//! scenario, and schemathesis fuzzes every operation of `openapi/openapi.json`.
+//!
+//! Both run from a virtualenv under `target/tmp/pyenv`, created and filled from
+//! `tests/python/requirements.txt` (PyPI) the first time; later runs reuse it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use common::{run_json, start_up_with};
+use simledger_services::testing::TestDatabase;
+
+static VENV: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// The virtualenv's bin directory, set up once per checkout (again when requirements change).
+fn python_env() -> PathBuf {
+    let mut venv = VENV.lock().unwrap();
+    if let Some(bin) = venv.as_ref() {
+        return bin.clone();
+    }
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyenv");
+    let bin = root.join("bin");
+    let requirements = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).unwrap();
+    let marker = root.join("installed-requirements.txt");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        let status = Command::new(&python).args(["-m", "venv"]).arg(&root).status().expect("python3 runs");
+        assert!(status.success(), "python3 -m venv failed");
+        let status = Command::new(bin.join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements)
+            .status()
+            .expect("pip runs");
+        assert!(status.success(), "pip install -r {} failed", requirements.display());
+        std::fs::write(&marker, &wanted).unwrap();
+    }
+    *venv = Some(bin.clone());
+    bin
+}
+
+/// A customer account and `cards` SIM cards in inventory, through the operator's CLI.
+fn account_with_inventory(database_url: &str, cards: u32) -> (String, String, Vec<String>) {
+    let account = run_json(database_url, &["account", "create", "--name", "python"]);
+    let mut iccids = Vec::new();
+    for n in 0..cards {
+        let iccid = format!("8988307000000{n:06}");
+        let imsi = format!("23415000{n:07}");
+        let card = run_json(
+            database_url,
+            &["inventory", "add", "--iccid", &iccid, "--registration-code", "1234567890", "--imsi", &imsi],
+        );
+        assert_eq!(card["iccid"], iccid.as_str());
+        iccids.push(iccid);
+    }
+    let sid = account["sid"].as_str().unwrap().to_owned();
+    let token = account["auth_token"].as_str().unwrap().to_owned();
+    (sid, token, iccids)
+}
+
+#[tokio::test]
+async fn twilios_python_library_runs_a_customer_scenario_unchanged() {
+    let bin = python_env();
+    let db = TestDatabase::new().await;
+    let platform = start_up_with(&db.url, &["--sim-sims", "0"]);
+    let (sid, token, iccids) = account_with_inventory(&db.url, 5);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/twilio_scenario.py");
+    let out = Command::new(bin.join("python"))
+        .arg(script)
+        .args([&platform.base, &sid, &token, &iccids.join(","), "1234567890"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the scenario failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["sims"], 5);
+    assert_eq!(summary["listed"], 5);
+    assert!(summary["sms"].as_str().unwrap().starts_with("HC"));
+}
+
+#[tokio::test]
+async fn schemathesis_finds_no_server_error_and_no_response_outside_the_schema() {
+    let bin = python_env();
+    let db = TestDatabase::new().await;
+    let platform = start_up_with(&db.url, &["--sim-sims", "0"]);
+    let (sid, token, _) = account_with_inventory(&db.url, 2);
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.json");
+    let out = Command::new(bin.join("schemathesis"))
+        .arg("run")
+        .arg(&spec)
+        .args(["--url", &platform.base, "--auth", &format!("{sid}:{token}")])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,\
+             response_headers_conformance,ignored_auth,use_after_free,ensure_resource_availability",
+        ])
+        // A fixed seed and budget: the same requests every run, and a bounded time.
+        .args(["--seed", "1", "--max-examples", "25", "--workers", "2"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "schemathesis found problems:\n{report}");
+    assert!(report.contains("34 selected"), "every operation is tested:\n{report}");
+}
