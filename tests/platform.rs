@@ -144,6 +144,28 @@ fn bench_eventlog_prints_json_lines_ending_with_the_headline() {
     assert!(lines.iter().any(|l| l["name"] == "catch_up_read"));
 }
 
+#[test]
+fn bench_api_prints_fetch_and_list_figures_against_sqlx() {
+    let out = simledger()
+        .args(["bench", "api", "--sims", "3000", "--seconds", "1", "--rate", "200", "--clients", "2", "--json"])
+        .env("DATABASE_URL", simledger_services::testing::server_url())
+        .env("SIMLEDGER_DATA_DIR", simledger_services::testing::data_dir().0)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let figures: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let named = |n: &str| figures.iter().find(|f| f["name"] == n).unwrap_or_else(|| panic!("{n} in {figures:?}"));
+    for name in ["fetch_throughput", "fetch_p99", "list_page10000_p50"] {
+        let f = named(name);
+        assert!(f["value"].as_f64().unwrap() > 0.0 && f["reference"].as_f64().unwrap() > 0.0, "{f}");
+    }
+}
+
 async fn drop_database(url: &str) {
     simledger_services::postgres::drop_database(url).await.unwrap();
 }

@@ -1,6 +1,7 @@
 //! `simledger bench …`: programs that print figures, never timed tests. The machine is shared and
 //! noisy, so every figure comes with a reference measured in the same run and their ratio.
 
+mod api;
 mod eventlog;
 mod ingest;
 mod report;
@@ -19,6 +20,8 @@ pub struct BenchArgs {
 enum Which {
     /// Append and catch-up read through the real event log, against raw COPY of the same rows.
     Eventlog(eventlog::EventlogArgs),
+    /// The /v1 read path over HTTP (fetch by SID, list pages) against the same sqlx query.
+    Api(api::ApiArgs),
     /// End to end: simulator → core nodes → JetStream → ingest → log, against the append-only rate.
     Ingest(ingest::IngestArgs),
 }
@@ -27,6 +30,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
         Which::Eventlog(a) => eventlog::run(config, a).await,
         Which::Ingest(a) => ingest::run(config, a).await,
+        Which::Api(a) => api::run(config, a).await,
     }
 }
 

@@ -46,10 +46,11 @@ pub fn print(figures: &[Figure], json: bool) {
     }
     println!("{:<22} {:>14} {:<9} {:>14}  {:<28} {:>7}", "figure", "value", "unit", "reference", "(of)", "ratio");
     for f in figures {
-        let reference = f.reference.map(|r| format!("{r:.0}")).unwrap_or_default();
+        let reference =
+            f.reference.map(|r| if r < 100.0 { format!("{r:.2}") } else { format!("{r:.0}") }).unwrap_or_default();
         let ratio = f.ratio.map(|r| format!("{r:.3}")).unwrap_or_default();
         println!(
-            "{:<22} {:>14.1} {:<9} {:>14}  {:<28} {:>7}",
+            "{:<22} {:>14.2} {:<9} {:>14}  {:<28} {:>7}",
             f.name, f.value, f.unit, reference, f.reference_name, ratio
         );
     }

@@ -258,3 +258,21 @@ async fn update_fleet(tx: &mut PgConnection, f: &FleetUpdated, e: &RecordedEvent
     .await?;
     Ok(())
 }
+
+/// Writes `n` registered, active SIMs of one account straight into the registry tables, as the
+/// projection would write them from their events. Only for load tests (`simledger bench api`):
+/// a million SIMs through the log would take the benchmark's whole budget to set up.
+pub async fn bulk_load_sims(pool: &sqlx::PgPool, account_sid: &str, n: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO registry_sims (sim_sid, iccid, account_sid, status, date_created, date_updated, version, \
+         last_position) \
+         SELECT 'HS' || md5('bench-sim-' || i), (8988307000000000000 + i)::text, $1, 'active', now(), now(), 1, 0 \
+         FROM generate_series(1, $2) AS i",
+    )
+    .bind(account_sid)
+    .bind(n)
+    .execute(pool)
+    .await?;
+    sqlx::query("ANALYZE registry_sims").execute(pool).await?;
+    Ok(())
+}
