@@ -101,12 +101,14 @@ async fn schemathesis_finds_no_server_error_and_no_response_outside_the_schema()
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,\
              response_headers_conformance,ignored_auth,use_after_free,ensure_resource_availability",
         ])
-        // A fixed seed and budget: the same requests every run, and a bounded time.
-        .args(["--seed", "1", "--max-examples", "25", "--workers", "2"])
+        // A fixed seed and budget: the same requests every run, and a bounded time. One worker:
+        // with two, CPython 3.11's parser was seen racing inside hypothesis ("AST constructor
+        // recursion depth mismatch"), an error of the tool rather than of the API.
+        .args(["--seed", "1", "--max-examples", "25", "--workers", "1"])
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "schemathesis found problems:\n{report}");
-    assert!(report.contains("34 selected"), "every operation is tested:\n{report}");
+    assert!(report.contains("36 selected"), "every operation is tested:\n{report}");
 }

@@ -97,6 +97,10 @@ fn json_pairs(body: &[u8]) -> Result<Pairs, ApiError> {
 }
 
 fn deserialize<T: DeserializeOwned>(pairs: &Pairs, place: Place) -> Result<T, ApiError> {
+    // PostgreSQL text cannot hold U+0000; refuse it here rather than fail in a query.
+    if let Some((key, _)) = pairs.iter().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return Err(ApiError::invalid(format!("Parameter {key} contains a NUL character")));
+    }
     let encoded = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
     let de = serde_html_form::Deserializer::new(form_urlencoded::parse(encoded.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -133,6 +137,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Listing<T> {
         let filter = deserialize(&rest, Place::Query)?;
         Ok(Listing { filter, paging, echoed: rest })
     }
+}
+
+/// Refuses a request whose path holds an encoded NUL (`%00`) before any handler sees it: no
+/// resource has one in its name, and PostgreSQL text cannot hold it.
+pub async fn refuse_nul_in_path(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if req.uri().path().to_ascii_lowercase().contains("%00") {
+        return ApiError::invalid("The URL path contains a NUL character").into_response();
+    }
+    next.run(req).await
 }
 
 /// The scheme and authority the caller used, for absolute `url`s and `links`.

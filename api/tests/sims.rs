@@ -214,3 +214,11 @@ async fn an_idempotency_key_makes_a_retry_change_nothing() {
     assert_eq!((first.status, second.status), (200, 200));
     assert_eq!(app.log.head().await.unwrap(), head);
 }
+
+#[tokio::test]
+async fn a_nul_character_in_a_parameter_or_path_is_a_400_not_a_500() {
+    let app = spawn_app().await;
+    assert_error(&app.get(&app.alice, "/v1/SmsCommands?Sim=j%00x").await, 400, 20001);
+    assert_error(&app.get(&app.alice, "/v1/Sims/HS%00").await, 400, 20001);
+    assert_error(&app.post(&app.alice, "/v1/NetworkAccessProfiles", &[("UniqueName", "a\0b")]).await, 400, 20001);
+}
