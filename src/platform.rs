@@ -12,13 +12,15 @@ use simledger_core::simulator::FleetPlan;
 use simledger_core::{CoreNames, RunningCore};
 use simledger_eventlog::catalog::SimStatus;
 use simledger_eventlog::EventLog;
-use simledger_projections::{device_commands, registry, ProjectionHandle};
+use simledger_projections::{device_commands, limits, registry, usage, ProjectionHandle};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
 
 pub struct Platform {
     pub log: EventLog,
+    pub limits: ProjectionHandle,
+    pub usage: ProjectionHandle,
     pub nats: async_nats::Client,
     pub names: CoreNames,
     pub registry: ProjectionHandle,
@@ -48,6 +50,8 @@ pub async fn start(config: &Config, core: bool, ingest: bool) -> anyhow::Result<
         simledger_projections::spawn(log.clone(), device_commands::NAME, device_commands::DeviceCommands);
     let commands =
         Commands::new(log.clone(), registry.progress.clone()).with_visibility(device_commands.progress.clone());
+    let limits = simledger_projections::spawn(log.clone(), limits::NAME, limits::Limits::new(log.clone()));
+    let usage = simledger_projections::spawn(log.clone(), usage::NAME, usage::Usage);
     simledger_core::ensure_streams(&async_nats::jetstream::new(nats.clone()), &names).await?;
     let core = if core {
         let interval = chrono::Duration::minutes(6);
@@ -60,7 +64,7 @@ pub async fn start(config: &Config, core: bool, ingest: bool) -> anyhow::Result<
         let dispatcher = simledger_core::dispatch::SmsDispatcher::new(nats.clone(), &names);
         simledger_core::dispatch::spawn(log.clone(), dispatcher);
     }
-    Ok(Platform { log, nats, names, registry, commands, core, ingest })
+    Ok(Platform { log, limits, usage, nats, names, registry, commands, core, ingest })
 }
 
 /// The event log and the registry, without NATS: what the operator's CLI commands need.

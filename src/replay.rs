@@ -1,6 +1,6 @@
 use clap::Args;
 use simledger_eventlog::EventLog;
-use simledger_projections::{device_commands, registry, ProjectionError};
+use simledger_projections::{device_commands, limits, registry, usage, ProjectionError};
 
 use crate::config::Config;
 
@@ -17,6 +17,8 @@ pub async fn run(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let position = match args.projection.as_str() {
         registry::NAME => simledger_projections::replay(&log, registry::Registry).await?,
+        limits::NAME => simledger_projections::replay(&log, limits::Limits::new(log.clone())).await?,
+        usage::NAME => simledger_projections::replay(&log, usage::Usage).await?,
         device_commands::NAME => simledger_projections::replay(&log, device_commands::DeviceCommands).await?,
         other => return Err(ProjectionError::Unknown(other.to_owned()).into()),
     };

@@ -90,7 +90,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     let stats = simulation.as_ref().map(|s| s.stats.clone());
     let summaries = tokio::spawn(summarize(
         p.log.clone(),
-        p.registry.progress.clone(),
+        vec![p.registry.progress.clone(), p.limits.progress.clone(), p.usage.progress.clone()],
         stats,
         p.core.as_ref().map(|c| c.pgw.clone()),
         every,
@@ -130,7 +130,7 @@ fn start_simulated_fleet(p: &Platform, sims: usize, speed: f64) -> Simulator {
 /// One line per interval: what the operator wants to see scroll by.
 async fn summarize(
     log: EventLog,
-    registry: tokio::sync::watch::Receiver<i64>,
+    projections: Vec<tokio::sync::watch::Receiver<i64>>,
     stats: Option<Arc<SimStats>>,
     pgw: Option<simledger_core::pgw::Pgw>,
     every: Duration,
@@ -143,7 +143,8 @@ async fn summarize(
         let Ok(head) = log.head().await else { continue };
         let now = Instant::now();
         let rate = (head - last.1) as f64 / (now - last.0).as_secs_f64();
-        let lag = head - *registry.borrow();
+        // The slowest projection's distance from the head.
+        let lag = head - projections.iter().map(|p| *p.borrow()).min().unwrap_or(head);
         metrics::gauge!("simledger_projection_lag_events").set(lag as f64);
         let (accepted, rejected) = stats
             .as_ref()

@@ -49,6 +49,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "Networks", description = "Twilio Super SIM v1: the network catalogue"),
         (name = "SmsCommands", description = "Twilio Super SIM v1: SMS to and from SIMs"),
         (name = "IpCommands", description = "Twilio Super SIM v1: UDP datagrams to SIMs"),
+        (name = "UsageRecords", description = "Twilio Super SIM v1: data use, priced at the operator's rates"),
         (name = "SettingsUpdates", description = "Twilio Super SIM v1: over-the-air settings updates"),
         (name = "operator", description = "simledger's own, not Twilio's: accounts and SIM inventory"),
     )
@@ -91,6 +92,7 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", axum::routing::get(move || std::future::ready(json.clone())))
         .merge(SwaggerUi::new("/docs").url("/docs/openapi.json", api))
         .fallback(|| async { ApiError::NotFound("The requested resource was not found".into()) })
+        .layer(axum::middleware::from_fn(extract::refuse_nul_in_path))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // A bug in one handler answers that request with Twilio's 500 JSON, not a dropped
         // connection, and leaves the process serving.

@@ -6,6 +6,8 @@
 //! - `POST /operator/Inventory` (`Iccid`, `RegistrationCode`, `Imsi` repeated): one SIM card.
 //! - `POST /operator/Inventory/Import` (a `text/csv` body, `iccid,registration_code,imsis` with
 //!   IMSIs separated by `;`): many cards; cards already in inventory are skipped.
+//! - `POST /operator/Rates` (`IsoCountry`, `PricePerMb`, `Currency`): the price of data by
+//!   visited country that `/v1/UsageRecords` bills at.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -26,6 +28,56 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_key))
         .routes(routes!(add_sim))
         .routes(routes!(import_sims))
+        .routes(routes!(set_rate))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SetRateParams {
+    /// ISO 3166-1 alpha-2 code of the visited country.
+    pub iso_country: Option<String>,
+    /// Price of one MB (1,000,000 bytes), a decimal string such as `0.10`.
+    pub price_per_mb: Option<String>,
+    /// ISO 4217 code, default `USD`.
+    pub currency: Option<String>,
+}
+
+/// A price per MB of data in a visited country.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rate {
+    pub iso_country: String,
+    /// Decimal string.
+    pub price_per_mb: String,
+    pub currency: String,
+}
+
+/// Sets the price per MB that `/v1/UsageRecords` bills data used in a country at.
+#[utoipa::path(post, path = "/operator/Rates", tag = "operator", operation_id = "OperatorSetRate",
+    request_body(content = SetRateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Rate), Errors, WriteErrors,
+        (status = 403, body = crate::error::TwilioError, description = "Not an operator account")),
+    security(("accountSid_authToken" = [])))]
+async fn set_rate(
+    State(state): State<AppState>,
+    _op: Operator,
+    Form(p): Form<SetRateParams>,
+) -> Result<Json<Rate>, ApiError> {
+    let country = p.iso_country.ok_or_else(|| ApiError::missing("IsoCountry", true))?;
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(ApiError::invalid("IsoCountry must be a two-letter country code"));
+    }
+    let price = p.price_per_mb.ok_or_else(|| ApiError::missing("PricePerMb", true))?;
+    let price: rust_decimal::Decimal =
+        price.parse().map_err(|_| ApiError::invalid(format!("PricePerMb must be a decimal number, got {price:?}")))?;
+    if price.is_sign_negative() {
+        return Err(ApiError::invalid("PricePerMb must not be negative"));
+    }
+    let currency = p.currency.unwrap_or_else(|| "USD".into()).to_uppercase();
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(ApiError::invalid("Currency must be an ISO 4217 code"));
+    }
+    simledger_projections::usage::read::set_rate(state.pool(), &country, price, &currency).await?;
+    Ok(Json(Rate { iso_country: country.to_uppercase(), price_per_mb: price.normalize().to_string(), currency }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

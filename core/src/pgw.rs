@@ -89,7 +89,7 @@ impl Pgw {
         e.ip_address = Some(s.ip.to_string());
         e.data_session_sid = Some(sid.to_owned());
         e.data_session_start_time = Some(s.started);
-        if self.views.is_blocked(&s.ctx.subscriber.sim_sid) {
+        if self.views.is_blocked(&s.ctx.subscriber.sim_sid, at) {
             e.data_modifier = Some("blocked".into());
         }
         (id, e)
@@ -156,7 +156,7 @@ impl Pgw {
             let Some(s) = sessions.by_sid.get_mut(&sid) else {
                 return UsageAnswer { unknown_session: true, blocked: false };
             };
-            let blocked = self.views.is_blocked(&s.ctx.subscriber.sim_sid);
+            let blocked = self.views.is_blocked(&s.ctx.subscriber.sim_sid, report.at);
             if report.report_seq <= s.last_report {
                 return UsageAnswer { unknown_session: false, blocked };
             }

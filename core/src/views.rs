@@ -3,6 +3,8 @@
 //! caught up with the log before they answer, so a restarted node never answers from half a view.
 
 use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -123,17 +125,18 @@ impl SubscriberView {
     }
 }
 
-/// What the PGW knows: which SIMs are over their data limit.
+/// What the PGW knows: which SIMs are over their data limit, and until when (the end of the
+/// billing period the block belongs to; `None`: until cleared).
 #[derive(Debug, Default)]
 pub struct LimitsView {
-    pub blocked: HashSet<String>,
+    pub blocked: HashMap<String, Option<DateTime<Utc>>>,
 }
 
 impl LimitsView {
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::SimDataLimitReached(d) => {
-                self.blocked.insert(d.sim_sid.clone());
+                self.blocked.insert(d.sim_sid.clone(), d.period_end);
             }
             Event::SimDataLimitCleared(d) => {
                 self.blocked.remove(&d.sim_sid);
@@ -205,7 +208,12 @@ impl CoreViews {
         }
     }
 
-    pub fn is_blocked(&self, sim_sid: &str) -> bool {
-        self.limits.read().expect("view lock").blocked.contains(sim_sid)
+    /// Whether the SIM may pass no data at `at`: a block ends with its billing period.
+    pub fn is_blocked(&self, sim_sid: &str, at: DateTime<Utc>) -> bool {
+        match self.limits.read().expect("view lock").blocked.get(sim_sid) {
+            Some(Some(until)) => at < *until,
+            Some(None) => true,
+            None => false,
+        }
     }
 }

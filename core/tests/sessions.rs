@@ -104,6 +104,7 @@ async fn a_sim_over_its_limit_passes_no_bytes_until_the_limit_is_cleared() {
         used_bytes: 1_048_577,
         limit_bytes: 1_048_576,
         reason: "data_limit".into(),
+        period_end: None,
     };
     let append = |e: Event| {
         let log = core.log.clone();

@@ -378,6 +378,10 @@ pub struct DataLimitDecision {
     pub limit_bytes: i64,
     /// `data_limit`, `data_disabled`, `new_billing_period`, `limit_raised`, …
     pub reason: String,
+    /// When the billing period ends: a block lasts at most until then, so the PGW lets data
+    /// flow again at the boundary without waiting for the `cleared` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_end: Option<DateTime<Utc>>,
 }
 
 /// Serde helper for patch fields: absent = unchanged, `null` = cleared, value = set.

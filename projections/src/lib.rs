@@ -4,14 +4,19 @@
 //! | projection | tables | fed by |
 //! |---|---|---|
 //! | `registry` | `registry_*`: SIMs, IMSIs, fleets, NAPs | provisioning events |
+//! | `limits` | `limits_*`: use per SIM per billing period, blocks | SIM, fleet and data-session events; appends `sim.data_limit_*` |
+//! | `usage` | `usage_hourly`: bytes per SIM, fleet, network, hour | data-session windows |
 //! | `device_commands` | `device_sms_commands`, `device_ip_commands` | command and SMSC events |
 //!
 //! Later capabilities add `limits`, `usage`, `billing` and `cdrs` here, each as its own module.
 
+pub mod billing_periods;
 pub mod device_commands;
+pub mod limits;
 pub mod read;
 pub mod registry;
 mod runner;
+pub mod usage;
 
 pub use runner::{replay, spawn, ProjectionHandle};
 pub use simledger_eventlog::checkpoint::{BoxError, Subscriber};
@@ -23,7 +28,7 @@ pub trait Projection: Subscriber + Sized + 'static {
 }
 
 /// Names accepted by `simledger replay --projection`.
-pub const NAMES: &[&str] = &[registry::NAME, device_commands::NAME];
+pub const NAMES: &[&str] = &[registry::NAME, device_commands::NAME, limits::NAME, usage::NAME];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {

@@ -9,6 +9,7 @@ mod networks;
 pub mod paging;
 mod settings;
 mod sims;
+mod usage;
 
 use chrono::{DateTime, Utc};
 use serde::Serializer;
@@ -26,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(networks::router())
         .merge(commands::router())
         .merge(settings::router())
+        .merge(usage::router())
 }
 
 /// Twilio's datetime form: seconds, UTC, `Z` (`2015-07-30T20:00:00Z`); the helper libraries

@@ -12,10 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::paging::{list_envelope, meta, PagingParams};
+use super::paging::{list_envelope, meta, page_slice, PagingParams};
 use super::{twilio_time, Errors, WriteErrors};
 use crate::extract::{command_id, Caller, Form, Listing, Origin};
 use crate::{ApiError, AppState};
+use simledger_projections::billing_periods::{period_sid, periods_until};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -290,6 +291,9 @@ pub struct BillingPeriod {
     pub date_created: String,
     #[schema(value_type = String, format = DateTime)]
     pub date_updated: String,
+    /// Paging key (the start, sortable); not part of Twilio's resource.
+    #[serde(skip)]
+    key: String,
 }
 
 list_envelope!(BillingPeriodPage, billing_periods, BillingPeriod);
@@ -311,9 +315,27 @@ async fn list_billing_periods(
     list: Listing<NoFilters>,
 ) -> Result<Json<BillingPeriodPage>, ApiError> {
     let sim = fetch_row(&state, caller.account(), &sim).await?;
-    let rows = simledger_projections::read::Rows::<BillingPeriod> { items: Vec::new(), more: false };
+    let anchors = simledger_projections::limits::read::anchors(state.pool(), caller.account(), &sim.sim_sid).await?;
+    let periods: Vec<BillingPeriod> = periods_until(anchors, chrono::Utc::now())
+        .into_iter()
+        .map(|p| {
+            let t = |d: chrono::DateTime<chrono::Utc>| d.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            BillingPeriod {
+                sid: period_sid(&sim.sim_sid, p.start),
+                account_sid: sim.account_sid.clone(),
+                sim_sid: sim.sim_sid.clone(),
+                start_time: t(p.start),
+                end_time: t(p.end),
+                period_type: p.kind.to_owned(),
+                date_created: t(p.start),
+                date_updated: t(p.start),
+                key: format!("{:020}", p.start.timestamp_millis()),
+            }
+        })
+        .collect();
+    let rows = page_slice(&periods, |b| &b.key, &list.paging.query());
     let path = format!("/v1/Sims/{}/BillingPeriods", sim.sim_sid);
-    let meta = meta(&origin, &path, &list.echoed, &list.paging, &rows, |b| &b.sid, "billing_periods");
+    let meta = meta(&origin, &path, &list.echoed, &list.paging, &rows, |b| &b.key, "billing_periods");
     Ok(Json(BillingPeriodPage { billing_periods: rows.items, meta }))
 }
 

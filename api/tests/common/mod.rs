@@ -10,7 +10,10 @@ use simledger_api::{AppState, Application};
 use simledger_commands::{Accounts, CommandId, Commands, Credential, Role};
 use simledger_eventlog::EventLog;
 use simledger_projections::device_commands::{self, DeviceCommands};
+use simledger_projections::limits::Limits;
 use simledger_projections::registry::Registry;
+use simledger_projections::usage::Usage;
+use simledger_projections::ProjectionHandle;
 use simledger_services::testing::{self, TestDatabase};
 
 pub struct TestApp {
@@ -24,6 +27,8 @@ pub struct TestApp {
     pub bob: Credential,
     pub operator: Credential,
     pub core: Option<simledger_core::RunningCore>,
+    pub limits: ProjectionHandle,
+    pub usage: ProjectionHandle,
     _db: TestDatabase,
 }
 
@@ -42,6 +47,8 @@ async fn spawn(with_core: bool) -> TestApp {
     let registry = simledger_projections::spawn(log.clone(), "registry", Registry);
     let device = simledger_projections::spawn(log.clone(), device_commands::NAME, DeviceCommands);
     let commands = Commands::new(log.clone(), registry.progress).with_visibility(device.progress);
+    let limits = simledger_projections::spawn(log.clone(), "limits", Limits::new(log.clone()));
+    let usage = simledger_projections::spawn(log.clone(), "usage", Usage);
     let nats = simledger_services::nats::connect(&testing::nats_url()).await.unwrap();
     let core = if with_core {
         let names = simledger_core::CoreNames::new(testing::unique_nats_prefix());
@@ -64,7 +71,20 @@ async fn spawn(with_core: bool) -> TestApp {
     let alice = accounts.create("alice", Role::Customer).await.unwrap();
     let bob = accounts.create("bob", Role::Customer).await.unwrap();
     let operator = accounts.create("ops", Role::Operator).await.unwrap();
-    TestApp { base, log, commands, accounts, http: reqwest::Client::new(), alice, bob, operator, core, _db: db }
+    TestApp {
+        base,
+        log,
+        commands,
+        accounts,
+        http: reqwest::Client::new(),
+        alice,
+        bob,
+        operator,
+        core,
+        limits,
+        usage,
+        _db: db,
+    }
 }
 
 /// An answer: status and JSON body (`Null` when there is none).

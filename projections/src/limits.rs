@@ -1,0 +1,326 @@
+//! `limits`: each SIM's data use per billing period, and the decisions the PGW obeys.
+//!
+//! Every `data-session.updated`/`ended` window adds its `data_total` to the SIM's current
+//! period. When a SIM goes over its fleet's `DataLimit` (or its fleet has data disabled), the
+//! projection appends `sim.data_limit_reached`; a raised limit, data re-enabled, a move to a
+//! fleet with room, or the end of the period appends `sim.data_limit_cleared`.
+//!
+//! Decisions are appended while the batch's transaction is open, with event ids derived from
+//! the SIM, the period and the decision's number in it. If the process dies before the batch
+//! commits, the re-run takes the same decisions with the same ids, and the log stores each
+//! once: exactly one `reached` per crossing.
+
+use chrono::{DateTime, Utc};
+use simledger_eventlog::catalog::{ConnectionEvent, DataLimitDecision, SimStatus};
+use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use sqlx::PgConnection;
+
+use crate::billing_periods::{period_at, period_sid, Anchors};
+use crate::{BoxError, Projection, Subscriber};
+
+pub const NAME: &str = "limits";
+
+/// Bytes in one `DataLimit` megabyte (SI, as carriers bill).
+pub const BYTES_PER_MB: i64 = 1_000_000;
+
+#[derive(Clone)]
+pub struct Limits {
+    log: EventLog,
+}
+
+impl Limits {
+    pub fn new(log: EventLog) -> Self {
+        Self { log }
+    }
+}
+
+impl Projection for Limits {
+    const TABLES: &'static [&'static str] = &["limits_sims", "limits_fleets", "limits_periods"];
+}
+
+#[derive(sqlx::FromRow)]
+struct SimRow {
+    account_sid: String,
+    fleet_sid: Option<String>,
+    ready_at: Option<DateTime<Utc>>,
+    active_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PeriodRow {
+    sim_sid: String,
+    period_start: DateTime<Utc>,
+    period_end: DateTime<Utc>,
+    used_bytes: i64,
+    blocked: bool,
+    decisions: i32,
+}
+
+/// A fleet's rule: `None` when the SIM has no fleet (nothing to enforce).
+struct Rule {
+    limit_bytes: i64,
+    data_enabled: bool,
+}
+
+impl Subscriber for Limits {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+        let mut decisions = Vec::new();
+        for e in events {
+            match &e.event {
+                Event::SimRegistered(r) => {
+                    sqlx::query(
+                        "INSERT INTO limits_sims (sim_sid, account_sid, fleet_sid) VALUES ($1, $2, $3) \
+                         ON CONFLICT (sim_sid) DO UPDATE SET account_sid = $2, fleet_sid = $3",
+                    )
+                    .bind(&r.sim_sid)
+                    .bind(&r.account_sid)
+                    .bind(&r.fleet_sid)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Event::SimUpdated(u) => {
+                    if let Some(fleet) = &u.fleet_sid {
+                        sqlx::query("UPDATE limits_sims SET fleet_sid = $2 WHERE sim_sid = $1")
+                            .bind(&u.sim_sid)
+                            .bind(fleet)
+                            .execute(&mut *tx)
+                            .await?;
+                        reevaluate(tx, &u.sim_sid, "fleet_changed", &mut decisions).await?;
+                    }
+                }
+                Event::SimStatusChanged(s) => {
+                    let column = match s.to {
+                        SimStatus::Ready => "ready_at",
+                        SimStatus::Active => "active_at",
+                        _ => continue,
+                    };
+                    // Only the first move counts: periods run from the first activation.
+                    sqlx::query(&format!(
+                        "UPDATE limits_sims SET {column} = coalesce({column}, $2) WHERE sim_sid = $1"
+                    ))
+                    .bind(&s.sim_sid)
+                    .bind(e.recorded_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Event::FleetCreated(f) => {
+                    sqlx::query(
+                        "INSERT INTO limits_fleets (fleet_sid, data_limit_mb, data_enabled) VALUES ($1, $2, $3) \
+                         ON CONFLICT (fleet_sid) DO NOTHING",
+                    )
+                    .bind(&f.fleet_sid)
+                    .bind(f.data_limit_mb)
+                    .bind(f.data_enabled)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Event::FleetUpdated(f) if f.data_limit_mb.is_some() || f.data_enabled.is_some() => {
+                    sqlx::query(
+                        "UPDATE limits_fleets SET data_limit_mb = coalesce($2, data_limit_mb), \
+                         data_enabled = coalesce($3, data_enabled) WHERE fleet_sid = $1",
+                    )
+                    .bind(&f.fleet_sid)
+                    .bind(f.data_limit_mb)
+                    .bind(f.data_enabled)
+                    .execute(&mut *tx)
+                    .await?;
+                    let sims: Vec<String> = sqlx::query_scalar("SELECT sim_sid FROM limits_sims WHERE fleet_sid = $1")
+                        .bind(&f.fleet_sid)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let reason = if f.data_enabled == Some(true) { "data_enabled" } else { "limit_changed" };
+                    for sim in sims {
+                        reevaluate(tx, &sim, reason, &mut decisions).await?;
+                    }
+                }
+                Event::DataSessionUpdated(c) | Event::DataSessionEnded(c) => {
+                    let at = usage_time(c);
+                    // At every usage event rather than once per batch: the decisions, and so
+                    // their ids, must not depend on how the log was cut into batches.
+                    roll_over(tx, at, &mut decisions).await?;
+                    record_usage(tx, c, at, &mut decisions).await?;
+                }
+                _ => {}
+            }
+        }
+        if !decisions.is_empty() {
+            self.log.append(decisions, ExpectedVersion::Any).await?;
+        }
+        Ok(())
+    }
+}
+
+/// When a window's bytes were used: the end of the window.
+pub fn usage_time(c: &ConnectionEvent) -> DateTime<Utc> {
+    c.data_session_update_end_time.unwrap_or(c.timestamp)
+}
+
+async fn sim_row(tx: &mut PgConnection, sim_sid: &str) -> sqlx::Result<Option<SimRow>> {
+    sqlx::query_as("SELECT account_sid, fleet_sid, ready_at, active_at FROM limits_sims WHERE sim_sid = $1")
+        .bind(sim_sid)
+        .fetch_optional(tx)
+        .await
+}
+
+async fn rule(tx: &mut PgConnection, fleet_sid: Option<&str>) -> sqlx::Result<Option<Rule>> {
+    let Some(fleet) = fleet_sid else { return Ok(None) };
+    let row: Option<(i64, bool)> =
+        sqlx::query_as("SELECT data_limit_mb, data_enabled FROM limits_fleets WHERE fleet_sid = $1")
+            .bind(fleet)
+            .fetch_optional(tx)
+            .await?;
+    Ok(row.map(|(mb, data_enabled)| Rule { limit_bytes: mb * BYTES_PER_MB, data_enabled }))
+}
+
+async fn record_usage(
+    tx: &mut PgConnection,
+    c: &ConnectionEvent,
+    at: DateTime<Utc>,
+    decisions: &mut Vec<NewEvent>,
+) -> Result<(), BoxError> {
+    let bytes = c.data_total.unwrap_or(0);
+    let Some(sim) = sim_row(tx, &c.sim_sid).await? else { return Ok(()) };
+    let anchors = Anchors { ready_at: sim.ready_at, active_at: sim.active_at };
+    // Device clocks (and simulations started in the past) can put usage before the SIM's
+    // first move to ready or active; it counts towards the first period rather than nowhere.
+    let first = [sim.ready_at, sim.active_at].into_iter().flatten().min();
+    let Some(period) = first.and_then(|first| period_at(anchors, at.max(first))) else { return Ok(()) };
+    let row: PeriodRow = sqlx::query_as(
+        "INSERT INTO limits_periods (sim_sid, period_start, period_end, period_type, used_bytes) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (sim_sid, period_start) DO UPDATE SET used_bytes = limits_periods.used_bytes + $5 \
+         RETURNING sim_sid, period_start, period_end, used_bytes, blocked, decisions",
+    )
+    .bind(&c.sim_sid)
+    .bind(period.start)
+    .bind(period.end)
+    .bind(period.kind)
+    .bind(bytes)
+    .fetch_one(&mut *tx)
+    .await?;
+    let rule = rule(tx, sim.fleet_sid.as_deref()).await?;
+    decide(tx, &row, &sim, rule.as_ref(), "data_limit", decisions).await
+}
+
+/// Decides again for the SIM's latest period (its fleet or the fleet's rule changed).
+async fn reevaluate(
+    tx: &mut PgConnection,
+    sim_sid: &str,
+    reason: &str,
+    decisions: &mut Vec<NewEvent>,
+) -> Result<(), BoxError> {
+    let Some(sim) = sim_row(tx, sim_sid).await? else { return Ok(()) };
+    let row: Option<PeriodRow> = sqlx::query_as(
+        "SELECT sim_sid, period_start, period_end, used_bytes, blocked, decisions FROM limits_periods \
+         WHERE sim_sid = $1 ORDER BY period_start DESC LIMIT 1",
+    )
+    .bind(sim_sid)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else { return Ok(()) };
+    let rule = rule(tx, sim.fleet_sid.as_deref()).await?;
+    decide(tx, &row, &sim, rule.as_ref(), reason, decisions).await
+}
+
+/// Blocks or unblocks the SIM in this period if its state and its rule disagree.
+async fn decide(
+    tx: &mut PgConnection,
+    row: &PeriodRow,
+    sim: &SimRow,
+    rule: Option<&Rule>,
+    clear_reason: &str,
+    decisions: &mut Vec<NewEvent>,
+) -> Result<(), BoxError> {
+    let over = rule.is_some_and(|r| row.used_bytes > r.limit_bytes);
+    let disabled = rule.is_some_and(|r| !r.data_enabled);
+    let should_block = over || disabled;
+    if should_block == row.blocked {
+        return Ok(());
+    }
+    let reason = match (should_block, disabled) {
+        (true, true) => "data_disabled",
+        (true, false) => "data_limit",
+        (false, _) => clear_reason,
+    };
+    decisions.push(decision(row, sim, rule, should_block, reason)?);
+    set_blocked(tx, row, should_block).await?;
+    Ok(())
+}
+
+async fn set_blocked(tx: &mut PgConnection, row: &PeriodRow, blocked: bool) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE limits_periods SET blocked = $3, decisions = decisions + 1 WHERE sim_sid = $1 AND period_start = $2",
+    )
+    .bind(&row.sim_sid)
+    .bind(row.period_start)
+    .bind(blocked)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+fn decision(
+    row: &PeriodRow,
+    sim: &SimRow,
+    rule: Option<&Rule>,
+    reached: bool,
+    reason: &str,
+) -> Result<NewEvent, BoxError> {
+    let data = DataLimitDecision {
+        sim_sid: row.sim_sid.clone(),
+        account_sid: sim.account_sid.clone(),
+        fleet_sid: sim.fleet_sid.clone(),
+        billing_period_sid: period_sid(&row.sim_sid, row.period_start),
+        used_bytes: row.used_bytes,
+        limit_bytes: rule.map(|r| r.limit_bytes).unwrap_or(0),
+        reason: reason.to_owned(),
+        period_end: Some(row.period_end),
+    };
+    let event = if reached { Event::SimDataLimitReached(data) } else { Event::SimDataLimitCleared(data) };
+    let key = format!("simledger-limits:{}:{}:{}", row.sim_sid, row.period_start.timestamp_millis(), row.decisions);
+    let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes());
+    let meta = Metadata::from_source(NAME).with_account(sim.account_sid.clone());
+    Ok(NewEvent::new(id, format!("limits-{}", row.sim_sid), &event, &meta)?)
+}
+
+/// Unblocks every SIM whose blocked period ended by `now` (the latest usage time seen).
+async fn roll_over(tx: &mut PgConnection, now: DateTime<Utc>, decisions: &mut Vec<NewEvent>) -> Result<(), BoxError> {
+    let ended: Vec<PeriodRow> = sqlx::query_as(
+        "SELECT sim_sid, period_start, period_end, used_bytes, blocked, decisions FROM limits_periods \
+         WHERE blocked AND period_end <= $1 ORDER BY sim_sid, period_start",
+    )
+    .bind(now)
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in ended {
+        let Some(sim) = sim_row(tx, &row.sim_sid).await? else { continue };
+        let rule = rule(tx, sim.fleet_sid.as_deref()).await?;
+        decisions.push(decision(&row, &sim, rule.as_ref(), false, "new_billing_period")?);
+        set_blocked(tx, &row, false).await?;
+    }
+    Ok(())
+}
+
+/// Queries the API answers from.
+pub mod read {
+    use chrono::{DateTime, Utc};
+    use sqlx::PgPool;
+
+    use crate::billing_periods::Anchors;
+
+    /// When a SIM became ready and active (its billing periods), if the SIM is the account's.
+    pub async fn anchors(pool: &PgPool, account: &str, sim_sid: &str) -> sqlx::Result<Anchors> {
+        type Row = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+        let row: Option<Row> =
+            sqlx::query_as("SELECT ready_at, active_at FROM limits_sims WHERE account_sid = $1 AND sim_sid = $2")
+                .bind(account)
+                .bind(sim_sid)
+                .fetch_optional(pool)
+                .await?;
+        Ok(row.map(|(ready_at, active_at)| Anchors { ready_at, active_at }).unwrap_or_default())
+    }
+}

@@ -1,0 +1,257 @@
+//! The limits and usage projections over a log written directly: decisions, their exactly-once
+//! guarantee across a crash, replays, and usage sums.
+
+use chrono::{DateTime, Duration, Utc};
+use simledger_eventlog::catalog::*;
+use simledger_eventlog::checkpoint::Subscriber;
+use simledger_eventlog::networks::network_sid;
+use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use simledger_projections::limits::{Limits, NAME};
+use simledger_services::testing::TestDatabase;
+use uuid::Uuid;
+
+const ACCOUNT: &str = "AC00000000000000000000000000000001";
+const SIM: &str = "HS00000000000000000000000000000001";
+const FLEET: &str = "HF00000000000000000000000000000001";
+
+async fn append(log: &EventLog, stream: &str, event: Event) -> i64 {
+    let e = NewEvent::new(Uuid::new_v4(), stream, &event, &Metadata::from_source("test")).unwrap();
+    log.append(vec![e], ExpectedVersion::Any).await.unwrap()[0].position
+}
+
+/// A registered, active SIM in a fleet with a `limit_mb` limit; returns when it became active.
+async fn active_sim(log: &EventLog, limit_mb: i64) -> DateTime<Utc> {
+    let fleet = FleetCreated {
+        fleet_sid: FLEET.into(),
+        account_sid: ACCOUNT.into(),
+        unique_name: None,
+        data_enabled: true,
+        data_limit_mb: limit_mb,
+        data_metering: "payg".into(),
+        network_access_profile_sid: "HA1".into(),
+        sms_commands_enabled: true,
+        sms_commands_url: None,
+        sms_commands_method: None,
+        ip_commands_url: None,
+        ip_commands_method: None,
+    };
+    append(log, "fleet", Event::FleetCreated(fleet)).await;
+    let registered = SimRegistered {
+        sim_sid: SIM.into(),
+        account_sid: ACCOUNT.into(),
+        iccid: "8988307000000000001".into(),
+        status: SimStatus::New,
+        fleet_sid: Some(FLEET.into()),
+        unique_name: None,
+    };
+    append(log, "sim", Event::SimRegistered(registered)).await;
+    let active = SimStatusChanged {
+        sim_sid: SIM.into(),
+        account_sid: ACCOUNT.into(),
+        from: SimStatus::New,
+        to: SimStatus::Active,
+        reason: None,
+    };
+    let p = append(log, "sim", Event::SimStatusChanged(active)).await;
+    log.read(p - 1, 1).await.unwrap()[0].recorded_at
+}
+
+/// A data-session window of `bytes` ending at `end`, on Vodafone UK or Verizon.
+fn window(end: DateTime<Utc>, bytes: i64, us: bool) -> Event {
+    let (mcc, mnc, country) = if us { ("311", "480", "US") } else { ("234", "15", "GB") };
+    let network = simledger_eventlog::networks::catalog().by_plmn(mcc, mnc).map(|n| n.to_ref()).unwrap_or(NetworkRef {
+        mcc: mcc.into(),
+        mnc: mnc.into(),
+        friendly_name: "x".into(),
+        iso_country: country.into(),
+        sid: network_sid(mcc, mnc),
+    });
+    Event::DataSessionUpdated(ConnectionEvent {
+        event_sid: "EZ1".into(),
+        event_type: "com.twilio.iot.supersim.connection.data-session.updated".into(),
+        timestamp: end,
+        account_sid: ACCOUNT.into(),
+        sim_sid: SIM.into(),
+        sim_iccid: "8988307000000000001".into(),
+        sim_unique_name: None,
+        fleet_sid: Some(FLEET.into()),
+        imsi: "234150000000001".into(),
+        imei: None,
+        network,
+        location: None,
+        rat_type: "4G LTE".into(),
+        error: None,
+        data_modifier: None,
+        apn: Some("super".into()),
+        ip_address: None,
+        data_session_sid: Some("PI1".into()),
+        data_session_start_time: Some(end - Duration::minutes(6)),
+        data_session_end_time: None,
+        data_session_update_start_time: Some(end - Duration::minutes(6)),
+        data_session_update_end_time: Some(end),
+        data_download: Some(bytes / 2),
+        data_upload: Some(bytes - bytes / 2),
+        data_total: Some(bytes),
+        data_session_data_download: None,
+        data_session_data_upload: None,
+        data_session_data_total: None,
+    })
+}
+
+fn decisions(events: &[RecordedEvent]) -> Vec<(&'static str, String, i64)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::SimDataLimitReached(d) => Some(("reached", d.reason.clone(), d.used_bytes)),
+            Event::SimDataLimitCleared(d) => Some(("cleared", d.reason.clone(), d.used_bytes)),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn run_projection(log: &EventLog) {
+    let handle = simledger_projections::spawn(log.clone(), NAME, Limits::new(log.clone()));
+    // Until it has caught up with everything including its own decisions.
+    loop {
+        let head = log.head().await.unwrap();
+        assert!(handle.reached(head).await);
+        if log.head().await.unwrap() == head {
+            break;
+        }
+    }
+    handle.task.abort();
+}
+
+#[tokio::test]
+async fn crossing_the_limit_blocks_once_and_raising_it_or_a_new_month_clears() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let activated = active_sim(&log, 1).await;
+    let t = activated + Duration::minutes(10);
+    append(&log, "session", window(t, 600_000, false)).await;
+    append(&log, "session", window(t + Duration::minutes(6), 600_000, false)).await;
+    // Bytes already in flight when the block came are counted too.
+    append(&log, "session", window(t + Duration::minutes(12), 50_000, false)).await;
+    run_projection(&log).await;
+    let events = log.read(0, 1000).await.unwrap();
+    assert_eq!(decisions(&events), [("reached", "data_limit".to_owned(), 1_200_000)]);
+    let Some(Event::SimDataLimitReached(d)) =
+        events.iter().map(|e| &e.event).find(|e| matches!(e, Event::SimDataLimitReached(_)))
+    else {
+        unreachable!()
+    };
+    assert_eq!(d.limit_bytes, 1_000_000);
+    assert!(d.billing_period_sid.starts_with("HB"));
+    assert!(d.period_end.unwrap() > t);
+
+    let raised = FleetUpdated {
+        fleet_sid: FLEET.into(),
+        account_sid: ACCOUNT.into(),
+        data_limit_mb: Some(5),
+        ..Default::default()
+    };
+    append(&log, "fleet", Event::FleetUpdated(raised)).await;
+    let lowered = FleetUpdated {
+        fleet_sid: FLEET.into(),
+        account_sid: ACCOUNT.into(),
+        data_limit_mb: Some(1),
+        ..Default::default()
+    };
+    append(&log, "fleet", Event::FleetUpdated(lowered)).await;
+    // Next month: a window in the new period clears the old period's block.
+    append(&log, "session", window(activated + Duration::days(32), 1000, false)).await;
+    run_projection(&log).await;
+    let got = decisions(&log.read(0, 1000).await.unwrap());
+    let kinds: Vec<(&str, &str)> = got.iter().map(|(k, r, _)| (*k, r.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("reached", "data_limit"),
+            ("cleared", "limit_changed"),
+            ("reached", "data_limit"),
+            ("cleared", "new_billing_period")
+        ]
+    );
+    assert_eq!(got[0].2, 1_200_000);
+    let used: i64 = sqlx::query_scalar("SELECT used_bytes FROM limits_periods ORDER BY period_start LIMIT 1")
+        .fetch_one(log.pool())
+        .await
+        .unwrap();
+    assert_eq!(used, 1_250_000, "in-flight bytes are counted");
+}
+
+#[tokio::test]
+async fn disabling_data_blocks_and_re_enabling_clears() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let activated = active_sim(&log, 100).await;
+    append(&log, "session", window(activated + Duration::minutes(10), 1000, false)).await;
+    let off = FleetUpdated {
+        fleet_sid: FLEET.into(),
+        account_sid: ACCOUNT.into(),
+        data_enabled: Some(false),
+        ..Default::default()
+    };
+    append(&log, "fleet", Event::FleetUpdated(off)).await;
+    let on = FleetUpdated {
+        fleet_sid: FLEET.into(),
+        account_sid: ACCOUNT.into(),
+        data_enabled: Some(true),
+        ..Default::default()
+    };
+    append(&log, "fleet", Event::FleetUpdated(on)).await;
+    run_projection(&log).await;
+    let got = decisions(&log.read(0, 1000).await.unwrap());
+    let kinds: Vec<(&str, &str)> = got.iter().map(|(k, r, _)| (*k, r.as_str())).collect();
+    assert_eq!(kinds, [("reached", "data_disabled"), ("cleared", "data_enabled")]);
+}
+
+#[tokio::test]
+async fn a_crash_after_appending_a_decision_but_before_committing_appends_it_only_once() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let activated = active_sim(&log, 1).await;
+    append(&log, "session", window(activated + Duration::minutes(10), 1_500_000, false)).await;
+    let batch = log.read(0, 1000).await.unwrap();
+    // The batch is applied and its decision appended, then the transaction dies uncommitted.
+    let mut tx = log.pool().begin().await.unwrap();
+    Limits::new(log.clone()).apply(&mut tx, &batch).await.unwrap();
+    drop(tx);
+    assert_eq!(decisions(&log.read(0, 1000).await.unwrap()).len(), 1);
+    // The restarted projection applies the batch again and takes the same decision.
+    run_projection(&log).await;
+    assert_eq!(decisions(&log.read(0, 1000).await.unwrap()).len(), 1);
+}
+
+#[tokio::test]
+async fn replaying_limits_and_usage_rebuilds_identical_tables_and_appends_nothing() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let activated = active_sim(&log, 1).await;
+    for i in 0..20 {
+        append(&log, "session", window(activated + Duration::minutes(10 + 6 * i), 90_000, i % 3 == 0)).await;
+    }
+    run_projection(&log).await;
+    let usage = simledger_projections::spawn(log.clone(), "usage", simledger_projections::usage::Usage);
+    assert!(usage.reached(log.head().await.unwrap()).await);
+    usage.task.abort();
+    let snapshot = |table: &'static str| {
+        let pool = log.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, String>(&format!(
+                "SELECT coalesce(string_agg(t::text, '|' ORDER BY t::text), '') FROM {table} t"
+            ))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let before = (snapshot("limits_periods").await, snapshot("limits_sims").await, snapshot("usage_hourly").await);
+    let head = log.head().await.unwrap();
+    simledger_projections::replay(&log, Limits::new(log.clone())).await.unwrap();
+    simledger_projections::replay(&log, simledger_projections::usage::Usage).await.unwrap();
+    let after = (snapshot("limits_periods").await, snapshot("limits_sims").await, snapshot("usage_hourly").await);
+    assert_eq!(before, after);
+    assert_eq!(log.head().await.unwrap(), head, "a replay takes the same decisions, already in the log");
+    assert!(!before.2.is_empty());
+}
