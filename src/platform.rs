@@ -12,14 +12,15 @@ use simledger_core::simulator::FleetPlan;
 use simledger_core::{CoreNames, RunningCore};
 use simledger_eventlog::catalog::SimStatus;
 use simledger_eventlog::EventLog;
-use simledger_projections::{device_commands, limits, registry, usage, ProjectionHandle};
+use simledger_projections::{device_commands, registry, usage, ProjectionHandle};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
 
 pub struct Platform {
     pub log: EventLog,
-    pub limits: ProjectionHandle,
+    /// `None` when started without enforcement (`bench limits`' reference run).
+    pub limits: Option<ProjectionHandle>,
     pub usage: ProjectionHandle,
     pub nats: async_nats::Client,
     pub names: CoreNames,
@@ -32,6 +33,11 @@ pub struct Platform {
 /// Prepares the services and starts the registry projection, and the core nodes and ingest
 /// when asked.
 pub async fn start(config: &Config, core: bool, ingest: bool) -> anyhow::Result<Platform> {
+    start_with(config, core, ingest, true).await
+}
+
+/// [`start`], with or without the limits projection.
+pub async fn start_with(config: &Config, core: bool, ingest: bool, limits: bool) -> anyhow::Result<Platform> {
     let data_dir = config.data_dir();
     let pool = simledger_services::postgres::prepare(&config.database_url, &data_dir, 16)
         .await
@@ -50,7 +56,13 @@ pub async fn start(config: &Config, core: bool, ingest: bool) -> anyhow::Result<
         simledger_projections::spawn(log.clone(), device_commands::NAME, device_commands::DeviceCommands);
     let commands =
         Commands::new(log.clone(), registry.progress.clone()).with_visibility(device_commands.progress.clone());
-    let limits = simledger_projections::spawn(log.clone(), limits::NAME, limits::Limits::new(log.clone()));
+    let limits = limits.then(|| {
+        simledger_projections::spawn(
+            log.clone(),
+            simledger_projections::limits::NAME,
+            simledger_projections::limits::Limits::new(log.clone()),
+        )
+    });
     let usage = simledger_projections::spawn(log.clone(), usage::NAME, usage::Usage);
     simledger_core::ensure_streams(&async_nats::jetstream::new(nats.clone()), &names).await?;
     let core = if core {

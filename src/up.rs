@@ -90,7 +90,11 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     let stats = simulation.as_ref().map(|s| s.stats.clone());
     let summaries = tokio::spawn(summarize(
         p.log.clone(),
-        vec![p.registry.progress.clone(), p.limits.progress.clone(), p.usage.progress.clone()],
+        [Some(&p.registry), p.limits.as_ref(), Some(&p.usage)]
+            .into_iter()
+            .flatten()
+            .map(|h| h.progress.clone())
+            .collect(),
         stats,
         p.core.as_ref().map(|c| c.pgw.clone()),
         every,

@@ -166,6 +166,32 @@ fn bench_api_prints_fetch_and_list_figures_against_sqlx() {
     }
 }
 
+#[test]
+fn bench_limits_prints_reaction_overshoot_and_overhead() {
+    let out = simledger()
+        .args(["bench", "limits", "--sims", "30", "--seconds", "3", "--json"])
+        .env("DATABASE_URL", simledger_services::testing::server_url())
+        .env("NATS_URL", simledger_services::testing::nats_url())
+        .env("SIMLEDGER_DATA_DIR", simledger_services::testing::data_dir().0)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let figures: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let named = |n: &str| figures.iter().find(|f| f["name"] == n).unwrap_or_else(|| panic!("{n} in {figures:?}"));
+    for name in ["reaction_p99", "overshoot_mean", "limits_overhead", "ingest_with_limits"] {
+        assert!(named(name)["value"].is_number(), "{figures:?}");
+    }
+    let overhead = named("limits_overhead");
+    let (with, without) = (overhead["value"].as_f64().unwrap(), overhead["reference"].as_f64().unwrap());
+    assert!(without > 0.0);
+    assert!((overhead["ratio"].as_f64().unwrap() - (1.0 - with / without)).abs() < 1e-9);
+}
+
 async fn drop_database(url: &str) {
     simledger_services::postgres::drop_database(url).await.unwrap();
 }

@@ -4,6 +4,7 @@
 mod api;
 mod eventlog;
 mod ingest;
+mod limits;
 mod report;
 
 use clap::{Args, Subcommand};
@@ -20,6 +21,8 @@ pub struct BenchArgs {
 enum Which {
     /// Append and catch-up read through the real event log, against raw COPY of the same rows.
     Eventlog(eventlog::EventlogArgs),
+    /// Data-limit enforcement under load: reaction time, overshoot, cost to ingest.
+    Limits(limits::LimitsArgs),
     /// The /v1 read path over HTTP (fetch by SID, list pages) against the same sqlx query.
     Api(api::ApiArgs),
     /// End to end: simulator → core nodes → JetStream → ingest → log, against the append-only rate.
@@ -31,6 +34,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         Which::Eventlog(a) => eventlog::run(config, a).await,
         Which::Ingest(a) => ingest::run(config, a).await,
         Which::Api(a) => api::run(config, a).await,
+        Which::Limits(a) => limits::run(config, a).await,
     }
 }
 

@@ -1,0 +1,164 @@
+//! `simledger bench limits`: data-limit enforcement under the `bench ingest` load.
+//!
+//! Two runs side by side in one invocation, each on its own database: the fleet's SIMs with a
+//! 1 MB limit, devices as fast as they go, once without the limits projection (the reference)
+//! and once with it. Figures: the sustained ingest rate of both and `limits_overhead` =
+//! 1 − with/without; the reaction time from the commit of the window that crossed a limit to
+//! the PGW's view applying the block (p50/p99); and the mean overshoot, bytes counted beyond
+//! the limit in blocked periods (what was in flight before the block took hold).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+use hdrhistogram::Histogram;
+use simledger_commands::{CommandId, FleetChanges};
+use simledger_core::simulator::{FleetPlan, SimConfig, Simulator};
+use simledger_eventlog::Event;
+use tokio::sync::Mutex;
+
+use super::report::{print, Figure};
+use super::BenchDatabase;
+use crate::config::Config;
+use crate::platform::{self, Platform};
+
+#[derive(Debug, Args)]
+pub struct LimitsArgs {
+    /// SIMs in the simulated fleet (each one a concurrent device).
+    #[arg(long, default_value_t = 10_000)]
+    sims: usize,
+    /// Wall seconds of measured traffic per run.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// The fleet's data limit, in MB.
+    #[arg(long, default_value_t = 1)]
+    limit_mb: i64,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Run {
+    rate: f64,
+    reaction_ms: Option<Histogram<u64>>,
+    overshoot_mean: f64,
+    blocked: i64,
+}
+
+pub async fn run(config: &Config, args: LimitsArgs) -> anyhow::Result<()> {
+    // Each run's databases stay until both are done: the first run's background tasks idle
+    // on them rather than retrying against a dropped database during the second.
+    let (without, reference_db) = one_run(config, &args, false).await?;
+    let (with, db) = one_run(config, &args, true).await?;
+    reference_db.drop_database().await?;
+    db.drop_database().await?;
+    let reaction = with.reaction_ms.expect("measured with the projection");
+    let q = |p: f64| if reaction.is_empty() { 0.0 } else { reaction.value_at_quantile(p) as f64 };
+    let figures = vec![
+        Figure::plain("sims", args.sims as f64, "devices"),
+        Figure::plain("limit", args.limit_mb as f64, "MB"),
+        Figure::plain("sims_blocked", with.blocked as f64, "SIMs"),
+        Figure::plain("reaction_p50", q(0.5), "ms"),
+        Figure::plain("reaction_p99", q(0.99), "ms"),
+        Figure::plain("overshoot_mean", with.overshoot_mean, "bytes"),
+        Figure::against("ingest_with_limits", with.rate, "events/s", "same load, no limits projection", without.rate),
+        Figure {
+            ratio: Some(1.0 - with.rate / without.rate.max(1e-9)),
+            ..Figure::against("limits_overhead", with.rate, "events/s", "1 - with/without", without.rate)
+        },
+    ];
+    print(&figures, args.json);
+    Ok(())
+}
+
+async fn one_run(config: &Config, args: &LimitsArgs, limits: bool) -> anyhow::Result<(Run, BenchDatabase)> {
+    let name = if limits { "limits" } else { "limits_reference" };
+    let (db, pool) = BenchDatabase::create(config, name).await?;
+    let mut bench_config = config.clone();
+    bench_config.database_url = db.url.clone();
+    bench_config.nats_prefix = Some(format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+    let p = platform::start_with(&bench_config, true, true, limits).await?;
+    eprintln!("{name}: provisioning {} SIMs with a {} MB limit…", args.sims, args.limit_mb);
+    let plan = FleetPlan::generate(7, args.sims);
+    platform::provision(&p.commands, &plan).await?;
+    let fleet: String = sqlx::query_scalar("SELECT fleet_sid FROM registry_fleets LIMIT 1").fetch_one(&pool).await?;
+    let small = FleetChanges { data_limit_mb: Some(args.limit_mb), ..Default::default() };
+    p.commands.update_fleet(CommandId::random(), &plan.account_sid, &fleet, small).await?;
+    let core = p.core.as_ref().expect("bench runs the core");
+    anyhow::ensure!(core.views.caught_up(&p.log, Duration::from_secs(120)).await, "core views behind");
+
+    let reaction = limits.then(|| track_reactions(&p));
+    let sim = Simulator::new(
+        p.nats.clone(),
+        p.names.clone(),
+        SimConfig { seed: 7, start: SimConfig::default_start(), duration: None, speed: 0.0, rate: 0.0 },
+    );
+    let runner = sim.clone();
+    let plan2 = plan.clone();
+    tokio::spawn(async move { runner.run(&plan2).await });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (t0, head0) = (Instant::now(), p.log.head().await?);
+    eprintln!("{name}: measuring for {} s…", args.seconds);
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    let (t1, head1) = (Instant::now(), p.log.head().await?);
+    sim.stop();
+    platform::drain_ingest(&p, Duration::from_secs(300)).await?;
+    if let Some(handle) = &p.limits {
+        handle.reached(p.log.head().await?).await;
+    }
+    let (overshoot_mean, blocked) = if limits {
+        let row: (Option<f64>, i64) =
+            sqlx::query_as("SELECT avg(used_bytes - $1)::float8, count(*) FROM limits_periods WHERE used_bytes > $1")
+                .bind(args.limit_mb * simledger_projections::limits::BYTES_PER_MB)
+                .fetch_one(&pool)
+                .await?;
+        (row.0.unwrap_or(0.0), row.1)
+    } else {
+        (0.0, 0)
+    };
+    let reaction_ms = match reaction {
+        Some((task, hist)) => {
+            task.abort();
+            Some(hist.lock().await.clone())
+        }
+        None => None,
+    };
+    drop(p);
+    let rate = (head1 - head0) as f64 / (t1 - t0).as_secs_f64();
+    Ok((Run { rate, reaction_ms, overshoot_mean, blocked }, db))
+}
+
+/// Follows the log: for each `sim.data_limit_reached`, the time from the commit of that SIM's
+/// last usage window (the crossing) to the PGW's view having applied the decision.
+fn track_reactions(p: &Platform) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Histogram<u64>>>) {
+    let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3).expect("histogram")));
+    let (log, views, out) = (p.log.clone(), p.core.as_ref().expect("core").views.clone(), hist.clone());
+    let task = tokio::spawn(async move {
+        let Ok(head) = log.head().await else { return };
+        let Ok(mut sub) = log.subscribe(head, 1000).await else { return };
+        let mut last_usage: HashMap<String, DateTime<Utc>> = HashMap::new();
+        loop {
+            let Ok(events) = sub.next_batch().await else { return };
+            for e in events {
+                match &e.event {
+                    Event::DataSessionUpdated(c) | Event::DataSessionEnded(c) => {
+                        last_usage.insert(c.sim_sid.clone(), e.recorded_at);
+                    }
+                    Event::SimDataLimitReached(d) => {
+                        let Some(crossed) = last_usage.get(&d.sim_sid).copied() else { continue };
+                        // The view applies positions in order; wait for this one.
+                        while views.position() < e.position {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        let ms = (Utc::now() - crossed).num_milliseconds().max(0) as u64;
+                        let _ = out.lock().await.record(ms.max(1));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
+    (task, hist)
+}
