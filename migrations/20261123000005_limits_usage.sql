@@ -53,3 +53,11 @@ CREATE TABLE usage_rates (
     price_per_mb numeric NOT NULL CHECK (price_per_mb >= 0),
     currency     text NOT NULL
 );
+
+-- simledger-exporters / callbacks: where to tell customers about SMS commands. Kept by the
+-- callback notifier in its own transactions, so it never depends on another projection's pace.
+CREATE TABLE callback_sms_targets (
+    sms_command_sid text PRIMARY KEY,
+    url             text NOT NULL,
+    method          text NOT NULL
+);

@@ -41,6 +41,9 @@ pub struct UpArgs {
     /// SIMs in the built-in simulated fleet (0: none). Needs the core role.
     #[arg(long, env = "SIMLEDGER_SIM_SIMS", default_value_t = 200)]
     sim_sims: usize,
+    /// Requests per second each account may make to the API (0: no limit); over it, 429/20429.
+    #[arg(long, env = "SIMLEDGER_API_RATE_LIMIT", default_value_t = simledger_api::DEFAULT_RATE_LIMIT)]
+    api_rate_limit: u32,
     /// Simulated seconds per wall second for the built-in fleet (1: real time).
     #[arg(long, env = "SIMLEDGER_SIM_SPEED", default_value_t = 1.0)]
     sim_speed: f64,
@@ -51,9 +54,12 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     let p = platform::start(config, has(Role::Core), has(Role::Ingest)).await?;
     let _ = simledger_api::prometheus_handle();
     tracing::info!(stream = %p.names.stream(), subjects = %p.names.all_subjects(), "core stream ready");
+    if has(Role::Sinks) {
+        simledger_exporters::callbacks::spawn(p.log.clone());
+    }
 
     let server = if has(Role::Api) {
-        let mut state = AppState::new(p.commands.clone(), Some(p.nats.clone()));
+        let mut state = AppState::new(p.commands.clone(), Some(p.nats.clone())).with_rate_limit(args.api_rate_limit);
         if let Some(core) = &p.core {
             let publisher = core.publisher.clone();
             state = state.with_check("core_publisher", move || publisher.is_healthy());

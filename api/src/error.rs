@@ -31,6 +31,9 @@ pub enum ApiError {
     /// Authenticated, but this account may not use the endpoint (`/operator` for a customer).
     #[error("This account may not use this endpoint")]
     Forbidden,
+    /// The account's request rate is exceeded; retry after this many seconds.
+    #[error("Too Many Requests")]
+    TooManyRequests(u64),
     #[error("The request body is larger than {0} bytes")]
     TooLarge(usize),
     #[error("The request body must be application/x-www-form-urlencoded or application/json")]
@@ -68,6 +71,7 @@ impl ApiError {
             Self::Rule { code, status, .. } => (*status, *code),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, 20003),
             Self::Forbidden => (StatusCode::FORBIDDEN, 20403),
+            Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, 20429),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, 20001),
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, 20001),
             Self::Conflict(_) => (StatusCode::CONFLICT, 20409),
@@ -91,6 +95,9 @@ impl IntoResponse for ApiError {
             status: status.as_u16(),
         };
         let mut response = (status, axum::Json(body)).into_response();
+        if let Self::TooManyRequests(seconds) = &self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, (*seconds).max(1).into());
+        }
         if matches!(self, Self::Unauthorized) {
             response
                 .headers_mut()

@@ -187,6 +187,7 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let (user, password) = basic_credentials(parts).ok_or(ApiError::Unauthorized)?;
         let principal = state.auth.authenticate(&user, &password).await?.ok_or(ApiError::Unauthorized)?;
+        state.rate_limit.admit(&principal.account_sid).map_err(|wait| ApiError::TooManyRequests(wait.ceil() as u64))?;
         Ok(Caller(principal))
     }
 }

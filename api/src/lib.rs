@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 mod metrics_export;
 pub mod operator;
+mod rate_limit;
 pub mod routes;
 mod state;
 pub mod v1;
@@ -27,7 +28,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::ApiError;
 pub use metrics_export::prometheus_handle;
-pub use state::{AppState, ReadinessCheck};
+pub use state::{AppState, ReadinessCheck, DEFAULT_RATE_LIMIT};
 
 /// The most a request body may be; Twilio's own API refuses far smaller bodies than this.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -4,6 +4,10 @@ use simledger_commands::{Accounts, Commands};
 use simledger_eventlog::EventLog;
 
 use crate::extract::Authenticator;
+use crate::rate_limit::RateLimiter;
+
+/// Requests per second per account unless configured otherwise.
+pub const DEFAULT_RATE_LIMIT: u32 = 10_000;
 
 /// A named readiness check a component registers (`core_publisher`: can the nodes publish?).
 pub type ReadinessCheck = (&'static str, Arc<dyn Fn() -> bool + Send + Sync>);
@@ -15,6 +19,7 @@ pub struct AppState {
     pub commands: Commands,
     pub accounts: Accounts,
     pub(crate) auth: Authenticator,
+    pub(crate) rate_limit: RateLimiter,
     /// `None` until the NATS connection is first made; `/readyz` reports it.
     pub nats: Option<async_nats::Client>,
     pub checks: Vec<ReadinessCheck>,
@@ -23,7 +28,20 @@ pub struct AppState {
 impl AppState {
     pub fn new(commands: Commands, nats: Option<async_nats::Client>) -> Self {
         let accounts = Accounts::new(commands.log().pool().clone());
-        Self { auth: Authenticator::new(accounts.clone()), accounts, commands, nats, checks: Vec::new() }
+        Self {
+            auth: Authenticator::new(accounts.clone()),
+            rate_limit: RateLimiter::new(DEFAULT_RATE_LIMIT),
+            accounts,
+            commands,
+            nats,
+            checks: Vec::new(),
+        }
+    }
+
+    /// Requests per second each account may make (0: no limit).
+    pub fn with_rate_limit(mut self, per_account: u32) -> Self {
+        self.rate_limit = RateLimiter::new(per_account);
+        self
     }
 
     /// Adds a check `/readyz` reports by name and requires to pass.

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_error, spawn_app, Answer};
+use common::{assert_error, spawn_app, spawn_app_with_rate_limit, Answer};
 use simledger_commands::Credential;
 
 #[tokio::test]
@@ -126,4 +126,18 @@ async fn the_operator_adds_and_imports_inventory_that_customers_register() {
         .post(&app.operator, "/operator/Inventory", &[("Iccid", "12"), ("RegistrationCode", "1"), ("Imsi", "x")])
         .await;
     assert_error(&bad, 400, 20001);
+}
+
+#[tokio::test]
+async fn an_account_over_its_request_rate_gets_20429_with_retry_after_and_others_do_not() {
+    let app = spawn_app_with_rate_limit(3).await;
+    for _ in 0..3 {
+        assert_eq!(app.get(&app.alice, "/v1/Sims").await.status, 200);
+    }
+    let r = app.http.get(app.url("/v1/Sims")).basic_auth(&app.alice.sid, Some(&app.alice.secret)).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!((body["code"].as_u64(), body["status"].as_u64()), (Some(20429), Some(429)));
+    assert_eq!(app.get(&app.bob, "/v1/Sims").await.status, 200, "each account has its own budget");
 }

@@ -87,3 +87,73 @@ async fn settings_updates_list_is_empty_but_checks_its_filters() {
     assert_eq!(r.body["settings_updates"], serde_json::json!([]));
     assert_error(&app.get(&app.alice, "/v1/SettingsUpdates?Status=done").await, 400, 20001);
 }
+
+/// A customer's webhook endpoint: every request's path and form parameters.
+async fn capture() -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, Vec<(String, String)>)>) {
+    use axum::extract::{Form, Path};
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/{hook}",
+        axum::routing::post(move |Path(hook): Path<String>, Form(params): Form<Vec<(String, String)>>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((hook, params));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_sms_commands_callback_hears_sent_then_delivered_and_an_mo_sms_reaches_the_fleets_url() {
+    let app = spawn_app_with_core().await;
+    let (hooks, mut heard) = capture().await;
+    let (_, fleet) = app.fleet(&app.alice).await;
+    let mo_url = format!("{hooks}/mo");
+    app.post(&app.alice, &format!("/v1/Fleets/{fleet}"), &[("SmsCommandsUrl", &mo_url)]).await;
+    let sim = app.sim(&app.alice, 1).await;
+    app.post(&app.alice, &format!("/v1/Sims/{sim}"), &[("Fleet", &fleet), ("Status", "active")]).await;
+    let status_url = format!("{hooks}/status");
+    let r = app
+        .post(&app.alice, "/v1/SmsCommands", &[("Sim", &sim), ("Payload", "ping"), ("CallbackUrl", &status_url)])
+        .await;
+    let sid = r.body["sid"].as_str().unwrap().to_owned();
+    let mut statuses = Vec::new();
+    while statuses.len() < 2 {
+        let (hook, params) =
+            tokio::time::timeout(std::time::Duration::from_secs(15), heard.recv()).await.unwrap().unwrap();
+        assert_eq!(hook, "status");
+        assert_eq!(param(&params, "SmsCommandSid"), sid);
+        assert_eq!(param(&params, "SimSid"), sim);
+        statuses.push(param(&params, "Status").to_owned());
+    }
+    assert_eq!(statuses, ["sent", "delivered"]);
+
+    // The device answers: an MO SMS through the SMSC is posted to the fleet's URL.
+    let (_, names) = app.core.as_ref().unwrap();
+    let imsi = "234150000000001"; // card 1's IMSI (see common::TestApp::card)
+    let submit = simledger_core::protocol::SmsSubmit {
+        direction: "from_sim".into(),
+        imsi: imsi.into(),
+        payload: "pong".into(),
+        at: chrono::Utc::now(),
+        seq: 1,
+        sms_command_sid: None,
+    };
+    let subject = names.request(simledger_core::protocol::subjects::SMSC_SUBMIT);
+    app.nats.request(subject, serde_json::to_vec(&submit).unwrap().into()).await.unwrap();
+    let (hook, params) = tokio::time::timeout(std::time::Duration::from_secs(15), heard.recv()).await.unwrap().unwrap();
+    assert_eq!(hook, "mo");
+    assert_eq!((param(&params, "Payload"), param(&params, "Status")), ("pong", "received"));
+    assert_eq!(param(&params, "Direction"), "from_sim");
+    let listed = app.get(&app.alice, "/v1/SmsCommands?Direction=from_sim").await.body;
+    assert_eq!(listed["sms_commands"][0]["payload"], "pong");
+}

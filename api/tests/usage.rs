@@ -93,7 +93,7 @@ async fn usage_records_equal_the_sums_of_the_logs_windows_at_every_granularity_a
     for seed in [1, 2, 3] {
         let app = spawn_app().await;
         let t = traffic(&app, seed).await;
-        let window = format!("StartTime=2026-05-01T00:00:00Z&EndTime=2026-05-04T00:00:00Z&PageSize=1000");
+        let window = "StartTime=2026-05-01T00:00:00Z&EndTime=2026-05-04T00:00:00Z&PageSize=1000";
         for granularity in ["hour", "day", "all"] {
             for group in ["", "sim", "network", "isoCountry"] {
                 // From the events themselves.

@@ -5,5 +5,9 @@
 //! - Event-stream sinks: signed webhooks and Kinesis, CloudEvents 1.0, at least once, with a
 //!   per-subscription cursor so a sink that was down gets everything it missed.
 //!
-//! `simledger up` runs the `exporters` and `sinks` roles; their task sets are empty until the
-//! CDR and event-stream capabilities land here.
+//! - `callbacks`: customers' SMS Command callbacks (`CallbackUrl`, a fleet's `SmsCommandsUrl`).
+//!
+//! `simledger up` runs the `sinks` role (today: the callback notifier); the CDR exporters land
+//! here with their capability.
+
+pub mod callbacks;

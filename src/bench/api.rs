@@ -62,7 +62,7 @@ pub async fn run(config: &Config, args: ApiArgs) -> anyhow::Result<()> {
         .fetch_one(&pool)
         .await?;
 
-    let app = Application::bind(([127, 0, 0, 1], 0).into(), AppState::new(commands, None)).await?;
+    let app = Application::bind(([127, 0, 0, 1], 0).into(), AppState::new(commands, None).with_rate_limit(0)).await?;
     let base = format!("http://{}", app.local_addr());
     let server = tokio::spawn(app.serve(std::future::pending()));
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;

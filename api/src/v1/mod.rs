@@ -50,6 +50,9 @@ pub enum Errors {
     /// No such resource in this account (20404).
     #[response(status = 404)]
     NotFound(TwilioError),
+    /// The account's request rate is exceeded (20429); `Retry-After` says when to retry.
+    #[response(status = 429)]
+    TooManyRequests(TwilioError),
 }
 
 /// The error answers of `/v1` writes, beyond [`Errors`].

@@ -26,22 +26,28 @@ pub struct TestApp {
     pub alice: Credential,
     pub bob: Credential,
     pub operator: Credential,
-    pub core: Option<simledger_core::RunningCore>,
+    pub core: Option<(simledger_core::RunningCore, simledger_core::CoreNames)>,
+    pub nats: async_nats::Client,
     pub limits: ProjectionHandle,
     pub usage: ProjectionHandle,
     _db: TestDatabase,
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn(false).await
+    spawn(false, simledger_api::DEFAULT_RATE_LIMIT).await
 }
 
 /// With the core nodes, ingest and the SMS dispatcher running.
 pub async fn spawn_app_with_core() -> TestApp {
-    spawn(true).await
+    spawn(true, simledger_api::DEFAULT_RATE_LIMIT).await
 }
 
-async fn spawn(with_core: bool) -> TestApp {
+/// Each account may make `per_second` requests a second.
+pub async fn spawn_app_with_rate_limit(per_second: u32) -> TestApp {
+    spawn(false, per_second).await
+}
+
+async fn spawn(with_core: bool, rate_limit: u32) -> TestApp {
     let db = TestDatabase::new().await;
     let log = EventLog::new(db.pool().await);
     let registry = simledger_projections::spawn(log.clone(), "registry", Registry);
@@ -59,11 +65,12 @@ async fn spawn(with_core: bool) -> TestApp {
             log.clone(),
             simledger_core::dispatch::SmsDispatcher::new(nats.clone(), &names),
         );
-        Some(core)
+        simledger_exporters::callbacks::spawn(log.clone());
+        Some((core, names))
     } else {
         None
     };
-    let state = AppState::new(commands.clone(), Some(nats));
+    let state = AppState::new(commands.clone(), Some(nats.clone())).with_rate_limit(rate_limit);
     let accounts = state.accounts.clone();
     let app = Application::bind(SocketAddr::from(([127, 0, 0, 1], 0)), state).await.unwrap();
     let base = format!("http://{}", app.local_addr());
@@ -81,6 +88,7 @@ async fn spawn(with_core: bool) -> TestApp {
         bob,
         operator,
         core,
+        nats,
         limits,
         usage,
         _db: db,
