@@ -50,6 +50,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "Networks", description = "Twilio Super SIM v1: the network catalogue"),
         (name = "SmsCommands", description = "Twilio Super SIM v1: SMS to and from SIMs"),
         (name = "IpCommands", description = "Twilio Super SIM v1: UDP datagrams to SIMs"),
+        (name = "ESimProfiles", description = "Twilio Super SIM v1: eSIM profiles at simledger's SM-DP+"),
         (name = "UsageRecords", description = "Twilio Super SIM v1: data use, priced at the operator's rates"),
         (name = "SettingsUpdates", description = "Twilio Super SIM v1: over-the-air settings updates"),
         (name = "operator", description = "simledger's own, not Twilio's: accounts and SIM inventory"),

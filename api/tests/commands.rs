@@ -157,3 +157,30 @@ async fn an_sms_commands_callback_hears_sent_then_delivered_and_an_mo_sms_reache
     let listed = app.get(&app.alice, "/v1/SmsCommands?Direction=from_sim").await.body;
     assert_eq!(listed["sms_commands"][0]["payload"], "pong");
 }
+
+#[tokio::test]
+async fn an_esim_profile_is_reserved_with_an_activation_code() {
+    let app = spawn_app().await;
+    let r = app.post(&app.alice, "/v1/ESimProfiles", &[]).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let p = &r.body;
+    let sid = p["sid"].as_str().unwrap();
+    assert!(sid.starts_with("HP"));
+    assert_eq!(p["status"], "available");
+    assert!(p["eid"].is_null() && p["sim_sid"].is_null() && p["error_code"].is_null());
+    let matching = p["matching_id"].as_str().expect("generated without an Eid");
+    assert_eq!(p["activation_code"], format!("LPA:1${}${matching}", p["smdp_plus_address"].as_str().unwrap()));
+    assert_eq!(p["iccid"].as_str().unwrap().len(), 19);
+    assert_eq!(app.get(&app.alice, &format!("/v1/ESimProfiles/{sid}")).await.body, r.body);
+
+    let eid = "89049032000001000000012345678901";
+    let bound = app.post(&app.alice, "/v1/ESimProfiles", &[("Eid", eid)]).await.body;
+    assert_eq!(bound["eid"], eid);
+    assert!(bound["matching_id"].is_null());
+    let listed = app.get(&app.alice, &format!("/v1/ESimProfiles?Eid={eid}")).await.body;
+    assert_eq!(listed["esim_profiles"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["meta"]["key"], "esim_profiles");
+    assert_error(&app.post(&app.alice, "/v1/ESimProfiles", &[("Eid", "123")]).await, 400, 20001);
+    assert_error(&app.get(&app.bob, &format!("/v1/ESimProfiles/{sid}")).await, 404, 20404);
+    assert_error(&app.get(&app.alice, "/v1/ESimProfiles?Status=lost").await, 400, 20001);
+}

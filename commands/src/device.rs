@@ -1,6 +1,6 @@
 //! Commands to devices: SMS Commands (delivered by the SMSC) and IP Commands.
 
-use simledger_eventlog::catalog::{IpCommandCreated, SmsCommandCreated};
+use simledger_eventlog::catalog::{EsimProfileCreated, IpCommandCreated, SmsCommandCreated};
 use simledger_eventlog::{Event, ExpectedVersion};
 
 use crate::{metadata, CommandError, CommandId, Commands, Result, SIM};
@@ -122,6 +122,56 @@ impl Commands {
         });
         let meta = metadata(&cmd, Some(account_sid));
         self.commit(&cmd, format!("ipc-{sid}"), ExpectedVersion::NoStream, vec![event], meta).await?;
+        Ok(sid)
+    }
+}
+
+/// simledger's SM-DP+ (the server an eSIM downloads its profile from).
+pub const SMDP_PLUS_ADDRESS: &str = "rsp.simledger.local";
+
+impl Commands {
+    /// Reserves an eSIM profile (`POST /v1/ESimProfiles`). With an `Eid`, the profile is bound
+    /// to that eUICC and needs no matching ID unless asked; without one, a matching ID is always
+    /// generated (the device must present it). Returns its `HP` SID.
+    pub async fn create_esim_profile(
+        &self,
+        cmd: CommandId,
+        account_sid: &str,
+        eid: Option<String>,
+        generate_matching_id: bool,
+        callback: Callback,
+    ) -> Result<String> {
+        if let Some(done) = self.earlier_run(&cmd).await? {
+            if let Event::EsimProfileCreated(p) = done.event {
+                return Ok(p.esim_profile_sid);
+            }
+        }
+        if let Some(eid) = &eid {
+            if eid.len() != 32 || !eid.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(CommandError::invalid("Eid", "an EID is 32 digits"));
+            }
+        }
+        check_callback(&callback)?;
+        let sid = cmd.sid("HP");
+        // A 19-digit ICCID under simledger's issuer prefix, from the command: stable on retry.
+        let digits: String = cmd.as_uuid().as_u128().to_string().chars().rev().take(12).collect();
+        let iccid = format!("8988307{digits:0>12}");
+        let matching_id = (generate_matching_id || eid.is_none()).then(|| cmd.sid("MI")[2..22].to_uppercase());
+        let activation_code = format!("LPA:1${SMDP_PLUS_ADDRESS}${}", matching_id.as_deref().unwrap_or(""));
+        let event = Event::EsimProfileCreated(EsimProfileCreated {
+            esim_profile_sid: sid.clone(),
+            account_sid: account_sid.to_owned(),
+            iccid,
+            eid,
+            status: "available".into(),
+            smdp_plus_address: SMDP_PLUS_ADDRESS.into(),
+            matching_id,
+            activation_code,
+            callback_url: callback.url,
+            callback_method: callback.method,
+        });
+        let meta = metadata(&cmd, Some(account_sid));
+        self.commit(&cmd, format!("esim-{sid}"), ExpectedVersion::NoStream, vec![event], meta).await?;
         Ok(sid)
     }
 }

@@ -61,6 +61,7 @@ catalog! {
     NapNetworkRemoved(NapNetworkChange) = "nap.network_removed",
     SmsCommandCreated(SmsCommandCreated) = "sms_command.created",
     IpCommandCreated(IpCommandCreated) = "ip_command.created",
+    EsimProfileCreated(EsimProfileCreated) = "esim_profile.created",
 
     // Network, from the core nodes: Twilio Super SIM connection events, data unchanged.
     AttachmentAccepted(ConnectionEvent) = "com.twilio.iot.supersim.connection.attachment.accepted",
@@ -263,6 +264,26 @@ pub struct IpCommandCreated {
     /// `text` or `binary` (then `payload` is base64).
     pub payload_type: String,
     pub payload: String,
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    #[serde(default)]
+    pub callback_method: Option<String>,
+}
+
+/// An eSIM profile reserved at simledger's SM-DP+ (`POST /v1/ESimProfiles`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EsimProfileCreated {
+    pub esim_profile_sid: String,
+    pub account_sid: String,
+    pub iccid: String,
+    #[serde(default)]
+    pub eid: Option<String>,
+    /// `available` once reserved: the SM-DP+ reserves synchronously.
+    pub status: String,
+    pub smdp_plus_address: String,
+    #[serde(default)]
+    pub matching_id: Option<String>,
+    pub activation_code: String,
     #[serde(default)]
     pub callback_url: Option<String>,
     #[serde(default)]

@@ -17,7 +17,8 @@ pub const NAME: &str = "device_commands";
 pub struct DeviceCommands;
 
 impl Projection for DeviceCommands {
-    const TABLES: &'static [&'static str] = &["device_sms_commands", "device_ip_commands", "device_sim_ip_addresses"];
+    const TABLES: &'static [&'static str] =
+        &["device_sms_commands", "device_ip_commands", "device_sim_ip_addresses", "device_esim_profiles"];
 }
 
 impl Subscriber for DeviceCommands {
@@ -80,6 +81,24 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
                 .execute(tx)
                 .await?;
             }
+        }
+        Event::EsimProfileCreated(p) => {
+            sqlx::query(
+                "INSERT INTO device_esim_profiles (esim_profile_sid, account_sid, iccid, status, eid, smdp_plus_address, \
+                 matching_id, activation_code, date_created, date_updated) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+            )
+            .bind(&p.esim_profile_sid)
+            .bind(&p.account_sid)
+            .bind(&p.iccid)
+            .bind(&p.status)
+            .bind(&p.eid)
+            .bind(&p.smdp_plus_address)
+            .bind(&p.matching_id)
+            .bind(&p.activation_code)
+            .bind(at)
+            .execute(tx)
+            .await?;
         }
         Event::IpCommandCreated(c) => {
             sqlx::query(
@@ -178,6 +197,61 @@ pub mod read {
         if let Some(v) = &filter.direction {
             q.push(" AND direction = ").push_bind(v.clone());
         }
+    }
+
+    #[derive(Debug, Clone, sqlx::FromRow)]
+    pub struct EsimProfileRow {
+        pub esim_profile_sid: String,
+        pub account_sid: String,
+        pub iccid: String,
+        pub sim_sid: Option<String>,
+        pub status: String,
+        pub eid: Option<String>,
+        pub smdp_plus_address: String,
+        pub matching_id: Option<String>,
+        pub activation_code: String,
+        pub error_code: Option<String>,
+        pub error_message: Option<String>,
+        pub date_created: DateTime<Utc>,
+        pub date_updated: DateTime<Utc>,
+    }
+
+    const ESIM_COLUMNS: &str = "SELECT esim_profile_sid, account_sid, iccid, sim_sid, status, eid, smdp_plus_address, \
+        matching_id, activation_code, error_code, error_message, date_created, date_updated FROM device_esim_profiles";
+
+    #[derive(Debug, Clone, Default)]
+    pub struct EsimFilter {
+        pub eid: Option<String>,
+        pub sim_sid: Option<String>,
+        pub status: Option<String>,
+    }
+
+    pub async fn esim_profile(pool: &PgPool, account: &str, sid: &str) -> sqlx::Result<Option<EsimProfileRow>> {
+        sqlx::query_as(&format!("{ESIM_COLUMNS} WHERE account_sid = $1 AND esim_profile_sid = $2"))
+            .bind(account)
+            .bind(sid)
+            .fetch_optional(pool)
+            .await
+    }
+
+    pub async fn esim_profiles(
+        pool: &PgPool,
+        account: &str,
+        filter: &EsimFilter,
+        at: &PageQuery,
+    ) -> sqlx::Result<Rows<EsimProfileRow>> {
+        let mut q = QueryBuilder::new(ESIM_COLUMNS);
+        q.push(" WHERE account_sid = ").push_bind(account.to_owned());
+        if let Some(v) = &filter.eid {
+            q.push(" AND eid = ").push_bind(v.clone());
+        }
+        if let Some(v) = &filter.sim_sid {
+            q.push(" AND sim_sid = ").push_bind(v.clone());
+        }
+        if let Some(v) = &filter.status {
+            q.push(" AND status = ").push_bind(v.clone());
+        }
+        page(pool, q, "esim_profile_sid", at).await
     }
 
     #[derive(Debug, Clone, sqlx::FromRow)]

@@ -25,6 +25,9 @@ pub use simledger_eventlog::checkpoint::{BoxError, Subscriber};
 pub trait Projection: Subscriber + Sized + 'static {
     /// Every table this projection writes; emptied before a replay.
     const TABLES: &'static [&'static str];
+    /// The most events applied in one transaction: larger batches cost fewer commits, smaller
+    /// ones let a decision out sooner.
+    const BATCH: i64 = 2000;
 }
 
 /// Names accepted by `simledger replay --projection`.

@@ -26,24 +26,40 @@ pub const BYTES_PER_MB: i64 = 1_000_000;
 #[derive(Clone)]
 pub struct Limits {
     log: EventLog,
+    /// The earliest end of a blocked period, known as of this batch: usage before it cannot
+    /// roll any block over, so the rollover query is skipped. Reloaded at every batch start,
+    /// so a rolled-back batch never leaves it stale.
+    next_rollover: Option<DateTime<Utc>>,
 }
 
 impl Limits {
     pub fn new(log: EventLog) -> Self {
-        Self { log }
+        Self { log, next_rollover: None }
     }
 }
 
 impl Projection for Limits {
     const TABLES: &'static [&'static str] = &["limits_sims", "limits_fleets", "limits_periods"];
+    // The PGW waits for this projection's decisions: commit them in small batches.
+    const BATCH: i64 = 200;
 }
 
+/// A SIM with its fleet's rule, in one query.
 #[derive(sqlx::FromRow)]
 struct SimRow {
     account_sid: String,
     fleet_sid: Option<String>,
     ready_at: Option<DateTime<Utc>>,
     active_at: Option<DateTime<Utc>>,
+    data_limit_mb: Option<i64>,
+    data_enabled: Option<bool>,
+}
+
+impl SimRow {
+    /// The fleet's rule; `None` when the SIM has no fleet (nothing to enforce).
+    fn rule(&self) -> Option<Rule> {
+        Some(Rule { limit_bytes: self.data_limit_mb? * BYTES_PER_MB, data_enabled: self.data_enabled? })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -56,7 +72,7 @@ struct PeriodRow {
     decisions: i32,
 }
 
-/// A fleet's rule: `None` when the SIM has no fleet (nothing to enforce).
+/// A fleet's rule.
 struct Rule {
     limit_bytes: i64,
     data_enabled: bool,
@@ -69,7 +85,9 @@ impl Subscriber for Limits {
 
     async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
         let mut decisions = Vec::new();
+        self.next_rollover = earliest_blocked_end(tx).await?;
         for e in events {
+            let decided = decisions.len();
             match &e.event {
                 Event::SimRegistered(r) => {
                     sqlx::query(
@@ -141,10 +159,16 @@ impl Subscriber for Limits {
                     let at = usage_time(c);
                     // At every usage event rather than once per batch: the decisions, and so
                     // their ids, must not depend on how the log was cut into batches.
-                    roll_over(tx, at, &mut decisions).await?;
+                    if self.next_rollover.is_some_and(|end| at >= end) {
+                        roll_over(tx, at, &mut decisions).await?;
+                    }
                     record_usage(tx, c, at, &mut decisions).await?;
                 }
                 _ => {}
+            }
+            if decisions.len() != decided {
+                // A block was set or lifted: the next boundary may have moved.
+                self.next_rollover = earliest_blocked_end(tx).await?;
             }
         }
         if !decisions.is_empty() {
@@ -154,26 +178,23 @@ impl Subscriber for Limits {
     }
 }
 
+async fn earliest_blocked_end(tx: &mut PgConnection) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar("SELECT min(period_end) FROM limits_periods WHERE blocked").fetch_one(tx).await
+}
+
 /// When a window's bytes were used: the end of the window.
 pub fn usage_time(c: &ConnectionEvent) -> DateTime<Utc> {
     c.data_session_update_end_time.unwrap_or(c.timestamp)
 }
 
 async fn sim_row(tx: &mut PgConnection, sim_sid: &str) -> sqlx::Result<Option<SimRow>> {
-    sqlx::query_as("SELECT account_sid, fleet_sid, ready_at, active_at FROM limits_sims WHERE sim_sid = $1")
-        .bind(sim_sid)
-        .fetch_optional(tx)
-        .await
-}
-
-async fn rule(tx: &mut PgConnection, fleet_sid: Option<&str>) -> sqlx::Result<Option<Rule>> {
-    let Some(fleet) = fleet_sid else { return Ok(None) };
-    let row: Option<(i64, bool)> =
-        sqlx::query_as("SELECT data_limit_mb, data_enabled FROM limits_fleets WHERE fleet_sid = $1")
-            .bind(fleet)
-            .fetch_optional(tx)
-            .await?;
-    Ok(row.map(|(mb, data_enabled)| Rule { limit_bytes: mb * BYTES_PER_MB, data_enabled }))
+    sqlx::query_as(
+        "SELECT s.account_sid, s.fleet_sid, s.ready_at, s.active_at, f.data_limit_mb, f.data_enabled \
+         FROM limits_sims s LEFT JOIN limits_fleets f USING (fleet_sid) WHERE s.sim_sid = $1",
+    )
+    .bind(sim_sid)
+    .fetch_optional(tx)
+    .await
 }
 
 async fn record_usage(
@@ -202,8 +223,7 @@ async fn record_usage(
     .bind(bytes)
     .fetch_one(&mut *tx)
     .await?;
-    let rule = rule(tx, sim.fleet_sid.as_deref()).await?;
-    decide(tx, &row, &sim, rule.as_ref(), "data_limit", decisions).await
+    decide(tx, &row, &sim, sim.rule().as_ref(), "data_limit", decisions).await
 }
 
 /// Decides again for the SIM's latest period (its fleet or the fleet's rule changed).
@@ -222,8 +242,7 @@ async fn reevaluate(
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else { return Ok(()) };
-    let rule = rule(tx, sim.fleet_sid.as_deref()).await?;
-    decide(tx, &row, &sim, rule.as_ref(), reason, decisions).await
+    decide(tx, &row, &sim, sim.rule().as_ref(), reason, decisions).await
 }
 
 /// Blocks or unblocks the SIM in this period if its state and its rule disagree.
@@ -298,8 +317,7 @@ async fn roll_over(tx: &mut PgConnection, now: DateTime<Utc>, decisions: &mut Ve
     .await?;
     for row in ended {
         let Some(sim) = sim_row(tx, &row.sim_sid).await? else { continue };
-        let rule = rule(tx, sim.fleet_sid.as_deref()).await?;
-        decisions.push(decision(&row, &sim, rule.as_ref(), false, "new_billing_period")?);
+        decisions.push(decision(&row, &sim, sim.rule().as_ref(), false, "new_billing_period")?);
         set_blocked(tx, &row, false).await?;
     }
     Ok(())

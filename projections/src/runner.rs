@@ -30,7 +30,7 @@ pub fn spawn<P: Projection + Clone + Send>(log: EventLog, name: &'static str, pr
     let task = tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
-            let run = checkpoint::run_checkpointed(log.clone(), projection.clone(), BATCH, tx.clone()).await;
+            let run = checkpoint::run_checkpointed(log.clone(), projection.clone(), P::BATCH, tx.clone()).await;
             match run {
                 // Another worker (another process, or a replay) moved the checkpoint: normal.
                 Err(EventLogError::CheckpointMoved { actual, .. }) => {

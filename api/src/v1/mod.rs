@@ -3,6 +3,7 @@
 //! projection, within the caller's account only.
 
 mod commands;
+mod esim;
 mod fleets;
 mod naps;
 mod networks;
@@ -26,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(naps::router())
         .merge(networks::router())
         .merge(commands::router())
+        .merge(esim::router())
         .merge(settings::router())
         .merge(usage::router())
 }
