@@ -54,7 +54,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let json_out = matches!(cli.command, Command::Account(_) | Command::Inventory(_));
+    let json_out = matches!(cli.command, Command::Account(_) | Command::Inventory(_) | Command::Bench(_));
     telemetry::init(&cli.config.log_filter, json_out);
     match cli.command {
         Command::Up(args) => up::run(&cli.config, args).await,

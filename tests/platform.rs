@@ -146,19 +146,7 @@ fn bench_eventlog_prints_json_lines_ending_with_the_headline() {
 
 #[test]
 fn bench_api_prints_fetch_and_list_figures_against_sqlx() {
-    let out = simledger()
-        .args(["bench", "api", "--sims", "3000", "--seconds", "1", "--rate", "200", "--clients", "2", "--json"])
-        .env("DATABASE_URL", simledger_services::testing::server_url())
-        .env("SIMLEDGER_DATA_DIR", simledger_services::testing::data_dir().0)
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let figures: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let figures = bench_figures(&["api", "--sims", "3000", "--seconds", "1", "--rate", "200", "--clients", "2"]);
     let named = |n: &str| figures.iter().find(|f| f["name"] == n).unwrap_or_else(|| panic!("{n} in {figures:?}"));
     for name in ["fetch_throughput", "fetch_p99", "list_page10000_p50"] {
         let f = named(name);
@@ -168,20 +156,7 @@ fn bench_api_prints_fetch_and_list_figures_against_sqlx() {
 
 #[test]
 fn bench_limits_prints_reaction_overshoot_and_overhead() {
-    let out = simledger()
-        .args(["bench", "limits", "--sims", "30", "--seconds", "3", "--json"])
-        .env("DATABASE_URL", simledger_services::testing::server_url())
-        .env("NATS_URL", simledger_services::testing::nats_url())
-        .env("SIMLEDGER_DATA_DIR", simledger_services::testing::data_dir().0)
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let figures: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let figures = bench_figures(&["limits", "--sims", "30", "--seconds", "3"]);
     let named = |n: &str| figures.iter().find(|f| f["name"] == n).unwrap_or_else(|| panic!("{n} in {figures:?}"));
     for name in ["reaction_p99", "overshoot_mean", "limits_overhead", "ingest_with_limits"] {
         assert!(named(name)["value"].is_number(), "{figures:?}");
@@ -190,6 +165,26 @@ fn bench_limits_prints_reaction_overshoot_and_overhead() {
     let (with, without) = (overhead["value"].as_f64().unwrap(), overhead["reference"].as_f64().unwrap());
     assert!(without > 0.0);
     assert!((overhead["ratio"].as_f64().unwrap() - (1.0 - with / without)).abs() < 1e-9);
+}
+
+/// Runs `simledger bench <args> --json` on the test server and parses its figures.
+fn bench_figures(args: &[&str]) -> Vec<serde_json::Value> {
+    let out = simledger()
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .env("DATABASE_URL", simledger_services::testing::server_url())
+        .env("NATS_URL", simledger_services::testing::nats_url())
+        .env("SIMLEDGER_DATA_DIR", simledger_services::testing::data_dir().0)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 async fn drop_database(url: &str) {

@@ -42,16 +42,7 @@ pub async fn claim(conn: &mut PgConnection, name: &str, shard: i32, at: Position
 /// stored checkpoint is not `from` (another instance of the same subscriber got there first), so
 /// two workers of one projection can never both apply a batch.
 pub async fn advance(conn: &mut PgConnection, name: &str, shard: i32, from: Position, to: Position) -> Result<()> {
-    let stored: Option<i64> =
-        sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1 AND shard = $2 FOR UPDATE")
-            .bind(name)
-            .bind(shard)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let actual = stored.unwrap_or(0);
-    if actual != from {
-        return Err(EventLogError::CheckpointMoved { name: name.to_owned(), expected: from, actual });
-    }
+    claim(&mut *conn, name, shard, from).await?;
     sqlx::query(
         "INSERT INTO checkpoints (name, shard, position, updated_at) VALUES ($1, $2, $3, now()) \
          ON CONFLICT (name, shard) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
