@@ -118,11 +118,15 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
 
 /// Provisions a simulated fleet through the same commands the REST API uses. Every command is
 /// named after the plan's seed, so provisioning again (after a crash) changes nothing.
-pub async fn provision(commands: &Commands, plan: &FleetPlan) -> anyhow::Result<()> {
+/// `data_limit_mb` is the fleet's `DataLimit` (Twilio's default when `None`).
+pub async fn provision(commands: &Commands, plan: &FleetPlan, data_limit_mb: Option<i64>) -> anyhow::Result<()> {
     let key = |what: &str| CommandId::named(&format!("simulated-fleet:{}:{what}", plan.seed));
     let account = plan.account_sid.as_str();
     let nap = commands.create_nap(key("nap"), account, Some("simulated".into()), plan.nap_networks.clone()).await?;
-    let fleet = NewFleet { unique_name: Some("simulated".into()), ..NewFleet::with_nap(&nap) };
+    let mut fleet = NewFleet { unique_name: Some("simulated".into()), ..NewFleet::with_nap(&nap) };
+    if let Some(mb) = data_limit_mb {
+        fleet.data_limit_mb = mb;
+    }
     let fleet = commands.create_fleet(key("fleet"), account, fleet).await?;
     let fleet = Arc::new(fleet);
     stream::iter(plan.cards.iter().map(Ok::<_, anyhow::Error>))
@@ -154,6 +158,20 @@ pub async fn provision(commands: &Commands, plan: &FleetPlan) -> anyhow::Result<
             }
         })
         .await
+}
+
+/// Waits until every projection has applied the whole log, decisions they append included.
+pub async fn settle(platform: &Platform) -> anyhow::Result<()> {
+    let handles = [Some(&platform.registry), platform.limits.as_ref(), Some(&platform.usage)];
+    loop {
+        let head = platform.log.head().await?;
+        for h in handles.iter().flatten() {
+            h.reached(head).await;
+        }
+        if platform.log.head().await? == head {
+            return Ok(());
+        }
+    }
 }
 
 /// Waits until ingest has committed everything the nodes published.

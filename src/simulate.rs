@@ -1,5 +1,6 @@
 //! `simledger simulate`: provisions a simulated fleet and drives its devices through the
-//! embedded core until the simulated duration is over and ingest has committed every event.
+//! embedded core until the simulated duration is over, ingest has committed every event and the
+//! projections (with the data-limit decisions they append) have caught up.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration as StdDuration, Instant};
@@ -28,6 +29,9 @@ pub struct SimulateArgs {
     /// Simulated time to cover: `90m`, `2h`, `1d`, `3600s`.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub duration: Duration,
+    /// The simulated fleet's data limit in MB (Twilio's default, 250, when not given).
+    #[arg(long)]
+    pub data_limit_mb: Option<i64>,
     /// Simulated start time (RFC 3339).
     #[arg(long, default_value = "2026-01-01T00:00:00Z")]
     pub start: DateTime<Utc>,
@@ -51,7 +55,7 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let p = platform::start(config, true, true).await?;
     let plan = FleetPlan::generate(args.seed, args.sims);
-    platform::provision(&p.commands, &plan).await?;
+    platform::provision(&p.commands, &plan, args.data_limit_mb).await?;
     let core = p.core.as_ref().expect("simulate runs the core");
     anyhow::ensure!(core.views.caught_up(&p.log, StdDuration::from_secs(60)).await, "core views did not catch up");
     tracing::info!(sims = args.sims, seed = args.seed, duration = %args.duration, "fleet provisioned; devices starting");
@@ -66,6 +70,8 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     let simulator = Simulator::new(p.nats.clone(), p.names.clone(), sim_config);
     simulator.run(&plan).await;
     platform::drain_ingest(&p, StdDuration::from_secs(300)).await?;
+    // Data-limit decisions and usage are part of the run's result.
+    platform::settle(&p).await?;
 
     let s = &simulator.stats;
     let head = p.log.head().await?;

@@ -126,7 +126,7 @@ fn start_simulated_fleet(p: &Platform, sims: usize, speed: f64) -> Simulator {
     let views = p.core.as_ref().expect("the core role is running").views.clone();
     tokio::spawn(async move {
         let plan = FleetPlan::generate(1, sims);
-        if let Err(e) = platform::provision(&commands, &plan).await {
+        if let Err(e) = platform::provision(&commands, &plan, None).await {
             tracing::error!(error = %e, "could not provision the simulated fleet");
             return;
         }

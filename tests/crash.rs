@@ -12,7 +12,8 @@ use simledger_services::testing::{self, TestDatabase};
 /// `rate` paces the run on the wall clock only; which events it produces does not depend on it.
 fn simulate(database_url: &str, prefix: &str, rate: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_simledger"));
-    c.args(["simulate", "--sims", "30", "--duration", "3h", "--seed", "42", "--rate", rate])
+    // A 1 MB fleet limit, so the limits projection takes decisions the kills can interrupt.
+    c.args(["simulate", "--sims", "30", "--duration", "3h", "--seed", "42", "--rate", rate, "--data-limit-mb", "1"])
         .env("DATABASE_URL", database_url)
         .env("NATS_URL", testing::nats_url())
         .env("SIMLEDGER_NATS_PREFIX", prefix)
@@ -23,12 +24,35 @@ fn simulate(database_url: &str, prefix: &str, rate: &str) -> Command {
     c
 }
 
+/// The log's head and the ids of its events, data-limit decisions excepted: their ids derive
+/// from billing periods, which start at the wall-clock time of each SIM's activation and so
+/// differ between two databases. [`decisions`] compares those.
 async fn event_ids(db: &TestDatabase) -> (i64, HashSet<uuid::Uuid>) {
     let pool = db.pool().await;
-    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT event_id FROM events").fetch_all(&pool).await.unwrap();
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT event_id FROM events WHERE type NOT LIKE 'sim.data_limit_%'")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
     let head: i64 = sqlx::query_scalar("SELECT head FROM log_shards").fetch_one(&pool).await.unwrap();
     pool.close().await;
     (head, ids.into_iter().collect())
+}
+
+/// Every data-limit decision as (type, SIM, reason), sorted: the same in two runs of the same
+/// traffic, each exactly once. The bytes used at the crossing can differ: a SIM's windows from
+/// two overlapping sessions may be logged in another order, so another window tips it over.
+async fn decisions(db: &TestDatabase) -> Vec<(String, String, String)> {
+    let pool = db.pool().await;
+    let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+        "SELECT type, data->>'sim_sid', data->>'reason', (data->>'used_bytes')::bigint, \
+         (data->>'limit_bytes')::bigint FROM events WHERE type LIKE 'sim.data_limit_%' ORDER BY 2, 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert!(rows.iter().all(|r| r.3 > r.4), "a SIM is blocked only over its limit: {rows:?}");
+    rows.into_iter().map(|(t, sim, reason, _, _)| (t, sim, reason)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -39,7 +63,9 @@ async fn a_simulation_killed_three_times_logs_every_event_exactly_once() {
     assert!(status.success(), "the reference run completes");
     let (reference_head, expected) = event_ids(&reference_db).await;
     assert!(expected.len() > 500, "the reference run logged {} events", expected.len());
-    assert_eq!(reference_head as usize, expected.len());
+    let expected_decisions = decisions(&reference_db).await;
+    assert!(!expected_decisions.is_empty(), "SIMs crossed their 1 MB limit in the reference run");
+    assert_eq!(reference_head as usize, expected.len() + expected_decisions.len());
 
     let prefix = testing::unique_nats_prefix();
     let seed: u64 = rand::rng().random();
@@ -73,9 +99,11 @@ async fn a_simulation_killed_three_times_logs_every_event_exactly_once() {
     let missing = expected.difference(&logged).count();
     let extra = logged.difference(&expected).count();
     assert_eq!((missing, extra), (0, 0), "missing {missing}, unexpected {extra}; heads at the kills {heads_at_kill:?}");
-    assert_eq!(head as usize, logged.len(), "positions are gap-free and nothing is there twice");
+    let got_decisions = decisions(&crashed_db).await;
+    assert_eq!(got_decisions, expected_decisions, "each data-limit decision exactly once, as in the reference");
+    assert_eq!(head as usize, logged.len() + got_decisions.len(), "positions are gap-free and nothing is there twice");
     assert!(
-        heads_at_kill.iter().all(|&h| h > 0 && (h as usize) < expected.len()),
+        heads_at_kill.iter().all(|&h| h > 0 && (h as usize) < expected.len() + expected_decisions.len()),
         "every kill landed mid-run: {heads_at_kill:?} of {}",
         expected.len()
     );

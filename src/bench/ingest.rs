@@ -36,7 +36,7 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     let p = platform::start(&bench_config, true, true).await?;
     eprintln!("provisioning {} SIMs…", args.sims);
     let plan = FleetPlan::generate(7, args.sims);
-    platform::provision(&p.commands, &plan).await?;
+    platform::provision(&p.commands, &plan, None).await?;
     let core = p.core.as_ref().expect("bench runs the core");
     anyhow::ensure!(core.views.caught_up(&p.log, Duration::from_secs(120)).await, "core views behind");
 

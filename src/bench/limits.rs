@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use clap::Args;
 use hdrhistogram::Histogram;
-use simledger_commands::{CommandId, FleetChanges};
 use simledger_core::simulator::{FleetPlan, SimConfig, Simulator};
 use simledger_eventlog::Event;
 use tokio::sync::Mutex;
@@ -82,10 +81,7 @@ async fn one_run(config: &Config, args: &LimitsArgs, limits: bool) -> anyhow::Re
     let p = platform::start_with(&bench_config, true, true, limits).await?;
     eprintln!("{name}: provisioning {} SIMs with a {} MB limit…", args.sims, args.limit_mb);
     let plan = FleetPlan::generate(7, args.sims);
-    platform::provision(&p.commands, &plan).await?;
-    let fleet: String = sqlx::query_scalar("SELECT fleet_sid FROM registry_fleets LIMIT 1").fetch_one(&pool).await?;
-    let small = FleetChanges { data_limit_mb: Some(args.limit_mb), ..Default::default() };
-    p.commands.update_fleet(CommandId::random(), &plan.account_sid, &fleet, small).await?;
+    platform::provision(&p.commands, &plan, Some(args.limit_mb)).await?;
     let core = p.core.as_ref().expect("bench runs the core");
     anyhow::ensure!(core.views.caught_up(&p.log, Duration::from_secs(120)).await, "core views behind");
 
