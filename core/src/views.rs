@@ -194,6 +194,11 @@ impl CoreViews {
         *self.position.borrow()
     }
 
+    /// The position the views have applied, as it moves.
+    pub fn progress(&self) -> watch::Receiver<Position> {
+        self.position.subscribe()
+    }
+
     /// Waits until the views have applied `position` (bounded by `timeout`).
     pub async fn reached(&self, position: Position, timeout: Duration) -> bool {
         let mut rx = self.position.subscribe();

@@ -10,6 +10,8 @@
 //! commits, the re-run takes the same decisions with the same ids, and the log stores each
 //! once: exactly one `reached` per crossing.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use simledger_eventlog::catalog::{ConnectionEvent, DataLimitDecision, SimStatus};
 use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
@@ -23,18 +25,75 @@ pub const NAME: &str = "limits";
 /// Bytes in one `DataLimit` megabyte (SI, as carriers bill).
 pub const BYTES_PER_MB: i64 = 1_000_000;
 
+/// The projection. Its hot path, a usage window, runs from memory: each SIM (with its fleet's
+/// rule) and its latest period are read from the tables once, then kept; changed periods are
+/// written back in one statement per batch, in the batch's transaction. The caches hold only
+/// what this worker wrote or read, and the runner restarts a failed worker from a fresh
+/// instance, so a rolled-back batch never leaves them ahead of the tables. The rare paths
+/// (registrations, fleet changes, rollovers) write the tables first and drop what they touch.
 #[derive(Clone)]
 pub struct Limits {
     log: EventLog,
-    /// The earliest end of a blocked period, known as of this batch: usage before it cannot
-    /// roll any block over, so the rollover query is skipped. Reloaded at every batch start,
-    /// so a rolled-back batch never leaves it stale.
+    /// The earliest end of a blocked period: usage before it cannot roll any block over, so
+    /// the rollover query is skipped.
     next_rollover: Option<DateTime<Utc>>,
+    sims: HashMap<String, SimRow>,
+    /// Each SIM's latest period, as this worker knows it.
+    periods: HashMap<String, PeriodRow>,
+    /// Periods changed in memory and not yet written.
+    dirty: HashSet<(String, DateTime<Utc>)>,
+    /// Changed periods pushed out of `periods` by a newer one, not yet written.
+    evicted: Vec<PeriodRow>,
 }
 
 impl Limits {
     pub fn new(log: EventLog) -> Self {
-        Self { log, next_rollover: None }
+        Self {
+            log,
+            next_rollover: None,
+            sims: HashMap::new(),
+            periods: HashMap::new(),
+            dirty: HashSet::new(),
+            evicted: Vec::new(),
+        }
+    }
+
+    /// Writes every changed period back (absolute values: memory is authoritative for them).
+    async fn flush(&mut self, tx: &mut PgConnection) -> sqlx::Result<()> {
+        let mut rows: Vec<PeriodRow> = std::mem::take(&mut self.evicted);
+        for (sim, start) in self.dirty.drain() {
+            if let Some(p) = self.periods.get(&sim).filter(|p| p.period_start == start) {
+                rows.push(p.clone());
+            }
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO limits_periods (sim_sid, period_start, period_end, period_type, used_bytes, blocked, decisions) \
+             SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::bigint[], \
+             $6::bool[], $7::int[]) \
+             ON CONFLICT (sim_sid, period_start) DO UPDATE SET used_bytes = EXCLUDED.used_bytes, \
+             blocked = EXCLUDED.blocked, decisions = EXCLUDED.decisions",
+        )
+        .bind(rows.iter().map(|r| r.sim_sid.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.period_start).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.period_end).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.period_type.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.used_bytes).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.blocked).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.decisions).collect::<Vec<_>>())
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Before a rare path writes the tables itself: memory out, then forget it.
+    async fn settle(&mut self, tx: &mut PgConnection) -> sqlx::Result<()> {
+        self.flush(tx).await?;
+        self.sims.clear();
+        self.periods.clear();
+        Ok(())
     }
 }
 
@@ -45,7 +104,7 @@ impl Projection for Limits {
 }
 
 /// A SIM with its fleet's rule, in one query.
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct SimRow {
     account_sid: String,
     fleet_sid: Option<String>,
@@ -62,11 +121,12 @@ impl SimRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct PeriodRow {
     sim_sid: String,
     period_start: DateTime<Utc>,
     period_end: DateTime<Utc>,
+    period_type: String,
     used_bytes: i64,
     blocked: bool,
     decisions: i32,
@@ -88,6 +148,10 @@ impl Subscriber for Limits {
         self.next_rollover = earliest_blocked_end(tx).await?;
         for e in events {
             let decided = decisions.len();
+            if !matches!(e.event, Event::DataSessionUpdated(_) | Event::DataSessionEnded(_)) && touches_tables(&e.event)
+            {
+                self.settle(tx).await?;
+            }
             match &e.event {
                 Event::SimRegistered(r) => {
                     sqlx::query(
@@ -160,17 +224,20 @@ impl Subscriber for Limits {
                     // At every usage event rather than once per batch: the decisions, and so
                     // their ids, must not depend on how the log was cut into batches.
                     if self.next_rollover.is_some_and(|end| at >= end) {
+                        self.settle(tx).await?;
                         roll_over(tx, at, &mut decisions).await?;
                     }
-                    record_usage(tx, c, at, &mut decisions).await?;
+                    self.record_usage(tx, c, at, &mut decisions).await?;
                 }
                 _ => {}
             }
             if decisions.len() != decided {
                 // A block was set or lifted: the next boundary may have moved.
+                self.flush(tx).await?;
                 self.next_rollover = earliest_blocked_end(tx).await?;
             }
         }
+        self.flush(tx).await?;
         if !decisions.is_empty() {
             self.log.append(decisions, ExpectedVersion::Any).await?;
         }
@@ -197,33 +264,83 @@ async fn sim_row(tx: &mut PgConnection, sim_sid: &str) -> sqlx::Result<Option<Si
     .await
 }
 
-async fn record_usage(
-    tx: &mut PgConnection,
-    c: &ConnectionEvent,
-    at: DateTime<Utc>,
-    decisions: &mut Vec<NewEvent>,
-) -> Result<(), BoxError> {
-    let bytes = c.data_total.unwrap_or(0);
-    let Some(sim) = sim_row(tx, &c.sim_sid).await? else { return Ok(()) };
-    let anchors = Anchors { ready_at: sim.ready_at, active_at: sim.active_at };
-    // Device clocks (and simulations started in the past) can put usage before the SIM's
-    // first move to ready or active; it counts towards the first period rather than nowhere.
-    let first = [sim.ready_at, sim.active_at].into_iter().flatten().min();
-    let Some(period) = first.and_then(|first| period_at(anchors, at.max(first))) else { return Ok(()) };
-    let row: PeriodRow = sqlx::query_as(
-        "INSERT INTO limits_periods (sim_sid, period_start, period_end, period_type, used_bytes) \
-         VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (sim_sid, period_start) DO UPDATE SET used_bytes = limits_periods.used_bytes + $5 \
-         RETURNING sim_sid, period_start, period_end, used_bytes, blocked, decisions",
+impl Limits {
+    /// Adds a window's bytes to the SIM's period, from memory, and blocks it if now over.
+    async fn record_usage(
+        &mut self,
+        tx: &mut PgConnection,
+        c: &ConnectionEvent,
+        at: DateTime<Utc>,
+        decisions: &mut Vec<NewEvent>,
+    ) -> Result<(), BoxError> {
+        let bytes = c.data_total.unwrap_or(0);
+        if !self.sims.contains_key(&c.sim_sid) {
+            let Some(row) = sim_row(tx, &c.sim_sid).await? else { return Ok(()) };
+            self.sims.insert(c.sim_sid.clone(), row);
+        }
+        let sim = &self.sims[&c.sim_sid];
+        let anchors = Anchors { ready_at: sim.ready_at, active_at: sim.active_at };
+        // Device clocks (and simulations started in the past) can put usage before the SIM's
+        // first move to ready or active; it counts towards the first period rather than nowhere.
+        let first = [sim.ready_at, sim.active_at].into_iter().flatten().min();
+        let Some(period) = first.and_then(|first| period_at(anchors, at.max(first))) else { return Ok(()) };
+        let cached = self.periods.get(&c.sim_sid).is_some_and(|p| p.period_start == period.start);
+        if !cached {
+            let stored: Option<PeriodRow> = sqlx::query_as(
+                "SELECT sim_sid, period_start, period_end, period_type, used_bytes, blocked, decisions \
+                 FROM limits_periods WHERE sim_sid = $1 AND period_start = $2",
+            )
+            .bind(&c.sim_sid)
+            .bind(period.start)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let row = stored.unwrap_or(PeriodRow {
+                sim_sid: c.sim_sid.clone(),
+                period_start: period.start,
+                period_end: period.end,
+                period_type: period.kind.to_owned(),
+                used_bytes: 0,
+                blocked: false,
+                decisions: 0,
+            });
+            if let Some(old) = self.periods.insert(c.sim_sid.clone(), row) {
+                if self.dirty.remove(&(old.sim_sid.clone(), old.period_start)) {
+                    self.evicted.push(old);
+                }
+            }
+        }
+        let row = self.periods.get_mut(&c.sim_sid).expect("inserted above");
+        row.used_bytes += bytes;
+        self.dirty.insert((row.sim_sid.clone(), row.period_start));
+        let sim = &self.sims[&c.sim_sid];
+        let rule = sim.rule();
+        let over = rule.as_ref().is_some_and(|r| row.used_bytes > r.limit_bytes);
+        let disabled = rule.as_ref().is_some_and(|r| !r.data_enabled);
+        let should_block = over || disabled;
+        if should_block != row.blocked {
+            let reason = match (should_block, disabled) {
+                (true, true) => "data_disabled",
+                (true, false) => "data_limit",
+                (false, _) => "data_limit",
+            };
+            decisions.push(decision(row, sim, rule.as_ref(), should_block, reason)?);
+            row.blocked = should_block;
+            row.decisions += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Whether an event makes the projection write its tables outside the usage path.
+fn touches_tables(e: &Event) -> bool {
+    matches!(
+        e,
+        Event::SimRegistered(_)
+            | Event::SimUpdated(_)
+            | Event::SimStatusChanged(_)
+            | Event::FleetCreated(_)
+            | Event::FleetUpdated(_)
     )
-    .bind(&c.sim_sid)
-    .bind(period.start)
-    .bind(period.end)
-    .bind(period.kind)
-    .bind(bytes)
-    .fetch_one(&mut *tx)
-    .await?;
-    decide(tx, &row, &sim, sim.rule().as_ref(), "data_limit", decisions).await
 }
 
 /// Decides again for the SIM's latest period (its fleet or the fleet's rule changed).
@@ -235,7 +352,7 @@ async fn reevaluate(
 ) -> Result<(), BoxError> {
     let Some(sim) = sim_row(tx, sim_sid).await? else { return Ok(()) };
     let row: Option<PeriodRow> = sqlx::query_as(
-        "SELECT sim_sid, period_start, period_end, used_bytes, blocked, decisions FROM limits_periods \
+        "SELECT sim_sid, period_start, period_end, period_type, used_bytes, blocked, decisions FROM limits_periods \
          WHERE sim_sid = $1 ORDER BY period_start DESC LIMIT 1",
     )
     .bind(sim_sid)
@@ -309,7 +426,7 @@ fn decision(
 /// Unblocks every SIM whose blocked period ended by `now` (the latest usage time seen).
 async fn roll_over(tx: &mut PgConnection, now: DateTime<Utc>, decisions: &mut Vec<NewEvent>) -> Result<(), BoxError> {
     let ended: Vec<PeriodRow> = sqlx::query_as(
-        "SELECT sim_sid, period_start, period_end, used_bytes, blocked, decisions FROM limits_periods \
+        "SELECT sim_sid, period_start, period_end, period_type, used_bytes, blocked, decisions FROM limits_periods \
          WHERE blocked AND period_end <= $1 ORDER BY sim_sid, period_start",
     )
     .bind(now)

@@ -126,17 +126,32 @@ async fn one_run(config: &Config, args: &LimitsArgs, limits: bool) -> anyhow::Re
     Ok((Run { rate, reaction_ms, overshoot_mean, blocked }, db))
 }
 
+/// When the views reached each position they moved to, in order.
+type ViewStamps = Vec<(i64, DateTime<Utc>)>;
+
 /// Follows the log: for each `sim.data_limit_reached`, the time from the commit of that SIM's
-/// last usage window (the crossing) to the PGW's view having applied the decision.
+/// last usage window (the crossing) to the moment the PGW's view applied the decision. The
+/// view's progress is timestamped as it moves, so a tracker running behind does not inflate
+/// the figure.
 fn track_reactions(p: &Platform) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Histogram<u64>>>) {
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3).expect("histogram")));
-    let (log, views, out) = (p.log.clone(), p.core.as_ref().expect("core").views.clone(), hist.clone());
+    let views = p.core.as_ref().expect("core").views.clone();
+    let applied: Arc<std::sync::Mutex<ViewStamps>> = Arc::default();
+    let mut progress = views.progress();
+    let stamps = applied.clone();
+    let stamper = tokio::spawn(async move {
+        while progress.changed().await.is_ok() {
+            let position = *progress.borrow_and_update();
+            stamps.lock().expect("stamps lock").push((position, Utc::now()));
+        }
+    });
+    let (log, out) = (p.log.clone(), hist.clone());
     let task = tokio::spawn(async move {
         let Ok(head) = log.head().await else { return };
         let Ok(mut sub) = log.subscribe(head, 1000).await else { return };
         let mut last_usage: HashMap<String, DateTime<Utc>> = HashMap::new();
         loop {
-            let Ok(events) = sub.next_batch().await else { return };
+            let Ok(events) = sub.next_batch().await else { break };
             for e in events {
                 match &e.event {
                     Event::DataSessionUpdated(c) | Event::DataSessionEnded(c) => {
@@ -144,17 +159,26 @@ fn track_reactions(p: &Platform) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Hist
                     }
                     Event::SimDataLimitReached(d) => {
                         let Some(crossed) = last_usage.get(&d.sim_sid).copied() else { continue };
-                        // The view applies positions in order; wait for this one.
-                        while views.position() < e.position {
-                            tokio::time::sleep(Duration::from_millis(1)).await;
-                        }
-                        let ms = (Utc::now() - crossed).num_milliseconds().max(0) as u64;
+                        // The view applies positions in order; wait until it has this one.
+                        let applied_at = loop {
+                            let found = {
+                                let stamps = applied.lock().expect("stamps lock");
+                                let i = stamps.partition_point(|(p, _)| *p < e.position);
+                                stamps.get(i).map(|(_, at)| *at)
+                            };
+                            match found {
+                                Some(at) => break at,
+                                None => tokio::time::sleep(Duration::from_millis(1)).await,
+                            }
+                        };
+                        let ms = (applied_at - crossed).num_milliseconds().max(0) as u64;
                         let _ = out.lock().await.record(ms.max(1));
                     }
                     _ => {}
                 }
             }
         }
+        stamper.abort();
     });
     (task, hist)
 }

@@ -62,7 +62,8 @@ assert supersim.fleets(fleet_name).fetch().data_limit == 500
 
 # Send an SMS command and wait for the SMSC to deliver it.
 command = supersim.sms_commands.create(sim=sims[0], payload="reboot")
-assert command.status == "queued" and command.direction == "to_sim", command
+# Queued when created; the SMSC may already have taken it by the time the answer is built.
+assert command.status in ("queued", "sent", "delivered") and command.direction == "to_sim", command
 deadline = time.time() + 20
 while supersim.sms_commands(command.sid).fetch().status != "delivered":
     assert time.time() < deadline, "the SMS command was never delivered"
