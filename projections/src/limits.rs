@@ -99,8 +99,6 @@ impl Limits {
 
 impl Projection for Limits {
     const TABLES: &'static [&'static str] = &["limits_sims", "limits_fleets", "limits_periods"];
-    // The PGW waits for this projection's decisions: commit them in small batches.
-    const BATCH: i64 = 200;
 }
 
 /// A SIM with its fleet's rule, in one query.

@@ -101,7 +101,8 @@ fn start_devices(p: &platform::Platform, plan: &FleetPlan, rate: f64) -> Simulat
     sim
 }
 
-fn requests(sim: &Simulator) -> u64 {
+/// Device requests made so far (each is one NATS request to a node).
+pub(crate) fn requests(sim: &Simulator) -> u64 {
     use std::sync::atomic::Ordering::Relaxed;
     let s = &sim.stats;
     // attach + (create + delete per session) + reports + SMS

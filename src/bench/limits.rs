@@ -1,11 +1,13 @@
 //! `simledger bench limits`: data-limit enforcement under the `bench ingest` load.
 //!
-//! Two runs side by side in one invocation, each on its own database: the fleet's SIMs with a
-//! 1 MB limit, devices as fast as they go, once without the limits projection (the reference)
-//! and once with it. Figures: the sustained ingest rate of both and `limits_overhead` =
-//! 1 − with/without; the reaction time from the commit of the window that crossed a limit to
-//! the PGW's view applying the block (p50/p99); and the mean overshoot, bytes counted beyond
-//! the limit in blocked periods (what was in flight before the block took hold).
+//! Three runs in one invocation, each on its own database, the fleet's SIMs with a 1 MB limit:
+//! devices as fast as they go without the limits projection (the reference) and with it, then
+//! with it at 80% of the reference's request rate. Figures: the sustained ingest rate of the
+//! first two and `limits_overhead` = 1 − with/without; the reaction time from the commit of
+//! the window that crossed a limit to the PGW's view applying the block (p50/p99), at 80% load
+//! (`reaction_*`) and at saturation (`reaction_saturated_*`, where every stage queues); and the
+//! mean overshoot, bytes counted beyond the limit in blocked periods (what was in flight
+//! before the block took hold).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,7 +43,8 @@ pub struct LimitsArgs {
 
 struct Run {
     rate: f64,
-    reaction_ms: Option<Histogram<u64>>,
+    requests_per_second: f64,
+    reaction_ms: Option<Reactions>,
     overshoot_mean: f64,
     blocked: i64,
 }
@@ -49,18 +52,33 @@ struct Run {
 pub async fn run(config: &Config, args: LimitsArgs) -> anyhow::Result<()> {
     // Each run's databases stay until both are done: the first run's background tasks idle
     // on them rather than retrying against a dropped database during the second.
-    let (without, reference_db) = one_run(config, &args, false).await?;
-    let (with, db) = one_run(config, &args, true).await?;
-    reference_db.drop_database().await?;
-    db.drop_database().await?;
-    let reaction = with.reaction_ms.expect("measured with the projection");
-    let q = |p: f64| if reaction.is_empty() { 0.0 } else { reaction.value_at_quantile(p) as f64 };
+    let (without, reference_db) = one_run(config, &args, false, 0.0).await?;
+    let (with, db) = one_run(config, &args, true, 0.0).await?;
+    let paced_rate = 0.8 * without.requests_per_second;
+    let (paced, paced_db) = one_run(config, &args, true, paced_rate).await?;
+    for db in [reference_db, db, paced_db] {
+        db.drop_database().await?;
+    }
+    let qn = |run: &Run, part: usize, p: f64| {
+        let h = &run.reaction_ms.as_ref().expect("measured with the projection")[part];
+        if h.is_empty() {
+            0.0
+        } else {
+            h.value_at_quantile(p) as f64
+        }
+    };
+    let q = |run: &Run, p: f64| qn(run, 0, p);
     let figures = vec![
         Figure::plain("sims", args.sims as f64, "devices"),
         Figure::plain("limit", args.limit_mb as f64, "MB"),
         Figure::plain("sims_blocked", with.blocked as f64, "SIMs"),
-        Figure::plain("reaction_p50", q(0.5), "ms"),
-        Figure::plain("reaction_p99", q(0.99), "ms"),
+        Figure::plain("paced_80pct_rate", paced.rate, "events/s"),
+        Figure::plain("reaction_p50", q(&paced, 0.5), "ms"),
+        Figure::plain("reaction_p99", q(&paced, 0.99), "ms"),
+        Figure::plain("reaction_decide_p99", qn(&paced, 1, 0.99), "ms"),
+        Figure::plain("reaction_apply_p99", qn(&paced, 2, 0.99), "ms"),
+        Figure::plain("reaction_saturated_p50", q(&with, 0.5), "ms"),
+        Figure::plain("reaction_saturated_p99", q(&with, 0.99), "ms"),
         Figure::plain("overshoot_mean", with.overshoot_mean, "bytes"),
         Figure::against("ingest_with_limits", with.rate, "events/s", "same load, no limits projection", without.rate),
         Figure {
@@ -72,8 +90,13 @@ pub async fn run(config: &Config, args: LimitsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn one_run(config: &Config, args: &LimitsArgs, limits: bool) -> anyhow::Result<(Run, BenchDatabase)> {
-    let name = if limits { "limits" } else { "limits_reference" };
+/// One run: devices at `rate` requests/s (0: as fast as they go).
+async fn one_run(config: &Config, args: &LimitsArgs, limits: bool, rate: f64) -> anyhow::Result<(Run, BenchDatabase)> {
+    let name = match (limits, rate > 0.0) {
+        (false, _) => "limits_reference",
+        (true, false) => "limits",
+        (true, true) => "limits_paced",
+    };
     let (db, pool) = BenchDatabase::create(config, name).await?;
     let mut bench_config = config.clone();
     bench_config.database_url = db.url.clone();
@@ -89,16 +112,16 @@ async fn one_run(config: &Config, args: &LimitsArgs, limits: bool) -> anyhow::Re
     let sim = Simulator::new(
         p.nats.clone(),
         p.names.clone(),
-        SimConfig { seed: 7, start: SimConfig::default_start(), duration: None, speed: 0.0, rate: 0.0 },
+        SimConfig { seed: 7, start: SimConfig::default_start(), duration: None, speed: 0.0, rate },
     );
     let runner = sim.clone();
     let plan2 = plan.clone();
     tokio::spawn(async move { runner.run(&plan2).await });
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (t0, head0) = (Instant::now(), p.log.head().await?);
+    let (t0, head0, req0) = (Instant::now(), p.log.head().await?, super::ingest::requests(&sim));
     eprintln!("{name}: measuring for {} s…", args.seconds);
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    let (t1, head1) = (Instant::now(), p.log.head().await?);
+    let (t1, head1, req1) = (Instant::now(), p.log.head().await?, super::ingest::requests(&sim));
     sim.stop();
     platform::drain_ingest(&p, Duration::from_secs(300)).await?;
     if let Some(handle) = &p.limits {
@@ -122,9 +145,13 @@ async fn one_run(config: &Config, args: &LimitsArgs, limits: bool) -> anyhow::Re
         None => None,
     };
     drop(p);
-    let rate = (head1 - head0) as f64 / (t1 - t0).as_secs_f64();
-    Ok((Run { rate, reaction_ms, overshoot_mean, blocked }, db))
+    let secs = (t1 - t0).as_secs_f64();
+    let (rate, requests_per_second) = ((head1 - head0) as f64 / secs, (req1 - req0) as f64 / secs);
+    Ok((Run { rate, requests_per_second, reaction_ms, overshoot_mean, blocked }, db))
 }
+
+/// Reaction times (ms): [crossing → view applied, crossing → decision logged, logged → applied].
+type Reactions = [Histogram<u64>; 3];
 
 /// When the views reached each position they moved to, in order.
 type ViewStamps = Vec<(i64, DateTime<Utc>)>;
@@ -133,8 +160,9 @@ type ViewStamps = Vec<(i64, DateTime<Utc>)>;
 /// last usage window (the crossing) to the moment the PGW's view applied the decision. The
 /// view's progress is timestamped as it moves, so a tracker running behind does not inflate
 /// the figure.
-fn track_reactions(p: &Platform) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Histogram<u64>>>) {
-    let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3).expect("histogram")));
+fn track_reactions(p: &Platform) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Reactions>>) {
+    let new = || Histogram::<u64>::new(3).expect("histogram");
+    let hist = Arc::new(Mutex::new([new(), new(), new()]));
     let views = p.core.as_ref().expect("core").views.clone();
     let applied: Arc<std::sync::Mutex<ViewStamps>> = Arc::default();
     let mut progress = views.progress();
@@ -171,8 +199,12 @@ fn track_reactions(p: &Platform) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Hist
                                 None => tokio::time::sleep(Duration::from_millis(1)).await,
                             }
                         };
-                        let ms = (applied_at - crossed).num_milliseconds().max(0) as u64;
-                        let _ = out.lock().await.record(ms.max(1));
+                        let ms = |d: chrono::Duration| (d.num_milliseconds().max(0) as u64).max(1);
+                        let mut h = out.lock().await;
+                        // [crossing → view applied, crossing → decision logged, logged → applied]
+                        let _ = h[0].record(ms(applied_at - crossed));
+                        let _ = h[1].record(ms(e.recorded_at - crossed));
+                        let _ = h[2].record(ms(applied_at - e.recorded_at));
                     }
                     _ => {}
                 }
