@@ -12,7 +12,7 @@ use simledger_core::simulator::FleetPlan;
 use simledger_core::{CoreNames, RunningCore};
 use simledger_eventlog::catalog::SimStatus;
 use simledger_eventlog::EventLog;
-use simledger_projections::{device_commands, registry, usage, ProjectionHandle};
+use simledger_projections::{cdrs, device_commands, registry, usage, ProjectionHandle};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
@@ -22,6 +22,7 @@ pub struct Platform {
     /// `None` when started without enforcement (`bench limits`' reference run).
     pub limits: Option<ProjectionHandle>,
     pub usage: ProjectionHandle,
+    pub cdrs: ProjectionHandle,
     pub nats: async_nats::Client,
     pub names: CoreNames,
     pub registry: ProjectionHandle,
@@ -64,6 +65,7 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, limits: bool)
         )
     });
     let usage = simledger_projections::spawn(log.clone(), usage::NAME, usage::Usage);
+    let cdrs = simledger_projections::spawn(log.clone(), cdrs::NAME, cdrs::Cdrs);
     simledger_core::ensure_streams(&async_nats::jetstream::new(nats.clone()), &names).await?;
     let core = if core {
         let interval = chrono::Duration::minutes(6);
@@ -76,7 +78,7 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, limits: bool)
         let dispatcher = simledger_core::dispatch::SmsDispatcher::new(nats.clone(), &names);
         simledger_core::dispatch::spawn(log.clone(), dispatcher);
     }
-    Ok(Platform { log, limits, usage, nats, names, registry, commands, core, ingest })
+    Ok(Platform { log, limits, usage, cdrs, nats, names, registry, commands, core, ingest })
 }
 
 /// The event log and the registry, without NATS: what the operator's CLI commands need.
@@ -162,7 +164,7 @@ pub async fn provision(commands: &Commands, plan: &FleetPlan, data_limit_mb: Opt
 
 /// Waits until every projection has applied the whole log, decisions they append included.
 pub async fn settle(platform: &Platform) -> anyhow::Result<()> {
-    let handles = [Some(&platform.registry), platform.limits.as_ref(), Some(&platform.usage)];
+    let handles = [Some(&platform.registry), platform.limits.as_ref(), Some(&platform.usage), Some(&platform.cdrs)];
     loop {
         let head = platform.log.head().await?;
         for h in handles.iter().flatten() {

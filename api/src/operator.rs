@@ -29,6 +29,62 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(add_sim))
         .routes(routes!(import_sims))
         .routes(routes!(set_rate))
+        .routes(routes!(set_cdr_rate))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SetCdrRateParams {
+    /// `*data` or `*sms`.
+    #[serde(rename = "ToR")]
+    #[schema(rename = "ToR")]
+    pub tor: Option<String>,
+    /// Matched against MCC+MNC for `*data`, the destination for `*sms`; the longest wins.
+    pub prefix: Option<String>,
+    /// Decimal string.
+    pub price_per_unit: Option<String>,
+    /// Usage per priced unit (bytes for data: 1000000 for a price per MB). Default 1.
+    pub unit_size: Option<i64>,
+}
+
+/// A rate of the CDR rating table.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CdrRate {
+    pub tor: String,
+    pub prefix: String,
+    pub price_per_unit: String,
+    pub unit_size: i64,
+}
+
+/// Sets a rate that CDRs built from now on are priced at.
+#[utoipa::path(post, path = "/operator/CdrRates", tag = "operator", operation_id = "OperatorSetCdrRate",
+    request_body(content = SetCdrRateParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = CdrRate), Errors, WriteErrors,
+        (status = 403, body = crate::error::TwilioError, description = "Not an operator account")),
+    security(("accountSid_authToken" = [])))]
+async fn set_cdr_rate(
+    State(state): State<AppState>,
+    _op: Operator,
+    Form(p): Form<SetCdrRateParams>,
+) -> Result<Json<CdrRate>, ApiError> {
+    let tor = p.tor.ok_or_else(|| ApiError::missing("ToR", true))?;
+    if tor != "*data" && tor != "*sms" {
+        return Err(ApiError::invalid("ToR must be *data or *sms"));
+    }
+    let prefix = p.prefix.unwrap_or_default();
+    let price = p.price_per_unit.ok_or_else(|| ApiError::missing("PricePerUnit", true))?;
+    let price: rust_decimal::Decimal = price
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("PricePerUnit must be a decimal number, got {price:?}")))?;
+    if price.is_sign_negative() {
+        return Err(ApiError::invalid("PricePerUnit must not be negative"));
+    }
+    let unit_size = p.unit_size.unwrap_or(1);
+    if unit_size < 1 {
+        return Err(ApiError::invalid("UnitSize must be 1 or more"));
+    }
+    simledger_projections::cdrs::read::set_rate(state.pool(), &tor, &prefix, price, unit_size).await?;
+    Ok(Json(CdrRate { tor, prefix, price_per_unit: price.normalize().to_string(), unit_size }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

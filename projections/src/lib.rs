@@ -6,11 +6,13 @@
 //! | `registry` | `registry_*`: SIMs, IMSIs, fleets, NAPs | provisioning events |
 //! | `limits` | `limits_*`: use per SIM per billing period, blocks | SIM, fleet and data-session events; appends `sim.data_limit_*` |
 //! | `usage` | `usage_hourly`: bytes per SIM, fleet, network, hour | data-session windows |
+//! | `cdrs` | `cdrs`: one CDR per ended data session and per SMS, `order_id` = closing position | session and SMS events |
 //! | `device_commands` | `device_sms_commands`, `device_ip_commands` | command and SMSC events |
 //!
 //! Later capabilities add `limits`, `usage`, `billing` and `cdrs` here, each as its own module.
 
 pub mod billing_periods;
+pub mod cdrs;
 pub mod device_commands;
 pub mod limits;
 pub mod read;
@@ -31,7 +33,7 @@ pub trait Projection: Subscriber + Sized + 'static {
 }
 
 /// Names accepted by `simledger replay --projection`.
-pub const NAMES: &[&str] = &[registry::NAME, device_commands::NAME, limits::NAME, usage::NAME];
+pub const NAMES: &[&str] = &[registry::NAME, device_commands::NAME, limits::NAME, usage::NAME, cdrs::NAME];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {

@@ -2,6 +2,7 @@
 //! in the design notes). Every write is a command appended to the log; every read comes from a
 //! projection, within the caller's account only.
 
+mod billing;
 mod commands;
 mod esim;
 mod fleets;
@@ -30,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(esim::router())
         .merge(settings::router())
         .merge(usage::router())
+        .merge(billing::router())
 }
 
 /// Twilio's datetime form: seconds, UTC, `Z` (`2015-07-30T20:00:00Z`); the helper libraries

@@ -30,6 +30,7 @@ pub struct TestApp {
     pub nats: async_nats::Client,
     pub limits: ProjectionHandle,
     pub usage: ProjectionHandle,
+    pub cdrs: ProjectionHandle,
     _db: TestDatabase,
 }
 
@@ -55,6 +56,7 @@ async fn spawn(with_core: bool, rate_limit: u32) -> TestApp {
     let commands = Commands::new(log.clone(), registry.progress).with_visibility(device.progress);
     let limits = simledger_projections::spawn(log.clone(), "limits", Limits::new(log.clone()));
     let usage = simledger_projections::spawn(log.clone(), "usage", Usage);
+    let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
     let nats = simledger_services::nats::connect(&testing::nats_url()).await.unwrap();
     let core = if with_core {
         let names = simledger_core::CoreNames::new(testing::unique_nats_prefix());
@@ -91,6 +93,7 @@ async fn spawn(with_core: bool, rate_limit: u32) -> TestApp {
         nats,
         limits,
         usage,
+        cdrs,
         _db: db,
     }
 }

@@ -1,0 +1,247 @@
+//! `cdrs`: Call Detail Records in CGrateS's shape, one per ended or failed data session and
+//! one per SMS, each rated from the operator's `cdr_rates` when it is built.
+//!
+//! `OrderID` is the log position of the event that closed the CDR, so exporters can take
+//! "everything after N" and never miss or repeat one. A CDR no rate matches is kept with
+//! `Cost = -1` and the reason in `ExtraInfo`, as CGrateS does.
+//!
+//! Costs use the rates as they are when the CDR is built: a replay after a rate change rates
+//! again at the new rates.
+
+use rust_decimal::Decimal;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use simledger_eventlog::catalog::{ConnectionEvent, SmsEvent};
+use simledger_eventlog::{Event, RecordedEvent};
+use sqlx::PgConnection;
+
+use crate::{BoxError, Projection, Subscriber};
+
+pub const NAME: &str = "cdrs";
+
+#[derive(Debug, Clone, Default)]
+pub struct Cdrs;
+
+impl Projection for Cdrs {
+    const TABLES: &'static [&'static str] = &["cdrs"];
+}
+
+/// One CDR before rating.
+struct Cdr {
+    origin_host: &'static str,
+    origin_id: String,
+    tor: &'static str,
+    tenant: String,
+    category: &'static str,
+    account: String,
+    destination: String,
+    /// What the rate's prefix is matched against.
+    rating_key: String,
+    setup_time: chrono::DateTime<chrono::Utc>,
+    usage: i64,
+    extra_fields: serde_json::Value,
+}
+
+/// CGrateS's CGRID: a stable hash of the origin ID and origin host (SHA-256 here, hex).
+pub fn cgrid(origin_id: &str, origin_host: &str) -> String {
+    hex::encode(Sha256::new().chain_update(origin_id).chain_update(origin_host).finalize())
+}
+
+fn data_cdr(c: &ConnectionEvent) -> Cdr {
+    let start = c.data_session_start_time.unwrap_or(c.timestamp);
+    Cdr {
+        origin_host: "pgw",
+        origin_id: c.data_session_sid.clone().unwrap_or_else(|| c.event_sid.clone()),
+        tor: "*data",
+        tenant: c.account_sid.clone(),
+        category: "data",
+        account: c.sim_sid.clone(),
+        destination: c.apn.clone().unwrap_or_default(),
+        rating_key: format!("{}{}", c.network.mcc, c.network.mnc),
+        setup_time: start,
+        usage: c.data_session_data_total.unwrap_or(0),
+        extra_fields: json!({
+            "iccid": c.sim_iccid, "imsi": c.imsi, "imei": c.imei, "mcc": c.network.mcc, "mnc": c.network.mnc,
+            "iso_country": c.network.iso_country, "network_sid": c.network.sid,
+            "cell_id": c.location.as_ref().map(|l| l.cell_id.clone()), "rat_type": c.rat_type,
+            "fleet_sid": c.fleet_sid,
+        }),
+    }
+}
+
+fn sms_cdr(s: &SmsEvent, delivered: bool) -> Cdr {
+    // An MO SMS goes to the platform's short code 000 (Twilio's); an MT one to the SIM.
+    let destination = if s.direction == "from_sim" { "000".to_owned() } else { s.imsi.clone() };
+    Cdr {
+        origin_host: "smsc",
+        origin_id: s.sms_command_sid.clone(),
+        tor: "*sms",
+        tenant: s.account_sid.clone(),
+        category: "sms",
+        account: s.sim_sid.clone(),
+        rating_key: destination.clone(),
+        destination,
+        setup_time: s.timestamp,
+        usage: i64::from(delivered),
+        extra_fields: json!({
+            "iccid": s.sim_iccid, "imsi": s.imsi, "direction": s.direction,
+            "mcc": s.network.as_ref().map(|n| n.mcc.clone()), "mnc": s.network.as_ref().map(|n| n.mnc.clone()),
+            "iso_country": s.network.as_ref().map(|n| n.iso_country.clone()),
+            "network_sid": s.network.as_ref().map(|n| n.sid.clone()),
+        }),
+    }
+}
+
+impl Subscriber for Cdrs {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+        for e in events {
+            let cdr = match &e.event {
+                Event::DataSessionEnded(c) | Event::DataSessionFailed(c) => data_cdr(c),
+                Event::SmsMtDelivered(s) | Event::SmsMoDelivered(s) => sms_cdr(s, true),
+                Event::SmsMtFailed(s) | Event::SmsMoFailed(s) => sms_cdr(s, false),
+                _ => continue,
+            };
+            if cdr.tenant.is_empty() {
+                continue; // an unknown subscriber's SMS belongs to no account
+            }
+            insert(tx, &cdr, e.position).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn insert(tx: &mut PgConnection, cdr: &Cdr, order_id: i64) -> Result<(), BoxError> {
+    let rate: Option<(Decimal, i64)> = sqlx::query_as(
+        "SELECT price_per_unit, unit_size FROM cdr_rates WHERE tor = $1 AND starts_with($2, prefix) \
+         ORDER BY length(prefix) DESC LIMIT 1",
+    )
+    .bind(cdr.tor)
+    .bind(&cdr.rating_key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (cost, extra_info) = match rate {
+        Some((price, unit)) => ((Decimal::from(cdr.usage) / Decimal::from(unit) * price).round_dp(6), None),
+        None => (Decimal::NEGATIVE_ONE, Some(format!("no rate for {} {}", cdr.tor, cdr.rating_key))),
+    };
+    sqlx::query(
+        "INSERT INTO cdrs (cgrid, run_id, order_id, origin_host, source, origin_id, tor, request_type, tenant, \
+         category, account, subject, destination, setup_time, answer_time, usage, cost, extra_fields, extra_info) \
+         VALUES ($1, '*default', $2, $3, 'simledger-core', $4, $5, '*postpaid', $6, $7, $8, $8, $9, $10, $10, \
+         $11, $12, $13, $14) ON CONFLICT (cgrid) DO NOTHING",
+    )
+    .bind(cgrid(&cdr.origin_id, cdr.origin_host))
+    .bind(order_id)
+    .bind(cdr.origin_host)
+    .bind(&cdr.origin_id)
+    .bind(cdr.tor)
+    .bind(&cdr.tenant)
+    .bind(cdr.category)
+    .bind(&cdr.account)
+    .bind(&cdr.destination)
+    .bind(cdr.setup_time)
+    .bind(cdr.usage)
+    .bind(cost)
+    .bind(&cdr.extra_fields)
+    .bind(extra_info)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Queries the API answers from, always within one tenant.
+pub mod read {
+    use chrono::{DateTime, Utc};
+    use rust_decimal::Decimal;
+    use sqlx::{PgPool, QueryBuilder};
+
+    use crate::read::{page, PageQuery, Rows};
+
+    #[derive(Debug, Clone, sqlx::FromRow)]
+    pub struct CdrRow {
+        pub cgrid: String,
+        pub run_id: String,
+        pub order_id: i64,
+        pub origin_host: String,
+        pub source: String,
+        pub origin_id: String,
+        pub tor: String,
+        pub request_type: String,
+        pub tenant: String,
+        pub category: String,
+        pub account: String,
+        pub subject: String,
+        pub destination: String,
+        pub setup_time: DateTime<Utc>,
+        pub answer_time: DateTime<Utc>,
+        pub usage: i64,
+        pub cost: Decimal,
+        pub extra_fields: serde_json::Value,
+        pub extra_info: Option<String>,
+        /// The paging key: the zero-padded order ID.
+        pub order_key: String,
+    }
+
+    #[derive(Debug, Clone, Default)]
+    pub struct CdrFilter {
+        pub account: Option<String>,
+        pub tor: Option<String>,
+        pub setup_time_start: Option<DateTime<Utc>>,
+        pub setup_time_end: Option<DateTime<Utc>>,
+        /// Inclusive, as CGrateS's `OrderIDStart`.
+        pub order_id_start: Option<i64>,
+        /// Exclusive, as CGrateS's `OrderIDEnd`.
+        pub order_id_end: Option<i64>,
+    }
+
+    /// The paging key of an order ID.
+    pub fn order_key(order_id: i64) -> String {
+        format!("{order_id:020}")
+    }
+
+    pub async fn cdrs(pool: &PgPool, tenant: &str, f: &CdrFilter, at: &PageQuery) -> sqlx::Result<Rows<CdrRow>> {
+        let mut q = QueryBuilder::new(
+            "SELECT cgrid, run_id, order_id, origin_host, source, origin_id, tor, request_type, tenant, category, \
+             account, subject, destination, setup_time, answer_time, usage, cost, extra_fields, extra_info, \
+             lpad(order_id::text, 20, '0') AS order_key FROM cdrs WHERE tenant = ",
+        );
+        q.push_bind(tenant.to_owned());
+        if let Some(v) = &f.account {
+            q.push(" AND account = ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.tor {
+            q.push(" AND tor = ").push_bind(v.clone());
+        }
+        if let Some(v) = f.setup_time_start {
+            q.push(" AND setup_time >= ").push_bind(v);
+        }
+        if let Some(v) = f.setup_time_end {
+            q.push(" AND setup_time < ").push_bind(v);
+        }
+        if let Some(v) = f.order_id_start {
+            q.push(" AND order_id >= ").push_bind(v);
+        }
+        if let Some(v) = f.order_id_end {
+            q.push(" AND order_id < ").push_bind(v);
+        }
+        page(pool, q, "lpad(order_id::text, 20, '0')", at).await
+    }
+
+    /// Sets the price of a ToR's usage for destinations (or networks) starting with `prefix`.
+    pub async fn set_rate(pool: &PgPool, tor: &str, prefix: &str, price: Decimal, unit_size: i64) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO cdr_rates (tor, prefix, price_per_unit, unit_size) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tor, prefix) DO UPDATE SET price_per_unit = $3, unit_size = $4",
+        )
+        .bind(tor)
+        .bind(prefix)
+        .bind(price)
+        .bind(unit_size)
+        .execute(pool)
+        .await?;
+        Ok(())
+    }
+}
