@@ -3,6 +3,7 @@
 mod account;
 mod bench;
 mod config;
+mod export;
 mod inventory;
 mod platform;
 mod replay;
@@ -47,6 +48,8 @@ enum Command {
     Account(account::AccountArgs),
     /// SIM card inventory that customers register with `POST /v1/Sims` (operator).
     Inventory(inventory::InventoryArgs),
+    /// Run a CDR exporter once: every CDR after its cursor, into one file.
+    Export(export::ExportArgs),
     /// Benchmarks: programs that print figures, each against a reference measured in the same run.
     Bench(bench::BenchArgs),
 }
@@ -54,7 +57,8 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let json_out = matches!(cli.command, Command::Account(_) | Command::Inventory(_) | Command::Bench(_));
+    let json_out =
+        matches!(cli.command, Command::Account(_) | Command::Inventory(_) | Command::Bench(_) | Command::Export(_));
     telemetry::init(&cli.config.log_filter, json_out);
     match cli.command {
         Command::Up(args) => up::run(&cli.config, args).await,
@@ -67,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay(args) => replay::run(&cli.config, args).await,
         Command::Bench(args) => bench::run(&cli.config, args).await,
         Command::Account(args) => account::run(&cli.config, args).await,
+        Command::Export(args) => export::run(&cli.config, args).await,
         Command::Inventory(args) => inventory::run(&cli.config, args).await,
     }
 }

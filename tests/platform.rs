@@ -111,6 +111,11 @@ fn every_subcommand_has_help() {
         vec!["bench", "--help"],
         vec!["bench", "eventlog", "--help"],
         vec!["simulate", "--help"],
+        vec!["account", "create", "--help"],
+        vec!["inventory", "import", "--help"],
+        vec!["export", "--help"],
+        vec!["bench", "api", "--help"],
+        vec!["bench", "limits", "--help"],
     ] {
         let out = simledger().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");

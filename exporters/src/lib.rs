@@ -5,9 +5,11 @@
 //! - Event-stream sinks: signed webhooks and Kinesis, CloudEvents 1.0, at least once, with a
 //!   per-subscription cursor so a sink that was down gets everything it missed.
 //!
+//! - `cdr_export`: `*file_csv` exporters, one file per run named by its order-ID range.
 //! - `callbacks`: customers' SMS Command callbacks (`CallbackUrl`, a fleet's `SmsCommandsUrl`).
 //!
 //! `simledger up` runs the `sinks` role (today: the callback notifier); the CDR exporters land
 //! here with their capability.
 
 pub mod callbacks;
+pub mod cdr_export;

@@ -16,7 +16,151 @@ use crate::extract::{Caller, Listing, Origin};
 use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_cdrs))
+    OpenApiRouter::new()
+        .routes(routes!(list_cdrs))
+        .routes(routes!(create_exporter, list_exporters))
+        .routes(routes!(run_exporter))
+}
+
+/// A CDR exporter (CGrateS's `ees.exporters`, `*file_csv`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExporterResource {
+    pub id: String,
+    /// `*file_csv`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub export_path: String,
+    pub filters: Vec<String>,
+    pub field_separator: String,
+    pub header: bool,
+    pub last_exported_order_id: i64,
+}
+
+impl From<simledger_exporters::cdr_export::Exporter> for ExporterResource {
+    fn from(e: simledger_exporters::cdr_export::Exporter) -> Self {
+        Self {
+            id: e.id,
+            kind: e.kind,
+            export_path: e.export_path,
+            filters: e.filters,
+            field_separator: e.field_separator,
+            header: e.header,
+            last_exported_order_id: e.last_exported_order_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExporterList {
+    pub exporters: Vec<ExporterResource>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CreateExporterParams {
+    pub id: Option<String>,
+    /// `*file_csv`.
+    pub r#type: Option<String>,
+    /// A folder the server can write to.
+    pub export_path: Option<String>,
+    /// Repeatable; `*string:~*req.ToR:*data` or `*string:~*req.ToR:*sms`.
+    #[serde(default)]
+    pub filters: Vec<String>,
+    /// One character; default `,`.
+    pub field_separator: Option<String>,
+    /// Whether each file starts with a header row; default true.
+    pub header: Option<bool>,
+}
+
+fn export_error(e: simledger_exporters::cdr_export::ExportError) -> ApiError {
+    use simledger_exporters::cdr_export::ExportError as E;
+    match e {
+        E::NotFound(id) => ApiError::not_found(format_args!("/v1/Billing/Exporters/{id}")),
+        E::Invalid(m) => ApiError::invalid(m),
+        E::Io { .. } => ApiError::Unavailable(e.to_string()),
+        E::Database(d) => d.into(),
+        E::EventLog(l) => l.into(),
+    }
+}
+
+/// Creates a CDR exporter whose cursor starts before the first CDR.
+#[utoipa::path(post, path = "/v1/Billing/Exporters", tag = "Billing", operation_id = "CreateExporter",
+    request_body(content = CreateExporterParams, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 201, body = ExporterResource), Errors, super::WriteErrors),
+    security(("accountSid_authToken" = [])))]
+async fn create_exporter(
+    State(state): State<AppState>,
+    caller: Caller,
+    crate::extract::Form(p): crate::extract::Form<CreateExporterParams>,
+) -> Result<(axum::http::StatusCode, Json<ExporterResource>), ApiError> {
+    let exporter = simledger_exporters::cdr_export::Exporter {
+        id: p.id.ok_or_else(|| ApiError::missing("Id", true))?,
+        kind: p.r#type.unwrap_or_else(|| "*file_csv".into()),
+        export_path: p.export_path.ok_or_else(|| ApiError::missing("ExportPath", true))?,
+        filters: p.filters,
+        field_separator: p.field_separator.unwrap_or_else(|| ",".into()),
+        header: p.header.unwrap_or(true),
+        last_exported_order_id: 0,
+    };
+    simledger_exporters::cdr_export::create(state.pool(), caller.account(), &exporter).await.map_err(export_error)?;
+    Ok((axum::http::StatusCode::CREATED, Json(exporter.into())))
+}
+
+/// Lists the account's CDR exporters with their cursors.
+#[utoipa::path(get, path = "/v1/Billing/Exporters", tag = "Billing", operation_id = "ListExporters",
+    responses((status = 200, body = ExporterList), Errors),
+    security(("accountSid_authToken" = [])))]
+async fn list_exporters(State(state): State<AppState>, caller: Caller) -> Result<Json<ExporterList>, ApiError> {
+    let exporters =
+        simledger_exporters::cdr_export::list(state.pool(), caller.account()).await.map_err(export_error)?;
+    Ok(Json(ExporterList { exporters: exporters.into_iter().map(Into::into).collect() }))
+}
+
+/// What a run exported, in CGrateS's verbose metrics.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunReportResource {
+    #[serde(rename = "FirstExpOrderID")]
+    pub first_order_id: Option<i64>,
+    #[serde(rename = "LastExpOrderID")]
+    pub last_order_id: Option<i64>,
+    #[serde(rename = "NumberOfEvents")]
+    pub events: i64,
+    #[serde(rename = "TotalCost")]
+    pub total_cost: String,
+    #[serde(rename = "TotalDataUsage")]
+    pub data_usage: i64,
+    #[serde(rename = "TotalSMSUsage")]
+    pub sms_usage: i64,
+    #[serde(rename = "FilePath")]
+    pub file_path: Option<String>,
+}
+
+/// Runs an exporter now: every CDR after its cursor, into one file.
+#[utoipa::path(post, path = "/v1/Billing/Exporters/{Id}/Runs", tag = "Billing", operation_id = "RunExporter",
+    params(("Id" = String, Path, description = "The exporter's ID")),
+    responses((status = 201, body = RunReportResource), Errors,
+        (status = 503, body = crate::error::TwilioError, description = "The export path cannot be written")),
+    security(("accountSid_authToken" = [])))]
+async fn run_exporter(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<(axum::http::StatusCode, Json<RunReportResource>), ApiError> {
+    let r = simledger_exporters::cdr_export::run(state.pool(), state.log().shard(), caller.account(), &id)
+        .await
+        .map_err(export_error)?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(RunReportResource {
+            first_order_id: r.first_order_id,
+            last_order_id: r.last_order_id,
+            events: r.events,
+            total_cost: r.total_cost,
+            data_usage: r.data_usage,
+            sms_usage: r.sms_usage,
+            file_path: r.file_path,
+        }),
+    ))
 }
 
 /// A CDR, as CGrateS names its fields.
