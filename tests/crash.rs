@@ -108,3 +108,110 @@ async fn a_simulation_killed_three_times_logs_every_event_exactly_once() {
         expected.len()
     );
 }
+
+/// A data session's `ended` event: what closes a CDR.
+fn ended_session(account: &str, n: u32) -> simledger_eventlog::Event {
+    use simledger_eventlog::catalog::ConnectionEvent;
+    let start = chrono::DateTime::from_timestamp(1_780_000_000 + i64::from(n), 0).unwrap();
+    let network = simledger_eventlog::networks::catalog().by_plmn("234", "15").unwrap().to_ref();
+    simledger_eventlog::Event::DataSessionEnded(ConnectionEvent {
+        event_sid: format!("EZ{n}"),
+        event_type: "com.twilio.iot.supersim.connection.data-session.ended".into(),
+        timestamp: start,
+        account_sid: account.into(),
+        sim_sid: format!("HS{:032}", n % 50),
+        sim_iccid: "8988307000000000001".into(),
+        sim_unique_name: None,
+        fleet_sid: None,
+        imsi: "234150000000001".into(),
+        imei: None,
+        network,
+        location: None,
+        rat_type: "4G LTE".into(),
+        error: None,
+        data_modifier: None,
+        apn: Some("super".into()),
+        ip_address: None,
+        data_session_sid: Some(format!("PI{n:032}")),
+        data_session_start_time: Some(start),
+        data_session_end_time: Some(start),
+        data_session_update_start_time: None,
+        data_session_update_end_time: None,
+        data_download: None,
+        data_upload: None,
+        data_total: None,
+        data_session_data_download: Some(1),
+        data_session_data_upload: Some(1),
+        data_session_data_total: Some(2),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cdr_exports_killed_mid_run_still_export_every_cdr_exactly_once() {
+    use simledger_eventlog::{EventLog, ExpectedVersion, Metadata, NewEvent};
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
+    let account = "AC00000000000000000000000000000042";
+    let dir = std::env::temp_dir().join(format!("simledger-crash-export-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exporter = simledger_exporters::cdr_export::Exporter {
+        id: "crash".into(),
+        kind: "*file_csv".into(),
+        export_path: dir.display().to_string(),
+        filters: vec![],
+        field_separator: ",".into(),
+        header: true,
+        last_exported_order_id: 0,
+    };
+    simledger_exporters::cdr_export::create(log.pool(), account, &exporter).await.unwrap();
+    let export = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_simledger"));
+        c.args(["export", "--account", account, "--exporter", "crash"])
+            .env("DATABASE_URL", &db.url)
+            .env("SIMLEDGER_DATA_DIR", testing::data_dir().0)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        c
+    };
+    let seed: u64 = rand::rng().random();
+    eprintln!("kill point seed {seed}");
+    let mut delays = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut n = 0u32;
+    for _ in 0..5 {
+        // More CDRs, then an export killed at a random moment (before, during or after its write).
+        let batch: Vec<_> = (0..20_000)
+            .map(|_| {
+                n += 1;
+                let e = ended_session(account, n);
+                NewEvent::new(uuid::Uuid::new_v4(), "s", &e, &Metadata::from_source("test")).unwrap()
+            })
+            .collect();
+        let last = log.append(batch, ExpectedVersion::Any).await.unwrap().last().unwrap().position;
+        assert!(cdrs.reached(last).await);
+        let mut child = export().spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(delays.random_range(0..400))).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    assert!(export().status().unwrap().success(), "a last run completes");
+
+    let mut exported = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "csv") {
+            let mut reader = csv::Reader::from_path(&path).unwrap();
+            exported.extend(reader.records().map(|r| r.unwrap()[0].to_owned()));
+        }
+    }
+    let total = exported.len();
+    let exported: HashSet<String> = exported.into_iter().collect();
+    let all: HashSet<String> =
+        sqlx::query_scalar("SELECT cgrid FROM cdrs").fetch_all(log.pool()).await.unwrap().into_iter().collect();
+    assert_eq!(all.len(), 100_000);
+    assert_eq!(total, exported.len(), "no CDR in two files");
+    let (missing, extra) = (all.difference(&exported).count(), exported.difference(&all).count());
+    assert_eq!((missing, extra), (0, 0), "every CDR in some file: {missing} missing, {extra} unknown");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

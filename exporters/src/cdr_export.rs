@@ -214,10 +214,31 @@ pub fn file_name(exporter: &str, first: i64, last: i64) -> String {
     format!("cdrs_{exporter}_{first:020}_{last:020}.csv")
 }
 
-/// Runs an exporter once.
+/// Runs an exporter once: finishes a range an interrupted run left pending (into its own
+/// file), then exports everything new since.
 pub async fn run(pool: &PgPool, shard: i32, tenant: &str, id: &str) -> Result<RunReport, ExportError> {
+    let mut total = RunReport { total_cost: "0".into(), ..Default::default() };
+    while let Some(report) = run_one_range(pool, shard, tenant, id).await? {
+        let finished_pending = total.events > 0 || total.file_path.is_some();
+        total.first_order_id = total.first_order_id.or(report.first_order_id);
+        total.last_order_id = report.last_order_id.or(total.last_order_id);
+        total.events += report.events;
+        total.data_usage += report.data_usage;
+        total.sms_usage += report.sms_usage;
+        let cost: Decimal = total.total_cost.parse().unwrap_or_default();
+        total.total_cost = (cost + report.total_cost.parse::<Decimal>().unwrap_or_default()).normalize().to_string();
+        total.file_path = report.file_path;
+        if finished_pending {
+            break; // a pending range and the fresh one after it: enough for one run
+        }
+    }
+    Ok(total)
+}
+
+/// Plans, writes and commits one range; `None` when there is nothing to export.
+async fn run_one_range(pool: &PgPool, shard: i32, tenant: &str, id: &str) -> Result<Option<RunReport>, ExportError> {
     let Some((exporter, first, last)) = plan(pool, tenant, id, shard).await? else {
-        return Ok(RunReport { total_cost: "0".into(), ..Default::default() });
+        return Ok(None);
     };
     let report = write_range(pool, tenant, &exporter, first, last).await?;
     sqlx::query(
@@ -229,7 +250,7 @@ pub async fn run(pool: &PgPool, shard: i32, tenant: &str, id: &str) -> Result<Ru
     .bind(last)
     .execute(pool)
     .await?;
-    Ok(report)
+    Ok(Some(report))
 }
 
 /// Streams the range's CDRs into a temporary file, syncs it, and renames it into place.
