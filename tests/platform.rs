@@ -116,6 +116,7 @@ fn every_subcommand_has_help() {
         vec!["export", "--help"],
         vec!["bench", "api", "--help"],
         vec!["bench", "limits", "--help"],
+        vec!["bench", "export", "--help"],
     ] {
         let out = simledger().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
@@ -170,6 +171,15 @@ fn bench_limits_prints_reaction_overshoot_and_overhead() {
     let (with, without) = (overhead["value"].as_f64().unwrap(), overhead["reference"].as_f64().unwrap());
     assert!(without > 0.0);
     assert!((overhead["ratio"].as_f64().unwrap() - (1.0 - with / without)).abs() < 1e-9);
+}
+
+#[test]
+fn bench_export_prints_the_export_rate_against_copy_and_peak_memory() {
+    let figures = bench_figures(&["export", "--cdrs", "2000"]);
+    let export = figures.iter().find(|f| f["name"] == "export_csv").expect("export_csv");
+    assert!(export["value"].as_f64().unwrap() > 0.0 && export["reference"].as_f64().unwrap() > 0.0, "{export}");
+    let rss = figures.iter().find(|f| f["name"] == "peak_rss_mb").expect("peak_rss_mb");
+    assert!(rss["value"].as_f64().unwrap() > 0.0);
 }
 
 /// Runs `simledger bench <args> --json` on the test server and parses its figures.

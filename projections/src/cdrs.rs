@@ -245,3 +245,23 @@ pub mod read {
         Ok(())
     }
 }
+
+/// Writes `n` data CDRs of one tenant straight into the table, with order IDs 1..=n, as the
+/// projection would write them. Only for load tests (`simledger bench export`).
+pub async fn bulk_load(pool: &sqlx::PgPool, tenant: &str, n: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO cdrs (cgrid, run_id, order_id, origin_host, source, origin_id, tor, request_type, tenant, \
+         category, account, subject, destination, setup_time, answer_time, usage, cost, extra_fields) \
+         SELECT encode(sha256(('bench-' || i)::bytea), 'hex'), '*default', i, 'pgw', 'simledger-core', \
+         'PI' || lpad(i::text, 32, '0'), '*data', '*postpaid', $1, 'data', 'HS' || lpad((i % 10000)::text, 32, '0'), \
+         'HS' || lpad((i % 10000)::text, 32, '0'), 'super', now() - make_interval(secs => i), \
+         now() - make_interval(secs => i), 1000 + i % 5000, round((1000 + i % 5000) / 1e6 * 0.1, 6), \
+         jsonb_build_object('mcc', '234', 'mnc', '15', 'iso_country', 'GB') \
+         FROM generate_series(1, $2) AS i",
+    )
+    .bind(tenant)
+    .bind(n)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

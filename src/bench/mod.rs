@@ -3,6 +3,7 @@
 
 mod api;
 mod eventlog;
+mod export;
 mod ingest;
 mod limits;
 mod report;
@@ -21,6 +22,8 @@ pub struct BenchArgs {
 enum Which {
     /// Append and catch-up read through the real event log, against raw COPY of the same rows.
     Eventlog(eventlog::EventlogArgs),
+    /// A *file_csv CDR export, against COPY TO of the same rows; peak memory.
+    Export(export::ExportArgs),
     /// Data-limit enforcement under load: reaction time, overshoot, cost to ingest.
     Limits(limits::LimitsArgs),
     /// The /v1 read path over HTTP (fetch by SID, list pages) against the same sqlx query.
@@ -35,6 +38,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         Which::Ingest(a) => ingest::run(config, a).await,
         Which::Api(a) => api::run(config, a).await,
         Which::Limits(a) => limits::run(config, a).await,
+        Which::Export(a) => export::run(config, a).await,
     }
 }
 

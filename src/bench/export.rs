@@ -1,0 +1,101 @@
+//! `simledger bench export`: a `*file_csv` export of N CDRs, against PostgreSQL's own
+//! `COPY (SELECT …) TO STDOUT WITH CSV` of the same rows in the same run; and the process's
+//! peak resident memory, which must not grow with N (the export streams).
+
+use std::time::Instant;
+
+use clap::Args;
+use futures_util::TryStreamExt;
+use simledger_eventlog::{checkpoint, EventLog};
+
+use super::report::{print, Figure};
+use super::BenchDatabase;
+use crate::config::Config;
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// CDRs to export.
+    #[arg(long, default_value_t = 1_000_000)]
+    cdrs: i64,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+const TENANT: &str = "AC00000000000000000000000000000e00";
+
+pub async fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
+    let (db, pool) = BenchDatabase::create(config, "export").await?;
+    eprintln!("loading {} CDRs…", args.cdrs);
+    simledger_projections::cdrs::bulk_load(&pool, TENANT, args.cdrs).await?;
+    sqlx::query("ANALYZE cdrs").execute(&pool).await?;
+    // The rows stand for what the projection built up to position N.
+    let shard = EventLog::new(pool.clone()).shard();
+    let mut tx = pool.begin().await?;
+    checkpoint::advance(&mut tx, simledger_projections::cdrs::NAME, shard, 0, args.cdrs).await?;
+    tx.commit().await?;
+
+    eprintln!("reference: COPY TO STDOUT…");
+    let started = Instant::now();
+    let mut conn = pool.acquire().await?;
+    // COPY takes no bind parameters; TENANT is a constant of this file.
+    let mut copy = conn
+        .copy_out_raw(&format!(
+            "COPY (SELECT cgrid, run_id, order_id, origin_host, source, origin_id, tor, request_type, tenant, category, \
+             account, subject, destination, setup_time, answer_time, usage, cost, extra_fields, extra_info FROM cdrs \
+             WHERE tenant = '{TENANT}' ORDER BY order_id) TO STDOUT WITH CSV HEADER"
+        ))
+        .await?;
+    let mut copied = 0usize;
+    while let Some(chunk) = copy.try_next().await? {
+        copied += chunk.len();
+    }
+    drop(copy);
+    drop(conn);
+    let copy_rate = args.cdrs as f64 / started.elapsed().as_secs_f64();
+
+    eprintln!("export to a CSV file…");
+    let dir = std::env::temp_dir().join(format!("simledger-bench-export-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let exporter = simledger_exporters::cdr_export::Exporter {
+        id: "bench".into(),
+        kind: "*file_csv".into(),
+        export_path: dir.display().to_string(),
+        filters: vec![],
+        field_separator: ",".into(),
+        header: true,
+        last_exported_order_id: 0,
+    };
+    simledger_exporters::cdr_export::create(&pool, TENANT, &exporter).await?;
+    let started = Instant::now();
+    let report = simledger_exporters::cdr_export::run(&pool, shard, TENANT, "bench").await?;
+    let export_rate = report.events as f64 / started.elapsed().as_secs_f64();
+    anyhow::ensure!(report.events == args.cdrs, "exported {} of {} CDRs", report.events, args.cdrs);
+    let file_bytes = std::fs::metadata(report.file_path.as_deref().unwrap_or_default()).map(|m| m.len()).unwrap_or(0);
+    std::fs::remove_dir_all(&dir)?;
+    pool.close().await;
+    db.drop_database().await?;
+
+    let figures = vec![
+        Figure::plain("cdrs", args.cdrs as f64, "CDRs"),
+        Figure::against("export_csv", export_rate, "CDRs/s", "COPY TO STDOUT CSV, same rows", copy_rate),
+        Figure::plain("csv_bytes_per_cdr", file_bytes as f64 / args.cdrs as f64, "bytes"),
+        Figure::plain("copy_bytes_per_cdr", copied as f64 / args.cdrs as f64, "bytes"),
+        Figure::plain("peak_rss_mb", peak_rss_mb(), "MB"),
+    ];
+    print(&figures, args.json);
+    Ok(())
+}
+
+/// The process's peak resident set (VmHWM), in MB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
