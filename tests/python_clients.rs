@@ -6,41 +6,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 
-use common::{run_json, start_up_with};
+use common::{python_env, run_json, start_up_with};
 use simledger_services::testing::TestDatabase;
-
-static VENV: Mutex<Option<PathBuf>> = Mutex::new(None);
-
-/// The virtualenv's bin directory, set up once per checkout (again when requirements change).
-fn python_env() -> PathBuf {
-    let mut venv = VENV.lock().unwrap();
-    if let Some(bin) = venv.as_ref() {
-        return bin.clone();
-    }
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyenv");
-    let bin = root.join("bin");
-    let requirements = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements).unwrap();
-    let marker = root.join("installed-requirements.txt");
-    if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
-        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-        let status = Command::new(&python).args(["-m", "venv"]).arg(&root).status().expect("python3 runs");
-        assert!(status.success(), "python3 -m venv failed");
-        let status = Command::new(bin.join("pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(&requirements)
-            .status()
-            .expect("pip runs");
-        assert!(status.success(), "pip install -r {} failed", requirements.display());
-        std::fs::write(&marker, &wanted).unwrap();
-    }
-    *venv = Some(bin.clone());
-    bin
-}
 
 /// A customer account and `cards` SIM cards in inventory, through the operator's CLI.
 fn account_with_inventory(database_url: &str, cards: u32) -> (String, String, Vec<String>) {

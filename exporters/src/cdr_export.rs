@@ -23,6 +23,8 @@ pub enum ExportError {
     Invalid(String),
     #[error("writing {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("S3: {0}")]
+    S3(#[from] object_store::Error),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -105,17 +107,26 @@ pub async fn create(pool: &PgPool, tenant: &str, e: &Exporter) -> Result<(), Exp
     if e.id.is_empty() || !e.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         return Err(ExportError::Invalid("an exporter ID is letters, digits, - and _".into()));
     }
-    if e.kind != "*file_csv" {
-        return Err(ExportError::Invalid(format!("unsupported type {:?} (supported: *file_csv)", e.kind)));
-    }
     if e.field_separator.chars().count() != 1 {
         return Err(ExportError::Invalid("FieldSeparator must be one character".into()));
     }
     tor_filter(&e.filters)?;
-    let probe = Path::new(&e.export_path).join(format!(".simledger-probe-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)).map_err(|source| {
-        ExportError::Invalid(format!("ExportPath {} is not a writable folder: {source}", e.export_path))
-    })?;
+    match e.kind.as_str() {
+        "*file_csv" => {
+            let probe = Path::new(&e.export_path).join(format!(".simledger-probe-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)).map_err(|source| {
+                ExportError::Invalid(format!("ExportPath {} is not a writable folder: {source}", e.export_path))
+            })?;
+        }
+        // Reaching the bucket is checked by each run (its credentials come from the runner's
+        // environment); here, the shape.
+        "*s3_csv" => {
+            s3_location(&e.export_path)?;
+        }
+        other => {
+            return Err(ExportError::Invalid(format!("unsupported type {other:?} (supported: *file_csv, *s3_csv)")))
+        }
+    }
     let inserted = sqlx::query(
         "INSERT INTO cdr_exporters (exporter_id, tenant, kind, export_path, filters, field_separator, header) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
@@ -240,7 +251,10 @@ async fn run_one_range(pool: &PgPool, shard: i32, tenant: &str, id: &str) -> Res
     let Some((exporter, first, last)) = plan(pool, tenant, id, shard).await? else {
         return Ok(None);
     };
-    let report = write_range(pool, tenant, &exporter, first, last).await?;
+    let report = match exporter.kind.as_str() {
+        "*s3_csv" => upload_range(pool, tenant, &exporter, first, last).await?,
+        _ => write_range(pool, tenant, &exporter, first, last).await?,
+    };
     sqlx::query(
         "UPDATE cdr_exporters SET last_exported_order_id = pending_last, pending_first = NULL, pending_last = NULL \
          WHERE tenant = $1 AND exporter_id = $2 AND pending_last = $3",
@@ -265,10 +279,48 @@ async fn write_range(
     let path = dir.join(file_name(&exporter.id, first, last));
     let tmp = dir.join(format!(".{}.{}.tmp", file_name(&exporter.id, first, last), uuid::Uuid::new_v4().simple()));
     let io = |source| ExportError::Io { path: tmp.clone(), source };
-    let file = std::fs::File::create(&tmp).map_err(io)?;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+    let mut report = RunReport::default();
+    let mut buffer = Vec::with_capacity(1 << 20);
+    let mut failed = None;
+    stream_csv(pool, tenant, exporter, first, last, &mut buffer, &mut report, |chunk| {
+        if failed.is_none() {
+            failed = file.write_all(chunk).err();
+        }
+    })
+    .await?;
+    file.write_all(&buffer).map_err(io)?;
+    if let Some(e) = failed {
+        return Err(io(e));
+    }
+    file.flush().map_err(io)?;
+    file.get_ref().sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&tmp, &path).map_err(|source| ExportError::Io { path: path.clone(), source })?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all(); // the rename itself survives a power cut
+    }
+    report.file_path = Some(path.display().to_string());
+    Ok(report)
+}
+
+/// Writes the range's CDRs as CSV, handing each full megabyte to `flush`; the last, partial
+/// part is left in `buffer` for the caller to write. Fills the report's metrics.
+#[allow(clippy::too_many_arguments)]
+async fn stream_csv(
+    pool: &PgPool,
+    tenant: &str,
+    exporter: &Exporter,
+    first: i64,
+    last: i64,
+    buffer: &mut Vec<u8>,
+    report: &mut RunReport,
+    mut flush: impl FnMut(&[u8]),
+) -> Result<(), ExportError> {
     let separator = exporter.field_separator.as_bytes()[0];
-    let mut csv = csv::WriterBuilder::new().delimiter(separator).from_writer(std::io::BufWriter::new(file));
-    let csv_err = |e: csv::Error| ExportError::Io { path: tmp.clone(), source: std::io::Error::other(e) };
+    let csv_err = |e: csv::Error| ExportError::Invalid(format!("CSV: {e}"));
+    let writer = || csv::WriterBuilder::new().delimiter(separator).from_writer(Vec::with_capacity(1 << 20));
+    let mut csv = writer();
     if exporter.header {
         csv.write_record(COLUMNS).map_err(csv_err)?;
     }
@@ -284,7 +336,6 @@ async fn write_range(
     .bind(last)
     .bind(&tor)
     .fetch(pool);
-    let mut report = RunReport { first_order_id: None, ..Default::default() };
     let mut total = Decimal::ZERO;
     while let Some(r) = rows.try_next().await? {
         let order_id: i64 = r.get("order_id");
@@ -314,6 +365,10 @@ async fn write_range(
             r.get::<Option<String>, _>("extra_info").unwrap_or_default(),
         ];
         csv.write_record(&record).map_err(csv_err)?;
+        if csv.get_ref().len() >= 1 << 20 {
+            let full = std::mem::replace(&mut csv, writer());
+            flush(&full.into_inner().map_err(|e| ExportError::Invalid(format!("CSV: {}", e.error())))?);
+        }
         report.first_order_id.get_or_insert(order_id);
         report.last_order_id = Some(order_id);
         report.events += 1;
@@ -326,15 +381,52 @@ async fn write_range(
             _ => {}
         }
     }
-    let mut writer = csv.into_inner().map_err(|e| io(e.into_error()))?;
-    writer.flush().map_err(io)?;
-    writer.get_ref().sync_all().map_err(io)?;
-    drop(writer);
-    std::fs::rename(&tmp, &path).map_err(|source| ExportError::Io { path: path.clone(), source })?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all(); // the rename itself survives a power cut
-    }
+    buffer.extend_from_slice(&csv.into_inner().map_err(|e| ExportError::Invalid(format!("CSV: {}", e.error())))?);
     report.total_cost = total.normalize().to_string();
-    report.file_path = Some(path.display().to_string());
+    Ok(())
+}
+
+/// `s3://bucket/prefix` → (bucket, prefix).
+fn s3_location(path: &str) -> Result<(String, String), ExportError> {
+    let rest = path
+        .strip_prefix("s3://")
+        .ok_or_else(|| ExportError::Invalid(format!("ExportPath {path:?} must be s3://bucket[/prefix]")))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(ExportError::Invalid(format!("ExportPath {path:?} names no bucket")));
+    }
+    Ok((bucket.to_owned(), prefix.trim_matches('/').to_owned()))
+}
+
+/// Streams the range's CDRs as CSV into one S3 object by multipart upload (parts of 5 MiB, so
+/// memory stays flat); the object exists only once the upload is completed.
+async fn upload_range(
+    pool: &PgPool,
+    tenant: &str,
+    exporter: &Exporter,
+    first: i64,
+    last: i64,
+) -> Result<RunReport, ExportError> {
+    use object_store::aws::AmazonS3Builder;
+    use object_store::{ObjectStore, WriteMultipart};
+
+    let (bucket, prefix) = s3_location(&exporter.export_path)?;
+    // Endpoint, region and credentials from the standard AWS_* environment variables.
+    let store = AmazonS3Builder::from_env().with_bucket_name(&bucket).build()?;
+    let name = file_name(&exporter.id, first, last);
+    let key = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+    let location = object_store::path::Path::from(key.as_str());
+    let mut upload = WriteMultipart::new(store.put_multipart(&location).await?);
+    let mut report = RunReport::default();
+    let mut buffer = Vec::with_capacity(1 << 20);
+    let streamed =
+        stream_csv(pool, tenant, exporter, first, last, &mut buffer, &mut report, |chunk| upload.write(chunk)).await;
+    if let Err(e) = streamed {
+        let _ = upload.abort().await; // no half object: the upload is never completed
+        return Err(e);
+    }
+    upload.write(&buffer);
+    upload.finish().await?;
+    report.file_path = Some(format!("s3://{bucket}/{key}"));
     Ok(report)
 }

@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use simledger_services::testing;
@@ -66,4 +68,41 @@ pub fn run_json(database_url: &str, args: &[&str]) -> serde_json::Value {
         .expect("simledger runs");
     assert!(out.status.success(), "simledger {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+static VENV: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// The bin directory of a virtualenv under `target/tmp/pyenv` holding
+/// `tests/python/requirements.txt` (Twilio's library, schemathesis, moto), set up once per
+/// checkout from PyPI and again when the requirements change.
+pub fn python_env() -> PathBuf {
+    let mut venv = VENV.lock().unwrap();
+    if let Some(bin) = venv.as_ref() {
+        return bin.clone();
+    }
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pyenv");
+    let bin = root.join("bin");
+    let requirements = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).unwrap();
+    let marker = root.join("installed-requirements.txt");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
+        // Another test binary may be installing at the same time: one installs, under a lock file.
+        std::fs::create_dir_all(&root).unwrap();
+        let lock = std::fs::File::create(root.join(".install-lock")).unwrap();
+        lock.lock().unwrap();
+        if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
+            let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+            let status = Command::new(&python).args(["-m", "venv"]).arg(&root).status().expect("python3 runs");
+            assert!(status.success(), "python3 -m venv failed");
+            let status = Command::new(bin.join("pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+                .arg(&requirements)
+                .status()
+                .expect("pip runs");
+            assert!(status.success(), "pip install -r {} failed", requirements.display());
+            std::fs::write(&marker, &wanted).unwrap();
+        }
+    }
+    *venv = Some(bin.clone());
+    bin
 }

@@ -77,7 +77,7 @@ fn export_error(e: simledger_exporters::cdr_export::ExportError) -> ApiError {
     match e {
         E::NotFound(id) => ApiError::not_found(format_args!("/v1/Billing/Exporters/{id}")),
         E::Invalid(m) => ApiError::invalid(m),
-        E::Io { .. } => ApiError::Unavailable(e.to_string()),
+        E::Io { .. } | E::S3(_) => ApiError::Unavailable(e.to_string()),
         E::Database(d) => d.into(),
         E::EventLog(l) => l.into(),
     }

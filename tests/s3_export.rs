@@ -1,0 +1,195 @@
+//! `*s3_csv` CDR exports against a local S3 stand-in (moto, started by the test), with the
+//! export process killed mid-run: the union of the objects holds every CDR exactly once.
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::python_env;
+use futures_util::StreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::ObjectStore;
+use rand::{Rng, SeedableRng};
+use simledger_eventlog::catalog::ConnectionEvent;
+use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent};
+use simledger_services::testing::{self, TestDatabase};
+
+const ACCOUNT: &str = "AC00000000000000000000000000000053";
+
+/// moto's S3, on a free port, killed when dropped.
+struct S3StandIn {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for S3StandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_s3() -> S3StandIn {
+    let bin = python_env();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(bin.join("moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server starts");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while reqwest::get(&endpoint).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "moto answers within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    S3StandIn { child, endpoint }
+}
+
+fn store(s3: &S3StandIn, bucket: &str) -> impl ObjectStore {
+    AmazonS3Builder::new()
+        .with_endpoint(&s3.endpoint)
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .with_bucket_name(bucket)
+        .build()
+        .unwrap()
+}
+
+fn export(s3: &S3StandIn, db: &TestDatabase, exporter: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_simledger"));
+    c.args(["export", "--account", ACCOUNT, "--exporter", exporter])
+        .env("DATABASE_URL", &db.url)
+        .env("SIMLEDGER_DATA_DIR", testing::data_dir().0)
+        .env("RUST_LOG", "error")
+        .env("AWS_ENDPOINT", &s3.endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+fn ended_session(n: u32) -> Event {
+    let start = chrono::DateTime::from_timestamp(1_780_000_000 + i64::from(n), 0).unwrap();
+    let network = simledger_eventlog::networks::catalog().by_plmn("234", "15").unwrap().to_ref();
+    Event::DataSessionEnded(ConnectionEvent {
+        event_sid: format!("EZ{n}"),
+        event_type: "com.twilio.iot.supersim.connection.data-session.ended".into(),
+        timestamp: start,
+        account_sid: ACCOUNT.into(),
+        sim_sid: format!("HS{:032}", n % 50),
+        sim_iccid: "8988307000000000001".into(),
+        sim_unique_name: None,
+        fleet_sid: None,
+        imsi: "234150000000001".into(),
+        imei: None,
+        network,
+        location: None,
+        rat_type: "4G LTE".into(),
+        error: None,
+        data_modifier: None,
+        apn: Some("super".into()),
+        ip_address: None,
+        data_session_sid: Some(format!("PI{n:032}")),
+        data_session_start_time: Some(start),
+        data_session_end_time: Some(start),
+        data_session_update_start_time: None,
+        data_session_update_end_time: None,
+        data_download: None,
+        data_upload: None,
+        data_total: None,
+        data_session_data_download: Some(1),
+        data_session_data_upload: Some(1),
+        data_session_data_total: Some(2),
+    })
+}
+
+fn exporter(id: &str, path: &str) -> simledger_exporters::cdr_export::Exporter {
+    simledger_exporters::cdr_export::Exporter {
+        id: id.into(),
+        kind: "*s3_csv".into(),
+        export_path: path.into(),
+        filters: vec![],
+        field_separator: ",".into(),
+        header: true,
+        last_exported_order_id: 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_exports_killed_mid_upload_still_hold_every_cdr_exactly_once() {
+    let s3 = start_s3().await;
+    let created = reqwest::Client::new().put(format!("{}/cdrs", s3.endpoint)).send().await.unwrap();
+    assert!(created.status().is_success(), "bucket created: {}", created.status());
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
+    simledger_exporters::cdr_export::create(log.pool(), ACCOUNT, &exporter("s3", "s3://cdrs/exports")).await.unwrap();
+
+    let seed: u64 = rand::rng().random();
+    eprintln!("kill point seed {seed}");
+    let mut delays = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut n = 0u32;
+    for _ in 0..4 {
+        let batch: Vec<_> = (0..20_000)
+            .map(|_| {
+                n += 1;
+                NewEvent::new(uuid::Uuid::new_v4(), "s", &ended_session(n), &Metadata::from_source("test")).unwrap()
+            })
+            .collect();
+        let last = log.append(batch, ExpectedVersion::Any).await.unwrap().last().unwrap().position;
+        assert!(cdrs.reached(last).await);
+        let mut child = export(&s3, &db, "s3").spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(delays.random_range(0..600))).await;
+        child.kill().unwrap(); // SIGKILL, perhaps mid-upload
+        child.wait().unwrap();
+    }
+    assert!(export(&s3, &db, "s3").status().unwrap().success(), "a last run completes");
+
+    let store = store(&s3, "cdrs");
+    let mut objects = store.list(Some(&"exports".into()));
+    let mut exported = Vec::new();
+    while let Some(meta) = objects.next().await {
+        let bytes = store.get(&meta.unwrap().location).await.unwrap().bytes().await.unwrap();
+        let mut reader = csv::Reader::from_reader(bytes.as_ref());
+        exported.extend(reader.records().map(|r| r.unwrap()[0].to_owned()));
+    }
+    let total = exported.len();
+    let exported: HashSet<String> = exported.into_iter().collect();
+    let all: HashSet<String> =
+        sqlx::query_scalar("SELECT cgrid FROM cdrs").fetch_all(log.pool()).await.unwrap().into_iter().collect();
+    assert_eq!(all.len(), 80_000);
+    assert_eq!(total, exported.len(), "no CDR in two objects");
+    let (missing, extra) = (all.difference(&exported).count(), exported.difference(&all).count());
+    assert_eq!((missing, extra), (0, 0), "every CDR in some object: {missing} missing, {extra} unknown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_s3_export_to_a_missing_bucket_fails_and_moves_nothing() {
+    let s3 = start_s3().await;
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
+    let bad = exporter("nowhere", "s3://no-such-bucket");
+    simledger_exporters::cdr_export::create(log.pool(), ACCOUNT, &bad).await.unwrap();
+    let e = NewEvent::new(uuid::Uuid::new_v4(), "s", &ended_session(1), &Metadata::from_source("test")).unwrap();
+    let p = log.append(vec![e], ExpectedVersion::Any).await.unwrap()[0].position;
+    assert!(cdrs.reached(p).await);
+    assert!(!export(&s3, &db, "nowhere").status().unwrap().success(), "the run fails");
+    let cursor: i64 =
+        sqlx::query_scalar("SELECT last_exported_order_id FROM cdr_exporters WHERE exporter_id = 'nowhere'")
+            .fetch_one(log.pool())
+            .await
+            .unwrap();
+    assert_eq!(cursor, 0, "the cursor did not move");
+    let malformed = exporter("bad", "bucket-without-scheme");
+    assert!(simledger_exporters::cdr_export::create(log.pool(), ACCOUNT, &malformed).await.is_err());
+}
