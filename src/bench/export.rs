@@ -17,6 +17,10 @@ pub struct ExportArgs {
     /// CDRs to export.
     #[arg(long, default_value_t = 1_000_000)]
     cdrs: i64,
+    /// Also export to this S3 location (`s3://bucket/prefix`; endpoint and credentials from the
+    /// `AWS_*` variables, e.g. a local moto or s3rver).
+    #[arg(long)]
+    s3: Option<String>,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -73,16 +77,37 @@ pub async fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
     anyhow::ensure!(report.events == args.cdrs, "exported {} of {} CDRs", report.events, args.cdrs);
     let file_bytes = std::fs::metadata(report.file_path.as_deref().unwrap_or_default()).map(|m| m.len()).unwrap_or(0);
     std::fs::remove_dir_all(&dir)?;
+
+    let s3_rate = match &args.s3 {
+        Some(location) => {
+            eprintln!("export to {location}…");
+            let s3 = simledger_exporters::cdr_export::Exporter {
+                id: "bench-s3".into(),
+                kind: "*s3_csv".into(),
+                export_path: location.clone(),
+                ..exporter
+            };
+            simledger_exporters::cdr_export::create(&pool, TENANT, &s3).await?;
+            let started = Instant::now();
+            let report = simledger_exporters::cdr_export::run(&pool, shard, TENANT, "bench-s3").await?;
+            anyhow::ensure!(report.events == args.cdrs, "exported {} of {} CDRs to S3", report.events, args.cdrs);
+            Some(report.events as f64 / started.elapsed().as_secs_f64())
+        }
+        None => None,
+    };
     pool.close().await;
     db.drop_database().await?;
 
-    let figures = vec![
+    let mut figures = vec![
         Figure::plain("cdrs", args.cdrs as f64, "CDRs"),
         Figure::against("export_csv", export_rate, "CDRs/s", "COPY TO STDOUT CSV, same rows", copy_rate),
         Figure::plain("csv_bytes_per_cdr", file_bytes as f64 / args.cdrs as f64, "bytes"),
         Figure::plain("copy_bytes_per_cdr", copied as f64 / args.cdrs as f64, "bytes"),
-        Figure::plain("peak_rss_mb", peak_rss_mb(), "MB"),
     ];
+    if let Some(rate) = s3_rate {
+        figures.push(Figure::against("export_s3", rate, "CDRs/s", "COPY TO STDOUT CSV, same rows", copy_rate));
+    }
+    figures.push(Figure::plain("peak_rss_mb", peak_rss_mb(), "MB"));
     print(&figures, args.json);
     Ok(())
 }
