@@ -2,6 +2,8 @@
 //! killed with SIGKILL at random moments, then restarted; at the end the log must hold exactly
 //! the events of an uninterrupted run with the same seed (compared by event id).
 
+mod common;
+
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -109,43 +111,6 @@ async fn a_simulation_killed_three_times_logs_every_event_exactly_once() {
     );
 }
 
-/// A data session's `ended` event: what closes a CDR.
-fn ended_session(account: &str, n: u32) -> simledger_eventlog::Event {
-    use simledger_eventlog::catalog::ConnectionEvent;
-    let start = chrono::DateTime::from_timestamp(1_780_000_000 + i64::from(n), 0).unwrap();
-    let network = simledger_eventlog::networks::catalog().by_plmn("234", "15").unwrap().to_ref();
-    simledger_eventlog::Event::DataSessionEnded(ConnectionEvent {
-        event_sid: format!("EZ{n}"),
-        event_type: "com.twilio.iot.supersim.connection.data-session.ended".into(),
-        timestamp: start,
-        account_sid: account.into(),
-        sim_sid: format!("HS{:032}", n % 50),
-        sim_iccid: "8988307000000000001".into(),
-        sim_unique_name: None,
-        fleet_sid: None,
-        imsi: "234150000000001".into(),
-        imei: None,
-        network,
-        location: None,
-        rat_type: "4G LTE".into(),
-        error: None,
-        data_modifier: None,
-        apn: Some("super".into()),
-        ip_address: None,
-        data_session_sid: Some(format!("PI{n:032}")),
-        data_session_start_time: Some(start),
-        data_session_end_time: Some(start),
-        data_session_update_start_time: None,
-        data_session_update_end_time: None,
-        data_download: None,
-        data_upload: None,
-        data_total: None,
-        data_session_data_download: Some(1),
-        data_session_data_upload: Some(1),
-        data_session_data_total: Some(2),
-    })
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn cdr_exports_killed_mid_run_still_export_every_cdr_exactly_once() {
     use simledger_eventlog::{EventLog, ExpectedVersion, Metadata, NewEvent};
@@ -184,7 +149,7 @@ async fn cdr_exports_killed_mid_run_still_export_every_cdr_exactly_once() {
         let batch: Vec<_> = (0..20_000)
             .map(|_| {
                 n += 1;
-                let e = ended_session(account, n);
+                let e = common::ended_session(account, n);
                 NewEvent::new(uuid::Uuid::new_v4(), "s", &e, &Metadata::from_source("test")).unwrap()
             })
             .collect();

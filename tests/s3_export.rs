@@ -12,8 +12,7 @@ use futures_util::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::ObjectStore;
 use rand::{Rng, SeedableRng};
-use simledger_eventlog::catalog::ConnectionEvent;
-use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent};
+use simledger_eventlog::{EventLog, ExpectedVersion, Metadata, NewEvent};
 use simledger_services::testing::{self, TestDatabase};
 
 const ACCOUNT: &str = "AC00000000000000000000000000000053";
@@ -77,41 +76,6 @@ fn export(s3: &S3StandIn, db: &TestDatabase, exporter: &str) -> Command {
     c
 }
 
-fn ended_session(n: u32) -> Event {
-    let start = chrono::DateTime::from_timestamp(1_780_000_000 + i64::from(n), 0).unwrap();
-    let network = simledger_eventlog::networks::catalog().by_plmn("234", "15").unwrap().to_ref();
-    Event::DataSessionEnded(ConnectionEvent {
-        event_sid: format!("EZ{n}"),
-        event_type: "com.twilio.iot.supersim.connection.data-session.ended".into(),
-        timestamp: start,
-        account_sid: ACCOUNT.into(),
-        sim_sid: format!("HS{:032}", n % 50),
-        sim_iccid: "8988307000000000001".into(),
-        sim_unique_name: None,
-        fleet_sid: None,
-        imsi: "234150000000001".into(),
-        imei: None,
-        network,
-        location: None,
-        rat_type: "4G LTE".into(),
-        error: None,
-        data_modifier: None,
-        apn: Some("super".into()),
-        ip_address: None,
-        data_session_sid: Some(format!("PI{n:032}")),
-        data_session_start_time: Some(start),
-        data_session_end_time: Some(start),
-        data_session_update_start_time: None,
-        data_session_update_end_time: None,
-        data_download: None,
-        data_upload: None,
-        data_total: None,
-        data_session_data_download: Some(1),
-        data_session_data_upload: Some(1),
-        data_session_data_total: Some(2),
-    })
-}
-
 fn exporter(id: &str, path: &str) -> simledger_exporters::cdr_export::Exporter {
     simledger_exporters::cdr_export::Exporter {
         id: id.into(),
@@ -142,7 +106,13 @@ async fn s3_exports_killed_mid_upload_still_hold_every_cdr_exactly_once() {
         let batch: Vec<_> = (0..20_000)
             .map(|_| {
                 n += 1;
-                NewEvent::new(uuid::Uuid::new_v4(), "s", &ended_session(n), &Metadata::from_source("test")).unwrap()
+                NewEvent::new(
+                    uuid::Uuid::new_v4(),
+                    "s",
+                    &common::ended_session(ACCOUNT, n),
+                    &Metadata::from_source("test"),
+                )
+                .unwrap()
             })
             .collect();
         let last = log.append(batch, ExpectedVersion::Any).await.unwrap().last().unwrap().position;
@@ -180,7 +150,9 @@ async fn an_s3_export_to_a_missing_bucket_fails_and_moves_nothing() {
     let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
     let bad = exporter("nowhere", "s3://no-such-bucket");
     simledger_exporters::cdr_export::create(log.pool(), ACCOUNT, &bad).await.unwrap();
-    let e = NewEvent::new(uuid::Uuid::new_v4(), "s", &ended_session(1), &Metadata::from_source("test")).unwrap();
+    let e =
+        NewEvent::new(uuid::Uuid::new_v4(), "s", &common::ended_session(ACCOUNT, 1), &Metadata::from_source("test"))
+            .unwrap();
     let p = log.append(vec![e], ExpectedVersion::Any).await.unwrap()[0].position;
     assert!(cdrs.reached(p).await);
     assert!(!export(&s3, &db, "nowhere").status().unwrap().success(), "the run fails");
