@@ -6,14 +6,13 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use simledger_commands::{Callback, NewIpCommand};
 use simledger_projections::device_commands::read::{self, CommandFilter, IpCommandRow, SmsCommandRow};
-use simledger_projections::registry::read as registry;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::paging::{list_envelope, meta, PagingParams};
 use super::sims::HttpMethod;
-use super::{twilio_time, Errors, WriteErrors};
+use super::{sim_filter, twilio_time, Errors, WriteErrors};
 use crate::extract::{command_id, Caller, Form, Listing, Origin};
 use crate::{ApiError, AppState};
 
@@ -151,16 +150,6 @@ pub struct SmsFilterParams {
     pub direction: Option<Direction>,
 }
 
-/// Resolves a `Sim` filter to a SID; an unknown SIM matches nothing.
-async fn sim_filter(state: &AppState, account: &str, sim: &Option<String>) -> Result<Option<String>, ApiError> {
-    Ok(match sim {
-        Some(s) => Some(
-            registry::sim(state.pool(), account, s).await?.map(|r| r.sim_sid).unwrap_or_else(|| format!("none:{s}")),
-        ),
-        None => None,
-    })
-}
-
 fn lowercase<T: std::fmt::Debug>(v: &T) -> String {
     format!("{v:?}").to_lowercase()
 }
@@ -178,7 +167,7 @@ async fn list_sms_commands(
 ) -> Result<Json<SmsCommandPage>, ApiError> {
     let f = &list.filter;
     let filter = CommandFilter {
-        sim_sid: sim_filter(&state, caller.account(), &f.sim).await?,
+        sim_sid: sim_filter(state.pool(), caller.account(), f.sim.as_deref()).await?,
         sim_iccid: None,
         status: f.status.as_ref().map(lowercase),
         direction: f.direction.map(|d| d.as_str().to_owned()),
@@ -335,7 +324,7 @@ async fn list_ip_commands(
 ) -> Result<Json<IpCommandPage>, ApiError> {
     let f = &list.filter;
     let filter = CommandFilter {
-        sim_sid: sim_filter(&state, caller.account(), &f.sim).await?,
+        sim_sid: sim_filter(state.pool(), caller.account(), f.sim.as_deref()).await?,
         sim_iccid: f.sim_iccid.clone(),
         status: f.status.as_ref().map(lowercase),
         direction: f.direction.map(|d| d.as_str().to_owned()),

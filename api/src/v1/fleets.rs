@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use super::paging::{list_envelope, meta, PagingParams};
 use super::sims::HttpMethod;
-use super::{twilio_time, Errors, WriteErrors};
+use super::{nap_filter, twilio_time, Errors, WriteErrors};
 use crate::extract::{command_id, Caller, Form, Listing, Origin};
 use crate::{ApiError, AppState};
 
@@ -163,15 +163,7 @@ async fn list_fleets(
     Origin(origin): Origin,
     list: Listing<FleetFilterParams>,
 ) -> Result<Json<FleetPage>, ApiError> {
-    let nap_sid = match &list.filter.network_access_profile {
-        Some(name) => Some(
-            read::nap(state.pool(), caller.account(), name)
-                .await?
-                .map(|n| n.nap_sid)
-                .unwrap_or_else(|| format!("none:{name}")),
-        ),
-        None => None,
-    };
+    let nap_sid = nap_filter(state.pool(), caller.account(), list.filter.network_access_profile.as_deref()).await?;
     let rows = read::fleets(state.pool(), caller.account(), nap_sid.as_deref(), &list.paging.query()).await?;
     let meta = meta(&origin, "/v1/Fleets", &list.echoed, &list.paging, &rows, |r| &r.fleet_sid, "fleets");
     Ok(Json(FleetPage { fleets: rows.items.into_iter().map(|r| Fleet::from_row(&origin, r)).collect(), meta }))

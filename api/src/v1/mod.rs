@@ -18,8 +18,10 @@ use serde::Serializer;
 use utoipa::IntoResponses;
 use utoipa_axum::router::OpenApiRouter;
 
+use simledger_projections::registry::read as registry;
+
 use crate::error::TwilioError;
-use crate::AppState;
+use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -36,8 +38,50 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Twilio's datetime form: seconds, UTC, `Z` (`2015-07-30T20:00:00Z`); the helper libraries
 /// parse exactly this.
+pub(crate) fn twilio_datetime(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Serializes a field in [`twilio_datetime`]'s form.
 pub(crate) fn twilio_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&t.format("%Y-%m-%dT%H:%M:%SZ"))
+    s.serialize_str(&twilio_datetime(*t))
+}
+
+/// The SID a list filter naming a resource (by SID or unique name) matches: the account's
+/// resource, or a value no row holds when the account has none, so the page is empty, as for
+/// any other filter that matches nothing.
+fn filter_sid(given: &str, found: Option<String>) -> String {
+    found.unwrap_or_else(|| format!("none:{given}"))
+}
+
+/// A `Sim` filter as the SID it matches.
+pub(crate) async fn sim_filter(
+    pool: &sqlx::PgPool,
+    account: &str,
+    sim: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let Some(sim) = sim else { return Ok(None) };
+    Ok(Some(filter_sid(sim, registry::sim(pool, account, sim).await?.map(|r| r.sim_sid))))
+}
+
+/// A `Fleet` filter as the SID it matches.
+pub(crate) async fn fleet_filter(
+    pool: &sqlx::PgPool,
+    account: &str,
+    fleet: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let Some(fleet) = fleet else { return Ok(None) };
+    Ok(Some(filter_sid(fleet, registry::fleet(pool, account, fleet).await?.map(|r| r.fleet_sid))))
+}
+
+/// A `NetworkAccessProfile` filter as the SID it matches.
+pub(crate) async fn nap_filter(
+    pool: &sqlx::PgPool,
+    account: &str,
+    nap: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let Some(nap) = nap else { return Ok(None) };
+    Ok(Some(filter_sid(nap, registry::nap(pool, account, nap).await?.map(|r| r.nap_sid))))
 }
 
 /// The error answers every `/v1` operation may give.

@@ -7,12 +7,12 @@ use serde::{Deserialize, Serialize};
 use simledger_eventlog::networks;
 use simledger_projections::read::Rows;
 use simledger_projections::registry::read::{self, NapRow};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::networks::Identifier;
-use super::paging::{list_envelope, meta, PagingParams};
+use super::paging::{list_envelope, meta, NoFilters, PagingParams};
 use super::{twilio_time, Errors, WriteErrors};
 use crate::extract::{command_id, Caller, Form, Listing, Origin};
 use crate::{ApiError, AppState};
@@ -123,10 +123,6 @@ async fn fetch_row(state: &AppState, account: &str, sid: &str) -> Result<NapRow,
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("/v1/NetworkAccessProfiles/{sid}")))
 }
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct NoFilters {}
 
 /// Lists the account's Network Access Profiles.
 #[utoipa::path(get, path = "/v1/NetworkAccessProfiles", tag = "NetworkAccessProfiles",

@@ -26,6 +26,11 @@ pub struct PagingParams {
     pub page_token: Option<String>,
 }
 
+/// The filters of a list that has none but paging: any other parameter is refused.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NoFilters {}
+
 #[derive(Debug, Clone)]
 pub struct Paging {
     pub size: i64,

@@ -12,8 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::paging::NoFilters;
 use super::paging::{list_envelope, meta, page_slice, PagingParams};
-use super::{twilio_time, Errors, WriteErrors};
+use super::{fleet_filter, twilio_datetime, twilio_time, Errors, WriteErrors};
 use crate::extract::{command_id, Caller, Form, Listing, Origin};
 use crate::{ApiError, AppState};
 use simledger_projections::billing_periods::{period_sid, periods_until};
@@ -161,16 +162,7 @@ async fn list_sims(
     list: Listing<SimFilterParams>,
 ) -> Result<Json<SimPage>, ApiError> {
     let f = &list.filter;
-    let fleet_sid = match &f.fleet {
-        // A Fleet that does not exist holds no SIMs: the page is empty, as for any filter.
-        Some(name) => Some(
-            read::fleet(state.pool(), caller.account(), name)
-                .await?
-                .map(|r| r.fleet_sid)
-                .unwrap_or_else(|| format!("none:{name}")),
-        ),
-        None => None,
-    };
+    let fleet_sid = fleet_filter(state.pool(), caller.account(), f.fleet.as_deref()).await?;
     let filter =
         SimFilter { status: f.status.map(|s| s.status().as_str().to_owned()), fleet_sid, iccid: f.iccid.clone() };
     let rows = read::sims(state.pool(), caller.account(), &filter, &list.paging.query()).await?;
@@ -298,10 +290,6 @@ pub struct BillingPeriod {
 
 list_envelope!(BillingPeriodPage, billing_periods, BillingPeriod);
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct NoFilters {}
-
 /// Lists a SIM's billing periods.
 #[utoipa::path(get, path = "/v1/Sims/{SimSid}/BillingPeriods", tag = "Sims", operation_id = "ListBillingPeriod",
     params(("SimSid" = String, Path, description = "The SID or unique name of the SIM"), PagingParams),
@@ -319,7 +307,7 @@ async fn list_billing_periods(
     let periods: Vec<BillingPeriod> = periods_until(anchors, chrono::Utc::now())
         .into_iter()
         .map(|p| {
-            let t = |d: chrono::DateTime<chrono::Utc>| d.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            let t = twilio_datetime;
             BillingPeriod {
                 sid: period_sid(&sim.sim_sid, p.start),
                 account_sid: sim.account_sid.clone(),

@@ -9,14 +9,13 @@ use chrono::{DateTime, Duration, Months, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use simledger_projections::limits::BYTES_PER_MB;
-use simledger_projections::registry::read as registry;
 use simledger_projections::usage::read::{self, UsageQuery};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::paging::{list_envelope, meta, page_slice, PagingParams};
-use super::Errors;
+use super::{fleet_filter, sim_filter, twilio_datetime as twilio, Errors};
 use crate::extract::{Caller, Listing, Origin};
 use crate::{ApiError, AppState};
 
@@ -100,10 +99,6 @@ pub struct UsageParams {
     pub end_time: Option<DateTime<Utc>>,
 }
 
-fn twilio(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
 /// Lists usage records.
 #[utoipa::path(get, path = "/v1/UsageRecords", tag = "UsageRecords", operation_id = "ListUsageRecord",
     params(UsageParams, PagingParams),
@@ -122,15 +117,8 @@ async fn list_usage_records(
         return Err(ApiError::invalid("StartTime must be before EndTime"));
     }
     let account = caller.account();
-    // A Sim or Fleet that is not the account's matches nothing, as any other filter.
-    let sim_sid = match &p.sim {
-        Some(s) => Some(registry::sim(state.pool(), account, s).await?.map_or(format!("none:{s}"), |r| r.sim_sid)),
-        None => None,
-    };
-    let fleet_sid = match &p.fleet {
-        Some(f) => Some(registry::fleet(state.pool(), account, f).await?.map_or(format!("none:{f}"), |r| r.fleet_sid)),
-        None => None,
-    };
+    let sim_sid = sim_filter(state.pool(), account, p.sim.as_deref()).await?;
+    let fleet_sid = fleet_filter(state.pool(), account, p.fleet.as_deref()).await?;
     let granularity = p.granularity.unwrap_or(Granularity::All);
     let group = p.group.map(|g| match g {
         UsageGroup::Sim => "sim",
