@@ -312,17 +312,9 @@ impl Limits {
         self.dirty.insert((row.sim_sid.clone(), row.period_start));
         let sim = &self.sims[&c.sim_sid];
         let rule = sim.rule();
-        let over = rule.as_ref().is_some_and(|r| row.used_bytes > r.limit_bytes);
-        let disabled = rule.as_ref().is_some_and(|r| !r.data_enabled);
-        let should_block = over || disabled;
-        if should_block != row.blocked {
-            let reason = match (should_block, disabled) {
-                (true, true) => "data_disabled",
-                (true, false) => "data_limit",
-                (false, _) => "data_limit",
-            };
-            decisions.push(decision(row, sim, rule.as_ref(), should_block, reason)?);
-            row.blocked = should_block;
+        if let Some((block, reason)) = verdict(row, rule.as_ref(), "data_limit") {
+            decisions.push(decision(row, sim, rule.as_ref(), block, reason)?);
+            row.blocked = block;
             row.decisions += 1;
         }
         Ok(())
@@ -369,20 +361,28 @@ async fn decide(
     clear_reason: &str,
     decisions: &mut Vec<NewEvent>,
 ) -> Result<(), BoxError> {
+    if let Some((block, reason)) = verdict(row, rule, clear_reason) {
+        decisions.push(decision(row, sim, rule, block, reason)?);
+        set_blocked(tx, row, block).await?;
+    }
+    Ok(())
+}
+
+/// Whether the SIM must change state in this period under its rule: `Some((block, reason))`
+/// when its `blocked` flag disagrees with the rule, `None` when it is right already.
+fn verdict<'a>(row: &PeriodRow, rule: Option<&Rule>, clear_reason: &'a str) -> Option<(bool, &'a str)> {
     let over = rule.is_some_and(|r| row.used_bytes > r.limit_bytes);
     let disabled = rule.is_some_and(|r| !r.data_enabled);
-    let should_block = over || disabled;
-    if should_block == row.blocked {
-        return Ok(());
+    let block = over || disabled;
+    if block == row.blocked {
+        return None;
     }
-    let reason = match (should_block, disabled) {
+    let reason = match (block, disabled) {
         (true, true) => "data_disabled",
         (true, false) => "data_limit",
         (false, _) => clear_reason,
     };
-    decisions.push(decision(row, sim, rule, should_block, reason)?);
-    set_blocked(tx, row, should_block).await?;
-    Ok(())
+    Some((block, reason))
 }
 
 async fn set_blocked(tx: &mut PgConnection, row: &PeriodRow, blocked: bool) -> sqlx::Result<()> {
