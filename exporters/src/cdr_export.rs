@@ -228,21 +228,20 @@ pub fn file_name(exporter: &str, first: i64, last: i64) -> String {
 /// Runs an exporter once: finishes a range an interrupted run left pending (into its own
 /// file), then exports everything new since.
 pub async fn run(pool: &PgPool, shard: i32, tenant: &str, id: &str) -> Result<RunReport, ExportError> {
-    let mut total = RunReport { total_cost: "0".into(), ..Default::default() };
-    while let Some(report) = run_one_range(pool, shard, tenant, id).await? {
-        let finished_pending = total.events > 0 || total.file_path.is_some();
+    let mut total = RunReport::default();
+    let mut cost = Decimal::ZERO;
+    // At most two ranges: one an interrupted run left pending, and the fresh one after it.
+    for _ in 0..2 {
+        let Some(report) = run_one_range(pool, shard, tenant, id).await? else { break };
         total.first_order_id = total.first_order_id.or(report.first_order_id);
         total.last_order_id = report.last_order_id.or(total.last_order_id);
         total.events += report.events;
         total.data_usage += report.data_usage;
         total.sms_usage += report.sms_usage;
-        let cost: Decimal = total.total_cost.parse().unwrap_or_default();
-        total.total_cost = (cost + report.total_cost.parse::<Decimal>().unwrap_or_default()).normalize().to_string();
+        cost += report.total_cost.parse::<Decimal>().unwrap_or_default();
         total.file_path = report.file_path;
-        if finished_pending {
-            break; // a pending range and the fresh one after it: enough for one run
-        }
     }
+    total.total_cost = cost.normalize().to_string();
     Ok(total)
 }
 
