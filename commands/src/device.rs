@@ -26,12 +26,18 @@ pub struct NewIpCommand {
     pub callback: Callback,
 }
 
-pub(crate) fn check_callback(callback: &Callback) -> Result<()> {
-    if let Some(url) = &callback.url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(CommandError::invalid("CallbackUrl", "must be an http or https URL"));
+/// A URL simledger will call (a callback, a fleet's command URLs) must be http or https.
+pub(crate) fn check_url(param: &'static str, url: Option<&str>) -> Result<()> {
+    match url {
+        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+            Err(CommandError::invalid(param, "must be an http or https URL"))
         }
+        _ => Ok(()),
     }
+}
+
+pub(crate) fn check_callback(callback: &Callback) -> Result<()> {
+    check_url("CallbackUrl", callback.url.as_deref())?;
     if let Some(m) = &callback.method {
         if m != "GET" && m != "POST" {
             return Err(CommandError::invalid("CallbackMethod", "must be GET or POST"));

@@ -71,15 +71,6 @@ impl Fleet {
 
 list_envelope!(FleetPage, fleets, Fleet);
 
-fn check_url(param: &str, url: &Option<String>) -> Result<(), ApiError> {
-    match url {
-        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-            Err(ApiError::invalid(format!("{param} must be an http or https URL")))
-        }
-        _ => Ok(()),
-    }
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CreateFleetParams {
@@ -112,8 +103,6 @@ async fn create_fleet(
     Form(p): Form<CreateFleetParams>,
 ) -> Result<(StatusCode, Json<Fleet>), ApiError> {
     let nap = p.network_access_profile.ok_or_else(|| ApiError::missing("NetworkAccessProfile", true))?;
-    check_url("SmsCommandsUrl", &p.sms_commands_url)?;
-    check_url("IpCommandsUrl", &p.ip_commands_url)?;
     let fleet = NewFleet {
         network_access_profile: nap,
         unique_name: p.unique_name,
@@ -215,8 +204,6 @@ async fn update_fleet(
     headers: HeaderMap,
     Form(p): Form<UpdateFleetParams>,
 ) -> Result<Json<Fleet>, ApiError> {
-    check_url("SmsCommandsUrl", &p.sms_commands_url)?;
-    check_url("IpCommandsUrl", &p.ip_commands_url)?;
     let current = fetch_row(&state, caller.account(), &sid).await?;
     let changes = FleetChanges {
         unique_name: p.unique_name.map(Some),
