@@ -3,6 +3,7 @@
 mod account;
 mod bench;
 mod config;
+mod config_file;
 mod export;
 mod inventory;
 mod platform;

@@ -55,8 +55,6 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, limits: bool)
     let registry = simledger_projections::spawn(log.clone(), registry::NAME, registry::Registry);
     let device_commands =
         simledger_projections::spawn(log.clone(), device_commands::NAME, device_commands::DeviceCommands);
-    let commands =
-        Commands::new(log.clone(), registry.progress.clone()).with_visibility(device_commands.progress.clone());
     let limits = limits.then(|| {
         simledger_projections::spawn(
             log.clone(),
@@ -66,6 +64,9 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, limits: bool)
     });
     let usage = simledger_projections::spawn(log.clone(), usage::NAME, usage::Usage);
     let cdrs = simledger_projections::spawn(log.clone(), cdrs::NAME, cdrs::Cdrs);
+    let commands = Commands::new(log.clone(), registry.progress.clone())
+        .with_visibility(device_commands.progress.clone())
+        .with_cdrs(cdrs.progress.clone());
     simledger_core::ensure_streams(&async_nats::jetstream::new(nats.clone()), &names).await?;
     let core = if core {
         let interval = chrono::Duration::minutes(6);

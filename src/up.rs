@@ -12,6 +12,7 @@ use simledger_core::simulator::{FleetPlan, SimConfig, SimStats, Simulator};
 use simledger_eventlog::EventLog;
 
 use crate::config::Config;
+use crate::config_file::ConfigFile;
 use crate::platform::{self, Platform};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -47,11 +48,37 @@ pub struct UpArgs {
     /// Simulated seconds per wall second for the built-in fleet (1: real time).
     #[arg(long, env = "SIMLEDGER_SIM_SPEED", default_value_t = 1.0)]
     sim_speed: f64,
+    /// Configuration file, TOML or JSON, in CGrateS's shape (`general.default_tenant`,
+    /// `ees.exporters`). Without one, the simulated fleet's CDRs are exported to
+    /// `<data dir>/exports/<database>` every 5 minutes.
+    #[arg(long, env = "SIMLEDGER_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    /// The CGrateS-style JSON-RPC listener (`POST /jsonrpc`; no credentials on loopback, operator
+    /// credentials elsewhere), or `off`.
+    #[arg(long, env = "SIMLEDGER_JSONRPC_LISTEN", default_value = "127.0.0.1:2080")]
+    jsonrpc_listen: String,
 }
 
 pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     let has = |r: Role| args.roles.contains(&r);
+    let mut file = match &args.config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    let jsonrpc_listen: Option<std::net::SocketAddr> = match args.jsonrpc_listen.as_str() {
+        "off" | "" => None,
+        addr => Some(addr.parse().with_context(|| format!("--jsonrpc-listen {addr:?} is not host:port or off"))?),
+    };
     let p = platform::start(config, has(Role::Core), has(Role::Ingest)).await?;
+    let simulated_account = (has(Role::Core) && args.sim_sims > 0).then(|| FleetPlan::generate(1, 0).account_sid);
+    let default_tenant = file.default_tenant.clone().or(simulated_account.clone());
+    declare_exporters(config, &mut file, args.config.is_none(), simulated_account.as_deref(), &p).await?;
+    if !file.ignored.is_empty() {
+        tracing::info!(ignored = ?file.ignored, "configuration keys with no meaning in simledger were ignored");
+    }
+    if has(Role::Exporters) {
+        tokio::spawn(run_export_schedules(p.log.clone()));
+    }
     let _ = simledger_api::prometheus_handle();
     tracing::info!(stream = %p.names.stream(), subjects = %p.names.all_subjects(), "core stream ready");
     if has(Role::Sinks) {
@@ -59,10 +86,23 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     }
 
     let server = if has(Role::Api) {
-        let mut state = AppState::new(p.commands.clone(), Some(p.nats.clone())).with_rate_limit(args.api_rate_limit);
+        let mut state = AppState::new(p.commands.clone(), Some(p.nats.clone()))
+            .with_rate_limit(args.api_rate_limit)
+            .with_default_tenant(default_tenant.clone());
         if let Some(core) = &p.core {
             let publisher = core.publisher.clone();
             state = state.with_check("core_publisher", move || publisher.is_healthy());
+        }
+        if let Some(addr) = jsonrpc_listen {
+            let rpc = Application::bind_jsonrpc(addr, state.clone()).await.with_context(|| {
+                format!("binding the JSON-RPC listener {addr} (--jsonrpc-listen off to go without)")
+            })?;
+            tracing::info!(
+                tenant = default_tenant.as_deref().unwrap_or("(none: name one with Tenant)"),
+                "CGrateS JSON-RPC listening on http://{}/jsonrpc",
+                rpc.local_addr()
+            );
+            tokio::spawn(rpc.serve(shutdown_signal()));
         }
         let app =
             Application::bind(config.listen, state).await.with_context(|| format!("binding {}", config.listen))?;
@@ -115,6 +155,63 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
         server.await??;
     }
     Ok(())
+}
+
+/// Stores the exporters the configuration file declares (keeping their cursors); without a
+/// file, one for the simulated fleet, so a fresh `up` exports CDRs out of the box.
+async fn declare_exporters(
+    config: &Config,
+    file: &mut ConfigFile,
+    no_file: bool,
+    simulated_account: Option<&str>,
+    p: &Platform,
+) -> anyhow::Result<()> {
+    let mut declared = file.exporters(simulated_account)?;
+    if let (true, Some(account)) = (no_file, simulated_account) {
+        // One folder per database, so instances sharing a data directory never share files.
+        let database = simledger_services::postgres::database_name(&config.database_url)?;
+        let dir = config.data_dir().absolute()?.join("exports").join(database);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut e = simledger_exporters::cdr_export::Exporter::new("cdrs_csv", "*file_csv", dir.display().to_string());
+        e.schedule = Some("*every:5m".into());
+        e.declared = true;
+        declared.push((account.to_owned(), e));
+    }
+    for (tenant, exporter) in &declared {
+        simledger_exporters::cdr_export::check(exporter)
+            .with_context(|| format!("exporter {} of {tenant} in the configuration", exporter.id))?;
+    }
+    for (tenant, exporter) in &declared {
+        simledger_exporters::cdr_export::upsert(p.log.pool(), tenant, exporter)
+            .await
+            .with_context(|| format!("declaring exporter {} of {tenant}", exporter.id))?;
+        tracing::info!(id = %exporter.id, %tenant, kind = %exporter.kind, path = %exporter.export_path,
+            schedule = exporter.schedule.as_deref().unwrap_or("on demand"), "CDR exporter declared");
+    }
+    Ok(())
+}
+
+/// Runs scheduled CDR exporters when they are due (the `exporters` role).
+async fn run_export_schedules(log: EventLog) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match simledger_exporters::cdr_export::schedule::run_due(log.pool(), log.shard()).await {
+            Ok(runs) => {
+                for run in runs {
+                    match run.result {
+                        Ok(r) if r.events > 0 => tracing::info!(exporter = %run.id, tenant = %run.tenant,
+                            cdrs = r.events, files = ?r.file_paths, "scheduled CDR export"),
+                        Ok(_) => tracing::debug!(exporter = %run.id, "scheduled CDR export: nothing new"),
+                        Err(e) => tracing::warn!(exporter = %run.id, tenant = %run.tenant, error = %e,
+                            "scheduled CDR export failed; the next firing retries it"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "checking CDR export schedules"),
+        }
+    }
 }
 
 /// Provisions the built-in fleet (idempotently) in the background, then runs its devices in

@@ -120,15 +120,7 @@ async fn cdr_exports_killed_mid_run_still_export_every_cdr_exactly_once() {
     let account = "AC00000000000000000000000000000042";
     let dir = std::env::temp_dir().join(format!("simledger-crash-export-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    let exporter = simledger_exporters::cdr_export::Exporter {
-        id: "crash".into(),
-        kind: "*file_csv".into(),
-        export_path: dir.display().to_string(),
-        filters: vec![],
-        field_separator: ",".into(),
-        header: true,
-        last_exported_order_id: 0,
-    };
+    let exporter = simledger_exporters::cdr_export::Exporter::new("crash", "*file_csv", dir.display().to_string());
     simledger_exporters::cdr_export::create(log.pool(), account, &exporter).await.unwrap();
     let export = || {
         let mut c = Command::new(env!("CARGO_BIN_EXE_simledger"));
@@ -165,6 +157,10 @@ async fn cdr_exports_killed_mid_run_still_export_every_cdr_exactly_once() {
     let mut exported = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
+        assert!(
+            path.extension().is_none_or(|e| e != "tmp"),
+            "the last run cleared killed runs' temporary files: {path:?} is left"
+        );
         if path.extension().is_some_and(|e| e == "csv") {
             let mut reader = csv::Reader::from_path(&path).unwrap();
             exported.extend(reader.records().map(|r| r.unwrap()[0].to_owned()));

@@ -260,3 +260,52 @@ async fn up_starts_postgres_and_nats_when_nothing_listens() {
     assert!(log.contains("PostgreSQL was not running; started a private cluster"), "{log}");
     assert!(log.contains("NATS was not running; started"), "{log}");
 }
+
+#[tokio::test]
+async fn up_declares_configured_exporters_answers_cgrates_json_rpc_and_runs_export_schedules() {
+    let db = TestDatabase::new().await;
+    let tenant = "AC00000000000000000000000000000077";
+    let dir = std::env::temp_dir().join(format!("simledger-config-export-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("simledger.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[general]\ndefault_tenant = \"{tenant}\"\nnode_id = \"ignored\"\n\n[[ees.exporters]]\nid = \"each_second\"\n\
+             type = \"*file_json\"\nexport_path = \"{}\"\nschedule = \"*every:1s\"\nsynchronous = true\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let platform = start_up_with(&db.url, &["--sim-sims", "0", "--config", config.to_str().unwrap()]);
+    let http = reqwest::Client::new();
+    let rpc = |method: &str, params: serde_json::Value| {
+        http.post(&platform.jsonrpc).json(&serde_json::json!({"method": method, "params": [params], "id": 1})).send()
+    };
+    let config: serde_json::Value =
+        rpc("ConfigSv1.GetConfig", serde_json::json!({"Section": "ees"})).await.unwrap().json().await.unwrap();
+    let declared = &config["result"]["ees"]["exporters"][0];
+    assert_eq!((declared["id"].as_str(), declared["tenant"].as_str()), (Some("each_second"), Some(tenant)));
+
+    let cdr = serde_json::json!({"OriginID": "ext-1", "Account": "1001", "ToR": "*data", "Usage": "2048"});
+    let done: serde_json::Value = rpc("CDRsV1.ProcessExternalCDR", cdr).await.unwrap().json().await.unwrap();
+    assert_eq!(done["result"], "OK", "{done}");
+    // The schedule exports it within a couple of seconds, with nobody asking.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let line = loop {
+        let found = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "jsonl"));
+        if let Some(path) = found {
+            break std::fs::read_to_string(path).unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "no scheduled export appeared in {}", dir.display());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let exported: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!((exported["OriginID"].as_str(), exported["Usage"].as_i64()), (Some("ext-1"), Some(2048)));
+    assert_eq!(exported["Tenant"], tenant);
+    drop(platform);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -77,15 +77,7 @@ fn export(s3: &S3StandIn, db: &TestDatabase, exporter: &str) -> Command {
 }
 
 fn exporter(id: &str, path: &str) -> simledger_exporters::cdr_export::Exporter {
-    simledger_exporters::cdr_export::Exporter {
-        id: id.into(),
-        kind: "*s3_csv".into(),
-        export_path: path.into(),
-        filters: vec![],
-        field_separator: ",".into(),
-        header: true,
-        last_exported_order_id: 0,
-    }
+    simledger_exporters::cdr_export::Exporter::new(id, "*s3_csv", path)
 }
 
 #[tokio::test(flavor = "multi_thread")]

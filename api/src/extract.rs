@@ -28,6 +28,40 @@ pub struct Form<T>(pub T);
 /// Parameters from the query string.
 pub struct Query<T>(pub T);
 
+/// A JSON body read as is (nested objects kept), for the CGrateS-shaped resources; errors name
+/// the field at fault.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"));
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let body = axum::body::to_bytes(req.into_body(), MAX_PARAMS_BYTES)
+            .await
+            .map_err(|_| ApiError::TooLarge(MAX_PARAMS_BYTES))?;
+        if body.contains(&0) || std::str::from_utf8(&body).is_ok_and(|s| s.contains("\\u0000")) {
+            return Err(ApiError::invalid("The body must not contain NUL characters"));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(&body);
+        serde_path_to_error::deserialize(de).map(JsonBody).map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." {
+                ApiError::invalid(format!("The body is not valid: {}", e.inner()))
+            } else {
+                ApiError::invalid(format!("Invalid parameter {path}: {}", e.inner()))
+            }
+        })
+    }
+}
+
 /// Where a parameter came from, for error messages.
 #[derive(Clone, Copy)]
 enum Place {
@@ -208,7 +242,12 @@ impl FromRequestParts<AppState> for Operator {
 }
 
 fn basic_credentials(parts: &Parts) -> Option<(String, String)> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    basic_credentials_of(&parts.headers)
+}
+
+/// HTTP Basic credentials, if the request carries them.
+pub(crate) fn basic_credentials_of(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;

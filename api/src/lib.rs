@@ -4,12 +4,15 @@
 //! - `operator`: simledger's own inventory and account endpoints under `/operator`.
 //! - `routes::ops`: `/healthz`, `/readyz`, `/metrics`.
 //! - `/openapi.json` and the API docs at `/docs` (Swagger UI, served from the binary).
-//! - Later: `/v1/Billing`, `/jsonrpc` (CGrateS), and the dashboard.
+//! - `/v1/Billing`: CDRs and CDR exporters (CGrateS's model, REST).
+//! - `jsonrpc`: `POST /jsonrpc`, CGrateS's JSON-RPC dialect, on the main listener and on a
+//!   CGrateS-style listener of its own ([`jsonrpc_app`]).
 //!
 //! Handlers stay thin: parse, call the domain, map errors through [`error::ApiError`].
 
 pub mod error;
 pub mod extract;
+pub mod jsonrpc;
 mod metrics_export;
 pub mod operator;
 mod rate_limit;
@@ -91,11 +94,22 @@ pub fn app(state: AppState) -> Router {
     // Rendered once; both /openapi.json and the docs page serve the same bytes.
     let spec = api.to_json().expect("the OpenAPI document serializes");
     let json = ([(axum::http::header::CONTENT_TYPE, "application/json")], spec);
-    routes
+    let routes = routes
         .route("/openapi.json", axum::routing::get(move || std::future::ready(json.clone())))
         .merge(SwaggerUi::new("/docs").url("/docs/openapi.json", api))
+        .merge(jsonrpc::router(jsonrpc::Exposure::Main))
         .fallback(|| async { ApiError::NotFound("The requested resource was not found".into()) })
-        .layer(axum::middleware::from_fn(extract::refuse_nul_in_path))
+        .layer(axum::middleware::from_fn(extract::refuse_nul_in_path));
+    with_common_layers(routes, state)
+}
+
+/// The CGrateS-style listener: `/jsonrpc` alone (`--jsonrpc-listen`).
+pub fn jsonrpc_app(state: AppState, exposure: jsonrpc::Exposure) -> Router {
+    with_common_layers(jsonrpc::router(exposure), state)
+}
+
+fn with_common_layers(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // A bug in one handler answers that request with Twilio's 500 JSON, not a dropped
         // connection, and leaves the process serving.
@@ -116,6 +130,17 @@ impl Application {
     pub async fn bind(addr: SocketAddr, state: AppState) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         Ok(Self { listener, router: app(state) })
+    }
+
+    /// The CGrateS-style JSON-RPC listener; without credentials when `addr` is loopback.
+    pub async fn bind_jsonrpc(addr: SocketAddr, state: AppState) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let exposure = if listener.local_addr()?.ip().is_loopback() {
+            jsonrpc::Exposure::Loopback
+        } else {
+            jsonrpc::Exposure::Remote
+        };
+        Ok(Self { listener, router: jsonrpc_app(state, exposure) })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -35,11 +35,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct SetCdrRateParams {
-    /// `*data` or `*sms`.
+    /// `*data`, `*sms`, or for external CDRs `*voice`, `*mms`, `*generic`.
     #[serde(rename = "ToR")]
     #[schema(rename = "ToR")]
     pub tor: Option<String>,
-    /// Matched against MCC+MNC for `*data`, the destination for `*sms`; the longest wins.
+    /// Matched against MCC+MNC for the core's `*data`, else the destination; the longest wins.
     pub prefix: Option<String>,
     /// Decimal string.
     pub price_per_unit: Option<String>,
@@ -68,8 +68,8 @@ async fn set_cdr_rate(
     Form(p): Form<SetCdrRateParams>,
 ) -> Result<Json<CdrRate>, ApiError> {
     let tor = p.tor.ok_or_else(|| ApiError::missing("ToR", true))?;
-    if tor != "*data" && tor != "*sms" {
-        return Err(ApiError::invalid("ToR must be *data or *sms"));
+    if !simledger_commands::TORS.contains(&tor.as_str()) {
+        return Err(ApiError::invalid(format!("ToR must be one of {}", simledger_commands::TORS.join(", "))));
     }
     let prefix = p.prefix.unwrap_or_default();
     let price = p.price_per_unit.ok_or_else(|| ApiError::missing("PricePerUnit", true))?;

@@ -23,6 +23,9 @@ pub struct AppState {
     /// `None` until the NATS connection is first made; `/readyz` reports it.
     pub nats: Option<async_nats::Client>,
     pub checks: Vec<ReadinessCheck>,
+    /// The billing tenant JSON-RPC calls act on when they name none (CGrateS's
+    /// `general.default_tenant`).
+    pub default_tenant: Option<String>,
 }
 
 impl AppState {
@@ -35,12 +38,19 @@ impl AppState {
             commands,
             nats,
             checks: Vec::new(),
+            default_tenant: None,
         }
     }
 
     /// Requests per second each account may make (0: no limit).
     pub fn with_rate_limit(mut self, per_account: u32) -> Self {
         self.rate_limit = RateLimiter::new(per_account);
+        self
+    }
+
+    /// The tenant JSON-RPC calls without a `Tenant` act on.
+    pub fn with_default_tenant(mut self, tenant: Option<String>) -> Self {
+        self.default_tenant = tenant;
         self
     }
 

@@ -2,70 +2,9 @@
 
 mod common;
 
-use chrono::{Duration, TimeZone, Utc};
+use common::cdr_events::{ended_session, log_events, sms};
 use common::{assert_error, spawn_app, TestApp};
-use simledger_eventlog::catalog::{ConnectionEvent, SmsEvent};
 use simledger_eventlog::{Event, ExpectedVersion, Metadata, NewEvent};
-
-fn ended_session(account: &str, sim: &str, n: u32, bytes: i64) -> Event {
-    let start = Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap() + Duration::minutes(n as i64);
-    let network = simledger_eventlog::networks::catalog().by_plmn("234", "15").unwrap().to_ref();
-    Event::DataSessionEnded(ConnectionEvent {
-        event_sid: format!("EZ{n}"),
-        event_type: "com.twilio.iot.supersim.connection.data-session.ended".into(),
-        timestamp: start + Duration::minutes(30),
-        account_sid: account.into(),
-        sim_sid: sim.into(),
-        sim_iccid: "8988307000000000001".into(),
-        sim_unique_name: None,
-        fleet_sid: None,
-        imsi: "234150000000001".into(),
-        imei: None,
-        network,
-        location: None,
-        rat_type: "4G LTE".into(),
-        error: None,
-        data_modifier: None,
-        apn: Some("super".into()),
-        ip_address: None,
-        data_session_sid: Some(format!("PI{n:032}")),
-        data_session_start_time: Some(start),
-        data_session_end_time: Some(start + Duration::minutes(30)),
-        data_session_update_start_time: None,
-        data_session_update_end_time: None,
-        data_download: None,
-        data_upload: None,
-        data_total: None,
-        data_session_data_download: Some(bytes / 2),
-        data_session_data_upload: Some(bytes - bytes / 2),
-        data_session_data_total: Some(bytes),
-    })
-}
-
-fn sms(account: &str, sim: &str, n: u32) -> Event {
-    Event::SmsMoDelivered(SmsEvent {
-        sms_command_sid: format!("HC{n:032}"),
-        account_sid: account.into(),
-        sim_sid: sim.into(),
-        sim_iccid: "8988307000000000001".into(),
-        imsi: "234150000000001".into(),
-        direction: "from_sim".into(),
-        status: "delivered".into(),
-        payload: "hi".into(),
-        timestamp: Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap(),
-        network: None,
-        error: None,
-    })
-}
-
-async fn log_events(app: &TestApp, events: Vec<Event>) {
-    let batch = events
-        .iter()
-        .map(|e| NewEvent::new(uuid::Uuid::new_v4(), "s", e, &Metadata::from_source("test")).unwrap())
-        .collect();
-    let last = app.log.append(batch, ExpectedVersion::Any).await.unwrap().last().unwrap().position;
-    assert!(app.cdrs.reached(last).await);
-}
 
 #[tokio::test]
 async fn cdrs_are_built_rated_and_listed_in_order_id_order() {
@@ -115,7 +54,7 @@ async fn cdrs_are_built_rated_and_listed_in_order_id_order() {
     let next = first_page["meta"]["next_page_url"].as_str().unwrap().to_owned();
     let second_page = app.get(&app.alice, &next).await.body;
     assert_eq!(second_page["cdrs"][0]["OrderID"].as_i64(), Some(orders[2]));
-    assert_error(&app.get(&app.alice, "/v1/Billing/Cdrs?ToR=*voice").await, 400, 20001);
+    assert_error(&app.get(&app.alice, "/v1/Billing/Cdrs?ToR=*fax").await, 400, 20001);
     assert_error(
         &app.post(&app.operator, "/operator/CdrRates", &[("ToR", "*data"), ("PricePerUnit", "x")]).await,
         400,
@@ -285,10 +224,214 @@ async fn bad_exporter_definitions_are_refused_and_change_nothing() {
         vec![("Id", "a"), ("ExportPath", "/proc/no-such-folder")],
         vec![("Id", "a b"), ("ExportPath", path)],
         vec![("ExportPath", path)],
+        vec![("Id", "a"), ("ExportPath", path), ("Filters", "*gte:~*req.Cost:cheap")],
+        vec![("Id", "a"), ("ExportPath", path), ("Fields", r#"[{"tag":"X","path":"*exp.X","value":"~*req.Nope"}]"#)],
+        vec![("Id", "a"), ("ExportPath", path), ("Fields", r#"[{"tag":"X","path":"*hdr.X","value":"x"}]"#)],
+        vec![("Id", "a"), ("ExportPath", path), ("Fields", "not json")],
+        vec![("Id", "a"), ("ExportPath", path), ("Schedule", "*fortnightly")],
+        vec![("Id", "a"), ("ExportPath", "bucket-without-scheme"), ("Type", "*s3_json_map")],
     ] {
         assert_error(&app.post(&app.alice, "/v1/Billing/Exporters", &bad).await, 400, 20001);
     }
     assert_eq!(app.get(&app.alice, "/v1/Billing/Exporters").await.body["exporters"], serde_json::json!([]));
     assert_error(&app.post(&app.alice, "/v1/Billing/Exporters/none/Runs", &[]).await, 404, 20404);
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "nothing written");
+}
+
+fn read_lines(dir: &std::path::Path, ext: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut paths: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    for path in paths {
+        if path.extension().is_some_and(|e| e == ext) {
+            lines.extend(std::fs::read_to_string(&path).unwrap().lines().map(str::to_owned));
+        }
+    }
+    lines
+}
+
+#[tokio::test]
+async fn a_templated_csv_exporter_writes_its_own_columns_for_the_cdrs_its_filters_pass() {
+    let app = spawn_app().await;
+    let dir = export_dir();
+    let fields = r#"[
+        {"tag": "Id", "path": "*exp.Id", "type": "*variable", "value": "~*req.CGRID"},
+        {"tag": "Sim", "path": "*exp.Sim", "type": "*composed", "value": "~*req.Account;/;~*req.iccid"},
+        {"tag": "Day", "path": "*exp.Day", "type": "*datetime", "value": "~*req.SetupTime", "layout": "2006-01-02"},
+        {"tag": "MB", "path": "*exp.MB", "value": "~*req.Usage"},
+        {"tag": "Carrier", "path": "*exp.Carrier", "type": "*constant", "value": "simledger"}
+    ]"#;
+    let created = app
+        .post(
+            &app.alice,
+            "/v1/Billing/Exporters",
+            &[
+                ("Id", "big"),
+                ("ExportPath", dir.to_str().unwrap()),
+                ("Fields", fields),
+                ("FieldSeparator", ";"),
+                ("Filters", "*string:~*req.ToR:*data"),
+                ("Filters", "*gte:~*req.Usage:100"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["fields"][2]["layout"], "2006-01-02");
+    let alice = app.alice.sid.clone();
+    log_events(
+        &app,
+        vec![ended_session(&alice, "HS1", 1, 50), ended_session(&alice, "HS1", 2, 500), sms(&alice, "HS1", 3)],
+    )
+    .await;
+    let run = app.post(&app.alice, "/v1/Billing/Exporters/big/Runs", &[]).await.body;
+    assert_eq!(run["NumberOfEvents"], 1, "only the 500-byte data CDR passes both filters: {run:?}");
+    let big = app.get(&app.alice, "/v1/Billing/Cdrs?ToR=*data").await.body["cdrs"][1].clone();
+    assert_eq!(
+        read_lines(&dir, "csv"),
+        [
+            "Id;Sim;Day;MB;Carrier".to_owned(),
+            format!("{};HS1/8988307000000000001;2026-05-01;500;simledger", big["CGRID"].as_str().unwrap())
+        ]
+    );
+    // The whole range was consumed: the next run has nothing, and writes no empty file.
+    let again = app.post(&app.alice, "/v1/Billing/Exporters/big/Runs", &[]).await.body;
+    assert_eq!(again["NumberOfEvents"], 0);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+}
+
+#[tokio::test]
+async fn a_json_exporter_writes_one_object_per_line_keyed_by_its_paths() {
+    let app = spawn_app().await;
+    let (all_dir, mapped_dir) = (export_dir(), export_dir());
+    let fields = r#"[{"tag": "cost", "path": "*exp.Cost", "value": "~*req.Cost", "rounding_decimals": 2},
+                     {"tag": "to", "path": "*exp.To", "value": "~*req.Destination"}]"#;
+    let mapped =
+        [("Id", "j"), ("Type", "*file_json"), ("ExportPath", mapped_dir.to_str().unwrap()), ("Fields", fields)];
+    assert_eq!(app.post(&app.alice, "/v1/Billing/Exporters", &mapped).await.status, 201);
+    let all = [("Id", "all"), ("Type", "*file_json"), ("ExportPath", all_dir.to_str().unwrap())];
+    assert_eq!(app.post(&app.alice, "/v1/Billing/Exporters", &all).await.status, 201);
+    let rate = [("ToR", "*data"), ("Prefix", "234"), ("PricePerUnit", "1.005"), ("UnitSize", "1000000")];
+    assert_eq!(app.post(&app.operator, "/operator/CdrRates", &rate).await.status, 200);
+    let alice = app.alice.sid.clone();
+    log_events(&app, vec![ended_session(&alice, "HS1", 1, 1_000_000)]).await;
+    assert_eq!(app.post(&app.alice, "/v1/Billing/Exporters/j/Runs", &[]).await.body["NumberOfEvents"], 1);
+    assert_eq!(app.post(&app.alice, "/v1/Billing/Exporters/all/Runs", &[]).await.body["TotalCost"], "1.005");
+    let line: serde_json::Value = serde_json::from_str(&read_lines(&mapped_dir, "jsonl")[0]).unwrap();
+    assert_eq!(line, serde_json::json!({"Cost": "1.01", "To": "super"}));
+    let whole: serde_json::Value = serde_json::from_str(&read_lines(&all_dir, "jsonl")[0]).unwrap();
+    assert_eq!((whole["Cost"].as_str(), whole["Usage"].as_i64()), (Some("1.005"), Some(1_000_000)));
+    assert_eq!(whole["ExtraFields"]["iso_country"], "GB");
+}
+
+#[tokio::test]
+async fn a_scheduled_exporter_runs_when_its_time_comes_and_not_before() {
+    let app = spawn_app().await;
+    let dir = export_dir();
+    let every = [("Id", "tick"), ("ExportPath", dir.to_str().unwrap()), ("Schedule", "*every:1h")];
+    let created = app.post(&app.alice, "/v1/Billing/Exporters", &every).await;
+    assert_eq!((created.status, created.body["schedule"].as_str()), (201, Some("*every:1h")));
+    let alice = app.alice.sid.clone();
+    log_events(&app, vec![ended_session(&alice, "HS1", 1, 10)]).await;
+    let pool = app.log.pool();
+    let due = simledger_exporters::cdr_export::schedule::run_due(pool, app.log.shard()).await.unwrap();
+    assert!(due.is_empty(), "not due for an hour");
+    sqlx::query("UPDATE cdr_exporters SET next_run_at = now() - interval '1 second'").execute(pool).await.unwrap();
+    let due = simledger_exporters::cdr_export::schedule::run_due(pool, app.log.shard()).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].result.as_ref().unwrap().events, 1);
+    let next: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT next_run_at FROM cdr_exporters").fetch_one(pool).await.unwrap();
+    assert!(next > chrono::Utc::now() + chrono::Duration::minutes(59), "next firing an hour on: {next}");
+    assert_eq!(exported_cgrids(&dir), all_cgrids(&app).await);
+}
+
+#[tokio::test]
+async fn an_external_cdr_is_rated_like_the_cores_and_listed() {
+    let app = spawn_app().await;
+    let rate = [("ToR", "*voice"), ("Prefix", "614"), ("PricePerUnit", "0.20"), ("UnitSize", "60000000000")];
+    assert_eq!(app.post(&app.operator, "/operator/CdrRates", &rate).await.status, 200);
+    let cdr = serde_json::json!({
+        "OriginID": "call-1", "OriginHost": "pbx1", "ToR": "*voice", "Account": "1001",
+        "Destination": "61412345678", "SetupTime": "2026-05-01T10:00:00Z", "Usage": "150s",
+        "ExtraFields": {"trunk": "t1"}
+    });
+    let r = app
+        .send(app.http.post(app.url("/v1/Billing/Cdrs")).basic_auth(&app.alice.sid, Some(&app.alice.secret)).json(&cdr))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["Cost"], "0.5", "2.5 minutes at 0.20 a minute");
+    assert_eq!(r.body["Usage"], 150_000_000_000i64);
+    assert_eq!((r.body["Subject"].as_str(), r.body["Category"].as_str()), (Some("1001"), Some("call")));
+    assert_eq!(r.body["CGRID"], simledger_projections::cdrs::cgrid("call-1", "pbx1"));
+    assert_eq!(r.body["OrderID"], app.log.head().await.unwrap());
+    let listed = app.get(&app.alice, "/v1/Billing/Cdrs?ToR=*voice").await.body;
+    assert_eq!(listed["cdrs"][0]["ExtraFields"]["trunk"], "t1");
+    assert_eq!(app.get(&app.bob, "/v1/Billing/Cdrs?ToR=*voice").await.body["cdrs"], serde_json::json!([]));
+    // Pre-rated: the sender's cost stands.
+    let pre = serde_json::json!({"OriginID": "call-2", "Account": "1001", "Usage": 60, "PreRated": true, "Cost": 0.07});
+    let r = app
+        .send(app.http.post(app.url("/v1/Billing/Cdrs")).basic_auth(&app.alice.sid, Some(&app.alice.secret)).json(&pre))
+        .await;
+    assert_eq!((r.status, r.body["Cost"].as_str()), (201, Some("0.07")));
+}
+
+#[tokio::test]
+async fn bad_or_repeated_external_cdrs_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let post = |body: serde_json::Value| {
+        app.send(
+            app.http.post(app.url("/v1/Billing/Cdrs")).basic_auth(&app.alice.sid, Some(&app.alice.secret)).json(&body),
+        )
+    };
+    let ok = serde_json::json!({"OriginID": "c1", "Account": "1001", "Usage": "1s"});
+    assert_eq!(post(ok.clone()).await.status, 201);
+    let head = app.log.head().await.unwrap();
+    assert_error(&post(ok).await, 409, 20409);
+    for (bad, says) in [
+        (serde_json::json!({"OriginID": "c2"}), "Account"),
+        (serde_json::json!({"Account": "1001"}), "OriginID"),
+        (serde_json::json!({"OriginID": "c2", "Account": "1001", "Usage": "soon"}), "Usage"),
+        (serde_json::json!({"OriginID": "c2", "Account": "1001", "Usage": "-5s"}), "Usage"),
+        (serde_json::json!({"OriginID": "c2", "Account": "1001", "ToR": "*fax"}), "ToR"),
+        (serde_json::json!({"OriginID": "c2", "Account": "1001", "SetupTime": "tuesday"}), "SetupTime"),
+        (serde_json::json!({"OriginID": "c2", "Account": "1001", "Tenant": app.bob.sid}), "Tenant"),
+        (serde_json::json!({"OriginID": "c2", "Account": "1001", "PreRated": true}), "Cost"),
+        (serde_json::json!({"OriginID": "c2", "Account": "1001", "Colour": "red"}), "Colour"),
+        (serde_json::json!({"OriginID": 7, "Account": "1001"}), "OriginID"),
+    ] {
+        let r = post(bad.clone()).await;
+        assert_error(&r, 400, 20001);
+        assert!(r.body["message"].as_str().unwrap().contains(says), "{bad} → {:?}", r.body);
+    }
+    let form = app.post(&app.alice, "/v1/Billing/Cdrs", &[("OriginID", "c3")]).await;
+    assert_eq!(form.status, 415, "{:?}", form.body);
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing appended");
+}
+
+#[tokio::test]
+async fn a_filtered_set_of_cdrs_downloads_as_one_streamed_csv() {
+    let app = spawn_app().await;
+    let alice = app.alice.sid.clone();
+    let mut events: Vec<Event> = (0..3000).map(|n| ended_session(&alice, "HS1", n, 10)).collect();
+    events.push(sms(&alice, "HS1", 9999));
+    log_events(&app, events).await;
+    let r = app
+        .http
+        .get(app.url("/v1/Billing/Cdrs.csv?ToR=*data&OrderIDStart=2"))
+        .basic_auth(&app.alice.sid, Some(&app.alice.secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = r.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    assert_eq!(&reader.headers().unwrap()[0], "CGRID");
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 2999, "every data CDR from order ID 2 on, across many streamed pieces");
+    assert!(rows.iter().all(|r| &r[6] == "*data"));
+    assert!(rows.windows(2).all(|w| w[0][2].parse::<i64>().unwrap() < w[1][2].parse::<i64>().unwrap()));
+    let other = app.http.get(app.url("/v1/Billing/Cdrs.csv")).basic_auth(&app.bob.sid, Some(&app.bob.secret));
+    assert_eq!(other.send().await.unwrap().text().await.unwrap().lines().count(), 1, "bob sees only a header");
+    assert_error(&app.get(&app.alice, "/v1/Billing/Cdrs.csv?ToR=*fax").await, 400, 20001);
 }

@@ -11,6 +11,12 @@ pub enum CommandError {
     Rule { code: u32, message: String },
     #[error("{0}")]
     Conflict(String),
+    /// Mandatory fields left out (CGrateS's `MANDATORY_IE_MISSING`).
+    #[error("Missing required parameter {}", .0.join(", "))]
+    Missing(Vec<&'static str>),
+    /// The thing was recorded before (CGrateS's `ERR_EXISTS`).
+    #[error("{0}")]
+    Duplicate(String),
     #[error("the change was recorded at position {0} but is not visible yet")]
     NotVisible(Position),
     #[error(transparent)]

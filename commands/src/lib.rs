@@ -7,6 +7,7 @@
 //! it finds its own first event in the log and returns the same result without appending.
 
 pub mod account;
+mod cdr;
 mod device;
 mod error;
 mod fleet;
@@ -20,6 +21,7 @@ use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, P
 use tokio::sync::watch;
 
 pub use account::{Accounts, Credential, Principal, Role};
+pub use cdr::{ExternalCdrInput, ProcessedCdr, TORS};
 pub use device::{Callback, NewIpCommand, IP_PAYLOAD_MAX_BYTES, SMS_PAYLOAD_MAX_CHARS};
 pub use error::CommandError;
 pub use fleet::{FleetChanges, NewFleet, DATA_LIMIT_MB, DEFAULT_DATA_LIMIT_MB};
@@ -36,18 +38,26 @@ pub struct Commands {
     log: EventLog,
     /// The projections a command's effect must be visible in before it answers.
     projections: Vec<watch::Receiver<Position>>,
+    /// The `cdrs` projection, which external CDRs wait for; only they do.
+    cdrs: Option<watch::Receiver<Position>>,
 }
 
 impl Commands {
     /// `registry` is the registry projection's progress (see `simledger_projections::spawn`).
     pub fn new(log: EventLog, registry: watch::Receiver<Position>) -> Self {
-        Self { log, projections: vec![registry] }
+        Self { log, projections: vec![registry], cdrs: None }
     }
 
     /// Also waits for this projection before answering (one whose rows the caller reads back
     /// right after a command, such as the device commands' table).
     pub fn with_visibility(mut self, progress: watch::Receiver<Position>) -> Self {
         self.projections.push(progress);
+        self
+    }
+
+    /// External CDRs answer once the `cdrs` projection shows them.
+    pub fn with_cdrs(mut self, progress: watch::Receiver<Position>) -> Self {
+        self.cdrs = Some(progress);
         self
     }
 
@@ -78,6 +88,15 @@ impl Commands {
         let last = appended.last().map(|a| a.position).unwrap_or(0);
         self.visible(last).await?;
         Ok(last)
+    }
+
+    /// Waits until the `cdrs` projection has applied `position` (at once without one).
+    async fn cdrs_visible(&self, position: Position) -> Result<()> {
+        let Some(progress) = &self.cdrs else { return Ok(()) };
+        match tokio::time::timeout(VISIBILITY_TIMEOUT, progress.clone().wait_for(|p| *p >= position)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(CommandError::NotVisible(position)),
+        }
     }
 
     /// Waits until every projection commands answer from has applied `position`.

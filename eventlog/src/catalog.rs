@@ -78,6 +78,9 @@ catalog! {
     SmsMtDelivered(SmsEvent) = "sms.mt.delivered",
     SmsMtFailed(SmsEvent) = "sms.mt.failed",
 
+    // Usage from outside the embedded core (`CDRsV1.ProcessExternalCDR`), billed as the core's.
+    CdrReceived(ExternalCdr) = "cdr.received",
+
     // Decisions, from projections.
     SimDataLimitReached(DataLimitDecision) = "sim.data_limit_reached",
     SimDataLimitCleared(DataLimitDecision) = "sim.data_limit_cleared",
@@ -235,6 +238,33 @@ pub struct NapNetworkChange {
     pub nap_sid: String,
     pub account_sid: String,
     pub network_sid: String,
+}
+
+/// A CDR from outside the embedded core, checked and parsed from CGrateS's `ExternalCDR`
+/// (`CDRsV1.ProcessExternalCDR`, `POST /v1/Billing/Cdrs`). The `cdrs` projection stores it with
+/// the order ID of this event's position, rated unless it came pre-rated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalCdr {
+    pub cgrid: String,
+    pub run_id: String,
+    pub origin_host: String,
+    pub source: String,
+    pub origin_id: String,
+    /// `*voice`, `*data`, `*sms`, `*mms` or `*generic`.
+    pub tor: String,
+    pub request_type: String,
+    pub tenant: String,
+    pub category: String,
+    pub account: String,
+    pub subject: String,
+    pub destination: String,
+    pub setup_time: DateTime<Utc>,
+    pub answer_time: DateTime<Utc>,
+    /// Nanoseconds for `*voice`, bytes for `*data`, messages for `*sms`: CGrateS's units.
+    pub usage: i64,
+    pub extra_fields: std::collections::BTreeMap<String, String>,
+    /// The sender's cost when it came pre-rated; otherwise rated from the rate table.
+    pub cost: Option<rust_decimal::Decimal>,
 }
 
 /// A customer asked for an SMS to a SIM (`POST /v1/SmsCommands`); the SMS dispatcher hands it

@@ -11,6 +11,7 @@
 
 mod append;
 pub mod catalog;
+pub mod cgr;
 pub mod checkpoint;
 pub mod copy;
 mod envelope;

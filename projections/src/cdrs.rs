@@ -1,5 +1,6 @@
 //! `cdrs`: Call Detail Records in CGrateS's shape, one per ended or failed data session and
-//! one per SMS, each rated from the operator's `cdr_rates` when it is built.
+//! one per SMS, each rated from the operator's `cdr_rates` when it is built; and one per external
+//! CDR (`cdr.received`), rated the same way unless it came pre-rated.
 //!
 //! `OrderID` is the log position of the event that closed the CDR, so exporters can take
 //! "everything after N" and never miss or repeat one. A CDR no rate matches is kept with
@@ -11,7 +12,7 @@
 use rust_decimal::Decimal;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use simledger_eventlog::catalog::{ConnectionEvent, SmsEvent};
+use simledger_eventlog::catalog::{ConnectionEvent, ExternalCdr, SmsEvent};
 use simledger_eventlog::{Event, RecordedEvent};
 use sqlx::PgConnection;
 
@@ -28,18 +29,88 @@ impl Projection for Cdrs {
 
 /// One CDR before rating.
 struct Cdr {
-    origin_host: &'static str,
+    cgrid: String,
+    run_id: String,
+    origin_host: String,
+    source: String,
     origin_id: String,
-    tor: &'static str,
+    tor: String,
+    request_type: String,
     tenant: String,
-    category: &'static str,
+    category: String,
     account: String,
+    subject: String,
     destination: String,
     /// What the rate's prefix is matched against.
     rating_key: String,
     setup_time: chrono::DateTime<chrono::Utc>,
+    answer_time: chrono::DateTime<chrono::Utc>,
     usage: i64,
     extra_fields: serde_json::Value,
+    /// A pre-rated external CDR's own cost.
+    cost: Option<Decimal>,
+}
+
+impl Cdr {
+    /// A CDR of the embedded core: default run, postpaid, the SIM as account and subject.
+    #[allow(clippy::too_many_arguments)]
+    fn core(
+        origin_host: &str,
+        origin_id: String,
+        tor: &str,
+        tenant: String,
+        category: &str,
+        account: String,
+        destination: String,
+        rating_key: String,
+        setup_time: chrono::DateTime<chrono::Utc>,
+        usage: i64,
+        extra_fields: serde_json::Value,
+    ) -> Self {
+        Self {
+            cgrid: cgrid(&origin_id, origin_host),
+            run_id: "*default".into(),
+            origin_host: origin_host.into(),
+            source: "simledger-core".into(),
+            origin_id,
+            tor: tor.into(),
+            request_type: "*postpaid".into(),
+            tenant,
+            category: category.into(),
+            subject: account.clone(),
+            account,
+            destination,
+            rating_key,
+            setup_time,
+            answer_time: setup_time,
+            usage,
+            extra_fields,
+            cost: None,
+        }
+    }
+}
+
+fn external_cdr(c: &ExternalCdr) -> Cdr {
+    Cdr {
+        cgrid: c.cgrid.clone(),
+        run_id: c.run_id.clone(),
+        origin_host: c.origin_host.clone(),
+        source: c.source.clone(),
+        origin_id: c.origin_id.clone(),
+        tor: c.tor.clone(),
+        request_type: c.request_type.clone(),
+        tenant: c.tenant.clone(),
+        category: c.category.clone(),
+        account: c.account.clone(),
+        subject: c.subject.clone(),
+        destination: c.destination.clone(),
+        rating_key: c.destination.clone(),
+        setup_time: c.setup_time,
+        answer_time: c.answer_time,
+        usage: c.usage,
+        extra_fields: serde_json::to_value(&c.extra_fields).unwrap_or_default(),
+        cost: c.cost,
+    }
 }
 
 /// CGrateS's CGRID: a stable hash of the origin ID and origin host (SHA-256 here, hex).
@@ -49,47 +120,47 @@ pub fn cgrid(origin_id: &str, origin_host: &str) -> String {
 
 fn data_cdr(c: &ConnectionEvent) -> Cdr {
     let start = c.data_session_start_time.unwrap_or(c.timestamp);
-    Cdr {
-        origin_host: "pgw",
-        origin_id: c.data_session_sid.clone().unwrap_or_else(|| c.event_sid.clone()),
-        tor: "*data",
-        tenant: c.account_sid.clone(),
-        category: "data",
-        account: c.sim_sid.clone(),
-        destination: c.apn.clone().unwrap_or_default(),
-        rating_key: format!("{}{}", c.network.mcc, c.network.mnc),
-        setup_time: start,
-        usage: c.data_session_data_total.unwrap_or(0),
-        extra_fields: json!({
+    Cdr::core(
+        "pgw",
+        c.data_session_sid.clone().unwrap_or_else(|| c.event_sid.clone()),
+        "*data",
+        c.account_sid.clone(),
+        "data",
+        c.sim_sid.clone(),
+        c.apn.clone().unwrap_or_default(),
+        format!("{}{}", c.network.mcc, c.network.mnc),
+        start,
+        c.data_session_data_total.unwrap_or(0),
+        json!({
             "iccid": c.sim_iccid, "imsi": c.imsi, "imei": c.imei, "mcc": c.network.mcc, "mnc": c.network.mnc,
             "iso_country": c.network.iso_country, "network_sid": c.network.sid,
             "cell_id": c.location.as_ref().map(|l| l.cell_id.clone()), "rat_type": c.rat_type,
             "fleet_sid": c.fleet_sid,
         }),
-    }
+    )
 }
 
 fn sms_cdr(s: &SmsEvent, delivered: bool) -> Cdr {
     // An MO SMS goes to the platform's short code 000 (Twilio's); an MT one to the SIM.
     let destination = if s.direction == "from_sim" { "000".to_owned() } else { s.imsi.clone() };
-    Cdr {
-        origin_host: "smsc",
-        origin_id: s.sms_command_sid.clone(),
-        tor: "*sms",
-        tenant: s.account_sid.clone(),
-        category: "sms",
-        account: s.sim_sid.clone(),
-        rating_key: destination.clone(),
+    Cdr::core(
+        "smsc",
+        s.sms_command_sid.clone(),
+        "*sms",
+        s.account_sid.clone(),
+        "sms",
+        s.sim_sid.clone(),
+        destination.clone(),
         destination,
-        setup_time: s.timestamp,
-        usage: i64::from(delivered),
-        extra_fields: json!({
+        s.timestamp,
+        i64::from(delivered),
+        json!({
             "iccid": s.sim_iccid, "imsi": s.imsi, "direction": s.direction,
             "mcc": s.network.as_ref().map(|n| n.mcc.clone()), "mnc": s.network.as_ref().map(|n| n.mnc.clone()),
             "iso_country": s.network.as_ref().map(|n| n.iso_country.clone()),
             "network_sid": s.network.as_ref().map(|n| n.sid.clone()),
         }),
-    }
+    )
 }
 
 impl Subscriber for Cdrs {
@@ -103,6 +174,7 @@ impl Subscriber for Cdrs {
                 Event::DataSessionEnded(c) | Event::DataSessionFailed(c) => data_cdr(c),
                 Event::SmsMtDelivered(s) | Event::SmsMoDelivered(s) => sms_cdr(s, true),
                 Event::SmsMtFailed(s) | Event::SmsMoFailed(s) => sms_cdr(s, false),
+                Event::CdrReceived(c) => external_cdr(c),
                 _ => continue,
             };
             if cdr.tenant.is_empty() {
@@ -115,34 +187,44 @@ impl Subscriber for Cdrs {
 }
 
 async fn insert(tx: &mut PgConnection, cdr: &Cdr, order_id: i64) -> Result<(), BoxError> {
-    let rate: Option<(Decimal, i64)> = sqlx::query_as(
-        "SELECT price_per_unit, unit_size FROM cdr_rates WHERE tor = $1 AND starts_with($2, prefix) \
+    let rate: Option<(Decimal, i64)> = if cdr.cost.is_some() {
+        None
+    } else {
+        sqlx::query_as(
+            "SELECT price_per_unit, unit_size FROM cdr_rates WHERE tor = $1 AND starts_with($2, prefix) \
          ORDER BY length(prefix) DESC LIMIT 1",
-    )
-    .bind(cdr.tor)
-    .bind(&cdr.rating_key)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (cost, extra_info) = match rate {
-        Some((price, unit)) => ((Decimal::from(cdr.usage) / Decimal::from(unit) * price).round_dp(6), None),
-        None => (Decimal::NEGATIVE_ONE, Some(format!("no rate for {} {}", cdr.tor, cdr.rating_key))),
+        )
+        .bind(&cdr.tor)
+        .bind(&cdr.rating_key)
+        .fetch_optional(&mut *tx)
+        .await?
+    };
+    let (cost, extra_info) = match (cdr.cost, rate) {
+        (Some(cost), _) => (cost, None),
+        (None, Some((price, unit))) => ((Decimal::from(cdr.usage) / Decimal::from(unit) * price).round_dp(6), None),
+        (None, None) => (Decimal::NEGATIVE_ONE, Some(format!("no rate for {} {}", cdr.tor, cdr.rating_key))),
     };
     sqlx::query(
         "INSERT INTO cdrs (cgrid, run_id, order_id, origin_host, source, origin_id, tor, request_type, tenant, \
          category, account, subject, destination, setup_time, answer_time, usage, cost, extra_fields, extra_info) \
-         VALUES ($1, '*default', $2, $3, 'simledger-core', $4, $5, '*postpaid', $6, $7, $8, $8, $9, $10, $10, \
-         $11, $12, $13, $14) ON CONFLICT (cgrid) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+         ON CONFLICT (cgrid) DO NOTHING",
     )
-    .bind(cgrid(&cdr.origin_id, cdr.origin_host))
+    .bind(&cdr.cgrid)
+    .bind(&cdr.run_id)
     .bind(order_id)
-    .bind(cdr.origin_host)
+    .bind(&cdr.origin_host)
+    .bind(&cdr.source)
     .bind(&cdr.origin_id)
-    .bind(cdr.tor)
+    .bind(&cdr.tor)
+    .bind(&cdr.request_type)
     .bind(&cdr.tenant)
-    .bind(cdr.category)
+    .bind(&cdr.category)
     .bind(&cdr.account)
+    .bind(&cdr.subject)
     .bind(&cdr.destination)
     .bind(cdr.setup_time)
+    .bind(cdr.answer_time)
     .bind(cdr.usage)
     .bind(cost)
     .bind(&cdr.extra_fields)
@@ -206,9 +288,69 @@ pub mod read {
         let mut q = QueryBuilder::new(
             "SELECT cgrid, run_id, order_id, origin_host, source, origin_id, tor, request_type, tenant, category, \
              account, subject, destination, setup_time, answer_time, usage, cost, extra_fields, extra_info, \
+             lpad(order_id::text, 20, '0') AS order_key FROM cdrs WHERE ",
+        );
+        push_filter(&mut q, tenant, f);
+        page(pool, q, "lpad(order_id::text, 20, '0')", at).await
+    }
+
+    /// CGrateS's `RPCCDRsFilter`, the part `GetCDRs` takes: lists match any member, order IDs are
+    /// `[start, end)`, rows come in order-ID order (or reversed).
+    #[derive(Debug, Clone, Default)]
+    pub struct CdrSearch {
+        pub cgrids: Vec<String>,
+        pub tors: Vec<String>,
+        pub accounts: Vec<String>,
+        pub origin_ids: Vec<String>,
+        pub setup_time_start: Option<DateTime<Utc>>,
+        pub setup_time_end: Option<DateTime<Utc>>,
+        pub order_id_start: Option<i64>,
+        pub order_id_end: Option<i64>,
+        pub limit: Option<i64>,
+        pub offset: Option<i64>,
+        pub descending: bool,
+    }
+
+    pub async fn search(pool: &PgPool, tenant: &str, s: &CdrSearch) -> sqlx::Result<Vec<CdrRow>> {
+        let mut q = QueryBuilder::new(
+            "SELECT cgrid, run_id, order_id, origin_host, source, origin_id, tor, request_type, tenant, category, \
+             account, subject, destination, setup_time, answer_time, usage, cost, extra_fields, extra_info, \
              lpad(order_id::text, 20, '0') AS order_key FROM cdrs WHERE tenant = ",
         );
         q.push_bind(tenant.to_owned());
+        for (column, values) in
+            [("cgrid", &s.cgrids), ("tor", &s.tors), ("account", &s.accounts), ("origin_id", &s.origin_ids)]
+        {
+            if !values.is_empty() {
+                // Column names are this module's constants, never input.
+                q.push(format!(" AND {column} = ANY(")).push_bind(values.clone()).push(")");
+            }
+        }
+        let filter = CdrFilter {
+            setup_time_start: s.setup_time_start,
+            setup_time_end: s.setup_time_end,
+            order_id_start: s.order_id_start,
+            order_id_end: s.order_id_end,
+            ..Default::default()
+        };
+        push_conditions(&mut q, &filter);
+        q.push(if s.descending { " ORDER BY order_id DESC" } else { " ORDER BY order_id" });
+        if let Some(limit) = s.limit {
+            q.push(" LIMIT ").push_bind(limit);
+        }
+        if let Some(offset) = s.offset {
+            q.push(" OFFSET ").push_bind(offset);
+        }
+        q.build_query_as().fetch_all(pool).await
+    }
+
+    /// Appends the conditions that select a tenant's CDRs matching `f` to a `WHERE`.
+    pub fn push_filter(q: &mut QueryBuilder<'_, sqlx::Postgres>, tenant: &str, f: &CdrFilter) {
+        q.push("tenant = ").push_bind(tenant.to_owned());
+        push_conditions(q, f);
+    }
+
+    fn push_conditions(q: &mut QueryBuilder<'_, sqlx::Postgres>, f: &CdrFilter) {
         if let Some(v) = &f.account {
             q.push(" AND account = ").push_bind(v.clone());
         }
@@ -227,7 +369,6 @@ pub mod read {
         if let Some(v) = f.order_id_end {
             q.push(" AND order_id < ").push_bind(v);
         }
-        page(pool, q, "lpad(order_id::text, 20, '0')", at).await
     }
 
     /// Sets the price of a ToR's usage for destinations (or networks) starting with `prefix`.

@@ -61,21 +61,15 @@ pub async fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
     eprintln!("export to a CSV file…");
     let dir = std::env::temp_dir().join(format!("simledger-bench-export-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
-    let exporter = simledger_exporters::cdr_export::Exporter {
-        id: "bench".into(),
-        kind: "*file_csv".into(),
-        export_path: dir.display().to_string(),
-        filters: vec![],
-        field_separator: ",".into(),
-        header: true,
-        last_exported_order_id: 0,
-    };
+    let exporter = simledger_exporters::cdr_export::Exporter::new("bench", "*file_csv", dir.display().to_string());
     simledger_exporters::cdr_export::create(&pool, TENANT, &exporter).await?;
     let started = Instant::now();
     let report = simledger_exporters::cdr_export::run(&pool, shard, TENANT, "bench").await?;
     let export_rate = report.events as f64 / started.elapsed().as_secs_f64();
     anyhow::ensure!(report.events == args.cdrs, "exported {} of {} CDRs", report.events, args.cdrs);
-    let file_bytes = std::fs::metadata(report.file_path.as_deref().unwrap_or_default()).map(|m| m.len()).unwrap_or(0);
+    let file_bytes = std::fs::metadata(report.file_paths.first().map(String::as_str).unwrap_or_default())
+        .map(|m| m.len())
+        .unwrap_or(0);
     std::fs::remove_dir_all(&dir)?;
 
     let s3_rate = match &args.s3 {

@@ -17,6 +17,8 @@ pub fn simledger() -> Command {
 pub struct Platform {
     pub child: Child,
     pub base: String,
+    /// The CGrateS-style JSON-RPC listener's URL (`…/jsonrpc`).
+    pub jsonrpc: String,
 }
 
 impl Drop for Platform {
@@ -32,7 +34,7 @@ pub fn start_up(database_url: &str) -> Platform {
 
 pub fn start_up_with(database_url: &str, extra: &[&str]) -> Platform {
     let mut child = simledger()
-        .args(["up", "--listen", "127.0.0.1:0", "--log", "info"])
+        .args(["up", "--listen", "127.0.0.1:0", "--jsonrpc-listen", "127.0.0.1:0", "--log", "info"])
         .args(extra)
         .env("DATABASE_URL", database_url)
         .env("NATS_URL", testing::nats_url())
@@ -46,15 +48,19 @@ pub fn start_up_with(database_url: &str, extra: &[&str]) -> Platform {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut jsonrpc = String::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("JSON-RPC listening on http://").nth(1) {
+                jsonrpc = rest.split("/jsonrpc").next().unwrap().to_owned();
+            }
             if let Some(rest) = line.split("API listening on http://").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap().to_owned();
-                let _ = tx.send(addr);
+                let _ = tx.send((addr, jsonrpc.clone()));
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("`up` reports its listen address");
-    Platform { child, base: format!("http://{addr}") }
+    let (addr, jsonrpc) = rx.recv_timeout(Duration::from_secs(60)).expect("`up` reports its listen address");
+    Platform { child, base: format!("http://{addr}"), jsonrpc: format!("http://{jsonrpc}/jsonrpc") }
 }
 
 /// Runs a `simledger` subcommand against `database_url` and parses the JSON it prints.

@@ -12,27 +12,36 @@ use utoipa_axum::routes;
 
 use super::paging::{list_envelope, meta, PagingParams};
 use super::Errors;
-use crate::extract::{Caller, Listing, Origin};
+use simledger_exporters::cdr_export::template::FieldTemplate;
+use simledger_exporters::cdr_export::RunReport;
+
+use crate::extract::{Caller, JsonBody, Listing, Origin};
 use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_cdrs))
+        .routes(routes!(list_cdrs, process_external_cdr))
+        .routes(routes!(download_cdrs))
         .routes(routes!(create_exporter, list_exporters))
         .routes(routes!(run_exporter))
 }
 
-/// A CDR exporter (CGrateS's `ees.exporters`, `*file_csv`).
+/// A CDR exporter (CGrateS's `ees.exporters`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExporterResource {
     pub id: String,
-    /// `*file_csv`.
+    /// `*file_csv`, `*file_json`, `*s3_csv` or `*s3_json_map`.
     #[serde(rename = "type")]
     pub kind: String,
     pub export_path: String,
     pub filters: Vec<String>,
+    /// The field template; empty: every CDR field.
+    pub fields: Vec<FieldTemplate>,
     pub field_separator: String,
     pub header: bool,
+    pub schedule: Option<String>,
+    /// Declared in the configuration file.
+    pub declared: bool,
     pub last_exported_order_id: i64,
 }
 
@@ -43,8 +52,11 @@ impl From<simledger_exporters::cdr_export::Exporter> for ExporterResource {
             kind: e.kind,
             export_path: e.export_path,
             filters: e.filters,
+            fields: e.fields,
             field_separator: e.field_separator,
             header: e.header,
+            schedule: e.schedule,
+            declared: e.declared,
             last_exported_order_id: e.last_exported_order_id,
         }
     }
@@ -59,20 +71,26 @@ pub struct ExporterList {
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CreateExporterParams {
     pub id: Option<String>,
-    /// `*file_csv`.
+    /// `*file_csv` (default), `*file_json` (JSON Lines), `*s3_csv` or `*s3_json_map`.
     pub r#type: Option<String>,
-    /// A folder the server can write to.
+    /// A folder the server can write to, or `s3://bucket/prefix`.
     pub export_path: Option<String>,
-    /// Repeatable; `*string:~*req.ToR:*data` or `*string:~*req.ToR:*sms`.
+    /// Repeatable; CGrateS inline filters such as `*string:~*req.ToR:*sms`,
+    /// `*prefix:~*req.Destination:44`, `*gte:~*req.SetupTime:2026-01-01T00:00:00Z`.
     #[serde(default)]
     pub filters: Vec<String>,
+    /// The field template as a JSON array of `{tag, path, type, value, layout,
+    /// rounding_decimals, filters}` (CGrateS's `fields`).
+    pub fields: Option<String>,
+    /// `*every:15m`, `*every_minute`, `*hourly`, `*daily` or `*month_end`.
+    pub schedule: Option<String>,
     /// One character; default `,`.
     pub field_separator: Option<String>,
     /// Whether each file starts with a header row; default true.
     pub header: Option<bool>,
 }
 
-fn export_error(e: simledger_exporters::cdr_export::ExportError) -> ApiError {
+pub(crate) fn export_error(e: simledger_exporters::cdr_export::ExportError) -> ApiError {
     use simledger_exporters::cdr_export::ExportError as E;
     match e {
         E::NotFound(id) => ApiError::not_found(format_args!("/v1/Billing/Exporters/{id}")),
@@ -93,14 +111,23 @@ async fn create_exporter(
     caller: Caller,
     crate::extract::Form(p): crate::extract::Form<CreateExporterParams>,
 ) -> Result<(axum::http::StatusCode, Json<ExporterResource>), ApiError> {
+    let fields = match p.fields.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(json) => {
+            serde_json::from_str(json).map_err(|e| ApiError::invalid(format!("Invalid parameter Fields: {e}")))?
+        }
+    };
     let exporter = simledger_exporters::cdr_export::Exporter {
-        id: p.id.ok_or_else(|| ApiError::missing("Id", true))?,
-        kind: p.r#type.unwrap_or_else(|| "*file_csv".into()),
-        export_path: p.export_path.ok_or_else(|| ApiError::missing("ExportPath", true))?,
         filters: p.filters,
+        fields,
         field_separator: p.field_separator.unwrap_or_else(|| ",".into()),
         header: p.header.unwrap_or(true),
-        last_exported_order_id: 0,
+        schedule: p.schedule,
+        ..simledger_exporters::cdr_export::Exporter::new(
+            p.id.ok_or_else(|| ApiError::missing("Id", true))?,
+            p.r#type.unwrap_or_else(|| "*file_csv".into()),
+            p.export_path.ok_or_else(|| ApiError::missing("ExportPath", true))?,
+        )
     };
     simledger_exporters::cdr_export::create(state.pool(), caller.account(), &exporter).await.map_err(export_error)?;
     Ok((axum::http::StatusCode::CREATED, Json(exporter.into())))
@@ -116,51 +143,19 @@ async fn list_exporters(State(state): State<AppState>, caller: Caller) -> Result
     Ok(Json(ExporterList { exporters: exporters.into_iter().map(Into::into).collect() }))
 }
 
-/// What a run exported, in CGrateS's verbose metrics.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RunReportResource {
-    #[serde(rename = "FirstExpOrderID")]
-    pub first_order_id: Option<i64>,
-    #[serde(rename = "LastExpOrderID")]
-    pub last_order_id: Option<i64>,
-    #[serde(rename = "NumberOfEvents")]
-    pub events: i64,
-    #[serde(rename = "TotalCost")]
-    pub total_cost: String,
-    #[serde(rename = "TotalDataUsage")]
-    pub data_usage: i64,
-    #[serde(rename = "TotalSMSUsage")]
-    pub sms_usage: i64,
-    #[serde(rename = "FilePath")]
-    pub file_path: Option<String>,
-}
-
 /// Runs an exporter now: every CDR after its cursor, into one file.
 #[utoipa::path(post, path = "/v1/Billing/Exporters/{Id}/Runs", tag = "Billing", operation_id = "RunExporter",
     params(("Id" = String, Path, description = "The exporter's ID")),
-    responses((status = 201, body = RunReportResource), Errors,
+    responses((status = 201, body = RunReport), Errors,
         (status = 503, body = crate::error::TwilioError, description = "The export path cannot be written")),
     security(("accountSid_authToken" = [])))]
 async fn run_exporter(
     State(state): State<AppState>,
     caller: Caller,
     axum::extract::Path(id): axum::extract::Path<String>,
-) -> Result<(axum::http::StatusCode, Json<RunReportResource>), ApiError> {
-    let r = simledger_exporters::cdr_export::run(state.pool(), state.log().shard(), caller.account(), &id)
-        .await
-        .map_err(export_error)?;
-    Ok((
-        axum::http::StatusCode::CREATED,
-        Json(RunReportResource {
-            first_order_id: r.first_order_id,
-            last_order_id: r.last_order_id,
-            events: r.events,
-            total_cost: r.total_cost,
-            data_usage: r.data_usage,
-            sms_usage: r.sms_usage,
-            file_path: r.file_path,
-        }),
-    ))
+) -> Result<(axum::http::StatusCode, Json<RunReport>), ApiError> {
+    let report = run_export(&state, caller.account(), &id, false).await.map_err(export_error)?;
+    Ok((axum::http::StatusCode::CREATED, Json(report)))
 }
 
 /// A CDR, as CGrateS names its fields.
@@ -178,7 +173,7 @@ pub struct Cdr {
     pub source: String,
     #[serde(rename = "OriginID")]
     pub origin_id: String,
-    /// `*data` or `*sms`.
+    /// `*data` or `*sms` from the core; external CDRs also `*voice`, `*mms`, `*generic`.
     #[serde(rename = "ToR")]
     pub tor: String,
     pub request_type: String,
@@ -191,7 +186,7 @@ pub struct Cdr {
     pub setup_time: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
     pub answer_time: DateTime<Utc>,
-    /// Bytes for `*data`, messages for `*sms`.
+    /// Bytes for `*data`, messages for `*sms`, nanoseconds for `*voice`.
     pub usage: i64,
     /// Decimal string; `-1` when unrated.
     pub cost: String,
@@ -234,6 +229,37 @@ pub enum Tor {
     Data,
     #[serde(rename = "*sms")]
     Sms,
+    #[serde(rename = "*voice")]
+    Voice,
+    #[serde(rename = "*mms")]
+    Mms,
+    #[serde(rename = "*generic")]
+    Generic,
+}
+
+impl Tor {
+    fn as_str(self) -> &'static str {
+        match self {
+            Tor::Data => "*data",
+            Tor::Sms => "*sms",
+            Tor::Voice => "*voice",
+            Tor::Mms => "*mms",
+            Tor::Generic => "*generic",
+        }
+    }
+}
+
+impl From<&CdrFilterParams> for CdrFilter {
+    fn from(f: &CdrFilterParams) -> Self {
+        CdrFilter {
+            account: f.account.clone(),
+            tor: f.tor.map(|t| t.as_str().to_owned()),
+            setup_time_start: f.setup_time_start,
+            setup_time_end: f.setup_time_end,
+            order_id_start: f.order_id_start,
+            order_id_end: f.order_id_end,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -270,19 +296,68 @@ async fn list_cdrs(
     Origin(origin): Origin,
     list: Listing<CdrFilterParams>,
 ) -> Result<Json<CdrPage>, ApiError> {
-    let f = &list.filter;
-    let filter = CdrFilter {
-        account: f.account.clone(),
-        tor: f.tor.map(|t| match t {
-            Tor::Data => "*data".to_owned(),
-            Tor::Sms => "*sms".to_owned(),
-        }),
-        setup_time_start: f.setup_time_start,
-        setup_time_end: f.setup_time_end,
-        order_id_start: f.order_id_start,
-        order_id_end: f.order_id_end,
-    };
+    let filter = CdrFilter::from(&list.filter);
     let rows = read::cdrs(state.pool(), caller.account(), &filter, &list.paging.query()).await?;
     let meta = meta(&origin, "/v1/Billing/Cdrs", &list.echoed, &list.paging, &rows, |r| &r.order_key, "cdrs");
     Ok(Json(CdrPage { cdrs: rows.items.into_iter().map(Cdr::from).collect(), meta }))
+}
+
+/// Records a CDR from outside the embedded core (CGrateS's `ExternalCDR`, as
+/// `CDRsV1.ProcessExternalCDR` takes it), rated from the rate table unless `PreRated`. A CGRID
+/// that was recorded before is refused with 409 and changes nothing.
+#[utoipa::path(post, path = "/v1/Billing/Cdrs", tag = "Billing", operation_id = "CreateCdr",
+    request_body(content = simledger_commands::ExternalCdrInput, content_type = "application/json"),
+    responses((status = 201, body = Cdr), Errors, super::WriteErrors),
+    security(("accountSid_authToken" = [])))]
+async fn process_external_cdr(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(input): JsonBody<simledger_commands::ExternalCdrInput>,
+) -> Result<(axum::http::StatusCode, Json<Cdr>), ApiError> {
+    let done = state.commands.process_external_cdr(caller.account(), &input).await?;
+    let filter =
+        CdrFilter { order_id_start: Some(done.order_id), order_id_end: Some(done.order_id + 1), ..Default::default() };
+    let query = simledger_projections::read::PageQuery { size: 1, cursor: simledger_projections::read::Cursor::Start };
+    let mut rows = read::cdrs(state.pool(), caller.account(), &filter, &query).await?;
+    let cdr =
+        rows.items.pop().ok_or_else(|| ApiError::Unavailable("the CDR is recorded but not visible yet".into()))?;
+    Ok((axum::http::StatusCode::CREATED, Json(cdr.into())))
+}
+
+/// The account's CDRs matching the filters as one CSV document (a header row, then every CDR
+/// field in order-ID order), streamed however many match.
+#[utoipa::path(get, path = "/v1/Billing/Cdrs.csv", tag = "Billing", operation_id = "DownloadCdrs",
+    params(CdrFilterParams),
+    responses((status = 200, content_type = "text/csv", body = String, description = "CSV with a header row"), Errors),
+    security(("accountSid_authToken" = [])))]
+async fn download_cdrs(
+    State(state): State<AppState>,
+    caller: Caller,
+    crate::extract::Query(filter): crate::extract::Query<CdrFilterParams>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let rx = simledger_exporters::cdr_export::download::csv(
+        state.pool().clone(),
+        caller.account().to_owned(),
+        CdrFilter::from(&filter),
+    );
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+        (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"cdrs.csv\""),
+    ];
+    Ok((headers, axum::body::Body::from_stream(stream)).into_response())
+}
+
+/// Runs an exporter in a task of its own, so a caller that goes away does not cut a run short.
+pub(crate) async fn run_export(
+    state: &AppState,
+    tenant: &str,
+    id: &str,
+    verbose: bool,
+) -> Result<RunReport, simledger_exporters::cdr_export::ExportError> {
+    let (pool, shard, tenant, id) = (state.pool().clone(), state.log().shard(), tenant.to_owned(), id.to_owned());
+    tokio::spawn(async move { simledger_exporters::cdr_export::run_with(&pool, shard, &tenant, &id, verbose).await })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }

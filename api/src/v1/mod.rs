@@ -2,7 +2,7 @@
 //! in the design notes). Every write is a command appended to the log; every read comes from a
 //! projection, within the caller's account only.
 
-mod billing;
+pub(crate) mod billing;
 mod commands;
 mod esim;
 mod fleets;

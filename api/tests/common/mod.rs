@@ -2,6 +2,8 @@
 //! the real core nodes and ingest on their own NATS prefix).
 #![allow(dead_code)]
 
+pub mod cdr_events;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -18,6 +20,8 @@ use simledger_services::testing::{self, TestDatabase};
 
 pub struct TestApp {
     pub base: String,
+    /// The CGrateS-style JSON-RPC listener (loopback, no credentials; default tenant alice).
+    pub jsonrpc: String,
     pub log: EventLog,
     pub commands: Commands,
     pub accounts: Accounts,
@@ -53,10 +57,11 @@ async fn spawn(with_core: bool, rate_limit: u32) -> TestApp {
     let log = EventLog::new(db.pool().await);
     let registry = simledger_projections::spawn(log.clone(), "registry", Registry);
     let device = simledger_projections::spawn(log.clone(), device_commands::NAME, DeviceCommands);
-    let commands = Commands::new(log.clone(), registry.progress).with_visibility(device.progress);
     let limits = simledger_projections::spawn(log.clone(), "limits", Limits::new(log.clone()));
     let usage = simledger_projections::spawn(log.clone(), "usage", Usage);
     let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
+    let commands =
+        Commands::new(log.clone(), registry.progress).with_visibility(device.progress).with_cdrs(cdrs.progress.clone());
     let nats = simledger_services::nats::connect(&testing::nats_url()).await.unwrap();
     let core = if with_core {
         let names = simledger_core::CoreNames::new(testing::unique_nats_prefix());
@@ -74,14 +79,19 @@ async fn spawn(with_core: bool, rate_limit: u32) -> TestApp {
     };
     let state = AppState::new(commands.clone(), Some(nats.clone())).with_rate_limit(rate_limit);
     let accounts = state.accounts.clone();
-    let app = Application::bind(SocketAddr::from(([127, 0, 0, 1], 0)), state).await.unwrap();
+    let app = Application::bind(SocketAddr::from(([127, 0, 0, 1], 0)), state.clone()).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.serve(std::future::pending()));
     let alice = accounts.create("alice", Role::Customer).await.unwrap();
+    let rpc_state = state.with_default_tenant(Some(alice.sid.clone()));
+    let rpc = Application::bind_jsonrpc(SocketAddr::from(([127, 0, 0, 1], 0)), rpc_state).await.unwrap();
+    let jsonrpc = format!("http://{}/jsonrpc", rpc.local_addr());
+    tokio::spawn(rpc.serve(std::future::pending()));
     let bob = accounts.create("bob", Role::Customer).await.unwrap();
     let operator = accounts.create("ops", Role::Operator).await.unwrap();
     TestApp {
         base,
+        jsonrpc,
         log,
         commands,
         accounts,
@@ -133,6 +143,16 @@ impl TestApp {
         let body =
             if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         Answer { status, body }
+    }
+
+    /// A CGrateS JSON-RPC call on the loopback listener: `(result, error)`.
+    pub async fn rpc(&self, method: &str, params: Value) -> (Value, Value) {
+        let body = serde_json::json!({"method": method, "params": [params], "id": 1});
+        let r = self.http.post(&self.jsonrpc).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{method}");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["id"], 1);
+        (answer["result"].clone(), answer["error"].clone())
     }
 
     /// Puts a card into inventory (as the operator would) and returns its ICCID.

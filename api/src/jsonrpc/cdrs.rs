@@ -1,0 +1,367 @@
+//! The CDR server and exporters over JSON-RPC: `CDRsV1.ProcessExternalCDR`, `…GetCDRs`,
+//! `APIerSv1.ExportCDRs`, and exporter definitions through `ConfigSv1.SetConfig` /
+//! `ConfigSv1.GetConfig` (section `ees`), as CGrateS defines exporters at run time.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use simledger_commands::ExternalCdrInput;
+use simledger_eventlog::cgr::{format_go_duration, parse_time};
+use simledger_exporters::cdr_export::config::{EesConfig, ExporterConfig};
+use simledger_exporters::cdr_export::{self, ExportError};
+use simledger_projections::cdrs::read::{self, CdrRow, CdrSearch};
+
+use super::{ok, params, Call, Num, Reply, RpcError};
+
+pub async fn process_external_cdr(call: &Call, p: Value) -> Result<Reply, RpcError> {
+    let input: ExternalCdrInput = params(p)?;
+    let tenant = call.tenant(Some(&input.tenant))?;
+    call.state.commands.process_external_cdr(&tenant, &input).await?;
+    ok(&"OK")
+}
+
+/// The part of CGrateS's `RPCCDRsFilter` simledger answers; other members are refused by name
+/// rather than ignored, so a filter never silently selects more than asked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct CdrsFilter {
+    #[serde(default)]
+    tenants: Vec<String>,
+    #[serde(rename = "CGRIDs", default)]
+    cgrids: Vec<String>,
+    #[serde(rename = "ToRs", default)]
+    tors: Vec<String>,
+    #[serde(default)]
+    accounts: Vec<String>,
+    #[serde(rename = "OriginIDs", default)]
+    origin_ids: Vec<String>,
+    #[serde(default)]
+    setup_time_start: String,
+    #[serde(default)]
+    setup_time_end: String,
+    #[serde(rename = "OrderIDStart")]
+    order_id_start: Option<i64>,
+    #[serde(rename = "OrderIDEnd")]
+    order_id_end: Option<i64>,
+    #[serde(default)]
+    extra_args: BTreeMap<String, Value>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+    #[serde(default)]
+    order_by: String,
+    #[serde(rename = "APIOpts", default)]
+    _api_opts: Value,
+}
+
+impl CdrsFilter {
+    fn tenant(&self, call: &Call) -> Result<String, RpcError> {
+        match self.tenants.as_slice() {
+            [] => call.tenant(None),
+            [one] => call.tenant(Some(one)),
+            _ => Err(RpcError::server("one tenant per call")),
+        }
+    }
+
+    fn search(&self) -> Result<CdrSearch, RpcError> {
+        let now = chrono::Utc::now();
+        let time = |field: &str, s: &str| -> Result<Option<_>, RpcError> {
+            if s.is_empty() {
+                return Ok(None);
+            }
+            parse_time(s, now).map(Some).map_err(|e| RpcError::server(format!("{field}: {e}")))
+        };
+        let extra = |key: &str| -> Result<Option<i64>, RpcError> {
+            match self.extra_args.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Number(n)) => {
+                    n.as_i64().map(Some).ok_or_else(|| RpcError::server(format!("ExtraArgs.{key} must be an integer")))
+                }
+                Some(other) => Err(RpcError::server(format!("ExtraArgs.{key} must be an integer, not {other}"))),
+            }
+        };
+        if let Some(key) = self.extra_args.keys().find(|k| !["OrderIDStart", "OrderIDEnd"].contains(&k.as_str())) {
+            return Err(RpcError::server(format!("ExtraArgs.{key} is not supported (OrderIDStart, OrderIDEnd)")));
+        }
+        let descending = match self.order_by.as_str() {
+            "" | "OrderID" => false,
+            "OrderID;desc" => true,
+            other => {
+                return Err(RpcError::server(format!("OrderBy {other:?} is not supported (OrderID, OrderID;desc)")))
+            }
+        };
+        let non_negative = |field: &str, v: Option<i64>| match v {
+            Some(n) if n < 0 => Err(RpcError::server(format!("{field} must not be negative"))),
+            _ => Ok(v),
+        };
+        Ok(CdrSearch {
+            cgrids: self.cgrids.clone(),
+            tors: self.tors.clone(),
+            accounts: self.accounts.clone(),
+            origin_ids: self.origin_ids.clone(),
+            setup_time_start: time("SetupTimeStart", &self.setup_time_start)?,
+            setup_time_end: time("SetupTimeEnd", &self.setup_time_end)?,
+            order_id_start: self.order_id_start.or(extra("OrderIDStart")?),
+            order_id_end: self.order_id_end.or(extra("OrderIDEnd")?),
+            limit: non_negative("Limit", self.limit)?,
+            offset: non_negative("Offset", self.offset)?,
+            descending,
+        })
+    }
+}
+
+/// A CDR as CGrateS's `ExternalCDR`: Usage as text (a Go duration for `*voice`), Cost a number.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ExternalCdr {
+    #[serde(rename = "CGRID")]
+    cgrid: String,
+    #[serde(rename = "RunID")]
+    run_id: String,
+    #[serde(rename = "OrderID")]
+    order_id: i64,
+    origin_host: String,
+    source: String,
+    #[serde(rename = "OriginID")]
+    origin_id: String,
+    #[serde(rename = "ToR")]
+    tor: String,
+    request_type: String,
+    tenant: String,
+    category: String,
+    account: String,
+    subject: String,
+    destination: String,
+    setup_time: String,
+    answer_time: String,
+    usage: String,
+    extra_fields: Value,
+    cost_source: &'static str,
+    cost: Num,
+    extra_info: String,
+    pre_rated: bool,
+    partial: bool,
+}
+
+impl From<CdrRow> for ExternalCdr {
+    fn from(r: CdrRow) -> Self {
+        let usage = if r.tor == "*voice" { format_go_duration(r.usage) } else { r.usage.to_string() };
+        Self {
+            cgrid: r.cgrid,
+            run_id: r.run_id,
+            order_id: r.order_id,
+            origin_host: r.origin_host,
+            source: r.source,
+            origin_id: r.origin_id,
+            tor: r.tor,
+            request_type: r.request_type,
+            tenant: r.tenant,
+            category: r.category,
+            account: r.account,
+            subject: r.subject,
+            destination: r.destination,
+            setup_time: r.setup_time.to_rfc3339(),
+            answer_time: r.answer_time.to_rfc3339(),
+            usage,
+            extra_fields: r.extra_fields,
+            cost_source: "",
+            cost: Num(r.cost),
+            extra_info: r.extra_info.unwrap_or_default(),
+            pre_rated: false,
+            partial: false,
+        }
+    }
+}
+
+pub async fn get_cdrs(call: &Call, p: Value) -> Result<Reply, RpcError> {
+    let filter: CdrsFilter = params(p)?;
+    let tenant = filter.tenant(call)?;
+    let rows = read::search(call.state.pool(), &tenant, &filter.search()?).await?;
+    if rows.is_empty() {
+        return Err(RpcError::not_found());
+    }
+    ok(&rows.into_iter().map(ExternalCdr::from).collect::<Vec<_>>())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ExportCdrsParams {
+    #[serde(rename = "ExporterIDs", default)]
+    exporter_ids: Vec<String>,
+    #[serde(default)]
+    verbose: bool,
+    #[serde(default)]
+    tenant: String,
+    #[serde(rename = "APIOpts", default)]
+    _api_opts: Value,
+    /// `RPCCDRsFilter` members: accepted only empty (see [`export_cdrs`]).
+    #[serde(flatten)]
+    filter: BTreeMap<String, Value>,
+}
+
+/// Metrics of one exporter's run, as CGrateS's verbose reply.
+#[derive(Serialize)]
+struct ExportMetrics {
+    #[serde(rename = "FirstExpOrderID")]
+    first: Option<i64>,
+    #[serde(rename = "LastExpOrderID")]
+    last: Option<i64>,
+    #[serde(rename = "NumberOfEvents")]
+    events: i64,
+    /// CGrateS keys these by event ID; here they are the CGRIDs.
+    #[serde(rename = "PositiveExports")]
+    positive: Vec<String>,
+    #[serde(rename = "NegativeExports")]
+    negative: Vec<String>,
+    #[serde(rename = "TotalCost")]
+    total_cost: Num,
+    #[serde(rename = "TotalDataUsage")]
+    data: i64,
+    #[serde(rename = "TotalSMSUsage")]
+    sms: i64,
+    #[serde(rename = "TotalDuration")]
+    voice: i64,
+    #[serde(rename = "TotalGenericUsage")]
+    generic: i64,
+    #[serde(rename = "FilePath")]
+    file_path: Option<String>,
+    #[serde(rename = "FilePaths")]
+    file_paths: Vec<String>,
+    #[serde(rename = "ExportedCGRIDs")]
+    exported: Vec<String>,
+    /// A run writes all its CDRs or none (then the call fails), so this is always empty.
+    #[serde(rename = "UnexportedCGRIDs")]
+    unexported: Vec<String>,
+}
+
+/// Runs exporters now (`ExporterIDs`, or every exporter of the tenant), each from its own
+/// cursor with its own filters: simledger keeps the "last exported order ID" CGrateS leaves to
+/// the caller, so the call needs no filter and a repeat exports nothing twice. Filter members
+/// with a value are refused rather than ignored. `NOT_FOUND` when nothing was new.
+pub async fn export_cdrs(call: &Call, p: Value) -> Result<Reply, RpcError> {
+    let args: ExportCdrsParams = params(p)?;
+    let tenant = call.tenant(Some(&args.tenant))?;
+    let set: Vec<&String> = args.filter.iter().filter(|(_, v)| !is_empty(v)).map(|(k, _)| k).collect();
+    if !set.is_empty() {
+        return Err(RpcError::server(format!(
+            "filters are not supported by ExportCDRs ({}): each exporter exports what is new since its own \
+             last exported order ID, through its own filters",
+            set.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let ids = if args.exporter_ids.is_empty() {
+        cdr_export::list(call.state.pool(), &tenant).await.map_err(export_error)?.into_iter().map(|e| e.id).collect()
+    } else {
+        args.exporter_ids.clone()
+    };
+    let mut metrics = BTreeMap::new();
+    let mut exported = 0;
+    for id in ids {
+        let r = crate::v1::billing::run_export(&call.state, &tenant, &id, args.verbose).await.map_err(export_error)?;
+        exported += r.events;
+        metrics.insert(
+            id,
+            ExportMetrics {
+                first: r.first_order_id,
+                last: r.last_order_id,
+                events: r.events,
+                positive: r.exported_cgrids.clone(),
+                negative: Vec::new(),
+                total_cost: Num(r.total_cost),
+                data: r.data_usage,
+                sms: r.sms_usage,
+                voice: r.voice_usage,
+                generic: r.generic_usage,
+                file_path: r.file_paths.last().cloned(),
+                file_paths: r.file_paths,
+                exported: r.exported_cgrids,
+                unexported: Vec::new(),
+            },
+        );
+    }
+    if exported == 0 {
+        return Err(RpcError::not_found());
+    }
+    if args.verbose {
+        ok(&metrics)
+    } else {
+        ok(&serde_json::json!({}))
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.values().all(is_empty),
+    }
+}
+
+fn export_error(e: ExportError) -> RpcError {
+    match e {
+        ExportError::NotFound(_) => RpcError::not_found(),
+        other => RpcError::server(other),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SetConfigParams {
+    #[serde(default)]
+    tenant: String,
+    config: BTreeMap<String, Value>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(rename = "APIOpts", default)]
+    _api_opts: Value,
+}
+
+/// Creates or redefines exporters from an `ees` section; cursors are kept. Every definition is
+/// checked before any is stored.
+pub async fn set_config(call: &Call, p: Value) -> Result<Reply, RpcError> {
+    let args: SetConfigParams = params(p)?;
+    if let Some(other) = args.config.keys().find(|k| k.as_str() != "ees") {
+        return Err(RpcError::server(format!("section {other:?} cannot be set here; only \"ees\" can")));
+    }
+    let Some(ees) = args.config.get("ees") else { return Err(RpcError::missing(&["Config.ees"])) };
+    let ees: EesConfig = params(ees.clone())?;
+    let default_tenant = call.tenant(Some(&args.tenant))?;
+    let mut checked = Vec::new();
+    for e in &ees.exporters {
+        let (tenant, exporter) = e.to_exporter(Some(&default_tenant), &mut Vec::new()).map_err(export_error)?;
+        cdr_export::check(&exporter).map_err(export_error)?;
+        checked.push((call.tenant(Some(&tenant))?, exporter));
+    }
+    if !args.dry_run {
+        for (tenant, exporter) in &checked {
+            cdr_export::upsert(call.state.pool(), tenant, exporter).await.map_err(export_error)?;
+        }
+    }
+    ok(&"OK")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetConfigParams {
+    #[serde(default)]
+    section: String,
+    #[serde(default)]
+    tenant: String,
+    #[serde(rename = "APIOpts", default)]
+    _api_opts: Value,
+}
+
+/// The tenant's exporters as an `ees` section.
+pub async fn get_config(call: &Call, p: Value) -> Result<Reply, RpcError> {
+    let args: GetConfigParams = params(p)?;
+    if args.section != "ees" {
+        return Err(RpcError::server(format!("section {:?} is not available; \"ees\" is", args.section)));
+    }
+    let tenant = call.tenant(Some(&args.tenant))?;
+    let exporters = cdr_export::list(call.state.pool(), &tenant).await.map_err(export_error)?;
+    let ees = EesConfig { exporters: exporters.iter().map(|e| ExporterConfig::from_exporter(&tenant, e)).collect() };
+    ok(&serde_json::json!({ "ees": ees }))
+}

@@ -1,0 +1,253 @@
+//! `POST /jsonrpc`: CGrateS's JSON-RPC dialect (JSON-RPC 1.0 as Go's `net/rpc/jsonrpc` speaks
+//! it), so billing scripts written for CGrateS run unchanged.
+//!
+//! - Request `{"method": "APIerSv1.SetBalance", "params": [{…}], "id": 1}`; a `"jsonrpc"` member
+//!   is ignored. Reply `{"id": 1, "result": …, "error": null}` or `{"id": 1, "result": null,
+//!   "error": "NOT_FOUND"}`: errors are CGrateS's bare strings (`MANDATORY_IE_MISSING: [Account]`,
+//!   `SERVER_ERROR: …`, `ERR_EXISTS`, `NOT_FOUND`), with HTTP 200 as CGrateS answers them.
+//! - Method names are case-sensitive; `ApierV1.`/`ApierV2.` are aliases of `APIerSv1.`/`APIerSv2.`.
+//! - Who may call: on the main listener, any account by HTTP Basic auth (a customer acts on its
+//!   own tenant; an operator names one with `Tenant`). On the CGrateS-style listener
+//!   (`--jsonrpc-listen`), bound to loopback, no credentials are asked, as CGrateS asks none, and
+//!   `Tenant` defaults to the configured default tenant; bound elsewhere, operator credentials
+//!   are required.
+
+mod cdrs;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use simledger_commands::{CommandError, Role};
+
+use crate::AppState;
+
+/// Who reaches a listener, and so what it asks of callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// The main HTTP listener: credentials required, customers and operators.
+    Main,
+    /// The CGrateS-style listener on a loopback address: no credentials, as CGrateS.
+    Loopback,
+    /// The CGrateS-style listener on another address: operator credentials required.
+    Remote,
+}
+
+/// `/jsonrpc` for a listener of this exposure.
+pub fn router(exposure: Exposure) -> Router<AppState> {
+    Router::new().route(
+        "/jsonrpc",
+        post(move |state: State<AppState>, headers: HeaderMap, body: Bytes| handle(state, headers, body, exposure)),
+    )
+}
+
+/// A CGrateS error string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcError(pub String);
+
+impl RpcError {
+    pub fn not_found() -> Self {
+        Self("NOT_FOUND".into())
+    }
+
+    pub fn missing(fields: &[&str]) -> Self {
+        Self(format!("MANDATORY_IE_MISSING: [{}]", fields.join(" ")))
+    }
+
+    pub fn server(message: impl std::fmt::Display) -> Self {
+        Self(format!("SERVER_ERROR: {message}"))
+    }
+
+    pub fn exists() -> Self {
+        Self("ERR_EXISTS".into())
+    }
+
+    pub fn unauthorized() -> Self {
+        Self("UNAUTHORIZED".into())
+    }
+}
+
+impl From<CommandError> for RpcError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Missing(fields) => Self::missing(&fields),
+            CommandError::Duplicate(_) => Self::exists(),
+            CommandError::NotFound { .. } => Self::not_found(),
+            other => Self::server(other),
+        }
+    }
+}
+
+impl From<sqlx::Error> for RpcError {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::error!(error = %e, "database error answering JSON-RPC");
+        Self::server("database error")
+    }
+}
+
+/// The caller of one request, resolved to the tenant it acts on.
+pub struct Call {
+    pub state: AppState,
+    /// Operators (and loopback callers) may name any tenant; customers only their own.
+    operator: bool,
+    own_account: Option<String>,
+}
+
+impl Call {
+    /// The tenant a request acts on: its `Tenant`, checked against the caller.
+    pub fn tenant(&self, requested: Option<&str>) -> Result<String, RpcError> {
+        let requested = requested.filter(|t| !t.is_empty());
+        match (&self.own_account, self.operator, requested) {
+            (Some(own), false, None) => Ok(own.clone()),
+            (Some(own), false, Some(t)) if t == own => Ok(own.clone()),
+            (Some(_), false, Some(_)) => Err(RpcError::unauthorized()),
+            (_, true, Some(t)) => Ok(t.to_owned()),
+            (_, true, None) => self.state.default_tenant.clone().ok_or_else(|| RpcError::missing(&["Tenant"])),
+            (None, false, _) => Err(RpcError::unauthorized()),
+        }
+    }
+}
+
+async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes, exposure: Exposure) -> Response {
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                Value::Null,
+                Err(RpcError::server(format!("malformed request: {e}"))),
+            )
+        }
+    };
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let Some(method) = request.get("method").and_then(Value::as_str) else {
+        return reply(StatusCode::BAD_REQUEST, id, Err(RpcError::server("malformed request: no method")));
+    };
+    let call = match authorize(&state, &headers, exposure).await {
+        Ok(call) => call,
+        Err((status, e)) => return reply(status, id, Err(e)),
+    };
+    let params = match request.get("params") {
+        None | Some(Value::Null) => json!({}),
+        // CGrateS's codec takes exactly one object in the array.
+        Some(Value::Array(items)) if items.len() == 1 => items[0].clone(),
+        Some(Value::Array(_)) => {
+            return reply(StatusCode::OK, id, Err(RpcError::server("params must hold exactly one object")))
+        }
+        Some(object @ Value::Object(_)) => object.clone(),
+        Some(_) => return reply(StatusCode::OK, id, Err(RpcError::server("params must be an array of one object"))),
+    };
+    let method = canonical(method);
+    let result = dispatch(&call, &method, params).await;
+    if let Err(e) = &result {
+        tracing::debug!(method, error = %e.0, "JSON-RPC call refused");
+    }
+    reply(StatusCode::OK, id, result)
+}
+
+/// `ApierV1.X` → `APIerSv1.X`, `ApierV2.X` → `APIerSv2.X`; other names as they are.
+fn canonical(method: &str) -> String {
+    if let Some(rest) = method.strip_prefix("ApierV1.") {
+        format!("APIerSv1.{rest}")
+    } else if let Some(rest) = method.strip_prefix("ApierV2.") {
+        format!("APIerSv2.{rest}")
+    } else {
+        method.to_owned()
+    }
+}
+
+/// A method's result, serialized already so amounts keep their digits (see [`Num`]).
+pub type Reply = Box<serde_json::value::RawValue>;
+
+/// Serializes a method's result.
+pub fn ok<T: serde::Serialize>(result: &T) -> Result<Reply, RpcError> {
+    serde_json::value::to_raw_value(result).map_err(RpcError::server)
+}
+
+async fn dispatch(call: &Call, method: &str, params: Value) -> Result<Reply, RpcError> {
+    match method {
+        "CDRsV1.ProcessExternalCDR" => cdrs::process_external_cdr(call, params).await,
+        "CDRsV1.GetCDRs" | "APIerSv1.GetCDRs" | "APIerSv2.GetCDRs" => cdrs::get_cdrs(call, params).await,
+        "APIerSv1.ExportCDRs" => cdrs::export_cdrs(call, params).await,
+        "ConfigSv1.SetConfig" => cdrs::set_config(call, params).await,
+        "ConfigSv1.GetConfig" => cdrs::get_config(call, params).await,
+        other => {
+            // Go's net/rpc words it so.
+            let service = other.split_once('.').map(|(s, _)| s).unwrap_or(other);
+            if KNOWN_SERVICES.contains(&service) {
+                Err(RpcError(format!("rpc: can't find method {other}")))
+            } else {
+                Err(RpcError(format!("rpc: can't find service {other}")))
+            }
+        }
+    }
+}
+
+const KNOWN_SERVICES: &[&str] = &["APIerSv1", "APIerSv2", "CDRsV1", "ConfigSv1"];
+
+async fn authorize(state: &AppState, headers: &HeaderMap, exposure: Exposure) -> Result<Call, (StatusCode, RpcError)> {
+    if exposure == Exposure::Loopback {
+        return Ok(Call { state: state.clone(), operator: true, own_account: None });
+    }
+    let unauthorized = (StatusCode::UNAUTHORIZED, RpcError::unauthorized());
+    let (user, password) = crate::extract::basic_credentials_of(headers).ok_or(unauthorized.clone())?;
+    let principal = state
+        .auth
+        .authenticate(&user, &password)
+        .await
+        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, RpcError::server("cannot check credentials")))?
+        .ok_or(unauthorized)?;
+    state
+        .rate_limit
+        .admit(&principal.account_sid)
+        .map_err(|_| (StatusCode::TOO_MANY_REQUESTS, RpcError::server("too many requests")))?;
+    let operator = principal.role == Role::Operator;
+    if exposure == Exposure::Remote && !operator {
+        return Err((StatusCode::FORBIDDEN, RpcError::unauthorized()));
+    }
+    Ok(Call { state: state.clone(), operator, own_account: Some(principal.account_sid) })
+}
+
+#[derive(serde::Serialize)]
+struct Answer {
+    id: Value,
+    result: Option<Reply>,
+    error: Option<String>,
+}
+
+fn reply(status: StatusCode, id: Value, result: Result<Reply, RpcError>) -> Response {
+    let body = match result {
+        Ok(result) => Answer { id, result: Some(result), error: None },
+        Err(RpcError(e)) => Answer { id, result: None, error: Some(e) },
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Decodes a method's params object; a wrong type names the field, as Go's decoder does.
+pub fn params<T: DeserializeOwned>(value: Value) -> Result<T, RpcError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            RpcError::server(format!("invalid params: {}", e.inner()))
+        } else {
+            RpcError::server(format!("invalid params: {path}: {}", e.inner()))
+        }
+    })
+}
+
+/// A decimal written as a JSON number, digit for digit: CGrateS replies carry amounts as
+/// numbers, and none passes through a float here.
+#[derive(Debug, Clone, Copy)]
+pub struct Num(pub rust_decimal::Decimal);
+
+impl serde::Serialize for Num {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let raw = serde_json::value::RawValue::from_string(self.0.normalize().to_string())
+            .map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
+    }
+}

@@ -1,0 +1,192 @@
+//! `POST /jsonrpc` in CGrateS's dialect: external CDRs, GetCDRs, ExportCDRs and exporter
+//! definitions through ConfigSv1, on the loopback listener and on the main one.
+
+mod common;
+
+use common::cdr_events::{ended_session, log_events, sms};
+use common::{spawn_app, TestApp};
+use serde_json::{json, Value};
+
+fn voice_call(origin_id: &str, usage: &str) -> Value {
+    json!({
+        "OriginID": origin_id, "OriginHost": "pbx1", "ToR": "*voice", "RequestType": "*postpaid",
+        "Account": "1001", "Destination": "61412345678", "SetupTime": "2026-05-01T10:00:00Z",
+        "AnswerTime": "2026-05-01T10:00:05Z", "Usage": usage, "ExtraFields": {"trunk": "t1"}
+    })
+}
+
+async fn voice_rate(app: &TestApp) {
+    let rate = [("ToR", "*voice"), ("Prefix", "614"), ("PricePerUnit", "0.20"), ("UnitSize", "60000000000")];
+    assert_eq!(app.post(&app.operator, "/operator/CdrRates", &rate).await.status, 200);
+}
+
+#[tokio::test]
+async fn an_external_cdr_is_billed_once_and_read_back_as_cgrates_writes_it() {
+    let app = spawn_app().await;
+    voice_rate(&app).await;
+    let (result, error) = app.rpc("CDRsV1.ProcessExternalCDR", voice_call("call-1", "150s")).await;
+    assert_eq!((result, error), (json!("OK"), Value::Null));
+    let head = app.log.head().await.unwrap();
+    let (_, error) = app.rpc("CDRsV1.ProcessExternalCDR", voice_call("call-1", "150s")).await;
+    assert_eq!(error, "ERR_EXISTS", "the same CGRID twice is refused");
+    assert_eq!(app.log.head().await.unwrap(), head, "and appends nothing");
+
+    let (cdrs, error) = app.rpc("APIerSv1.GetCDRs", json!({"Accounts": ["1001"], "ToRs": ["*voice"]})).await;
+    assert_eq!(error, Value::Null);
+    let cdr = &cdrs[0];
+    assert_eq!(cdr["Usage"], "2m30s", "voice usage as a Go duration");
+    assert_eq!(cdr["Cost"], json!(0.5), "a number, as CGrateS writes it");
+    assert_eq!(cdr["Tenant"], app.alice.sid.as_str(), "the listener's default tenant");
+    assert_eq!(cdr["CGRID"], simledger_projections::cdrs::cgrid("call-1", "pbx1"));
+    assert_eq!(cdr["ExtraFields"]["trunk"], "t1");
+    assert_eq!(cdr["AnswerTime"], "2026-05-01T10:00:05+00:00");
+    // The legacy service name is an alias, and the same CDR shows in the REST API.
+    let (legacy, _) = app.rpc("ApierV1.GetCDRs", json!({"CGRIDs": [cdr["CGRID"]]})).await;
+    assert_eq!(legacy[0]["OrderID"], cdr["OrderID"]);
+    let rest = app.get(&app.alice, "/v1/Billing/Cdrs?ToR=*voice").await.body;
+    assert_eq!(rest["cdrs"][0]["Cost"], "0.5");
+    let (_, error) = app.rpc("APIerSv1.GetCDRs", json!({"Accounts": ["nobody"]})).await;
+    assert_eq!(error, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn get_cdrs_pages_by_order_id_with_cgrates_filter_fields() {
+    let app = spawn_app().await;
+    for n in 0..5 {
+        assert_eq!(app.rpc("CDRsV1.ProcessExternalCDR", voice_call(&format!("c{n}"), "1s")).await.1, Value::Null);
+    }
+    let (all, _) = app.rpc("APIerSv1.GetCDRs", json!({"OrderBy": "OrderID"})).await;
+    let ids: Vec<i64> = all.as_array().unwrap().iter().map(|c| c["OrderID"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 5);
+    let (page, _) = app
+        .rpc("APIerSv1.GetCDRs", json!({"ExtraArgs": {"OrderIDStart": ids[1], "OrderIDEnd": ids[4]}, "Limit": 2}))
+        .await;
+    let page: Vec<i64> = page.as_array().unwrap().iter().map(|c| c["OrderID"].as_i64().unwrap()).collect();
+    assert_eq!(page, [ids[1], ids[2]], "start inclusive, end exclusive, limited");
+    let (desc, _) = app.rpc("CDRsV1.GetCDRs", json!({"OrderBy": "OrderID;desc", "Limit": 1})).await;
+    assert_eq!(desc[0]["OrderID"], ids[4]);
+}
+
+#[tokio::test]
+async fn export_cdrs_runs_exporters_defined_through_config_and_never_repeats_a_cdr() {
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir().join(format!("simledger-rpc-export-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ees = json!({"exporters": [{
+        "id": "data_csv", "type": "*file_csv", "export_path": dir, "filters": ["*string:~*req.ToR:*data"],
+        "synchronous": true, "opts": {"csvFieldSeparator": ";"},
+        "fields": [{"tag": "CGRID", "path": "*exp.CGRID", "type": "*variable", "value": "~*req.CGRID"},
+                   {"tag": "Usage", "path": "*exp.Usage", "type": "*variable", "value": "~*req.Usage"}]
+    }]});
+    assert_eq!(app.rpc("ConfigSv1.SetConfig", json!({"Config": {"ees": ees}})).await, (json!("OK"), Value::Null));
+    let (config, _) = app.rpc("ConfigSv1.GetConfig", json!({"Section": "ees"})).await;
+    assert_eq!(config["ees"]["exporters"][0]["opts"]["csvFieldSeparator"], ";");
+    let listed = app.get(&app.alice, "/v1/Billing/Exporters").await.body;
+    assert_eq!(listed["exporters"][0]["id"], "data_csv", "defined over JSON-RPC, listed over REST");
+
+    let alice = app.alice.sid.clone();
+    log_events(
+        &app,
+        vec![ended_session(&alice, "HS1", 1, 300), sms(&alice, "HS1", 2), ended_session(&alice, "HS1", 3, 200)],
+    )
+    .await;
+    let (metrics, error) = app.rpc("APIerSv1.ExportCDRs", json!({"ExporterIDs": ["data_csv"], "Verbose": true})).await;
+    assert_eq!(error, Value::Null);
+    let m = &metrics["data_csv"];
+    assert_eq!((m["NumberOfEvents"].as_i64(), m["TotalDataUsage"].as_i64()), (Some(2), Some(500)));
+    assert_eq!(m["ExportedCGRIDs"].as_array().unwrap().len(), 2);
+    assert_eq!(m["UnexportedCGRIDs"], json!([]));
+    assert!(m["FirstExpOrderID"].as_i64().unwrap() < m["LastExpOrderID"].as_i64().unwrap());
+    let file = std::fs::read_to_string(m["FilePath"].as_str().unwrap()).unwrap();
+    assert_eq!(file.lines().next(), Some("CGRID;Usage"));
+    assert_eq!(file.lines().count(), 3);
+    let (_, error) = app.rpc("APIerSv1.ExportCDRs", json!({"ExporterIDs": ["data_csv"], "Verbose": true})).await;
+    assert_eq!(error, "NOT_FOUND", "nothing new since the last export");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn bad_calls_get_cgrates_errors_and_change_nothing() {
+    let app = spawn_app().await;
+    let head = app.log.head().await.unwrap();
+    let cases = [
+        ("APIerSv1.Nope", json!({}), "rpc: can't find method APIerSv1.Nope"),
+        ("Nope.GetCDRs", json!({}), "rpc: can't find service Nope.GetCDRs"),
+        ("apiersv1.GetCDRs", json!({}), "rpc: can't find service apiersv1.GetCDRs"),
+        ("CDRsV1.ProcessExternalCDR", json!({"OriginID": "x"}), "MANDATORY_IE_MISSING: [Account]"),
+        ("CDRsV1.ProcessExternalCDR", json!({"ToR": "*voice"}), "MANDATORY_IE_MISSING: [OriginID Account]"),
+        ("CDRsV1.ProcessExternalCDR", json!({"OriginID": 7, "Account": "a"}), "SERVER_ERROR: invalid params: OriginID"),
+        ("CDRsV1.ProcessExternalCDR", json!({"OriginID": "x", "Account": "a", "Usage": "-1s"}), "Usage"),
+        ("CDRsV1.ProcessExternalCDR", json!({"OriginID": "x", "Account": "a", "Usage": true}), "Usage"),
+        ("APIerSv1.GetCDRs", json!({"Limit": "ten"}), "SERVER_ERROR: invalid params: Limit"),
+        ("APIerSv1.GetCDRs", json!({"MinUsage": "1s"}), "MinUsage"),
+        ("APIerSv1.GetCDRs", json!({"Limit": -1}), "Limit must not be negative"),
+        ("APIerSv1.ExportCDRs", json!({"Accounts": ["1001"]}), "filters are not supported"),
+        (
+            "ConfigSv1.SetConfig",
+            json!({"Config": {"ees": {"exporters": [
+            {"id": "a", "type": "*file_csv", "export_path": "/tmp", "filters": ["*string:ToR"]}]}}}),
+            "malformed filter",
+        ),
+        (
+            "ConfigSv1.SetConfig",
+            json!({"Config": {"ees": {"exporters": [
+            {"id": "a", "type": "*file_csv", "export_path": "/tmp"},
+            {"id": "b", "type": "*kafka_json_map", "export_path": "/tmp"}]}}}),
+            "unsupported type",
+        ),
+        ("ConfigSv1.SetConfig", json!({"Config": {"stor_db": {}}}), "cannot be set"),
+    ];
+    for (method, params, says) in cases {
+        let (result, error) = app.rpc(method, params.clone()).await;
+        assert_eq!(result, Value::Null, "{method} {params}");
+        assert!(error.as_str().is_some_and(|e| e.contains(says)), "{method} {params}: {error}");
+    }
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing appended");
+    let (config, _) = app.rpc("ConfigSv1.GetConfig", json!({"Section": "ees"})).await;
+    assert_eq!(config["ees"]["exporters"], json!([]), "not even exporter a of the refused batch");
+    // Not JSON at all: HTTP 400, still in the dialect's shape.
+    let r = app.http.post(&app.jsonrpc).body("{not json").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().starts_with("SERVER_ERROR: malformed request"));
+}
+
+#[tokio::test]
+async fn the_main_listener_asks_credentials_and_keeps_customers_to_their_own_tenant() {
+    let app = spawn_app().await;
+    let url = app.url("/jsonrpc");
+    let call =
+        |params: Value| json!({"method": "CDRsV1.ProcessExternalCDR", "params": [params], "id": 7, "jsonrpc": "2.0"});
+    let anonymous = app.http.post(&url).json(&call(voice_call("a", "1s"))).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.json::<Value>().await.unwrap()["error"], "UNAUTHORIZED");
+
+    let as_bob = |body: Value| app.http.post(&url).basic_auth(&app.bob.sid, Some(&app.bob.secret)).json(&body).send();
+    let own: Value = as_bob(call(voice_call("b", "1s"))).await.unwrap().json().await.unwrap();
+    assert_eq!((own["id"].as_i64(), own["result"].as_str()), (Some(7), Some("OK")));
+    let mut other = voice_call("c", "1s");
+    other["Tenant"] = json!(app.alice.sid);
+    let refused: Value = as_bob(call(other)).await.unwrap().json().await.unwrap();
+    assert_eq!(refused["error"], "UNAUTHORIZED");
+    let bobs = app.get(&app.bob, "/v1/Billing/Cdrs").await.body;
+    assert_eq!(bobs["cdrs"].as_array().unwrap().len(), 1);
+    assert_eq!(app.get(&app.alice, "/v1/Billing/Cdrs").await.body["cdrs"], json!([]));
+
+    // An operator names the tenant.
+    let mut for_alice = voice_call("d", "1s");
+    for_alice["Tenant"] = json!(app.alice.sid);
+    let r: Value = app
+        .http
+        .post(&url)
+        .basic_auth(&app.operator.sid, Some(&app.operator.secret))
+        .json(&call(for_alice))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["result"], "OK");
+    assert_eq!(app.get(&app.alice, "/v1/Billing/Cdrs").await.body["cdrs"].as_array().unwrap().len(), 1);
+}

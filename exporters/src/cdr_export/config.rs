@@ -1,0 +1,181 @@
+//! Exporters in CGrateS's configuration shape (`ees.exporters[]`), so a CGrateS user's
+//! definitions carry over: from simledger's configuration file and from `ConfigSv1.SetConfig`.
+//!
+//! Understood: `id`, `type`, `export_path`, `filters`, `fields`, and in `opts`
+//! `csvFieldSeparator`, `s3BucketID` + `s3FolderPath` (for `*s3_*`, as CGrateS names the
+//! bucket). simledger's own: `tenant` (else the configuration's default tenant), `schedule`
+//! and `opts.csvHeader` (default true). CGrateS keys that mean nothing here (`flags`,
+//! `synchronous`, `attempts`, …) are accepted and reported as ignored; any other key is an error.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::template::FieldTemplate;
+use super::{ExportError, Exporter};
+
+/// CGrateS's `ees` section.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct EesConfig {
+    #[serde(default)]
+    pub exporters: Vec<ExporterConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ExporterConfig {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub export_path: String,
+    #[serde(default)]
+    pub filters: Vec<String>,
+    #[serde(default)]
+    pub fields: Vec<FieldTemplate>,
+    #[serde(default)]
+    pub opts: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// Every other key, checked by [`ExporterConfig::to_exporter`].
+    #[serde(flatten, skip_serializing)]
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// CGrateS exporter keys with no meaning in simledger (every run is synchronous and atomic).
+const IGNORED_KEYS: &[&str] = &[
+    "flags",
+    "synchronous",
+    "attempts",
+    "concurrent_requests",
+    "timezone",
+    "metrics_reset_schedule",
+    "attribute_ids",
+    "attribute_context",
+    "failed_posts_dir",
+];
+
+const KNOWN_OPTS: &[&str] = &["csvFieldSeparator", "csvHeader", "s3BucketID", "s3FolderPath"];
+
+impl ExporterConfig {
+    /// The exporter and its tenant; `ignored` collects the keys that were accepted but mean nothing.
+    pub fn to_exporter(
+        &self,
+        default_tenant: Option<&str>,
+        ignored: &mut Vec<String>,
+    ) -> Result<(String, Exporter), ExportError> {
+        let invalid = |m: String| ExportError::Invalid(format!("exporter {:?}: {m}", self.id));
+        for key in self.other.keys() {
+            if IGNORED_KEYS.contains(&key.as_str()) {
+                ignored.push(format!("{}.{key}", self.id));
+            } else {
+                return Err(invalid(format!("unknown key {key:?}")));
+            }
+        }
+        for key in self.opts.keys() {
+            if !KNOWN_OPTS.contains(&key.as_str()) {
+                ignored.push(format!("{}.opts.{key}", self.id));
+            }
+        }
+        let text = |key: &str| -> Result<Option<String>, ExportError> {
+            match self.opts.get(key) {
+                None => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(invalid(format!("opts.{key} must be a string, not {other}"))),
+            }
+        };
+        let tenant = self
+            .tenant
+            .clone()
+            .or_else(|| default_tenant.map(str::to_owned))
+            .ok_or_else(|| invalid("no tenant: set `tenant`, or general.default_tenant".into()))?;
+        let mut export_path = self.export_path.clone();
+        if self.kind.starts_with("*s3_") {
+            if let Some(bucket) = text("s3BucketID")? {
+                let folder = text("s3FolderPath")?.unwrap_or_default();
+                export_path = format!("s3://{bucket}/{}", folder.trim_matches('/'));
+            }
+        }
+        let header = match self.opts.get("csvHeader") {
+            None => true,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(other) => return Err(invalid(format!("opts.csvHeader must be true or false, not {other}"))),
+        };
+        let exporter = Exporter {
+            id: self.id.clone(),
+            kind: self.kind.clone(),
+            export_path,
+            filters: self.filters.clone(),
+            fields: self.fields.clone(),
+            field_separator: text("csvFieldSeparator")?.unwrap_or_else(|| ",".into()),
+            header,
+            schedule: self.schedule.clone(),
+            declared: false,
+            last_exported_order_id: 0,
+        };
+        Ok((tenant, exporter))
+    }
+
+    /// The definition of a stored exporter, in this shape.
+    pub fn from_exporter(tenant: &str, e: &Exporter) -> Self {
+        let mut opts = BTreeMap::new();
+        opts.insert("csvFieldSeparator".into(), serde_json::Value::String(e.field_separator.clone()));
+        opts.insert("csvHeader".into(), serde_json::Value::Bool(e.header));
+        Self {
+            id: e.id.clone(),
+            kind: e.kind.clone(),
+            export_path: e.export_path.clone(),
+            filters: e.filters.clone(),
+            fields: e.fields.clone(),
+            opts,
+            tenant: Some(tenant.to_owned()),
+            schedule: e.schedule.clone(),
+            other: BTreeMap::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cgrates_exporter_definition_carries_over() {
+        let json = serde_json::json!({
+            "id": "csv_sms", "type": "*file_csv", "export_path": "/var/spool/cdrs",
+            "filters": ["*string:~*req.ToR:*sms"], "synchronous": true, "attempts": 1,
+            "opts": {"csvFieldSeparator": ";"},
+            "fields": [
+                {"tag": "CGRID", "path": "*exp.CGRID", "type": "*variable", "value": "~*req.CGRID"},
+                {"tag": "Cost", "path": "*exp.Cost", "type": "*variable", "value": "~*req.Cost", "rounding_decimals": 4},
+            ],
+        });
+        let config: ExporterConfig = serde_json::from_value(json).unwrap();
+        let mut ignored = Vec::new();
+        let (tenant, e) = config.to_exporter(Some("ACdefault"), &mut ignored).unwrap();
+        assert_eq!(tenant, "ACdefault");
+        assert_eq!((e.kind.as_str(), e.field_separator.as_str(), e.fields.len()), ("*file_csv", ";", 2));
+        assert_eq!(ignored, ["csv_sms.attempts", "csv_sms.synchronous"]);
+    }
+
+    #[test]
+    fn an_s3_bucket_named_in_opts_becomes_the_export_path() {
+        let json = serde_json::json!({"id": "s3", "type": "*s3_json_map", "tenant": "AC1",
+            "opts": {"s3BucketID": "cdrs", "s3FolderPath": "/fleet/"}});
+        let config: ExporterConfig = serde_json::from_value(json).unwrap();
+        let (_, e) = config.to_exporter(None, &mut Vec::new()).unwrap();
+        assert_eq!(e.export_path, "s3://cdrs/fleet");
+    }
+
+    #[test]
+    fn unknown_keys_and_a_missing_tenant_are_errors() {
+        let typo: ExporterConfig =
+            serde_json::from_value(serde_json::json!({"id": "a", "type": "*file_csv", "export_pth": "/tmp"})).unwrap();
+        let err = typo.to_exporter(Some("AC1"), &mut Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("export_pth"), "{err}");
+        let orphan: ExporterConfig =
+            serde_json::from_value(serde_json::json!({"id": "a", "type": "*file_csv", "export_path": "/tmp"})).unwrap();
+        assert!(orphan.to_exporter(None, &mut Vec::new()).unwrap_err().to_string().contains("no tenant"));
+    }
+}

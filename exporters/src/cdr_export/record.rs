@@ -1,0 +1,250 @@
+//! A CDR as exporters see it, and the `~*req.<Field>` paths that name its fields.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+/// One row of `cdrs`.
+#[derive(Debug, Clone)]
+pub struct CdrRecord {
+    pub cgrid: String,
+    pub run_id: String,
+    pub order_id: i64,
+    pub origin_host: String,
+    pub source: String,
+    pub origin_id: String,
+    pub tor: String,
+    pub request_type: String,
+    pub tenant: String,
+    pub category: String,
+    pub account: String,
+    pub subject: String,
+    pub destination: String,
+    pub setup_time: DateTime<Utc>,
+    pub answer_time: DateTime<Utc>,
+    pub usage: i64,
+    pub cost: Decimal,
+    pub extra_fields: serde_json::Map<String, serde_json::Value>,
+    pub extra_info: Option<String>,
+}
+
+/// The columns [`CdrRecord::from_row`] reads, in its order.
+pub const SELECT: &str = "cgrid, run_id, order_id, origin_host, source, origin_id, tor, request_type, tenant, \
+     category, account, subject, destination, setup_time, answer_time, usage, cost, extra_fields, extra_info";
+
+impl CdrRecord {
+    pub fn from_row(r: &PgRow) -> sqlx::Result<Self> {
+        let extra: serde_json::Value = r.try_get(17)?;
+        Ok(Self {
+            cgrid: r.try_get(0)?,
+            run_id: r.try_get(1)?,
+            order_id: r.try_get(2)?,
+            origin_host: r.try_get(3)?,
+            source: r.try_get(4)?,
+            origin_id: r.try_get(5)?,
+            tor: r.try_get(6)?,
+            request_type: r.try_get(7)?,
+            tenant: r.try_get(8)?,
+            category: r.try_get(9)?,
+            account: r.try_get(10)?,
+            subject: r.try_get(11)?,
+            destination: r.try_get(12)?,
+            setup_time: r.try_get(13)?,
+            answer_time: r.try_get(14)?,
+            usage: r.try_get(15)?,
+            cost: r.try_get(16)?,
+            extra_fields: match extra {
+                serde_json::Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            },
+            extra_info: r.try_get(18)?,
+        })
+    }
+
+    /// The value at a field path.
+    pub fn get(&self, field: &Field) -> Value<'_> {
+        match field {
+            Field::Cgrid => Value::Text(&self.cgrid),
+            Field::RunId => Value::Text(&self.run_id),
+            Field::OrderId => Value::Int(self.order_id),
+            Field::OriginHost => Value::Text(&self.origin_host),
+            Field::Source => Value::Text(&self.source),
+            Field::OriginId => Value::Text(&self.origin_id),
+            Field::Tor => Value::Text(&self.tor),
+            Field::RequestType => Value::Text(&self.request_type),
+            Field::Tenant => Value::Text(&self.tenant),
+            Field::Category => Value::Text(&self.category),
+            Field::Account => Value::Text(&self.account),
+            Field::Subject => Value::Text(&self.subject),
+            Field::Destination => Value::Text(&self.destination),
+            Field::SetupTime => Value::Time(self.setup_time),
+            Field::AnswerTime => Value::Time(self.answer_time),
+            Field::Usage => Value::Int(self.usage),
+            Field::Cost => Value::Decimal(self.cost),
+            Field::ExtraInfo => self.extra_info.as_deref().map_or(Value::Missing, Value::Text),
+            Field::ExtraFields => Value::Json(&self.extra_fields),
+            Field::Extra(name) => match self.extra_fields.get(name) {
+                Some(serde_json::Value::String(s)) => Value::Text(s),
+                Some(serde_json::Value::Null) | None => Value::Missing,
+                Some(serde_json::Value::Number(n)) => Value::Number(n.to_string()),
+                Some(other) => Value::Number(other.to_string()),
+            },
+        }
+    }
+
+    /// The CDR as one JSON object with CGrateS's field names (Cost as a decimal string, so no
+    /// amount passes through a float).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "CGRID": self.cgrid, "RunID": self.run_id, "OrderID": self.order_id,
+            "OriginHost": self.origin_host, "Source": self.source, "OriginID": self.origin_id,
+            "ToR": self.tor, "RequestType": self.request_type, "Tenant": self.tenant,
+            "Category": self.category, "Account": self.account, "Subject": self.subject,
+            "Destination": self.destination, "SetupTime": self.setup_time.to_rfc3339(),
+            "AnswerTime": self.answer_time.to_rfc3339(), "Usage": self.usage,
+            "Cost": self.cost.normalize().to_string(), "ExtraFields": self.extra_fields,
+            "ExtraInfo": self.extra_info.as_deref().unwrap_or_default(),
+        })
+    }
+}
+
+/// A field a path names: `~*req.Cost`, `~*req.ExtraFields.iccid`, or an extra field by its
+/// bare name, as CGrateS flattens them (`~*req.iccid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    Cgrid,
+    RunId,
+    OrderId,
+    OriginHost,
+    Source,
+    OriginId,
+    Tor,
+    RequestType,
+    Tenant,
+    Category,
+    Account,
+    Subject,
+    Destination,
+    SetupTime,
+    AnswerTime,
+    Usage,
+    Cost,
+    ExtraInfo,
+    ExtraFields,
+    Extra(String),
+}
+
+/// The standard fields, by the names paths use.
+const STANDARD: &[(&str, Field)] = &[
+    ("CGRID", Field::Cgrid),
+    ("RunID", Field::RunId),
+    ("OrderID", Field::OrderId),
+    ("OriginHost", Field::OriginHost),
+    ("Source", Field::Source),
+    ("OriginID", Field::OriginId),
+    ("ToR", Field::Tor),
+    ("RequestType", Field::RequestType),
+    ("Tenant", Field::Tenant),
+    ("Category", Field::Category),
+    ("Account", Field::Account),
+    ("Subject", Field::Subject),
+    ("Destination", Field::Destination),
+    ("SetupTime", Field::SetupTime),
+    ("AnswerTime", Field::AnswerTime),
+    ("Usage", Field::Usage),
+    ("Cost", Field::Cost),
+    ("ExtraInfo", Field::ExtraInfo),
+    ("ExtraFields", Field::ExtraFields),
+];
+
+/// The extra fields the embedded core writes; other names need `~*req.ExtraFields.<name>`, so a
+/// misspelt standard field is an error rather than a silently empty column.
+const CORE_EXTRA_FIELDS: &[&str] = &[
+    "iccid",
+    "imsi",
+    "imei",
+    "mcc",
+    "mnc",
+    "iso_country",
+    "network_sid",
+    "cell_id",
+    "rat_type",
+    "fleet_sid",
+    "direction",
+];
+
+impl Field {
+    /// Parses `~*req.<Name>`.
+    pub fn parse(path: &str) -> Result<Self, String> {
+        let name = path.strip_prefix("~*req.").ok_or_else(|| {
+            format!("unknown field path {path:?}: CDR fields are read as ~*req.<Field>, e.g. ~*req.Cost")
+        })?;
+        if let Some((_, f)) = STANDARD.iter().find(|(n, _)| *n == name) {
+            return Ok(f.clone());
+        }
+        if let Some(extra) = name.strip_prefix("ExtraFields.") {
+            if !extra.is_empty() {
+                return Ok(Self::Extra(extra.to_owned()));
+            }
+        }
+        if CORE_EXTRA_FIELDS.contains(&name) {
+            return Ok(Self::Extra(name.to_owned()));
+        }
+        let known: Vec<&str> = STANDARD.iter().map(|(n, _)| *n).collect();
+        Err(format!(
+            "unknown field path {path:?}: fields are {}, the core's extra fields {}, or ~*req.ExtraFields.<name>",
+            known.join(", "),
+            CORE_EXTRA_FIELDS.join(", ")
+        ))
+    }
+
+    pub fn is_time(&self) -> bool {
+        matches!(self, Self::SetupTime | Self::AnswerTime)
+    }
+
+    pub fn is_number(&self) -> bool {
+        matches!(self, Self::OrderId | Self::Usage | Self::Cost)
+    }
+}
+
+/// A field's value, typed so filters compare numbers as numbers and times as times.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    Text(&'a str),
+    /// A number from the extra fields, as written.
+    Number(String),
+    Int(i64),
+    Decimal(Decimal),
+    Time(DateTime<Utc>),
+    Json(&'a serde_json::Map<String, serde_json::Value>),
+    Missing,
+}
+
+impl Value<'_> {
+    /// The value as text (times RFC 3339, decimals normalised).
+    pub fn render(&self) -> Cow<'_, str> {
+        match self {
+            Value::Text(s) => Cow::Borrowed(s),
+            Value::Number(s) => Cow::Borrowed(s),
+            Value::Int(i) => Cow::Owned(i.to_string()),
+            Value::Decimal(d) => Cow::Owned(d.normalize().to_string()),
+            Value::Time(t) => Cow::Owned(t.to_rfc3339()),
+            Value::Json(m) => Cow::Owned(serde_json::Value::Object((*m).clone()).to_string()),
+            Value::Missing => Cow::Borrowed(""),
+        }
+    }
+
+    /// The value as a number, when it is one.
+    pub fn as_decimal(&self) -> Option<Decimal> {
+        match self {
+            Value::Int(i) => Some(Decimal::from(*i)),
+            Value::Decimal(d) => Some(*d),
+            Value::Text(s) => s.parse().ok(),
+            Value::Number(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! Field templates, as CGrateS's `ees.exporters[].fields`: each output column (or JSON key) is
+//! `{tag, path: "*exp.<Name>", type, value, layout, rounding_decimals, filters}`.
+//!
+//! Types: `*variable` / `*composed` (`value` is `;`-separated parts, each `~*req.<Field>` or a
+//! literal), `*constant` and `*filler` (`value` verbatim), `*datetime` (one time field, written
+//! with `layout`: a Go reference layout such as `2006-01-02 15:04:05`, or strftime when it holds
+//! a `%`; RFC 3339 without one). `rounding_decimals` rounds numbers (half away from zero). A
+//! field whose own `filters` fail is written empty.
+
+use chrono::format::{Item, StrftimeItems};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+use super::filter::Filter;
+use super::record::{CdrRecord, Field, Value};
+
+/// A field as declared (stored as JSON, accepted in CGrateS's config shape).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldTemplate {
+    /// The column's header, or the JSON key.
+    pub tag: String,
+    /// `*exp.<Name>`; the name is the JSON key (CSV uses the tag).
+    #[serde(default)]
+    pub path: String,
+    /// `*variable` (default), `*composed`, `*constant`, `*filler` or `*datetime`.
+    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    pub value: String,
+    /// For `*datetime`: a Go layout (`2006-01-02T15:04:05Z07:00`) or a strftime format.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub layout: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rounding_decimals: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Literal(String),
+    Field(Field),
+}
+
+/// A template checked and ready to render.
+#[derive(Debug, Clone)]
+pub struct CompiledField {
+    pub tag: String,
+    /// The JSON key (`*exp.<Name>`'s name).
+    pub key: String,
+    parts: Vec<Part>,
+    layout: Option<String>,
+    rounding: Option<u32>,
+    filters: Vec<Filter>,
+}
+
+impl CompiledField {
+    pub fn compile(t: &FieldTemplate) -> Result<Self, String> {
+        let tag = t.tag.trim();
+        if tag.is_empty() {
+            return Err("every field needs a tag".into());
+        }
+        let path = if t.path.is_empty() { format!("*exp.{tag}") } else { t.path.clone() };
+        let key = path.strip_prefix("*exp.").filter(|k| !k.is_empty()).ok_or_else(|| {
+            format!("unknown field path {path:?} for {tag}: exported fields go to *exp.<Name> (*hdr and *trl are not written)")
+        })?;
+        let kind = if t.kind.is_empty() { "*variable" } else { t.kind.as_str() };
+        let parts = match kind {
+            "*constant" | "*filler" => vec![Part::Literal(t.value.clone())],
+            "*variable" | "*composed" | "*datetime" => t
+                .value
+                .split(';')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    if p.starts_with('~') {
+                        Field::parse(p).map(Part::Field)
+                    } else {
+                        Ok(Part::Literal(p.to_owned()))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("field {tag}: {e}"))?,
+            other => {
+                return Err(format!(
+                    "field {tag}: unsupported type {other:?} (supported: *variable, *composed, *constant, *filler, *datetime)"
+                ))
+            }
+        };
+        if kind == "*datetime" && !matches!(parts.as_slice(), [Part::Field(f)] if f.is_time()) {
+            return Err(format!("field {tag}: *datetime takes one time field, ~*req.SetupTime or ~*req.AnswerTime"));
+        }
+        let layout = match t.layout.trim() {
+            "" => None,
+            l => Some(strftime(l).map_err(|e| format!("field {tag}: {e}"))?),
+        };
+        let filters = t
+            .filters
+            .iter()
+            .map(|f| Filter::parse(f))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("field {tag}: {e}"))?;
+        Ok(Self { tag: tag.to_owned(), key: key.to_owned(), parts, layout, rounding: t.rounding_decimals, filters })
+    }
+
+    /// Appends the field's text for `cdr` to `out`.
+    pub fn render(&self, cdr: &CdrRecord, out: &mut String) {
+        if !self.filters.iter().all(|f| f.passes(cdr)) {
+            return;
+        }
+        for part in &self.parts {
+            match part {
+                Part::Literal(s) => out.push_str(s),
+                Part::Field(f) => match (cdr.get(f), &self.layout, self.rounding) {
+                    (Value::Time(t), Some(layout), _) => {
+                        use std::fmt::Write;
+                        let _ = write!(out, "{}", t.format(layout));
+                    }
+                    (v, _, Some(dp)) if v.as_decimal().is_some() && !matches!(v, Value::Text(_)) => {
+                        let d = v.as_decimal().unwrap_or_default();
+                        let rounded = d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
+                        out.push_str(&format!("{:.*}", dp as usize, rounded));
+                    }
+                    (Value::Decimal(d), _, None) => out.push_str(&normalized(d)),
+                    (v, _, _) => out.push_str(&v.render()),
+                },
+            }
+        }
+    }
+}
+
+fn normalized(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+/// Go's reference-time tokens and their strftime equivalents, longest first.
+const GO_TOKENS: &[(&str, &str)] = &[
+    ("January", "%B"),
+    ("Monday", "%A"),
+    ("Z07:00", "%:z"),
+    ("-07:00", "%:z"),
+    ("-0700", "%z"),
+    (".000000000", "%.9f"),
+    (".000000", "%.6f"),
+    (".000", "%.3f"),
+    ("2006", "%Y"),
+    ("Jan", "%b"),
+    ("Mon", "%a"),
+    ("MST", "%Z"),
+    ("01", "%m"),
+    ("02", "%d"),
+    ("15", "%H"),
+    ("03", "%I"),
+    ("04", "%M"),
+    ("05", "%S"),
+    ("06", "%y"),
+    ("PM", "%p"),
+];
+
+/// A layout as strftime: taken as is when it holds a `%`, else read as a Go reference layout.
+pub fn strftime(layout: &str) -> Result<String, String> {
+    let format = if layout.contains('%') {
+        layout.to_owned()
+    } else {
+        let mut out = String::new();
+        let mut rest = layout;
+        'outer: while !rest.is_empty() {
+            for (go, s) in GO_TOKENS {
+                if let Some(after) = rest.strip_prefix(go) {
+                    out.push_str(s);
+                    rest = after;
+                    continue 'outer;
+                }
+            }
+            let c = rest.chars().next().expect("not empty");
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+        out
+    };
+    if StrftimeItems::new(&format).any(|i| matches!(i, Item::Error)) {
+        return Err(format!("layout {layout:?} is not a Go layout or a strftime format"));
+    }
+    Ok(format)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    fn cdr() -> CdrRecord {
+        let t = Utc.with_ymd_and_hms(2026, 5, 1, 10, 4, 5).unwrap();
+        CdrRecord {
+            cgrid: "c1".into(),
+            run_id: "*default".into(),
+            order_id: 7,
+            origin_host: "pgw".into(),
+            source: "simledger-core".into(),
+            origin_id: "PI1".into(),
+            tor: "*data".into(),
+            request_type: "*postpaid".into(),
+            tenant: "AC1".into(),
+            category: "data".into(),
+            account: "HS1".into(),
+            subject: "HS1".into(),
+            destination: "super".into(),
+            setup_time: t,
+            answer_time: t,
+            usage: 2048,
+            cost: Decimal::new(12345, 5),
+            extra_fields: serde_json::json!({"iccid": "8988"}).as_object().unwrap().clone(),
+            extra_info: None,
+        }
+    }
+
+    fn render(t: FieldTemplate) -> String {
+        let mut out = String::new();
+        CompiledField::compile(&t).unwrap().render(&cdr(), &mut out);
+        out
+    }
+
+    fn field(kind: &str, value: &str) -> FieldTemplate {
+        FieldTemplate {
+            tag: "X".into(),
+            path: "*exp.X".into(),
+            kind: kind.into(),
+            value: value.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn variables_constants_and_composed_values() {
+        assert_eq!(render(field("*variable", "~*req.Account")), "HS1");
+        assert_eq!(render(field("*constant", "simledger")), "simledger");
+        assert_eq!(render(field("*composed", "~*req.Account;-;~*req.iccid")), "HS1-8988");
+        assert_eq!(render(field("", "~*req.Usage")), "2048");
+        assert_eq!(render(field("*variable", "~*req.Cost")), "0.12345");
+    }
+
+    #[test]
+    fn times_take_go_layouts_or_strftime_and_decimals_round() {
+        let mut t = field("*datetime", "~*req.SetupTime");
+        t.layout = "2006-01-02 15:04:05".into();
+        assert_eq!(render(t.clone()), "2026-05-01 10:04:05");
+        t.layout = "%d/%m/%Y".into();
+        assert_eq!(render(t.clone()), "01/05/2026");
+        t.layout = String::new();
+        assert_eq!(render(t), "2026-05-01T10:04:05+00:00");
+        let mut cost = field("*variable", "~*req.Cost");
+        cost.rounding_decimals = Some(2);
+        assert_eq!(render(cost.clone()), "0.12");
+        cost.rounding_decimals = Some(4);
+        assert_eq!(render(cost), "0.1235", "half away from zero");
+    }
+
+    #[test]
+    fn a_field_whose_filter_fails_is_empty() {
+        let mut t = field("*constant", "roaming");
+        t.filters = vec!["*notstring:~*req.iccid:8988".into()];
+        assert_eq!(render(t), "");
+    }
+
+    #[test]
+    fn bad_templates_are_refused_with_the_reason() {
+        let mut hdr = field("*constant", "x");
+        hdr.path = "*hdr.X".into();
+        for (t, why) in [
+            (field("*variable", "~*req.Nope"), "unknown field path"),
+            (field("*variable", "~*ec.Charges"), "unknown field path"),
+            (hdr, "*exp.<Name>"),
+            (field("*masked_destination", "~*req.Destination"), "unsupported type"),
+            (field("*datetime", "~*req.Account"), "one time field"),
+            (FieldTemplate { tag: " ".into(), ..field("*constant", "x") }, "needs a tag"),
+        ] {
+            let err = CompiledField::compile(&t).unwrap_err();
+            assert!(err.contains(why), "{t:?}: {err}");
+        }
+    }
+}
