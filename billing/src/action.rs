@@ -1,0 +1,418 @@
+//! Actions (CGrateS's `*topup`, `*debit`, `*set_balance`, …) and their all-or-nothing
+//! execution, plus simledger's two that reach the network: `*suspend_sim` / `*resume_sim` and
+//! `*set_fleet_data_limit`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::account::Account;
+use crate::balance::{resolve_expiry, Balance, BalanceType};
+use crate::debit::{self, DebitMode, DebitRequest};
+use crate::destinations::Destinations;
+
+/// Which balances an action or trigger means: every field given must match (`None`: any).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BalanceFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    #[serde(rename = "ID", default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "Type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<BalanceType>,
+    /// The action's units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Decimal>,
+    /// An expiry string (`*month_end`, `+20m`, …), resolved when the action runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<Decimal>,
+    #[serde(rename = "DestinationIDs", default, skip_serializing_if = "Option::is_none")]
+    pub destination_ids: Option<BTreeMap<String, bool>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating_subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<BTreeSet<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocker: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factors: Option<BTreeMap<String, Decimal>>,
+}
+
+impl BalanceFilter {
+    /// CGrateS's `MatchFilter`: the UUID if given, else the ID if given, else every given
+    /// field (sets by inclusion).
+    pub fn matches(&self, b: &Balance) -> bool {
+        if let Some(uuid) = &self.uuid {
+            return &b.uuid == uuid;
+        }
+        if let Some(id) = &self.id {
+            return &b.id == id;
+        }
+        self.weight.is_none_or(|w| w == b.weight)
+            && self.rating_subject.as_ref().is_none_or(|r| r == &b.rating_subject)
+            && self.blocker.is_none_or(|x| x == b.blocker)
+            && self.disabled.is_none_or(|x| x == b.disabled)
+            && self.destination_ids.as_ref().is_none_or(|d| d.iter().all(|(k, v)| b.destination_ids.get(k) == Some(v)))
+            && self.categories.as_ref().is_none_or(|c| c.is_subset(&b.categories))
+    }
+
+    /// CGrateS's `HardMatchFilter` (triggers): equality on every given field.
+    pub fn hard_matches(&self, b: &Balance) -> bool {
+        if self.uuid.as_ref().is_some_and(|u| u != &b.uuid) || self.id.as_ref().is_some_and(|i| i != &b.id) {
+            return false;
+        }
+        self.weight.is_none_or(|w| w == b.weight)
+            && self.rating_subject.as_ref().is_none_or(|r| r == &b.rating_subject)
+            && self.blocker.is_none_or(|x| x == b.blocker)
+            && self.disabled.is_none_or(|x| x == b.disabled)
+            && self.destination_ids.as_ref().is_none_or(|d| d == &b.destination_ids)
+            && self.categories.as_ref().is_none_or(|c| c == &b.categories)
+    }
+
+    /// Writes the given fields onto a balance.
+    fn apply(&self, b: &mut Balance, at: DateTime<Utc>) -> Result<(), ActionError> {
+        if let Some(e) = &self.expiry_time {
+            b.expiration_date = resolve_expiry(e, at).map_err(ActionError::Invalid)?;
+        }
+        if let Some(w) = self.weight {
+            b.weight = w;
+        }
+        if let Some(d) = &self.destination_ids {
+            b.destination_ids = d.clone();
+        }
+        if let Some(r) = &self.rating_subject {
+            b.rating_subject = r.clone();
+        }
+        if let Some(c) = &self.categories {
+            b.categories = c.clone();
+        }
+        if let Some(x) = self.blocker {
+            b.blocker = x;
+        }
+        if let Some(x) = self.disabled {
+            b.disabled = x;
+        }
+        if let Some(f) = &self.factors {
+            b.factors = f.clone();
+        }
+        Ok(())
+    }
+}
+
+/// One action of an action group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Action {
+    #[serde(rename = "Identifier")]
+    pub action_type: String,
+    #[serde(default)]
+    pub extra_parameters: String,
+    pub weight: Decimal,
+    #[serde(default)]
+    pub balance: BalanceFilter,
+}
+
+/// The action types simledger runs.
+pub const ACTION_TYPES: &[&str] = &[
+    "*topup",
+    "*topup_reset",
+    "*topup_zero_negative",
+    "*debit",
+    "*debit_reset",
+    "*set_balance",
+    "*remove_balance",
+    "*remove_expired",
+    "*set_expiry",
+    "*reset_account",
+    "*enable_account",
+    "*disable_account",
+    "*allow_negative",
+    "*deny_negative",
+    "*reset_triggers",
+    "*set_recurrent",
+    "*unset_recurrent",
+    "*reset_counters",
+    "*log",
+    "*cdrlog",
+    "*http_post",
+    "*export",
+    "*suspend_sim",
+    "*resume_sim",
+    "*set_fleet_data_limit",
+];
+
+/// What an action does beyond the account; the caller carries it out (appends an event, posts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "Effect")]
+pub enum Effect {
+    /// Suspend (`active: false`) or resume the SIM the account bills.
+    SimStatus {
+        active: bool,
+    },
+    SetFleetDataLimit {
+        megabytes: i64,
+    },
+    Log {
+        account: Box<Account>,
+    },
+    /// CGrateS's `*cdrlog`: one CDR per balance-changing action of the group.
+    CdrLog {
+        action_type: String,
+        balance_id: String,
+        balance_type: BalanceType,
+        value: Decimal,
+    },
+    HttpPost {
+        url: String,
+        account: Box<Account>,
+    },
+    Export {
+        exporter_ids: Vec<String>,
+        account: Box<Account>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    #[error("unsupported action {0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Debit(#[from] debit::DebitError),
+}
+
+/// Checks an action before it is stored.
+pub fn check(a: &Action) -> Result<(), ActionError> {
+    if !ACTION_TYPES.contains(&a.action_type.as_str()) {
+        return Err(ActionError::Unsupported(a.action_type.clone()));
+    }
+    if let Some(v) = a.balance.value {
+        if v < Decimal::ZERO && a.action_type.starts_with("*topup") {
+            return Err(ActionError::Invalid(format!("{} takes non-negative units, not {v}", a.action_type)));
+        }
+    }
+    if let Some(e) = &a.balance.expiry_time {
+        resolve_expiry(e, Utc::now()).map_err(ActionError::Invalid)?;
+    }
+    let needs_type = ["*topup", "*topup_reset", "*topup_zero_negative", "*debit", "*debit_reset", "*set_balance"];
+    if needs_type.contains(&a.action_type.as_str()) && a.balance.kind.is_none() {
+        return Err(ActionError::Invalid(format!("{} needs a balance type", a.action_type)));
+    }
+    if a.action_type == "*set_fleet_data_limit" && a.extra_parameters.trim().parse::<i64>().is_err() {
+        return Err(ActionError::Invalid("*set_fleet_data_limit takes megabytes in ExtraParameters".into()));
+    }
+    Ok(())
+}
+
+/// Runs an action group on `account` in weight order, all or nothing: on an error the account
+/// is unchanged. `seed` names the run (the event that caused it), so balances it creates get
+/// UUIDs a replay makes again.
+pub fn execute(
+    account: &mut Account,
+    actions: &[Action],
+    at: DateTime<Utc>,
+    seed: &str,
+    destinations: &Destinations,
+) -> Result<(Vec<Effect>, Vec<BalanceType>), ActionError> {
+    let mut work = account.clone();
+    let mut effects = Vec::new();
+    let mut dirty = Vec::new();
+    let mut ordered: Vec<(usize, &Action)> = actions.iter().enumerate().collect();
+    ordered.sort_by(|(ia, a), (ib, b)| b.weight.cmp(&a.weight).then(ia.cmp(ib)));
+    for (n, a) in ordered {
+        check(a)?;
+        let kind = a.balance.kind;
+        let units = a.balance.value.unwrap_or_default();
+        let uuid = |i: usize| format!("{seed}:{n}:{i}");
+        match a.action_type.as_str() {
+            "*topup" | "*topup_reset" | "*topup_zero_negative" => {
+                let kind = kind.expect("checked");
+                let list = work.balances_mut(kind);
+                let mut matched = false;
+                for b in list.iter_mut().filter(|b| a.balance.matches(b)) {
+                    matched = true;
+                    match a.action_type.as_str() {
+                        "*topup_reset" => b.value = units,
+                        "*topup_zero_negative" if b.value < Decimal::ZERO => b.value = units,
+                        _ => b.value += units,
+                    }
+                    // A topup of an existing balance keeps its expiry unless one is given
+                    // explicitly (CGrateS #814 complained it could not be extended).
+                    a.balance.apply(b, at)?;
+                }
+                if !matched {
+                    let mut b = Balance::new(a.balance.id.clone().unwrap_or_else(|| uuid(0)), uuid(0));
+                    b.value = units;
+                    a.balance.apply(&mut b, at)?;
+                    list.push(b);
+                }
+                effects.push(cdrlog(a, kind, units));
+                dirty.push(kind);
+            }
+            "*debit" | "*debit_reset" => {
+                let kind = kind.expect("checked");
+                if a.action_type == "*debit_reset" {
+                    for b in work.balances_mut(kind).iter_mut().filter(|b| a.balance.matches(b)) {
+                        b.value = Decimal::ZERO;
+                    }
+                }
+                // A targeted debit takes from the matching balances; otherwise the debit
+                // algorithm picks, and the account's negative policy decides the rest.
+                let targeted = a.balance.id.is_some() || a.balance.uuid.is_some();
+                if targeted {
+                    let allow_negative = work.allow_negative;
+                    let list = work.balances_mut(kind);
+                    let Some(b) = list.iter_mut().find(|b| a.balance.matches(b)) else {
+                        return Err(ActionError::Invalid(format!("no balance {:?} to debit", a.balance.id)));
+                    };
+                    if b.value - units < Decimal::ZERO && !allow_negative {
+                        return Err(debit::DebitError::InsufficientCredit.into());
+                    }
+                    b.value -= units;
+                } else {
+                    let req = DebitRequest {
+                        tor: kind,
+                        destination: String::new(),
+                        category: String::new(),
+                        usage: units,
+                        at,
+                        factor_id: None,
+                        rate: None,
+                        mode: DebitMode::Strict,
+                    };
+                    debit::debit(&mut work, &req, destinations)?;
+                }
+                effects.push(cdrlog(a, kind, units));
+                dirty.push(kind);
+            }
+            "*set_balance" => {
+                let kind = kind.expect("checked");
+                let list = work.balances_mut(kind);
+                let found = list.iter().position(|b| {
+                    a.balance.uuid.as_ref().is_some_and(|u| &b.uuid == u)
+                        || a.balance.id.as_ref().is_some_and(|i| &b.id == i)
+                });
+                let b = match found {
+                    Some(i) => &mut list[i],
+                    None if a.balance.uuid.is_some() && a.balance.id.is_none() => {
+                        return Err(ActionError::Invalid("no balance with that UUID".into()))
+                    }
+                    None => {
+                        list.push(Balance::new(a.balance.id.clone().unwrap_or_else(|| uuid(0)), uuid(0)));
+                        list.last_mut().expect("just pushed")
+                    }
+                };
+                if let Some(v) = a.balance.value {
+                    b.value = v;
+                }
+                a.balance.apply(b, at)?;
+                effects.push(cdrlog(a, kind, units));
+                dirty.push(kind);
+            }
+            "*remove_balance" => {
+                for kind in kinds(kind) {
+                    work.balances_mut(kind).retain(|b| !a.balance.matches(b));
+                }
+            }
+            "*remove_expired" => {
+                for kind in kinds(kind) {
+                    work.balances_mut(kind).retain(|b| !(a.balance.matches(b) && b.is_expired(at)));
+                }
+            }
+            "*set_expiry" => {
+                let expiry =
+                    resolve_expiry(a.balance.expiry_time.as_deref().unwrap_or(""), at).map_err(ActionError::Invalid)?;
+                for kind in kinds(kind) {
+                    let filter = BalanceFilter { expiry_time: None, ..a.balance.clone() };
+                    for b in work.balances_mut(kind).iter_mut().filter(|b| filter.matches(b)) {
+                        b.expiration_date = expiry;
+                    }
+                }
+            }
+            "*reset_account" => {
+                for list in work.balance_map.values_mut() {
+                    for b in list.iter_mut() {
+                        b.value = Decimal::ZERO;
+                    }
+                }
+                work.unit_counters.clear();
+                for t in &mut work.action_triggers {
+                    t.executed = false;
+                }
+            }
+            "*enable_account" => work.disabled = false,
+            "*disable_account" => work.disabled = true,
+            "*allow_negative" => work.allow_negative = true,
+            "*deny_negative" => work.allow_negative = false,
+            "*reset_triggers" | "*set_recurrent" | "*unset_recurrent" => {
+                for t in work.action_triggers.iter_mut().filter(|t| trigger_matches(a, t)) {
+                    match a.action_type.as_str() {
+                        "*reset_triggers" => t.executed = false,
+                        "*set_recurrent" => t.recurrent = true,
+                        _ => t.recurrent = false,
+                    }
+                }
+                if a.action_type == "*reset_triggers" {
+                    dirty.extend(BalanceType::ALL);
+                }
+            }
+            "*reset_counters" => work.unit_counters.clear(),
+            "*log" => effects.push(Effect::Log { account: Box::new(work.clone()) }),
+            "*cdrlog" => {} // the balance-changing actions of the group already queued theirs
+            "*http_post" => {
+                let url = a.extra_parameters.trim();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ActionError::Invalid("*http_post takes a URL in ExtraParameters".into()));
+                }
+                effects.push(Effect::HttpPost { url: url.to_owned(), account: Box::new(work.clone()) });
+            }
+            "*export" => effects.push(Effect::Export {
+                exporter_ids: a.extra_parameters.split(';').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+                account: Box::new(work.clone()),
+            }),
+            "*suspend_sim" => effects.push(Effect::SimStatus { active: false }),
+            "*resume_sim" => effects.push(Effect::SimStatus { active: true }),
+            "*set_fleet_data_limit" => effects.push(Effect::SetFleetDataLimit {
+                megabytes: a.extra_parameters.trim().parse().map_err(|_| ActionError::Invalid("megabytes".into()))?,
+            }),
+            other => return Err(ActionError::Unsupported(other.to_owned())),
+        }
+    }
+    // `*cdrlog` asks for the CDRs; without it in the group they are not written.
+    if !actions.iter().any(|a| a.action_type == "*cdrlog") {
+        effects.retain(|e| !matches!(e, Effect::CdrLog { .. }));
+    }
+    work.update_time = Some(at);
+    *account = work;
+    dirty.sort();
+    dirty.dedup();
+    Ok((effects, dirty))
+}
+
+fn cdrlog(a: &Action, kind: BalanceType, units: Decimal) -> Effect {
+    Effect::CdrLog {
+        action_type: a.action_type.clone(),
+        balance_id: a.balance.id.clone().unwrap_or_default(),
+        balance_type: kind,
+        value: units,
+    }
+}
+
+fn kinds(kind: Option<BalanceType>) -> Vec<BalanceType> {
+    kind.map(|k| vec![k]).unwrap_or_else(|| BalanceType::ALL.to_vec())
+}
+
+/// `*reset_triggers` and friends: triggers of the balance type the action names (all when it
+/// names none), or of the trigger group in `ExtraParameters`.
+fn trigger_matches(a: &Action, t: &crate::trigger::ActionTrigger) -> bool {
+    let group = a.extra_parameters.trim();
+    (group.is_empty() || t.id == group) && a.balance.kind.is_none_or(|k| t.balance.kind == Some(k))
+}
