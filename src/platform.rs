@@ -12,7 +12,7 @@ use simledger_core::simulator::FleetPlan;
 use simledger_core::{CoreNames, RunningCore};
 use simledger_eventlog::catalog::SimStatus;
 use simledger_eventlog::EventLog;
-use simledger_projections::{cdrs, device_commands, registry, usage, ProjectionHandle};
+use simledger_projections::{billing, cdrs, device_commands, registry, usage, ProjectionHandle};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
@@ -23,6 +23,7 @@ pub struct Platform {
     pub limits: Option<ProjectionHandle>,
     pub usage: ProjectionHandle,
     pub cdrs: ProjectionHandle,
+    pub billing: ProjectionHandle,
     pub nats: async_nats::Client,
     pub names: CoreNames,
     pub registry: ProjectionHandle,
@@ -64,9 +65,11 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, limits: bool)
     });
     let usage = simledger_projections::spawn(log.clone(), usage::NAME, usage::Usage);
     let cdrs = simledger_projections::spawn(log.clone(), cdrs::NAME, cdrs::Cdrs);
+    let billing = simledger_projections::spawn(log.clone(), billing::NAME, billing::Billing::new(log.clone()));
     let commands = Commands::new(log.clone(), registry.progress.clone())
         .with_visibility(device_commands.progress.clone())
-        .with_cdrs(cdrs.progress.clone());
+        .with_cdrs(cdrs.progress.clone())
+        .with_billing(billing.progress.clone());
     simledger_core::ensure_streams(&async_nats::jetstream::new(nats.clone()), &names).await?;
     let core = if core {
         let interval = chrono::Duration::minutes(6);
@@ -79,7 +82,7 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, limits: bool)
         let dispatcher = simledger_core::dispatch::SmsDispatcher::new(nats.clone(), &names);
         simledger_core::dispatch::spawn(log.clone(), dispatcher);
     }
-    Ok(Platform { log, limits, usage, cdrs, nats, names, registry, commands, core, ingest })
+    Ok(Platform { log, limits, usage, cdrs, billing, nats, names, registry, commands, core, ingest })
 }
 
 /// The event log and the registry, without NATS: what the operator's CLI commands need.
@@ -165,7 +168,13 @@ pub async fn provision(commands: &Commands, plan: &FleetPlan, data_limit_mb: Opt
 
 /// Waits until every projection has applied the whole log, decisions they append included.
 pub async fn settle(platform: &Platform) -> anyhow::Result<()> {
-    let handles = [Some(&platform.registry), platform.limits.as_ref(), Some(&platform.usage), Some(&platform.cdrs)];
+    let handles = [
+        Some(&platform.registry),
+        platform.limits.as_ref(),
+        Some(&platform.usage),
+        Some(&platform.cdrs),
+        Some(&platform.billing),
+    ];
     loop {
         let head = platform.log.head().await?;
         for h in handles.iter().flatten() {

@@ -1,6 +1,6 @@
 use clap::Args;
 use simledger_eventlog::EventLog;
-use simledger_projections::{cdrs, device_commands, limits, registry, usage, ProjectionError};
+use simledger_projections::{billing, cdrs, device_commands, limits, registry, usage, ProjectionError};
 
 use crate::config::Config;
 
@@ -20,6 +20,7 @@ pub async fn run(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
         limits::NAME => simledger_projections::replay(&log, limits::Limits::new(log.clone())).await?,
         usage::NAME => simledger_projections::replay(&log, usage::Usage).await?,
         cdrs::NAME => simledger_projections::replay(&log, cdrs::Cdrs).await?,
+        billing::NAME => simledger_projections::replay(&log, billing::Billing::new(log.clone())).await?,
         device_commands::NAME => simledger_projections::replay(&log, device_commands::DeviceCommands).await?,
         other => return Err(ProjectionError::Unknown(other.to_owned()).into()),
     };

@@ -130,6 +130,7 @@ impl From<simledger_commands::CommandError> for ApiError {
             C::Rule { code, message } => Self::Rule { code, status: StatusCode::BAD_REQUEST, message },
             C::Conflict(m) | C::Duplicate(m) => Self::Conflict(m),
             C::Missing(params) => Self::missing(&params.join(", "), true),
+            C::Refused(m) => Self::invalid(m),
             C::NotVisible(_) => Self::Unavailable(e.to_string()),
             C::EventLog(inner) => inner.into(),
             C::Database(inner) => inner.into(),

@@ -148,6 +148,9 @@ pub const ACTION_TYPES: &[&str] = &[
     "*set_fleet_data_limit",
 ];
 
+/// Understood, but refused when stored: nothing carries them out yet (see the README).
+pub const NOT_CARRIED_OUT: &[&str] = &["*http_post", "*export", "*set_fleet_data_limit"];
+
 /// What an action does beyond the account; the caller carries it out (appends an event, posts).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "Effect")]
@@ -193,6 +196,9 @@ pub enum ActionError {
 pub fn check(a: &Action) -> Result<(), ActionError> {
     if !ACTION_TYPES.contains(&a.action_type.as_str()) {
         return Err(ActionError::Unsupported(a.action_type.clone()));
+    }
+    if NOT_CARRIED_OUT.contains(&a.action_type.as_str()) {
+        return Err(ActionError::Invalid(format!("{} is not carried out by simledger yet", a.action_type)));
     }
     if let Some(v) = a.balance.value {
         if v < Decimal::ZERO && a.action_type.starts_with("*topup") {

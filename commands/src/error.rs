@@ -14,6 +14,9 @@ pub enum CommandError {
     /// Mandatory fields left out (CGrateS's `MANDATORY_IE_MISSING`).
     #[error("Missing required parameter {}", .0.join(", "))]
     Missing(Vec<&'static str>),
+    /// Billing refused the change; the text is CGrateS's (`INSUFFICIENT_CREDIT`, …).
+    #[error("{0}")]
+    Refused(String),
     /// The thing was recorded before (CGrateS's `ERR_EXISTS`).
     #[error("{0}")]
     Duplicate(String),

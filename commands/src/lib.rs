@@ -7,6 +7,7 @@
 //! it finds its own first event in the log and returns the same result without appending.
 
 pub mod account;
+mod billing;
 mod cdr;
 mod device;
 mod error;
@@ -21,6 +22,7 @@ use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, P
 use tokio::sync::watch;
 
 pub use account::{Accounts, Credential, Principal, Role};
+pub use billing::AccountSettings;
 pub use cdr::{ExternalCdrInput, ProcessedCdr, TORS};
 pub use device::{Callback, NewIpCommand, IP_PAYLOAD_MAX_BYTES, SMS_PAYLOAD_MAX_CHARS};
 pub use error::CommandError;
@@ -40,12 +42,14 @@ pub struct Commands {
     projections: Vec<watch::Receiver<Position>>,
     /// The `cdrs` projection, which external CDRs wait for; only they do.
     cdrs: Option<watch::Receiver<Position>>,
+    /// The `billing` projection, which billing commands wait for.
+    billing: Option<watch::Receiver<Position>>,
 }
 
 impl Commands {
     /// `registry` is the registry projection's progress (see `simledger_projections::spawn`).
     pub fn new(log: EventLog, registry: watch::Receiver<Position>) -> Self {
-        Self { log, projections: vec![registry], cdrs: None }
+        Self { log, projections: vec![registry], cdrs: None, billing: None }
     }
 
     /// Also waits for this projection before answering (one whose rows the caller reads back
@@ -58,6 +62,12 @@ impl Commands {
     /// External CDRs answer once the `cdrs` projection shows them.
     pub fn with_cdrs(mut self, progress: watch::Receiver<Position>) -> Self {
         self.cdrs = Some(progress);
+        self
+    }
+
+    /// Billing commands answer once the `billing` projection shows them.
+    pub fn with_billing(mut self, progress: watch::Receiver<Position>) -> Self {
+        self.billing = Some(progress);
         self
     }
 
@@ -92,7 +102,12 @@ impl Commands {
 
     /// Waits until the `cdrs` projection has applied `position` (at once without one).
     async fn cdrs_visible(&self, position: Position) -> Result<()> {
-        let Some(progress) = &self.cdrs else { return Ok(()) };
+        self.visible_in(&self.cdrs, position).await
+    }
+
+    /// Waits until a projection has applied `position` (at once when it is not wired).
+    async fn visible_in(&self, progress: &Option<watch::Receiver<Position>>, position: Position) -> Result<()> {
+        let Some(progress) = progress else { return Ok(()) };
         match tokio::time::timeout(VISIBILITY_TIMEOUT, progress.clone().wait_for(|p| *p >= position)).await {
             Ok(Ok(_)) => Ok(()),
             _ => Err(CommandError::NotVisible(position)),

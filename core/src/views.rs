@@ -213,8 +213,15 @@ impl CoreViews {
         }
     }
 
-    /// Whether the SIM may pass no data at `at`: a block ends with its billing period.
+    /// Whether the SIM may pass no data at `at`: over its data limit (a block ends with its
+    /// billing period), or no longer in a status that may attach (suspended mid-session, by a
+    /// customer or by billing's `*suspend_sim`).
     pub fn is_blocked(&self, sim_sid: &str, at: DateTime<Utc>) -> bool {
+        let suspended =
+            self.subscribers.read().expect("view lock").sims.get(sim_sid).is_some_and(|s| !s.status.may_attach());
+        if suspended {
+            return true;
+        }
         match self.limits.read().expect("view lock").blocked.get(sim_sid) {
             Some(Some(until)) => at < *until,
             Some(None) => true,

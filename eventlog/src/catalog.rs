@@ -81,9 +81,18 @@ catalog! {
     // Usage from outside the embedded core (`CDRsV1.ProcessExternalCDR`), billed as the core's.
     CdrReceived(ExternalCdr) = "cdr.received",
 
+    // Billing definitions and changes, from commands (CGrateS's APIs).
+    BillingAccountSet(BillingAccountSet) = "billing.account_set",
+    BillingActionsApplied(BillingActionsApplied) = "billing.actions_applied",
+    BillingActionsDefined(BillingActionsDefined) = "billing.actions_defined",
+    BillingTriggersDefined(BillingTriggersDefined) = "billing.triggers_defined",
+    BillingAccountTriggersAdded(BillingAccountTriggersAdded) = "billing.account_triggers_added",
+    BillingDestinationSet(BillingDestinationSet) = "billing.destination_set",
+
     // Decisions, from projections.
     SimDataLimitReached(DataLimitDecision) = "sim.data_limit_reached",
     SimDataLimitCleared(DataLimitDecision) = "sim.data_limit_cleared",
+    BalanceDebited(BalanceDebited) = "balance.debited",
 }
 
 /// A SIM's lifecycle state, as Twilio's `status`.
@@ -477,4 +486,86 @@ mod tests {
         let json = serde_json::to_string(&cleared).unwrap();
         assert_eq!(json, r#"{"sim_sid":"HS1","account_sid":"AC1","unique_name":null}"#);
     }
+}
+
+/// `APIerSv2.SetAccount`: creates the account if missing and sets what is given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingAccountSet {
+    pub tenant: String,
+    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_negative: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+    /// Trigger groups to copy onto the account.
+    #[serde(default)]
+    pub action_trigger_ids: Vec<String>,
+    #[serde(default)]
+    pub action_triggers_overwrite: bool,
+}
+
+/// An action group run on an account (`SetBalance` runs `*set_balance`, `AddBalance` `*topup`,
+/// `DebitBalance` `*debit`, `ExecuteAction` a stored group). The account is created if missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingActionsApplied {
+    pub tenant: String,
+    pub account: String,
+    pub actions: Vec<simledger_billing::Action>,
+    pub at: DateTime<Utc>,
+    /// The API call or plan that asked.
+    pub reason: String,
+}
+
+/// `APIerSv1.SetActions`: an action group by ID.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingActionsDefined {
+    pub tenant: String,
+    pub actions_id: String,
+    pub actions: Vec<simledger_billing::Action>,
+}
+
+/// `APIerSv1.SetActionTrigger`: a trigger in a group (replacing one with its unique ID).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingTriggersDefined {
+    pub tenant: String,
+    pub group_id: String,
+    pub triggers: Vec<simledger_billing::ActionTrigger>,
+}
+
+/// `APIerSv1.AddAccountActionTriggers`: trigger groups copied onto an account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingAccountTriggersAdded {
+    pub tenant: String,
+    pub account: String,
+    pub group_ids: Vec<String>,
+    pub overwrite: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_date: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub executed: bool,
+}
+
+/// `APIerSv1.SetDestination`: a destination's prefixes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingDestinationSet {
+    pub tenant: String,
+    pub id: String,
+    pub prefixes: Vec<String>,
+}
+
+/// A debit of an account, balance by balance, and the triggers it fired: the `billing`
+/// projection's record of usage it billed, so a CDR's cost and an account's history can be
+/// audited. Its id derives from the usage event's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BalanceDebited {
+    pub tenant: String,
+    pub account: String,
+    /// The event whose usage was debited.
+    pub source_event_id: uuid::Uuid,
+    pub tor: simledger_billing::BalanceType,
+    pub usage: rust_decimal::Decimal,
+    pub at: DateTime<Utc>,
+    pub debit: simledger_billing::Debit,
+    #[serde(default)]
+    pub fired: Vec<simledger_billing::FiredTrigger>,
 }

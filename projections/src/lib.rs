@@ -11,6 +11,7 @@
 //!
 //! Later capabilities add `limits`, `usage`, `billing` and `cdrs` here, each as its own module.
 
+pub mod billing;
 pub mod billing_periods;
 pub mod cdrs;
 pub mod device_commands;

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use simledger_commands::ExternalCdrInput;
 use simledger_eventlog::cgr::{format_go_duration, parse_time};
@@ -14,7 +15,7 @@ use simledger_projections::cdrs::read::{self, CdrRow, CdrSearch};
 
 use super::{ok, params, Call, Num, Reply, RpcError};
 
-pub async fn process_external_cdr(call: &Call, p: Value) -> Result<Reply, RpcError> {
+pub async fn process_external_cdr(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let input: ExternalCdrInput = params(p)?;
     let tenant = call.tenant(Some(&input.tenant))?;
     call.state.commands.process_external_cdr(&tenant, &input).await?;
@@ -173,7 +174,7 @@ impl From<CdrRow> for ExternalCdr {
     }
 }
 
-pub async fn get_cdrs(call: &Call, p: Value) -> Result<Reply, RpcError> {
+pub async fn get_cdrs(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let filter: CdrsFilter = params(p)?;
     let tenant = filter.tenant(call)?;
     let rows = read::search(call.state.pool(), &tenant, &filter.search()?).await?;
@@ -238,7 +239,7 @@ struct ExportMetrics {
 /// cursor with its own filters: simledger keeps the "last exported order ID" CGrateS leaves to
 /// the caller, so the call needs no filter and a repeat exports nothing twice. Filter members
 /// with a value are refused rather than ignored. `NOT_FOUND` when nothing was new.
-pub async fn export_cdrs(call: &Call, p: Value) -> Result<Reply, RpcError> {
+pub async fn export_cdrs(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: ExportCdrsParams = params(p)?;
     let tenant = call.tenant(Some(&args.tenant))?;
     let set: Vec<&String> = args.filter.iter().filter(|(_, v)| !is_empty(v)).map(|(k, _)| k).collect();
@@ -321,13 +322,14 @@ struct SetConfigParams {
 
 /// Creates or redefines exporters from an `ees` section; cursors are kept. Every definition is
 /// checked before any is stored.
-pub async fn set_config(call: &Call, p: Value) -> Result<Reply, RpcError> {
+pub async fn set_config(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: SetConfigParams = params(p)?;
     if let Some(other) = args.config.keys().find(|k| k.as_str() != "ees") {
         return Err(RpcError::server(format!("section {other:?} cannot be set here; only \"ees\" can")));
     }
     let Some(ees) = args.config.get("ees") else { return Err(RpcError::missing(&["Config.ees"])) };
-    let ees: EesConfig = params(ees.clone())?;
+    let ees: EesConfig = serde_json::from_value(ees.clone())
+        .map_err(|e| RpcError::server(format!("invalid params: Config.ees: {e}")))?;
     let default_tenant = call.tenant(Some(&args.tenant))?;
     let mut checked = Vec::new();
     for e in &ees.exporters {
@@ -355,7 +357,7 @@ struct GetConfigParams {
 }
 
 /// The tenant's exporters as an `ees` section.
-pub async fn get_config(call: &Call, p: Value) -> Result<Reply, RpcError> {
+pub async fn get_config(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: GetConfigParams = params(p)?;
     if args.section != "ees" {
         return Err(RpcError::server(format!("section {:?} is not available; \"ees\" is", args.section)));

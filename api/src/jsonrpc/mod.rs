@@ -12,6 +12,7 @@
 //!   `Tenant` defaults to the configured default tenant; bound elsewhere, operator credentials
 //!   are required.
 
+mod accounts;
 mod cdrs;
 
 use axum::body::Bytes;
@@ -21,7 +22,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 use simledger_commands::{CommandError, Role};
 
 use crate::AppState;
@@ -76,6 +78,9 @@ impl From<CommandError> for RpcError {
         match e {
             CommandError::Missing(fields) => Self::missing(&fields),
             CommandError::Duplicate(_) => Self::exists(),
+            // CGrateS's own codes stand as they are; other refusals are server errors.
+            CommandError::Refused(e) if e.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') => Self(e),
+            CommandError::Refused(e) => Self::server(e),
             CommandError::NotFound { .. } => Self::not_found(),
             other => Self::server(other),
         }
@@ -112,9 +117,18 @@ impl Call {
     }
 }
 
+/// The envelope; `params` is kept as written so amounts are read digit for digit.
+#[derive(serde::Deserialize)]
+struct Request {
+    #[serde(default)]
+    id: Value,
+    method: Option<String>,
+    params: Option<Box<RawValue>>,
+}
+
 async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes, exposure: Exposure) -> Response {
-    let request: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
+    let request: Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
         Err(e) => {
             return reply(
                 StatusCode::BAD_REQUEST,
@@ -123,30 +137,45 @@ async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes, 
             )
         }
     };
-    let id = request.get("id").cloned().unwrap_or(Value::Null);
-    let Some(method) = request.get("method").and_then(Value::as_str) else {
+    let id = request.id;
+    let Some(method) = request.method else {
         return reply(StatusCode::BAD_REQUEST, id, Err(RpcError::server("malformed request: no method")));
     };
     let call = match authorize(&state, &headers, exposure).await {
         Ok(call) => call,
         Err((status, e)) => return reply(status, id, Err(e)),
     };
-    let params = match request.get("params") {
-        None | Some(Value::Null) => json!({}),
-        // CGrateS's codec takes exactly one object in the array.
-        Some(Value::Array(items)) if items.len() == 1 => items[0].clone(),
-        Some(Value::Array(_)) => {
-            return reply(StatusCode::OK, id, Err(RpcError::server("params must hold exactly one object")))
-        }
-        Some(object @ Value::Object(_)) => object.clone(),
-        Some(_) => return reply(StatusCode::OK, id, Err(RpcError::server("params must be an array of one object"))),
+    let params = match one_param(request.params) {
+        Ok(p) => p,
+        Err(e) => return reply(StatusCode::OK, id, Err(e)),
     };
-    let method = canonical(method);
-    let result = dispatch(&call, &method, params).await;
+    let method = canonical(&method);
+    let result = dispatch(&call, &method, &params).await;
     if let Err(e) = &result {
         tracing::debug!(method, error = %e.0, "JSON-RPC call refused");
     }
     reply(StatusCode::OK, id, result)
+}
+
+/// CGrateS's codec takes exactly one object in the params array (a bare object is accepted).
+fn one_param(params: Option<Box<RawValue>>) -> Result<Box<RawValue>, RpcError> {
+    let empty = || RawValue::from_string("{}".into()).map_err(RpcError::server);
+    let Some(raw) = params else { return empty() };
+    let text = raw.get().trim_start();
+    if text.starts_with('[') {
+        let mut items: Vec<Box<RawValue>> =
+            serde_json::from_str(raw.get()).map_err(|e| RpcError::server(format!("malformed params: {e}")))?;
+        match items.len() {
+            1 => Ok(items.remove(0)),
+            _ => Err(RpcError::server("params must hold exactly one object")),
+        }
+    } else if text.starts_with('{') {
+        Ok(raw)
+    } else if text == "null" {
+        empty()
+    } else {
+        Err(RpcError::server("params must be an array of one object"))
+    }
 }
 
 /// `ApierV1.X` → `APIerSv1.X`, `ApierV2.X` → `APIerSv2.X`; other names as they are.
@@ -168,13 +197,28 @@ pub fn ok<T: serde::Serialize>(result: &T) -> Result<Reply, RpcError> {
     serde_json::value::to_raw_value(result).map_err(RpcError::server)
 }
 
-async fn dispatch(call: &Call, method: &str, params: Value) -> Result<Reply, RpcError> {
+async fn dispatch(call: &Call, method: &str, params: &RawValue) -> Result<Reply, RpcError> {
     match method {
         "CDRsV1.ProcessExternalCDR" => cdrs::process_external_cdr(call, params).await,
         "CDRsV1.GetCDRs" | "APIerSv1.GetCDRs" | "APIerSv2.GetCDRs" => cdrs::get_cdrs(call, params).await,
         "APIerSv1.ExportCDRs" => cdrs::export_cdrs(call, params).await,
         "ConfigSv1.SetConfig" => cdrs::set_config(call, params).await,
         "ConfigSv1.GetConfig" => cdrs::get_config(call, params).await,
+        "APIerSv1.SetAccount" | "APIerSv2.SetAccount" => accounts::set_account(call, params).await,
+        "APIerSv1.GetAccount" | "APIerSv2.GetAccount" => accounts::get_account(call, params).await,
+        "APIerSv1.SetBalance" => accounts::change_balance(call, params, "SetBalance").await,
+        "APIerSv1.AddBalance" => accounts::change_balance(call, params, "AddBalance").await,
+        "APIerSv1.DebitBalance" => accounts::change_balance(call, params, "DebitBalance").await,
+        "APIerSv1.SetActions" | "APIerSv2.SetActions" => accounts::set_actions(call, params).await,
+        "APIerSv1.ExecuteAction" => accounts::execute_action(call, params).await,
+        "APIerSv1.SetActionTrigger" => accounts::set_action_trigger(call, params).await,
+        "APIerSv1.AddAccountActionTriggers" => accounts::add_account_action_triggers(call, params).await,
+        "APIerSv1.SetDestination" => accounts::set_destination(call, params).await,
+        "APIerSv1.SetTPDestination" | "APIerSv2.SetTPDestination" => accounts::set_tp_destination(call, params).await,
+        "APIerSv1.LoadTariffPlanFromStorDb" => accounts::load_tariff_plan(call, params).await,
+        "APIerSv1.SetActionPlan" | "APIerSv2.SetActionPlan" => {
+            Err(RpcError::server("action plans are not supported yet; run actions with ExecuteAction"))
+        }
         other => {
             // Go's net/rpc words it so.
             let service = other.split_once('.').map(|(s, _)| s).unwrap_or(other);
@@ -228,8 +272,9 @@ fn reply(status: StatusCode, id: Value, result: Result<Reply, RpcError>) -> Resp
 }
 
 /// Decodes a method's params object; a wrong type names the field, as Go's decoder does.
-pub fn params<T: DeserializeOwned>(value: Value) -> Result<T, RpcError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
+pub fn params<T: DeserializeOwned>(raw: &RawValue) -> Result<T, RpcError> {
+    let de = &mut serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         if path == "." {
             RpcError::server(format!("invalid params: {}", e.inner()))

@@ -35,6 +35,7 @@ pub struct TestApp {
     pub limits: ProjectionHandle,
     pub usage: ProjectionHandle,
     pub cdrs: ProjectionHandle,
+    pub billing: ProjectionHandle,
     _db: TestDatabase,
 }
 
@@ -60,8 +61,15 @@ async fn spawn(with_core: bool, rate_limit: u32) -> TestApp {
     let limits = simledger_projections::spawn(log.clone(), "limits", Limits::new(log.clone()));
     let usage = simledger_projections::spawn(log.clone(), "usage", Usage);
     let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
-    let commands =
-        Commands::new(log.clone(), registry.progress).with_visibility(device.progress).with_cdrs(cdrs.progress.clone());
+    let billing = simledger_projections::spawn(
+        log.clone(),
+        simledger_projections::billing::NAME,
+        simledger_projections::billing::Billing::new(log.clone()),
+    );
+    let commands = Commands::new(log.clone(), registry.progress)
+        .with_visibility(device.progress)
+        .with_cdrs(cdrs.progress.clone())
+        .with_billing(billing.progress.clone());
     let nats = simledger_services::nats::connect(&testing::nats_url()).await.unwrap();
     let core = if with_core {
         let names = simledger_core::CoreNames::new(testing::unique_nats_prefix());
@@ -104,6 +112,7 @@ async fn spawn(with_core: bool, rate_limit: u32) -> TestApp {
         limits,
         usage,
         cdrs,
+        billing,
         _db: db,
     }
 }

@@ -1,0 +1,806 @@
+//! Accounts, balances, actions, triggers and destinations over JSON-RPC, in CGrateS's shapes:
+//! `APIerSv2.SetAccount`/`GetAccount`, `APIerSv1.SetBalance`/`AddBalance`/`DebitBalance`,
+//! `SetActions`, `ExecuteAction`, `SetActionTrigger`, `AddAccountActionTriggers`,
+//! `SetDestination`, `SetTPDestination` + `LoadTariffPlanFromStorDb`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
+use simledger_billing::{Action, ActionTrigger, BalanceFilter, BalanceType, ThresholdType};
+use simledger_commands::AccountSettings;
+use simledger_eventlog::catalog::BillingAccountTriggersAdded;
+use simledger_projections::billing::read;
+
+use super::{ok, params, Call, Num, Reply, RpcError};
+
+/// A number (or a numeric string) read digit for digit from the request text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Amount(pub Decimal);
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        let text = raw.get().trim().trim_matches('"');
+        Decimal::from_str(text)
+            .or_else(|_| Decimal::from_scientific(text))
+            .map(Amount)
+            .map_err(|_| serde::de::Error::custom(format!("{} is not a number", raw.get())))
+    }
+}
+
+/// `"DST1;!DST2"` → {DST1: true, DST2: false}.
+fn destination_ids(s: &str) -> BTreeMap<String, bool> {
+    s.split(';')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.strip_prefix('!') {
+            Some(id) => (id.to_owned(), false),
+            None => (p.to_owned(), true),
+        })
+        .collect()
+}
+
+fn set_of(s: &str) -> BTreeSet<String> {
+    s.split(';').filter(|p| !p.is_empty()).map(str::to_owned).collect()
+}
+
+fn balance_type(s: &str) -> Result<BalanceType, RpcError> {
+    if s.is_empty() {
+        return Err(RpcError::missing(&["BalanceType"]));
+    }
+    BalanceType::parse(s).ok_or_else(|| RpcError::server(format!("unsupported BalanceType {s:?}")))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct BalanceFields {
+    #[serde(rename = "ID", default)]
+    id: String,
+    #[serde(rename = "UUID", alias = "Uuid", default)]
+    uuid: String,
+    #[serde(default)]
+    expiry_time: String,
+    #[serde(default)]
+    rating_subject: String,
+    #[serde(default)]
+    categories: String,
+    #[serde(rename = "DestinationIDs", alias = "DestinationIds", default)]
+    destination_ids: String,
+    #[serde(rename = "TimingIDs", default)]
+    _timing_ids: String,
+    #[serde(default)]
+    _shared_groups: String,
+    weight: Option<Amount>,
+    blocker: Option<bool>,
+    disabled: Option<bool>,
+    factors: Option<BTreeMap<String, Amount>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct BalanceParams {
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    account: String,
+    #[serde(default)]
+    balance_type: String,
+    value: Option<Amount>,
+    #[serde(default)]
+    balance: BalanceFields,
+    #[serde(default)]
+    cdrlog: bool,
+    #[serde(default)]
+    overwrite: bool,
+    #[serde(default)]
+    _action_extra_data: Value,
+    #[serde(rename = "APIOpts", default)]
+    _api_opts: Value,
+}
+
+impl BalanceParams {
+    fn filter(&self, kind: BalanceType, value: Decimal) -> BalanceFilter {
+        let b = &self.balance;
+        let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        BalanceFilter {
+            uuid: text(&b.uuid),
+            id: text(&b.id),
+            kind: Some(kind),
+            value: Some(value),
+            expiry_time: text(&b.expiry_time),
+            weight: b.weight.map(|w| w.0),
+            destination_ids: (!b.destination_ids.is_empty()).then(|| destination_ids(&b.destination_ids)),
+            rating_subject: text(&b.rating_subject),
+            categories: (!b.categories.is_empty()).then(|| set_of(&b.categories)),
+            blocker: b.blocker,
+            disabled: b.disabled,
+            factors: b.factors.as_ref().map(|f| f.iter().map(|(k, v)| (k.clone(), v.0)).collect()),
+        }
+    }
+}
+
+/// `SetBalance` (`*set_balance`), `AddBalance` (`*topup`, or `*topup_reset` with Overwrite),
+/// `DebitBalance` (`*debit`); `Cdrlog` adds `*cdrlog`.
+pub async fn change_balance(call: &Call, p: &RawValue, method: &str) -> Result<Reply, RpcError> {
+    let args: BalanceParams = params(p)?;
+    let mut missing = Vec::new();
+    if args.account.is_empty() {
+        missing.push("Account");
+    }
+    if args.balance_type.is_empty() {
+        missing.push("BalanceType");
+    }
+    if method == "SetBalance" && args.balance.id.is_empty() && args.balance.uuid.is_empty() {
+        missing.push("ID");
+    }
+    if !missing.is_empty() {
+        return Err(RpcError::missing(&missing));
+    }
+    let kind = balance_type(&args.balance_type)?;
+    let value = args.value.map(|v| v.0).unwrap_or_default();
+    let (action_type, value) = match method {
+        // CGrateS passes SetBalance's value through math.Abs: a negative value cannot be set.
+        "SetBalance" => ("*set_balance", value.abs()),
+        "AddBalance" if args.overwrite => ("*topup_reset", value),
+        "AddBalance" => ("*topup", value),
+        _ => ("*debit", value),
+    };
+    if value < Decimal::ZERO {
+        return Err(RpcError::server(format!("{method} takes a non-negative Value, not {value}")));
+    }
+    let tenant = call.tenant(Some(&args.tenant))?;
+    let mut actions = vec![Action {
+        action_type: action_type.into(),
+        extra_parameters: String::new(),
+        weight: Decimal::from(10),
+        balance: args.filter(kind, value),
+    }];
+    if args.cdrlog {
+        actions.push(Action {
+            action_type: "*cdrlog".into(),
+            extra_parameters: String::new(),
+            weight: Decimal::ZERO,
+            balance: BalanceFilter::default(),
+        });
+    }
+    call.state.commands.billing_apply_actions(&tenant, &args.account, actions, &format!("APIerSv1.{method}")).await?;
+    ok(&"OK")
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ExtraOptions {
+    allow_negative: Option<bool>,
+    disabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct SetAccountParams {
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    account: String,
+    #[serde(rename = "ActionPlanIDs", default)]
+    action_plan_ids: Vec<String>,
+    /// v1's single plan.
+    #[serde(rename = "ActionPlanID", default)]
+    action_plan_id: String,
+    #[serde(default)]
+    _action_plans_overwrite: bool,
+    #[serde(rename = "ActionTriggerIDs", default)]
+    action_trigger_ids: Vec<String>,
+    /// v1's single trigger group.
+    #[serde(rename = "ActionTriggersID", default)]
+    action_triggers_id: String,
+    #[serde(default)]
+    action_trigger_overwrite: bool,
+    #[serde(default)]
+    extra_options: ExtraOptions,
+    allow_negative: Option<bool>,
+    disabled: Option<bool>,
+    #[serde(default)]
+    _reload_scheduler: bool,
+    #[serde(rename = "APIOpts", default)]
+    _api_opts: Value,
+}
+
+pub async fn set_account(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let args: SetAccountParams = params(p)?;
+    if args.account.is_empty() {
+        return Err(RpcError::missing(&["Account"]));
+    }
+    if !args.action_plan_ids.is_empty() || !args.action_plan_id.is_empty() {
+        return Err(RpcError::server("action plans are not supported yet; run actions with ExecuteAction"));
+    }
+    let tenant = call.tenant(Some(&args.tenant))?;
+    let mut triggers = args.action_trigger_ids.clone();
+    if !args.action_triggers_id.is_empty() {
+        triggers.push(args.action_triggers_id.clone());
+    }
+    let settings = AccountSettings {
+        allow_negative: args.extra_options.allow_negative.or(args.allow_negative),
+        disabled: args.extra_options.disabled.or(args.disabled),
+        action_trigger_ids: triggers,
+        action_triggers_overwrite: args.action_trigger_overwrite,
+    };
+    call.state.commands.billing_set_account(&tenant, &args.account, settings).await?;
+    ok(&"OK")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AccountRef {
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    account: String,
+    #[serde(rename = "APIOpts", default)]
+    _api_opts: Value,
+}
+
+/// A balance as CGrateS writes it (map fields as `{"ID": true}` objects).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct BalanceReply {
+    uuid: String,
+    #[serde(rename = "ID")]
+    id: String,
+    value: Num,
+    expiration_date: String,
+    weight: Num,
+    #[serde(rename = "DestinationIDs")]
+    destination_ids: BTreeMap<String, bool>,
+    rating_subject: String,
+    categories: BTreeMap<String, bool>,
+    shared_groups: BTreeMap<String, bool>,
+    timings: Option<()>,
+    #[serde(rename = "TimingIDs")]
+    timing_ids: BTreeMap<String, bool>,
+    disabled: bool,
+    factors: Option<BTreeMap<String, Num>>,
+    blocker: bool,
+}
+
+/// Go's zero time, which CGrateS writes for "never".
+const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn go_time(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)).unwrap_or_else(|| GO_ZERO_TIME.into())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TriggerReply {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(rename = "UniqueID")]
+    unique_id: String,
+    threshold_type: ThresholdType,
+    threshold_value: Num,
+    recurrent: bool,
+    min_sleep: i64,
+    expiration_date: String,
+    activation_date: String,
+    balance: BalanceFilter,
+    weight: Num,
+    #[serde(rename = "ActionsID")]
+    actions_id: String,
+    min_queued_items: i64,
+    executed: bool,
+    last_execution_time: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AccountReply {
+    #[serde(rename = "ID")]
+    id: String,
+    balance_map: BTreeMap<BalanceType, Vec<BalanceReply>>,
+    unit_counters: BTreeMap<BalanceType, Num>,
+    action_triggers: Vec<TriggerReply>,
+    allow_negative: bool,
+    disabled: bool,
+    update_time: String,
+}
+
+pub async fn get_account(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let args: AccountRef = params(p)?;
+    if args.account.is_empty() {
+        return Err(RpcError::missing(&["Account"]));
+    }
+    let tenant = call.tenant(Some(&args.tenant))?;
+    let a = read::account(call.state.pool(), &tenant, &args.account).await?.ok_or_else(RpcError::not_found)?;
+    let flags = |s: &BTreeSet<String>| s.iter().map(|k| (k.clone(), true)).collect();
+    let reply = AccountReply {
+        id: format!("{}:{}", a.tenant, a.id),
+        balance_map: a
+            .balance_map
+            .iter()
+            .filter(|(_, list)| !list.is_empty())
+            .map(|(kind, list)| {
+                let list = list
+                    .iter()
+                    .map(|b| BalanceReply {
+                        uuid: b.uuid.clone(),
+                        id: b.id.clone(),
+                        value: Num(b.value),
+                        expiration_date: go_time(b.expiration_date),
+                        weight: Num(b.weight),
+                        destination_ids: b.destination_ids.clone(),
+                        rating_subject: b.rating_subject.clone(),
+                        categories: flags(&b.categories),
+                        shared_groups: BTreeMap::new(),
+                        timings: None,
+                        timing_ids: BTreeMap::new(),
+                        disabled: b.disabled,
+                        factors: (!b.factors.is_empty())
+                            .then(|| b.factors.iter().map(|(k, v)| (k.clone(), Num(*v))).collect()),
+                        blocker: b.blocker,
+                    })
+                    .collect();
+                (*kind, list)
+            })
+            .collect(),
+        unit_counters: a.unit_counters.iter().map(|(k, v)| (*k, Num(*v))).collect(),
+        action_triggers: a
+            .action_triggers
+            .iter()
+            .map(|t| TriggerReply {
+                id: t.id.clone(),
+                unique_id: t.unique_id.clone(),
+                threshold_type: t.threshold_type,
+                threshold_value: Num(t.threshold_value),
+                recurrent: t.recurrent,
+                min_sleep: t.min_sleep,
+                expiration_date: go_time(t.expiration_date),
+                activation_date: go_time(t.activation_date),
+                balance: t.balance.clone(),
+                weight: Num(t.weight),
+                actions_id: t.actions_id.clone(),
+                min_queued_items: 0,
+                executed: t.executed,
+                last_execution_time: go_time(t.last_execution_time),
+            })
+            .collect(),
+        allow_negative: a.allow_negative,
+        disabled: a.disabled,
+        update_time: go_time(a.update_time),
+    };
+    ok(&reply)
+}
+
+/// CGrateS's `V1TPAction`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct TpAction {
+    #[serde(default)]
+    identifier: String,
+    #[serde(default)]
+    balance_id: String,
+    #[serde(default)]
+    balance_uuid: String,
+    #[serde(default)]
+    balance_type: String,
+    units: Option<Amount>,
+    #[serde(default)]
+    expiry_time: String,
+    #[serde(default)]
+    _filters: Value,
+    #[serde(default)]
+    _timing_tags: String,
+    #[serde(default)]
+    destination_ids: String,
+    #[serde(default)]
+    rating_subject: String,
+    #[serde(default)]
+    categories: String,
+    #[serde(default)]
+    _shared_groups: String,
+    balance_weight: Option<Amount>,
+    #[serde(default)]
+    extra_parameters: String,
+    #[serde(default)]
+    balance_blocker: String,
+    #[serde(default)]
+    balance_disabled: String,
+    weight: Option<Amount>,
+}
+
+fn flag(s: &str, field: &str) -> Result<Option<bool>, RpcError> {
+    match s {
+        "" => Ok(None),
+        "true" => Ok(Some(true)),
+        "false" => Ok(Some(false)),
+        other => Err(RpcError::server(format!("{field} must be \"true\" or \"false\", not {other:?}"))),
+    }
+}
+
+impl TpAction {
+    fn to_action(&self) -> Result<Action, RpcError> {
+        let mut missing = Vec::new();
+        if self.identifier.is_empty() {
+            missing.push("Identifier");
+        }
+        if self.weight.is_none() {
+            missing.push("Weight");
+        }
+        if !missing.is_empty() {
+            return Err(RpcError::missing(&missing));
+        }
+        let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        let kind = if self.balance_type.is_empty() { None } else { Some(balance_type(&self.balance_type)?) };
+        Ok(Action {
+            action_type: self.identifier.clone(),
+            extra_parameters: self.extra_parameters.clone(),
+            weight: self.weight.unwrap_or_default().0,
+            balance: BalanceFilter {
+                uuid: text(&self.balance_uuid),
+                id: text(&self.balance_id),
+                kind,
+                value: self.units.map(|u| u.0),
+                expiry_time: text(&self.expiry_time),
+                weight: self.balance_weight.map(|w| w.0),
+                destination_ids: (!self.destination_ids.is_empty()).then(|| destination_ids(&self.destination_ids)),
+                rating_subject: text(&self.rating_subject),
+                categories: (!self.categories.is_empty()).then(|| set_of(&self.categories)),
+                blocker: flag(&self.balance_blocker, "BalanceBlocker")?,
+                disabled: flag(&self.balance_disabled, "BalanceDisabled")?,
+                factors: None,
+            },
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct SetActionsParams {
+    #[serde(default)]
+    tenant: String,
+    #[serde(rename = "ActionsId", alias = "ActionsID", default)]
+    actions_id: String,
+    #[serde(default)]
+    overwrite: bool,
+    #[serde(default)]
+    actions: Vec<TpAction>,
+    #[serde(rename = "APIOpts", default)]
+    _api_opts: Value,
+}
+
+pub async fn set_actions(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let args: SetActionsParams = params(p)?;
+    let mut missing = Vec::new();
+    if args.actions_id.is_empty() {
+        missing.push("ActionsId");
+    }
+    if args.actions.is_empty() {
+        missing.push("Actions");
+    }
+    if !missing.is_empty() {
+        return Err(RpcError::missing(&missing));
+    }
+    let actions = args.actions.iter().map(TpAction::to_action).collect::<Result<Vec<_>, _>>()?;
+    let tenant = call.tenant(Some(&args.tenant))?;
+    call.state.commands.billing_define_actions(&tenant, &args.actions_id, actions, args.overwrite).await?;
+    ok(&"OK")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ExecuteActionParams {
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    account: String,
+    #[serde(rename = "ActionsId", alias = "ActionsID", default)]
+    actions_id: String,
+}
+
+pub async fn execute_action(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let args: ExecuteActionParams = params(p)?;
+    let mut missing = Vec::new();
+    if args.account.is_empty() {
+        missing.push("Account");
+    }
+    if args.actions_id.is_empty() {
+        missing.push("ActionsId");
+    }
+    if !missing.is_empty() {
+        return Err(RpcError::missing(&missing));
+    }
+    let tenant = call.tenant(Some(&args.tenant))?;
+    call.state.commands.billing_execute_actions(&tenant, &args.account, &args.actions_id).await?;
+    ok(&"OK")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct SetActionTriggerParams {
+    #[serde(default)]
+    tenant: String,
+    #[serde(rename = "GroupID", default)]
+    group_id: String,
+    #[serde(rename = "UniqueID", default)]
+    unique_id: String,
+    #[serde(default)]
+    action_trigger: BTreeMap<String, Value>,
+    #[serde(rename = "APIOpts", default)]
+    _api_opts: Value,
+}
+
+/// Reads CGrateS's `ActionTrigger` map (`ThresholdType`, `ThresholdValue`, `Recurrent`,
+/// `MinSleep`, `ExpirationDate`, `ActivationDate`, `Balance…`, `ActionsID`, `Executed`, `Weight`).
+fn trigger_from_map(group: &str, unique: &str, m: &BTreeMap<String, Value>) -> Result<ActionTrigger, RpcError> {
+    const KEYS: &[&str] = &[
+        "ThresholdType",
+        "ThresholdValue",
+        "Recurrent",
+        "MinSleep",
+        "ExpirationDate",
+        "ActivationDate",
+        "BalanceID",
+        "BalanceType",
+        "BalanceDestinationIds",
+        "BalanceWeight",
+        "BalanceExpirationDate",
+        "BalanceTimingTags",
+        "BalanceRatingSubject",
+        "BalanceCategories",
+        "BalanceSharedGroups",
+        "BalanceBlocker",
+        "BalanceDisabled",
+        "ActionsID",
+        "MinQueuedItems",
+        "Executed",
+        "Weight",
+    ];
+    if let Some(k) = m.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(RpcError::server(format!("unknown ActionTrigger key {k}")));
+    }
+    let text = |k: &str| -> Result<String, RpcError> {
+        match m.get(k) {
+            None | Some(Value::Null) => Ok(String::new()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(RpcError::server(format!("ActionTrigger.{k} must be text, not {other}"))),
+        }
+    };
+    let number = |k: &str| -> Result<Option<Decimal>, RpcError> {
+        match m.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => Decimal::from_str(&n.to_string())
+                .or_else(|_| Decimal::from_scientific(&n.to_string()))
+                .map(Some)
+                .map_err(|_| RpcError::server(format!("ActionTrigger.{k} is not a number"))),
+            Some(Value::String(s)) => Decimal::from_str(s)
+                .map(Some)
+                .map_err(|_| RpcError::server(format!("ActionTrigger.{k} is not a number"))),
+            Some(other) => Err(RpcError::server(format!("ActionTrigger.{k} must be a number, not {other}"))),
+        }
+    };
+    let boolean = |k: &str| -> Result<Option<bool>, RpcError> {
+        match m.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(RpcError::server(format!("ActionTrigger.{k} must be true or false, not {other}"))),
+        }
+    };
+    let time = |k: &str| -> Result<Option<DateTime<Utc>>, RpcError> {
+        let s = text(k)?;
+        if s.is_empty() || s == GO_ZERO_TIME {
+            return Ok(None);
+        }
+        simledger_eventlog::cgr::parse_time(&s, Utc::now()).map(Some).map_err(|e| RpcError::server(format!("{k}: {e}")))
+    };
+    let mut missing = Vec::new();
+    for k in ["ThresholdType", "BalanceType", "ActionsID"] {
+        if text(k)?.is_empty() {
+            missing.push(k);
+        }
+    }
+    if !missing.is_empty() {
+        return Err(RpcError::missing(&missing));
+    }
+    let threshold_type: ThresholdType =
+        serde_json::from_value(Value::String(text("ThresholdType")?)).map_err(|_| {
+            RpcError::server(format!("unsupported ThresholdType {:?}", text("ThresholdType").unwrap_or_default()))
+        })?;
+    let min_sleep = match m.get("MinSleep") {
+        None | Some(Value::Null) => 0,
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| RpcError::server("MinSleep is not whole nanoseconds"))?,
+        Some(Value::String(s)) if s.is_empty() => 0,
+        Some(Value::String(s)) => {
+            simledger_eventlog::cgr::parse_go_duration(s).map_err(|e| RpcError::server(format!("MinSleep: {e}")))?
+        }
+        Some(other) => return Err(RpcError::server(format!("MinSleep must be a duration, not {other}"))),
+    };
+    if min_sleep < 0 {
+        return Err(RpcError::server("MinSleep must not be negative"));
+    }
+    let opt = |s: String| (!s.is_empty()).then_some(s);
+    Ok(ActionTrigger {
+        id: group.to_owned(),
+        unique_id: unique.to_owned(),
+        threshold_type,
+        threshold_value: number("ThresholdValue")?.unwrap_or_default(),
+        recurrent: boolean("Recurrent")?.unwrap_or(false),
+        min_sleep,
+        expiration_date: time("ExpirationDate")?,
+        activation_date: time("ActivationDate")?,
+        balance: BalanceFilter {
+            id: opt(text("BalanceID")?),
+            kind: Some(balance_type(&text("BalanceType")?)?),
+            weight: number("BalanceWeight")?,
+            destination_ids: opt(text("BalanceDestinationIds")?).map(|d| destination_ids(&d)),
+            rating_subject: opt(text("BalanceRatingSubject")?),
+            categories: opt(text("BalanceCategories")?).map(|c| set_of(&c)),
+            blocker: boolean("BalanceBlocker")?,
+            disabled: boolean("BalanceDisabled")?,
+            ..Default::default()
+        },
+        weight: number("Weight")?.unwrap_or_default(),
+        actions_id: text("ActionsID")?,
+        executed: boolean("Executed")?.unwrap_or(false),
+        last_execution_time: None,
+    })
+}
+
+pub async fn set_action_trigger(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let args: SetActionTriggerParams = params(p)?;
+    let mut missing = Vec::new();
+    if args.group_id.is_empty() {
+        missing.push("GroupID");
+    }
+    if args.unique_id.is_empty() {
+        missing.push("UniqueID");
+    }
+    if !missing.is_empty() {
+        return Err(RpcError::missing(&missing));
+    }
+    let trigger = trigger_from_map(&args.group_id, &args.unique_id, &args.action_trigger)?;
+    let tenant = call.tenant(Some(&args.tenant))?;
+    call.state.commands.billing_define_trigger(&tenant, &args.group_id, trigger).await?;
+    ok(&"OK")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct AddAccountTriggersParams {
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    account: String,
+    #[serde(rename = "ActionTriggerIDs", default)]
+    action_trigger_ids: Vec<String>,
+    #[serde(default)]
+    action_trigger_overwrite: bool,
+    #[serde(default)]
+    activation_date: String,
+    #[serde(default)]
+    executed: bool,
+    #[serde(rename = "APIOpts", default)]
+    _api_opts: Value,
+}
+
+pub async fn add_account_action_triggers(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let args: AddAccountTriggersParams = params(p)?;
+    let mut missing = Vec::new();
+    if args.account.is_empty() {
+        missing.push("Account");
+    }
+    if args.action_trigger_ids.is_empty() {
+        missing.push("ActionTriggerIDs");
+    }
+    if !missing.is_empty() {
+        return Err(RpcError::missing(&missing));
+    }
+    let activation_date = match args.activation_date.as_str() {
+        "" => None,
+        s => Some(simledger_eventlog::cgr::parse_time(s, Utc::now()).map_err(RpcError::server)?),
+    };
+    let tenant = call.tenant(Some(&args.tenant))?;
+    let added = BillingAccountTriggersAdded {
+        tenant: tenant.clone(),
+        account: args.account.clone(),
+        group_ids: args.action_trigger_ids,
+        overwrite: args.action_trigger_overwrite,
+        activation_date,
+        executed: args.executed,
+    };
+    call.state.commands.billing_add_account_triggers(&tenant, &args.account, added).await?;
+    ok(&"OK")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct SetDestinationParams {
+    #[serde(default)]
+    tenant: String,
+    #[serde(rename = "Id", alias = "ID", default)]
+    id: String,
+    #[serde(default)]
+    prefixes: Vec<String>,
+    #[serde(default)]
+    overwrite: bool,
+    #[serde(rename = "APIOpts", default)]
+    _api_opts: Value,
+}
+
+pub async fn set_destination(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let args: SetDestinationParams = params(p)?;
+    let tenant = call.tenant(Some(&args.tenant))?;
+    call.state.commands.billing_set_destination(&tenant, &args.id, args.prefixes, args.overwrite).await?;
+    ok(&"OK")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct SetTpDestinationParams {
+    #[serde(rename = "TPid", default)]
+    tpid: String,
+    #[serde(rename = "ID", default)]
+    id: String,
+    #[serde(default)]
+    prefixes: Vec<String>,
+}
+
+/// `SetTPDestination` stages a destination under a tariff plan ID (CGrateS's StorDB);
+/// `LoadTariffPlanFromStorDb` makes a plan's staged destinations live.
+pub async fn set_tp_destination(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let args: SetTpDestinationParams = params(p)?;
+    let mut missing = Vec::new();
+    for (name, value) in [("TPid", &args.tpid), ("ID", &args.id)] {
+        if value.is_empty() {
+            missing.push(name);
+        }
+    }
+    if args.prefixes.is_empty() {
+        missing.push("Prefixes");
+    }
+    if !missing.is_empty() {
+        return Err(RpcError::missing(&missing));
+    }
+    let tenant = call.tenant(None)?;
+    sqlx::query(
+        "INSERT INTO billing_tp_destinations (tenant, tpid, id, prefixes) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (tenant, tpid, id) DO UPDATE SET prefixes = $4",
+    )
+    .bind(&tenant)
+    .bind(&args.tpid)
+    .bind(&args.id)
+    .bind(&args.prefixes)
+    .execute(call.state.pool())
+    .await?;
+    ok(&"OK")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LoadTpParams {
+    #[serde(rename = "TPid", default)]
+    tpid: String,
+}
+
+pub async fn load_tariff_plan(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let args: LoadTpParams = params(p)?;
+    if args.tpid.is_empty() {
+        return Err(RpcError::missing(&["TPid"]));
+    }
+    let tenant = call.tenant(None)?;
+    let staged: Vec<(String, Vec<String>)> =
+        sqlx::query_as("SELECT id, prefixes FROM billing_tp_destinations WHERE tenant = $1 AND tpid = $2 ORDER BY id")
+            .bind(&tenant)
+            .bind(&args.tpid)
+            .fetch_all(call.state.pool())
+            .await?;
+    if staged.is_empty() {
+        return Err(RpcError::not_found());
+    }
+    for (id, prefixes) in staged {
+        call.state.commands.billing_set_destination(&tenant, &id, prefixes, true).await?;
+    }
+    ok(&"OK")
+}

@@ -1,0 +1,298 @@
+//! CGrateS's worked scenarios through JSON-RPC against the running app: balances, the debit
+//! order across calls, triggers with `*topup` and `*cdrlog`, bad input, and replay.
+
+mod common;
+
+use common::{spawn_app, TestApp};
+use serde_json::{json, Value};
+
+async fn ok(app: &TestApp, method: &str, params: Value) {
+    let (result, error) = app.rpc(method, params.clone()).await;
+    assert_eq!((result, error), (json!("OK"), Value::Null), "{method} {params}");
+}
+
+/// A `*prepaid` call of `usage` from account 1001 to `destination`, as an external CDR.
+async fn call(app: &TestApp, id: &str, destination: &str, usage: &str) {
+    let cdr = json!({"OriginID": id, "OriginHost": "pbx", "ToR": "*voice", "RequestType": "*prepaid",
+        "Account": "1001", "Destination": destination, "Usage": usage, "SetupTime": "2026-05-01T10:00:00Z"});
+    ok(app, "CDRsV1.ProcessExternalCDR", cdr).await;
+}
+
+async fn balances(app: &TestApp, account: &str, kind: &str) -> Vec<(String, i64)> {
+    let (account, error) = app.rpc("APIerSv2.GetAccount", json!({"Account": account})).await;
+    assert_eq!(error, Value::Null);
+    let mut list: Vec<(String, i64)> = account["BalanceMap"][kind]
+        .as_array()
+        .map(|l| l.iter().map(|b| (b["ID"].as_str().unwrap().to_owned(), b["Value"].as_i64().unwrap())).collect())
+        .unwrap_or_default();
+    list.sort();
+    list
+}
+
+/// Waits until the billing projection has applied everything in the log (the usage debits of
+/// external CDRs are applied after the call that recorded them answers).
+async fn settled(app: &TestApp) {
+    assert!(app.billing.reached(app.log.head().await.unwrap()).await);
+}
+
+const SECOND: i64 = 1_000_000_000;
+
+#[tokio::test]
+async fn a_150_second_call_leaves_150_seconds_of_a_5_minute_voice_balance() {
+    let app = spawn_app().await;
+    ok(
+        &app,
+        "APIerSv1.SetBalance",
+        json!({"Account": "1001", "BalanceType": "*voice", "Value": 300000000000i64,
+        "Balance": {"ID": "voice5m", "Weight": 10}}),
+    )
+    .await;
+    call(&app, "c1", "61412345678", "150s").await;
+    settled(&app).await;
+    assert_eq!(balances(&app, "1001", "*voice").await, [("voice5m".to_owned(), 150000000000)]);
+    let (account, _) = app.rpc("APIerSv2.GetAccount", json!({"Account": "1001"})).await;
+    assert_eq!(account["ID"], format!("{}:1001", app.alice.sid));
+    assert_eq!(account["BalanceMap"]["*voice"][0]["ExpirationDate"], "0001-01-01T00:00:00Z");
+    assert_eq!(account["BalanceMap"]["*voice"][0]["Weight"], 10);
+}
+
+#[tokio::test]
+async fn destination_balances_are_drained_by_precision_then_weight_across_calls() {
+    let app = spawn_app().await;
+    ok(&app, "APIerSv1.SetDestination", json!({"Id": "Dest_AU_Mobile", "Prefixes": ["614"]})).await;
+    // Staged, then loaded, as a tariff plan.
+    ok(&app, "APIerSv2.SetTPDestination", json!({"TPid": "TP1", "ID": "DST_AU", "Prefixes": ["61"]})).await;
+    ok(&app, "APIerSv1.LoadTariffPlanFromStorDb", json!({"TPid": "TP1"})).await;
+    for (id, destinations, weight) in [("mobile", "Dest_AU_Mobile", 10), ("au", "DST_AU", 20), ("any", "", 30)] {
+        ok(
+            &app,
+            "APIerSv1.AddBalance",
+            json!({"Account": "1001", "BalanceType": "*voice", "Value": 60 * SECOND,
+            "Balance": {"ID": id, "DestinationIDs": destinations, "Weight": weight}}),
+        )
+        .await;
+    }
+    // To a mobile: the mobile balance (precision 3) first, whatever the weights.
+    call(&app, "c1", "61412345678", "45s").await;
+    settled(&app).await;
+    assert_eq!(
+        balances(&app, "1001", "*voice").await,
+        [("any".into(), 60 * SECOND), ("au".into(), 60 * SECOND), ("mobile".into(), 15 * SECOND)]
+    );
+    // 30 s more: the mobile balance's last 15 s, then the Australian one (precision 2).
+    call(&app, "c2", "61412345678", "30s").await;
+    settled(&app).await;
+    assert_eq!(
+        balances(&app, "1001", "*voice").await,
+        [("any".into(), 60 * SECOND), ("au".into(), 45 * SECOND), ("mobile".into(), 0)]
+    );
+    // A landline: Australian first (precision 2), then the heaviest catch-all.
+    call(&app, "c3", "61298765432", "60s").await;
+    settled(&app).await;
+    assert_eq!(
+        balances(&app, "1001", "*voice").await,
+        [("any".into(), 45 * SECOND), ("au".into(), 0), ("mobile".into(), 0)]
+    );
+}
+
+#[tokio::test]
+async fn a_min_balance_trigger_tops_up_and_cdrlogs_once_and_again_only_after_reset_triggers() {
+    let app = spawn_app().await;
+    let topup = |units: i64| json!({"Identifier": "*topup", "BalanceId": "data", "BalanceType": "*data", "Units": units, "Weight": 20});
+    ok(&app, "APIerSv1.SetActions", json!({"ActionsId": "START", "Actions": [topup(1000)]})).await;
+    ok(
+        &app,
+        "APIerSv1.SetActions",
+        json!({"ActionsId": "REFILL",
+        "Actions": [topup(500), {"Identifier": "*cdrlog", "Weight": 10}]}),
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.SetActions",
+        json!({"ActionsId": "RESET",
+        "Actions": [{"Identifier": "*reset_triggers", "BalanceType": "*data", "Weight": 10}]}),
+    )
+    .await;
+    ok(&app, "APIerSv1.SetActionTrigger", json!({"GroupID": "LOW", "UniqueID": "low-data", "ActionTrigger": {
+        "ThresholdType": "*min_balance", "ThresholdValue": 100, "BalanceType": "*data", "ActionsID": "REFILL", "Weight": 10}}))
+    .await;
+    ok(&app, "APIerSv2.SetAccount", json!({"Account": "1001", "ActionTriggerIDs": ["LOW"]})).await;
+    ok(&app, "APIerSv1.ExecuteAction", json!({"Account": "1001", "ActionsId": "START"})).await;
+    let data = |id: &str, bytes: i64| json!({"OriginID": id, "ToR": "*data", "RequestType": "*prepaid", "Account": "1001", "Usage": bytes.to_string()});
+    ok(&app, "CDRsV1.ProcessExternalCDR", data("d1", 950)).await;
+    settled(&app).await;
+    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 550)], "50 ≤ 100: refilled");
+    ok(&app, "CDRsV1.ProcessExternalCDR", data("d2", 500)).await;
+    settled(&app).await;
+    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 50)], "executed: not again");
+    ok(&app, "APIerSv1.ExecuteAction", json!({"Account": "1001", "ActionsId": "RESET"})).await;
+    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 550)], "reset, re-evaluated, refilled");
+    // Each refill wrote one *cdrlog CDR (the START topup, without *cdrlog, wrote none).
+    settled(&app).await;
+    let (cdrs, _) = app.rpc("APIerSv1.GetCDRs", json!({"ToRs": ["*data"], "Accounts": ["1001"]})).await;
+    let logged: Vec<&Value> = cdrs.as_array().unwrap().iter().filter(|c| c["Source"] == "*cdrlog").collect();
+    assert_eq!(logged.len(), 2);
+    assert_eq!((logged[0]["RunID"].as_str(), logged[0]["Cost"].as_i64()), (Some("*topup"), Some(500)));
+    let (account, _) = app.rpc("APIerSv2.GetAccount", json!({"Account": "1001"})).await;
+    assert_eq!(account["ActionTriggers"][0]["Executed"], true);
+}
+
+#[tokio::test]
+async fn the_negative_policy_is_explicit_for_operator_debits() {
+    let app = spawn_app().await;
+    ok(
+        &app,
+        "APIerSv1.SetBalance",
+        json!({"Account": "1001", "BalanceType": "*monetary", "Value": 1.5,
+        "Balance": {"ID": "cash"}}),
+    )
+    .await;
+    let debit = json!({"Account": "1001", "BalanceType": "*monetary", "Value": 2, "Balance": {"ID": "cash"}});
+    let (_, error) = app.rpc("APIerSv1.DebitBalance", debit.clone()).await;
+    assert_eq!(error, "INSUFFICIENT_CREDIT");
+    ok(&app, "APIerSv2.SetAccount", json!({"Account": "1001", "ExtraOptions": {"AllowNegative": true}})).await;
+    ok(&app, "APIerSv1.DebitBalance", debit).await;
+    let (account, _) = app.rpc("APIerSv2.GetAccount", json!({"Account": "1001"})).await;
+    assert_eq!(account["BalanceMap"]["*monetary"][0]["Value"], json!(-0.5));
+    assert_eq!(account["AllowNegative"], true);
+}
+
+#[tokio::test]
+async fn bad_billing_calls_get_cgrates_errors_and_change_nothing() {
+    let app = spawn_app().await;
+    ok(
+        &app,
+        "APIerSv1.SetBalance",
+        json!({"Account": "1001", "BalanceType": "*data", "Value": 10, "Balance": {"ID": "d"}}),
+    )
+    .await;
+    let head = app.log.head().await.unwrap();
+    let cases = [
+        (
+            "APIerSv1.SetBalance",
+            json!({"BalanceType": "*data", "Value": 1, "Balance": {"ID": "x"}}),
+            "MANDATORY_IE_MISSING: [Account]",
+        ),
+        ("APIerSv1.SetBalance", json!({"Account": "1001", "Value": 1}), "MANDATORY_IE_MISSING: [BalanceType ID]"),
+        ("APIerSv1.AddBalance", json!({"Account": "1001", "BalanceType": "*data", "Value": -5}), "non-negative"),
+        ("APIerSv1.AddBalance", json!({"Account": "1001", "BalanceType": "*gold", "Value": 5}), "BalanceType"),
+        (
+            "APIerSv1.AddBalance",
+            json!({"Account": "1001", "BalanceType": "*data", "Value": "lots"}),
+            "invalid params: Value",
+        ),
+        (
+            "APIerSv1.AddBalance",
+            json!({"Account": 1001, "BalanceType": "*data", "Value": 1}),
+            "invalid params: Account",
+        ),
+        (
+            "APIerSv1.DebitBalance",
+            json!({"Account": "1001", "BalanceType": "*data", "Value": 11, "Balance": {"ID": "d"}}),
+            "INSUFFICIENT_CREDIT",
+        ),
+        ("APIerSv2.GetAccount", json!({"Account": "nobody"}), "NOT_FOUND"),
+        (
+            "APIerSv1.SetActions",
+            json!({"ActionsId": "A", "Actions": [{"Identifier": "*topup"}]}),
+            "MANDATORY_IE_MISSING: [Weight]",
+        ),
+        (
+            "APIerSv1.SetActions",
+            json!({"ActionsId": "A", "Actions": [{"Identifier": "*teleport", "Weight": 1}]}),
+            "unsupported action",
+        ),
+        (
+            "APIerSv1.SetActions",
+            json!({"ActionsId": "A", "Actions": [{"Identifier": "*topup", "BalanceType": "*data", "Units": -1, "Weight": 1}]}),
+            "non-negative",
+        ),
+        ("APIerSv1.ExecuteAction", json!({"Account": "1001", "ActionsId": "NONE"}), "NOT_FOUND"),
+        (
+            "APIerSv1.SetActionTrigger",
+            json!({"GroupID": "G", "UniqueID": "u", "ActionTrigger": {"ThresholdType": "*min_balance"}}),
+            "MANDATORY_IE_MISSING: [BalanceType ActionsID]",
+        ),
+        (
+            "APIerSv1.SetActionTrigger",
+            json!({"GroupID": "G", "UniqueID": "u", "ActionTrigger": {"ThresholdType": "*sometimes",
+            "BalanceType": "*data", "ActionsID": "A"}}),
+            "ThresholdType",
+        ),
+        (
+            "APIerSv1.SetActionTrigger",
+            json!({"GroupID": "G", "UniqueID": "u", "ActionTrigger": {"ThresholdType": "*min_balance",
+            "BalanceType": "*data", "ActionsID": "A", "MinSleep": "soon"}}),
+            "MinSleep",
+        ),
+        ("APIerSv2.SetAccount", json!({"Account": "1001", "ActionTriggerIDs": ["NOPE"]}), "NOT_FOUND"),
+        ("APIerSv2.SetAccount", json!({"Account": "1001", "ActionPlanIDs": ["P"]}), "action plans are not supported"),
+        ("APIerSv1.SetDestination", json!({"Id": "D", "Prefixes": []}), "MANDATORY_IE_MISSING: [Prefixes]"),
+        ("APIerSv1.SetDestination", json!({"Id": "D", "Prefixes": ["6 1"]}), "prefix"),
+        ("APIerSv1.LoadTariffPlanFromStorDb", json!({"TPid": "NONE"}), "NOT_FOUND"),
+    ];
+    for (method, params, says) in cases {
+        let (result, error) = app.rpc(method, params.clone()).await;
+        assert_eq!(result, Value::Null, "{method} {params}");
+        assert!(error.as_str().is_some_and(|e| e.contains(says)), "{method} {params}: {error}");
+    }
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing appended");
+    assert_eq!(balances(&app, "1001", "*data").await, [("d".into(), 10)]);
+}
+
+#[tokio::test]
+async fn replaying_the_billing_projection_gives_identical_balances() {
+    let app = spawn_app().await;
+    ok(&app, "APIerSv1.SetDestination", json!({"Id": "DST_AU", "Prefixes": ["61"]})).await;
+    ok(
+        &app,
+        "APIerSv1.SetActions",
+        json!({"ActionsId": "REFILL", "Actions": [
+        {"Identifier": "*topup", "BalanceId": "v", "BalanceType": "*voice", "Units": 60 * SECOND, "Weight": 10},
+        {"Identifier": "*cdrlog", "Weight": 0}]}),
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.SetActionTrigger",
+        json!({"GroupID": "LOW", "UniqueID": "low", "ActionTrigger": {
+        "ThresholdType": "*min_balance", "ThresholdValue": 10 * SECOND, "BalanceType": "*voice", "ActionsID": "REFILL",
+        "Recurrent": true}}),
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv2.SetAccount",
+        json!({"Account": "1001", "ActionTriggerIDs": ["LOW"], "ExtraOptions": {"AllowNegative": true}}),
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.AddBalance",
+        json!({"Account": "1001", "BalanceType": "*voice", "Value": 100 * SECOND,
+        "Balance": {"ID": "v", "DestinationIDs": "DST_AU", "Weight": 10}}),
+    )
+    .await;
+    for n in 0..20 {
+        call(&app, &format!("c{n}"), "61412345678", &format!("{}s", 7 + n)).await;
+    }
+    settled(&app).await;
+    let docs = || async {
+        let rows: Vec<(String, String, Value)> =
+            sqlx::query_as("SELECT tenant, account, doc FROM billing_accounts ORDER BY 1, 2")
+                .fetch_all(app.log.pool())
+                .await
+                .unwrap();
+        rows
+    };
+    let before = docs().await;
+    let head = app.log.head().await.unwrap();
+    let replayed =
+        simledger_projections::replay(&app.log, simledger_projections::billing::Billing::new(app.log.clone()))
+            .await
+            .unwrap();
+    assert_eq!(replayed, head);
+    assert_eq!(docs().await, before, "the same balances, triggers and counters");
+    assert_eq!(app.log.head().await.unwrap(), head, "and no derived event twice");
+}

@@ -1,0 +1,187 @@
+//! Billing commands (CGrateS's account APIs): each checked against the `billing` projection,
+//! appended as a `billing.*` event, and answered once the projection shows it.
+
+use chrono::Utc;
+use simledger_billing::{Action, ActionTrigger};
+use simledger_eventlog::catalog::{
+    BillingAccountSet, BillingAccountTriggersAdded, BillingActionsApplied, BillingActionsDefined,
+    BillingDestinationSet, BillingTriggersDefined,
+};
+use simledger_eventlog::{Event, ExpectedVersion, Metadata, NewEvent};
+use simledger_projections::billing::read;
+
+use crate::{CommandError, Commands, Result};
+
+/// `APIerSv2.SetAccount`'s settings.
+#[derive(Debug, Clone, Default)]
+pub struct AccountSettings {
+    pub allow_negative: Option<bool>,
+    pub disabled: Option<bool>,
+    pub action_trigger_ids: Vec<String>,
+    pub action_triggers_overwrite: bool,
+}
+
+impl Commands {
+    async fn billing_commit(&self, tenant: &str, event: Event) -> Result<()> {
+        let meta = Metadata::from_source("billing-api").with_account(tenant.to_owned());
+        let e = NewEvent::new(uuid::Uuid::now_v7(), format!("billing-{tenant}"), &event, &meta)?;
+        let appended = self.log.append(vec![e], ExpectedVersion::Any).await?;
+        let position = appended.last().map(|a| a.position).unwrap_or(0);
+        self.visible_in(&self.billing, position).await
+    }
+
+    async fn check_trigger_groups(&self, tenant: &str, groups: &[String]) -> Result<()> {
+        let catalog = read::catalog(self.log.pool(), tenant).await?;
+        match groups.iter().find(|g| !catalog.trigger_groups.contains_key(*g)) {
+            Some(missing) => Err(CommandError::NotFound { what: "ActionTrigger", id: missing.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    pub async fn billing_set_account(&self, tenant: &str, account: &str, s: AccountSettings) -> Result<()> {
+        if account.is_empty() {
+            return Err(CommandError::Missing(vec!["Account"]));
+        }
+        self.check_trigger_groups(tenant, &s.action_trigger_ids).await?;
+        let event = Event::BillingAccountSet(BillingAccountSet {
+            tenant: tenant.to_owned(),
+            account: account.to_owned(),
+            allow_negative: s.allow_negative,
+            disabled: s.disabled,
+            action_trigger_ids: s.action_trigger_ids,
+            action_triggers_overwrite: s.action_triggers_overwrite,
+        });
+        self.billing_commit(tenant, event).await
+    }
+
+    /// Runs an action group on an account (made if missing). It is first run on a copy of the
+    /// account as it is, so a refusal (`INSUFFICIENT_CREDIT`, an unknown action) answers the
+    /// caller and changes nothing.
+    pub async fn billing_apply_actions(
+        &self,
+        tenant: &str,
+        account: &str,
+        actions: Vec<Action>,
+        reason: &str,
+    ) -> Result<()> {
+        if account.is_empty() {
+            return Err(CommandError::Missing(vec!["Account"]));
+        }
+        let at = Utc::now();
+        let mut copy = read::account(self.log.pool(), tenant, account)
+            .await?
+            .unwrap_or_else(|| simledger_billing::Account::new(tenant, account));
+        let catalog = read::catalog(self.log.pool(), tenant).await?;
+        simledger_billing::run_actions(&mut copy, &catalog, &actions, at, "check")
+            .map_err(|e| CommandError::Refused(e.to_string()))?;
+        let event = Event::BillingActionsApplied(BillingActionsApplied {
+            tenant: tenant.to_owned(),
+            account: account.to_owned(),
+            actions,
+            at,
+            reason: reason.to_owned(),
+        });
+        self.billing_commit(tenant, event).await
+    }
+
+    /// Runs a stored action group on an account.
+    pub async fn billing_execute_actions(&self, tenant: &str, account: &str, actions_id: &str) -> Result<()> {
+        let catalog = read::catalog(self.log.pool(), tenant).await?;
+        let actions = catalog
+            .actions
+            .get(actions_id)
+            .cloned()
+            .ok_or_else(|| CommandError::NotFound { what: "Actions", id: actions_id.to_owned() })?;
+        self.billing_apply_actions(tenant, account, actions, &format!("ExecuteAction {actions_id}")).await
+    }
+
+    /// `APIerSv1.SetActions`: refuses an existing ID unless `overwrite`.
+    pub async fn billing_define_actions(
+        &self,
+        tenant: &str,
+        actions_id: &str,
+        actions: Vec<Action>,
+        overwrite: bool,
+    ) -> Result<()> {
+        if actions_id.is_empty() {
+            return Err(CommandError::Missing(vec!["ActionsId"]));
+        }
+        if actions.is_empty() {
+            return Err(CommandError::Missing(vec!["Actions"]));
+        }
+        for a in &actions {
+            simledger_billing::action::check(a).map_err(|e| CommandError::Refused(e.to_string()))?;
+        }
+        if !overwrite && read::catalog(self.log.pool(), tenant).await?.actions.contains_key(actions_id) {
+            return Err(CommandError::Duplicate(format!("actions {actions_id} exist")));
+        }
+        let event = Event::BillingActionsDefined(BillingActionsDefined {
+            tenant: tenant.to_owned(),
+            actions_id: actions_id.to_owned(),
+            actions,
+        });
+        self.billing_commit(tenant, event).await
+    }
+
+    pub async fn billing_define_trigger(&self, tenant: &str, group_id: &str, trigger: ActionTrigger) -> Result<()> {
+        if group_id.is_empty() {
+            return Err(CommandError::Missing(vec!["GroupID"]));
+        }
+        if trigger.balance.kind.is_none() {
+            return Err(CommandError::Missing(vec!["BalanceType"]));
+        }
+        let event = Event::BillingTriggersDefined(BillingTriggersDefined {
+            tenant: tenant.to_owned(),
+            group_id: group_id.to_owned(),
+            triggers: vec![trigger],
+        });
+        self.billing_commit(tenant, event).await
+    }
+
+    pub async fn billing_add_account_triggers(
+        &self,
+        tenant: &str,
+        account: &str,
+        added: BillingAccountTriggersAdded,
+    ) -> Result<()> {
+        if account.is_empty() {
+            return Err(CommandError::Missing(vec!["Account"]));
+        }
+        self.check_trigger_groups(tenant, &added.group_ids).await?;
+        self.billing_commit(tenant, Event::BillingAccountTriggersAdded(added)).await
+    }
+
+    /// `APIerSv1.SetDestination`: refuses an existing ID unless `overwrite`.
+    pub async fn billing_set_destination(
+        &self,
+        tenant: &str,
+        id: &str,
+        prefixes: Vec<String>,
+        overwrite: bool,
+    ) -> Result<()> {
+        let mut missing = Vec::new();
+        if id.is_empty() {
+            missing.push("Id");
+        }
+        if prefixes.is_empty() {
+            missing.push("Prefixes");
+        }
+        if !missing.is_empty() {
+            return Err(CommandError::Missing(missing));
+        }
+        if let Some(bad) =
+            prefixes.iter().find(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+'))
+        {
+            return Err(CommandError::invalid("Prefixes", format!("{bad:?} is not a number prefix")));
+        }
+        if !overwrite && read::catalog(self.log.pool(), tenant).await?.destinations.prefixes(id).is_some() {
+            return Err(CommandError::Duplicate(format!("destination {id} exists")));
+        }
+        let event = Event::BillingDestinationSet(BillingDestinationSet {
+            tenant: tenant.to_owned(),
+            id: id.to_owned(),
+            prefixes,
+        });
+        self.billing_commit(tenant, event).await
+    }
+}

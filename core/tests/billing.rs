@@ -1,0 +1,119 @@
+//! Prepaid data cut off by billing: a 1 MB `*data` balance with a `*min_balance` trigger that
+//! runs `*suspend_sim`. Usage windows from the PGW debit the balance as they happen; when it runs
+//! out mid-session the trigger appends the SIM's suspension, and the PGW and HSS obey it.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::{start, ACCOUNT};
+use rust_decimal::Decimal;
+use simledger_billing::{Action, ActionTrigger, BalanceFilter, BalanceType, ThresholdType};
+use simledger_commands::AccountSettings;
+use simledger_core::protocol::*;
+use simledger_eventlog::catalog::SimStatus;
+use simledger_eventlog::Event;
+use simledger_projections::billing::{Billing, NAME};
+
+#[tokio::test]
+async fn a_prepaid_sim_is_cut_off_when_its_data_balance_runs_out_mid_session() {
+    let core = start().await;
+    let billing = simledger_projections::spawn(core.log.clone(), NAME, Billing::new(core.log.clone()));
+    let sim = core.sim(1, &["310240000000031"], SimStatus::Active).await;
+    let c = &core.commands;
+    let suspend = Action {
+        action_type: "*suspend_sim".into(),
+        extra_parameters: String::new(),
+        weight: Decimal::from(10),
+        balance: BalanceFilter::default(),
+    };
+    c.billing_define_actions(ACCOUNT, "CUT_OFF", vec![suspend], false).await.unwrap();
+    let empty = ActionTrigger {
+        id: "EMPTY".into(),
+        unique_id: "empty-data".into(),
+        threshold_type: ThresholdType::MinBalance,
+        threshold_value: Decimal::ZERO,
+        recurrent: false,
+        min_sleep: 0,
+        expiration_date: None,
+        activation_date: None,
+        balance: BalanceFilter { kind: Some(BalanceType::Data), ..Default::default() },
+        weight: Decimal::from(10),
+        actions_id: "CUT_OFF".into(),
+        executed: false,
+        last_execution_time: None,
+    };
+    c.billing_define_trigger(ACCOUNT, "EMPTY", empty).await.unwrap();
+    // The account is named by the SIM's SID: billing per SIM.
+    assert!(billing.reached(core.log.head().await.unwrap()).await);
+    let settings = AccountSettings { action_trigger_ids: vec!["EMPTY".into()], ..Default::default() };
+    c.billing_set_account(ACCOUNT, &sim, settings).await.unwrap();
+    let one_mb = Action {
+        action_type: "*topup".into(),
+        extra_parameters: String::new(),
+        weight: Decimal::from(10),
+        balance: BalanceFilter {
+            id: Some("prepaid".into()),
+            kind: Some(BalanceType::Data),
+            value: Some(Decimal::from(1_000_000)),
+            ..Default::default()
+        },
+    };
+    assert!(billing.reached(core.log.head().await.unwrap()).await);
+    c.billing_apply_actions(ACCOUNT, &sim, vec![one_mb], "test").await.unwrap();
+    assert!(billing.reached(core.log.head().await.unwrap()).await);
+
+    let base = Utc::now() + chrono::Duration::minutes(1);
+    let at = |minutes: i64| -> DateTime<Utc> { base + chrono::Duration::minutes(minutes) };
+    let attach = core.attach("310240000000031", "234", "15", 1).await;
+    let session: CreateSessionAnswer = core
+        .call(
+            subjects::S11_CREATE_SESSION,
+            &CreateSessionRequest {
+                context: attach.context.expect("attached"),
+                apn: "super".into(),
+                at: at(0),
+                seq: 2,
+            },
+        )
+        .await;
+    let sid = session.data_session_sid;
+    let report = |seq: u64, minute: i64, bytes: i64| UsageReport {
+        data_session_sid: sid.clone(),
+        report_seq: seq,
+        at: at(minute),
+        upload: bytes / 2,
+        download: bytes - bytes / 2,
+    };
+    // Two 6-minute windows of 600 KB: the first leaves 400 KB, the second runs the balance out.
+    let _: UsageAnswer = core.call(subjects::S11_USAGE, &report(1, 3, 600_000)).await;
+    let _: UsageAnswer = core.call(subjects::S11_USAGE, &report(2, 7, 0)).await;
+    let first = core.event(|e| matches!(e.event, Event::BalanceDebited(_))).await;
+    let Event::BalanceDebited(d) = &first.event else { unreachable!() };
+    assert_eq!((d.account.as_str(), d.debit.covered_units), (sim.as_str(), Decimal::from(600_000)));
+    assert_eq!(d.debit.parts[0].value_after, Decimal::from(400_000));
+    let _: UsageAnswer = core.call(subjects::S11_USAGE, &report(3, 10, 600_000)).await;
+    let _: UsageAnswer = core.call(subjects::S11_USAGE, &report(4, 14, 0)).await;
+
+    let suspended = core
+        .event(
+            |e| matches!(&e.event, Event::SimStatusChanged(s) if s.reason.as_deref() == Some("billing:*suspend_sim")),
+        )
+        .await;
+    let Event::SimStatusChanged(s) = &suspended.event else { unreachable!() };
+    assert_eq!((s.sim_sid.as_str(), s.from, s.to), (sim.as_str(), SimStatus::Active, SimStatus::Inactive));
+    let debited =
+        core.event(|e| matches!(&e.event, Event::BalanceDebited(d) if d.debit.unpaid_units > Decimal::ZERO)).await;
+    let Event::BalanceDebited(d) = &debited.event else { unreachable!() };
+    assert_eq!((d.debit.covered_units, d.debit.unpaid_units), (Decimal::from(400_000), Decimal::from(200_000)));
+    assert_eq!(d.fired[0].unique_id, "empty-data");
+    assert!(core.core.views.reached(suspended.position, Duration::from_secs(10)).await);
+
+    // Cut off: the PGW passes no more bytes, and the HSS refuses a new attach.
+    let blocked: UsageAnswer = core.call(subjects::S11_USAGE, &report(5, 17, 300_000)).await;
+    assert!(blocked.blocked);
+    let again = core.attach("310240000000031", "234", "15", 10).await;
+    assert!(again.context.is_none(), "an inactive SIM may not attach: {again:?}");
+    billing.task.abort();
+}

@@ -1,0 +1,510 @@
+//! `billing`: CGrateS-style accounts folded from the log through `simledger_billing`.
+//!
+//! - Definitions and changes come from commands: `billing.account_set`, `…actions_applied`,
+//!   `…actions_defined`, `…triggers_defined`, `…account_triggers_added`, `…destination_set`.
+//! - Usage debits accounts as it happens: every `data-session.updated`/`ended` window (`*data`,
+//!   destination = the visited network's MCC+MNC), every delivered SMS (`*sms`), every external
+//!   CDR (its ToR, on its `Account`). Core usage goes to the first billing account that exists
+//!   among the SIM's SID, its fleet's SID and its account's SID: creating an account under one
+//!   of those names is how per-SIM, per-fleet or per-customer billing is chosen.
+//! - Usage no unit balance covers is priced from `cdr_rates` (per started unit).
+//! - What a fold decides beyond the account is appended as events whose ids derive from the
+//!   event that caused it: `balance.debited` (the balance-by-balance breakdown and the triggers
+//!   fired), `sim.status_changed` (`*suspend_sim`/`*resume_sim`), `cdr.received` (`*cdrlog`).
+//!   The fold never reads them back, so a replay gives the same balances and appends nothing
+//!   new.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use simledger_billing::{Account, Catalog, DebitMode, DebitRequest, Effect, Outcome, Rate};
+use simledger_eventlog::catalog::{
+    BalanceDebited, ConnectionEvent, ExternalCdr, SimStatus, SimStatusChanged, SmsEvent,
+};
+use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{BoxError, Projection, Subscriber};
+
+pub const NAME: &str = "billing";
+
+#[derive(Clone)]
+pub struct Billing {
+    log: EventLog,
+}
+
+impl Billing {
+    pub fn new(log: EventLog) -> Self {
+        Self { log }
+    }
+}
+
+impl Projection for Billing {
+    const TABLES: &'static [&'static str] = &["billing_accounts", "billing_catalog"];
+}
+
+/// One batch's working set: accounts and catalogs loaded once, written back once.
+#[derive(Default)]
+struct Batch {
+    accounts: HashMap<(String, String), Option<Account>>,
+    dirty: Vec<(String, String)>,
+    catalogs: HashMap<String, Catalog>,
+    catalog_writes: BTreeMap<(String, &'static str, String), serde_json::Value>,
+    derived: Vec<NewEvent>,
+}
+
+impl Batch {
+    async fn account(
+        &mut self,
+        tx: &mut PgConnection,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<&mut Account>, BoxError> {
+        let key = (tenant.to_owned(), id.to_owned());
+        if !self.accounts.contains_key(&key) {
+            let doc: Option<sqlx::types::Json<Account>> =
+                sqlx::query_scalar("SELECT doc FROM billing_accounts WHERE tenant = $1 AND account = $2")
+                    .bind(tenant)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            self.accounts.insert(key.clone(), doc.map(|d| d.0));
+        }
+        Ok(self.accounts.get_mut(&key).and_then(Option::as_mut))
+    }
+
+    async fn account_or_new(
+        &mut self,
+        tx: &mut PgConnection,
+        tenant: &str,
+        id: &str,
+    ) -> Result<&mut Account, BoxError> {
+        if self.account(tx, tenant, id).await?.is_none() {
+            self.accounts.insert((tenant.to_owned(), id.to_owned()), Some(Account::new(tenant, id)));
+        }
+        Ok(self.account(tx, tenant, id).await?.expect("just made"))
+    }
+
+    fn touch(&mut self, tenant: &str, id: &str) {
+        self.dirty.push((tenant.to_owned(), id.to_owned()));
+    }
+
+    async fn catalog(&mut self, tx: &mut PgConnection, tenant: &str) -> Result<&mut Catalog, BoxError> {
+        if !self.catalogs.contains_key(tenant) {
+            let rows: Vec<(String, String, serde_json::Value)> =
+                sqlx::query_as("SELECT kind, id, doc FROM billing_catalog WHERE tenant = $1")
+                    .bind(tenant)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let mut catalog = Catalog::default();
+            for (kind, id, doc) in rows {
+                match kind.as_str() {
+                    "actions" => {
+                        catalog.actions.insert(id, serde_json::from_value(doc)?);
+                    }
+                    "triggers" => {
+                        catalog.trigger_groups.insert(id, serde_json::from_value(doc)?);
+                    }
+                    _ => {
+                        let prefixes: Vec<String> = serde_json::from_value(doc)?;
+                        catalog.destinations.set(&id, prefixes);
+                    }
+                }
+            }
+            self.catalogs.insert(tenant.to_owned(), catalog);
+        }
+        Ok(self.catalogs.get_mut(tenant).expect("just loaded"))
+    }
+
+    async fn write(&mut self, tx: &mut PgConnection) -> Result<(), BoxError> {
+        self.dirty.sort();
+        self.dirty.dedup();
+        for key in std::mem::take(&mut self.dirty) {
+            if let Some(Some(account)) = self.accounts.get(&key) {
+                sqlx::query(
+                    "INSERT INTO billing_accounts (tenant, account, doc) VALUES ($1, $2, $3) \
+                     ON CONFLICT (tenant, account) DO UPDATE SET doc = $3",
+                )
+                .bind(&key.0)
+                .bind(&key.1)
+                .bind(sqlx::types::Json(account))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for ((tenant, kind, id), doc) in std::mem::take(&mut self.catalog_writes) {
+            sqlx::query(
+                "INSERT INTO billing_catalog (tenant, kind, id, doc) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant, kind, id) DO UPDATE SET doc = $4",
+            )
+            .bind(tenant)
+            .bind(kind)
+            .bind(id)
+            .bind(doc)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// An id derived from the event that caused a derived event.
+fn derived_id(source: Uuid, what: &str) -> Uuid {
+    Uuid::new_v5(&source, what.as_bytes())
+}
+
+/// Usage the fold debits: whose, what, and where.
+struct Usage {
+    tenant: String,
+    /// Billing accounts to try, in order.
+    accounts: Vec<String>,
+    sim_sid: Option<String>,
+    tor: simledger_billing::BalanceType,
+    units: Decimal,
+    destination: String,
+    category: String,
+    at: DateTime<Utc>,
+}
+
+fn data_usage(c: &ConnectionEvent) -> Option<Usage> {
+    let bytes = c.data_total.filter(|b| *b > 0)?;
+    let mut accounts = vec![c.sim_sid.clone()];
+    accounts.extend(c.fleet_sid.clone());
+    accounts.push(c.account_sid.clone());
+    Some(Usage {
+        tenant: c.account_sid.clone(),
+        accounts,
+        sim_sid: Some(c.sim_sid.clone()),
+        tor: simledger_billing::BalanceType::Data,
+        units: Decimal::from(bytes),
+        destination: format!("{}{}", c.network.mcc, c.network.mnc),
+        category: "data".into(),
+        at: c.data_session_update_end_time.unwrap_or(c.timestamp),
+    })
+}
+
+fn sms_usage(s: &SmsEvent) -> Option<Usage> {
+    if s.account_sid.is_empty() {
+        return None;
+    }
+    let destination = if s.direction == "from_sim" { "000".to_owned() } else { s.imsi.clone() };
+    Some(Usage {
+        tenant: s.account_sid.clone(),
+        accounts: vec![s.sim_sid.clone(), s.account_sid.clone()],
+        sim_sid: Some(s.sim_sid.clone()),
+        tor: simledger_billing::BalanceType::Sms,
+        units: Decimal::ONE,
+        destination,
+        category: "sms".into(),
+        at: s.timestamp,
+    })
+}
+
+fn external_usage(c: &ExternalCdr) -> Option<Usage> {
+    // `*cdrlog` CDRs record billing's own actions; `*none` and `*rated` CDRs debit nothing.
+    if c.source == "*cdrlog" || !["*prepaid", "*postpaid", "*pseudoprepaid"].contains(&c.request_type.as_str()) {
+        return None;
+    }
+    Some(Usage {
+        tenant: c.tenant.clone(),
+        accounts: vec![c.account.clone()],
+        sim_sid: None,
+        tor: simledger_billing::BalanceType::parse(&c.tor)?,
+        units: Decimal::from(c.usage),
+        destination: c.destination.clone(),
+        category: c.category.clone(),
+        at: c.answer_time,
+    })
+}
+
+impl Subscriber for Billing {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+        let mut b = Batch::default();
+        for e in events {
+            match &e.event {
+                Event::BillingAccountSet(s) => {
+                    let triggers = copy_triggers(b.catalog(tx, &s.tenant).await?, &s.action_trigger_ids);
+                    let account = b.account_or_new(tx, &s.tenant, &s.account).await?;
+                    if let Some(v) = s.allow_negative {
+                        account.allow_negative = v;
+                    }
+                    if let Some(v) = s.disabled {
+                        account.disabled = v;
+                    }
+                    add_triggers(account, triggers, s.action_triggers_overwrite);
+                    b.touch(&s.tenant, &s.account);
+                }
+                Event::BillingAccountTriggersAdded(s) => {
+                    let mut triggers = copy_triggers(b.catalog(tx, &s.tenant).await?, &s.group_ids);
+                    for t in &mut triggers {
+                        t.executed = s.executed;
+                        if s.activation_date.is_some() {
+                            t.activation_date = s.activation_date;
+                        }
+                    }
+                    let account = b.account_or_new(tx, &s.tenant, &s.account).await?;
+                    add_triggers(account, triggers, s.overwrite);
+                    b.touch(&s.tenant, &s.account);
+                }
+                Event::BillingActionsApplied(s) => {
+                    let catalog = b.catalog(tx, &s.tenant).await?.clone();
+                    let account = b.account_or_new(tx, &s.tenant, &s.account).await?;
+                    let seed = e.event_id.to_string();
+                    match simledger_billing::run_actions(account, &catalog, &s.actions, s.at, &seed) {
+                        Ok(outcome) => {
+                            b.touch(&s.tenant, &s.account);
+                            let sim = s.account.starts_with("HS").then(|| s.account.clone());
+                            derive_effects(tx, &mut b, e, &s.tenant, &s.account, sim.as_deref(), &outcome).await?;
+                        }
+                        // Commands check first; a race with another change can still refuse it.
+                        Err(err) => tracing::warn!(event = %e.event_id, error = %err, "billing actions refused"),
+                    }
+                }
+                Event::BillingActionsDefined(s) => {
+                    b.catalog(tx, &s.tenant).await?.actions.insert(s.actions_id.clone(), s.actions.clone());
+                    b.catalog_writes
+                        .insert((s.tenant.clone(), "actions", s.actions_id.clone()), serde_json::to_value(&s.actions)?);
+                }
+                Event::BillingTriggersDefined(s) => {
+                    let catalog = b.catalog(tx, &s.tenant).await?;
+                    let group = catalog.trigger_groups.entry(s.group_id.clone()).or_default();
+                    for t in &s.triggers {
+                        group.retain(|old| old.unique_id != t.unique_id);
+                        group.push(t.clone());
+                    }
+                    let doc = serde_json::to_value(&*group)?;
+                    b.catalog_writes.insert((s.tenant.clone(), "triggers", s.group_id.clone()), doc);
+                }
+                Event::BillingDestinationSet(s) => {
+                    b.catalog(tx, &s.tenant).await?.destinations.set(&s.id, s.prefixes.clone());
+                    b.catalog_writes
+                        .insert((s.tenant.clone(), "destination", s.id.clone()), serde_json::to_value(&s.prefixes)?);
+                }
+                Event::DataSessionUpdated(c) | Event::DataSessionEnded(c) => {
+                    if let Some(u) = data_usage(c) {
+                        debit(tx, &mut b, e, u).await?;
+                    }
+                }
+                Event::SmsMoDelivered(s) | Event::SmsMtDelivered(s) => {
+                    if let Some(u) = sms_usage(s) {
+                        debit(tx, &mut b, e, u).await?;
+                    }
+                }
+                Event::CdrReceived(c) => {
+                    if let Some(u) = external_usage(c) {
+                        debit(tx, &mut b, e, u).await?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        b.write(tx).await?;
+        if !b.derived.is_empty() {
+            self.log.append(std::mem::take(&mut b.derived), ExpectedVersion::Any).await?;
+        }
+        Ok(())
+    }
+}
+
+fn copy_triggers(catalog: &Catalog, groups: &[String]) -> Vec<simledger_billing::ActionTrigger> {
+    groups.iter().flat_map(|g| catalog.trigger_groups.get(g).cloned().unwrap_or_default()).collect()
+}
+
+fn add_triggers(account: &mut Account, triggers: Vec<simledger_billing::ActionTrigger>, overwrite: bool) {
+    if overwrite && !triggers.is_empty() {
+        account.action_triggers.clear();
+    }
+    for t in triggers {
+        account.action_triggers.retain(|old| old.unique_id != t.unique_id);
+        account.action_triggers.push(t);
+    }
+}
+
+/// The price of usage past the unit balances: the longest `cdr_rates` prefix of its ToR.
+async fn rate(tx: &mut PgConnection, tor: &str, destination: &str) -> Result<Option<Rate>, BoxError> {
+    let found: Option<(Decimal, i64)> = sqlx::query_as(
+        "SELECT price_per_unit, unit_size FROM cdr_rates WHERE tor = $1 AND starts_with($2, prefix) \
+         ORDER BY length(prefix) DESC LIMIT 1",
+    )
+    .bind(tor)
+    .bind(destination)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(found.map(|(price, unit)| Rate { price, increment: Decimal::from(unit), rounding_decimals: 6 }))
+}
+
+async fn debit(tx: &mut PgConnection, b: &mut Batch, e: &RecordedEvent, u: Usage) -> Result<(), BoxError> {
+    let mut holder = None;
+    for id in &u.accounts {
+        if b.account(tx, &u.tenant, id).await?.is_some() {
+            holder = Some(id.clone());
+            break;
+        }
+    }
+    let Some(account_id) = holder else { return Ok(()) };
+    let rate = rate(tx, u.tor.as_str(), &u.destination).await?;
+    let catalog = b.catalog(tx, &u.tenant).await?.clone();
+    let req = DebitRequest {
+        tor: u.tor,
+        destination: u.destination.clone(),
+        category: u.category.clone(),
+        usage: u.units,
+        at: u.at,
+        factor_id: None,
+        rate,
+        mode: DebitMode::Usage,
+    };
+    let account = b.account(tx, &u.tenant, &account_id).await?.expect("found above");
+    let seed = e.event_id.to_string();
+    let (result, outcome) = match simledger_billing::debit_usage(account, &catalog, &req, &seed) {
+        Ok(done) => done,
+        Err(err) => {
+            // A disabled account: the usage is not billed to it (its CDR still is).
+            tracing::debug!(event = %e.event_id, account = %account_id, error = %err, "usage not debited");
+            return Ok(());
+        }
+    };
+    b.touch(&u.tenant, &account_id);
+    let debited = Event::BalanceDebited(BalanceDebited {
+        tenant: u.tenant.clone(),
+        account: account_id.clone(),
+        source_event_id: e.event_id,
+        tor: u.tor,
+        usage: u.units,
+        at: u.at,
+        debit: result,
+        fired: outcome.fired.clone(),
+    });
+    let meta = Metadata::from_source(NAME).with_account(u.tenant.clone());
+    let id = derived_id(e.event_id, &format!("balance.debited:{account_id}"));
+    b.derived.push(NewEvent::new(id, format!("billing-{}-{account_id}", u.tenant), &debited, &meta)?);
+    derive_effects(tx, b, e, &u.tenant, &account_id, u.sim_sid.as_deref(), &outcome).await
+}
+
+/// Turns a fold's effects into events (or log lines).
+async fn derive_effects(
+    tx: &mut PgConnection,
+    b: &mut Batch,
+    e: &RecordedEvent,
+    tenant: &str,
+    account: &str,
+    sim: Option<&str>,
+    outcome: &Outcome,
+) -> Result<(), BoxError> {
+    let meta = Metadata::from_source(NAME).with_account(tenant.to_owned());
+    for (n, effect) in outcome.effects.iter().enumerate() {
+        match effect {
+            Effect::SimStatus { active } => {
+                let Some(sim) = sim else {
+                    tracing::warn!(account, "*suspend_sim/*resume_sim on an account that is not a SIM's");
+                    continue;
+                };
+                let status: Option<SimStatus> =
+                    sqlx::query_scalar::<_, String>("SELECT status FROM registry_sims WHERE sim_sid = $1")
+                        .bind(sim)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .and_then(|s| serde_json::from_value(serde_json::Value::String(s)).ok());
+                let Some(from) = status else { continue };
+                let to = if *active { SimStatus::Active } else { SimStatus::Inactive };
+                if from == to || (*active && from != SimStatus::Inactive) {
+                    continue;
+                }
+                let change = Event::SimStatusChanged(SimStatusChanged {
+                    sim_sid: sim.to_owned(),
+                    account_sid: tenant.to_owned(),
+                    from,
+                    to,
+                    reason: Some(format!("billing:{}", if *active { "*resume_sim" } else { "*suspend_sim" })),
+                });
+                let id = derived_id(e.event_id, &format!("sim_status:{n}"));
+                b.derived.push(NewEvent::new(id, format!("sim-{sim}"), &change, &meta)?);
+            }
+            Effect::CdrLog { action_type, balance_id, balance_type, value } => {
+                let origin_id = derived_id(e.event_id, &format!("cdrlog:{n}")).to_string();
+                let cdr = Event::CdrReceived(ExternalCdr {
+                    cgrid: crate::cdrs::cgrid(&origin_id, "billing"),
+                    run_id: action_type.clone(),
+                    origin_host: "billing".into(),
+                    source: "*cdrlog".into(),
+                    origin_id: origin_id.clone(),
+                    tor: balance_type.as_str().into(),
+                    request_type: "*none".into(),
+                    tenant: tenant.to_owned(),
+                    category: balance_id.clone(),
+                    account: account.to_owned(),
+                    subject: account.to_owned(),
+                    destination: String::new(),
+                    setup_time: e.recorded_at,
+                    answer_time: e.recorded_at,
+                    usage: 1,
+                    extra_fields: BTreeMap::new(),
+                    cost: Some(*value),
+                });
+                let id = derived_id(e.event_id, &format!("cdrlog-event:{n}"));
+                b.derived.push(NewEvent::new(id, format!("cdr-{tenant}"), &cdr, &meta)?);
+            }
+            Effect::Log { account } => {
+                tracing::info!(account = %serde_json::to_string(account).unwrap_or_default(), "billing *log")
+            }
+            other => tracing::warn!(?other, "billing effect not carried out"),
+        }
+    }
+    Ok(())
+}
+
+/// Queries the API answers from.
+pub mod read {
+    use simledger_billing::{Account, Catalog};
+    use sqlx::PgPool;
+
+    pub async fn account(pool: &PgPool, tenant: &str, account: &str) -> sqlx::Result<Option<Account>> {
+        let doc: Option<sqlx::types::Json<Account>> =
+            sqlx::query_scalar("SELECT doc FROM billing_accounts WHERE tenant = $1 AND account = $2")
+                .bind(tenant)
+                .bind(account)
+                .fetch_optional(pool)
+                .await?;
+        Ok(doc.map(|d| d.0))
+    }
+
+    pub async fn accounts(pool: &PgPool, tenant: &str, after: &str, limit: i64) -> sqlx::Result<Vec<Account>> {
+        let docs: Vec<sqlx::types::Json<Account>> = sqlx::query_scalar(
+            "SELECT doc FROM billing_accounts WHERE tenant = $1 AND account > $2 ORDER BY account LIMIT $3",
+        )
+        .bind(tenant)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+        Ok(docs.into_iter().map(|d| d.0).collect())
+    }
+
+    /// The tenant's definitions (destinations, action groups, trigger groups).
+    pub async fn catalog(pool: &PgPool, tenant: &str) -> sqlx::Result<Catalog> {
+        let rows: Vec<(String, String, serde_json::Value)> =
+            sqlx::query_as("SELECT kind, id, doc FROM billing_catalog WHERE tenant = $1")
+                .bind(tenant)
+                .fetch_all(pool)
+                .await?;
+        let mut catalog = Catalog::default();
+        for (kind, id, doc) in rows {
+            match kind.as_str() {
+                "actions" => {
+                    catalog.actions.insert(id, serde_json::from_value(doc).unwrap_or_default());
+                }
+                "triggers" => {
+                    catalog.trigger_groups.insert(id, serde_json::from_value(doc).unwrap_or_default());
+                }
+                _ => catalog.destinations.set(&id, serde_json::from_value::<Vec<String>>(doc).unwrap_or_default()),
+            }
+        }
+        Ok(catalog)
+    }
+}
