@@ -23,7 +23,8 @@ pub struct Platform {
     pub limits: Option<ProjectionHandle>,
     pub usage: ProjectionHandle,
     pub cdrs: ProjectionHandle,
-    pub billing: ProjectionHandle,
+    /// `None` when started without it (`bench billing`'s reference run).
+    pub billing: Option<ProjectionHandle>,
     pub nats: async_nats::Client,
     pub names: CoreNames,
     pub registry: ProjectionHandle,
@@ -35,11 +36,18 @@ pub struct Platform {
 /// Prepares the services and starts the registry projection, and the core nodes and ingest
 /// when asked.
 pub async fn start(config: &Config, core: bool, ingest: bool) -> anyhow::Result<Platform> {
-    start_with(config, core, ingest, true).await
+    start_with(config, core, ingest, Projections { limits: true, billing: true }).await
+}
+
+/// The optional projections (benchmarks measure the platform without them).
+#[derive(Debug, Clone, Copy)]
+pub struct Projections {
+    pub limits: bool,
+    pub billing: bool,
 }
 
 /// [`start`], with or without the limits projection.
-pub async fn start_with(config: &Config, core: bool, ingest: bool, limits: bool) -> anyhow::Result<Platform> {
+pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projections) -> anyhow::Result<Platform> {
     let data_dir = config.data_dir();
     let pool = simledger_services::postgres::prepare(&config.database_url, &data_dir, 16)
         .await
@@ -56,7 +64,7 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, limits: bool)
     let registry = simledger_projections::spawn(log.clone(), registry::NAME, registry::Registry);
     let device_commands =
         simledger_projections::spawn(log.clone(), device_commands::NAME, device_commands::DeviceCommands);
-    let limits = limits.then(|| {
+    let limits = extra.limits.then(|| {
         simledger_projections::spawn(
             log.clone(),
             simledger_projections::limits::NAME,
@@ -65,11 +73,15 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, limits: bool)
     });
     let usage = simledger_projections::spawn(log.clone(), usage::NAME, usage::Usage);
     let cdrs = simledger_projections::spawn(log.clone(), cdrs::NAME, cdrs::Cdrs);
-    let billing = simledger_projections::spawn(log.clone(), billing::NAME, billing::Billing::new(log.clone()));
-    let commands = Commands::new(log.clone(), registry.progress.clone())
+    let billing = extra
+        .billing
+        .then(|| simledger_projections::spawn(log.clone(), billing::NAME, billing::Billing::new(log.clone())));
+    let mut commands = Commands::new(log.clone(), registry.progress.clone())
         .with_visibility(device_commands.progress.clone())
-        .with_cdrs(cdrs.progress.clone())
-        .with_billing(billing.progress.clone());
+        .with_cdrs(cdrs.progress.clone());
+    if let Some(b) = &billing {
+        commands = commands.with_billing(b.progress.clone());
+    }
     simledger_core::ensure_streams(&async_nats::jetstream::new(nats.clone()), &names).await?;
     let core = if core {
         let interval = chrono::Duration::minutes(6);
@@ -173,7 +185,7 @@ pub async fn settle(platform: &Platform) -> anyhow::Result<()> {
         platform.limits.as_ref(),
         Some(&platform.usage),
         Some(&platform.cdrs),
-        Some(&platform.billing),
+        platform.billing.as_ref(),
     ];
     loop {
         let head = platform.log.head().await?;

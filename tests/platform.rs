@@ -174,6 +174,18 @@ fn bench_limits_prints_reaction_overshoot_and_overhead() {
 }
 
 #[test]
+fn bench_billing_prints_debits_and_the_overhead_against_ingest_without_billing() {
+    let figures = bench_figures(&["billing", "--sims", "30", "--accounts", "100", "--seconds", "3"]);
+    let named = |n: &str| figures.iter().find(|f| f["name"] == n).unwrap_or_else(|| panic!("{n} in {figures:?}"));
+    assert!(named("debits")["value"].as_f64().unwrap() > 0.0, "usage was debited: {figures:?}");
+    assert!(named("debits_with_triggers")["value"].as_f64().unwrap() > 0.0, "{figures:?}");
+    let overhead = named("billing_overhead");
+    let (with, without) = (overhead["value"].as_f64().unwrap(), overhead["reference"].as_f64().unwrap());
+    assert!(without > 0.0);
+    assert!((overhead["ratio"].as_f64().unwrap() - (1.0 - with / without)).abs() < 1e-9);
+}
+
+#[test]
 fn bench_export_prints_the_export_rate_against_copy_and_peak_memory() {
     let figures = bench_figures(&["export", "--cdrs", "2000"]);
     let export = figures.iter().find(|f| f["name"] == "export_csv").expect("export_csv");

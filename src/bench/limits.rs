@@ -101,7 +101,7 @@ async fn one_run(config: &Config, args: &LimitsArgs, limits: bool, rate: f64) ->
     let mut bench_config = config.clone();
     bench_config.database_url = db.url.clone();
     bench_config.nats_prefix = Some(format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
-    let p = platform::start_with(&bench_config, true, true, limits).await?;
+    let p = platform::start_with(&bench_config, true, true, platform::Projections { limits, billing: false }).await?;
     eprintln!("{name}: provisioning {} SIMs with a {} MB limit…", args.sims, args.limit_mb);
     let plan = FleetPlan::generate(7, args.sims);
     platform::provision(&p.commands, &plan, Some(args.limit_mb)).await?;

@@ -2,6 +2,7 @@
 //! noisy, so every figure comes with a reference measured in the same run and their ratio.
 
 mod api;
+mod billing;
 mod eventlog;
 mod export;
 mod ingest;
@@ -24,6 +25,8 @@ enum Which {
     Eventlog(eventlog::EventlogArgs),
     /// A *file_csv CDR export, against COPY TO of the same rows; peak memory.
     Export(export::ExportArgs),
+    /// Balance debits through the billing projection under load, with and without triggers.
+    Billing(billing::BillingArgs),
     /// Data-limit enforcement under load: reaction time, overshoot, cost to ingest.
     Limits(limits::LimitsArgs),
     /// The /v1 read path over HTTP (fetch by SID, list pages) against the same sqlx query.
@@ -38,6 +41,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         Which::Ingest(a) => ingest::run(config, a).await,
         Which::Api(a) => api::run(config, a).await,
         Which::Limits(a) => limits::run(config, a).await,
+        Which::Billing(a) => billing::run(config, a).await,
         Which::Export(a) => export::run(config, a).await,
     }
 }
