@@ -81,6 +81,7 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
         .with_cdrs(cdrs.progress.clone());
     if let Some(b) = &billing {
         commands = commands.with_billing(b.progress.clone());
+        billing::spawn_plan_scheduler(log.clone());
     }
     simledger_core::ensure_streams(&async_nats::jetstream::new(nats.clone()), &names).await?;
     let core = if core {

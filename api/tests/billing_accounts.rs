@@ -118,7 +118,16 @@ async fn a_min_balance_trigger_tops_up_and_cdrlogs_once_and_again_only_after_res
         "ThresholdType": "*min_balance", "ThresholdValue": 100, "BalanceType": "*data", "ActionsID": "REFILL", "Weight": 10}}))
     .await;
     ok(&app, "APIerSv2.SetAccount", json!({"Account": "1001", "ActionTriggerIDs": ["LOW"]})).await;
-    ok(&app, "APIerSv1.ExecuteAction", json!({"Account": "1001", "ActionsId": "START"})).await;
+    // The starting topup comes from an *asap plan, through the scheduler.
+    ok(
+        &app,
+        "APIerSv1.SetActionPlan",
+        json!({"Id": "START_PLAN", "ActionPlan": [{"ActionsId": "START", "Time": "*asap"}]}),
+    )
+    .await;
+    ok(&app, "APIerSv2.SetAccount", json!({"Account": "1001", "ActionPlanIDs": ["START_PLAN"]})).await;
+    assert_eq!(fire(&app, chrono::Utc::now(), 1).await, 1);
+    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 1000)]);
     let data = |id: &str, bytes: i64| json!({"OriginID": id, "ToR": "*data", "RequestType": "*prepaid", "Account": "1001", "Usage": bytes.to_string()});
     ok(&app, "CDRsV1.ProcessExternalCDR", data("d1", 950)).await;
     settled(&app).await;
@@ -227,7 +236,18 @@ async fn bad_billing_calls_get_cgrates_errors_and_change_nothing() {
             "MinSleep",
         ),
         ("APIerSv2.SetAccount", json!({"Account": "1001", "ActionTriggerIDs": ["NOPE"]}), "NOT_FOUND"),
-        ("APIerSv2.SetAccount", json!({"Account": "1001", "ActionPlanIDs": ["P"]}), "action plans are not supported"),
+        ("APIerSv2.SetAccount", json!({"Account": "1001", "ActionPlanIDs": ["P"]}), "NOT_FOUND"),
+        (
+            "APIerSv1.SetActionPlan",
+            json!({"Id": "P", "ActionPlan": [{"ActionsId": "NONE", "Time": "*asap"}]}),
+            "NOT_FOUND",
+        ),
+        (
+            "APIerSv1.SetActionPlan",
+            json!({"Id": "P", "ActionPlan": [{"ActionsId": "A", "Time": "*fortnightly"}]}),
+            "not a timing",
+        ),
+        ("APIerSv1.SetActionPlan", json!({"Id": "P"}), "MANDATORY_IE_MISSING: [ActionPlan]"),
         ("APIerSv1.SetDestination", json!({"Id": "D", "Prefixes": []}), "MANDATORY_IE_MISSING: [Prefixes]"),
         ("APIerSv1.SetDestination", json!({"Id": "D", "Prefixes": ["6 1"]}), "prefix"),
         ("APIerSv1.LoadTariffPlanFromStorDb", json!({"TPid": "NONE"}), "NOT_FOUND"),
@@ -295,4 +315,45 @@ async fn replaying_the_billing_projection_gives_identical_balances() {
     assert_eq!(replayed, head);
     assert_eq!(docs().await, before, "the same balances, triggers and counters");
     assert_eq!(app.log.head().await.unwrap(), head, "and no derived event twice");
+}
+
+#[tokio::test]
+async fn plans_fire_asap_once_then_each_period_and_a_rerun_scheduler_repeats_nothing() {
+    let app = spawn_app().await;
+    ok(
+        &app,
+        "APIerSv1.SetActions",
+        json!({"ActionsId": "TOPUP", "Actions": [
+        {"Identifier": "*topup", "BalanceId": "data", "BalanceType": "*data", "Units": 1000, "Weight": 10}]}),
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.SetActionPlan",
+        json!({"Id": "PLAN", "ActionPlan": [
+        {"ActionsId": "TOPUP", "Time": "*asap", "Weight": 20},
+        {"ActionsId": "TOPUP", "TimingID": "*every_minute", "Weight": 10}]}),
+    )
+    .await;
+    ok(&app, "APIerSv2.SetAccount", json!({"Account": "1001", "ActionPlanIDs": ["PLAN"]})).await;
+    let bound = chrono::Utc::now();
+    // 3.5 minutes on: the *asap firing and three minutes' worth.
+    assert_eq!(fire(&app, bound, 210).await, 4);
+    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 4000)]);
+    // The same moment again (a restarted scheduler, or a second one): nothing new.
+    let head = app.log.head().await.unwrap();
+    fire(&app, bound, 210).await;
+    assert_eq!(app.log.head().await.unwrap(), head, "no firing appended twice");
+    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 4000)]);
+    // Two more minutes: two more firings, none skipped.
+    assert_eq!(fire(&app, bound, 330).await, 2);
+    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 6000)]);
+}
+
+/// Runs the plan scheduler once as if `seconds` after `from`, and waits for billing to apply it.
+async fn fire(app: &TestApp, from: chrono::DateTime<chrono::Utc>, seconds: i64) -> usize {
+    let now = from + chrono::Duration::seconds(seconds);
+    let n = simledger_projections::billing::fire_due_plans(&app.log, now, 100).await.unwrap();
+    settled(app).await;
+    n
 }

@@ -12,6 +12,7 @@ pub mod action;
 pub mod balance;
 pub mod debit;
 pub mod destinations;
+pub mod timing;
 pub mod trigger;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ pub use action::{Action, ActionError, BalanceFilter, Effect};
 pub use balance::{Balance, BalanceType};
 pub use debit::{Debit, DebitError, DebitMode, DebitRequest, Rate};
 pub use destinations::Destinations;
+pub use timing::{ActionPlan, PlanTiming, Timing};
 pub use trigger::{ActionTrigger, ThresholdType};
 
 /// The definitions accounts refer to by ID: destinations, action groups, trigger groups.
@@ -32,6 +34,8 @@ pub struct Catalog {
     pub destinations: Destinations,
     pub actions: BTreeMap<String, Vec<Action>>,
     pub trigger_groups: BTreeMap<String, Vec<ActionTrigger>>,
+    #[serde(default)]
+    pub plans: BTreeMap<String, ActionPlan>,
 }
 
 /// A trigger that fired, and how its actions went.

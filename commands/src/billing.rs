@@ -2,9 +2,9 @@
 //! appended as a `billing.*` event, and answered once the projection shows it.
 
 use chrono::Utc;
-use simledger_billing::{Action, ActionTrigger};
+use simledger_billing::{Action, ActionPlan, ActionTrigger};
 use simledger_eventlog::catalog::{
-    BillingAccountSet, BillingAccountTriggersAdded, BillingActionsApplied, BillingActionsDefined,
+    BillingAccountSet, BillingAccountTriggersAdded, BillingActionPlanSet, BillingActionsApplied, BillingActionsDefined,
     BillingDestinationSet, BillingTriggersDefined,
 };
 use simledger_eventlog::{Event, ExpectedVersion, Metadata, NewEvent};
@@ -19,6 +19,8 @@ pub struct AccountSettings {
     pub disabled: Option<bool>,
     pub action_trigger_ids: Vec<String>,
     pub action_triggers_overwrite: bool,
+    pub action_plan_ids: Vec<String>,
+    pub action_plans_overwrite: bool,
 }
 
 impl Commands {
@@ -43,6 +45,10 @@ impl Commands {
             return Err(CommandError::Missing(vec!["Account"]));
         }
         self.check_trigger_groups(tenant, &s.action_trigger_ids).await?;
+        let catalog = read::catalog(self.log.pool(), tenant).await?;
+        if let Some(missing) = s.action_plan_ids.iter().find(|p| !catalog.plans.contains_key(*p)) {
+            return Err(CommandError::NotFound { what: "ActionPlan", id: missing.clone() });
+        }
         let event = Event::BillingAccountSet(BillingAccountSet {
             tenant: tenant.to_owned(),
             account: account.to_owned(),
@@ -50,6 +56,8 @@ impl Commands {
             disabled: s.disabled,
             action_trigger_ids: s.action_trigger_ids,
             action_triggers_overwrite: s.action_triggers_overwrite,
+            action_plan_ids: s.action_plan_ids,
+            action_plans_overwrite: s.action_plans_overwrite,
         });
         self.billing_commit(tenant, event).await
     }
@@ -120,6 +128,26 @@ impl Commands {
             actions_id: actions_id.to_owned(),
             actions,
         });
+        self.billing_commit(tenant, event).await
+    }
+
+    /// `APIerSv1.SetActionPlan`: every timing's actions must exist; an existing ID is refused
+    /// unless `overwrite`.
+    pub async fn billing_set_action_plan(&self, tenant: &str, plan: ActionPlan, overwrite: bool) -> Result<()> {
+        if plan.id.is_empty() {
+            return Err(CommandError::Missing(vec!["Id"]));
+        }
+        if plan.timings.is_empty() {
+            return Err(CommandError::Missing(vec!["ActionPlan"]));
+        }
+        let catalog = read::catalog(self.log.pool(), tenant).await?;
+        if let Some(t) = plan.timings.iter().find(|t| !catalog.actions.contains_key(&t.actions_id)) {
+            return Err(CommandError::NotFound { what: "Actions", id: t.actions_id.clone() });
+        }
+        if !overwrite && catalog.plans.contains_key(&plan.id) {
+            return Err(CommandError::Duplicate(format!("action plan {} exists", plan.id)));
+        }
+        let event = Event::BillingActionPlanSet(BillingActionPlanSet { tenant: tenant.to_owned(), plan });
         self.billing_commit(tenant, event).await
     }
 

@@ -88,6 +88,9 @@ catalog! {
     BillingTriggersDefined(BillingTriggersDefined) = "billing.triggers_defined",
     BillingAccountTriggersAdded(BillingAccountTriggersAdded) = "billing.account_triggers_added",
     BillingDestinationSet(BillingDestinationSet) = "billing.destination_set",
+    BillingActionPlanSet(BillingActionPlanSet) = "billing.action_plan_set",
+    // From the plan scheduler: one per firing, its id derived from the binding and the moment.
+    BillingPlanFired(BillingPlanFired) = "billing.plan_fired",
 
     // Decisions, from projections.
     SimDataLimitReached(DataLimitDecision) = "sim.data_limit_reached",
@@ -502,6 +505,11 @@ pub struct BillingAccountSet {
     pub action_trigger_ids: Vec<String>,
     #[serde(default)]
     pub action_triggers_overwrite: bool,
+    /// Action plans to bind the account to; timings count from this event.
+    #[serde(default)]
+    pub action_plan_ids: Vec<String>,
+    #[serde(default)]
+    pub action_plans_overwrite: bool,
 }
 
 /// An action group run on an account (`SetBalance` runs `*set_balance`, `AddBalance` `*topup`,
@@ -568,4 +576,23 @@ pub struct BalanceDebited {
     pub debit: simledger_billing::Debit,
     #[serde(default)]
     pub fired: Vec<simledger_billing::FiredTrigger>,
+}
+
+/// `APIerSv1.SetActionPlan`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingActionPlanSet {
+    pub tenant: String,
+    pub plan: simledger_billing::ActionPlan,
+}
+
+/// A plan's timing came due for an account: the `billing` projection runs its actions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingPlanFired {
+    pub tenant: String,
+    pub plan_id: String,
+    pub account: String,
+    pub timing_index: i32,
+    pub actions_id: String,
+    /// The firing's scheduled moment.
+    pub at: DateTime<Utc>,
 }

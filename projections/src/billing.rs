@@ -42,7 +42,7 @@ impl Billing {
 }
 
 impl Projection for Billing {
-    const TABLES: &'static [&'static str] = &["billing_accounts", "billing_catalog"];
+    const TABLES: &'static [&'static str] = &["billing_accounts", "billing_catalog", "billing_plan_bindings"];
 }
 
 /// One batch's working set: accounts and catalogs loaded once, written back once.
@@ -106,6 +106,9 @@ impl Batch {
                     }
                     "triggers" => {
                         catalog.trigger_groups.insert(id, serde_json::from_value(doc)?);
+                    }
+                    "plan" => {
+                        catalog.plans.insert(id, serde_json::from_value(doc)?);
                     }
                     _ => {
                         let prefixes: Vec<String> = serde_json::from_value(doc)?;
@@ -229,7 +232,14 @@ impl Subscriber for Billing {
         for e in events {
             match &e.event {
                 Event::BillingAccountSet(s) => {
-                    let triggers = copy_triggers(b.catalog(tx, &s.tenant).await?, &s.action_trigger_ids);
+                    let catalog = b.catalog(tx, &s.tenant).await?;
+                    let triggers = copy_triggers(catalog, &s.action_trigger_ids);
+                    let plans: Vec<(String, usize)> = s
+                        .action_plan_ids
+                        .iter()
+                        .filter_map(|id| catalog.plans.get(id).map(|p| (id.clone(), p.timings.len())))
+                        .collect();
+                    bind_plans(tx, &s.tenant, &s.account, &plans, s.action_plans_overwrite, e.recorded_at).await?;
                     let account = b.account_or_new(tx, &s.tenant, &s.account).await?;
                     if let Some(v) = s.allow_negative {
                         account.allow_negative = v;
@@ -281,6 +291,43 @@ impl Subscriber for Billing {
                     let doc = serde_json::to_value(&*group)?;
                     b.catalog_writes.insert((s.tenant.clone(), "triggers", s.group_id.clone()), doc);
                 }
+                Event::BillingActionPlanSet(s) => {
+                    b.catalog(tx, &s.tenant).await?.plans.insert(s.plan.id.clone(), s.plan.clone());
+                    b.catalog_writes
+                        .insert((s.tenant.clone(), "plan", s.plan.id.clone()), serde_json::to_value(&s.plan)?);
+                }
+                Event::BillingPlanFired(f) => {
+                    // Applied once per binding and moment, whoever appended the firing.
+                    let fresh = sqlx::query(
+                        "UPDATE billing_plan_bindings SET last_fired = $5 WHERE tenant = $1 AND plan_id = $2 \
+                         AND account = $3 AND timing_index = $4 AND (last_fired IS NULL OR last_fired < $5)",
+                    )
+                    .bind(&f.tenant)
+                    .bind(&f.plan_id)
+                    .bind(&f.account)
+                    .bind(f.timing_index)
+                    .bind(f.at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    let catalog = b.catalog(tx, &f.tenant).await?.clone();
+                    let Some(actions) = catalog.actions.get(&f.actions_id).cloned() else { continue };
+                    if !fresh {
+                        continue;
+                    }
+                    let account = b.account_or_new(tx, &f.tenant, &f.account).await?;
+                    match simledger_billing::run_actions(account, &catalog, &actions, f.at, &e.event_id.to_string()) {
+                        Ok(outcome) => {
+                            b.touch(&f.tenant, &f.account);
+                            let sim = f.account.starts_with("HS").then(|| f.account.clone());
+                            derive_effects(tx, &mut b, e, &f.tenant, &f.account, sim.as_deref(), &outcome).await?;
+                        }
+                        Err(err) => {
+                            tracing::warn!(plan = %f.plan_id, account = %f.account, error = %err, "plan actions refused")
+                        }
+                    }
+                }
                 Event::BillingDestinationSet(s) => {
                     b.catalog(tx, &s.tenant).await?.destinations.set(&s.id, s.prefixes.clone());
                     b.catalog_writes
@@ -310,6 +357,110 @@ impl Subscriber for Billing {
         }
         Ok(())
     }
+}
+
+/// Binds an account to plans (each timing a binding anchored now); `overwrite` unbinds it from
+/// every other plan first.
+async fn bind_plans(
+    tx: &mut PgConnection,
+    tenant: &str,
+    account: &str,
+    plans: &[(String, usize)],
+    overwrite: bool,
+    anchor: DateTime<Utc>,
+) -> Result<(), BoxError> {
+    if overwrite {
+        let keep: Vec<String> = plans.iter().map(|(id, _)| id.clone()).collect();
+        sqlx::query("DELETE FROM billing_plan_bindings WHERE tenant = $1 AND account = $2 AND NOT plan_id = ANY($3)")
+            .bind(tenant)
+            .bind(account)
+            .bind(&keep)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for (plan, timings) in plans {
+        for index in 0..*timings as i32 {
+            sqlx::query(
+                "INSERT INTO billing_plan_bindings (tenant, plan_id, account, timing_index, anchor) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(plan)
+            .bind(account)
+            .bind(index)
+            .bind(anchor)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A plan binding as the scheduler reads it: tenant, plan, account, timing index, anchor, last
+/// applied firing, and the plan's definition.
+type BindingRow = (String, String, String, i32, DateTime<Utc>, Option<DateTime<Utc>>, serde_json::Value);
+
+/// Appends every plan firing due by `now` that has not been applied: each binding's firings
+/// after its last applied one, in order, with ids derived from the binding and the moment, so
+/// a restarted (or second) scheduler appends none twice and misses none. At most `per_binding`
+/// firings per binding per call (a long outage catches up over several calls).
+pub async fn fire_due_plans(log: &EventLog, now: DateTime<Utc>, per_binding: usize) -> Result<usize, BoxError> {
+    let rows: Vec<BindingRow> = sqlx::query_as(
+        "SELECT b.tenant, b.plan_id, b.account, b.timing_index, b.anchor, b.last_fired, c.doc \
+             FROM billing_plan_bindings b JOIN billing_catalog c \
+             ON c.tenant = b.tenant AND c.kind = 'plan' AND c.id = b.plan_id",
+    )
+    .fetch_all(log.pool())
+    .await?;
+    let mut firings = Vec::new();
+    for (tenant, plan_id, account, index, anchor, last_fired, doc) in rows {
+        let plan: simledger_billing::ActionPlan = serde_json::from_value(doc)?;
+        let Some(timing) = plan.timings.get(index as usize) else { continue };
+        let mut after = last_fired.unwrap_or(anchor - chrono::Duration::nanoseconds(1));
+        for _ in 0..per_binding {
+            let Some(at) = timing.timing.next(anchor, after) else { break };
+            if at > now {
+                break;
+            }
+            let fired = Event::BillingPlanFired(simledger_eventlog::catalog::BillingPlanFired {
+                tenant: tenant.clone(),
+                plan_id: plan_id.clone(),
+                account: account.clone(),
+                timing_index: index,
+                actions_id: timing.actions_id.clone(),
+                at,
+            });
+            let key = format!(
+                "simledger-plan:{tenant}:{plan_id}:{account}:{index}:{}",
+                at.timestamp_nanos_opt().unwrap_or(0)
+            );
+            let id = Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes());
+            let meta = Metadata::from_source("billing-scheduler").with_account(tenant.clone());
+            firings.push((at, timing.weight, NewEvent::new(id, format!("billing-{tenant}-{account}"), &fired, &meta)?));
+            after = at;
+        }
+    }
+    // Earlier firings first; at the same moment, heavier timings first.
+    firings.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let count = firings.len();
+    if count > 0 {
+        log.append(firings.into_iter().map(|(_, _, e)| e).collect(), ExpectedVersion::Any).await?;
+    }
+    Ok(count)
+}
+
+/// Runs [`fire_due_plans`] every second, for ever.
+pub fn spawn_plan_scheduler(log: EventLog) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = fire_due_plans(&log, Utc::now(), 100).await {
+                tracing::warn!(error = %e, "billing plan scheduler");
+            }
+        }
+    })
 }
 
 fn copy_triggers(catalog: &Catalog, groups: &[String]) -> Vec<simledger_billing::ActionTrigger> {
@@ -498,6 +649,11 @@ pub mod read {
             match kind.as_str() {
                 "actions" => {
                     catalog.actions.insert(id, serde_json::from_value(doc).unwrap_or_default());
+                }
+                "plan" => {
+                    if let Ok(plan) = serde_json::from_value(doc) {
+                        catalog.plans.insert(id, plan);
+                    }
                 }
                 "triggers" => {
                     catalog.trigger_groups.insert(id, serde_json::from_value(doc).unwrap_or_default());

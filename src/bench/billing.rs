@@ -67,8 +67,20 @@ pub async fn run(config: &Config, args: BillingArgs) -> anyhow::Result<()> {
         Figure::plain("sims", args.sims as f64, "devices"),
         Figure::plain("accounts", args.accounts as f64, "accounts"),
         Figure::against("debits", billing.debits, "debits/s", "core events ingested/s, same run", billing.ingest),
-        Figure::against("debits_with_triggers", triggers.debits, "debits/s", "core events ingested/s, same run", triggers.ingest),
-        Figure::against("ingest_with_billing", billing.ingest, "events/s", "same load, no billing projection", reference.ingest),
+        Figure::against(
+            "debits_with_triggers",
+            triggers.debits,
+            "debits/s",
+            "core events ingested/s, same run",
+            triggers.ingest,
+        ),
+        Figure::against(
+            "ingest_with_billing",
+            billing.ingest,
+            "events/s",
+            "same load, no billing projection",
+            reference.ingest,
+        ),
         overhead(&billing, "billing_overhead"),
         overhead(&triggers, "billing_overhead_with_triggers"),
         Figure::plain("billing_lag_at_end", billing.lag as f64, "events"),
@@ -135,8 +147,7 @@ async fn load_accounts(pool: &sqlx::PgPool, tenant: &str, total: usize, triggers
         .bind(tenant)
         .fetch_all(pool)
         .await?;
-    let names: Vec<String> =
-        sims.iter().cloned().chain((sims.len()..total).map(|i| format!("idle-{i:06}"))).collect();
+    let names: Vec<String> = sims.iter().cloned().chain((sims.len()..total).map(|i| format!("idle-{i:06}"))).collect();
     for chunk in names.chunks(5000) {
         let docs: Vec<serde_json::Value> = chunk
             .iter()

@@ -191,7 +191,7 @@ struct SetAccountParams {
     #[serde(rename = "ActionPlanID", default)]
     action_plan_id: String,
     #[serde(default)]
-    _action_plans_overwrite: bool,
+    action_plans_overwrite: bool,
     #[serde(rename = "ActionTriggerIDs", default)]
     action_trigger_ids: Vec<String>,
     /// v1's single trigger group.
@@ -214,8 +214,9 @@ pub async fn set_account(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     if args.account.is_empty() {
         return Err(RpcError::missing(&["Account"]));
     }
-    if !args.action_plan_ids.is_empty() || !args.action_plan_id.is_empty() {
-        return Err(RpcError::server("action plans are not supported yet; run actions with ExecuteAction"));
+    let mut plans = args.action_plan_ids.clone();
+    if !args.action_plan_id.is_empty() {
+        plans.push(args.action_plan_id.clone());
     }
     let tenant = call.tenant(Some(&args.tenant))?;
     let mut triggers = args.action_trigger_ids.clone();
@@ -227,6 +228,8 @@ pub async fn set_account(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
         disabled: args.extra_options.disabled.or(args.disabled),
         action_trigger_ids: triggers,
         action_triggers_overwrite: args.action_trigger_overwrite,
+        action_plan_ids: plans,
+        action_plans_overwrite: args.action_plans_overwrite,
     };
     call.state.commands.billing_set_account(&tenant, &args.account, settings).await?;
     ok(&"OK")
@@ -802,5 +805,79 @@ pub async fn load_tariff_plan(call: &Call, p: &RawValue) -> Result<Reply, RpcErr
     for (id, prefixes) in staged {
         call.state.commands.billing_set_destination(&tenant, &id, prefixes, true).await?;
     }
+    ok(&"OK")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct PlanTimingParams {
+    #[serde(rename = "ActionsId", alias = "ActionsID", default)]
+    actions_id: String,
+    #[serde(rename = "TimingID", alias = "TimingId", default)]
+    timing_id: String,
+    #[serde(default)]
+    years: Vec<i32>,
+    #[serde(default)]
+    months: Vec<u32>,
+    #[serde(default)]
+    month_days: Vec<i32>,
+    #[serde(default)]
+    week_days: Vec<u32>,
+    #[serde(default)]
+    time: String,
+    weight: Option<Amount>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct SetActionPlanParams {
+    #[serde(default)]
+    tenant: String,
+    #[serde(rename = "Id", alias = "ID", default)]
+    id: String,
+    #[serde(default)]
+    action_plan: Vec<PlanTimingParams>,
+    #[serde(default)]
+    overwrite: bool,
+    #[serde(default)]
+    _reload_scheduler: bool,
+    #[serde(rename = "APIOpts", default)]
+    _api_opts: Value,
+}
+
+/// `APIerSv1.SetActionPlan`: timings by tag (`Time` or `TimingID`: `*asap`, `*daily`, …,
+/// `+10m`) or `Time` `HH:MM:SS` with `Months`, `MonthDays`, `WeekDays`.
+pub async fn set_action_plan(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let args: SetActionPlanParams = params(p)?;
+    let mut missing = Vec::new();
+    if args.id.is_empty() {
+        missing.push("Id");
+    }
+    if args.action_plan.is_empty() {
+        missing.push("ActionPlan");
+    }
+    if !missing.is_empty() {
+        return Err(RpcError::missing(&missing));
+    }
+    let mut timings = Vec::new();
+    for t in &args.action_plan {
+        if t.actions_id.is_empty() {
+            return Err(RpcError::missing(&["ActionsId"]));
+        }
+        if !t.years.is_empty() {
+            return Err(RpcError::server("Years are not supported; use *yearly or Months"));
+        }
+        let time = if t.time.is_empty() { t.timing_id.as_str() } else { t.time.as_str() };
+        let timing =
+            simledger_billing::Timing::parse(time, &t.months, &t.month_days, &t.week_days).map_err(RpcError::server)?;
+        timings.push(simledger_billing::PlanTiming {
+            actions_id: t.actions_id.clone(),
+            timing,
+            weight: t.weight.unwrap_or_default().0,
+        });
+    }
+    let tenant = call.tenant(Some(&args.tenant))?;
+    let plan = simledger_billing::ActionPlan { id: args.id.clone(), timings };
+    call.state.commands.billing_set_action_plan(&tenant, plan, args.overwrite).await?;
     ok(&"OK")
 }

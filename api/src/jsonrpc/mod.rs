@@ -216,9 +216,7 @@ async fn dispatch(call: &Call, method: &str, params: &RawValue) -> Result<Reply,
         "APIerSv1.SetDestination" => accounts::set_destination(call, params).await,
         "APIerSv1.SetTPDestination" | "APIerSv2.SetTPDestination" => accounts::set_tp_destination(call, params).await,
         "APIerSv1.LoadTariffPlanFromStorDb" => accounts::load_tariff_plan(call, params).await,
-        "APIerSv1.SetActionPlan" | "APIerSv2.SetActionPlan" => {
-            Err(RpcError::server("action plans are not supported yet; run actions with ExecuteAction"))
-        }
+        "APIerSv1.SetActionPlan" | "APIerSv2.SetActionPlan" => accounts::set_action_plan(call, params).await,
         other => {
             // Go's net/rpc words it so.
             let service = other.split_once('.').map(|(s, _)| s).unwrap_or(other);
