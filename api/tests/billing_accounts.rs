@@ -357,3 +357,54 @@ async fn fire(app: &TestApp, from: chrono::DateTime<chrono::Utc>, seconds: i64) 
     settled(app).await;
     n
 }
+
+#[tokio::test]
+async fn the_rest_mirror_takes_the_same_objects_and_answers_twilio_errors() {
+    let app = spawn_app().await;
+    let post = |path: &'static str, body: Value| {
+        app.send(app.http.post(app.url(path)).basic_auth(&app.alice.sid, Some(&app.alice.secret)).json(&body))
+    };
+    let set = post("/v1/Billing/Accounts", json!({"Account": "1001", "ExtraOptions": {"Disabled": false}})).await;
+    assert_eq!((set.status, set.body["AllowNegative"].as_bool()), (200, Some(false)), "{:?}", set.body);
+    let add = post(
+        "/v1/Billing/Balances",
+        json!({"Action": "add", "Account": "1001", "BalanceType": "*data",
+        "Value": 100, "Balance": {"ID": "d", "Weight": 5}}),
+    )
+    .await;
+    assert_eq!(add.status, 200, "{:?}", add.body);
+    assert_eq!(add.body["BalanceMap"]["*data"][0]["Value"], 100);
+    let fetched = app.get(&app.alice, "/v1/Billing/Accounts/1001").await;
+    assert_eq!(fetched.body["BalanceMap"], add.body["BalanceMap"]);
+    common::assert_error(&app.get(&app.bob, "/v1/Billing/Accounts/1001").await, 404, 20404);
+
+    assert_eq!(post("/v1/Billing/Destinations", json!({"Id": "UK", "Prefixes": ["44"]})).await.status, 201);
+    common::assert_error(&post("/v1/Billing/Destinations", json!({"Id": "UK", "Prefixes": ["44"]})).await, 409, 20409);
+    let listed = app.get(&app.alice, "/v1/Billing/Destinations").await.body;
+    assert_eq!(listed["destinations"], json!([{"Id": "UK", "Prefixes": ["44"]}]));
+    assert_eq!(app.get(&app.bob, "/v1/Billing/Destinations").await.body["destinations"], json!([]));
+
+    let head = app.log.head().await.unwrap();
+    for (path, body, says) in [
+        ("/v1/Billing/Balances", json!({"Action": "steal", "Account": "1001"}), "Action"),
+        (
+            "/v1/Billing/Balances",
+            json!({"Action": "debit", "Account": "1001", "BalanceType": "*data", "Value": 101,
+            "Balance": {"ID": "d"}}),
+            "INSUFFICIENT_CREDIT",
+        ),
+        ("/v1/Billing/Accounts", json!({"ExtraOptions": {}}), "Account"),
+        (
+            "/v1/Billing/Actions",
+            json!({"ActionsId": "A", "Actions": [{"Identifier": "*teleport", "Weight": 1}]}),
+            "unsupported",
+        ),
+        ("/v1/Billing/ActionPlans", json!({"Id": "P", "ActionPlan": [{"ActionsId": "NONE"}]}), "not found"),
+        ("/v1/Billing/ActionTriggers", json!([1, 2]), "JSON object"),
+    ] {
+        let r = post(path, body.clone()).await;
+        assert!(r.status == 400 || r.status == 404, "{path} {body}: {:?}", r.body);
+        assert!(r.body["message"].as_str().unwrap().contains(says), "{path} {body}: {:?}", r.body);
+    }
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing appended");
+}

@@ -53,6 +53,7 @@ struct Batch {
     catalogs: HashMap<String, Catalog>,
     catalog_writes: BTreeMap<(String, &'static str, String), serde_json::Value>,
     derived: Vec<NewEvent>,
+    rates: HashMap<(&'static str, String), Option<Rate>>,
 }
 
 impl Batch {
@@ -85,6 +86,46 @@ impl Batch {
             self.accounts.insert((tenant.to_owned(), id.to_owned()), Some(Account::new(tenant, id)));
         }
         Ok(self.account(tx, tenant, id).await?.expect("just made"))
+    }
+
+    /// Loads every account the batch may touch in one query.
+    async fn prefetch(&mut self, tx: &mut PgConnection, keys: Vec<(String, String)>) -> Result<(), BoxError> {
+        let keys: Vec<(String, String)> = keys.into_iter().filter(|k| !self.accounts.contains_key(k)).collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let (tenants, ids): (Vec<String>, Vec<String>) = keys.iter().cloned().unzip();
+        let found: Vec<(String, String, sqlx::types::Json<Account>)> = sqlx::query_as(
+            "SELECT a.tenant, a.account, a.doc FROM billing_accounts a \
+             JOIN unnest($1::text[], $2::text[]) AS k(tenant, account) ON a.tenant = k.tenant AND a.account = k.account",
+        )
+        .bind(&tenants)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        for key in keys {
+            self.accounts.entry(key).or_insert(None);
+        }
+        for (tenant, id, doc) in found {
+            self.accounts.insert((tenant, id), Some(doc.0));
+        }
+        Ok(())
+    }
+
+    /// The price of usage past the unit balances, looked up once per batch.
+    async fn rate(
+        &mut self,
+        tx: &mut PgConnection,
+        tor: &'static str,
+        destination: &str,
+    ) -> Result<Option<Rate>, BoxError> {
+        let key = (tor, destination.to_owned());
+        if let Some(r) = self.rates.get(&key) {
+            return Ok(r.clone());
+        }
+        let r = rate(tx, tor, destination).await?;
+        self.rates.insert(key, r.clone());
+        Ok(r)
     }
 
     fn touch(&mut self, tenant: &str, id: &str) {
@@ -124,18 +165,25 @@ impl Batch {
     async fn write(&mut self, tx: &mut PgConnection) -> Result<(), BoxError> {
         self.dirty.sort();
         self.dirty.dedup();
+        let (mut tenants, mut ids, mut docs) = (Vec::new(), Vec::new(), Vec::new());
         for key in std::mem::take(&mut self.dirty) {
             if let Some(Some(account)) = self.accounts.get(&key) {
-                sqlx::query(
-                    "INSERT INTO billing_accounts (tenant, account, doc) VALUES ($1, $2, $3) \
-                     ON CONFLICT (tenant, account) DO UPDATE SET doc = $3",
-                )
-                .bind(&key.0)
-                .bind(&key.1)
-                .bind(sqlx::types::Json(account))
-                .execute(&mut *tx)
-                .await?;
+                docs.push(serde_json::to_value(account)?);
+                tenants.push(key.0);
+                ids.push(key.1);
             }
+        }
+        if !docs.is_empty() {
+            sqlx::query(
+                "INSERT INTO billing_accounts (tenant, account, doc) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[]) \
+                 ON CONFLICT (tenant, account) DO UPDATE SET doc = EXCLUDED.doc",
+            )
+            .bind(&tenants)
+            .bind(&ids)
+            .bind(&docs)
+            .execute(&mut *tx)
+            .await?;
         }
         for ((tenant, kind, id), doc) in std::mem::take(&mut self.catalog_writes) {
             sqlx::query(
@@ -229,6 +277,7 @@ impl Subscriber for Billing {
 
     async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
         let mut b = Batch::default();
+        b.prefetch(tx, events.iter().flat_map(accounts_touched).collect()).await?;
         for e in events {
             match &e.event {
                 Event::BillingAccountSet(s) => {
@@ -463,6 +512,19 @@ pub fn spawn_plan_scheduler(log: EventLog) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// The accounts an event may read or change, for the batch's prefetch.
+fn accounts_touched(e: &RecordedEvent) -> Vec<(String, String)> {
+    let usage = match &e.event {
+        Event::DataSessionUpdated(c) | Event::DataSessionEnded(c) => data_usage(c),
+        Event::SmsMoDelivered(s) | Event::SmsMtDelivered(s) => sms_usage(s),
+        Event::CdrReceived(c) => external_usage(c),
+        Event::BillingAccountSet(s) => return vec![(s.tenant.clone(), s.account.clone())],
+        Event::BillingActionsApplied(s) => return vec![(s.tenant.clone(), s.account.clone())],
+        _ => None,
+    };
+    usage.map(|u| u.accounts.iter().map(|a| (u.tenant.clone(), a.clone())).collect()).unwrap_or_default()
+}
+
 fn copy_triggers(catalog: &Catalog, groups: &[String]) -> Vec<simledger_billing::ActionTrigger> {
     groups.iter().flat_map(|g| catalog.trigger_groups.get(g).cloned().unwrap_or_default()).collect()
 }
@@ -499,8 +561,10 @@ async fn debit(tx: &mut PgConnection, b: &mut Batch, e: &RecordedEvent, u: Usage
         }
     }
     let Some(account_id) = holder else { return Ok(()) };
-    let rate = rate(tx, u.tor.as_str(), &u.destination).await?;
-    let catalog = b.catalog(tx, &u.tenant).await?.clone();
+    let rate = b.rate(tx, u.tor.as_str(), &u.destination).await?;
+    b.catalog(tx, &u.tenant).await?;
+    // Taken out while the account is borrowed, put back below: no copy per debit.
+    let catalog = b.catalogs.remove(&u.tenant).expect("loaded above");
     let req = DebitRequest {
         tor: u.tor,
         destination: u.destination.clone(),
@@ -513,7 +577,9 @@ async fn debit(tx: &mut PgConnection, b: &mut Batch, e: &RecordedEvent, u: Usage
     };
     let account = b.account(tx, &u.tenant, &account_id).await?.expect("found above");
     let seed = e.event_id.to_string();
-    let (result, outcome) = match simledger_billing::debit_usage(account, &catalog, &req, &seed) {
+    let debited = simledger_billing::debit_usage(account, &catalog, &req, &seed);
+    b.catalogs.insert(u.tenant.clone(), catalog);
+    let (result, outcome) = match debited {
         Ok(done) => done,
         Err(err) => {
             // A disabled account: the usage is not billed to it (its CDR still is).

@@ -12,7 +12,7 @@
 //!   `Tenant` defaults to the configured default tenant; bound elsewhere, operator credentials
 //!   are required.
 
-mod accounts;
+pub(crate) mod accounts;
 mod cdrs;
 
 use axum::body::Bytes;
@@ -103,6 +103,11 @@ pub struct Call {
 }
 
 impl Call {
+    /// A customer acting on its own account (the REST mirror of the billing methods).
+    pub fn customer(state: AppState, account: String) -> Self {
+        Self { state, operator: false, own_account: Some(account) }
+    }
+
     /// The tenant a request acts on: its `Tenant`, checked against the caller.
     pub fn tenant(&self, requested: Option<&str>) -> Result<String, RpcError> {
         let requested = requested.filter(|t| !t.is_empty());

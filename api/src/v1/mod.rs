@@ -3,6 +3,7 @@
 //! projection, within the caller's account only.
 
 pub(crate) mod billing;
+mod billing_accounts;
 mod commands;
 mod esim;
 mod fleets;
@@ -34,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(settings::router())
         .merge(usage::router())
         .merge(billing::router())
+        .merge(billing_accounts::router())
 }
 
 /// Twilio's datetime form: seconds, UTC, `Z` (`2015-07-30T20:00:00Z`); the helper libraries

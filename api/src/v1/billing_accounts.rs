@@ -1,0 +1,207 @@
+//! `/v1/Billing/{Accounts, Balances, Destinations, Actions, ActionPlans, ActionTriggers}`: the
+//! CGrateS account model over REST, JSON in and out. Bodies take the same objects (CGrateS's
+//! field names) as the JSON-RPC methods they mirror, and answers are the same shapes, so the
+//! two dialects never drift apart; errors are Twilio's JSON. The caller's account is the tenant.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::Errors;
+use crate::extract::Caller;
+use crate::jsonrpc::{self, Call, Reply, RpcError};
+use crate::{ApiError, AppState};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(set_account))
+        .routes(routes!(get_account))
+        .routes(routes!(change_balance))
+        .routes(routes!(list_destinations, set_destination))
+        .routes(routes!(list_actions, set_actions))
+        .routes(routes!(list_action_plans, set_action_plan))
+        .routes(routes!(list_action_triggers, set_action_trigger))
+}
+
+/// A CGrateS-shaped JSON object (see the JSON-RPC method named in each operation).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(value_type = Object)]
+pub struct CgratesObject(serde_json::Value);
+
+fn body(bytes: &Bytes) -> Result<Box<RawValue>, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::invalid("The body must be a JSON object"));
+    }
+    let raw: Box<RawValue> =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("The body is not valid JSON: {e}")))?;
+    if !raw.get().trim_start().starts_with('{') {
+        return Err(ApiError::invalid("The body must be a JSON object"));
+    }
+    Ok(raw)
+}
+
+/// CGrateS's error strings as Twilio's errors.
+fn api_error(e: RpcError) -> ApiError {
+    let text = e.0;
+    if text == "NOT_FOUND" {
+        ApiError::NotFound("The requested resource was not found".into())
+    } else if text == "ERR_EXISTS" {
+        ApiError::Conflict("The resource exists; send Overwrite to replace it".into())
+    } else if let Some(fields) = text.strip_prefix("MANDATORY_IE_MISSING: ") {
+        ApiError::invalid(format!("Missing required parameter {}", fields.trim_matches(['[', ']'])))
+    } else if text == "UNAUTHORIZED" {
+        ApiError::Forbidden
+    } else {
+        ApiError::invalid(text.strip_prefix("SERVER_ERROR: ").unwrap_or(&text).to_owned())
+    }
+}
+
+fn answer(status: StatusCode, reply: Reply) -> Response {
+    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], reply.get().to_owned()).into_response()
+}
+
+fn call(state: AppState, caller: &Caller) -> Call {
+    Call::customer(state, caller.account().to_owned())
+}
+
+/// Creates or changes a billing account (`APIerSv2.SetAccount`: `Account`, `ActionTriggerIDs`,
+/// `ActionPlanIDs`, `ExtraOptions.AllowNegative`/`Disabled`, …).
+#[utoipa::path(post, path = "/v1/Billing/Accounts", tag = "Billing", operation_id = "SetBillingAccount",
+    request_body(content = CgratesObject, content_type = "application/json"),
+    responses((status = 200, body = CgratesObject, description = "The account, as GetAccount answers"), Errors,
+        (status = 409, body = crate::error::TwilioError, description = "Exists")),
+    security(("accountSid_authToken" = [])))]
+async fn set_account(State(state): State<AppState>, caller: Caller, bytes: Bytes) -> Result<Response, ApiError> {
+    let raw = body(&bytes)?;
+    let c = call(state, &caller);
+    jsonrpc::accounts::set_account(&c, &raw).await.map_err(api_error)?;
+    let account: serde_json::Value = serde_json::from_str(raw.get()).unwrap_or_default();
+    let key = serde_json::json!({"Account": account["Account"]});
+    let key = serde_json::value::to_raw_value(&key).map_err(|e| ApiError::invalid(e.to_string()))?;
+    Ok(answer(StatusCode::OK, jsonrpc::accounts::get_account(&c, &key).await.map_err(api_error)?))
+}
+
+/// A billing account with its balances, triggers and counters (`APIerSv2.GetAccount`).
+#[utoipa::path(get, path = "/v1/Billing/Accounts/{Account}", tag = "Billing", operation_id = "FetchBillingAccount",
+    params(("Account" = String, Path, description = "The account's ID: a SIM's, a fleet's or the customer's SID, or any name")),
+    responses((status = 200, body = CgratesObject), Errors),
+    security(("accountSid_authToken" = [])))]
+async fn get_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(account): Path<String>,
+) -> Result<Response, ApiError> {
+    let key = serde_json::value::to_raw_value(&serde_json::json!({"Account": account}))
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    Ok(answer(StatusCode::OK, jsonrpc::accounts::get_account(&call(state, &caller), &key).await.map_err(api_error)?))
+}
+
+/// Changes a balance: `Action` `set` (`APIerSv1.SetBalance`), `add` (`AddBalance`) or `debit`
+/// (`DebitBalance`), with `Account`, `BalanceType`, `Value`, `Balance: {ID, ExpiryTime, Weight,
+/// DestinationIDs, …}`, `Cdrlog`, `Overwrite`.
+#[utoipa::path(post, path = "/v1/Billing/Balances", tag = "Billing", operation_id = "ChangeBillingBalance",
+    request_body(content = CgratesObject, content_type = "application/json"),
+    responses((status = 200, body = CgratesObject, description = "The account afterwards"), Errors),
+    security(("accountSid_authToken" = [])))]
+async fn change_balance(State(state): State<AppState>, caller: Caller, bytes: Bytes) -> Result<Response, ApiError> {
+    let raw = body(&bytes)?;
+    let mut object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(raw.get()).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let method = match object.remove("Action").as_ref().and_then(|v| v.as_str()) {
+        Some("set") => "SetBalance",
+        Some("add") => "AddBalance",
+        Some("debit") => "DebitBalance",
+        _ => return Err(ApiError::invalid("Action must be set, add or debit")),
+    };
+    let account = object.get("Account").cloned().unwrap_or_default();
+    let rest = serde_json::value::to_raw_value(&object).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let c = call(state, &caller);
+    jsonrpc::accounts::change_balance(&c, &rest, method).await.map_err(api_error)?;
+    let key = serde_json::value::to_raw_value(&serde_json::json!({"Account": account}))
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    Ok(answer(StatusCode::OK, jsonrpc::accounts::get_account(&c, &key).await.map_err(api_error)?))
+}
+
+macro_rules! define_and_list {
+    ($set:ident, $list:ident, $path:literal, $set_id:literal, $list_id:literal, $what:literal, $rpc:path, $catalog:ident) => {
+        #[doc = concat!("Defines ", $what, " (the JSON-RPC method's params).")]
+        #[utoipa::path(post, path = $path, tag = "Billing", operation_id = $set_id,
+            request_body(content = CgratesObject, content_type = "application/json"),
+            responses((status = 201, body = CgratesObject, description = "OK"), Errors,
+                (status = 409, body = crate::error::TwilioError, description = "Exists")),
+            security(("accountSid_authToken" = [])))]
+        async fn $set(State(state): State<AppState>, caller: Caller, bytes: Bytes) -> Result<Response, ApiError> {
+            let raw = body(&bytes)?;
+            $rpc(&call(state, &caller), &raw).await.map_err(api_error)?;
+            Ok((StatusCode::CREATED, axum::Json(serde_json::json!({"result": "OK"}))).into_response())
+        }
+
+        #[doc = concat!("Lists the account's ", $what, ".")]
+        #[utoipa::path(get, path = $path, tag = "Billing", operation_id = $list_id,
+            responses((status = 200, body = CgratesObject), Errors),
+            security(("accountSid_authToken" = [])))]
+        async fn $list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+            let catalog = simledger_projections::billing::read::catalog(state.pool(), caller.account()).await?;
+            let listed = catalog_json(&catalog, stringify!($catalog));
+            Ok(axum::Json(listed).into_response())
+        }
+    };
+}
+
+define_and_list!(
+    set_destination,
+    list_destinations,
+    "/v1/Billing/Destinations",
+    "SetBillingDestination",
+    "ListBillingDestinations",
+    "destinations (`APIerSv1.SetDestination`: `Id`, `Prefixes`, `Overwrite`)",
+    jsonrpc::accounts::set_destination,
+    destinations
+);
+define_and_list!(
+    set_actions,
+    list_actions,
+    "/v1/Billing/Actions",
+    "SetBillingActions",
+    "ListBillingActions",
+    "action groups (`APIerSv1.SetActions`: `ActionsId`, `Actions`, `Overwrite`)",
+    jsonrpc::accounts::set_actions,
+    actions
+);
+define_and_list!(
+    set_action_plan,
+    list_action_plans,
+    "/v1/Billing/ActionPlans",
+    "SetBillingActionPlan",
+    "ListBillingActionPlans",
+    "action plans (`APIerSv1.SetActionPlan`: `Id`, `ActionPlan`, `Overwrite`)",
+    jsonrpc::accounts::set_action_plan,
+    plans
+);
+define_and_list!(
+    set_action_trigger,
+    list_action_triggers,
+    "/v1/Billing/ActionTriggers",
+    "SetBillingActionTrigger",
+    "ListBillingActionTriggers",
+    "action triggers (`APIerSv1.SetActionTrigger`: `GroupID`, `UniqueID`, `ActionTrigger`)",
+    jsonrpc::accounts::set_action_trigger,
+    trigger_groups
+);
+
+fn catalog_json(catalog: &simledger_billing::Catalog, part: &str) -> serde_json::Value {
+    match part {
+        "destinations" => serde_json::json!({
+            "destinations": catalog.destinations.iter().map(|(id, p)| serde_json::json!({"Id": id, "Prefixes": p})).collect::<Vec<_>>()
+        }),
+        "actions" => serde_json::json!({ "actions": catalog.actions }),
+        "plans" => serde_json::json!({ "action_plans": catalog.plans }),
+        _ => serde_json::json!({ "action_triggers": catalog.trigger_groups }),
+    }
+}
