@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::Errors;
 use crate::extract::Caller;
-use crate::jsonrpc::{self, Call, Reply, RpcError};
+use crate::jsonrpc::{self, Call, RpcError};
 use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -62,7 +62,7 @@ fn api_error(e: RpcError) -> ApiError {
     }
 }
 
-fn answer(status: StatusCode, reply: Reply) -> Response {
+fn answer(status: StatusCode, reply: &RawValue) -> Response {
     (status, [(axum::http::header::CONTENT_TYPE, "application/json")], reply.get().to_owned()).into_response()
 }
 
@@ -84,7 +84,7 @@ async fn set_account(State(state): State<AppState>, caller: Caller, bytes: Bytes
     let account: serde_json::Value = serde_json::from_str(raw.get()).unwrap_or_default();
     let key = serde_json::json!({"Account": account["Account"]});
     let key = serde_json::value::to_raw_value(&key).map_err(|e| ApiError::invalid(e.to_string()))?;
-    Ok(answer(StatusCode::OK, jsonrpc::accounts::get_account(&c, &key).await.map_err(api_error)?))
+    Ok(answer(StatusCode::OK, &jsonrpc::accounts::get_account(&c, &key).await.map_err(api_error)?))
 }
 
 /// A billing account with its balances, triggers and counters (`APIerSv2.GetAccount`).
@@ -99,7 +99,7 @@ async fn get_account(
 ) -> Result<Response, ApiError> {
     let key = serde_json::value::to_raw_value(&serde_json::json!({"Account": account}))
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    Ok(answer(StatusCode::OK, jsonrpc::accounts::get_account(&call(state, &caller), &key).await.map_err(api_error)?))
+    Ok(answer(StatusCode::OK, &jsonrpc::accounts::get_account(&call(state, &caller), &key).await.map_err(api_error)?))
 }
 
 /// Changes a balance: `Action` `set` (`APIerSv1.SetBalance`), `add` (`AddBalance`) or `debit`
@@ -125,7 +125,7 @@ async fn change_balance(State(state): State<AppState>, caller: Caller, bytes: By
     jsonrpc::accounts::change_balance(&c, &rest, method).await.map_err(api_error)?;
     let key = serde_json::value::to_raw_value(&serde_json::json!({"Account": account}))
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    Ok(answer(StatusCode::OK, jsonrpc::accounts::get_account(&c, &key).await.map_err(api_error)?))
+    Ok(answer(StatusCode::OK, &jsonrpc::accounts::get_account(&c, &key).await.map_err(api_error)?))
 }
 
 macro_rules! define_and_list {
