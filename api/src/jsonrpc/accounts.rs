@@ -16,7 +16,7 @@ use simledger_commands::AccountSettings;
 use simledger_eventlog::catalog::BillingAccountTriggersAdded;
 use simledger_projections::billing::read;
 
-use super::{ok, params, Call, Num, Reply, RpcError};
+use super::{ok, params, require, Call, Num, Reply, RpcError};
 
 /// A number (or a numeric string) read digit for digit from the request text.
 #[derive(Debug, Clone, Copy, Default)]
@@ -127,19 +127,12 @@ impl BalanceParams {
 /// `DebitBalance` (`*debit`); `Cdrlog` adds `*cdrlog`.
 pub async fn change_balance(call: &Call, p: &RawValue, method: &str) -> Result<Reply, RpcError> {
     let args: BalanceParams = params(p)?;
-    let mut missing = Vec::new();
-    if args.account.is_empty() {
-        missing.push("Account");
-    }
-    if args.balance_type.is_empty() {
-        missing.push("BalanceType");
-    }
-    if method == "SetBalance" && args.balance.id.is_empty() && args.balance.uuid.is_empty() {
-        missing.push("ID");
-    }
-    if !missing.is_empty() {
-        return Err(RpcError::missing(&missing));
-    }
+    let needs_id = method == "SetBalance";
+    require(&[
+        ("Account", !args.account.is_empty()),
+        ("BalanceType", !args.balance_type.is_empty()),
+        ("ID", !needs_id || !args.balance.id.is_empty() || !args.balance.uuid.is_empty()),
+    ])?;
     let kind = balance_type(&args.balance_type)?;
     let value = args.value.map(|v| v.0).unwrap_or_default();
     let (action_type, value) = match method {
@@ -425,16 +418,7 @@ fn flag(s: &str, field: &str) -> Result<Option<bool>, RpcError> {
 
 impl TpAction {
     fn to_action(&self) -> Result<Action, RpcError> {
-        let mut missing = Vec::new();
-        if self.identifier.is_empty() {
-            missing.push("Identifier");
-        }
-        if self.weight.is_none() {
-            missing.push("Weight");
-        }
-        if !missing.is_empty() {
-            return Err(RpcError::missing(&missing));
-        }
+        require(&[("Identifier", !self.identifier.is_empty()), ("Weight", self.weight.is_some())])?;
         let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         let kind = if self.balance_type.is_empty() { None } else { Some(balance_type(&self.balance_type)?) };
         Ok(Action {
@@ -476,16 +460,7 @@ struct SetActionsParams {
 
 pub async fn set_actions(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: SetActionsParams = params(p)?;
-    let mut missing = Vec::new();
-    if args.actions_id.is_empty() {
-        missing.push("ActionsId");
-    }
-    if args.actions.is_empty() {
-        missing.push("Actions");
-    }
-    if !missing.is_empty() {
-        return Err(RpcError::missing(&missing));
-    }
+    require(&[("ActionsId", !args.actions_id.is_empty()), ("Actions", !args.actions.is_empty())])?;
     let actions = args.actions.iter().map(TpAction::to_action).collect::<Result<Vec<_>, _>>()?;
     let tenant = call.tenant(Some(&args.tenant))?;
     call.state.commands.billing_define_actions(&tenant, &args.actions_id, actions, args.overwrite).await?;
@@ -505,16 +480,7 @@ struct ExecuteActionParams {
 
 pub async fn execute_action(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: ExecuteActionParams = params(p)?;
-    let mut missing = Vec::new();
-    if args.account.is_empty() {
-        missing.push("Account");
-    }
-    if args.actions_id.is_empty() {
-        missing.push("ActionsId");
-    }
-    if !missing.is_empty() {
-        return Err(RpcError::missing(&missing));
-    }
+    require(&[("Account", !args.account.is_empty()), ("ActionsId", !args.actions_id.is_empty())])?;
     let tenant = call.tenant(Some(&args.tenant))?;
     call.state.commands.billing_execute_actions(&tenant, &args.account, &args.actions_id).await?;
     ok(&"OK")
@@ -598,15 +564,11 @@ fn trigger_from_map(group: &str, unique: &str, m: &BTreeMap<String, Value>) -> R
         }
         simledger_eventlog::cgr::parse_time(&s, Utc::now()).map(Some).map_err(|e| RpcError::server(format!("{k}: {e}")))
     };
-    let mut missing = Vec::new();
-    for k in ["ThresholdType", "BalanceType", "ActionsID"] {
-        if text(k)?.is_empty() {
-            missing.push(k);
-        }
-    }
-    if !missing.is_empty() {
-        return Err(RpcError::missing(&missing));
-    }
+    require(&[
+        ("ThresholdType", !text("ThresholdType")?.is_empty()),
+        ("BalanceType", !text("BalanceType")?.is_empty()),
+        ("ActionsID", !text("ActionsID")?.is_empty()),
+    ])?;
     let threshold_type: ThresholdType =
         serde_json::from_value(Value::String(text("ThresholdType")?)).map_err(|_| {
             RpcError::server(format!("unsupported ThresholdType {:?}", text("ThresholdType").unwrap_or_default()))
@@ -653,16 +615,7 @@ fn trigger_from_map(group: &str, unique: &str, m: &BTreeMap<String, Value>) -> R
 
 pub async fn set_action_trigger(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: SetActionTriggerParams = params(p)?;
-    let mut missing = Vec::new();
-    if args.group_id.is_empty() {
-        missing.push("GroupID");
-    }
-    if args.unique_id.is_empty() {
-        missing.push("UniqueID");
-    }
-    if !missing.is_empty() {
-        return Err(RpcError::missing(&missing));
-    }
+    require(&[("GroupID", !args.group_id.is_empty()), ("UniqueID", !args.unique_id.is_empty())])?;
     let trigger = trigger_from_map(&args.group_id, &args.unique_id, &args.action_trigger)?;
     let tenant = call.tenant(Some(&args.tenant))?;
     call.state.commands.billing_define_trigger(&tenant, &args.group_id, trigger).await?;
@@ -690,16 +643,7 @@ struct AddAccountTriggersParams {
 
 pub async fn add_account_action_triggers(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: AddAccountTriggersParams = params(p)?;
-    let mut missing = Vec::new();
-    if args.account.is_empty() {
-        missing.push("Account");
-    }
-    if args.action_trigger_ids.is_empty() {
-        missing.push("ActionTriggerIDs");
-    }
-    if !missing.is_empty() {
-        return Err(RpcError::missing(&missing));
-    }
+    require(&[("Account", !args.account.is_empty()), ("ActionTriggerIDs", !args.action_trigger_ids.is_empty())])?;
     let activation_date = match args.activation_date.as_str() {
         "" => None,
         s => Some(simledger_eventlog::cgr::parse_time(s, Utc::now()).map_err(RpcError::server)?),
@@ -754,18 +698,7 @@ struct SetTpDestinationParams {
 /// `LoadTariffPlanFromStorDb` makes a plan's staged destinations live.
 pub async fn set_tp_destination(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: SetTpDestinationParams = params(p)?;
-    let mut missing = Vec::new();
-    for (name, value) in [("TPid", &args.tpid), ("ID", &args.id)] {
-        if value.is_empty() {
-            missing.push(name);
-        }
-    }
-    if args.prefixes.is_empty() {
-        missing.push("Prefixes");
-    }
-    if !missing.is_empty() {
-        return Err(RpcError::missing(&missing));
-    }
+    require(&[("TPid", !args.tpid.is_empty()), ("ID", !args.id.is_empty()), ("Prefixes", !args.prefixes.is_empty())])?;
     let tenant = call.tenant(None)?;
     sqlx::query(
         "INSERT INTO billing_tp_destinations (tenant, tpid, id, prefixes) VALUES ($1, $2, $3, $4) \
@@ -849,16 +782,7 @@ struct SetActionPlanParams {
 /// `+10m`) or `Time` `HH:MM:SS` with `Months`, `MonthDays`, `WeekDays`.
 pub async fn set_action_plan(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: SetActionPlanParams = params(p)?;
-    let mut missing = Vec::new();
-    if args.id.is_empty() {
-        missing.push("Id");
-    }
-    if args.action_plan.is_empty() {
-        missing.push("ActionPlan");
-    }
-    if !missing.is_empty() {
-        return Err(RpcError::missing(&missing));
-    }
+    require(&[("Id", !args.id.is_empty()), ("ActionPlan", !args.action_plan.is_empty())])?;
     let mut timings = Vec::new();
     for t in &args.action_plan {
         if t.actions_id.is_empty() {

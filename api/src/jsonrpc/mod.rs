@@ -274,6 +274,16 @@ fn reply(status: StatusCode, id: Value, result: Result<Reply, RpcError>) -> Resp
     (status, Json(body)).into_response()
 }
 
+/// `MANDATORY_IE_MISSING` naming the fields given as absent, in order.
+pub fn require(fields: &[(&'static str, bool)]) -> Result<(), RpcError> {
+    let missing: Vec<&str> = fields.iter().filter(|(_, present)| !present).map(|(name, _)| *name).collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(RpcError::missing(&missing))
+    }
+}
+
 /// Decodes a method's params object; a wrong type names the field, as Go's decoder does.
 pub fn params<T: DeserializeOwned>(raw: &RawValue) -> Result<T, RpcError> {
     let de = &mut serde_json::Deserializer::from_str(raw.get());

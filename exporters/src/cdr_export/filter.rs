@@ -134,33 +134,10 @@ fn malformed(rule: &str, why: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
-
     use super::*;
 
     fn cdr() -> CdrRecord {
-        let t = Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap();
-        CdrRecord {
-            cgrid: "c".into(),
-            run_id: "*default".into(),
-            order_id: 42,
-            origin_host: "pgw".into(),
-            source: "simledger-core".into(),
-            origin_id: "PI1".into(),
-            tor: "*data".into(),
-            request_type: "*postpaid".into(),
-            tenant: "AC1".into(),
-            category: "data".into(),
-            account: "HS1".into(),
-            subject: "HS1".into(),
-            destination: "614123".into(),
-            setup_time: t,
-            answer_time: t,
-            usage: 2048,
-            cost: Decimal::new(125, 3),
-            extra_fields: serde_json::json!({"iso_country": "GB", "mcc": "234"}).as_object().unwrap().clone(),
-            extra_info: None,
-        }
+        super::super::record::sample()
     }
 
     fn passes(rule: &str) -> bool {

@@ -194,25 +194,7 @@ fn next_run(e: &Exporter) -> Option<chrono::DateTime<chrono::Utc>> {
 
 /// Creates an exporter whose cursor starts before the first CDR; an existing ID is an error.
 pub async fn create(pool: &PgPool, tenant: &str, e: &Exporter) -> Result<(), ExportError> {
-    check(e)?;
-    let inserted = sqlx::query(
-        "INSERT INTO cdr_exporters (exporter_id, tenant, kind, export_path, filters, fields, field_separator, header, \
-         schedule, next_run_at, declared) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
-    )
-    .bind(&e.id)
-    .bind(tenant)
-    .bind(&e.kind)
-    .bind(&e.export_path)
-    .bind(&e.filters)
-    .bind(sqlx::types::Json(&e.fields))
-    .bind(&e.field_separator)
-    .bind(e.header)
-    .bind(&e.schedule)
-    .bind(next_run(e))
-    .bind(e.declared)
-    .execute(pool)
-    .await?;
-    if inserted.rows_affected() == 0 {
+    if store(pool, tenant, e, "ON CONFLICT DO NOTHING").await? == 0 {
         return Err(ExportError::Invalid(format!("an exporter {} already exists", e.id)));
     }
     Ok(())
@@ -222,28 +204,36 @@ pub async fn create(pool: &PgPool, tenant: &str, e: &Exporter) -> Result<(), Exp
 /// cursor and any pending range: a redefinition changes what later runs write, never which CDRs
 /// count as exported.
 pub async fn upsert(pool: &PgPool, tenant: &str, e: &Exporter) -> Result<(), ExportError> {
-    check(e)?;
-    sqlx::query(
-        "INSERT INTO cdr_exporters (exporter_id, tenant, kind, export_path, filters, fields, field_separator, header, \
-         schedule, next_run_at, declared) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-         ON CONFLICT (tenant, exporter_id) DO UPDATE SET kind = $3, export_path = $4, filters = $5, fields = $6, \
-         field_separator = $7, header = $8, schedule = $9, declared = $11, next_run_at = CASE \
-         WHEN cdr_exporters.schedule IS NOT DISTINCT FROM $9 THEN cdr_exporters.next_run_at ELSE $10 END",
-    )
-    .bind(&e.id)
-    .bind(tenant)
-    .bind(&e.kind)
-    .bind(&e.export_path)
-    .bind(&e.filters)
-    .bind(sqlx::types::Json(&e.fields))
-    .bind(&e.field_separator)
-    .bind(e.header)
-    .bind(&e.schedule)
-    .bind(next_run(e))
-    .bind(e.declared)
-    .execute(pool)
-    .await?;
+    let redefine = "ON CONFLICT (tenant, exporter_id) DO UPDATE SET kind = $3, export_path = $4, filters = $5, \
+        fields = $6, field_separator = $7, header = $8, schedule = $9, declared = $11, next_run_at = CASE \
+        WHEN cdr_exporters.schedule IS NOT DISTINCT FROM $9 THEN cdr_exporters.next_run_at ELSE $10 END";
+    store(pool, tenant, e, redefine).await?;
     Ok(())
+}
+
+/// Checks and inserts a definition; `on_conflict` (a constant of this module) says what an
+/// existing ID does. Returns the rows written.
+async fn store(pool: &PgPool, tenant: &str, e: &Exporter, on_conflict: &str) -> Result<u64, ExportError> {
+    check(e)?;
+    let sql = format!(
+        "INSERT INTO cdr_exporters (exporter_id, tenant, kind, export_path, filters, fields, field_separator, header, \
+         schedule, next_run_at, declared) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) {on_conflict}"
+    );
+    let done = sqlx::query(&sql)
+        .bind(&e.id)
+        .bind(tenant)
+        .bind(&e.kind)
+        .bind(&e.export_path)
+        .bind(&e.filters)
+        .bind(sqlx::types::Json(&e.fields))
+        .bind(&e.field_separator)
+        .bind(e.header)
+        .bind(&e.schedule)
+        .bind(next_run(e))
+        .bind(e.declared)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 const EXPORTER_COLUMNS: &str =

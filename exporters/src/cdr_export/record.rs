@@ -248,3 +248,34 @@ impl Value<'_> {
         }
     }
 }
+
+/// A data CDR for the filter and template tests.
+#[cfg(test)]
+pub(crate) fn sample() -> CdrRecord {
+    use chrono::TimeZone;
+    let t = Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap();
+    CdrRecord {
+        cgrid: "c1".into(),
+        run_id: "*default".into(),
+        order_id: 42,
+        origin_host: "pgw".into(),
+        source: "simledger-core".into(),
+        origin_id: "PI1".into(),
+        tor: "*data".into(),
+        request_type: "*postpaid".into(),
+        tenant: "AC1".into(),
+        category: "data".into(),
+        account: "HS1".into(),
+        subject: "HS1".into(),
+        destination: "614123".into(),
+        setup_time: t,
+        answer_time: t,
+        usage: 2048,
+        cost: Decimal::new(125, 3),
+        extra_fields: serde_json::json!({"iso_country": "GB", "mcc": "234", "iccid": "8988"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        extra_info: None,
+    }
+}

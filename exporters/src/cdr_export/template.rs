@@ -189,29 +189,14 @@ mod tests {
 
     use super::*;
 
+    /// The sample CDR, set up at 10:04:05 and costing 0.12345.
     fn cdr() -> CdrRecord {
-        let t = Utc.with_ymd_and_hms(2026, 5, 1, 10, 4, 5).unwrap();
-        CdrRecord {
-            cgrid: "c1".into(),
-            run_id: "*default".into(),
-            order_id: 7,
-            origin_host: "pgw".into(),
-            source: "simledger-core".into(),
-            origin_id: "PI1".into(),
-            tor: "*data".into(),
-            request_type: "*postpaid".into(),
-            tenant: "AC1".into(),
-            category: "data".into(),
-            account: "HS1".into(),
-            subject: "HS1".into(),
-            destination: "super".into(),
-            setup_time: t,
-            answer_time: t,
-            usage: 2048,
-            cost: Decimal::new(12345, 5),
-            extra_fields: serde_json::json!({"iccid": "8988"}).as_object().unwrap().clone(),
-            extra_info: None,
-        }
+        let mut c = super::super::record::sample();
+        c.setup_time = Utc.with_ymd_and_hms(2026, 5, 1, 10, 4, 5).unwrap();
+        c.answer_time = c.setup_time;
+        c.cost = Decimal::new(12345, 5);
+        c.destination = "super".into();
+        c
     }
 
     fn render(t: FieldTemplate) -> String {
