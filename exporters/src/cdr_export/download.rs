@@ -7,6 +7,8 @@ use simledger_projections::cdrs::read::{push_filter, CdrFilter};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
+use sqlx::FromRow;
+
 use super::record::{self, CdrRecord};
 use super::{write_default_csv, ExportError, COLUMNS};
 

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::record::{CdrRecord, Field, Value};
+use super::record::{CdrFields, CdrRecord, Field, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {

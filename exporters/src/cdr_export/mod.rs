@@ -25,10 +25,10 @@ use std::path::{Path, PathBuf};
 use futures_util::TryStreamExt;
 use rust_decimal::Decimal;
 use simledger_eventlog::checkpoint;
-use sqlx::{Connection, PgPool, Row};
+use sqlx::{Connection, FromRow, PgPool, Row};
 
 use self::filter::Filter;
-use self::record::CdrRecord;
+use self::record::{CdrFields, CdrRecord};
 use self::schedule::Schedule;
 use self::template::{CompiledField, FieldTemplate};
 

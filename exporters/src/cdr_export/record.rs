@@ -4,68 +4,23 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sqlx::postgres::PgRow;
-use sqlx::Row;
 
-/// One row of `cdrs`.
-#[derive(Debug, Clone)]
-pub struct CdrRecord {
-    pub cgrid: String,
-    pub run_id: String,
-    pub order_id: i64,
-    pub origin_host: String,
-    pub source: String,
-    pub origin_id: String,
-    pub tor: String,
-    pub request_type: String,
-    pub tenant: String,
-    pub category: String,
-    pub account: String,
-    pub subject: String,
-    pub destination: String,
-    pub setup_time: DateTime<Utc>,
-    pub answer_time: DateTime<Utc>,
-    pub usage: i64,
-    pub cost: Decimal,
-    pub extra_fields: serde_json::Map<String, serde_json::Value>,
-    pub extra_info: Option<String>,
+/// One row of `cdrs`: the projection's own row type.
+pub use simledger_projections::cdrs::read::CdrRow as CdrRecord;
+
+/// The columns a [`CdrRecord`] is read from (`sqlx::FromRow`).
+pub const SELECT: &str = "cgrid, run_id, order_id, origin_host, source, origin_id, tor, request_type, tenant, \
+     category, account, subject, destination, setup_time, answer_time, usage, cost, extra_fields, extra_info, \
+     lpad(order_id::text, 20, '0') AS order_key";
+
+/// What exporters read of a CDR: a field by path, and the whole CDR as JSON.
+pub trait CdrFields {
+    fn get(&self, field: &Field) -> Value<'_>;
+    fn to_json(&self) -> serde_json::Value;
 }
 
-/// The columns [`CdrRecord::from_row`] reads, in its order.
-pub const SELECT: &str = "cgrid, run_id, order_id, origin_host, source, origin_id, tor, request_type, tenant, \
-     category, account, subject, destination, setup_time, answer_time, usage, cost, extra_fields, extra_info";
-
-impl CdrRecord {
-    pub fn from_row(r: &PgRow) -> sqlx::Result<Self> {
-        let extra: serde_json::Value = r.try_get(17)?;
-        Ok(Self {
-            cgrid: r.try_get(0)?,
-            run_id: r.try_get(1)?,
-            order_id: r.try_get(2)?,
-            origin_host: r.try_get(3)?,
-            source: r.try_get(4)?,
-            origin_id: r.try_get(5)?,
-            tor: r.try_get(6)?,
-            request_type: r.try_get(7)?,
-            tenant: r.try_get(8)?,
-            category: r.try_get(9)?,
-            account: r.try_get(10)?,
-            subject: r.try_get(11)?,
-            destination: r.try_get(12)?,
-            setup_time: r.try_get(13)?,
-            answer_time: r.try_get(14)?,
-            usage: r.try_get(15)?,
-            cost: r.try_get(16)?,
-            extra_fields: match extra {
-                serde_json::Value::Object(map) => map,
-                _ => serde_json::Map::new(),
-            },
-            extra_info: r.try_get(18)?,
-        })
-    }
-
-    /// The value at a field path.
-    pub fn get(&self, field: &Field) -> Value<'_> {
+impl CdrFields for CdrRecord {
+    fn get(&self, field: &Field) -> Value<'_> {
         match field {
             Field::Cgrid => Value::Text(&self.cgrid),
             Field::RunId => Value::Text(&self.run_id),
@@ -89,15 +44,13 @@ impl CdrRecord {
             Field::Extra(name) => match self.extra_fields.get(name) {
                 Some(serde_json::Value::String(s)) => Value::Text(s),
                 Some(serde_json::Value::Null) | None => Value::Missing,
-                Some(serde_json::Value::Number(n)) => Value::Number(n.to_string()),
                 Some(other) => Value::Number(other.to_string()),
             },
         }
     }
 
-    /// The CDR as one JSON object with CGrateS's field names (Cost as a decimal string, so no
-    /// amount passes through a float).
-    pub fn to_json(&self) -> serde_json::Value {
+    /// CGrateS's field names; Cost as a decimal string, so no amount passes through a float.
+    fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "CGRID": self.cgrid, "RunID": self.run_id, "OrderID": self.order_id,
             "OriginHost": self.origin_host, "Source": self.source, "OriginID": self.origin_id,
@@ -219,7 +172,7 @@ pub enum Value<'a> {
     Int(i64),
     Decimal(Decimal),
     Time(DateTime<Utc>),
-    Json(&'a serde_json::Map<String, serde_json::Value>),
+    Json(&'a serde_json::Value),
     Missing,
 }
 
@@ -232,7 +185,7 @@ impl Value<'_> {
             Value::Int(i) => Cow::Owned(i.to_string()),
             Value::Decimal(d) => Cow::Owned(d.normalize().to_string()),
             Value::Time(t) => Cow::Owned(t.to_rfc3339()),
-            Value::Json(m) => Cow::Owned(serde_json::Value::Object((*m).clone()).to_string()),
+            Value::Json(v) => Cow::Owned(v.to_string()),
             Value::Missing => Cow::Borrowed(""),
         }
     }
@@ -272,10 +225,8 @@ pub(crate) fn sample() -> CdrRecord {
         answer_time: t,
         usage: 2048,
         cost: Decimal::new(125, 3),
-        extra_fields: serde_json::json!({"iso_country": "GB", "mcc": "234", "iccid": "8988"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
+        extra_fields: serde_json::json!({"iso_country": "GB", "mcc": "234", "iccid": "8988"}),
         extra_info: None,
+        order_key: "00000000000000000042".into(),
     }
 }

@@ -12,7 +12,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
 use super::filter::Filter;
-use super::record::{CdrRecord, Field, Value};
+use super::record::{CdrFields, CdrRecord, Field, Value};
 
 /// A field as declared (stored as JSON, accepted in CGrateS's config shape).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
