@@ -33,19 +33,15 @@ impl Commands {
     }
 
     async fn check_trigger_groups(&self, tenant: &str, groups: &[String]) -> Result<()> {
-        let catalog = read::catalog(self.log.pool(), tenant).await?;
-        match groups.iter().find(|g| !catalog.trigger_groups.contains_key(*g)) {
-            Some(missing) => Err(CommandError::NotFound { what: "ActionTrigger", id: missing.clone() }),
-            None => Ok(()),
-        }
+        check_trigger_groups(&read::catalog(self.log.pool(), tenant).await?, groups)
     }
 
     pub async fn billing_set_account(&self, tenant: &str, account: &str, s: AccountSettings) -> Result<()> {
         if account.is_empty() {
             return Err(CommandError::Missing(vec!["Account"]));
         }
-        self.check_trigger_groups(tenant, &s.action_trigger_ids).await?;
         let catalog = read::catalog(self.log.pool(), tenant).await?;
+        check_trigger_groups(&catalog, &s.action_trigger_ids)?;
         if let Some(missing) = s.action_plan_ids.iter().find(|p| !catalog.plans.contains_key(*p)) {
             return Err(CommandError::NotFound { what: "ActionPlan", id: missing.clone() });
         }
@@ -211,5 +207,12 @@ impl Commands {
             prefixes,
         });
         self.billing_commit(tenant, event).await
+    }
+}
+
+fn check_trigger_groups(catalog: &simledger_billing::Catalog, groups: &[String]) -> Result<()> {
+    match groups.iter().find(|g| !catalog.trigger_groups.contains_key(*g)) {
+        Some(missing) => Err(CommandError::NotFound { what: "ActionTrigger", id: missing.clone() }),
+        None => Ok(()),
     }
 }

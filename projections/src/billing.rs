@@ -139,25 +139,7 @@ impl Batch {
                     .bind(tenant)
                     .fetch_all(&mut *tx)
                     .await?;
-            let mut catalog = Catalog::default();
-            for (kind, id, doc) in rows {
-                match kind.as_str() {
-                    "actions" => {
-                        catalog.actions.insert(id, serde_json::from_value(doc)?);
-                    }
-                    "triggers" => {
-                        catalog.trigger_groups.insert(id, serde_json::from_value(doc)?);
-                    }
-                    "plan" => {
-                        catalog.plans.insert(id, serde_json::from_value(doc)?);
-                    }
-                    _ => {
-                        let prefixes: Vec<String> = serde_json::from_value(doc)?;
-                        catalog.destinations.set(&id, prefixes);
-                    }
-                }
-            }
-            self.catalogs.insert(tenant.to_owned(), catalog);
+            self.catalogs.insert(tenant.to_owned(), catalog_from_rows(rows)?);
         }
         Ok(self.catalogs.get_mut(tenant).expect("just loaded"))
     }
@@ -676,6 +658,29 @@ async fn derive_effects(
     Ok(())
 }
 
+/// A tenant's definitions from its `billing_catalog` rows `(kind, id, doc)`.
+fn catalog_from_rows(rows: Vec<(String, String, serde_json::Value)>) -> Result<Catalog, serde_json::Error> {
+    let mut catalog = Catalog::default();
+    for (kind, id, doc) in rows {
+        match kind.as_str() {
+            "actions" => {
+                catalog.actions.insert(id, serde_json::from_value(doc)?);
+            }
+            "triggers" => {
+                catalog.trigger_groups.insert(id, serde_json::from_value(doc)?);
+            }
+            "plan" => {
+                catalog.plans.insert(id, serde_json::from_value(doc)?);
+            }
+            _ => {
+                let prefixes: Vec<String> = serde_json::from_value(doc)?;
+                catalog.destinations.set(&id, prefixes);
+            }
+        }
+    }
+    Ok(catalog)
+}
+
 /// Queries the API answers from.
 pub mod read {
     use simledger_billing::{Account, Catalog};
@@ -703,30 +708,13 @@ pub mod read {
         Ok(docs.into_iter().map(|d| d.0).collect())
     }
 
-    /// The tenant's definitions (destinations, action groups, trigger groups).
+    /// The tenant's definitions (destinations, action groups, trigger groups, plans).
     pub async fn catalog(pool: &PgPool, tenant: &str) -> sqlx::Result<Catalog> {
         let rows: Vec<(String, String, serde_json::Value)> =
             sqlx::query_as("SELECT kind, id, doc FROM billing_catalog WHERE tenant = $1")
                 .bind(tenant)
                 .fetch_all(pool)
                 .await?;
-        let mut catalog = Catalog::default();
-        for (kind, id, doc) in rows {
-            match kind.as_str() {
-                "actions" => {
-                    catalog.actions.insert(id, serde_json::from_value(doc).unwrap_or_default());
-                }
-                "plan" => {
-                    if let Ok(plan) = serde_json::from_value(doc) {
-                        catalog.plans.insert(id, plan);
-                    }
-                }
-                "triggers" => {
-                    catalog.trigger_groups.insert(id, serde_json::from_value(doc).unwrap_or_default());
-                }
-                _ => catalog.destinations.set(&id, serde_json::from_value::<Vec<String>>(doc).unwrap_or_default()),
-            }
-        }
-        Ok(catalog)
+        super::catalog_from_rows(rows).map_err(|e| sqlx::Error::Decode(e.into()))
     }
 }
