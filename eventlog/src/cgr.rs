@@ -1,8 +1,13 @@
 //! Values as CGrateS writes them on its wire: Go durations (`150s`, `1m30s`, `500ms`, a bare
 //! number meaning nanoseconds) and its tolerant time formats. Shared by the events, the
-//! commands that parse external CDRs and the billing dialect, so all read them the same way.
+//! commands that parse external CDRs and the billing dialect, so all read them the same way;
+//! and an account as `GetAccount` shows it, for the dialect's replies and `*http_post`.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use serde::Serialize;
+use simledger_billing::{Account, BalanceFilter, BalanceType, ThresholdType};
 
 /// Parses a Go duration (`"1h2m3.5s"`, `"-90s"`, `"250ms"`) or a bare integer of nanoseconds
 /// (`"150000000000"`, as CGrateS reads a unitless Usage) into nanoseconds.
@@ -120,6 +125,147 @@ pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> 
         }
     }
     Err(format!("{s:?} is not a time (RFC 3339, \"2006-01-02 15:04:05\", a date, Unix seconds or *now)"))
+}
+
+/// A decimal written as a JSON number, digit for digit: CGrateS replies carry amounts as
+/// numbers, and none passes through a float here.
+#[derive(Debug, Clone, Copy)]
+pub struct Num(pub rust_decimal::Decimal);
+
+impl Serialize for Num {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let raw = serde_json::value::RawValue::from_string(self.0.normalize().to_string())
+            .map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
+    }
+}
+
+/// A balance as CGrateS writes it (map fields as `{"ID": true}` objects).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct BalanceReply {
+    uuid: String,
+    #[serde(rename = "ID")]
+    id: String,
+    value: Num,
+    expiration_date: String,
+    weight: Num,
+    #[serde(rename = "DestinationIDs")]
+    destination_ids: BTreeMap<String, bool>,
+    rating_subject: String,
+    categories: BTreeMap<String, bool>,
+    shared_groups: BTreeMap<String, bool>,
+    timings: Option<()>,
+    #[serde(rename = "TimingIDs")]
+    timing_ids: BTreeMap<String, bool>,
+    disabled: bool,
+    factors: Option<BTreeMap<String, Num>>,
+    blocker: bool,
+}
+
+/// Go's zero time, which CGrateS writes for "never".
+pub const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+pub fn go_time(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)).unwrap_or_else(|| GO_ZERO_TIME.into())
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TriggerReply {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(rename = "UniqueID")]
+    unique_id: String,
+    threshold_type: ThresholdType,
+    threshold_value: Num,
+    recurrent: bool,
+    min_sleep: i64,
+    expiration_date: String,
+    activation_date: String,
+    balance: BalanceFilter,
+    weight: Num,
+    #[serde(rename = "ActionsID")]
+    actions_id: String,
+    min_queued_items: i64,
+    executed: bool,
+    last_execution_time: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountView {
+    #[serde(rename = "ID")]
+    id: String,
+    balance_map: BTreeMap<BalanceType, Vec<BalanceReply>>,
+    unit_counters: BTreeMap<BalanceType, Num>,
+    action_triggers: Vec<TriggerReply>,
+    allow_negative: bool,
+    disabled: bool,
+    update_time: String,
+}
+
+/// An account as CGrateS's `APIerSv2.GetAccount` writes it: `ID` = `tenant:account`, a
+/// `BalanceMap` by type, Go zero times for "never", amounts as JSON numbers digit for digit.
+impl From<&Account> for AccountView {
+    fn from(a: &Account) -> Self {
+        let flags = |s: &BTreeSet<String>| s.iter().map(|k| (k.clone(), true)).collect();
+        AccountView {
+            id: format!("{}:{}", a.tenant, a.id),
+            balance_map: a
+                .balance_map
+                .iter()
+                .filter(|(_, list)| !list.is_empty())
+                .map(|(kind, list)| {
+                    let list = list
+                        .iter()
+                        .map(|b| BalanceReply {
+                            uuid: b.uuid.clone(),
+                            id: b.id.clone(),
+                            value: Num(b.value),
+                            expiration_date: go_time(b.expiration_date),
+                            weight: Num(b.weight),
+                            destination_ids: b.destination_ids.clone(),
+                            rating_subject: b.rating_subject.clone(),
+                            categories: flags(&b.categories),
+                            shared_groups: BTreeMap::new(),
+                            timings: None,
+                            timing_ids: BTreeMap::new(),
+                            disabled: b.disabled,
+                            factors: (!b.factors.is_empty())
+                                .then(|| b.factors.iter().map(|(k, v)| (k.clone(), Num(*v))).collect()),
+                            blocker: b.blocker,
+                        })
+                        .collect();
+                    (*kind, list)
+                })
+                .collect(),
+            unit_counters: a.unit_counters.iter().map(|(k, v)| (*k, Num(*v))).collect(),
+            action_triggers: a
+                .action_triggers
+                .iter()
+                .map(|t| TriggerReply {
+                    id: t.id.clone(),
+                    unique_id: t.unique_id.clone(),
+                    threshold_type: t.threshold_type,
+                    threshold_value: Num(t.threshold_value),
+                    recurrent: t.recurrent,
+                    min_sleep: t.min_sleep,
+                    expiration_date: go_time(t.expiration_date),
+                    activation_date: go_time(t.activation_date),
+                    balance: t.balance.clone(),
+                    weight: Num(t.weight),
+                    actions_id: t.actions_id.clone(),
+                    min_queued_items: 0,
+                    executed: t.executed,
+                    last_execution_time: go_time(t.last_execution_time),
+                })
+                .collect(),
+            allow_negative: a.allow_negative,
+            disabled: a.disabled,
+            update_time: go_time(a.update_time),
+        }
+    }
 }
 
 #[cfg(test)]

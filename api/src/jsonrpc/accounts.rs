@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use simledger_billing::{Action, ActionTrigger, BalanceFilter, BalanceType, ThresholdType};
@@ -16,7 +16,9 @@ use simledger_commands::AccountSettings;
 use simledger_eventlog::catalog::BillingAccountTriggersAdded;
 use simledger_projections::billing::read;
 
-use super::{ok, params, require, Call, Num, Reply, RpcError};
+use simledger_eventlog::cgr::{AccountView, GO_ZERO_TIME};
+
+use super::{ok, params, require, Call, Reply, RpcError};
 
 /// A number (or a numeric string) read digit for digit from the request text.
 #[derive(Debug, Clone, Copy, Default)]
@@ -239,71 +241,6 @@ struct AccountRef {
     _api_opts: Value,
 }
 
-/// A balance as CGrateS writes it (map fields as `{"ID": true}` objects).
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct BalanceReply {
-    uuid: String,
-    #[serde(rename = "ID")]
-    id: String,
-    value: Num,
-    expiration_date: String,
-    weight: Num,
-    #[serde(rename = "DestinationIDs")]
-    destination_ids: BTreeMap<String, bool>,
-    rating_subject: String,
-    categories: BTreeMap<String, bool>,
-    shared_groups: BTreeMap<String, bool>,
-    timings: Option<()>,
-    #[serde(rename = "TimingIDs")]
-    timing_ids: BTreeMap<String, bool>,
-    disabled: bool,
-    factors: Option<BTreeMap<String, Num>>,
-    blocker: bool,
-}
-
-/// Go's zero time, which CGrateS writes for "never".
-const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-
-fn go_time(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)).unwrap_or_else(|| GO_ZERO_TIME.into())
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct TriggerReply {
-    #[serde(rename = "ID")]
-    id: String,
-    #[serde(rename = "UniqueID")]
-    unique_id: String,
-    threshold_type: ThresholdType,
-    threshold_value: Num,
-    recurrent: bool,
-    min_sleep: i64,
-    expiration_date: String,
-    activation_date: String,
-    balance: BalanceFilter,
-    weight: Num,
-    #[serde(rename = "ActionsID")]
-    actions_id: String,
-    min_queued_items: i64,
-    executed: bool,
-    last_execution_time: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct AccountReply {
-    #[serde(rename = "ID")]
-    id: String,
-    balance_map: BTreeMap<BalanceType, Vec<BalanceReply>>,
-    unit_counters: BTreeMap<BalanceType, Num>,
-    action_triggers: Vec<TriggerReply>,
-    allow_negative: bool,
-    disabled: bool,
-    update_time: String,
-}
-
 pub async fn get_account(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: AccountRef = params(p)?;
     if args.account.is_empty() {
@@ -311,63 +248,7 @@ pub async fn get_account(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     }
     let tenant = call.tenant(Some(&args.tenant))?;
     let a = read::account(call.state.pool(), &tenant, &args.account).await?.ok_or_else(RpcError::not_found)?;
-    let flags = |s: &BTreeSet<String>| s.iter().map(|k| (k.clone(), true)).collect();
-    let reply = AccountReply {
-        id: format!("{}:{}", a.tenant, a.id),
-        balance_map: a
-            .balance_map
-            .iter()
-            .filter(|(_, list)| !list.is_empty())
-            .map(|(kind, list)| {
-                let list = list
-                    .iter()
-                    .map(|b| BalanceReply {
-                        uuid: b.uuid.clone(),
-                        id: b.id.clone(),
-                        value: Num(b.value),
-                        expiration_date: go_time(b.expiration_date),
-                        weight: Num(b.weight),
-                        destination_ids: b.destination_ids.clone(),
-                        rating_subject: b.rating_subject.clone(),
-                        categories: flags(&b.categories),
-                        shared_groups: BTreeMap::new(),
-                        timings: None,
-                        timing_ids: BTreeMap::new(),
-                        disabled: b.disabled,
-                        factors: (!b.factors.is_empty())
-                            .then(|| b.factors.iter().map(|(k, v)| (k.clone(), Num(*v))).collect()),
-                        blocker: b.blocker,
-                    })
-                    .collect();
-                (*kind, list)
-            })
-            .collect(),
-        unit_counters: a.unit_counters.iter().map(|(k, v)| (*k, Num(*v))).collect(),
-        action_triggers: a
-            .action_triggers
-            .iter()
-            .map(|t| TriggerReply {
-                id: t.id.clone(),
-                unique_id: t.unique_id.clone(),
-                threshold_type: t.threshold_type,
-                threshold_value: Num(t.threshold_value),
-                recurrent: t.recurrent,
-                min_sleep: t.min_sleep,
-                expiration_date: go_time(t.expiration_date),
-                activation_date: go_time(t.activation_date),
-                balance: t.balance.clone(),
-                weight: Num(t.weight),
-                actions_id: t.actions_id.clone(),
-                min_queued_items: 0,
-                executed: t.executed,
-                last_execution_time: go_time(t.last_execution_time),
-            })
-            .collect(),
-        allow_negative: a.allow_negative,
-        disabled: a.disabled,
-        update_time: go_time(a.update_time),
-    };
-    ok(&reply)
+    ok(&AccountView::from(&a))
 }
 
 /// CGrateS's `V1TPAction`.

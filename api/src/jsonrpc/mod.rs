@@ -297,15 +297,4 @@ pub fn params<T: DeserializeOwned>(raw: &RawValue) -> Result<T, RpcError> {
     })
 }
 
-/// A decimal written as a JSON number, digit for digit: CGrateS replies carry amounts as
-/// numbers, and none passes through a float here.
-#[derive(Debug, Clone, Copy)]
-pub struct Num(pub rust_decimal::Decimal);
-
-impl serde::Serialize for Num {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let raw = serde_json::value::RawValue::from_string(self.0.normalize().to_string())
-            .map_err(serde::ser::Error::custom)?;
-        raw.serialize(s)
-    }
-}
+pub use simledger_eventlog::cgr::Num;
