@@ -33,11 +33,48 @@ pub const NAME: &str = "billing";
 #[derive(Clone)]
 pub struct Billing {
     log: EventLog,
+    cache: Cache,
 }
 
 impl Billing {
     pub fn new(log: EventLog) -> Self {
-        Self { log }
+        Self { log, cache: Cache::default() }
+    }
+}
+
+/// Accounts and catalogs as this worker last wrote them, so a batch reads from the database only
+/// what it has not seen. Sound because only this projection writes its tables and a worker lives
+/// only while its batches commit (the runner drops it on any failure, and a fresh one starts
+/// with an empty cache); a write by anyone else (a replay, another process's worker) moves the
+/// checkpoint's `updated_at` away from the one this worker last committed, which empties it.
+#[derive(Clone, Default)]
+struct Cache {
+    accounts: HashMap<(String, String), Option<Account>>,
+    catalogs: HashMap<String, Catalog>,
+    /// `now()` of the last transaction this worker applied a batch in: the checkpoint's
+    /// `updated_at` for as long as no one else advances it.
+    committed_at: Option<DateTime<Utc>>,
+}
+
+impl Cache {
+    /// Past this many accounts the cache starts again empty (memory stays bounded).
+    const MAX_ACCOUNTS: usize = 250_000;
+
+    /// Empties the cache unless the checkpoint was last advanced by this worker.
+    async fn validate(&mut self, tx: &mut PgConnection, name: &str, shard: i32) -> Result<(), BoxError> {
+        let (updated_at, now): (Option<DateTime<Utc>>, DateTime<Utc>) =
+            sqlx::query_as("SELECT (SELECT updated_at FROM checkpoints WHERE name = $1 AND shard = $2), now()")
+                .bind(name)
+                .bind(shard)
+                .fetch_one(&mut *tx)
+                .await?;
+        if self.committed_at.is_none() || updated_at != self.committed_at {
+            self.accounts.clear();
+            self.catalogs.clear();
+        }
+        // The checkpoint advance in this transaction stamps `updated_at = now()`.
+        self.committed_at = Some(now);
+        Ok(())
     }
 }
 
@@ -150,7 +187,7 @@ impl Batch {
         let (mut tenants, mut ids, mut docs) = (Vec::new(), Vec::new(), Vec::new());
         for key in std::mem::take(&mut self.dirty) {
             if let Some(Some(account)) = self.accounts.get(&key) {
-                docs.push(serde_json::to_value(account)?);
+                docs.push(serde_json::to_string(account)?);
                 tenants.push(key.0);
                 ids.push(key.1);
             }
@@ -158,7 +195,7 @@ impl Batch {
         if !docs.is_empty() {
             sqlx::query(
                 "INSERT INTO billing_accounts (tenant, account, doc) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[]) \
+                 SELECT t, a, d::jsonb FROM unnest($1::text[], $2::text[], $3::text[]) AS u(t, a, d) \
                  ON CONFLICT (tenant, account) DO UPDATE SET doc = EXCLUDED.doc",
             )
             .bind(&tenants)
@@ -258,7 +295,15 @@ impl Subscriber for Billing {
     }
 
     async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
-        let mut b = Batch::default();
+        // Taken for the batch and given back only when it is applied: a failed batch leaves
+        // the cache empty (and the runner drops this worker anyway).
+        let mut cache = std::mem::take(&mut self.cache);
+        cache.validate(tx, NAME, self.log.shard()).await?;
+        let mut b = Batch {
+            accounts: std::mem::take(&mut cache.accounts),
+            catalogs: std::mem::take(&mut cache.catalogs),
+            ..Batch::default()
+        };
         b.prefetch(tx, events.iter().flat_map(accounts_touched).collect()).await?;
         for e in events {
             match &e.event {
@@ -386,6 +431,11 @@ impl Subscriber for Billing {
         if !b.derived.is_empty() {
             self.log.append(std::mem::take(&mut b.derived), ExpectedVersion::Any).await?;
         }
+        if b.accounts.len() <= Cache::MAX_ACCOUNTS {
+            cache.accounts = b.accounts;
+        }
+        cache.catalogs = b.catalogs;
+        self.cache = cache;
         Ok(())
     }
 }

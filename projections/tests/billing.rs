@@ -1,0 +1,120 @@
+//! The billing projection's worker keeps accounts in memory between batches; these tests show
+//! it never works from a copy that someone else's write has made stale.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use rust_decimal::Decimal;
+use simledger_billing::{Action, BalanceFilter, BalanceType};
+use simledger_eventlog::catalog::*;
+use simledger_eventlog::checkpoint;
+use simledger_eventlog::networks::catalog;
+use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent};
+use simledger_projections::billing::{read, Billing, NAME};
+use simledger_services::testing::TestDatabase;
+use uuid::Uuid;
+
+const TENANT: &str = "AC00000000000000000000000000000001";
+const SIM: &str = "HS00000000000000000000000000000001";
+
+async fn append(log: &EventLog, event: Event) -> i64 {
+    let e = NewEvent::new(Uuid::new_v4(), "test", &event, &Metadata::from_source("test")).unwrap();
+    log.append(vec![e], ExpectedVersion::Any).await.unwrap()[0].position
+}
+
+/// A `bytes` data-session window of the SIM on Vodafone UK.
+fn window(bytes: i64) -> Event {
+    let now = Utc::now();
+    Event::DataSessionUpdated(ConnectionEvent {
+        event_sid: format!("EZ{}", Uuid::new_v4().simple()),
+        event_type: "com.twilio.iot.supersim.connection.data-session.updated".into(),
+        timestamp: now,
+        account_sid: TENANT.into(),
+        sim_sid: SIM.into(),
+        sim_iccid: "8988307000000000001".into(),
+        sim_unique_name: None,
+        fleet_sid: None,
+        imsi: "234150000000001".into(),
+        imei: None,
+        network: catalog().by_plmn("234", "15").unwrap().to_ref(),
+        location: None,
+        rat_type: "4G LTE".into(),
+        error: None,
+        data_modifier: None,
+        apn: Some("super".into()),
+        ip_address: None,
+        data_session_sid: Some("PI00000000000000000000000000000001".into()),
+        data_session_start_time: Some(now),
+        data_session_end_time: None,
+        data_session_update_start_time: Some(now),
+        data_session_update_end_time: Some(now),
+        data_download: Some(bytes),
+        data_upload: Some(0),
+        data_total: Some(bytes),
+        data_session_data_download: None,
+        data_session_data_upload: None,
+        data_session_data_total: None,
+    })
+}
+
+async fn data_left(log: &EventLog) -> Decimal {
+    let account = read::account(log.pool(), TENANT, SIM).await.unwrap().expect("the SIM's account");
+    account.balances(BalanceType::Data).iter().map(|b| b.value).sum()
+}
+
+#[tokio::test]
+async fn a_live_worker_sees_an_account_another_writer_changed_at_its_own_position() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let worker = simledger_projections::spawn(log.clone(), NAME, Billing::new(log.clone()));
+    let topup = Action {
+        action_type: "*topup".into(),
+        extra_parameters: String::new(),
+        weight: Decimal::from(10),
+        balance: BalanceFilter {
+            id: Some("prepaid".into()),
+            kind: Some(BalanceType::Data),
+            value: Some(Decimal::from(10_000)),
+            ..Default::default()
+        },
+    };
+    let applied = BillingActionsApplied {
+        tenant: TENANT.into(),
+        account: SIM.into(),
+        actions: vec![topup],
+        at: Utc::now(),
+        reason: "test".into(),
+    };
+    append(&log, Event::BillingActionsApplied(applied)).await;
+    append(&log, window(1000)).await;
+    // Past the balance.debited event the worker appended too: where it rests.
+    let head = loop {
+        let head = log.head().await.unwrap();
+        assert!(tokio::time::timeout(Duration::from_secs(10), worker.reached(head)).await.unwrap());
+        if log.head().await.unwrap() == head {
+            break head;
+        }
+    };
+    assert_eq!(data_left(&log).await, Decimal::from(9000));
+
+    // Another writer (a replay by another release, say) rewrites the account and leaves the
+    // checkpoint where the worker left it.
+    let mut account = read::account(log.pool(), TENANT, SIM).await.unwrap().unwrap();
+    account.balances_mut(BalanceType::Data)[0].value = Decimal::from(5000);
+    let mut tx = log.pool().begin().await.unwrap();
+    checkpoint::rewind(&mut tx, NAME, log.shard()).await.unwrap();
+    sqlx::query("UPDATE billing_accounts SET doc = $3 WHERE tenant = $1 AND account = $2")
+        .bind(TENANT)
+        .bind(SIM)
+        .bind(sqlx::types::Json(&account))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    checkpoint::advance(&mut tx, NAME, log.shard(), 0, head).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let head = append(&log, window(1000)).await;
+    assert!(tokio::time::timeout(Duration::from_secs(10), worker.reached(head)).await.unwrap());
+    assert_eq!(data_left(&log).await, Decimal::from(4000), "the debit applies to the rewritten account");
+    worker.task.abort();
+}
