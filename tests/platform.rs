@@ -90,10 +90,12 @@ fn migrate_creates_a_missing_database() {
 }
 
 #[tokio::test]
-async fn replay_rebuilds_a_named_projection_and_refuses_an_unknown_one() {
+async fn replay_rebuilds_every_named_projection_and_refuses_an_unknown_one() {
     let db = TestDatabase::new().await;
-    let ok = simledger().args(["replay", "--projection", "registry"]).env("DATABASE_URL", &db.url).output().unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    for name in simledger_projections::NAMES {
+        let ok = simledger().args(["replay", "--projection", name]).env("DATABASE_URL", &db.url).output().unwrap();
+        assert!(ok.status.success(), "{name}: {}", String::from_utf8_lossy(&ok.stderr));
+    }
 
     let bad = simledger().args(["replay", "--projection", "nonsense"]).env("DATABASE_URL", &db.url).output().unwrap();
     assert!(!bad.status.success());

@@ -8,8 +8,7 @@
 //! | `usage` | `usage_hourly`: bytes per SIM, fleet, network, hour | data-session windows |
 //! | `cdrs` | `cdrs`: one CDR per ended data session and per SMS, `order_id` = closing position | session and SMS events |
 //! | `device_commands` | `device_sms_commands`, `device_ip_commands` | command and SMSC events |
-//!
-//! Later capabilities add `limits`, `usage`, `billing` and `cdrs` here, each as its own module.
+//! | `billing` | `billing_*`: CGrateS-style accounts, the catalog, plan bindings | billing commands, usage windows, SMS, external CDRs; appends `balance.debited` and what actions decide |
 
 pub mod billing;
 pub mod billing_periods;
@@ -34,7 +33,8 @@ pub trait Projection: Subscriber + Sized + 'static {
 }
 
 /// Names accepted by `simledger replay --projection`.
-pub const NAMES: &[&str] = &[registry::NAME, device_commands::NAME, limits::NAME, usage::NAME, cdrs::NAME];
+pub const NAMES: &[&str] =
+    &[registry::NAME, device_commands::NAME, limits::NAME, usage::NAME, cdrs::NAME, billing::NAME];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
