@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use simledger_api::{AppState, Application};
 use simledger_core::simulator::{FleetPlan, SimConfig, SimStats, Simulator};
 use simledger_eventlog::EventLog;
+use simledger_exporters::billing_posts::BillingPoster;
 
 use crate::config::Config;
 use crate::config_file::ConfigFile;
@@ -57,6 +58,10 @@ pub struct UpArgs {
     /// credentials elsewhere), or `off`.
     #[arg(long, env = "SIMLEDGER_JSONRPC_LISTEN", default_value = "127.0.0.1:2080")]
     jsonrpc_listen: String,
+    /// Key that signs billing's `*http_post` requests (`X-Simledger-Signature`) [default: made
+    /// once and kept in `<data dir>/signing-key`].
+    #[arg(long, env = "SIMLEDGER_SIGNING_KEY", hide_env_values = true)]
+    signing_key: Option<String>,
 }
 
 pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
@@ -83,6 +88,11 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     tracing::info!(stream = %p.names.stream(), subjects = %p.names.all_subjects(), "core stream ready");
     if has(Role::Sinks) {
         simledger_exporters::callbacks::spawn(p.log.clone());
+        let key = match &args.signing_key {
+            Some(k) => k.clone(),
+            None => signing_key(config)?,
+        };
+        simledger_exporters::billing_posts::spawn(p.log.clone(), BillingPoster::new(key));
     }
 
     let server = if has(Role::Api) {
@@ -232,6 +242,26 @@ fn start_simulated_fleet(p: &Platform, sims: usize, speed: f64) -> Simulator {
         runner.run(&plan).await
     });
     simulator
+}
+
+/// The deployment's signing key, made (256 random bits, hex) the first time and kept, readable
+/// by its owner only, in the data directory.
+fn signing_key(config: &Config) -> anyhow::Result<String> {
+    let dir = config.data_dir().absolute()?;
+    let path = dir.join("signing-key");
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        return Ok(key.trim().to_owned());
+    }
+    std::fs::create_dir_all(&dir)?;
+    let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let mut file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)
+    }
+    .with_context(|| format!("creating {}", path.display()))?;
+    std::io::Write::write_all(&mut file, key.as_bytes())?;
+    tracing::info!(path = %path.display(), "made the key that signs billing posts");
+    Ok(key)
 }
 
 /// One line per interval: what the operator wants to see scroll by.

@@ -30,9 +30,11 @@ async fn balances(app: &TestApp, account: &str, kind: &str) -> Vec<(String, i64)
 }
 
 /// Waits until the billing projection has applied everything in the log (the usage debits of
-/// external CDRs are applied after the call that recorded them answers).
+/// external CDRs are applied after the call that recorded them answers), and the CDR projection
+/// everything billing appended (`*cdrlog` CDRs).
 async fn settled(app: &TestApp) {
     assert!(app.billing.reached(app.log.head().await.unwrap()).await);
+    assert!(app.cdrs.reached(app.log.head().await.unwrap()).await);
 }
 
 const SECOND: i64 = 1_000_000_000;
@@ -217,6 +219,21 @@ async fn bad_billing_calls_get_cgrates_errors_and_change_nothing() {
             json!({"ActionsId": "A", "Actions": [{"Identifier": "*topup", "BalanceType": "*data", "Units": -1, "Weight": 1}]}),
             "non-negative",
         ),
+        (
+            "APIerSv1.SetActions",
+            json!({"ActionsId": "A", "Actions": [{"Identifier": "*http_post", "ExtraParameters": "ftp://x", "Weight": 1}]}),
+            "URL",
+        ),
+        (
+            "APIerSv1.SetActions",
+            json!({"ActionsId": "A", "Actions": [{"Identifier": "*set_fleet_data_limit", "ExtraParameters": "0", "Weight": 1}]}),
+            "megabytes",
+        ),
+        (
+            "APIerSv1.SetActions",
+            json!({"ActionsId": "A", "Actions": [{"Identifier": "*export", "Weight": 1}]}),
+            "not carried out",
+        ),
         ("APIerSv1.ExecuteAction", json!({"Account": "1001", "ActionsId": "NONE"}), "NOT_FOUND"),
         (
             "APIerSv1.SetActionTrigger",
@@ -259,6 +276,39 @@ async fn bad_billing_calls_get_cgrates_errors_and_change_nothing() {
     }
     assert_eq!(app.log.head().await.unwrap(), head, "nothing appended");
     assert_eq!(balances(&app, "1001", "*data").await, [("d".into(), 10)]);
+}
+
+#[tokio::test]
+async fn an_http_post_action_posts_the_account_as_get_account_shows_it_signed() {
+    let app = spawn_app().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let receiver = axum::Router::new().route(
+        "/balance",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let header = |n: &str| headers[n].to_str().unwrap().to_owned();
+                tx.send((header("x-simledger-timestamp"), header("x-simledger-signature"), body)).unwrap();
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/balance", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    let actions = json!({"ActionsId": "NOTIFY", "Actions": [
+        {"Identifier": "*topup", "BalanceType": "*monetary", "BalanceId": "main", "Units": 10, "Weight": 20},
+        {"Identifier": "*http_post", "ExtraParameters": url, "Weight": 10}]});
+    ok(&app, "APIerSv1.SetActions", actions).await;
+    ok(&app, "APIerSv1.ExecuteAction", json!({"Account": "1001", "ActionsId": "NOTIFY"})).await;
+    let (timestamp, signature, body) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+    assert_eq!(signature, simledger_exporters::billing_posts::signature(common::SIGNING_KEY, &timestamp, &body));
+    let posted: Value = serde_json::from_slice(&body).unwrap();
+    let (shown, _) = app.rpc("APIerSv2.GetAccount", json!({"Account": "1001"})).await;
+    assert_eq!(posted, shown, "the account as GetAccount shows it");
+    assert_eq!(posted["BalanceMap"]["*monetary"][0]["Value"], json!(10), "{posted}");
 }
 
 #[tokio::test]

@@ -149,7 +149,45 @@ pub const ACTION_TYPES: &[&str] = &[
 ];
 
 /// Understood, but refused when stored: nothing carries them out yet (see the README).
-pub const NOT_CARRIED_OUT: &[&str] = &["*http_post", "*export", "*set_fleet_data_limit"];
+pub const NOT_CARRIED_OUT: &[&str] = &["*export"];
+
+/// The data limits a fleet accepts, in megabytes (as `POST /v1/Fleets` `DataLimit`).
+pub const FLEET_DATA_LIMIT_MB: std::ops::RangeInclusive<i64> = 1..=2_000_000;
+
+/// `*set_fleet_data_limit`'s ExtraParameters: `<megabytes>` (the fleet of the account's SIM, or
+/// the account's own fleet) or `<HF fleet SID>:<megabytes>`.
+pub fn parse_fleet_data_limit(extra: &str) -> Result<(Option<String>, i64), ActionError> {
+    let extra = extra.trim();
+    let (fleet, mb) = match extra.split_once(':') {
+        Some((fleet, mb)) => (Some(fleet.trim().to_owned()), mb),
+        None => (None, extra),
+    };
+    let invalid = || {
+        ActionError::Invalid(format!(
+            "*set_fleet_data_limit takes `<megabytes>` or `<HF fleet SID>:<megabytes>` in ExtraParameters, \
+             megabytes between {} and {}, got {extra:?}",
+            FLEET_DATA_LIMIT_MB.start(),
+            FLEET_DATA_LIMIT_MB.end()
+        ))
+    };
+    let mb: i64 = mb.trim().parse().map_err(|_| invalid())?;
+    if !FLEET_DATA_LIMIT_MB.contains(&mb) || fleet.as_deref().is_some_and(|f| !f.starts_with("HF") || f.len() != 34) {
+        return Err(invalid());
+    }
+    Ok((fleet, mb))
+}
+
+/// `*http_post`'s ExtraParameters: an `http://` or `https://` URL.
+fn http_post_url(extra: &str) -> Result<&str, ActionError> {
+    let url = extra.trim();
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(url)
+    } else {
+        Err(ActionError::Invalid(format!(
+            "*http_post takes an http:// or https:// URL in ExtraParameters, got {url:?}"
+        )))
+    }
+}
 
 /// What an action does beyond the account; the caller carries it out (appends an event, posts).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,7 +197,10 @@ pub enum Effect {
     SimStatus {
         active: bool,
     },
+    /// Set the data limit of `fleet` (`None`: the fleet of the account's SIM, or the account's
+    /// own when it is named by a fleet SID).
     SetFleetDataLimit {
+        fleet: Option<String>,
         megabytes: i64,
     },
     Log {
@@ -212,8 +253,11 @@ pub fn check(a: &Action) -> Result<(), ActionError> {
     if needs_type.contains(&a.action_type.as_str()) && a.balance.kind.is_none() {
         return Err(ActionError::Invalid(format!("{} needs a balance type", a.action_type)));
     }
-    if a.action_type == "*set_fleet_data_limit" && a.extra_parameters.trim().parse::<i64>().is_err() {
-        return Err(ActionError::Invalid("*set_fleet_data_limit takes megabytes in ExtraParameters".into()));
+    if a.action_type == "*set_fleet_data_limit" {
+        parse_fleet_data_limit(&a.extra_parameters)?;
+    }
+    if a.action_type == "*http_post" {
+        http_post_url(&a.extra_parameters)?;
     }
     Ok(())
 }
@@ -229,6 +273,8 @@ pub fn execute(
     destinations: &Destinations,
 ) -> Result<(Vec<Effect>, Vec<BalanceType>), ActionError> {
     let mut work = account.clone();
+    // Set first, so the snapshots `*log`, `*http_post` and `*export` take show it too.
+    work.update_time = Some(at);
     let mut effects = Vec::new();
     let mut dirty = Vec::new();
     let mut ordered: Vec<(usize, &Action)> = actions.iter().enumerate().collect();
@@ -374,11 +420,8 @@ pub fn execute(
             "*log" => effects.push(Effect::Log { account: Box::new(work.clone()) }),
             "*cdrlog" => {} // the balance-changing actions of the group already queued theirs
             "*http_post" => {
-                let url = a.extra_parameters.trim();
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(ActionError::Invalid("*http_post takes a URL in ExtraParameters".into()));
-                }
-                effects.push(Effect::HttpPost { url: url.to_owned(), account: Box::new(work.clone()) });
+                let url = http_post_url(&a.extra_parameters)?.to_owned();
+                effects.push(Effect::HttpPost { url, account: Box::new(work.clone()) });
             }
             "*export" => effects.push(Effect::Export {
                 exporter_ids: a.extra_parameters.split(';').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
@@ -386,9 +429,10 @@ pub fn execute(
             }),
             "*suspend_sim" => effects.push(Effect::SimStatus { active: false }),
             "*resume_sim" => effects.push(Effect::SimStatus { active: true }),
-            "*set_fleet_data_limit" => effects.push(Effect::SetFleetDataLimit {
-                megabytes: a.extra_parameters.trim().parse().map_err(|_| ActionError::Invalid("megabytes".into()))?,
-            }),
+            "*set_fleet_data_limit" => {
+                let (fleet, megabytes) = parse_fleet_data_limit(&a.extra_parameters)?;
+                effects.push(Effect::SetFleetDataLimit { fleet, megabytes });
+            }
             other => return Err(ActionError::Unsupported(other.to_owned())),
         }
     }
@@ -396,7 +440,6 @@ pub fn execute(
     if !actions.iter().any(|a| a.action_type == "*cdrlog") {
         effects.retain(|e| !matches!(e, Effect::CdrLog { .. }));
     }
-    work.update_time = Some(at);
     *account = work;
     dirty.sort();
     dirty.dedup();

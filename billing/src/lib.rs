@@ -317,4 +317,48 @@ mod tests {
         let (_, out) = debit_usage(&mut a, &catalog, &data_usage("1", 6), "u2").unwrap();
         assert_eq!(out.fired[0].unique_id, "later");
     }
+
+    fn with_extra(kind: &str, extra: &str) -> Action {
+        Action {
+            action_type: kind.into(),
+            extra_parameters: extra.into(),
+            weight: d("10"),
+            balance: BalanceFilter::default(),
+        }
+    }
+
+    #[test]
+    fn set_fleet_data_limit_takes_megabytes_and_an_optional_fleet() {
+        let fleet = "HF00000000000000000000000000000001";
+        assert_eq!(action::parse_fleet_data_limit(" 500 ").unwrap(), (None, 500));
+        assert_eq!(
+            action::parse_fleet_data_limit(&format!("{fleet}:2000000")).unwrap(),
+            (Some(fleet.into()), 2_000_000)
+        );
+        for bad in
+            ["", "0", "2000001", "-5", "lots", "HX00000000000000000000000000000001:5", "HF1:5", &format!("{fleet}:")]
+        {
+            assert!(action::check(&with_extra("*set_fleet_data_limit", bad)).is_err(), "{bad:?} accepted");
+        }
+        let mut account = Account::new("t", "HS1");
+        let outcome =
+            run_actions(&mut account, &Catalog::default(), &[with_extra("*set_fleet_data_limit", "7")], at(0), "s")
+                .unwrap();
+        assert_eq!(outcome.effects, [Effect::SetFleetDataLimit { fleet: None, megabytes: 7 }]);
+    }
+
+    #[test]
+    fn http_post_takes_a_url_and_carries_the_account_after_the_group() {
+        assert!(action::check(&with_extra("*http_post", "ftp://example.com/x")).is_err());
+        assert!(action::check(&with_extra("*http_post", "")).is_err());
+        assert!(action::check(&with_extra("*export", "csv1")).is_err(), "*export is still refused");
+        let mut account = Account::new("t", "1001");
+        let group = [topup(BalanceType::Monetary, "m", "5"), with_extra("*http_post", "https://example.com/hook")];
+        let outcome = run_actions(&mut account, &Catalog::default(), &group, at(0), "s").unwrap();
+        let [Effect::HttpPost { url, account: posted }] = outcome.effects.as_slice() else {
+            panic!("{:?}", outcome.effects)
+        };
+        assert_eq!(url, "https://example.com/hook");
+        assert_eq!(posted.balances(BalanceType::Monetary)[0].value, d("5"), "the topup, weighted first, is in it");
+    }
 }

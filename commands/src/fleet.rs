@@ -6,8 +6,9 @@ use simledger_eventlog::{Event, ExpectedVersion};
 use crate::device::check_url;
 use crate::{metadata, CommandError, CommandId, Commands, Result, FLEET, NAP};
 
-/// Twilio's bounds and default for `DataLimit`, in megabytes.
-pub const DATA_LIMIT_MB: std::ops::RangeInclusive<i64> = 1..=2_000_000;
+/// Twilio's bounds and default for `DataLimit`, in megabytes (the bounds shared with billing's
+/// `*set_fleet_data_limit`).
+pub const DATA_LIMIT_MB: std::ops::RangeInclusive<i64> = simledger_billing::action::FLEET_DATA_LIMIT_MB;
 pub const DEFAULT_DATA_LIMIT_MB: i64 = 250;
 
 #[derive(Debug, Clone)]

@@ -117,3 +117,70 @@ async fn a_prepaid_sim_is_cut_off_when_its_data_balance_runs_out_mid_session() {
     assert!(again.context.is_none(), "an inactive SIM may not attach: {again:?}");
     billing.task.abort();
 }
+
+#[tokio::test]
+async fn a_min_balance_trigger_lowers_the_data_limit_of_the_sims_fleet() {
+    let core = start().await;
+    let billing = simledger_projections::spawn(core.log.clone(), NAME, Billing::new(core.log.clone()));
+    let sim = core.sim(1, &["310240000000041"], SimStatus::Active).await;
+    let c = &core.commands;
+    let action = |kind: &str, extra: &str, balance: BalanceFilter| Action {
+        action_type: kind.into(),
+        extra_parameters: extra.into(),
+        weight: Decimal::from(10),
+        balance,
+    };
+    c.billing_define_actions(
+        ACCOUNT,
+        "THROTTLE",
+        vec![action("*set_fleet_data_limit", "1", Default::default())],
+        false,
+    )
+    .await
+    .unwrap();
+    let low = ActionTrigger {
+        id: "LOW".into(),
+        unique_id: "low-data".into(),
+        threshold_type: ThresholdType::MinBalance,
+        threshold_value: Decimal::from(500_000),
+        recurrent: false,
+        min_sleep: 0,
+        expiration_date: None,
+        activation_date: None,
+        balance: BalanceFilter { kind: Some(BalanceType::Data), ..Default::default() },
+        weight: Decimal::from(10),
+        actions_id: "THROTTLE".into(),
+        executed: false,
+        last_execution_time: None,
+    };
+    c.billing_define_trigger(ACCOUNT, "LOW", low).await.unwrap();
+    assert!(billing.reached(core.log.head().await.unwrap()).await);
+    let settings = AccountSettings { action_trigger_ids: vec!["LOW".into()], ..Default::default() };
+    c.billing_set_account(ACCOUNT, &sim, settings).await.unwrap();
+    let data = |value: i64| BalanceFilter {
+        id: Some("prepaid".into()),
+        kind: Some(BalanceType::Data),
+        value: Some(Decimal::from(value)),
+        ..Default::default()
+    };
+    c.billing_apply_actions(ACCOUNT, &sim, vec![action("*topup", "", data(1_000_000))], "test").await.unwrap();
+    assert!(billing.reached(core.log.head().await.unwrap()).await);
+    let before = simledger_projections::registry::read::fleet(core.log.pool(), ACCOUNT, &core.fleet).await.unwrap();
+    assert_eq!(before.unwrap().data_limit_mb, 250);
+
+    c.billing_apply_actions(ACCOUNT, &sim, vec![action("*debit", "", data(600_000))], "test").await.unwrap();
+    let lowered = core.event(|e| matches!(&e.event, Event::FleetUpdated(f) if f.data_limit_mb == Some(1))).await;
+    let Event::FleetUpdated(f) = &lowered.event else { unreachable!() };
+    assert_eq!((f.fleet_sid.as_str(), f.account_sid.as_str()), (core.fleet.as_str(), ACCOUNT));
+    assert_eq!(lowered.stream, format!("fleet-{}", core.fleet));
+    // The registry (and the limits projection, which reads the same event) obey it.
+    for _ in 0..100 {
+        let fleet = simledger_projections::registry::read::fleet(core.log.pool(), ACCOUNT, &core.fleet).await.unwrap();
+        if fleet.unwrap().data_limit_mb == 1 {
+            billing.task.abort();
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the fleet's data limit was not lowered");
+}

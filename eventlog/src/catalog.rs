@@ -96,6 +96,7 @@ catalog! {
     SimDataLimitReached(DataLimitDecision) = "sim.data_limit_reached",
     SimDataLimitCleared(DataLimitDecision) = "sim.data_limit_cleared",
     BalanceDebited(BalanceDebited) = "balance.debited",
+    BillingHttpPostRequested(BillingHttpPostRequested) = "billing.http_post_requested",
 }
 
 /// A SIM's lifecycle state, as Twilio's `status`.
@@ -583,6 +584,17 @@ pub struct BalanceDebited {
 pub struct BillingActionPlanSet {
     pub tenant: String,
     pub plan: simledger_billing::ActionPlan,
+}
+
+/// A `*http_post` action ran: the poster delivers `body` to `url`, signed, at least once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingHttpPostRequested {
+    pub tenant: String,
+    pub account: String,
+    pub url: String,
+    /// The JSON posted: the account after the action group as `APIerSv2.GetAccount` shows it
+    /// ([`crate::cgr::AccountView`]), kept as text so its amounts keep every digit.
+    pub body: String,
 }
 
 /// A plan's timing came due for an account: the `billing` projection runs its actions.

@@ -2,14 +2,14 @@
 //!
 //! - CDR exporters: CSV files and S3 objects, each run exporting exactly the CDRs after the
 //!   exporter's last exported order ID (an order ID is the log position that closed the CDR).
-//! - Event-stream sinks: signed webhooks and Kinesis, CloudEvents 1.0, at least once, with a
-//!   per-subscription cursor so a sink that was down gets everything it missed.
+//! - Pushes to customers' URLs, each a checkpointed log subscriber (at least once):
 //!
 //! - `cdr_export`: `*file_csv` exporters, one file per run named by its order-ID range.
 //! - `callbacks`: customers' SMS Command callbacks (`CallbackUrl`, a fleet's `SmsCommandsUrl`).
+//! - `billing_posts`: billing's `*http_post` actions, signed, retried.
 //!
-//! `simledger up` runs the `sinks` role (today: the callback notifier); the CDR exporters land
-//! here with their capability.
+//! `simledger up` runs the `sinks` role (today: the callback notifier and the billing poster).
 
+pub mod billing_posts;
 pub mod callbacks;
 pub mod cdr_export;

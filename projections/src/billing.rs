@@ -10,7 +10,9 @@
 //! - Usage no unit balance covers is priced from `cdr_rates` (per started unit).
 //! - What a fold decides beyond the account is appended as events whose ids derive from the
 //!   event that caused it: `balance.debited` (the balance-by-balance breakdown and the triggers
-//!   fired), `sim.status_changed` (`*suspend_sim`/`*resume_sim`), `cdr.received` (`*cdrlog`).
+//!   fired), `sim.status_changed` (`*suspend_sim`/`*resume_sim`), `fleet.updated`
+//!   (`*set_fleet_data_limit`), `cdr.received` (`*cdrlog`), `billing.http_post_requested`
+//!   (`*http_post`, delivered by the exporters' `BillingPoster`).
 //!   The fold never reads them back, so a replay gives the same balances and appends nothing
 //!   new.
 
@@ -20,7 +22,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use simledger_billing::{Account, Catalog, DebitMode, DebitRequest, Effect, Outcome, Rate};
 use simledger_eventlog::catalog::{
-    BalanceDebited, ConnectionEvent, ExternalCdr, SimStatus, SimStatusChanged, SmsEvent,
+    BalanceDebited, BillingHttpPostRequested, ConnectionEvent, ExternalCdr, FleetUpdated, SimStatus, SimStatusChanged,
+    SmsEvent,
 };
 use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
 use sqlx::PgConnection;
@@ -699,10 +702,64 @@ async fn derive_effects(
                 let id = derived_id(e.event_id, &format!("cdrlog-event:{n}"));
                 b.derived.push(NewEvent::new(id, format!("cdr-{tenant}"), &cdr, &meta)?);
             }
+            Effect::SetFleetDataLimit { fleet, megabytes } => {
+                let fleet = match fleet {
+                    Some(f) => Some(f.clone()),
+                    None if account.starts_with("HF") => Some(account.to_owned()),
+                    None => match sim {
+                        Some(sim) => sqlx::query_scalar::<_, Option<String>>(
+                            "SELECT fleet_sid FROM registry_sims WHERE sim_sid = $1 AND account_sid = $2",
+                        )
+                        .bind(sim)
+                        .bind(tenant)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .flatten(),
+                        None => None,
+                    },
+                };
+                // Only the tenant's own fleet, and only when the limit changes.
+                let current: Option<(String, i64)> = match &fleet {
+                    Some(f) => {
+                        sqlx::query_as("SELECT fleet_sid, data_limit_mb FROM registry_fleets WHERE fleet_sid = $1 AND account_sid = $2")
+                            .bind(f)
+                            .bind(tenant)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                    }
+                    None => None,
+                };
+                let Some((fleet_sid, limit)) = current else {
+                    tracing::warn!(account, ?fleet, "*set_fleet_data_limit: no fleet of the tenant to set");
+                    continue;
+                };
+                if limit == *megabytes {
+                    continue;
+                }
+                let change = Event::FleetUpdated(FleetUpdated {
+                    fleet_sid: fleet_sid.clone(),
+                    account_sid: tenant.to_owned(),
+                    data_limit_mb: Some(*megabytes),
+                    ..Default::default()
+                });
+                let id = derived_id(e.event_id, &format!("fleet_limit:{n}"));
+                b.derived.push(NewEvent::new(id, format!("fleet-{fleet_sid}"), &change, &meta)?);
+            }
+            Effect::HttpPost { url, account: snapshot } => {
+                let post = Event::BillingHttpPostRequested(BillingHttpPostRequested {
+                    tenant: tenant.to_owned(),
+                    account: account.to_owned(),
+                    url: url.clone(),
+                    body: serde_json::to_string(&simledger_eventlog::cgr::AccountView::from(&**snapshot))?,
+                });
+                let id = derived_id(e.event_id, &format!("http_post:{n}"));
+                b.derived.push(NewEvent::new(id, format!("billing-{tenant}-{account}"), &post, &meta)?);
+            }
             Effect::Log { account } => {
                 tracing::info!(account = %serde_json::to_string(account).unwrap_or_default(), "billing *log")
             }
-            other => tracing::warn!(?other, "billing effect not carried out"),
+            // Refused when defined (`NOT_CARRIED_OUT`); an older definition is logged, not run.
+            Effect::Export { .. } => tracing::warn!(account, "billing *export is not carried out"),
         }
     }
     Ok(())

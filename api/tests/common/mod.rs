@@ -18,6 +18,9 @@ use simledger_projections::usage::Usage;
 use simledger_projections::ProjectionHandle;
 use simledger_services::testing::{self, TestDatabase};
 
+/// The key the test apps' billing poster signs `*http_post` requests with.
+pub const SIGNING_KEY: &[u8] = b"test-signing-key";
+
 pub struct TestApp {
     pub base: String,
     /// The CGrateS-style JSON-RPC listener (loopback, no credentials; default tenant alice).
@@ -70,6 +73,10 @@ async fn spawn(with_core: bool, rate_limit: u32) -> TestApp {
         .with_visibility(device.progress)
         .with_cdrs(cdrs.progress.clone())
         .with_billing(billing.progress.clone());
+    simledger_exporters::billing_posts::spawn(
+        log.clone(),
+        simledger_exporters::billing_posts::BillingPoster::new(SIGNING_KEY),
+    );
     let nats = simledger_services::nats::connect(&testing::nats_url()).await.unwrap();
     let core = if with_core {
         let names = simledger_core::CoreNames::new(testing::unique_nats_prefix());
