@@ -31,6 +31,26 @@ pub struct Platform {
     pub commands: Commands,
     pub core: Option<RunningCore>,
     pub ingest: Option<JoinHandle<()>>,
+    /// Background tasks with no handle above (device commands, plan scheduler, SMS dispatcher).
+    others: Vec<tokio::task::AbortHandle>,
+}
+
+/// The platform's tasks end with it: a benchmark run that drops its platform (and then its
+/// database) leaves nothing running against either.
+impl Drop for Platform {
+    fn drop(&mut self) {
+        let projections =
+            [Some(&self.registry), Some(&self.usage), Some(&self.cdrs), self.limits.as_ref(), self.billing.as_ref()];
+        for p in projections.into_iter().flatten() {
+            p.task.abort();
+        }
+        if let Some(ingest) = &self.ingest {
+            ingest.abort();
+        }
+        for task in self.others.drain(..) {
+            task.abort();
+        }
+    }
 }
 
 /// Prepares the services and starts the registry projection, and the core nodes and ingest
@@ -64,6 +84,7 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
     let registry = simledger_projections::spawn(log.clone(), registry::NAME, registry::Registry);
     let device_commands =
         simledger_projections::spawn(log.clone(), device_commands::NAME, device_commands::DeviceCommands);
+    let mut others = vec![device_commands.task.abort_handle()];
     let limits = extra.limits.then(|| {
         simledger_projections::spawn(
             log.clone(),
@@ -81,7 +102,7 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
         .with_cdrs(cdrs.progress.clone());
     if let Some(b) = &billing {
         commands = commands.with_billing(b.progress.clone());
-        billing::spawn_plan_scheduler(log.clone());
+        others.push(billing::spawn_plan_scheduler(log.clone()).abort_handle());
     }
     simledger_core::ensure_streams(&async_nats::jetstream::new(nats.clone()), &names).await?;
     let core = if core {
@@ -93,9 +114,9 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
     let ingest = ingest.then(|| simledger_core::start_ingest(nats.clone(), names.clone(), log.clone()));
     if core.is_some() {
         let dispatcher = simledger_core::dispatch::SmsDispatcher::new(nats.clone(), &names);
-        simledger_core::dispatch::spawn(log.clone(), dispatcher);
+        others.push(simledger_core::dispatch::spawn(log.clone(), dispatcher).abort_handle());
     }
-    Ok(Platform { log, limits, usage, cdrs, billing, nats, names, registry, commands, core, ingest })
+    Ok(Platform { log, limits, usage, cdrs, billing, nats, names, registry, commands, core, ingest, others })
 }
 
 /// The event log and the registry, without NATS: what the operator's CLI commands need.

@@ -1,9 +1,10 @@
 //! `simledger bench billing`: debits through the `billing` projection under the `bench ingest`
 //! load.
 //!
-//! Three runs in one invocation, each on its own database: devices as fast as they go without
-//! the billing projection (the reference), with it, and with it plus a `*min_balance` trigger on
-//! every account (evaluated after each debit). Every simulated SIM has a billing account with a
+//! Runs in one invocation, each on its own database: devices as fast as they go without the
+//! billing projection (the reference, first and last), with it, and with it plus a
+//! `*min_balance` trigger on every account (evaluated after each debit); then the catch-up
+//! runs (the projection's capacity over a log already written). Every simulated SIM has a billing account with a
 //! data balance that does not run out; filler accounts bring the total to `--accounts`.
 //! Figures: `debits` (balance.debited events the projection appended per second while the load
 //! ran), `billing_overhead` = 1 − ingest with billing / without (core events only: the derived
@@ -30,9 +31,12 @@ pub struct BillingArgs {
     /// Billing accounts in all (the SIMs' and idle ones).
     #[arg(long, default_value_t = 100_000)]
     accounts: usize,
-    /// Wall seconds of measured traffic per run.
+    /// Wall seconds of measured traffic per run (0: skip the runs under load).
     #[arg(long, default_value_t = 60)]
     seconds: u64,
+    /// Usage events preloaded into the log for the catch-up runs (0: skip them).
+    #[arg(long, default_value_t = 200_000)]
+    catchup_events: usize,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -53,19 +57,56 @@ enum Mode {
 }
 
 pub async fn run(config: &Config, args: BillingArgs) -> anyhow::Result<()> {
-    let (reference, db0) = one_run(config, &args, Mode::Reference).await?;
-    let (billing, db1) = one_run(config, &args, Mode::Billing).await?;
-    let (triggers, db2) = one_run(config, &args, Mode::Triggers).await?;
-    for db in [db0, db1, db2] {
-        db.drop_database().await?;
+    let catchups = if args.catchup_events > 0 {
+        Some((catch_up(config, &args, false).await?, catch_up(config, &args, true).await?))
+    } else {
+        None
+    };
+    let mut figures = vec![
+        Figure::plain("sims", args.sims as f64, "devices"),
+        Figure::plain("accounts", args.accounts as f64, "accounts"),
+    ];
+    if args.seconds > 0 {
+        figures.extend(under_load(config, &args).await?);
     }
+    if let Some((plain, triggers)) = catchups {
+        figures.push(Figure::against(
+            "debits_catch_up",
+            plain.debits,
+            "debits/s",
+            "a subscriber that applies nothing, same log",
+            plain.reference,
+        ));
+        figures.push(Figure::against(
+            "debits_catch_up_with_triggers",
+            triggers.debits,
+            "debits/s",
+            "a subscriber that applies nothing, same log",
+            triggers.reference,
+        ));
+    }
+    print(&figures, args.json);
+    Ok(())
+}
+
+/// The runs under the ingest load and their figures. The reference runs first and last, and
+/// counts as the mean of the two: a machine that slows down (or speeds up) during the benchmark
+/// moves both, and `reference_drift` shows by how much.
+async fn under_load(config: &Config, args: &BillingArgs) -> anyhow::Result<Vec<Figure>> {
+    let (before, db0) = one_run(config, args, Mode::Reference).await?;
+    db0.drop_database().await?;
+    let (billing, db1) = one_run(config, args, Mode::Billing).await?;
+    db1.drop_database().await?;
+    let (triggers, db2) = one_run(config, args, Mode::Triggers).await?;
+    db2.drop_database().await?;
+    let (after, db3) = one_run(config, args, Mode::Reference).await?;
+    db3.drop_database().await?;
+    let reference = Run { ingest: (before.ingest + after.ingest) / 2.0, debits: 0.0, lag: 0 };
     let overhead = |run: &Run, name: &str| Figure {
         ratio: Some(1.0 - run.ingest / reference.ingest.max(1e-9)),
         ..Figure::against(name, run.ingest, "events/s", "1 - with/without", reference.ingest)
     };
-    let figures = vec![
-        Figure::plain("sims", args.sims as f64, "devices"),
-        Figure::plain("accounts", args.accounts as f64, "accounts"),
+    Ok(vec![
         Figure::against("debits", billing.debits, "debits/s", "core events ingested/s, same run", billing.ingest),
         Figure::against(
             "debits_with_triggers",
@@ -85,9 +126,8 @@ pub async fn run(config: &Config, args: BillingArgs) -> anyhow::Result<()> {
         overhead(&triggers, "billing_overhead_with_triggers"),
         Figure::plain("billing_lag_at_end", billing.lag as f64, "events"),
         Figure::plain("billing_lag_at_end_with_triggers", triggers.lag as f64, "events"),
-    ];
-    print(&figures, args.json);
-    Ok(())
+        Figure::against("reference_drift", after.ingest, "events/s", "the first reference run", before.ingest),
+    ])
 }
 
 async fn one_run(config: &Config, args: &BillingArgs, mode: Mode) -> anyhow::Result<(Run, BenchDatabase)> {
@@ -147,6 +187,16 @@ async fn load_accounts(pool: &sqlx::PgPool, tenant: &str, total: usize, triggers
         .bind(tenant)
         .fetch_all(pool)
         .await?;
+    load_account_docs(pool, tenant, &sims, total, triggers).await
+}
+
+async fn load_account_docs(
+    pool: &sqlx::PgPool,
+    tenant: &str,
+    sims: &[String],
+    total: usize,
+    triggers: bool,
+) -> anyhow::Result<()> {
     let names: Vec<String> = sims.iter().cloned().chain((sims.len()..total).map(|i| format!("idle-{i:06}"))).collect();
     for chunk in names.chunks(5000) {
         let docs: Vec<serde_json::Value> = chunk
@@ -187,4 +237,134 @@ async fn load_accounts(pool: &sqlx::PgPool, tenant: &str, total: usize, triggers
         .await?;
     }
     Ok(())
+}
+
+/// How fast the projection works through a log that already holds the usage: its capacity,
+/// not bounded by what a load can produce. The reference is a subscriber that applies nothing,
+/// over the same log in the same run (the cost of reading the log and committing checkpoints).
+struct CatchUp {
+    reference: f64,
+    debits: f64,
+}
+
+async fn catch_up(config: &Config, args: &BillingArgs, triggers: bool) -> anyhow::Result<CatchUp> {
+    use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent};
+    let name = if triggers { "billing_catchup_triggers" } else { "billing_catchup" };
+    let (db, pool) = BenchDatabase::create(config, name).await?;
+    let tenant = "AC00000000000000000000000000000b11";
+    let sims: Vec<String> = (0..args.sims).map(|i| format!("HS{i:032x}")).collect();
+    load_account_docs(&pool, tenant, &sims, args.accounts, triggers).await?;
+    let log = EventLog::new(pool.clone());
+    eprintln!("{name}: preloading {} data-session windows…", args.catchup_events);
+    let network = simledger_eventlog::networks::catalog().by_plmn("234", "15").expect("a known network").to_ref();
+    let meta = Metadata::from_source("bench");
+    let start = SimConfig::default_start();
+    for chunk in (0..args.catchup_events).collect::<Vec<_>>().chunks(5000) {
+        let batch = chunk
+            .iter()
+            .map(|&n| {
+                let sim = &sims[n % sims.len()];
+                let at = start + chrono::Duration::seconds(n as i64);
+                let window = Event::DataSessionUpdated(usage_window(tenant, sim, &network, at, n));
+                NewEvent::new(uuid::Uuid::new_v4(), format!("sim-{sim}"), &window, &meta)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        log.append(batch, ExpectedVersion::Any).await?;
+    }
+    let head = log.head().await?;
+
+    let reference = drain(&log, head, ReadOnly).await?;
+    let billing = drain(&log, head, simledger_projections::billing::Billing::new(log.clone())).await?;
+    let debited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE type = 'balance.debited'").fetch_one(&pool).await?;
+    anyhow::ensure!(
+        debited as usize == args.catchup_events,
+        "{debited} debits for {} usage windows",
+        args.catchup_events
+    );
+    drop(log);
+    pool.close().await;
+    db.drop_database().await?;
+    let events = args.catchup_events as f64;
+    Ok(CatchUp { reference: events / reference.as_secs_f64(), debits: events / billing.as_secs_f64() })
+}
+
+/// The time `projection` takes from position 0 to `head`.
+async fn drain<P: simledger_projections::Projection + Clone + Send>(
+    log: &simledger_eventlog::EventLog,
+    head: i64,
+    projection: P,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let handle = simledger_projections::spawn(log.clone(), "bench", projection);
+    anyhow::ensure!(
+        tokio::time::timeout(Duration::from_secs(1800), handle.reached(head)).await.unwrap_or(false),
+        "the projection did not reach the head"
+    );
+    let took = started.elapsed();
+    handle.task.abort();
+    Ok(took)
+}
+
+/// A projection that reads every event and applies none: the floor of any projection's cost.
+#[derive(Clone)]
+struct ReadOnly;
+
+impl simledger_projections::Subscriber for ReadOnly {
+    fn name(&self) -> &str {
+        "bench_read_only"
+    }
+
+    async fn apply(
+        &mut self,
+        _tx: &mut sqlx::PgConnection,
+        events: &[simledger_eventlog::RecordedEvent],
+    ) -> Result<(), simledger_projections::BoxError> {
+        std::hint::black_box(events.len());
+        Ok(())
+    }
+}
+
+impl simledger_projections::Projection for ReadOnly {
+    const TABLES: &'static [&'static str] = &[];
+}
+
+/// One 1 KB data-session window of `sim`, as the PGW reports it.
+fn usage_window(
+    tenant: &str,
+    sim: &str,
+    network: &simledger_eventlog::catalog::NetworkRef,
+    at: chrono::DateTime<chrono::Utc>,
+    n: usize,
+) -> simledger_eventlog::catalog::ConnectionEvent {
+    simledger_eventlog::catalog::ConnectionEvent {
+        event_sid: format!("EZ{n:032x}"),
+        event_type: "com.twilio.iot.supersim.connection.data-session.updated".into(),
+        timestamp: at,
+        account_sid: tenant.into(),
+        sim_sid: sim.into(),
+        sim_iccid: "8988307000000000001".into(),
+        sim_unique_name: None,
+        fleet_sid: None,
+        imsi: "234150000000001".into(),
+        imei: None,
+        network: network.clone(),
+        location: None,
+        rat_type: "4G LTE".into(),
+        error: None,
+        data_modifier: None,
+        apn: Some("super".into()),
+        ip_address: None,
+        data_session_sid: Some(format!("PI{:032x}", n % 1000)),
+        data_session_start_time: Some(at),
+        data_session_end_time: None,
+        data_session_update_start_time: Some(at - chrono::Duration::seconds(60)),
+        data_session_update_end_time: Some(at),
+        data_download: Some(512),
+        data_upload: Some(512),
+        data_total: Some(1024),
+        data_session_data_download: None,
+        data_session_data_upload: None,
+        data_session_data_total: None,
+    }
 }
