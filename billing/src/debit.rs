@@ -30,22 +30,26 @@ use crate::account::Account;
 use crate::balance::{Balance, BalanceType, DEFAULT_BALANCE_ID};
 use crate::destinations::Destinations;
 
-/// The price of usage no unit balance covers: `price` per `increment` units, rounded up to whole
-/// increments, the cost rounded (half away from zero) to `rounding_decimals`.
+/// The price of usage no unit balance covers: `price` per `unit` units, charged in whole
+/// `increment`s (usage is rounded up to one), the cost rounded half away from zero to
+/// `rounding_decimals`. Computed as `increments × increment × price ÷ unit`, so a price per
+/// minute charged by the second loses no digit to a price per second.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rate {
     pub price: Decimal,
+    pub unit: Decimal,
     pub increment: Decimal,
     pub rounding_decimals: u32,
 }
 
 impl Rate {
     pub fn cost(&self, units: Decimal) -> Decimal {
-        if self.increment <= Decimal::ZERO {
+        if self.increment <= Decimal::ZERO || self.unit <= Decimal::ZERO {
             return Decimal::ZERO;
         }
         let increments = (units / self.increment).ceil();
-        (increments * self.price).round_dp_with_strategy(self.rounding_decimals, RoundingStrategy::MidpointAwayFromZero)
+        (increments * self.increment * self.price / self.unit)
+            .round_dp_with_strategy(self.rounding_decimals, RoundingStrategy::MidpointAwayFromZero)
     }
 }
 
@@ -450,7 +454,7 @@ mod tests {
         let mut a = account(vec![(BalanceType::Data, blocker), (BalanceType::Data, balance("after", "100", 10))]);
         a.allow_negative = true;
         let mut req = usage(BalanceType::Data, "8", "44");
-        req.rate = Some(Rate { price: d("1"), increment: d("1"), rounding_decimals: 4 });
+        req.rate = Some(Rate { price: d("1"), unit: d("1"), increment: d("1"), rounding_decimals: 4 });
         let strict = DebitRequest { mode: DebitMode::Strict, ..req.clone() };
         let before = a.clone();
         assert_eq!(debit(&mut a, &strict, &destinations()), Err(DebitError::Blocked));
@@ -518,7 +522,7 @@ mod tests {
         ]);
         let mut req = usage(BalanceType::Data, "3000", "44");
         // 0.10 per started 1000 bytes: the 2000 bytes left cost 0.20.
-        req.rate = Some(Rate { price: d("0.10"), increment: d("1000"), rounding_decimals: 4 });
+        req.rate = Some(Rate { price: d("0.10"), unit: d("1000"), increment: d("1000"), rounding_decimals: 4 });
         let out = debit(&mut a, &req, &destinations()).unwrap();
         assert_eq!((out.rated_units, out.cost, out.debt), (d("2000"), d("0.20"), Decimal::ZERO));
         assert_eq!(value(&a, BalanceType::Monetary, "cash"), d("0.30"));

@@ -1,5 +1,5 @@
 //! CGrateS-style billing, as a pure domain: accounts and balances ([`account`], [`balance`]),
-//! destinations, the debit algorithm ([`debit`]), actions ([`action`]) and action triggers
+//! destinations, the debit algorithm ([`debit`]), rates ([`rating`]), actions ([`action`]) and action triggers
 //! ([`trigger`]). No I/O: the `billing` projection folds the log through these functions, so a
 //! replay of the log gives the same balances, and every rule here is tested without a database.
 //!
@@ -12,6 +12,7 @@ pub mod action;
 pub mod balance;
 pub mod debit;
 pub mod destinations;
+pub mod rating;
 pub mod timing;
 pub mod trigger;
 
@@ -25,10 +26,12 @@ pub use action::{Action, ActionError, BalanceFilter, Effect};
 pub use balance::{Balance, BalanceType};
 pub use debit::{Debit, DebitError, DebitMode, DebitRequest, Rate};
 pub use destinations::Destinations;
+pub use rating::RateDef;
 pub use timing::{ActionPlan, PlanTiming, Timing};
 pub use trigger::{ActionTrigger, ThresholdType};
 
-/// The definitions accounts refer to by ID: destinations, action groups, trigger groups.
+/// The definitions accounts refer to by ID: destinations, action groups, trigger groups, plans,
+/// rates.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Catalog {
     pub destinations: Destinations,
@@ -36,6 +39,15 @@ pub struct Catalog {
     pub trigger_groups: BTreeMap<String, Vec<ActionTrigger>>,
     #[serde(default)]
     pub plans: BTreeMap<String, ActionPlan>,
+    #[serde(default)]
+    pub rates: BTreeMap<String, RateDef>,
+}
+
+impl Catalog {
+    /// The tenant's price for usage no unit balance covers ([`rating::rate_for`]).
+    pub fn rate_for(&self, tor: &str, destination: &str) -> Option<Rate> {
+        rating::rate_for(&self.rates, &self.destinations, tor, destination)
+    }
 }
 
 /// A trigger that fired, and how its actions went.

@@ -2,10 +2,10 @@
 //! appended as a `billing.*` event, and answered once the projection shows it.
 
 use chrono::Utc;
-use simledger_billing::{Action, ActionPlan, ActionTrigger};
+use simledger_billing::{Action, ActionPlan, ActionTrigger, RateDef};
 use simledger_eventlog::catalog::{
     BillingAccountSet, BillingAccountTriggersAdded, BillingActionPlanSet, BillingActionsApplied, BillingActionsDefined,
-    BillingDestinationSet, BillingTriggersDefined,
+    BillingDestinationSet, BillingRateSet, BillingTriggersDefined,
 };
 use simledger_eventlog::{Event, ExpectedVersion, Metadata, NewEvent};
 use simledger_projections::billing::read;
@@ -208,7 +208,55 @@ impl Commands {
         });
         self.billing_commit(tenant, event).await
     }
+
+    /// `POST /v1/Billing/Rates`: the destination must exist (or be `*any`); an existing ID is
+    /// refused unless `overwrite`.
+    pub async fn billing_set_rate(&self, tenant: &str, rate: RateDef, overwrite: bool) -> Result<()> {
+        let mut missing = Vec::new();
+        for (field, empty) in [
+            ("ID", rate.id.is_empty()),
+            ("ToR", rate.tor.is_empty()),
+            ("DestinationID", rate.destination_id.is_empty()),
+        ] {
+            if empty {
+                missing.push(field);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(CommandError::Missing(missing));
+        }
+        if !crate::TORS.contains(&rate.tor.as_str()) {
+            return Err(CommandError::invalid(
+                "ToR",
+                format!("{:?} is not one of {}", rate.tor, crate::TORS.join(", ")),
+            ));
+        }
+        if rate.rate.is_sign_negative() {
+            return Err(CommandError::invalid("Rate", "must not be negative"));
+        }
+        for (field, value) in [("RateUnit", rate.rate_unit), ("RateIncrement", rate.rate_increment)] {
+            if value <= rust_decimal::Decimal::ZERO {
+                return Err(CommandError::invalid(field, "must be more than 0"));
+            }
+        }
+        if rate.rounding_decimals > MAX_ROUNDING_DECIMALS {
+            return Err(CommandError::invalid("RoundingDecimals", format!("must be at most {MAX_ROUNDING_DECIMALS}")));
+        }
+        let catalog = read::catalog(self.log.pool(), tenant).await?;
+        if rate.destination_id != simledger_billing::rating::ANY_DESTINATION
+            && catalog.destinations.prefixes(&rate.destination_id).is_none()
+        {
+            return Err(CommandError::NotFound { what: "Destination", id: rate.destination_id });
+        }
+        if !overwrite && catalog.rates.contains_key(&rate.id) {
+            return Err(CommandError::Duplicate(format!("rate {} exists", rate.id)));
+        }
+        self.billing_commit(tenant, Event::BillingRateSet(BillingRateSet { tenant: tenant.to_owned(), rate })).await
+    }
 }
+
+/// More decimals than any currency's minor unit needs, and few enough that a cost stays exact.
+pub const MAX_ROUNDING_DECIMALS: u32 = 10;
 
 fn check_trigger_groups(catalog: &simledger_billing::Catalog, groups: &[String]) -> Result<()> {
     match groups.iter().find(|g| !catalog.trigger_groups.contains_key(*g)) {

@@ -89,6 +89,7 @@ catalog! {
     BillingAccountTriggersAdded(BillingAccountTriggersAdded) = "billing.account_triggers_added",
     BillingDestinationSet(BillingDestinationSet) = "billing.destination_set",
     BillingActionPlanSet(BillingActionPlanSet) = "billing.action_plan_set",
+    BillingRateSet(BillingRateSet) = "billing.rate_set",
     // From the plan scheduler: one per firing, its id derived from the binding and the moment.
     BillingPlanFired(BillingPlanFired) = "billing.plan_fired",
 
@@ -560,6 +561,13 @@ pub struct BillingDestinationSet {
     pub tenant: String,
     pub id: String,
     pub prefixes: Vec<String>,
+}
+
+/// `POST /v1/Billing/Rates`: a tenant's price for usage no unit balance covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingRateSet {
+    pub tenant: String,
+    pub rate: simledger_billing::RateDef,
 }
 
 /// A debit of an account, balance by balance, and the triggers it fired: the `billing`

@@ -1,13 +1,15 @@
 //! `billing`: CGrateS-style accounts folded from the log through `simledger_billing`.
 //!
 //! - Definitions and changes come from commands: `billing.account_set`, `…actions_applied`,
-//!   `…actions_defined`, `…triggers_defined`, `…account_triggers_added`, `…destination_set`.
+//!   `…actions_defined`, `…triggers_defined`, `…account_triggers_added`, `…destination_set`,
+//!   `…action_plan_set`, `…rate_set`.
 //! - Usage debits accounts as it happens: every `data-session.updated`/`ended` window (`*data`,
 //!   destination = the visited network's MCC+MNC), every delivered SMS (`*sms`), every external
 //!   CDR (its ToR, on its `Account`). Core usage goes to the first billing account that exists
 //!   among the SIM's SID, its fleet's SID and its account's SID: creating an account under one
 //!   of those names is how per-SIM, per-fleet or per-customer billing is chosen.
-//! - Usage no unit balance covers is priced from `cdr_rates` (per started unit).
+//! - Usage no unit balance covers is priced by the tenant's own rates (`billing.rate_set`), else
+//!   from the operator's `cdr_rates` (per started unit).
 //! - What a fold decides beyond the account is appended as events whose ids derive from the
 //!   event that caused it: `balance.debited` (the balance-by-balance breakdown and the triggers
 //!   fired), `sim.status_changed` (`*suspend_sim`/`*resume_sim`), `fleet.updated`
@@ -370,6 +372,11 @@ impl Subscriber for Billing {
                     let doc = serde_json::to_value(&*group)?;
                     b.catalog_writes.insert((s.tenant.clone(), "triggers", s.group_id.clone()), doc);
                 }
+                Event::BillingRateSet(s) => {
+                    b.catalog(tx, &s.tenant).await?.rates.insert(s.rate.id.clone(), s.rate.clone());
+                    b.catalog_writes
+                        .insert((s.tenant.clone(), "rate", s.rate.id.clone()), serde_json::to_value(&s.rate)?);
+                }
                 Event::BillingActionPlanSet(s) => {
                     b.catalog(tx, &s.tenant).await?.plans.insert(s.plan.id.clone(), s.plan.clone());
                     b.catalog_writes
@@ -584,7 +591,12 @@ async fn rate(tx: &mut PgConnection, tor: &str, destination: &str) -> Result<Opt
     .bind(destination)
     .fetch_optional(&mut *tx)
     .await?;
-    Ok(found.map(|(price, unit)| Rate { price, increment: Decimal::from(unit), rounding_decimals: 6 }))
+    Ok(found.map(|(price, unit)| Rate {
+        price,
+        unit: Decimal::from(unit),
+        increment: Decimal::from(unit),
+        rounding_decimals: 6,
+    }))
 }
 
 async fn debit(tx: &mut PgConnection, b: &mut Batch, e: &RecordedEvent, u: Usage) -> Result<(), BoxError> {
@@ -596,8 +608,11 @@ async fn debit(tx: &mut PgConnection, b: &mut Batch, e: &RecordedEvent, u: Usage
         }
     }
     let Some(account_id) = holder else { return Ok(()) };
-    let rate = b.rate(tx, u.tor.as_str(), &u.destination).await?;
-    b.catalog(tx, &u.tenant).await?;
+    // The tenant's own rate, else the operator's rate table.
+    let rate = match b.catalog(tx, &u.tenant).await?.rate_for(u.tor.as_str(), &u.destination) {
+        Some(own) => Some(own),
+        None => b.rate(tx, u.tor.as_str(), &u.destination).await?,
+    };
     // Taken out while the account is borrowed, put back below: no copy per debit.
     let catalog = b.catalogs.remove(&u.tenant).expect("loaded above");
     let req = DebitRequest {
@@ -778,6 +793,9 @@ fn catalog_from_rows(rows: Vec<(String, String, serde_json::Value)>) -> Result<C
             }
             "plan" => {
                 catalog.plans.insert(id, serde_json::from_value(doc)?);
+            }
+            "rate" => {
+                catalog.rates.insert(id, serde_json::from_value(doc)?);
             }
             _ => {
                 let prefixes: Vec<String> = serde_json::from_value(doc)?;

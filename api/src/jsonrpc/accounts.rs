@@ -686,3 +686,65 @@ pub async fn set_action_plan(call: &Call, p: &RawValue) -> Result<Reply, RpcErro
     call.state.commands.billing_set_action_plan(&tenant, plan, args.overwrite).await?;
     ok(&"OK")
 }
+
+/// Units a rate is priced or charged in: a number (bytes, messages, nanoseconds) or, as CGrateS
+/// writes a rate slot's `RateUnit`/`RateIncrement`, a Go duration (`"60s"`).
+#[derive(Debug, Clone, Copy)]
+struct Units(Decimal);
+
+impl<'de> Deserialize<'de> for Units {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        let text = raw.get().trim().trim_matches('"');
+        Decimal::from_str(text)
+            .ok()
+            .or_else(|| simledger_eventlog::cgr::parse_go_duration(text).ok().map(Decimal::from))
+            .map(Units)
+            .ok_or_else(|| serde::de::Error::custom(format!("{} is neither a number nor a Go duration", raw.get())))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct SetRateParams {
+    #[serde(default)]
+    tenant: String,
+    #[serde(rename = "ID", alias = "Id", default)]
+    id: String,
+    #[serde(rename = "ToR", default)]
+    tor: String,
+    #[serde(rename = "DestinationID", alias = "DestinationId", default)]
+    destination_id: String,
+    rate: Option<Amount>,
+    rate_unit: Option<Units>,
+    rate_increment: Option<Units>,
+    rounding_decimals: Option<u32>,
+    #[serde(default)]
+    overwrite: bool,
+}
+
+/// A tenant's rate (`POST /v1/Billing/Rates`): `Rate` per `RateUnit` (default 1), charged in
+/// whole `RateIncrement`s (default the unit), rounded to `RoundingDecimals` (default 4).
+pub async fn set_rate(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let args: SetRateParams = params(p)?;
+    require(&[
+        ("ID", !args.id.is_empty()),
+        ("ToR", !args.tor.is_empty()),
+        ("DestinationID", !args.destination_id.is_empty()),
+        ("Rate", args.rate.is_some()),
+    ])?;
+    let rate = args.rate.map_or(Decimal::ZERO, |a| a.0);
+    let tenant = call.tenant(Some(&args.tenant))?;
+    let unit = args.rate_unit.map_or(Decimal::ONE, |u| u.0);
+    let def = simledger_billing::RateDef {
+        id: args.id,
+        tor: args.tor,
+        destination_id: args.destination_id,
+        rate,
+        rate_unit: unit,
+        rate_increment: args.rate_increment.map_or(unit, |u| u.0),
+        rounding_decimals: args.rounding_decimals.unwrap_or(simledger_billing::rating::DEFAULT_ROUNDING_DECIMALS),
+    };
+    call.state.commands.billing_set_rate(&tenant, def, args.overwrite).await?;
+    ok(&"OK")
+}

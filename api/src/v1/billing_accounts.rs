@@ -1,4 +1,4 @@
-//! `/v1/Billing/{Accounts, Balances, Destinations, Actions, ActionPlans, ActionTriggers}`: the
+//! `/v1/Billing/{Accounts, Balances, Destinations, Rates, Actions, ActionPlans, ActionTriggers}`: the
 //! CGrateS account model over REST, JSON in and out. Bodies take the same objects (CGrateS's
 //! field names) as the JSON-RPC methods they mirror, and answers are the same shapes, so the
 //! two dialects never drift apart; errors are Twilio's JSON. The caller's account is the tenant.
@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_account))
         .routes(routes!(change_balance))
         .routes(routes!(list_destinations, set_destination))
+        .routes(routes!(list_rates, set_rate))
         .routes(routes!(list_actions, set_actions))
         .routes(routes!(list_action_plans, set_action_plan))
         .routes(routes!(list_action_triggers, set_action_trigger))
@@ -165,6 +166,18 @@ define_and_list!(
     destinations
 );
 define_and_list!(
+    set_rate,
+    list_rates,
+    "/v1/Billing/Rates",
+    "SetBillingRate",
+    "ListBillingRates",
+    "rates for usage no unit balance covers (`ID`, `ToR`, `DestinationID` or `*any`, `Rate` per \
+     `RateUnit`, charged in whole `RateIncrement`s, `RoundingDecimals`, `Overwrite`; simledger's \
+     own, CGrateS sets rates through tariff plans)",
+    jsonrpc::accounts::set_rate,
+    rates
+);
+define_and_list!(
     set_actions,
     list_actions,
     "/v1/Billing/Actions",
@@ -200,6 +213,7 @@ fn catalog_json(catalog: &simledger_billing::Catalog, part: &str) -> serde_json:
         "destinations" => serde_json::json!({
             "destinations": catalog.destinations.iter().map(|(id, p)| serde_json::json!({"Id": id, "Prefixes": p})).collect::<Vec<_>>()
         }),
+        "rates" => serde_json::json!({ "rates": catalog.rates.values().collect::<Vec<_>>() }),
         "actions" => serde_json::json!({ "actions": catalog.actions }),
         "plans" => serde_json::json!({ "action_plans": catalog.plans }),
         _ => serde_json::json!({ "action_triggers": catalog.trigger_groups }),
