@@ -1,5 +1,6 @@
 //! CGrateS's worked scenarios through JSON-RPC against the running app: balances, the debit
-//! order across calls, triggers with `*topup` and `*cdrlog`, bad input, and replay.
+//! order across calls, triggers with `*topup` and `*cdrlog`, the tenant's rates, bad input, and
+//! replay.
 
 mod common;
 
@@ -451,10 +452,84 @@ async fn the_rest_mirror_takes_the_same_objects_and_answers_twilio_errors() {
         ),
         ("/v1/Billing/ActionPlans", json!({"Id": "P", "ActionPlan": [{"ActionsId": "NONE"}]}), "not found"),
         ("/v1/Billing/ActionTriggers", json!([1, 2]), "JSON object"),
+        ("/v1/Billing/Rates", json!({"ToR": "*voice"}), "ID DestinationID Rate"),
+        ("/v1/Billing/Rates", json!({"ID": "R", "ToR": "*fax", "DestinationID": "*any", "Rate": 1}), "ToR"),
+        ("/v1/Billing/Rates", json!({"ID": "R", "ToR": "*sms", "DestinationID": "*any", "Rate": -1}), "Rate"),
+        (
+            "/v1/Billing/Rates",
+            json!({"ID": "R", "ToR": "*sms", "DestinationID": "*any", "Rate": 1, "RateIncrement": 0}),
+            "RateIncrement",
+        ),
+        (
+            "/v1/Billing/Rates",
+            json!({"ID": "R", "ToR": "*voice", "DestinationID": "*any", "Rate": 1, "RateUnit": "soon"}),
+            "Go duration",
+        ),
+        (
+            "/v1/Billing/Rates",
+            json!({"ID": "R", "ToR": "*sms", "DestinationID": "*any", "Rate": 1, "RoundingDecimals": 11}),
+            "RoundingDecimals",
+        ),
+        ("/v1/Billing/Rates", json!({"ID": "R", "ToR": "*sms", "DestinationID": "MARS", "Rate": 1}), "not found"),
     ] {
         let r = post(path, body.clone()).await;
         assert!(r.status == 400 || r.status == 404, "{path} {body}: {:?}", r.body);
         assert!(r.body["message"].as_str().unwrap().contains(says), "{path} {body}: {:?}", r.body);
     }
     assert_eq!(app.log.head().await.unwrap(), head, "nothing appended");
+}
+
+#[tokio::test]
+async fn a_tenant_rate_prices_what_balances_leave_by_the_longest_destination_match() {
+    let app = spawn_app().await;
+    ok(&app, "APIerSv1.SetDestination", json!({"Id": "Dest_AU", "Prefixes": ["61"]})).await;
+    ok(&app, "APIerSv1.SetDestination", json!({"Id": "Dest_AU_Mobile", "Prefixes": ["614"]})).await;
+    let post = |body: Value| {
+        app.send(
+            app.http.post(app.url("/v1/Billing/Rates")).basic_auth(&app.alice.sid, Some(&app.alice.secret)).json(&body),
+        )
+    };
+    for (id, destination, rate, increment) in [
+        ("RT_AU", "Dest_AU", "0.20", "1s"),
+        ("RT_AU_MOBILE", "Dest_AU_Mobile", "0.30", "1s"),
+        ("RT_ANY", "*any", "0.50", "60s"),
+    ] {
+        let r = post(json!({"ID": id, "ToR": "*voice", "DestinationID": destination, "Rate": rate,
+            "RateUnit": "60s", "RateIncrement": increment}))
+        .await;
+        assert_eq!(r.status, 201, "{id}: {:?}", r.body);
+    }
+    common::assert_error(
+        &post(json!({"ID": "RT_ANY", "ToR": "*voice", "DestinationID": "*any", "Rate": 9})).await,
+        409,
+        20409,
+    );
+    ok(
+        &app,
+        "APIerSv1.SetBalance",
+        json!({"Account": "1001", "BalanceType": "*monetary", "Value": 10, "Balance": {"ID": "money"}}),
+    )
+    .await;
+
+    call(&app, "mobile", "61412345678", "61s").await; // 61 s at 0.30/min by the second: 0.3050
+    call(&app, "fixed", "61298765432", "61s").await; // 0.20/min: 0.2033
+    call(&app, "abroad", "4420", "61s").await; // 0.50/min by the minute, two started: 1.00
+    settled(&app).await;
+    let (account, _) = app.rpc("APIerSv2.GetAccount", json!({"Account": "1001"})).await;
+    assert_eq!(account["BalanceMap"]["*monetary"][0]["Value"], json!(8.4917), "10 - 1.5083: {account}");
+    // The CDRs are rated by the same rates.
+    let cdrs = app.get(&app.alice, "/v1/Billing/Cdrs").await.body;
+    let costs: Vec<(&str, &str)> = cdrs["cdrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["OriginID"].as_str().unwrap(), c["Cost"].as_str().unwrap()))
+        .collect();
+    assert_eq!(costs, [("mobile", "0.305"), ("fixed", "0.2033"), ("abroad", "1")]);
+
+    let listed = app.get(&app.alice, "/v1/Billing/Rates").await.body;
+    let ids: Vec<&str> = listed["rates"].as_array().unwrap().iter().map(|r| r["ID"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["RT_ANY", "RT_AU", "RT_AU_MOBILE"]);
+    assert_eq!(listed["rates"][0]["RateIncrement"], "60000000000", "units as numbers of nanoseconds");
+    assert_eq!(app.get(&app.bob, "/v1/Billing/Rates").await.body["rates"], json!([]));
 }

@@ -1,13 +1,18 @@
 //! `cdrs`: Call Detail Records in CGrateS's shape, one per ended or failed data session and
-//! one per SMS, each rated from the operator's `cdr_rates` when it is built; and one per external
-//! CDR (`cdr.received`), rated the same way unless it came pre-rated.
+//! one per SMS, each rated when it is built; and one per external CDR (`cdr.received`), rated
+//! the same way unless it came pre-rated.
+//!
+//! Rating takes the tenant's own rates first (`billing.rate_set`, matched by destination as the
+//! billing projection matches them, charged per started increment), then the operator's
+//! `cdr_rates`. The tenant's rates and destinations are folded here from the same events, so a
+//! CDR is rated by the rates in force at its place in the log.
 //!
 //! `OrderID` is the log position of the event that closed the CDR, so exporters can take
 //! "everything after N" and never miss or repeat one. A CDR no rate matches is kept with
 //! `Cost = -1` and the reason in `ExtraInfo`, as CGrateS does.
 //!
-//! Costs use the rates as they are when the CDR is built: a replay after a rate change rates
-//! again at the new rates.
+//! The operator's `cdr_rates` are not in the log: a replay after a change to them rates again
+//! at the new rates.
 
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -24,7 +29,7 @@ pub const NAME: &str = "cdrs";
 pub struct Cdrs;
 
 impl Projection for Cdrs {
-    const TABLES: &'static [&'static str] = &["cdrs"];
+    const TABLES: &'static [&'static str] = &["cdrs", "cdr_tenant_rates", "cdr_tenant_destinations"];
 }
 
 /// One CDR before rating.
@@ -175,6 +180,31 @@ impl Subscriber for Cdrs {
                 Event::SmsMtDelivered(s) | Event::SmsMoDelivered(s) => sms_cdr(s, true),
                 Event::SmsMtFailed(s) | Event::SmsMoFailed(s) => sms_cdr(s, false),
                 Event::CdrReceived(c) => external_cdr(c),
+                Event::BillingRateSet(s) => {
+                    sqlx::query(
+                        "INSERT INTO cdr_tenant_rates (tenant, id, tor, doc) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (tenant, id) DO UPDATE SET tor = $3, doc = $4",
+                    )
+                    .bind(&s.tenant)
+                    .bind(&s.rate.id)
+                    .bind(&s.rate.tor)
+                    .bind(sqlx::types::Json(&s.rate))
+                    .execute(&mut *tx)
+                    .await?;
+                    continue;
+                }
+                Event::BillingDestinationSet(s) => {
+                    sqlx::query(
+                        "INSERT INTO cdr_tenant_destinations (tenant, id, prefixes) VALUES ($1, $2, $3) \
+                         ON CONFLICT (tenant, id) DO UPDATE SET prefixes = $3",
+                    )
+                    .bind(&s.tenant)
+                    .bind(&s.id)
+                    .bind(&s.prefixes)
+                    .execute(&mut *tx)
+                    .await?;
+                    continue;
+                }
                 _ => continue,
             };
             if cdr.tenant.is_empty() {
@@ -186,8 +216,45 @@ impl Subscriber for Cdrs {
     }
 }
 
+/// The tenant's own rate for usage of `tor` towards `destination`, as the billing projection
+/// would choose it.
+async fn tenant_rate(
+    tx: &mut PgConnection,
+    tenant: &str,
+    tor: &str,
+    destination: &str,
+) -> Result<Option<simledger_billing::Rate>, BoxError> {
+    let defs: Vec<sqlx::types::Json<simledger_billing::RateDef>> =
+        sqlx::query_scalar("SELECT doc FROM cdr_tenant_rates WHERE tenant = $1 AND tor = $2")
+            .bind(tenant)
+            .bind(tor)
+            .fetch_all(&mut *tx)
+            .await?;
+    if defs.is_empty() {
+        return Ok(None);
+    }
+    let rates: std::collections::BTreeMap<String, simledger_billing::RateDef> =
+        defs.into_iter().map(|d| (d.0.id.clone(), d.0)).collect();
+    let ids: Vec<&str> = rates.values().map(|d| d.destination_id.as_str()).collect();
+    let rows: Vec<(String, Vec<String>)> =
+        sqlx::query_as("SELECT id, prefixes FROM cdr_tenant_destinations WHERE tenant = $1 AND id = ANY($2)")
+            .bind(tenant)
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut destinations = simledger_billing::Destinations::default();
+    for (id, prefixes) in rows {
+        destinations.set(&id, prefixes);
+    }
+    Ok(simledger_billing::rating::rate_for(&rates, &destinations, tor, destination))
+}
+
 async fn insert(tx: &mut PgConnection, cdr: &Cdr, order_id: i64) -> Result<(), BoxError> {
-    let rate: Option<(Decimal, i64)> = if cdr.cost.is_some() {
+    let own = match cdr.cost {
+        Some(_) => None,
+        None => tenant_rate(tx, &cdr.tenant, &cdr.tor, &cdr.rating_key).await?,
+    };
+    let operator: Option<(Decimal, i64)> = if cdr.cost.is_some() || own.is_some() {
         None
     } else {
         sqlx::query_as(
@@ -199,10 +266,13 @@ async fn insert(tx: &mut PgConnection, cdr: &Cdr, order_id: i64) -> Result<(), B
         .fetch_optional(&mut *tx)
         .await?
     };
-    let (cost, extra_info) = match (cdr.cost, rate) {
-        (Some(cost), _) => (cost, None),
-        (None, Some((price, unit))) => ((Decimal::from(cdr.usage) / Decimal::from(unit) * price).round_dp(6), None),
-        (None, None) => (Decimal::NEGATIVE_ONE, Some(format!("no rate for {} {}", cdr.tor, cdr.rating_key))),
+    let (cost, extra_info) = match (cdr.cost, own, operator) {
+        (Some(cost), _, _) => (cost, None),
+        (None, Some(rate), _) => (rate.cost(Decimal::from(cdr.usage)), None),
+        (None, None, Some((price, unit))) => {
+            ((Decimal::from(cdr.usage) / Decimal::from(unit) * price).round_dp(6), None)
+        }
+        (None, None, None) => (Decimal::NEGATIVE_ONE, Some(format!("no rate for {} {}", cdr.tor, cdr.rating_key))),
     };
     sqlx::query(
         "INSERT INTO cdrs (cgrid, run_id, order_id, origin_host, source, origin_id, tor, request_type, tenant, \
