@@ -127,6 +127,17 @@ pub struct RunningCore {
     pub tasks: Vec<JoinHandle<()>>,
 }
 
+/// The nodes and their views stop with the handle: a process that drops its core (a benchmark
+/// run, a test) leaves nothing answering or following a log it is done with.
+impl Drop for RunningCore {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.views.stop();
+    }
+}
+
 /// Starts HSS, MME, SGW/PGW and SMSC. Waits first until the views have caught up with the log,
 /// so no node answers from a partial view (a restarted HSS must not reject a known IMSI).
 pub async fn start_nodes(

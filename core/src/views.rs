@@ -151,6 +151,9 @@ pub struct CoreViews {
     pub subscribers: RwLock<SubscriberView>,
     pub limits: RwLock<LimitsView>,
     position: watch::Sender<Position>,
+    /// The task feeding the views. It holds them, so they are never dropped while it runs:
+    /// whoever owns the nodes stops it ([`CoreViews::stop`]).
+    feeder: std::sync::OnceLock<tokio::task::AbortHandle>,
 }
 
 impl CoreViews {
@@ -160,9 +163,10 @@ impl CoreViews {
             subscribers: RwLock::new(SubscriberView::default()),
             limits: RwLock::new(LimitsView::default()),
             position: watch::channel(0).0,
+            feeder: std::sync::OnceLock::new(),
         });
         let feeder = views.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             loop {
                 if let Err(e) = feeder.feed(&log).await {
                     tracing::error!(error = %e, "core views stopped following the log; resuming");
@@ -170,7 +174,15 @@ impl CoreViews {
                 }
             }
         });
+        let _ = views.feeder.set(task.abort_handle());
         views
+    }
+
+    /// Stops following the log; the views keep what they had.
+    pub fn stop(&self) {
+        if let Some(task) = self.feeder.get() {
+            task.abort();
+        }
     }
 
     async fn feed(&self, log: &EventLog) -> simledger_eventlog::Result<()> {

@@ -44,3 +44,25 @@ async fn ingest_catches_up_after_the_database_comes_back() {
         .count();
     assert_eq!(attaches, 20);
 }
+
+#[tokio::test]
+async fn a_dropped_core_stops_its_nodes_and_its_views() {
+    let db = simledger_services::testing::TestDatabase::new().await;
+    let log = simledger_eventlog::EventLog::new(db.pool().await);
+    let nats = simledger_services::nats::connect(&simledger_services::testing::nats_url()).await.unwrap();
+    let names = simledger_core::CoreNames::new(simledger_services::testing::unique_nats_prefix());
+    let core = simledger_core::start_nodes(nats.clone(), &names, log, chrono::Duration::minutes(6)).await.unwrap();
+    let views = core.views.clone();
+    let subject = names.request(simledger_core::protocol::subjects::S1_ATTACH);
+    assert!(nats.request(subject.clone(), "{}".into()).await.is_ok(), "the MME answers while the core runs");
+
+    // All a benchmark run or a test does before it drops its database.
+    drop(core);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::sync::Arc::strong_count(&views) > 1 {
+        assert!(std::time::Instant::now() < deadline, "the views' feeder or a node still holds the views");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = nats.request(subject, "{}".into()).await;
+    assert!(after.is_err(), "no node answers after the drop: {after:?}");
+}

@@ -44,13 +44,16 @@ pub fn print(figures: &[Figure], json: bool) {
         }
         return;
     }
-    println!("{:<22} {:>14} {:<9} {:>14}  {:<28} {:>7}", "figure", "value", "unit", "reference", "(of)", "ratio");
+    // Columns as wide as their longest entry, so long figure names keep the table aligned.
+    let name = figures.iter().map(|f| f.name.len()).max().unwrap_or(0).max("figure".len());
+    let of = figures.iter().map(|f| f.reference_name.len()).max().unwrap_or(0).max("(of)".len());
+    println!("{:<name$} {:>14} {:<9} {:>14}  {:<of$} {:>7}", "figure", "value", "unit", "reference", "(of)", "ratio");
     for f in figures {
         let reference =
             f.reference.map(|r| if r < 100.0 { format!("{r:.2}") } else { format!("{r:.0}") }).unwrap_or_default();
         let ratio = f.ratio.map(|r| format!("{r:.3}")).unwrap_or_default();
         println!(
-            "{:<22} {:>14.2} {:<9} {:>14}  {:<28} {:>7}",
+            "{:<name$} {:>14.2} {:<9} {:>14}  {:<of$} {:>7}",
             f.name, f.value, f.unit, reference, f.reference_name, ratio
         );
     }
