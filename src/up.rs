@@ -93,6 +93,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
             None => signing_key(config)?,
         };
         simledger_exporters::billing_posts::spawn(p.log.clone(), BillingPoster::new(key));
+        simledger_exporters::account_exports::spawn(p.log.clone());
     }
 
     let server = if has(Role::Api) {

@@ -1,6 +1,8 @@
 //! Nothing lost, nothing twice, by killing processes: `simulate` runs as a child process and is
 //! killed with SIGKILL at random moments, then restarted; at the end the log must hold exactly
-//! the events of an uninterrupted run with the same seed (compared by event id).
+//! the events of an uninterrupted run with the same seed (compared by event id). The same for
+//! `simledger export` (every CDR in exactly one file) and for `up`'s sinks role (every account
+//! export written once).
 
 mod common;
 
@@ -174,5 +176,107 @@ async fn cdr_exports_killed_mid_run_still_export_every_cdr_exactly_once() {
     assert_eq!(total, exported.len(), "no CDR in two files");
     let (missing, extra) = (all.difference(&exported).count(), exported.difference(&all).count());
     assert_eq!((missing, extra), (0, 0), "every CDR in some file: {missing} missing, {extra} unknown");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `up` with only the sinks role: the subscribers that write outside (callbacks, billing's
+/// posts and account exports).
+fn sinks(database_url: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_simledger"));
+    c.args(["up", "--roles", "sinks", "--signing-key", "k"])
+        .env("DATABASE_URL", database_url)
+        .env("NATS_URL", testing::nats_url())
+        .env("SIMLEDGER_NATS_PREFIX", testing::unique_nats_prefix())
+        .env("SIMLEDGER_DATA_DIR", testing::data_dir().0)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    c
+}
+
+async fn checkpoint(pool: &sqlx::PgPool, subscriber: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT position FROM checkpoints WHERE name = $1")
+        .bind(subscriber)
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+        .unwrap_or(0)
+}
+
+/// Runs the sinks three times, each killed with SIGKILL at a random moment after `subscriber`'s
+/// checkpoint has moved (so mid-batch or between batches), then once more until it reaches
+/// `head`. Asserts a kill landed mid-run.
+async fn kill_sinks_three_times_then_finish(db: &TestDatabase, pool: &sqlx::PgPool, subscriber: &str, head: i64) {
+    let seed: u64 = rand::rng().random();
+    eprintln!("kill point seed {seed}");
+    let mut delays = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut at_kills = Vec::new();
+    for _ in 0..3 {
+        let before = checkpoint(pool, subscriber).await;
+        let mut child = sinks(&db.url).spawn().unwrap();
+        for _ in 0..2000 {
+            if checkpoint(pool, subscriber).await > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(delays.random_range(0..100))).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        at_kills.push(checkpoint(pool, subscriber).await);
+    }
+    assert!(at_kills.iter().any(|&p| p > 0 && p < head), "a kill landed mid-run: {at_kills:?} of {head}");
+    let mut last = sinks(&db.url).spawn().unwrap();
+    for _ in 0..6000 {
+        if checkpoint(pool, subscriber).await >= head {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    last.kill().unwrap();
+    last.wait().unwrap();
+    assert_eq!(checkpoint(pool, subscriber).await, head, "the last run finished");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_exports_killed_mid_batch_still_write_every_document_once() {
+    use simledger_eventlog::catalog::BillingExportRequested;
+    use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent};
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let tenant = "cgrates.org";
+    let dir = std::env::temp_dir().join(format!("simledger-crash-account-export-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exporter = simledger_exporters::cdr_export::Exporter::new("acc", "*file_csv", dir.display().to_string());
+    simledger_exporters::cdr_export::create(log.pool(), tenant, &exporter).await.unwrap();
+    let exports: Vec<NewEvent> = (0..1500)
+        .map(|n| {
+            let e = Event::BillingExportRequested(BillingExportRequested {
+                tenant: tenant.into(),
+                account: format!("{n}"),
+                exporter_ids: vec!["acc".into()],
+                account_view: format!(
+                    r#"{{"ID":"{tenant}:{n}","BalanceMap":{{}},"UnitCounters":{{}},"ActionTriggers":[],
+                    "AllowNegative":false,"Disabled":false,"UpdateTime":"2026-05-01T10:00:00Z"}}"#
+                ),
+            });
+            NewEvent::new(uuid::Uuid::new_v4(), "billing-test", &e, &Metadata::from_source("test")).unwrap()
+        })
+        .collect();
+    let positions: Vec<i64> =
+        log.append(exports, ExpectedVersion::Any).await.unwrap().iter().map(|r| r.position).collect();
+    let head = *positions.last().unwrap();
+    kill_sinks_three_times_then_finish(&db, log.pool(), simledger_exporters::account_exports::NAME, head).await;
+
+    let mut names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    let expected: Vec<String> = positions.iter().map(|p| format!("account_acc_{p:020}.csv")).collect();
+    assert_eq!(names, expected, "one document per export, none missing, no temporary file left");
+    for (n, name) in names.iter().enumerate() {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        assert_eq!(text.lines().count(), 2, "a header and the account: {text}");
+        assert!(text.contains(&format!("{tenant}:{n},")), "{name} holds account {n}: {text}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -233,7 +233,7 @@ async fn bad_billing_calls_get_cgrates_errors_and_change_nothing() {
         (
             "APIerSv1.SetActions",
             json!({"ActionsId": "A", "Actions": [{"Identifier": "*export", "Weight": 1}]}),
-            "not carried out",
+            "exporter IDs",
         ),
         ("APIerSv1.ExecuteAction", json!({"Account": "1001", "ActionsId": "NONE"}), "NOT_FOUND"),
         (
@@ -310,6 +310,66 @@ async fn an_http_post_action_posts_the_account_as_get_account_shows_it_signed() 
     let (shown, _) = app.rpc("APIerSv2.GetAccount", json!({"Account": "1001"})).await;
     assert_eq!(posted, shown, "the account as GetAccount shows it");
     assert_eq!(posted["BalanceMap"]["*monetary"][0]["Value"], json!(10), "{posted}");
+}
+
+/// The files in `dir` whose names start with `prefix`, waited for until there are `n`.
+async fn files(dir: &std::path::Path, prefix: &str, n: usize) -> Vec<std::path::PathBuf> {
+    for _ in 0..400 {
+        let mut found: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .collect();
+        if found.len() >= n {
+            found.sort();
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("fewer than {n} files {prefix}* in {}", dir.display());
+}
+
+#[tokio::test]
+async fn an_export_action_writes_the_account_through_each_exporter_it_names() {
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir().join(format!("simledger-account-export-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ees = json!({"exporters": [
+        {"id": "acc_csv", "type": "*file_csv", "export_path": dir, "opts": {"csvFieldSeparator": ";"}},
+        {"id": "acc_json", "type": "*file_json", "export_path": dir}]});
+    ok(&app, "ConfigSv1.SetConfig", json!({"Config": {"ees": ees}})).await;
+    let actions = json!({"ActionsId": "EXPORT", "Actions": [
+        {"Identifier": "*topup", "BalanceType": "*monetary", "BalanceId": "main", "Units": "0.10000000000000000001",
+         "Weight": 20},
+        {"Identifier": "*export", "ExtraParameters": "acc_csv;acc_json;no_such_exporter", "Weight": 10}]});
+    ok(&app, "APIerSv1.SetActions", actions).await;
+    ok(&app, "APIerSv1.ExecuteAction", json!({"Account": "1001", "ActionsId": "EXPORT"})).await;
+
+    let [csv] = files(&dir, "account_acc_csv_", 1).await.try_into().unwrap();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut rows = csv::ReaderBuilder::new().delimiter(b';').from_reader(text.as_bytes());
+    let header: Vec<String> = rows.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(header, simledger_exporters::account_exports::COLUMNS);
+    let records: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 1, "{text}");
+    let tenant = app.alice.sid.clone();
+    assert_eq!(&records[0][0], tenant.as_str());
+    assert_eq!(&records[0][1], format!("{tenant}:1001").as_str());
+    assert_eq!(&records[0][2], "AccountUpdate");
+    assert!(records[0][7].contains("0.10000000000000000001"), "every digit of the amount: {text}");
+
+    let [json_file] = files(&dir, "account_acc_json_", 1).await.try_into().unwrap();
+    let exported: Value = serde_json::from_str(&std::fs::read_to_string(&json_file).unwrap()).unwrap();
+    let (shown, _) = app.rpc("APIerSv2.GetAccount", json!({"Account": "1001"})).await;
+    assert_eq!(exported["Tenant"], json!(tenant));
+    assert_eq!(exported["Event"]["Account"], shown["ID"]);
+    assert_eq!(exported["Event"]["EventType"], "AccountUpdate");
+    assert_eq!(exported["Event"]["BalanceMap"], shown["BalanceMap"], "the account as GetAccount shows it");
+    // The exporter the tenant does not have is skipped; the others wrote one document each.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2, "one document per named exporter, nothing else");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]

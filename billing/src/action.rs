@@ -148,9 +148,6 @@ pub const ACTION_TYPES: &[&str] = &[
     "*set_fleet_data_limit",
 ];
 
-/// Understood, but refused when stored: nothing carries them out yet (see the README).
-pub const NOT_CARRIED_OUT: &[&str] = &["*export"];
-
 /// The data limits a fleet accepts, in megabytes (as `POST /v1/Fleets` `DataLimit`).
 pub const FLEET_DATA_LIMIT_MB: std::ops::RangeInclusive<i64> = 1..=2_000_000;
 
@@ -187,6 +184,18 @@ fn http_post_url(extra: &str) -> Result<&str, ActionError> {
             "*http_post takes an http:// or https:// URL in ExtraParameters, got {url:?}"
         )))
     }
+}
+
+/// `*export`'s ExtraParameters: exporter IDs separated by `;`, as CGrateS's.
+pub fn export_ids(extra: &str) -> Result<Vec<String>, ActionError> {
+    let ids: Vec<String> = extra.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let valid = |id: &String| id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ids.is_empty() || !ids.iter().all(valid) {
+        return Err(ActionError::Invalid(format!(
+            "*export takes exporter IDs separated by ; in ExtraParameters, got {extra:?}"
+        )));
+    }
+    Ok(ids)
 }
 
 /// What an action does beyond the account; the caller carries it out (appends an event, posts).
@@ -238,9 +247,6 @@ pub fn check(a: &Action) -> Result<(), ActionError> {
     if !ACTION_TYPES.contains(&a.action_type.as_str()) {
         return Err(ActionError::Unsupported(a.action_type.clone()));
     }
-    if NOT_CARRIED_OUT.contains(&a.action_type.as_str()) {
-        return Err(ActionError::Invalid(format!("{} is not carried out by simledger yet", a.action_type)));
-    }
     if let Some(v) = a.balance.value {
         if v < Decimal::ZERO && a.action_type.starts_with("*topup") {
             return Err(ActionError::Invalid(format!("{} takes non-negative units, not {v}", a.action_type)));
@@ -258,6 +264,9 @@ pub fn check(a: &Action) -> Result<(), ActionError> {
     }
     if a.action_type == "*http_post" {
         http_post_url(&a.extra_parameters)?;
+    }
+    if a.action_type == "*export" {
+        export_ids(&a.extra_parameters)?;
     }
     Ok(())
 }
@@ -423,10 +432,10 @@ pub fn execute(
                 let url = http_post_url(&a.extra_parameters)?.to_owned();
                 effects.push(Effect::HttpPost { url, account: Box::new(work.clone()) });
             }
-            "*export" => effects.push(Effect::Export {
-                exporter_ids: a.extra_parameters.split(';').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
-                account: Box::new(work.clone()),
-            }),
+            "*export" => {
+                let exporter_ids = export_ids(&a.extra_parameters)?;
+                effects.push(Effect::Export { exporter_ids, account: Box::new(work.clone()) });
+            }
             "*suspend_sim" => effects.push(Effect::SimStatus { active: false }),
             "*resume_sim" => effects.push(Effect::SimStatus { active: true }),
             "*set_fleet_data_limit" => {

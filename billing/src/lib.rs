@@ -360,10 +360,24 @@ mod tests {
     }
 
     #[test]
+    fn export_names_exporters_and_carries_the_account_after_the_group() {
+        assert!(action::check(&with_extra("*export", "")).is_err());
+        assert!(action::check(&with_extra("*export", "csv 1")).is_err());
+        assert!(action::check(&with_extra("*export", "csv1; json_1")).is_ok());
+        let mut account = Account::new("t", "1001");
+        let group = [topup(BalanceType::Monetary, "m", "5"), with_extra("*export", "csv1;json_1")];
+        let outcome = run_actions(&mut account, &Catalog::default(), &group, at(0), "s").unwrap();
+        let [Effect::Export { exporter_ids, account: exported }] = outcome.effects.as_slice() else {
+            panic!("{:?}", outcome.effects)
+        };
+        assert_eq!(exporter_ids, &["csv1", "json_1"]);
+        assert_eq!(exported.balances(BalanceType::Monetary)[0].value, d("5"), "the topup, weighted first, is in it");
+    }
+
+    #[test]
     fn http_post_takes_a_url_and_carries_the_account_after_the_group() {
         assert!(action::check(&with_extra("*http_post", "ftp://example.com/x")).is_err());
         assert!(action::check(&with_extra("*http_post", "")).is_err());
-        assert!(action::check(&with_extra("*export", "csv1")).is_err(), "*export is still refused");
         let mut account = Account::new("t", "1001");
         let group = [topup(BalanceType::Monetary, "m", "5"), with_extra("*http_post", "https://example.com/hook")];
         let outcome = run_actions(&mut account, &Catalog::default(), &group, at(0), "s").unwrap();

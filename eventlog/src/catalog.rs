@@ -98,6 +98,7 @@ catalog! {
     SimDataLimitCleared(DataLimitDecision) = "sim.data_limit_cleared",
     BalanceDebited(BalanceDebited) = "balance.debited",
     BillingHttpPostRequested(BillingHttpPostRequested) = "billing.http_post_requested",
+    BillingExportRequested(BillingExportRequested) = "billing.export_requested",
 }
 
 /// A SIM's lifecycle state, as Twilio's `status`.
@@ -603,6 +604,17 @@ pub struct BillingHttpPostRequested {
     /// The JSON posted: the account after the action group as `APIerSv2.GetAccount` shows it
     /// ([`crate::cgr::AccountView`]), kept as text so its amounts keep every digit.
     pub body: String,
+}
+
+/// An `*export` action ran: the exporters it names each write the account event once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingExportRequested {
+    pub tenant: String,
+    pub account: String,
+    pub exporter_ids: Vec<String>,
+    /// The account after the action group as `APIerSv2.GetAccount` shows it
+    /// ([`crate::cgr::AccountView`]), kept as text so its amounts keep every digit.
+    pub account_view: String,
 }
 
 /// A plan's timing came due for an account: the `billing` projection runs its actions.

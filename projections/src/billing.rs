@@ -14,7 +14,8 @@
 //!   event that caused it: `balance.debited` (the balance-by-balance breakdown and the triggers
 //!   fired), `sim.status_changed` (`*suspend_sim`/`*resume_sim`), `fleet.updated`
 //!   (`*set_fleet_data_limit`), `cdr.received` (`*cdrlog`), `billing.http_post_requested`
-//!   (`*http_post`, delivered by the exporters' `BillingPoster`).
+//!   (`*http_post`, delivered by the exporters' `BillingPoster`), `billing.export_requested`
+//!   (`*export`, written by the exporters' `AccountExporter`).
 //!   The fold never reads them back, so a replay gives the same balances and appends nothing
 //!   new.
 
@@ -24,8 +25,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use simledger_billing::{Account, Catalog, DebitMode, DebitRequest, Effect, Outcome, Rate};
 use simledger_eventlog::catalog::{
-    BalanceDebited, BillingHttpPostRequested, ConnectionEvent, ExternalCdr, FleetUpdated, SimStatus, SimStatusChanged,
-    SmsEvent,
+    BalanceDebited, BillingExportRequested, BillingHttpPostRequested, ConnectionEvent, ExternalCdr, FleetUpdated,
+    SimStatus, SimStatusChanged, SmsEvent,
 };
 use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
 use sqlx::PgConnection;
@@ -773,8 +774,16 @@ async fn derive_effects(
             Effect::Log { account } => {
                 tracing::info!(account = %serde_json::to_string(account).unwrap_or_default(), "billing *log")
             }
-            // Refused when defined (`NOT_CARRIED_OUT`); an older definition is logged, not run.
-            Effect::Export { .. } => tracing::warn!(account, "billing *export is not carried out"),
+            Effect::Export { exporter_ids, account: snapshot } => {
+                let export = Event::BillingExportRequested(BillingExportRequested {
+                    tenant: tenant.to_owned(),
+                    account: account.to_owned(),
+                    exporter_ids: exporter_ids.clone(),
+                    account_view: serde_json::to_string(&simledger_eventlog::cgr::AccountView::from(&**snapshot))?,
+                });
+                let id = derived_id(e.event_id, &format!("export:{n}"));
+                b.derived.push(NewEvent::new(id, format!("billing-{tenant}-{account}"), &export, &meta)?);
+            }
         }
     }
     Ok(())

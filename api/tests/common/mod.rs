@@ -77,6 +77,7 @@ async fn spawn(with_core: bool, rate_limit: u32) -> TestApp {
         log.clone(),
         simledger_exporters::billing_posts::BillingPoster::new(SIGNING_KEY),
     );
+    simledger_exporters::account_exports::spawn(log.clone());
     let nats = simledger_services::nats::connect(&testing::nats_url()).await.unwrap();
     let core = if with_core {
         let names = simledger_core::CoreNames::new(testing::unique_nats_prefix());

@@ -520,10 +520,7 @@ impl Range<'_> {
         file.flush().map_err(io)?;
         file.get_ref().sync_all().map_err(io)?;
         drop(file);
-        std::fs::rename(&tmp, &path).map_err(|source| ExportError::Io { path: path.clone(), source })?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all(); // the rename itself survives a power cut
-        }
+        rename_into_place(&tmp, &path)?;
         report.file_paths.push(path.display().to_string());
         Ok(report)
     }
@@ -654,6 +651,66 @@ fn write_default_csv(csv: &mut csv::Writer<Vec<u8>>, cdr: &CdrRecord) -> csv::Re
     csv.write_field(serde_json::to_string(&cdr.extra_fields).unwrap_or_default())?;
     csv.write_field(cdr.extra_info.as_deref().unwrap_or_default())?;
     csv.write_record(None::<&[u8]>)
+}
+
+/// Renames a synced temporary file to `path`, and syncs the folder so the rename survives a
+/// power cut.
+fn rename_into_place(tmp: &Path, path: &Path) -> Result<(), ExportError> {
+    std::fs::rename(tmp, path).map_err(|source| ExportError::Io { path: path.to_owned(), source })?;
+    if let Some(Ok(d)) = path.parent().map(std::fs::File::open) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// How an exporter writes a document that is not a CDR range (billing's `*export`): CSV with
+/// its separator and header choice, or JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentFormat {
+    Csv { separator: u8, header: bool },
+    Json,
+}
+
+pub fn document_format(e: &Exporter) -> Result<DocumentFormat, ExportError> {
+    let c = compile(e)?;
+    Ok(match c.format {
+        Format::Csv => DocumentFormat::Csv { separator: c.separator, header: e.header },
+        Format::JsonLines => DocumentFormat::Json,
+    })
+}
+
+/// Writes `bytes` whole as `name` where `e` writes: a file written under a temporary name,
+/// synced and renamed into place, or one S3 object. Callers give a name that always gets the
+/// same bytes, so writing it again (a redelivery) changes nothing, and do not write one name
+/// from two places at once. Returns where it went.
+pub async fn write_document(e: &Exporter, name: &str, bytes: Vec<u8>) -> Result<String, ExportError> {
+    match compile(e)?.store {
+        Store::File => {
+            let path = Path::new(&e.export_path).join(name);
+            // One temporary name per document: a write killed half way leaves a file the redo
+            // of the same document overwrites and renames, so none is left behind.
+            let tmp = Path::new(&e.export_path).join(format!(".{name}.tmp"));
+            let written = std::fs::File::create(&tmp).and_then(|mut f| {
+                f.write_all(&bytes)?;
+                f.sync_all()
+            });
+            if let Err(source) = written {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(ExportError::Io { path: tmp, source });
+            }
+            rename_into_place(&tmp, &path)?;
+            Ok(path.display().to_string())
+        }
+        Store::S3 => {
+            use object_store::aws::AmazonS3Builder;
+            use object_store::ObjectStore;
+            let (bucket, prefix) = s3_location(&e.export_path)?;
+            let store = AmazonS3Builder::from_env().with_bucket_name(&bucket).build()?;
+            let key = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}/{name}") };
+            store.put(&object_store::path::Path::from(key.as_str()), bytes.into()).await?;
+            Ok(format!("s3://{bucket}/{key}"))
+        }
+    }
 }
 
 /// `s3://bucket/prefix` → (bucket, prefix).
