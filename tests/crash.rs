@@ -2,7 +2,7 @@
 //! killed with SIGKILL at random moments, then restarted; at the end the log must hold exactly
 //! the events of an uninterrupted run with the same seed (compared by event id). The same for
 //! `simledger export` (every CDR in exactly one file) and for `up`'s sinks role (every account
-//! export written once).
+//! export written once, every billing post made at least once).
 
 mod common;
 
@@ -279,4 +279,55 @@ async fn account_exports_killed_mid_batch_still_write_every_document_once() {
         assert!(text.contains(&format!("{tenant}:{n},")), "{name} holds account {n}: {text}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn billing_posts_killed_mid_batch_still_post_every_request_at_least_once() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use simledger_eventlog::catalog::BillingHttpPostRequested;
+    use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent};
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    // Event id → how many times it was posted.
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let state = seen.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let seen = state.clone();
+            async move {
+                let id = headers["x-simledger-event-id"].to_str().unwrap().to_owned();
+                *seen.lock().unwrap().entry(id).or_default() += 1;
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    let ids: Vec<uuid::Uuid> = (0..1500).map(|_| uuid::Uuid::new_v4()).collect();
+    let posts: Vec<NewEvent> = ids
+        .iter()
+        .map(|id| {
+            let e = Event::BillingHttpPostRequested(BillingHttpPostRequested {
+                tenant: "cgrates.org".into(),
+                account: "1001".into(),
+                url: url.clone(),
+                body: r#"{"ID":"cgrates.org:1001"}"#.into(),
+            });
+            NewEvent::new(*id, "billing-test", &e, &Metadata::from_source("test")).unwrap()
+        })
+        .collect();
+    let head = log.append(posts, ExpectedVersion::Any).await.unwrap().last().unwrap().position;
+    kill_sinks_three_times_then_finish(&db, log.pool(), simledger_exporters::billing_posts::NAME, head).await;
+
+    let seen = seen.lock().unwrap();
+    let missing = ids.iter().filter(|id| !seen.contains_key(&id.to_string())).count();
+    assert_eq!(missing, 0, "every request posted");
+    assert_eq!(seen.len(), ids.len(), "nothing posted that was not requested");
+    // Repeats come only from the batch each kill interrupted (at most 256 events each).
+    let repeats: usize = seen.values().map(|n| n - 1).sum();
+    assert!(repeats <= 3 * 256, "{repeats} repeats");
 }
