@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use sqlx::PgConnection;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::{EventLog, EventLogError, Position, RecordedEvent, Result};
 
@@ -105,11 +105,10 @@ pub async fn run_checkpointed<S: Subscriber>(
     let start = load(&mut conn, &name, shard).await?;
     drop(conn);
     progress.send_replace(start);
-    let mut subscription = log.subscribe(start, batch).await?;
+    let mut batches = ReadAhead::start(log.subscribe(start, batch).await?);
     let mut at = start;
     loop {
-        let events = subscription.next_batch().await?;
-        let to = subscription.position();
+        let (events, to) = batches.next().await?;
         let mut tx = log.pool().begin().await?;
         claim(&mut tx, &name, shard, at).await?;
         subscriber
@@ -121,5 +120,42 @@ pub async fn run_checkpointed<S: Subscriber>(
         at = to;
         metrics::gauge!("simledger_subscriber_position", "subscriber" => name.clone()).set(to as f64);
         progress.send_replace(to);
+    }
+}
+
+/// A batch and the position it ends at.
+type Batch = (Vec<RecordedEvent>, Position);
+
+/// Reads the next batch while the current one is applied, so a subscriber that is behind does
+/// not wait for the database twice per batch. One batch is read ahead at most; the reader stops
+/// with its owner.
+struct ReadAhead {
+    batches: mpsc::Receiver<Result<Batch>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl ReadAhead {
+    fn start(mut subscription: crate::Subscription) -> Self {
+        let (tx, batches) = mpsc::channel(1);
+        let reader = tokio::spawn(async move {
+            loop {
+                let next = subscription.next_batch().await.map(|events| (events, subscription.position()));
+                let failed = next.is_err();
+                if tx.send(next).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Self { batches, reader }
+    }
+
+    async fn next(&mut self) -> Result<Batch> {
+        self.batches.recv().await.ok_or(EventLogError::ReaderStopped)?
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.reader.abort();
     }
 }

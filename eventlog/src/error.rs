@@ -28,6 +28,8 @@ pub enum EventLogError {
     CommitFailed(String),
     #[error("the appender task has stopped")]
     AppenderStopped,
+    #[error("the subscription's reader task has stopped")]
+    ReaderStopped,
     #[error("subscriber {name} failed: {source}")]
     Handler { name: String, source: Box<dyn std::error::Error + Send + Sync> },
     #[error("database error: {0}")]

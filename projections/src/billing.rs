@@ -438,10 +438,19 @@ impl Subscriber for Billing {
                 _ => {}
             }
         }
-        b.write(tx).await?;
-        if !b.derived.is_empty() {
-            self.log.append(std::mem::take(&mut b.derived), ExpectedVersion::Any).await?;
-        }
+        // The accounts go into this batch's transaction and the derived events into the log's
+        // own, side by side. A crash between the two commits is already allowed for: the redo
+        // appends the derived events again under the same ids, which the log drops.
+        let derived = std::mem::take(&mut b.derived);
+        let append = async {
+            if !derived.is_empty() {
+                self.log.append(derived, ExpectedVersion::Any).await?;
+            }
+            Ok::<_, BoxError>(())
+        };
+        let (written, appended) = tokio::join!(b.write(tx), append);
+        written?;
+        appended?;
         if b.accounts.len() <= Cache::MAX_ACCOUNTS {
             cache.accounts = b.accounts;
         }
