@@ -17,15 +17,12 @@
 //!   A write that fails (a full disk, an unreachable bucket) fails the batch: the subscriber
 //!   resumes from its checkpoint and tries again, so exports wait rather than go missing.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use simledger_eventlog::catalog::BillingExportRequested;
-use simledger_eventlog::checkpoint::{self, BoxError, Subscriber};
+use simledger_eventlog::checkpoint::{BoxError, Subscriber};
 use simledger_eventlog::{Event, EventLog, RecordedEvent};
 use sqlx::PgConnection;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::cdr_export::{self, DocumentFormat, ExportError};
@@ -193,14 +190,5 @@ impl Subscriber for AccountExporter {
 
 /// Runs the account exporter for ever, resuming from its checkpoint after any failure.
 pub fn spawn(log: EventLog) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let (progress, _) = watch::channel(0);
-        let exporter = AccountExporter::new(log.clone());
-        loop {
-            if let Err(e) = checkpoint::run_checkpointed(log.clone(), exporter.clone(), 256, progress.clone()).await {
-                tracing::warn!(error = %e, "billing account exporter stopped; resuming from its checkpoint");
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    })
+    crate::spawn_sink(log.clone(), AccountExporter::new(log))
 }

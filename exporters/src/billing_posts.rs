@@ -16,10 +16,9 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use simledger_eventlog::catalog::BillingHttpPostRequested;
-use simledger_eventlog::checkpoint::{self, BoxError, Subscriber};
+use simledger_eventlog::checkpoint::{BoxError, Subscriber};
 use simledger_eventlog::{Event, EventLog, RecordedEvent};
 use sqlx::PgConnection;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub const NAME: &str = "billing_posts";
@@ -93,13 +92,5 @@ impl Subscriber for BillingPoster {
 
 /// Runs the poster for ever, resuming from its checkpoint after any failure.
 pub fn spawn(log: EventLog, poster: BillingPoster) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let (progress, _) = watch::channel(0);
-        loop {
-            if let Err(e) = checkpoint::run_checkpointed(log.clone(), poster.clone(), 256, progress.clone()).await {
-                tracing::warn!(error = %e, "billing poster stopped; resuming from its checkpoint");
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    })
+    crate::spawn_sink(log, poster)
 }

@@ -11,11 +11,10 @@
 use std::time::Duration;
 
 use simledger_eventlog::catalog::SmsEvent;
-use simledger_eventlog::checkpoint::{self, BoxError, Subscriber};
+use simledger_eventlog::checkpoint::{BoxError, Subscriber};
 use simledger_eventlog::{Event, EventLog, RecordedEvent};
 use simledger_projections::registry::read as registry;
 use sqlx::PgConnection;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub const NAME: &str = "callbacks";
@@ -128,13 +127,5 @@ impl CallbackNotifier {
 /// Runs the notifier for ever, resuming from its checkpoint after any failure.
 pub fn spawn(log: EventLog) -> JoinHandle<()> {
     let notifier = CallbackNotifier::new(&log);
-    tokio::spawn(async move {
-        let (progress, _) = watch::channel(0);
-        loop {
-            if let Err(e) = checkpoint::run_checkpointed(log.clone(), notifier.clone(), 256, progress.clone()).await {
-                tracing::warn!(error = %e, "callback notifier stopped; resuming from its checkpoint");
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    })
+    crate::spawn_sink(log, notifier)
 }

@@ -16,3 +16,22 @@ pub mod account_exports;
 pub mod billing_posts;
 pub mod callbacks;
 pub mod cdr_export;
+
+/// Runs a sink's subscriber for ever: from its checkpoint, and again from its checkpoint half a
+/// second after any failure (a database restart, a write that failed and must be retried).
+fn spawn_sink<S>(log: simledger_eventlog::EventLog, sink: S) -> tokio::task::JoinHandle<()>
+where
+    S: simledger_eventlog::checkpoint::Subscriber + Clone + Sync + 'static,
+{
+    tokio::spawn(async move {
+        let (progress, _) = tokio::sync::watch::channel(0);
+        loop {
+            let run =
+                simledger_eventlog::checkpoint::run_checkpointed(log.clone(), sink.clone(), 256, progress.clone());
+            if let Err(e) = run.await {
+                tracing::warn!(sink = sink.name(), error = %e, "sink stopped; resuming from its checkpoint");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    })
+}
