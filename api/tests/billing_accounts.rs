@@ -151,6 +151,48 @@ async fn a_min_balance_trigger_tops_up_and_cdrlogs_once_and_again_only_after_res
 }
 
 #[tokio::test]
+async fn a_recurrent_trigger_with_min_sleep_fires_at_most_once_per_min_sleep() {
+    let app = spawn_app().await;
+    // Each firing adds 1 to a monetary balance: its value counts the firings.
+    ok(
+        &app,
+        "APIerSv1.SetActions",
+        json!({"ActionsId": "COUNT", "Actions": [
+        {"Identifier": "*topup", "BalanceId": "fired", "BalanceType": "*monetary", "Units": 1, "Weight": 10}]}),
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.SetActionTrigger",
+        json!({"GroupID": "LOW", "UniqueID": "low", "ActionTrigger": {
+        "ThresholdType": "*min_balance", "ThresholdValue": 100000, "BalanceType": "*data", "ActionsID": "COUNT",
+        "Recurrent": true, "MinSleep": "10m"}}),
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.AddBalance",
+        json!({"Account": "1001", "BalanceType": "*data", "Value": 100000,
+        "Balance": {"ID": "data"}}),
+    )
+    .await;
+    ok(&app, "APIerSv2.SetAccount", json!({"Account": "1001", "ActionTriggerIDs": ["LOW"]})).await;
+    // A byte a minute for 25 minutes, sent as CGrateS events: below the threshold every time.
+    for minute in 1..=25 {
+        let event = json!({"Flags": ["*rals", "*store:true"], "ID": format!("ev{minute}"), "Event": {
+            "OriginID": format!("m{minute}"), "ToR": "*data", "RequestType": "*prepaid", "Account": "1001",
+            "Usage": 1, "AnswerTime": format!("2026-05-01T10:{minute:02}:00Z"), "iccid": "8988"}});
+        ok(&app, "CDRsV1.ProcessEvent", event).await;
+    }
+    settled(&app).await;
+    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 100000 - 25)]);
+    assert_eq!(balances(&app, "1001", "*monetary").await, [("fired".into(), 3)], "at minutes 1, 11 and 21");
+    let (cdrs, _) = app.rpc("APIerSv1.GetCDRs", json!({"OriginIDs": ["m7"]})).await;
+    assert_eq!(cdrs[0]["ExtraFields"]["iccid"], "8988", "unknown event keys are extra fields: {cdrs}");
+    assert_eq!(cdrs[0]["Usage"], "1", "a number as Usage, as CGrateS events carry it");
+}
+
+#[tokio::test]
 async fn the_negative_policy_is_explicit_for_operator_debits() {
     let app = spawn_app().await;
     ok(
@@ -236,6 +278,13 @@ async fn bad_billing_calls_get_cgrates_errors_and_change_nothing() {
             "exporter IDs",
         ),
         ("APIerSv1.ExecuteAction", json!({"Account": "1001", "ActionsId": "NONE"}), "NOT_FOUND"),
+        (
+            "CDRsV1.ProcessEvent",
+            json!({"Flags": ["*store:false"], "Event": {"OriginID": "x", "Account": "1001", "Usage": "1s"}}),
+            "not supported",
+        ),
+        ("CDRsV1.ProcessEvent", json!({"Event": {"OriginID": "x", "Usage": "1s"}}), "MANDATORY_IE_MISSING: [Account]"),
+        ("CDRsV1.ProcessEvent", json!({"Event": {"OriginID": ["x"], "Account": "1001"}}), "must be a string"),
         (
             "APIerSv1.SetActionTrigger",
             json!({"GroupID": "G", "UniqueID": "u", "ActionTrigger": {"ThresholdType": "*min_balance"}}),

@@ -1,4 +1,5 @@
-//! The CDR server and exporters over JSON-RPC: `CDRsV1.ProcessExternalCDR`, `…GetCDRs`,
+//! The CDR server and exporters over JSON-RPC: `CDRsV1.ProcessExternalCDR`, `…ProcessEvent`,
+//! `…GetCDRs`,
 //! `APIerSv1.ExportCDRs`, and exporter definitions through `ConfigSv1.SetConfig` /
 //! `ConfigSv1.GetConfig` (section `ees`), as CGrateS defines exporters at run time.
 
@@ -17,6 +18,117 @@ use super::{ok, params, Call, Num, Reply, RpcError};
 
 pub async fn process_external_cdr(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let input: ExternalCdrInput = params(p)?;
+    let tenant = call.tenant(Some(&input.tenant))?;
+    call.state.commands.process_external_cdr(&tenant, &input).await?;
+    ok(&"OK")
+}
+
+/// `CDRsV1.ProcessEvent`'s argument: a `CGREvent` whose `Event` map holds the CDR's fields, and
+/// the CDR server's flags.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct ProcessEventArgs {
+    #[serde(default)]
+    flags: Vec<String>,
+    #[serde(default)]
+    tenant: String,
+    #[serde(rename = "ID", default)]
+    _id: String,
+    #[serde(default)]
+    _time: Option<String>,
+    #[serde(default)]
+    event: BTreeMap<String, Value>,
+    #[serde(rename = "APIOpts", default)]
+    api_opts: Value,
+}
+
+/// The CDR server steps simledger always takes for a CDR, as CGrateS flags name them. Asking to
+/// skip one (`*store:false`), or for a step simledger does not have, is refused rather than
+/// ignored.
+const PROCESS_EVENT_FLAGS: &[&str] = &["*rals", "*store", "*export", "*chargers"];
+
+/// The `Event` keys that are `ExternalCDR` fields; any other key is an extra field, as CGrateS
+/// files the keys it does not know.
+const CDR_EVENT_KEYS: &[&str] = &[
+    "CGRID",
+    "RunID",
+    "OriginHost",
+    "Source",
+    "OriginID",
+    "ToR",
+    "RequestType",
+    "Tenant",
+    "Category",
+    "Account",
+    "Subject",
+    "Destination",
+    "SetupTime",
+    "AnswerTime",
+    "Usage",
+    "Cost",
+    "PreRated",
+    "Partial",
+];
+
+pub async fn process_event(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let args: ProcessEventArgs = params(p)?;
+    for flag in &args.flags {
+        let (name, on) = flag.split_once(':').unwrap_or((flag.as_str(), "true"));
+        if !PROCESS_EVENT_FLAGS.contains(&name) || on != "true" {
+            return Err(RpcError::server(format!(
+                "flag {flag} is not supported: simledger stores, rates, debits and exports every CDR ({})",
+                PROCESS_EVENT_FLAGS.join(", ")
+            )));
+        }
+    }
+    let mut event = args.event;
+    let text = |event: &mut BTreeMap<String, Value>, key: &str| -> Result<String, RpcError> {
+        match event.remove(key) {
+            None | Some(Value::Null) => Ok(String::new()),
+            Some(Value::String(s)) => Ok(s),
+            Some(v @ Value::Number(_)) => Ok(v.to_string()),
+            Some(other) => Err(RpcError::server(format!("Event.{key} must be a string, not {other}"))),
+        }
+    };
+    let flag = |event: &mut BTreeMap<String, Value>, key: &str| -> Result<bool, RpcError> {
+        match event.remove(key) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(b),
+            Some(Value::String(s)) if s == "true" || s == "false" => Ok(s == "true"),
+            Some(other) => Err(RpcError::server(format!("Event.{key} must be true or false, not {other}"))),
+        }
+    };
+    let event_tenant = text(&mut event, "Tenant")?;
+    let input = ExternalCdrInput {
+        cgrid: text(&mut event, "CGRID")?,
+        run_id: text(&mut event, "RunID")?,
+        origin_host: text(&mut event, "OriginHost")?,
+        source: text(&mut event, "Source")?,
+        origin_id: text(&mut event, "OriginID")?,
+        tor: text(&mut event, "ToR")?,
+        request_type: text(&mut event, "RequestType")?,
+        tenant: if args.tenant.is_empty() { event_tenant } else { args.tenant },
+        category: text(&mut event, "Category")?,
+        account: text(&mut event, "Account")?,
+        subject: text(&mut event, "Subject")?,
+        destination: text(&mut event, "Destination")?,
+        setup_time: text(&mut event, "SetupTime")?,
+        answer_time: text(&mut event, "AnswerTime")?,
+        usage: event.remove("Usage").unwrap_or(Value::Null),
+        cost: event.remove("Cost").unwrap_or(Value::Null),
+        pre_rated: flag(&mut event, "PreRated")?,
+        partial: flag(&mut event, "Partial")?,
+        api_opts: args.api_opts,
+        extra_fields: event
+            .into_iter()
+            .filter(|(k, _)| !CDR_EVENT_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| match v {
+                Value::String(s) => (k, s),
+                other => (k, other.to_string()),
+            })
+            .collect(),
+        ..ExternalCdrInput::default()
+    };
     let tenant = call.tenant(Some(&input.tenant))?;
     call.state.commands.process_external_cdr(&tenant, &input).await?;
     ok(&"OK")

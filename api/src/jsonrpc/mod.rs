@@ -205,6 +205,7 @@ pub fn ok<T: serde::Serialize>(result: &T) -> Result<Reply, RpcError> {
 async fn dispatch(call: &Call, method: &str, params: &RawValue) -> Result<Reply, RpcError> {
     match method {
         "CDRsV1.ProcessExternalCDR" => cdrs::process_external_cdr(call, params).await,
+        "CDRsV1.ProcessEvent" => cdrs::process_event(call, params).await,
         "CDRsV1.GetCDRs" | "APIerSv1.GetCDRs" | "APIerSv2.GetCDRs" => cdrs::get_cdrs(call, params).await,
         "APIerSv1.ExportCDRs" => cdrs::export_cdrs(call, params).await,
         "ConfigSv1.SetConfig" => cdrs::set_config(call, params).await,
