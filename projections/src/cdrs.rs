@@ -14,9 +14,12 @@
 //! The operator's `cdr_rates` are not in the log: a replay after a change to them rates again
 //! at the new rates.
 
+use std::collections::{BTreeMap, HashMap};
+
 use rust_decimal::Decimal;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use simledger_billing::{Destinations, Rate, RateDef};
 use simledger_eventlog::catalog::{ConnectionEvent, ExternalCdr, SmsEvent};
 use simledger_eventlog::{Event, RecordedEvent};
 use sqlx::PgConnection;
@@ -174,6 +177,7 @@ impl Subscriber for Cdrs {
     }
 
     async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+        let mut tenant_rates = TenantRates::default();
         for e in events {
             let cdr = match &e.event {
                 Event::DataSessionEnded(c) | Event::DataSessionFailed(c) => data_cdr(c),
@@ -191,6 +195,7 @@ impl Subscriber for Cdrs {
                     .bind(sqlx::types::Json(&s.rate))
                     .execute(&mut *tx)
                     .await?;
+                    tenant_rates.changed(&s.tenant);
                     continue;
                 }
                 Event::BillingDestinationSet(s) => {
@@ -203,6 +208,7 @@ impl Subscriber for Cdrs {
                     .bind(&s.prefixes)
                     .execute(&mut *tx)
                     .await?;
+                    tenant_rates.changed(&s.tenant);
                     continue;
                 }
                 _ => continue,
@@ -210,31 +216,58 @@ impl Subscriber for Cdrs {
             if cdr.tenant.is_empty() {
                 continue; // an unknown subscriber's SMS belongs to no account
             }
-            insert(tx, &cdr, e.position).await?;
+            let own = match cdr.cost {
+                Some(_) => None,
+                None => tenant_rates.rate(tx, &cdr.tenant, &cdr.tor, &cdr.rating_key).await?,
+            };
+            insert(tx, &cdr, own, e.position).await?;
         }
         Ok(())
     }
 }
 
-/// The tenant's own rate for usage of `tor` towards `destination`, as the billing projection
-/// would choose it.
-async fn tenant_rate(
+/// A tenant's own rates and the destinations they name: read once per batch and tenant, and
+/// read again after the batch changes either.
+#[derive(Default)]
+struct TenantRates(HashMap<String, (BTreeMap<String, RateDef>, Destinations)>);
+
+impl TenantRates {
+    /// The tenant's own rate for usage of `tor` towards `destination`, as the billing projection
+    /// would choose it.
+    async fn rate(
+        &mut self,
+        tx: &mut PgConnection,
+        tenant: &str,
+        tor: &str,
+        destination: &str,
+    ) -> Result<Option<Rate>, BoxError> {
+        if !self.0.contains_key(tenant) {
+            let loaded = load_tenant_rates(tx, tenant).await?;
+            self.0.insert(tenant.to_owned(), loaded);
+        }
+        let (rates, destinations) = &self.0[tenant];
+        Ok(simledger_billing::rating::rate_for(rates, destinations, tor, destination))
+    }
+
+    fn changed(&mut self, tenant: &str) {
+        self.0.remove(tenant);
+    }
+}
+
+async fn load_tenant_rates(
     tx: &mut PgConnection,
     tenant: &str,
-    tor: &str,
-    destination: &str,
-) -> Result<Option<simledger_billing::Rate>, BoxError> {
-    let defs: Vec<sqlx::types::Json<simledger_billing::RateDef>> =
-        sqlx::query_scalar("SELECT doc FROM cdr_tenant_rates WHERE tenant = $1 AND tor = $2")
+) -> Result<(BTreeMap<String, RateDef>, Destinations), BoxError> {
+    let defs: Vec<sqlx::types::Json<RateDef>> =
+        sqlx::query_scalar("SELECT doc FROM cdr_tenant_rates WHERE tenant = $1")
             .bind(tenant)
-            .bind(tor)
             .fetch_all(&mut *tx)
             .await?;
-    if defs.is_empty() {
-        return Ok(None);
+    let rates: BTreeMap<String, RateDef> = defs.into_iter().map(|d| (d.0.id.clone(), d.0)).collect();
+    let mut destinations = Destinations::default();
+    if rates.is_empty() {
+        return Ok((rates, destinations));
     }
-    let rates: std::collections::BTreeMap<String, simledger_billing::RateDef> =
-        defs.into_iter().map(|d| (d.0.id.clone(), d.0)).collect();
     let ids: Vec<&str> = rates.values().map(|d| d.destination_id.as_str()).collect();
     let rows: Vec<(String, Vec<String>)> =
         sqlx::query_as("SELECT id, prefixes FROM cdr_tenant_destinations WHERE tenant = $1 AND id = ANY($2)")
@@ -242,18 +275,13 @@ async fn tenant_rate(
             .bind(&ids)
             .fetch_all(&mut *tx)
             .await?;
-    let mut destinations = simledger_billing::Destinations::default();
     for (id, prefixes) in rows {
         destinations.set(&id, prefixes);
     }
-    Ok(simledger_billing::rating::rate_for(&rates, &destinations, tor, destination))
+    Ok((rates, destinations))
 }
 
-async fn insert(tx: &mut PgConnection, cdr: &Cdr, order_id: i64) -> Result<(), BoxError> {
-    let own = match cdr.cost {
-        Some(_) => None,
-        None => tenant_rate(tx, &cdr.tenant, &cdr.tor, &cdr.rating_key).await?,
-    };
+async fn insert(tx: &mut PgConnection, cdr: &Cdr, own: Option<Rate>, order_id: i64) -> Result<(), BoxError> {
     let operator: Option<(Decimal, i64)> = if cdr.cost.is_some() || own.is_some() {
         None
     } else {
