@@ -53,7 +53,7 @@ impl AccountExporter {
         Self { log }
     }
 
-    async fn export(&self, position: i64, event: &RecordedEvent, r: &BillingExportRequested) -> Result<(), BoxError> {
+    async fn export(&self, event: &RecordedEvent, r: &BillingExportRequested) -> Result<(), BoxError> {
         for id in &r.exporter_ids {
             let exporter = match cdr_export::get(self.log.pool(), &r.tenant, id).await {
                 Ok(e) => e,
@@ -65,7 +65,7 @@ impl AccountExporter {
                 Err(e) => return Err(e.into()),
             };
             let format = cdr_export::document_format(&exporter)?;
-            let (name, bytes) = document(&exporter.id, position, event, r, format)?;
+            let (name, bytes) = document(&exporter.id, event, r, format)?;
             let at = cdr_export::write_document(&exporter, &name, bytes).await?;
             tracing::debug!(account = %r.account, exporter = %id, %at, "billing *export written");
         }
@@ -119,10 +119,9 @@ struct EventFields<'a> {
 const EVENT_TYPE: &str = "AccountUpdate";
 const EVENT_SOURCE: &str = "AccountS";
 
-/// The document `exporter` writes for the event at `position`: its name and bytes.
+/// The document `exporter` writes for `event`: its name (by the event's log position) and bytes.
 fn document(
     exporter: &str,
-    position: i64,
     event: &RecordedEvent,
     r: &BillingExportRequested,
     format: DocumentFormat,
@@ -147,7 +146,7 @@ fn document(
                 view.action_triggers.get(),
             ])?;
             let bytes = w.into_inner().map_err(|e| e.into_error())?;
-            Ok((format!("account_{exporter}_{position:020}.csv"), bytes))
+            Ok((format!("account_{exporter}_{:020}.csv", event.position), bytes))
         }
         DocumentFormat::Json => {
             let doc = CgrEvent {
@@ -168,7 +167,7 @@ fn document(
             };
             let mut bytes = serde_json::to_vec(&doc)?;
             bytes.push(b'\n');
-            Ok((format!("account_{exporter}_{position:020}.json"), bytes))
+            Ok((format!("account_{exporter}_{:020}.json", event.position), bytes))
         }
     }
 }
@@ -181,7 +180,7 @@ impl Subscriber for AccountExporter {
     async fn apply(&mut self, _tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
         for e in events {
             if let Event::BillingExportRequested(r) = &e.event {
-                self.export(e.position, e, r).await?;
+                self.export(e, r).await?;
             }
         }
         Ok(())

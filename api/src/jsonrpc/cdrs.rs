@@ -47,29 +47,6 @@ struct ProcessEventArgs {
 /// ignored.
 const PROCESS_EVENT_FLAGS: &[&str] = &["*rals", "*store", "*export", "*chargers"];
 
-/// The `Event` keys that are `ExternalCDR` fields; any other key is an extra field, as CGrateS
-/// files the keys it does not know.
-const CDR_EVENT_KEYS: &[&str] = &[
-    "CGRID",
-    "RunID",
-    "OriginHost",
-    "Source",
-    "OriginID",
-    "ToR",
-    "RequestType",
-    "Tenant",
-    "Category",
-    "Account",
-    "Subject",
-    "Destination",
-    "SetupTime",
-    "AnswerTime",
-    "Usage",
-    "Cost",
-    "PreRated",
-    "Partial",
-];
-
 pub async fn process_event(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: ProcessEventArgs = params(p)?;
     for flag in &args.flags {
@@ -119,9 +96,10 @@ pub async fn process_event(call: &Call, p: &RawValue) -> Result<Reply, RpcError>
         pre_rated: flag(&mut event, "PreRated")?,
         partial: flag(&mut event, "Partial")?,
         api_opts: args.api_opts,
+        // What is left of `Event` after the CDR's own fields: extra fields, as CGrateS files the
+        // keys it does not know.
         extra_fields: event
             .into_iter()
-            .filter(|(k, _)| !CDR_EVENT_KEYS.contains(&k.as_str()))
             .map(|(k, v)| match v {
                 Value::String(s) => (k, s),
                 other => (k, other.to_string()),
