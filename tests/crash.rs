@@ -15,7 +15,7 @@ use simledger_services::testing::{self, TestDatabase};
 
 /// `rate` paces the run on the wall clock only; which events it produces does not depend on it.
 fn simulate(database_url: &str, prefix: &str, rate: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_simledger"));
+    let mut c = common::simledger();
     // A 1 MB fleet limit, so the limits projection takes decisions the kills can interrupt.
     c.args(["simulate", "--sims", "30", "--duration", "3h", "--seed", "42", "--rate", rate, "--data-limit-mb", "1"])
         .env("DATABASE_URL", database_url)
@@ -125,7 +125,7 @@ async fn cdr_exports_killed_mid_run_still_export_every_cdr_exactly_once() {
     let exporter = simledger_exporters::cdr_export::Exporter::new("crash", "*file_csv", dir.display().to_string());
     simledger_exporters::cdr_export::create(log.pool(), account, &exporter).await.unwrap();
     let export = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_simledger"));
+        let mut c = common::simledger();
         c.args(["export", "--account", account, "--exporter", "crash"])
             .env("DATABASE_URL", &db.url)
             .env("SIMLEDGER_DATA_DIR", testing::data_dir().0)
@@ -182,7 +182,7 @@ async fn cdr_exports_killed_mid_run_still_export_every_cdr_exactly_once() {
 /// `up` with only the sinks role: the subscribers that write outside (callbacks, billing's
 /// posts and account exports).
 fn sinks(database_url: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_simledger"));
+    let mut c = common::simledger();
     c.args(["up", "--roles", "sinks", "--signing-key", "k"])
         .env("DATABASE_URL", database_url)
         .env("NATS_URL", testing::nats_url())
@@ -195,12 +195,8 @@ fn sinks(database_url: &str) -> Command {
 }
 
 async fn checkpoint(pool: &sqlx::PgPool, subscriber: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>("SELECT position FROM checkpoints WHERE name = $1")
-        .bind(subscriber)
-        .fetch_optional(pool)
-        .await
-        .unwrap()
-        .unwrap_or(0)
+    let mut conn = pool.acquire().await.unwrap();
+    simledger_eventlog::checkpoint::load(&mut conn, subscriber, 0).await.unwrap()
 }
 
 /// Runs the sinks three times, each killed with SIGKILL at a random moment after `subscriber`'s

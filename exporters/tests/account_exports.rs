@@ -46,12 +46,8 @@ async fn request_export(log: &EventLog, exporters: &[&str]) {
 }
 
 async fn checkpoint(log: &EventLog) -> i64 {
-    sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
-        .bind(account_exports::NAME)
-        .fetch_optional(log.pool())
-        .await
-        .unwrap()
-        .unwrap_or(0)
+    let mut conn = log.pool().acquire().await.unwrap();
+    simledger_eventlog::checkpoint::load(&mut conn, account_exports::NAME, log.shard()).await.unwrap()
 }
 
 async fn wait_for_checkpoint(log: &EventLog, at: i64) {
