@@ -2,7 +2,7 @@
 //! and stored only as a hash.
 
 use clap::{Args, Subcommand};
-use simledger_commands::{Accounts, Role};
+use simledger_commands::Role;
 
 use crate::config::Config;
 
@@ -35,7 +35,7 @@ enum AccountCommand {
 
 pub async fn run(config: &Config, args: AccountArgs) -> anyhow::Result<()> {
     let pool = simledger_services::postgres::prepare(&config.database_url, &config.data_dir(), 2).await?;
-    let accounts = Accounts::new(pool);
+    let accounts = config.accounts(pool)?;
     let json = match args.command {
         AccountCommand::Create { name, operator } => {
             let role = if operator { Role::Operator } else { Role::Customer };

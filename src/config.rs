@@ -28,6 +28,17 @@ pub struct Config {
     #[arg(long, env = "SIMLEDGER_DATA_DIR", default_value = ".data", global = true)]
     pub data_dir: PathBuf,
 
+    /// Let outbound calls (webhook sinks, callbacks) reach loopback, private and link-local
+    /// addresses. Off by default: a customer's URL must not reach the deployment's own network.
+    #[arg(long, env = "SIMLEDGER_ALLOW_PRIVATE_DESTINATIONS", global = true)]
+    pub allow_private_destinations: bool,
+
+    /// The deployment secret: signs billing's `*http_post` requests and derives auth tokens so
+    /// webhook sinks can sign as Twilio does [default: made once and kept in
+    /// `<data dir>/signing-key`].
+    #[arg(long, env = "SIMLEDGER_SIGNING_KEY", hide_env_values = true, global = true)]
+    pub signing_key: Option<String>,
+
     /// Log filter, as RUST_LOG (e.g. `info`, `simledger_eventlog=debug`).
     #[arg(long = "log", env = "RUST_LOG", default_value = "info,sqlx=warn,async_nats=warn", global = true)]
     pub log_filter: String,
@@ -36,6 +47,52 @@ pub struct Config {
 impl Config {
     pub fn data_dir(&self) -> DataDir {
         DataDir(self.data_dir.clone())
+    }
+
+    /// What outbound calls may reach.
+    pub fn destination_policy(&self) -> simledger_outbound::DestinationPolicy {
+        simledger_outbound::DestinationPolicy::new(self.allow_private_destinations)
+    }
+
+    /// The deployment secret: given, or made (256 random bits, hex) the first time and kept,
+    /// readable by its owner only, in the data directory. An empty one is refused.
+    pub fn deployment_secret(&self) -> anyhow::Result<String> {
+        use anyhow::Context;
+        if let Some(k) = &self.signing_key {
+            anyhow::ensure!(!k.trim().is_empty(), "the signing key (--signing-key, SIMLEDGER_SIGNING_KEY) is empty");
+            return Ok(k.clone());
+        }
+        let dir = self.data_dir().absolute()?;
+        let path = dir.join("signing-key");
+        if let Ok(key) = std::fs::read_to_string(&path) {
+            let key = key.trim().to_owned();
+            anyhow::ensure!(!key.is_empty(), "{} is empty; remove it to make a new key", path.display());
+            return Ok(key);
+        }
+        std::fs::create_dir_all(&dir)?;
+        let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)
+        };
+        match file {
+            Ok(mut file) => {
+                std::io::Write::write_all(&mut file, key.as_bytes())
+                    .with_context(|| format!("writing {}", path.display()))?;
+                tracing::info!(path = %path.display(), "made the deployment secret");
+                Ok(key)
+            }
+            // Another process made it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Ok(std::fs::read_to_string(&path)?.trim().to_owned())
+            }
+            Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+        }
+    }
+
+    /// The accounts store, deriving auth tokens from the deployment secret.
+    pub fn accounts(&self, pool: sqlx::PgPool) -> anyhow::Result<simledger_commands::Accounts> {
+        Ok(simledger_commands::Accounts::new(pool).with_token_secret(self.deployment_secret()?.as_bytes()))
     }
 
     /// The NATS prefix: given, or the database name made subject-safe.

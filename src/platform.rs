@@ -12,7 +12,7 @@ use simledger_core::simulator::FleetPlan;
 use simledger_core::{CoreNames, RunningCore};
 use simledger_eventlog::catalog::SimStatus;
 use simledger_eventlog::EventLog;
-use simledger_projections::{billing, cdrs, device_commands, registry, usage, ProjectionHandle};
+use simledger_projections::{billing, cdrs, device_commands, event_streams, registry, usage, ProjectionHandle};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
@@ -97,9 +97,13 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
     let billing = extra
         .billing
         .then(|| simledger_projections::spawn(log.clone(), billing::NAME, billing::Billing::new(log.clone())));
+    let event_streams = simledger_projections::spawn(log.clone(), event_streams::NAME, event_streams::EventStreams);
+    others.push(event_streams.task.abort_handle());
     let mut commands = Commands::new(log.clone(), registry.progress.clone())
         .with_visibility(device_commands.progress.clone())
-        .with_cdrs(cdrs.progress.clone());
+        .with_visibility(event_streams.progress.clone())
+        .with_cdrs(cdrs.progress.clone())
+        .with_destination_policy(config.destination_policy());
     if let Some(b) = &billing {
         commands = commands.with_billing(b.progress.clone());
         others.push(billing::spawn_plan_scheduler(log.clone()).abort_handle());
@@ -136,7 +140,11 @@ pub async fn simulated_account(config: &Config, accounts: &Accounts, account_sid
     if let Ok(text) = std::fs::read_to_string(&path) {
         if let Ok(saved) = serde_json::from_str::<serde_json::Value>(&text) {
             if let (Some(sid), Some(token)) = (saved["sid"].as_str(), saved["auth_token"].as_str()) {
-                if sid == account_sid && accounts.authenticate(sid, token).await?.is_some() {
+                // A token from before the deployment secret cannot sign webhooks: reissue it.
+                if sid == account_sid
+                    && accounts.authenticate(sid, token).await?.is_some()
+                    && accounts.signing_token(sid).await?.as_deref() == Some(token)
+                {
                     return Ok(path);
                 }
             }

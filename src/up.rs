@@ -11,6 +11,7 @@ use simledger_api::{AppState, Application};
 use simledger_core::simulator::{FleetPlan, SimConfig, SimStats, Simulator};
 use simledger_eventlog::EventLog;
 use simledger_exporters::billing_posts::BillingPoster;
+use simledger_exporters::event_streams::SinkSettings;
 
 use crate::config::Config;
 use crate::config_file::ConfigFile;
@@ -58,10 +59,13 @@ pub struct UpArgs {
     /// credentials elsewhere), or `off`.
     #[arg(long, env = "SIMLEDGER_JSONRPC_LISTEN", default_value = "127.0.0.1:2080")]
     jsonrpc_listen: String,
-    /// Key that signs billing's `*http_post` requests (`X-Simledger-Signature`) [default: made
-    /// once and kept in `<data dir>/signing-key`].
-    #[arg(long, env = "SIMLEDGER_SIGNING_KEY", hide_env_values = true)]
-    signing_key: Option<String>,
+    /// How long a sink's deliveries may keep failing before it shows `failed` (it keeps
+    /// retrying, and resumes from its cursor when the receiver answers again).
+    #[arg(long, env = "SIMLEDGER_SINK_FAIL_AFTER_SECONDS", default_value_t = 900)]
+    sink_fail_after_seconds: u64,
+    /// The longest pause between two delivery attempts of a failing sink.
+    #[arg(long, env = "SIMLEDGER_SINK_MAX_BACKOFF_MS", default_value_t = 30_000)]
+    sink_max_backoff_ms: u64,
 }
 
 pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
@@ -88,16 +92,19 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     tracing::info!(stream = %p.names.stream(), subjects = %p.names.all_subjects(), "core stream ready");
     if has(Role::Sinks) {
         simledger_exporters::callbacks::spawn(p.log.clone());
-        let key = match &args.signing_key {
-            Some(k) => k.clone(),
-            None => signing_key(config)?,
-        };
+        let key = config.deployment_secret()?;
         simledger_exporters::billing_posts::spawn(p.log.clone(), BillingPoster::new(key));
         simledger_exporters::account_exports::spawn(p.log.clone());
+        let mut settings = SinkSettings::new(config.destination_policy(), config.accounts(p.log.pool().clone())?);
+        settings.fail_after = Duration::from_secs(args.sink_fail_after_seconds);
+        settings.max_backoff = Duration::from_millis(args.sink_max_backoff_ms.max(1));
+        settings.first_backoff = settings.first_backoff.min(settings.max_backoff);
+        simledger_exporters::event_streams::spawn(p.log.clone(), settings);
     }
 
     let server = if has(Role::Api) {
         let mut state = AppState::new(p.commands.clone(), Some(p.nats.clone()))
+            .with_accounts(config.accounts(p.log.pool().clone())?)
             .with_rate_limit(args.api_rate_limit)
             .with_default_tenant(default_tenant.clone());
         if let Some(core) = &p.core {
@@ -129,7 +136,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     // readiness depends on.
     let simulation = if has(Role::Core) && args.sim_sims > 0 {
         let plan_account = FleetPlan::generate(1, 0).account_sid;
-        let accounts = simledger_commands::Accounts::new(p.log.pool().clone());
+        let accounts = config.accounts(p.log.pool().clone())?;
         let credentials = platform::simulated_account(config, &accounts, &plan_account).await?;
         tracing::info!(
             "the simulated fleet belongs to account {plan_account}; its credentials for /v1 are in {}",
@@ -243,26 +250,6 @@ fn start_simulated_fleet(p: &Platform, sims: usize, speed: f64) -> Simulator {
         runner.run(&plan).await
     });
     simulator
-}
-
-/// The deployment's signing key, made (256 random bits, hex) the first time and kept, readable
-/// by its owner only, in the data directory.
-fn signing_key(config: &Config) -> anyhow::Result<String> {
-    let dir = config.data_dir().absolute()?;
-    let path = dir.join("signing-key");
-    if let Ok(key) = std::fs::read_to_string(&path) {
-        return Ok(key.trim().to_owned());
-    }
-    std::fs::create_dir_all(&dir)?;
-    let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-    let mut file = {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)
-    }
-    .with_context(|| format!("creating {}", path.display()))?;
-    std::io::Write::write_all(&mut file, key.as_bytes())?;
-    tracing::info!(path = %path.display(), "made the key that signs billing posts");
-    Ok(key)
 }
 
 /// One line per interval: what the operator wants to see scroll by.

@@ -56,6 +56,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "ESimProfiles", description = "Twilio Super SIM v1: eSIM profiles at simledger's SM-DP+"),
         (name = "UsageRecords", description = "Twilio Super SIM v1: data use, priced at the operator's rates"),
         (name = "SettingsUpdates", description = "Twilio Super SIM v1: over-the-air settings updates"),
+        (name = "EventStreams", description = "Twilio Event Streams v1: sinks (webhook, Kinesis), subscriptions, \
+                                               event types and their schemas"),
         (name = "Billing", description = "simledger's CGrateS-style billing: CDRs in order-ID order"),
         (name = "operator", description = "simledger's own, not Twilio's: accounts and SIM inventory"),
     )

@@ -42,6 +42,14 @@ impl AppState {
         }
     }
 
+    /// The accounts store to authenticate with and create accounts in (one that derives auth
+    /// tokens from the deployment secret, so webhook sinks can sign).
+    pub fn with_accounts(mut self, accounts: Accounts) -> Self {
+        self.auth = Authenticator::new(accounts.clone());
+        self.accounts = accounts;
+        self
+    }
+
     /// Requests per second each account may make (0: no limit).
     pub fn with_rate_limit(mut self, per_account: u32) -> Self {
         self.rate_limit = RateLimiter::new(per_account);

@@ -2,6 +2,11 @@
 //! (`SK…` with a secret). Only SHA-256 hashes of tokens and secrets are stored. They are 128-bit
 //! random values, so a fast hash is enough (a slow password hash guards low-entropy secrets, and
 //! would cost every API request milliseconds).
+//!
+//! Twilio signs webhooks with the account's auth token, so the sinks need it back. It is never
+//! stored: with a deployment secret configured, a token is derived as HMAC-SHA256(secret,
+//! account SID, random nonce) and only the nonce is kept, so the sinks derive it again. A copy
+//! of the database alone yields no token; the database and the secret together are needed.
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -46,6 +51,20 @@ pub struct Credential {
 #[derive(Clone)]
 pub struct Accounts {
     pool: sqlx::PgPool,
+    /// The deployment secret auth tokens are derived from; without one, tokens are random and
+    /// cannot sign webhooks.
+    token_secret: Option<std::sync::Arc<[u8]>>,
+}
+
+/// An auth token derived from the deployment secret: 128 bits, hex, as Twilio's.
+fn derive_token(secret: &[u8], account_sid: &str, nonce: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
+    mac.update(b"simledger auth token\0");
+    mac.update(account_sid.as_bytes());
+    mac.update(b"\0");
+    mac.update(nonce.as_bytes());
+    hex::encode(&mac.finalize().into_bytes()[..16])
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -60,20 +79,53 @@ fn hash(secret: &str) -> String {
 
 impl Accounts {
     pub fn new(pool: sqlx::PgPool) -> Self {
-        Self { pool }
+        Self { pool, token_secret: None }
+    }
+
+    /// Derives new auth tokens from `secret`, so that webhook sinks can sign with them. An empty
+    /// secret is refused: it would make every token guessable.
+    pub fn with_token_secret(mut self, secret: &[u8]) -> Self {
+        assert!(!secret.is_empty(), "the deployment secret must not be empty");
+        self.token_secret = Some(secret.into());
+        self
+    }
+
+    /// A new token for `account_sid`, and the nonce to store when it is derived.
+    fn new_token(&self, account_sid: &str) -> (String, Option<String>) {
+        match &self.token_secret {
+            Some(secret) => {
+                let nonce = random_hex(16);
+                (derive_token(secret, account_sid, &nonce), Some(nonce))
+            }
+            None => (random_hex(16), None),
+        }
+    }
+
+    /// The account's auth token, derived again to sign what is sent on its behalf; `None` when
+    /// the token was not derived from this deployment's secret (made without one).
+    pub async fn signing_token(&self, account_sid: &str) -> Result<Option<String>> {
+        let Some(secret) = &self.token_secret else { return Ok(None) };
+        let nonce: Option<Option<String>> =
+            sqlx::query_scalar("SELECT auth_token_nonce FROM accounts WHERE account_sid = $1")
+                .bind(account_sid)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(nonce.flatten().map(|n| derive_token(secret, account_sid, &n)))
     }
 
     /// Creates an account; its auth token is returned once and stored only as a hash.
     pub async fn create(&self, friendly_name: &str, role: Role) -> Result<Credential> {
         let sid = format!("AC{}", random_hex(16));
-        let token = random_hex(16);
+        let (token, nonce) = self.new_token(&sid);
         sqlx::query(
-            "INSERT INTO accounts (account_sid, friendly_name, role, auth_token_sha256) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO accounts (account_sid, friendly_name, role, auth_token_sha256, auth_token_nonce) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&sid)
         .bind(friendly_name)
         .bind(role.as_str())
         .bind(hash(&token))
+        .bind(nonce)
         .execute(&self.pool)
         .await?;
         Ok(Credential { sid, secret: token, friendly_name: friendly_name.to_owned() })
@@ -82,15 +134,17 @@ impl Accounts {
     /// Sets an account's auth token, creating the account with this SID if it does not exist
     /// (the simulated fleet's account, whose SID is fixed by its plan).
     pub async fn set_token(&self, account_sid: &str, friendly_name: &str, role: Role) -> Result<Credential> {
-        let token = random_hex(16);
+        let (token, nonce) = self.new_token(account_sid);
         sqlx::query(
-            "INSERT INTO accounts (account_sid, friendly_name, role, auth_token_sha256) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (account_sid) DO UPDATE SET auth_token_sha256 = $4",
+            "INSERT INTO accounts (account_sid, friendly_name, role, auth_token_sha256, auth_token_nonce) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (account_sid) DO UPDATE SET auth_token_sha256 = $4, auth_token_nonce = $5",
         )
         .bind(account_sid)
         .bind(friendly_name)
         .bind(role.as_str())
         .bind(hash(&token))
+        .bind(nonce)
         .execute(&self.pool)
         .await?;
         Ok(Credential { sid: account_sid.to_owned(), secret: token, friendly_name: friendly_name.to_owned() })

@@ -11,6 +11,7 @@ mod billing;
 mod cdr;
 mod device;
 mod error;
+mod event_streams;
 mod fleet;
 mod ids;
 mod nap;
@@ -26,9 +27,11 @@ pub use billing::AccountSettings;
 pub use cdr::{ExternalCdrInput, ProcessedCdr, TORS};
 pub use device::{Callback, NewIpCommand, IP_PAYLOAD_MAX_BYTES, SMS_PAYLOAD_MAX_CHARS};
 pub use error::CommandError;
+pub use event_streams::{parse_kinesis_arn, parse_sink_configuration, TypeRequest};
 pub use fleet::{FleetChanges, NewFleet, DATA_LIMIT_MB, DEFAULT_DATA_LIMIT_MB};
 pub use ids::CommandId;
 pub use sim::{transition_allowed, SimChanges};
+pub use simledger_outbound::DestinationPolicy;
 
 pub type Result<T, E = CommandError> = std::result::Result<T, E>;
 
@@ -44,12 +47,20 @@ pub struct Commands {
     cdrs: Option<watch::Receiver<Position>>,
     /// The `billing` projection, which billing commands wait for.
     billing: Option<watch::Receiver<Position>>,
+    /// What URLs customers may give (sink destinations).
+    destinations: DestinationPolicy,
 }
 
 impl Commands {
     /// `registry` is the registry projection's progress (see `simledger_projections::spawn`).
     pub fn new(log: EventLog, registry: watch::Receiver<Position>) -> Self {
-        Self { log, projections: vec![registry], cdrs: None, billing: None }
+        Self {
+            log,
+            projections: vec![registry],
+            cdrs: None,
+            billing: None,
+            destinations: DestinationPolicy::PUBLIC_ONLY,
+        }
     }
 
     /// Also waits for this projection before answering (one whose rows the caller reads back
@@ -69,6 +80,16 @@ impl Commands {
     pub fn with_billing(mut self, progress: watch::Receiver<Position>) -> Self {
         self.billing = Some(progress);
         self
+    }
+
+    /// Which destinations customers may give (`--allow-private-destinations`).
+    pub fn with_destination_policy(mut self, policy: DestinationPolicy) -> Self {
+        self.destinations = policy;
+        self
+    }
+
+    pub fn destination_policy(&self) -> DestinationPolicy {
+        self.destinations
     }
 
     pub fn log(&self) -> &EventLog {

@@ -99,6 +99,99 @@ catalog! {
     BalanceDebited(BalanceDebited) = "balance.debited",
     BillingHttpPostRequested(BillingHttpPostRequested) = "billing.http_post_requested",
     BillingExportRequested(BillingExportRequested) = "billing.export_requested",
+
+    // Event Streams (Twilio's Sinks and Subscriptions), from commands.
+    SinkCreated(SinkCreated) = "sink.created",
+    SinkUpdated(SinkUpdated) = "sink.updated",
+    SinkDeleted(SinkRef) = "sink.deleted",
+    SinkTestRequested(SinkTest) = "sink.test_requested",
+    SinkValidated(SinkTest) = "sink.validated",
+    SubscriptionCreated(SubscriptionCreated) = "subscription.created",
+    SubscriptionUpdated(SubscriptionUpdated) = "subscription.updated",
+    SubscriptionDeleted(SubscriptionRef) = "subscription.deleted",
+    SubscribedEventSet(SubscribedEventSet) = "subscription.event_set",
+    SubscribedEventRemoved(SubscribedEventRemoved) = "subscription.event_removed",
+}
+
+impl Event {
+    /// The account an event belongs to, read from the event itself (never from metadata a
+    /// caller could leave out): what decides whose sinks may see it. `None` for operator-wide
+    /// facts (inventory) and for billing tenants that are not accounts.
+    pub fn account_sid(&self) -> Option<&str> {
+        use Event::*;
+        let account = match self {
+            SimProvisioned(_) => return None,
+            SimRegistered(e) => &e.account_sid,
+            SimUpdated(e) => &e.account_sid,
+            SimStatusChanged(e) => &e.account_sid,
+            FleetCreated(e) => &e.account_sid,
+            FleetUpdated(e) => &e.account_sid,
+            NapCreated(e) => &e.account_sid,
+            NapUpdated(e) => &e.account_sid,
+            NapNetworkAdded(e) | NapNetworkRemoved(e) => &e.account_sid,
+            SmsCommandCreated(e) => &e.account_sid,
+            IpCommandCreated(e) => &e.account_sid,
+            EsimProfileCreated(e) => &e.account_sid,
+            AttachmentAccepted(e)
+            | AttachmentRejected(e)
+            | AttachmentFailed(e)
+            | DataSessionStarted(e)
+            | DataSessionUpdated(e)
+            | DataSessionEnded(e)
+            | DataSessionFailed(e) => &e.account_sid,
+            SmsMoSubmitted(e) | SmsMoDelivered(e) | SmsMoFailed(e) | SmsMtSubmitted(e) | SmsMtDelivered(e)
+            | SmsMtFailed(e) => &e.account_sid,
+            CdrReceived(e) => &e.tenant,
+            BillingAccountSet(e) => &e.tenant,
+            BillingActionsApplied(e) => &e.tenant,
+            BillingActionsDefined(e) => &e.tenant,
+            BillingTriggersDefined(e) => &e.tenant,
+            BillingAccountTriggersAdded(e) => &e.tenant,
+            BillingDestinationSet(e) => &e.tenant,
+            BillingActionPlanSet(e) => &e.tenant,
+            BillingRateSet(e) => &e.tenant,
+            BillingPlanFired(e) => &e.tenant,
+            SimDataLimitReached(e) | SimDataLimitCleared(e) => &e.account_sid,
+            BalanceDebited(e) => &e.tenant,
+            BillingHttpPostRequested(e) => &e.tenant,
+            BillingExportRequested(e) => &e.tenant,
+            SinkCreated(e) => &e.account_sid,
+            SinkUpdated(e) => &e.account_sid,
+            SinkDeleted(e) => &e.account_sid,
+            SinkTestRequested(e) | SinkValidated(e) => &e.account_sid,
+            SubscriptionCreated(e) => &e.account_sid,
+            SubscriptionUpdated(e) => &e.account_sid,
+            SubscriptionDeleted(e) => &e.account_sid,
+            SubscribedEventSet(e) => &e.account_sid,
+            SubscribedEventRemoved(e) => &e.account_sid,
+        };
+        Some(account.as_str())
+    }
+
+    /// The SIM an event is about, if any: the unit whose events a sink delivers in log order
+    /// (and Kinesis's partition key).
+    pub fn sim_sid(&self) -> Option<&str> {
+        use Event::*;
+        match self {
+            SimProvisioned(e) => Some(&e.sim_sid),
+            SimRegistered(e) => Some(&e.sim_sid),
+            SimUpdated(e) => Some(&e.sim_sid),
+            SimStatusChanged(e) => Some(&e.sim_sid),
+            SmsCommandCreated(e) => Some(&e.sim_sid),
+            IpCommandCreated(e) => Some(&e.sim_sid),
+            AttachmentAccepted(e)
+            | AttachmentRejected(e)
+            | AttachmentFailed(e)
+            | DataSessionStarted(e)
+            | DataSessionUpdated(e)
+            | DataSessionEnded(e)
+            | DataSessionFailed(e) => Some(&e.sim_sid),
+            SmsMoSubmitted(e) | SmsMoDelivered(e) | SmsMoFailed(e) | SmsMtSubmitted(e) | SmsMtDelivered(e)
+            | SmsMtFailed(e) => Some(&e.sim_sid),
+            SimDataLimitReached(e) | SimDataLimitCleared(e) => Some(&e.sim_sid),
+            _ => None,
+        }
+    }
 }
 
 /// A SIM's lifecycle state, as Twilio's `status`.
@@ -448,6 +541,129 @@ pub struct DataLimitDecision {
     /// flow again at the boundary without waiting for the `cleared` event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period_end: Option<DateTime<Utc>>,
+}
+
+/// Where a sink delivers, by `sink_type` (Twilio's `SinkType` and `SinkConfiguration`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "sink_type", content = "sink_configuration", rename_all = "lowercase")]
+pub enum SinkConfiguration {
+    Webhook(WebhookSink),
+    Kinesis(KinesisSink),
+}
+
+impl SinkConfiguration {
+    pub fn sink_type(&self) -> &'static str {
+        match self {
+            Self::Webhook(_) => "webhook",
+            Self::Kinesis(_) => "kinesis",
+        }
+    }
+}
+
+/// HTTP method a webhook sink uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WebhookMethod {
+    #[serde(rename = "POST")]
+    Post,
+    #[serde(rename = "GET")]
+    Get,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSink {
+    /// `http(s)://[user:password@]host/path`: userinfo becomes HTTP Basic auth.
+    pub destination: String,
+    pub method: WebhookMethod,
+    /// Many events per request (up to 64 kB) rather than one.
+    pub batch_events: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KinesisSink {
+    /// `arn:aws:kinesis:<region>:<account>:stream/<name>`.
+    pub arn: String,
+    /// The customer's IAM role the deployment assumes to write (empty: the deployment's own
+    /// credentials, which only an operator-run stand-in such as moto should be given).
+    pub role_arn: String,
+    pub external_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkCreated {
+    pub sink_sid: String,
+    pub account_sid: String,
+    pub description: String,
+    #[serde(flatten)]
+    pub configuration: SinkConfiguration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkUpdated {
+    pub sink_sid: String,
+    pub account_sid: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkRef {
+    pub sink_sid: String,
+    pub account_sid: String,
+}
+
+/// `POST /v1/Sinks/{Sid}/Test` (a test event with this id is delivered) and, with the same id,
+/// `POST /v1/Sinks/{Sid}/Validate` (the customer saw it: the sink becomes `active`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkTest {
+    pub sink_sid: String,
+    pub account_sid: String,
+    pub test_id: String,
+}
+
+/// An Event Streams type a subscription delivers, in a schema version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscribedType {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub schema_version: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionCreated {
+    pub subscription_sid: String,
+    pub account_sid: String,
+    pub sink_sid: String,
+    pub description: String,
+    pub types: Vec<SubscribedType>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionUpdated {
+    pub subscription_sid: String,
+    pub account_sid: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRef {
+    pub subscription_sid: String,
+    pub account_sid: String,
+}
+
+/// A type added to a subscription, or its schema version changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscribedEventSet {
+    pub subscription_sid: String,
+    pub account_sid: String,
+    #[serde(flatten)]
+    pub subscribed: SubscribedType,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscribedEventRemoved {
+    pub subscription_sid: String,
+    pub account_sid: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
 }
 
 /// Serde helper for patch fields: absent = unchanged, `null` = cleared, value = set.

@@ -18,6 +18,7 @@ mod envelope;
 mod error;
 pub mod networks;
 mod read;
+pub mod stream_types;
 mod subscribe;
 
 pub use append::{profile, AppendProfile, Appended, ExpectedVersion, MAX_GROUP_EVENTS};
@@ -91,6 +92,23 @@ impl EventLog {
     /// Up to `limit` events after `after`, in position order.
     pub async fn read(&self, after: Position, limit: i64) -> Result<Vec<RecordedEvent>> {
         read::read(&self.pool, self.shard, after, limit).await
+    }
+
+    /// The events of the given types after `after`, looking at most `span` positions ahead and
+    /// never past the head; returns them and the position up to which the log was looked at
+    /// (a reader that wants only some types resumes from there).
+    pub async fn read_types(
+        &self,
+        after: Position,
+        span: i64,
+        types: &[String],
+    ) -> Result<(Vec<RecordedEvent>, Position)> {
+        read::read_types(&self.pool, self.shard, after, span, types).await
+    }
+
+    /// The last position recorded before `t` (0 if none).
+    pub async fn position_before(&self, t: chrono::DateTime<chrono::Utc>) -> Result<Position> {
+        read::position_before(&self.pool, self.shard, t).await
     }
 
     /// The events of one stream after `after_version`, in order.

@@ -33,6 +33,34 @@ pub(crate) async fn read(pool: &PgPool, shard: i32, after: Position, limit: i64)
     Ok(events)
 }
 
+/// The events of `types` in `(after, min(after + span, head)]`, and that upper bound: everything
+/// up to it has been looked at. The head is read first, so every position up to it is committed
+/// and the range can never later gain an event.
+pub(crate) async fn read_types(
+    pool: &PgPool,
+    shard: i32,
+    after: Position,
+    span: i64,
+    types: &[String],
+) -> Result<(Vec<RecordedEvent>, Position)> {
+    let upto = head(pool, shard).await?.min(after + span);
+    if upto <= after {
+        return Ok((Vec::new(), after));
+    }
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM events WHERE shard = $1 AND position > $2 AND position <= $3 AND type = ANY($4) \
+         ORDER BY position"
+    ))
+    .bind(shard)
+    .bind(after)
+    .bind(upto)
+    .bind(types)
+    .fetch_all(pool)
+    .await?;
+    let events = rows.iter().map(decode_row).collect::<Result<_>>()?;
+    Ok((events, upto))
+}
+
 pub(crate) async fn read_stream(pool: &PgPool, stream: &str, after_version: i32) -> Result<Vec<RecordedEvent>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM events WHERE stream = $1 AND stream_version > $2 ORDER BY stream_version"
@@ -63,6 +91,26 @@ pub(crate) async fn hole_after(pool: &PgPool, shard: i32, after: Position) -> Re
     .fetch_one(pool)
     .await?;
     Ok((head > after && !next_exists).then_some(head))
+}
+
+/// The last position recorded before `t` (0 if none): a binary search over positions, each a
+/// primary-key lookup, since `recorded_at` grows with the position and has no index of its own.
+pub(crate) async fn position_before(pool: &PgPool, shard: i32, t: DateTime<Utc>) -> Result<Position> {
+    let (mut low, mut high) = (0, head(pool, shard).await?);
+    while low < high {
+        let mid = low + (high - low + 1) / 2;
+        let at: DateTime<Utc> = sqlx::query_scalar("SELECT recorded_at FROM events WHERE shard = $1 AND position = $2")
+            .bind(shard)
+            .bind(mid)
+            .fetch_one(pool)
+            .await?;
+        if at < t {
+            low = mid;
+        } else {
+            high = mid - 1;
+        }
+    }
+    Ok(low)
 }
 
 pub(crate) async fn head(pool: &PgPool, shard: i32) -> Result<Position> {

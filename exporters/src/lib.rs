@@ -8,14 +8,17 @@
 //! - `callbacks`: customers' SMS Command callbacks (`CallbackUrl`, a fleet's `SmsCommandsUrl`).
 //! - `billing_posts`: billing's `*http_post` actions, signed, retried.
 //! - `account_exports`: billing's `*export` actions, one document per exporter it names.
+//! - `event_streams`: Twilio Event Streams sinks (webhook, Kinesis), each a worker delivering
+//!   from its own cursor in the log.
 //!
-//! `simledger up` runs the `sinks` role (the callback notifier, the billing poster and the
-//! account exporter).
+//! `simledger up` runs the `sinks` role (the callback notifier, the billing poster, the
+//! account exporter and the Event Streams sinks).
 
 pub mod account_exports;
 pub mod billing_posts;
 pub mod callbacks;
 pub mod cdr_export;
+pub mod event_streams;
 
 /// Runs a sink's subscriber for ever: from its checkpoint, and again from its checkpoint half a
 /// second after any failure (a database restart, a write that failed and must be retried).

@@ -31,6 +31,38 @@ pub struct Rows<T> {
     pub more: bool,
 }
 
+/// The same paging over a list held in memory (a static catalog), sorted by `key_of`.
+pub fn page_in_memory<T>(mut all: Vec<T>, key_of: impl Fn(&T) -> &str, page: &PageQuery) -> Rows<T> {
+    all.sort_by(|a, b| key_of(a).cmp(key_of(b)));
+    let size = page.size.max(0) as usize;
+    let (mut items, more): (Vec<T>, bool) = match &page.cursor {
+        Cursor::Start => {
+            let more = all.len() > size;
+            (all.into_iter().take(size).collect(), more)
+        }
+        Cursor::Offset(n) => {
+            let rest: Vec<T> = all.into_iter().skip((*n).max(0) as usize).collect();
+            let more = rest.len() > size;
+            (rest.into_iter().take(size).collect(), more)
+        }
+        Cursor::After(k) => {
+            let rest: Vec<T> = all.into_iter().filter(|t| key_of(t) > k.as_str()).collect();
+            let more = rest.len() > size;
+            (rest.into_iter().take(size).collect(), more)
+        }
+        Cursor::Before(k) => {
+            let mut rest: Vec<T> = all.into_iter().filter(|t| key_of(t) < k.as_str()).collect();
+            let more = rest.len() > size;
+            rest.reverse();
+            (rest.into_iter().take(size).collect(), more)
+        }
+    };
+    if matches!(page.cursor, Cursor::Before(_)) {
+        items.reverse();
+    }
+    Rows { items, more }
+}
+
 /// Completes `query` (a `SELECT … WHERE …` with its filters) with the cursor's condition on
 /// `key`, the order and the limit, and runs it.
 pub(crate) async fn page<T>(

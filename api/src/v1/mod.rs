@@ -6,6 +6,7 @@ pub(crate) mod billing;
 mod billing_accounts;
 mod commands;
 mod esim;
+mod event_streams;
 mod fleets;
 mod naps;
 mod networks;
@@ -36,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(usage::router())
         .merge(billing::router())
         .merge(billing_accounts::router())
+        .merge(event_streams::router())
 }
 
 /// Twilio's datetime form: seconds, UTC, `Z` (`2015-07-30T20:00:00Z`); the helper libraries
