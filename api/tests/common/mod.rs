@@ -3,15 +3,19 @@
 #![allow(dead_code)]
 
 pub mod cdr_events;
+pub mod receiver;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::Value;
 use simledger_api::{AppState, Application};
+use simledger_commands::DestinationPolicy;
 use simledger_commands::{Accounts, CommandId, Commands, Credential, Role};
 use simledger_eventlog::EventLog;
+use simledger_exporters::event_streams::SinkSettings;
 use simledger_projections::device_commands::{self, DeviceCommands};
+use simledger_projections::event_streams;
 use simledger_projections::limits::Limits;
 use simledger_projections::registry::Registry;
 use simledger_projections::usage::Usage;
@@ -39,24 +43,31 @@ pub struct TestApp {
     pub usage: ProjectionHandle,
     pub cdrs: ProjectionHandle,
     pub billing: ProjectionHandle,
+    pub event_streams: ProjectionHandle,
     _db: TestDatabase,
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn(false, simledger_api::DEFAULT_RATE_LIMIT).await
+    spawn(false, simledger_api::DEFAULT_RATE_LIMIT, DestinationPolicy::ALLOW_PRIVATE).await
+}
+
+/// Customers' URLs held to public addresses, as a deployment without
+/// `--allow-private-destinations` holds them.
+pub async fn spawn_app_public_only() -> TestApp {
+    spawn(false, simledger_api::DEFAULT_RATE_LIMIT, DestinationPolicy::PUBLIC_ONLY).await
 }
 
 /// With the core nodes, ingest and the SMS dispatcher running.
 pub async fn spawn_app_with_core() -> TestApp {
-    spawn(true, simledger_api::DEFAULT_RATE_LIMIT).await
+    spawn(true, simledger_api::DEFAULT_RATE_LIMIT, DestinationPolicy::ALLOW_PRIVATE).await
 }
 
 /// Each account may make `per_second` requests a second.
 pub async fn spawn_app_with_rate_limit(per_second: u32) -> TestApp {
-    spawn(false, per_second).await
+    spawn(false, per_second, DestinationPolicy::ALLOW_PRIVATE).await
 }
 
-async fn spawn(with_core: bool, rate_limit: u32) -> TestApp {
+async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy) -> TestApp {
     let db = TestDatabase::new().await;
     let log = EventLog::new(db.pool().await);
     let registry = simledger_projections::spawn(log.clone(), "registry", Registry);
@@ -69,10 +80,21 @@ async fn spawn(with_core: bool, rate_limit: u32) -> TestApp {
         simledger_projections::billing::NAME,
         simledger_projections::billing::Billing::new(log.clone()),
     );
+    let event_streams = simledger_projections::spawn(log.clone(), event_streams::NAME, event_streams::EventStreams);
     let commands = Commands::new(log.clone(), registry.progress)
         .with_visibility(device.progress)
+        .with_visibility(event_streams.progress.clone())
         .with_cdrs(cdrs.progress.clone())
-        .with_billing(billing.progress.clone());
+        .with_billing(billing.progress.clone())
+        .with_destination_policy(destinations);
+    // Tokens derived from a deployment secret, so webhook sinks can sign with them; delivery
+    // retried quickly and `failed` after a second, so the failure tests take seconds.
+    let accounts = Accounts::new(log.pool().clone()).with_token_secret(SIGNING_KEY);
+    let mut sinks = SinkSettings::new(destinations, accounts.clone());
+    sinks.first_backoff = Duration::from_millis(20);
+    sinks.max_backoff = Duration::from_millis(200);
+    sinks.fail_after = Duration::from_secs(1);
+    simledger_exporters::event_streams::spawn(log.clone(), sinks);
     simledger_exporters::billing_posts::spawn(
         log.clone(),
         simledger_exporters::billing_posts::BillingPoster::new(SIGNING_KEY),
@@ -93,7 +115,7 @@ async fn spawn(with_core: bool, rate_limit: u32) -> TestApp {
     } else {
         None
     };
-    let state = AppState::new(commands.clone(), Some(nats.clone())).with_rate_limit(rate_limit);
+    let state = AppState::new(commands.clone(), Some(nats.clone())).with_accounts(accounts).with_rate_limit(rate_limit);
     let accounts = state.accounts.clone();
     let app = Application::bind(SocketAddr::from(([127, 0, 0, 1], 0)), state.clone()).await.unwrap();
     let base = format!("http://{}", app.local_addr());
@@ -121,6 +143,7 @@ async fn spawn(with_core: bool, rate_limit: u32) -> TestApp {
         usage,
         cdrs,
         billing,
+        event_streams,
         _db: db,
     }
 }

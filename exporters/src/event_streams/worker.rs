@@ -67,6 +67,8 @@ impl Worker {
             };
             if upto <= at.position {
                 self.wait_for_head(at.position).await;
+                // Idle is when a rewind (which moves the stored cursor) is noticed.
+                at = cursor::start(&pool, &sid, self.log.shard(), start).await?;
                 continue;
             }
             let picked = self.pick(&events, &types);
