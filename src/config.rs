@@ -71,18 +71,22 @@ impl Config {
         }
         std::fs::create_dir_all(&dir)?;
         let key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-        let file = {
+        // Written whole under a temporary name, then linked into place: a process starting at
+        // the same moment reads either no file or the whole key, and the first link wins.
+        let tmp = dir.join(format!(".signing-key.{}", uuid::Uuid::new_v4().simple()));
+        {
             use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)
-        };
-        match file {
-            Ok(mut file) => {
-                std::io::Write::write_all(&mut file, key.as_bytes())
-                    .with_context(|| format!("writing {}", path.display()))?;
+            let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+            std::io::Write::write_all(&mut file, key.as_bytes())?;
+            file.sync_all()?;
+        }
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
                 tracing::info!(path = %path.display(), "made the deployment secret");
                 Ok(key)
             }
-            // Another process made it first: use theirs.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 Ok(std::fs::read_to_string(&path)?.trim().to_owned())
             }

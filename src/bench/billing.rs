@@ -330,7 +330,7 @@ impl simledger_projections::Projection for ReadOnly {
 }
 
 /// One 1 KB data-session window of `sim`, as the PGW reports it.
-fn usage_window(
+pub(crate) fn usage_window(
     tenant: &str,
     sim: &str,
     network: &simledger_eventlog::catalog::NetworkRef,

@@ -8,6 +8,7 @@ mod export;
 mod ingest;
 mod limits;
 mod report;
+mod sinks;
 
 use clap::{Args, Subcommand};
 
@@ -33,6 +34,9 @@ enum Which {
     Api(api::ApiArgs),
     /// End to end: simulator → core nodes → JetStream → ingest → log, against the append-only rate.
     Ingest(ingest::IngestArgs),
+    /// Event Streams delivery to a local webhook, batched and unbatched, against the catch-up
+    /// read; delivery lag under a steady append load.
+    Sinks(sinks::SinksArgs),
 }
 
 pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
@@ -43,6 +47,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         Which::Limits(a) => limits::run(config, a).await,
         Which::Billing(a) => billing::run(config, a).await,
         Which::Export(a) => export::run(config, a).await,
+        Which::Sinks(a) => sinks::run(config, a).await,
     }
 }
 

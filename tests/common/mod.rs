@@ -32,6 +32,21 @@ pub fn start_up(database_url: &str) -> Platform {
     start_up_with(database_url, &["--sim-sims", "3"])
 }
 
+/// Waits for `up`'s "API listening" line on the child's piped stdout; returns the API's base
+/// URL, and keeps draining the output so the child never blocks on it.
+pub fn wait_for_listen_line(child: &mut Child) -> String {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("API listening on http://").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap().to_owned());
+            }
+        }
+    });
+    format!("http://{}", rx.recv_timeout(Duration::from_secs(60)).expect("`up` reports its listen address"))
+}
+
 pub fn start_up_with(database_url: &str, extra: &[&str]) -> Platform {
     let mut child = simledger()
         .args(["up", "--listen", "127.0.0.1:0", "--jsonrpc-listen", "127.0.0.1:0", "--log", "info"])
