@@ -20,6 +20,7 @@ const SPAN: i64 = 20_000;
 /// An event picked for delivery.
 struct Picked {
     position: Position,
+    recorded_at: chrono::DateTime<chrono::Utc>,
     partition: String,
     json: Vec<u8>,
 }
@@ -100,7 +101,7 @@ impl Worker {
             }
             let cloud = CloudEvent::of(e, stream_type, subscribed.schema_version);
             let partition = e.event.sim_sid().unwrap_or(&self.sink.account_sid).to_owned();
-            picked.push(Picked { position: e.position, partition, json: cloud.to_json() });
+            picked.push(Picked { position: e.position, recorded_at: e.recorded_at, partition, json: cloud.to_json() });
         }
         picked
     }
@@ -145,6 +146,10 @@ impl Worker {
                 return Err(DeliveryError::Rewound);
             }
             metrics::counter!("simledger_sink_delivered_total", "sink" => sid.clone()).increment(batch.len() as u64);
+            if let Some(last) = batch.last() {
+                let behind = (chrono::Utc::now() - last.recorded_at).num_milliseconds().max(0) as f64 / 1000.0;
+                metrics::gauge!("simledger_sink_lag_seconds", "sink" => sid.clone()).set(behind);
+            }
             *at = Cursor { position: to, generation: at.generation };
         }
         if count == 0 && upto > at.position {
