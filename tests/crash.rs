@@ -183,7 +183,7 @@ async fn cdr_exports_killed_mid_run_still_export_every_cdr_exactly_once() {
 /// posts and account exports).
 fn sinks(database_url: &str) -> Command {
     let mut c = common::simledger();
-    c.args(["up", "--roles", "sinks", "--signing-key", "k"])
+    c.args(["up", "--roles", "sinks", "--signing-key", "k", "--allow-private-destinations"])
         .env("DATABASE_URL", database_url)
         .env("NATS_URL", testing::nats_url())
         .env("SIMLEDGER_NATS_PREFIX", testing::unique_nats_prefix())

@@ -78,6 +78,7 @@ impl Commands {
         let catalog = read::catalog(self.log.pool(), tenant).await?;
         simledger_billing::run_actions(&mut copy, &catalog, &actions, at, "check")
             .map_err(|e| CommandError::Refused(e.to_string()))?;
+        self.check_http_posts(&actions).await?;
         let event = Event::BillingActionsApplied(BillingActionsApplied {
             tenant: tenant.to_owned(),
             account: account.to_owned(),
@@ -86,6 +87,16 @@ impl Commands {
             reason: reason.to_owned(),
         });
         self.billing_commit(tenant, event).await
+    }
+
+    /// `*http_post` URLs are called for the tenant: the destination policy applies.
+    async fn check_http_posts(&self, actions: &[Action]) -> Result<()> {
+        for a in actions.iter().filter(|a| a.action_type.starts_with("*http_post")) {
+            if let Err(e) = self.destinations.check(a.extra_parameters.trim()).await {
+                return Err(CommandError::Refused(format!("SERVER_ERROR: *http_post URL {e}")));
+            }
+        }
+        Ok(())
     }
 
     /// Runs a stored action group on an account.
@@ -116,6 +127,7 @@ impl Commands {
         for a in &actions {
             simledger_billing::action::check(a).map_err(|e| CommandError::Refused(e.to_string()))?;
         }
+        self.check_http_posts(&actions).await?;
         if !overwrite && read::catalog(self.log.pool(), tenant).await?.actions.contains_key(actions_id) {
             return Err(CommandError::Duplicate(format!("actions {actions_id} exist")));
         }

@@ -26,24 +26,29 @@ pub struct NewIpCommand {
     pub callback: Callback,
 }
 
-/// A URL simledger will call (a callback, a fleet's command URLs) must be http or https.
-pub(crate) fn check_url(param: &'static str, url: Option<&str>) -> Result<()> {
-    match url {
-        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-            Err(CommandError::invalid(param, "must be an http or https URL"))
+impl Commands {
+    /// A URL simledger will call for the customer (a callback, a fleet's command URLs, an
+    /// `*http_post`): held to the deployment's destination policy (`simledger-outbound`), so it
+    /// cannot point at the deployment's own network.
+    pub(crate) async fn check_url(&self, param: &'static str, url: Option<&str>) -> Result<()> {
+        match url {
+            Some(u) => match self.destinations.check(u).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(CommandError::invalid(param, e.to_string())),
+            },
+            None => Ok(()),
         }
-        _ => Ok(()),
     }
-}
 
-pub(crate) fn check_callback(callback: &Callback) -> Result<()> {
-    check_url("CallbackUrl", callback.url.as_deref())?;
-    if let Some(m) = &callback.method {
-        if m != "GET" && m != "POST" {
-            return Err(CommandError::invalid("CallbackMethod", "must be GET or POST"));
+    pub(crate) async fn check_callback(&self, callback: &Callback) -> Result<()> {
+        self.check_url("CallbackUrl", callback.url.as_deref()).await?;
+        if let Some(m) = &callback.method {
+            if m != "GET" && m != "POST" {
+                return Err(CommandError::invalid("CallbackMethod", "must be GET or POST"));
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 impl Commands {
@@ -64,7 +69,7 @@ impl Commands {
         if payload.is_empty() || payload.chars().count() > SMS_PAYLOAD_MAX_CHARS {
             return Err(CommandError::invalid("Payload", "must be 1 to 160 characters"));
         }
-        check_callback(&callback)?;
+        self.check_callback(&callback).await?;
         let (sim_sid, _) = self.lookup(&SIM, account_sid, sim).await?;
         let imsi: Option<String> = sqlx::query_scalar(
             "SELECT imsi FROM registry_sim_imsis WHERE sim_sid = $1 AND allowed ORDER BY imsi LIMIT 1",
@@ -108,7 +113,7 @@ impl Commands {
         if !(1..=65535).contains(&new.device_port) {
             return Err(CommandError::invalid("DevicePort", "must be a port number, 1 to 65535"));
         }
-        check_callback(&new.callback)?;
+        self.check_callback(&new.callback).await?;
         let (sim_sid, _) = self.lookup(&SIM, account_sid, &new.sim).await?;
         let iccid: String = sqlx::query_scalar("SELECT iccid FROM registry_sims WHERE sim_sid = $1")
             .bind(&sim_sid)
@@ -157,7 +162,7 @@ impl Commands {
                 return Err(CommandError::invalid("Eid", "an EID is 32 digits"));
             }
         }
-        check_callback(&callback)?;
+        self.check_callback(&callback).await?;
         let sid = cmd.sid("HP");
         // A 19-digit ICCID under simledger's issuer prefix, from the command: stable on retry.
         let digits: String = cmd.as_uuid().as_u128().to_string().chars().rev().take(12).collect();

@@ -3,7 +3,6 @@
 use simledger_eventlog::catalog::{FleetCreated, FleetUpdated};
 use simledger_eventlog::{Event, ExpectedVersion};
 
-use crate::device::check_url;
 use crate::{metadata, CommandError, CommandId, Commands, Result, FLEET, NAP};
 
 /// Twilio's bounds and default for `DataLimit`, in megabytes (the bounds shared with billing's
@@ -72,8 +71,8 @@ impl Commands {
             }
         }
         check_limit(fleet.data_limit_mb)?;
-        check_url("SmsCommandsUrl", fleet.sms_commands_url.as_deref())?;
-        check_url("IpCommandsUrl", fleet.ip_commands_url.as_deref())?;
+        self.check_url("SmsCommandsUrl", fleet.sms_commands_url.as_deref()).await?;
+        self.check_url("IpCommandsUrl", fleet.ip_commands_url.as_deref()).await?;
         let (nap_sid, _) = self.lookup(&NAP, account_sid, &fleet.network_access_profile).await?;
         if let Some(name) = &fleet.unique_name {
             self.ensure_name_free(&FLEET, account_sid, name, "").await?;
@@ -121,8 +120,8 @@ impl Commands {
         if let Some(mb) = changes.data_limit_mb {
             check_limit(mb)?;
         }
-        check_url("SmsCommandsUrl", changes.sms_commands_url.clone().flatten().as_deref())?;
-        check_url("IpCommandsUrl", changes.ip_commands_url.clone().flatten().as_deref())?;
+        self.check_url("SmsCommandsUrl", changes.sms_commands_url.clone().flatten().as_deref()).await?;
+        self.check_url("IpCommandsUrl", changes.ip_commands_url.clone().flatten().as_deref()).await?;
         let nap_sid = match &changes.network_access_profile {
             Some(nap) => Some(self.lookup(&NAP, account_sid, nap).await?.0),
             None => None,

@@ -180,6 +180,7 @@ impl Commands {
         .fetch_optional(self.log.pool())
         .await?
         .ok_or_else(|| CommandError::NotFound { what: "Sim", id: sim.to_owned() })?;
+        self.check_url("CallbackUrl", changes.callback_url.clone().flatten().as_deref()).await?;
         let fleet_sid = match &changes.fleet {
             Some(f) => Some(
                 self.lookup(&FLEET, account_sid, f)

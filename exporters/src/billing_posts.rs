@@ -18,6 +18,7 @@ use sha2::Sha256;
 use simledger_eventlog::catalog::BillingHttpPostRequested;
 use simledger_eventlog::checkpoint::{BoxError, Subscriber};
 use simledger_eventlog::{Event, EventLog, RecordedEvent};
+use simledger_outbound::{DestinationPolicy, OutboundClient};
 use sqlx::PgConnection;
 use tokio::task::JoinHandle;
 
@@ -25,20 +26,23 @@ pub const NAME: &str = "billing_posts";
 
 #[derive(Clone)]
 pub struct BillingPoster {
-    http: reqwest::Client,
+    http: OutboundClient,
     key: Vec<u8>,
     /// Pauses between attempts of one post.
     backoff: Vec<Duration>,
 }
 
 impl BillingPoster {
-    pub fn new(key: impl Into<Vec<u8>>) -> Self {
-        Self::with_backoff(key, vec![Duration::from_millis(200), Duration::from_secs(1), Duration::from_secs(5)])
+    pub fn new(key: impl Into<Vec<u8>>, policy: DestinationPolicy) -> Self {
+        Self::with_backoff(
+            key,
+            policy,
+            vec![Duration::from_millis(200), Duration::from_secs(1), Duration::from_secs(5)],
+        )
     }
 
-    pub fn with_backoff(key: impl Into<Vec<u8>>, backoff: Vec<Duration>) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("an HTTP client");
-        Self { http, key: key.into(), backoff }
+    pub fn with_backoff(key: impl Into<Vec<u8>>, policy: DestinationPolicy, backoff: Vec<Duration>) -> Self {
+        Self { http: policy.client(Duration::from_secs(5)), key: key.into(), backoff }
     }
 
     async fn post(&self, event: &RecordedEvent, p: &BillingHttpPostRequested) {
@@ -47,9 +51,15 @@ impl BillingPoster {
             tokio::time::sleep(pause).await;
             // Signed per attempt: the timestamp says when this attempt was made.
             let timestamp = chrono::Utc::now().timestamp().to_string();
-            let request = self
-                .http
-                .post(&p.url)
+            let request = match self.http.request(reqwest::Method::POST, &p.url) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(account = %p.account, error = %e, "billing *http_post refused by the destination policy");
+                    metrics::counter!("simledger_billing_posts_refused_total").increment(1);
+                    return;
+                }
+            };
+            let request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .header("X-Simledger-Event-Id", event.event_id.to_string())
                 .header("X-Simledger-Timestamp", &timestamp)
@@ -57,11 +67,11 @@ impl BillingPoster {
                 .body(body.clone());
             match request.send().await {
                 Ok(r) if r.status().is_success() => return,
-                Ok(r) => tracing::debug!(url = %p.url, attempt, status = %r.status(), "billing post refused"),
-                Err(e) => tracing::debug!(url = %p.url, attempt, error = %e, "billing post failed"),
+                Ok(r) => tracing::debug!(account = %p.account, attempt, status = %r.status(), "billing post refused"),
+                Err(_) => tracing::debug!(account = %p.account, attempt, "billing post failed"),
             }
         }
-        tracing::warn!(url = %p.url, account = %p.account, "billing *http_post given up after retries");
+        tracing::warn!(account = %p.account, "billing *http_post given up after retries");
         metrics::counter!("simledger_billing_posts_failed_total").increment(1);
     }
 }

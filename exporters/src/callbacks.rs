@@ -13,6 +13,7 @@ use std::time::Duration;
 use simledger_eventlog::catalog::SmsEvent;
 use simledger_eventlog::checkpoint::{BoxError, Subscriber};
 use simledger_eventlog::{Event, EventLog, RecordedEvent};
+use simledger_outbound::{DestinationPolicy, OutboundClient};
 use simledger_projections::registry::read as registry;
 use sqlx::PgConnection;
 use tokio::task::JoinHandle;
@@ -21,31 +22,41 @@ pub const NAME: &str = "callbacks";
 
 #[derive(Clone)]
 pub struct CallbackNotifier {
-    http: reqwest::Client,
+    http: OutboundClient,
     pool: sqlx::PgPool,
     /// Pauses between attempts of one callback.
     backoff: Vec<Duration>,
 }
 
 impl CallbackNotifier {
-    pub fn new(log: &EventLog) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("an HTTP client");
+    pub fn new(log: &EventLog, policy: DestinationPolicy) -> Self {
+        let http = policy.client(Duration::from_secs(5));
         let backoff = vec![Duration::from_millis(200), Duration::from_secs(1), Duration::from_secs(5)];
         Self { http, pool: log.pool().clone(), backoff }
     }
 
     async fn call(&self, url: &str, method: &str, params: &[(&str, String)]) {
+        // The query of a customer's URL may hold a secret: logs name the URL without it.
+        let shown = url.split('?').next().unwrap_or_default();
         for (attempt, pause) in std::iter::once(Duration::ZERO).chain(self.backoff.iter().copied()).enumerate() {
             tokio::time::sleep(pause).await;
-            let request =
-                if method == "GET" { self.http.get(url).query(params) } else { self.http.post(url).form(params) };
+            let method = if method == "GET" { reqwest::Method::GET } else { reqwest::Method::POST };
+            let request = match self.http.request(method.clone(), url) {
+                Ok(r) if method == reqwest::Method::GET => r.query(params),
+                Ok(r) => r.form(params),
+                Err(e) => {
+                    tracing::warn!(url = shown, error = %e, "callback refused by the destination policy");
+                    metrics::counter!("simledger_callbacks_refused_total").increment(1);
+                    return;
+                }
+            };
             match request.send().await {
                 Ok(r) if r.status().is_success() => return,
-                Ok(r) => tracing::debug!(url, attempt, status = %r.status(), "callback refused"),
-                Err(e) => tracing::debug!(url, attempt, error = %e, "callback failed"),
+                Ok(r) => tracing::debug!(url = shown, attempt, status = %r.status(), "callback refused"),
+                Err(_) => tracing::debug!(url = shown, attempt, "callback failed"),
             }
         }
-        tracing::warn!(url, "callback given up after retries");
+        tracing::warn!(url = shown, "callback given up after retries");
         metrics::counter!("simledger_callbacks_failed_total").increment(1);
     }
 }
@@ -125,7 +136,7 @@ impl CallbackNotifier {
 }
 
 /// Runs the notifier for ever, resuming from its checkpoint after any failure.
-pub fn spawn(log: EventLog) -> JoinHandle<()> {
-    let notifier = CallbackNotifier::new(&log);
+pub fn spawn(log: EventLog, policy: DestinationPolicy) -> JoinHandle<()> {
+    let notifier = CallbackNotifier::new(&log, policy);
     crate::spawn_sink(log, notifier)
 }

@@ -75,7 +75,11 @@ async fn wait_for(seen: &Seen, n: usize) {
 }
 
 fn quick_poster() -> BillingPoster {
-    BillingPoster::with_backoff(KEY, vec![Duration::from_millis(20), Duration::from_millis(20)])
+    BillingPoster::with_backoff(
+        KEY,
+        simledger_outbound::DestinationPolicy::ALLOW_PRIVATE,
+        vec![Duration::from_millis(20), Duration::from_millis(20)],
+    )
 }
 
 #[tokio::test]

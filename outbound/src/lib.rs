@@ -27,8 +27,6 @@ pub enum OutboundError {
     NoHost,
     #[error("resolves to a private, loopback or link-local address, which this deployment does not call")]
     Private,
-    #[error("names a host that could not be resolved")]
-    Unresolvable,
 }
 
 /// What the operator allows outbound calls to reach.
@@ -71,6 +69,7 @@ impl DestinationPolicy {
 
     /// [`Self::parse`], then resolves the host: every address it resolves to must be allowed.
     /// Used when a customer gives a URL, so a refused one is refused at once with a clear error.
+    /// A name that does not resolve is let through: the connection-time check still applies.
     pub async fn check(&self, url: &str) -> Result<Url, OutboundError> {
         let parsed = self.parse(url)?;
         if self.allow_private {
@@ -78,11 +77,13 @@ impl DestinationPolicy {
         }
         if let Some(url::Host::Domain(host)) = parsed.host() {
             let port = parsed.port_or_known_default().unwrap_or(443);
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host, port)).await.map_err(|_| OutboundError::Unresolvable)?.collect();
-            if addrs.is_empty() {
-                return Err(OutboundError::Unresolvable);
-            }
+            // A name that does not resolve now reaches nothing now; the client's resolver
+            // checks it again at every connection, so it is accepted rather than refused for a
+            // passing DNS failure.
+            let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host, port)).await {
+                Ok(found) => found.collect(),
+                Err(_) => Vec::new(),
+            };
             if addrs.iter().any(|a| !self.permits(a.ip())) {
                 return Err(OutboundError::Private);
             }

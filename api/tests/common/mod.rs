@@ -97,7 +97,7 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
     simledger_exporters::event_streams::spawn(log.clone(), sinks);
     simledger_exporters::billing_posts::spawn(
         log.clone(),
-        simledger_exporters::billing_posts::BillingPoster::new(SIGNING_KEY),
+        simledger_exporters::billing_posts::BillingPoster::new(SIGNING_KEY, destinations),
     );
     simledger_exporters::account_exports::spawn(log.clone());
     let nats = simledger_services::nats::connect(&testing::nats_url()).await.unwrap();
@@ -110,7 +110,7 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
             log.clone(),
             simledger_core::dispatch::SmsDispatcher::new(nats.clone(), &names),
         );
-        simledger_exporters::callbacks::spawn(log.clone());
+        simledger_exporters::callbacks::spawn(log.clone(), destinations);
         Some((core, names))
     } else {
         None
