@@ -145,6 +145,8 @@ pub async fn simulated_account(config: &Config, accounts: &Accounts, account_sid
                     && accounts.authenticate(sid, token).await?.is_some()
                     && accounts.signing_token(sid).await?.as_deref() == Some(token)
                 {
+                    // It holds a credential: readable by its owner only, whoever made it.
+                    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
                     return Ok(path);
                 }
             }
@@ -161,6 +163,8 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    // `mode` applies only to a file it creates: one that already existed keeps its bits.
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     f.write_all(data)
 }
 

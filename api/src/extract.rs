@@ -220,7 +220,8 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let (user, password) = basic_credentials(parts).ok_or(ApiError::Unauthorized)?;
-        let principal = state.auth.authenticate(&user, &password).await?.ok_or(ApiError::Unauthorized)?;
+        let source = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        let principal = state.auth.authenticate(&user, &password, source).await?.ok_or(ApiError::Unauthorized)?;
         state.rate_limit.admit(&principal.account_sid).map_err(|wait| ApiError::TooManyRequests(wait.ceil() as u64))?;
         Ok(Caller(principal))
     }
@@ -260,38 +261,115 @@ pub(crate) fn basic_credentials_of(headers: &axum::http::HeaderMap) -> Option<(S
 /// Checks credentials against the accounts table, remembering successes briefly so a busy
 /// client does not cost a query per request. A revoked credential stops working within
 /// [`Authenticator::TTL`].
+///
+/// Failures are throttled before they cost a query: a SID or key with
+/// [`Authenticator::MAX_FAILURES`] failures in a minute, or a source address with
+/// [`Authenticator::MAX_FAILURES_PER_SOURCE`], is answered 429 until its minute is over; and the
+/// same wrong credentials within a few seconds are refused from memory. Credentials that just
+/// worked keep working from the cache, so an attacker guessing at an account does not lock out
+/// its busy client.
 #[derive(Clone)]
 pub struct Authenticator {
     accounts: Accounts,
     recent: Arc<Mutex<RecentLogins>>,
+    failures: Arc<Mutex<Failures>>,
 }
 
 /// SHA-256 of the credentials → who they authenticated as, and when.
 type RecentLogins = HashMap<[u8; 32], (Principal, Instant)>;
 
+/// Failed logins: per SID, per source address (count in the current window, window start), and
+/// the credentials that just failed.
+#[derive(Default)]
+struct Failures {
+    by_key: HashMap<String, (u32, Instant)>,
+    credentials: HashMap<[u8; 32], Instant>,
+}
+
 impl Authenticator {
     const TTL: Duration = Duration::from_secs(30);
     const MAX_ENTRIES: usize = 10_000;
+    const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+    const MAX_FAILURES: u32 = 10;
+    const MAX_FAILURES_PER_SOURCE: u32 = 30;
+    const FAILED_CREDENTIALS_TTL: Duration = Duration::from_secs(5);
 
     pub fn new(accounts: Accounts) -> Self {
-        Self { accounts, recent: Arc::default() }
+        Self { accounts, recent: Arc::default(), failures: Arc::default() }
     }
 
-    pub async fn authenticate(&self, user: &str, password: &str) -> Result<Option<Principal>, ApiError> {
+    /// Who `user:password` authenticates as, if anyone; `source` is the client's address when
+    /// known. `Err(TooManyRequests)` while the SID or the source is throttled.
+    pub async fn authenticate(
+        &self,
+        user: &str,
+        password: &str,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<Option<Principal>, ApiError> {
         let key: [u8; 32] = Sha256::new().chain_update(user).chain_update([0]).chain_update(password).finalize().into();
         if let Some((p, at)) = self.recent.lock().expect("auth cache lock").get(&key) {
             if at.elapsed() < Self::TTL {
                 return Ok(Some(p.clone()));
             }
         }
-        let found = self.accounts.authenticate(user, password).await?;
-        if let Some(p) = &found {
-            let mut recent = self.recent.lock().expect("auth cache lock");
-            if recent.len() >= Self::MAX_ENTRIES {
-                recent.retain(|_, (_, at)| at.elapsed() < Self::TTL);
+        // Keys are bounded in length: a SID is 34 characters, anything longer is not one.
+        let user_key = format!("sid:{}", user.chars().take(64).collect::<String>());
+        let source_key = source.map(|ip| format!("ip:{ip}"));
+        {
+            let mut failures = self.failures.lock().expect("auth failures lock");
+            let now = Instant::now();
+            let limited = |key: &str, limit: u32, f: &Failures| -> Option<u64> {
+                let (count, since) = f.by_key.get(key)?;
+                let left = Self::FAILURE_WINDOW.checked_sub(now.duration_since(*since))?;
+                (*count >= limit).then(|| left.as_secs().max(1))
+            };
+            let wait = limited(&user_key, Self::MAX_FAILURES, &failures)
+                .or_else(|| source_key.as_deref().and_then(|k| limited(k, Self::MAX_FAILURES_PER_SOURCE, &failures)));
+            if let Some(seconds) = wait {
+                // A throttled attempt still counts against its source: a source that keeps
+                // guessing at one account is throttled for every account.
+                Self::count_failure(&mut failures, &user_key, source_key.as_deref(), now);
+                metrics::counter!("simledger_logins_throttled_total").increment(1);
+                return Err(ApiError::TooManyRequests(seconds));
             }
-            recent.insert(key, (p.clone(), Instant::now()));
+            if failures.credentials.get(&key).is_some_and(|at| at.elapsed() < Self::FAILED_CREDENTIALS_TTL) {
+                Self::count_failure(&mut failures, &user_key, source_key.as_deref(), now);
+                return Ok(None);
+            }
+        }
+        let found = self.accounts.authenticate(user, password).await?;
+        match &found {
+            Some(p) => {
+                let mut recent = self.recent.lock().expect("auth cache lock");
+                if recent.len() >= Self::MAX_ENTRIES {
+                    recent.retain(|_, (_, at)| at.elapsed() < Self::TTL);
+                }
+                recent.insert(key, (p.clone(), Instant::now()));
+            }
+            None => {
+                let mut failures = self.failures.lock().expect("auth failures lock");
+                let now = Instant::now();
+                if failures.credentials.len() >= Self::MAX_ENTRIES {
+                    failures.credentials.retain(|_, at| at.elapsed() < Self::FAILED_CREDENTIALS_TTL);
+                }
+                failures.credentials.insert(key, now);
+                Self::count_failure(&mut failures, &user_key, source_key.as_deref(), now);
+                metrics::counter!("simledger_logins_failed_total").increment(1);
+            }
         }
         Ok(found)
+    }
+
+    fn count_failure(failures: &mut Failures, user_key: &str, source_key: Option<&str>, now: Instant) {
+        if failures.by_key.len() >= Self::MAX_ENTRIES * 10 {
+            failures.by_key.retain(|_, (_, since)| now.duration_since(*since) < Self::FAILURE_WINDOW);
+        }
+        for key in std::iter::once(user_key).chain(source_key) {
+            let entry = failures.by_key.entry(key.to_owned()).or_insert((0, now));
+            if now.duration_since(entry.1) >= Self::FAILURE_WINDOW {
+                *entry = (0, now);
+            }
+            entry.0 += 1;
+        }
     }
 }

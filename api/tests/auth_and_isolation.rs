@@ -141,3 +141,40 @@ async fn an_account_over_its_request_rate_gets_20429_with_retry_after_and_others
     assert_eq!((body["code"].as_u64(), body["status"].as_u64()), (Some(20429), Some(429)));
     assert_eq!(app.get(&app.bob, "/v1/Sims").await.status, 200, "each account has its own budget");
 }
+
+#[tokio::test]
+async fn a_thousand_bad_logins_are_throttled() {
+    let app = spawn_app().await;
+    // Alice's own client has just used her credentials; bob has not called yet.
+    assert_eq!(app.get(&app.alice, "/v1/Sims").await.status, 200);
+    // The attacker comes from another loopback address.
+    let attacker = reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    let (mut refused, mut throttled) = (0, 0);
+    for n in 0..1000 {
+        let r = attacker
+            .get(app.url("/v1/Sims"))
+            .basic_auth(&app.alice.sid, Some(format!("guess{n}")))
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            401 => refused += 1,
+            429 => {
+                throttled += 1;
+                let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+                assert!((1..=60).contains(&wait), "Retry-After {wait}");
+                let body: serde_json::Value = r.json().await.unwrap();
+                assert_eq!(body["code"], 20429);
+            }
+            other => panic!("a bad login answered {other}"),
+        }
+    }
+    assert!(refused <= 10, "{refused} guesses were checked against the database");
+    assert_eq!(refused + throttled, 1000);
+    // The attacker's address is throttled for other accounts too…
+    let other = attacker.get(app.url("/v1/Sims")).basic_auth(&app.bob.sid, Some("x")).send().await.unwrap();
+    assert_eq!(other.status(), 429);
+    // …while alice's busy client and another tenant keep working.
+    assert_eq!(app.get(&app.alice, "/v1/Sims").await.status, 200);
+    assert_eq!(app.get(&app.bob, "/v1/Sims").await.status, 200);
+}

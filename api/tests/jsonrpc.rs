@@ -190,3 +190,28 @@ async fn the_main_listener_asks_credentials_and_keeps_customers_to_their_own_ten
     assert_eq!(r["result"], "OK");
     assert_eq!(app.get(&app.alice, "/v1/Billing/Cdrs").await.body["cdrs"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_web_page_cannot_drive_the_loopback_listener() {
+    let app = spawn_app().await;
+    let head = app.log.head().await.unwrap();
+    let call = r#"{"method":"APIerSv1.SetBalance","params":[{"Account":"1001","BalanceType":"*monetary","Value":10,"Balance":{"ID":"b","Weight":10}}],"id":1}"#;
+    // What a page can send without a preflight, and anything carrying a page's Origin.
+    let attempts = [
+        app.http.post(&app.jsonrpc).header("content-type", "text/plain").body(call),
+        app.http.post(&app.jsonrpc).header("content-type", "multipart/form-data; boundary=x").body(call),
+        app.http.post(&app.jsonrpc).header("origin", "https://evil.example").json(&serde_json::from_str::<serde_json::Value>(call).unwrap()),
+        app.http.post(&app.jsonrpc).header("origin", "null").header("content-type", "application/x-www-form-urlencoded").body(call),
+    ];
+    for attempt in attempts {
+        let r = attempt.send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(body["error"].as_str().unwrap().starts_with("SERVER_ERROR"), "{body}");
+    }
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing was appended");
+    // A script's call (curl -d, or JSON) still works.
+    let r = app.http.post(&app.jsonrpc).header("content-type", "application/x-www-form-urlencoded").body(call).send().await.unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["result"], "OK", "{body}");
+}

@@ -10,7 +10,8 @@
 //!   own tenant; an operator names one with `Tenant`). On the CGrateS-style listener
 //!   (`--jsonrpc-listen`), bound to loopback, no credentials are asked, as CGrateS asks none, and
 //!   `Tenant` defaults to the configured default tenant; bound elsewhere, operator credentials
-//!   are required.
+//!   are required. Since a browser page could post to a loopback listener, requests carrying
+//!   `Origin`, or a `text/*` or `multipart/*` body, are refused there ([`from_a_browser`]).
 
 pub(crate) mod accounts;
 mod cdrs;
@@ -131,7 +132,31 @@ struct Request {
     params: Option<Box<RawValue>>,
 }
 
+/// Whether a request could have been made by a web page. The loopback listener trusts every
+/// local process, and a browser on the operator's machine is one: any page could post to it.
+/// Browsers send `Origin` with every cross-origin POST, and without a preflight they can only
+/// send `text/plain`, `multipart/form-data` or a form; so a request with an `Origin`, or of a
+/// type only a page would choose, is refused. (A form body is still taken without `Origin`:
+/// `curl -d` sends that type, and CGrateS scripts use it.)
+fn from_a_browser(headers: &HeaderMap) -> bool {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    headers.contains_key(axum::http::header::ORIGIN)
+        || content_type.starts_with("text/")
+        || content_type.starts_with("multipart/")
+}
+
 async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes, exposure: Exposure) -> Response {
+    if exposure == Exposure::Loopback && from_a_browser(&headers) {
+        return reply(
+            StatusCode::FORBIDDEN,
+            Value::Null,
+            Err(RpcError::server("requests from web pages are not taken on this listener")),
+        );
+    }
     let request: Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -243,12 +268,14 @@ async fn authorize(state: &AppState, headers: &HeaderMap, exposure: Exposure) ->
     }
     let unauthorized = (StatusCode::UNAUTHORIZED, RpcError::unauthorized());
     let (user, password) = crate::extract::basic_credentials_of(headers).ok_or(unauthorized.clone())?;
-    let principal = state
-        .auth
-        .authenticate(&user, &password)
-        .await
-        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, RpcError::server("cannot check credentials")))?
-        .ok_or(unauthorized)?;
+    let principal = match state.auth.authenticate(&user, &password, None).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Err(unauthorized),
+        Err(crate::ApiError::TooManyRequests(_)) => {
+            return Err((StatusCode::TOO_MANY_REQUESTS, RpcError::server("too many failed logins")))
+        }
+        Err(_) => return Err((StatusCode::SERVICE_UNAVAILABLE, RpcError::server("cannot check credentials"))),
+    };
     state
         .rate_limit
         .admit(&principal.account_sid)

@@ -167,9 +167,15 @@ const COLUMNS: &[&str] = &[
 /// Checks a definition: its ID, type, filters, fields, schedule, and that a folder is writable
 /// or an S3 location well formed. [`create`] and [`upsert`] check too; this lets a batch be
 /// checked whole before any of it is stored.
+/// The most fields (and filters) an exporter may have: a CDR row, not a document.
+pub const MAX_FIELDS: usize = 256;
+
 pub fn check(e: &Exporter) -> Result<(), ExportError> {
     if e.id.is_empty() || !e.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         return Err(ExportError::Invalid("an exporter ID is letters, digits, - and _".into()));
+    }
+    if e.fields.len() > MAX_FIELDS || e.filters.len() > MAX_FIELDS {
+        return Err(ExportError::Invalid(format!("an exporter has at most {MAX_FIELDS} fields and {MAX_FIELDS} filters")));
     }
     match compile(e)?.store {
         Store::File => {

@@ -15,6 +15,11 @@ use super::filter::Filter;
 use super::record::{CdrFields, CdrRecord, Field, Value};
 
 /// A field as declared (stored as JSON, accepted in CGrateS's config shape).
+
+/// The most decimals a number may be rounded to (all rust_decimal holds).
+pub const MAX_ROUNDING_DECIMALS: u32 = 28;
+/// The longest tag, value or layout of a field.
+pub const MAX_VALUE_BYTES: usize = 1024;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldTemplate {
@@ -99,6 +104,14 @@ impl CompiledField {
             .map(|f| Filter::parse(f))
             .collect::<Result<_, _>>()
             .map_err(|e| format!("field {tag}: {e}"))?;
+        // rust_decimal holds at most 28 decimals; more would only pad every CDR with zeros (an
+        // exporter asking for billions of them would have each row take gigabytes).
+        if t.rounding_decimals.is_some_and(|d| d > MAX_ROUNDING_DECIMALS) {
+            return Err(format!("field {tag}: rounding_decimals must be at most {MAX_ROUNDING_DECIMALS}"));
+        }
+        if t.value.len() > MAX_VALUE_BYTES || t.layout.len() > MAX_VALUE_BYTES || tag.len() > MAX_VALUE_BYTES {
+            return Err(format!("field {tag}: tag, value and layout must be at most {MAX_VALUE_BYTES} bytes each"));
+        }
         Ok(Self { tag: tag.to_owned(), key: key.to_owned(), parts, layout, rounding: t.rounding_decimals, filters })
     }
 
@@ -245,6 +258,17 @@ mod tests {
         let mut t = field("*constant", "roaming");
         t.filters = vec!["*notstring:~*req.iccid:8988".into()];
         assert_eq!(render(t), "");
+    }
+
+    #[test]
+    fn an_exporter_field_cannot_ask_for_unbounded_output() {
+        let mut huge = field("*variable", "~*req.Cost");
+        huge.rounding_decimals = Some(u32::MAX);
+        assert!(CompiledField::compile(&huge).unwrap_err().contains("at most 28"));
+        huge.rounding_decimals = Some(28);
+        assert!(CompiledField::compile(&huge).is_ok());
+        let long = field("*constant", &"x".repeat(MAX_VALUE_BYTES + 1));
+        assert!(CompiledField::compile(&long).unwrap_err().contains("at most"));
     }
 
     #[test]
