@@ -148,7 +148,8 @@ async fn a_thousand_bad_logins_are_throttled() {
     // Alice's own client has just used her credentials; bob has not called yet.
     assert_eq!(app.get(&app.alice, "/v1/Sims").await.status, 200);
     // The attacker comes from another loopback address.
-    let attacker = reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    let attacker =
+        reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
     let (mut refused, mut throttled) = (0, 0);
     for n in 0..1000 {
         let r = attacker

@@ -200,8 +200,15 @@ async fn a_web_page_cannot_drive_the_loopback_listener() {
     let attempts = [
         app.http.post(&app.jsonrpc).header("content-type", "text/plain").body(call),
         app.http.post(&app.jsonrpc).header("content-type", "multipart/form-data; boundary=x").body(call),
-        app.http.post(&app.jsonrpc).header("origin", "https://evil.example").json(&serde_json::from_str::<serde_json::Value>(call).unwrap()),
-        app.http.post(&app.jsonrpc).header("origin", "null").header("content-type", "application/x-www-form-urlencoded").body(call),
+        app.http
+            .post(&app.jsonrpc)
+            .header("origin", "https://evil.example")
+            .json(&serde_json::from_str::<serde_json::Value>(call).unwrap()),
+        app.http
+            .post(&app.jsonrpc)
+            .header("origin", "null")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(call),
     ];
     for attempt in attempts {
         let r = attempt.send().await.unwrap();
@@ -211,7 +218,14 @@ async fn a_web_page_cannot_drive_the_loopback_listener() {
     }
     assert_eq!(app.log.head().await.unwrap(), head, "nothing was appended");
     // A script's call (curl -d, or JSON) still works.
-    let r = app.http.post(&app.jsonrpc).header("content-type", "application/x-www-form-urlencoded").body(call).send().await.unwrap();
+    let r = app
+        .http
+        .post(&app.jsonrpc)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(call)
+        .send()
+        .await
+        .unwrap();
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["result"], "OK", "{body}");
 }

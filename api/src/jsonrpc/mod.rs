@@ -139,11 +139,8 @@ struct Request {
 /// type only a page would choose, is refused. (A form body is still taken without `Origin`:
 /// `curl -d` sends that type, and CGrateS scripts use it.)
 fn from_a_browser(headers: &HeaderMap) -> bool {
-    let content_type = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type =
+        headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     headers.contains_key(axum::http::header::ORIGIN)
         || content_type.starts_with("text/")
         || content_type.starts_with("multipart/")

@@ -175,7 +175,9 @@ pub fn check(e: &Exporter) -> Result<(), ExportError> {
         return Err(ExportError::Invalid("an exporter ID is letters, digits, - and _".into()));
     }
     if e.fields.len() > MAX_FIELDS || e.filters.len() > MAX_FIELDS {
-        return Err(ExportError::Invalid(format!("an exporter has at most {MAX_FIELDS} fields and {MAX_FIELDS} filters")));
+        return Err(ExportError::Invalid(format!(
+            "an exporter has at most {MAX_FIELDS} fields and {MAX_FIELDS} filters"
+        )));
     }
     match compile(e)?.store {
         Store::File => {

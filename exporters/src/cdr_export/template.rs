@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use super::filter::Filter;
 use super::record::{CdrFields, CdrRecord, Field, Value};
 
-/// A field as declared (stored as JSON, accepted in CGrateS's config shape).
-
 /// The most decimals a number may be rounded to (all rust_decimal holds).
 pub const MAX_ROUNDING_DECIMALS: u32 = 28;
 /// The longest tag, value or layout of a field.
 pub const MAX_VALUE_BYTES: usize = 1024;
+
+/// A field as declared (stored as JSON, accepted in CGrateS's config shape).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldTemplate {
