@@ -59,6 +59,12 @@ pub struct UpArgs {
     /// credentials elsewhere), or `off`.
     #[arg(long, env = "SIMLEDGER_JSONRPC_LISTEN", default_value = "127.0.0.1:2080")]
     jsonrpc_listen: String,
+    /// Failed logins a minute per account or key SID before the API answers 429.
+    #[arg(long, env = "SIMLEDGER_MAX_FAILED_LOGINS", default_value_t = 10)]
+    max_failed_logins: u32,
+    /// Failed logins a minute per client address before the API answers 429.
+    #[arg(long, env = "SIMLEDGER_MAX_FAILED_LOGINS_PER_SOURCE", default_value_t = 30)]
+    max_failed_logins_per_source: u32,
     /// How long a sink's deliveries may keep failing before it shows `failed` (it keeps
     /// retrying, and resumes from its cursor when the receiver answers again).
     #[arg(long, env = "SIMLEDGER_SINK_FAIL_AFTER_SECONDS", default_value_t = 900)]
@@ -104,6 +110,10 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
 
     let server = if has(Role::Api) {
         let mut state = AppState::new(p.commands.clone(), Some(p.nats.clone()))
+            .with_login_limits(simledger_api::LoginLimits {
+                per_credential: args.max_failed_logins,
+                per_source: args.max_failed_logins_per_source,
+            })
             .with_accounts(config.accounts(p.log.pool().clone())?)
             .with_rate_limit(args.api_rate_limit)
             .with_default_tenant(default_tenant.clone());

@@ -196,6 +196,17 @@ fn bench_export_prints_the_export_rate_against_copy_and_peak_memory() {
     assert!(rss["value"].as_f64().unwrap() > 0.0);
 }
 
+#[test]
+fn bench_sinks_prints_delivery_rates_against_the_catch_up_read_and_the_lag() {
+    let figures = bench_figures(&["sinks", "--events", "2000", "--lag-rate", "500", "--lag-seconds", "1"]);
+    let named = |n: &str| figures.iter().find(|f| f["name"] == n).unwrap_or_else(|| panic!("{n} in {figures:?}"));
+    for rate in ["sink_webhook_batched", "sink_webhook_unbatched"] {
+        let f = named(rate);
+        assert!(f["value"].as_f64().unwrap() > 0.0 && f["reference"].as_f64().unwrap() > 0.0, "{f}");
+    }
+    assert!(named("sink_lag_p99")["value"].as_f64().unwrap() >= named("sink_lag_p50")["value"].as_f64().unwrap());
+}
+
 /// Runs `simledger bench <args> --json` on the test server and parses its figures.
 fn bench_figures(args: &[&str]) -> Vec<serde_json::Value> {
     let out = simledger()

@@ -263,8 +263,8 @@ pub(crate) fn basic_credentials_of(headers: &axum::http::HeaderMap) -> Option<(S
 /// [`Authenticator::TTL`].
 ///
 /// Failures are throttled before they cost a query: a SID or key with
-/// [`Authenticator::MAX_FAILURES`] failures in a minute, or a source address with
-/// [`Authenticator::MAX_FAILURES_PER_SOURCE`], is answered 429 until its minute is over; and the
+/// [`LoginLimits::per_credential`] failures in a minute, or a source address with
+/// [`LoginLimits::per_source`], is answered 429 until its minute is over; and the
 /// same wrong credentials within a few seconds are refused from memory. Credentials that just
 /// worked keep working from the cache, so an attacker guessing at an account does not lock out
 /// its busy client.
@@ -273,6 +273,22 @@ pub struct Authenticator {
     accounts: Accounts,
     recent: Arc<Mutex<RecentLogins>>,
     failures: Arc<Mutex<Failures>>,
+    limits: LoginLimits,
+}
+
+/// How many failed logins a minute are answered before 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Per account SID or API key SID.
+    pub per_credential: u32,
+    /// Per client address.
+    pub per_source: u32,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self { per_credential: 10, per_source: 30 }
+    }
 }
 
 /// SHA-256 of the credentials → who they authenticated as, and when.
@@ -290,12 +306,10 @@ impl Authenticator {
     const TTL: Duration = Duration::from_secs(30);
     const MAX_ENTRIES: usize = 10_000;
     const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-    const MAX_FAILURES: u32 = 10;
-    const MAX_FAILURES_PER_SOURCE: u32 = 30;
     const FAILED_CREDENTIALS_TTL: Duration = Duration::from_secs(5);
 
-    pub fn new(accounts: Accounts) -> Self {
-        Self { accounts, recent: Arc::default(), failures: Arc::default() }
+    pub fn new(accounts: Accounts, limits: LoginLimits) -> Self {
+        Self { accounts, recent: Arc::default(), failures: Arc::default(), limits }
     }
 
     /// Who `user:password` authenticates as, if anyone; `source` is the client's address when
@@ -323,8 +337,8 @@ impl Authenticator {
                 let left = Self::FAILURE_WINDOW.checked_sub(now.duration_since(*since))?;
                 (*count >= limit).then(|| left.as_secs().max(1))
             };
-            let wait = limited(&user_key, Self::MAX_FAILURES, &failures)
-                .or_else(|| source_key.as_deref().and_then(|k| limited(k, Self::MAX_FAILURES_PER_SOURCE, &failures)));
+            let wait = limited(&user_key, self.limits.per_credential, &failures)
+                .or_else(|| source_key.as_deref().and_then(|k| limited(k, self.limits.per_source, &failures)));
             if let Some(seconds) = wait {
                 // A throttled attempt still counts against its source: a source that keeps
                 // guessing at one account is throttled for every account.

@@ -30,6 +30,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::ApiError;
+pub use extract::LoginLimits;
 pub use metrics_export::prometheus_handle;
 pub use state::{AppState, ReadinessCheck, DEFAULT_RATE_LIMIT};
 

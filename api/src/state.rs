@@ -3,7 +3,7 @@ use std::sync::Arc;
 use simledger_commands::{Accounts, Commands};
 use simledger_eventlog::EventLog;
 
-use crate::extract::Authenticator;
+use crate::extract::{Authenticator, LoginLimits};
 use crate::rate_limit::RateLimiter;
 
 /// Requests per second per account unless configured otherwise.
@@ -20,6 +20,7 @@ pub struct AppState {
     pub accounts: Accounts,
     pub(crate) auth: Authenticator,
     pub(crate) rate_limit: RateLimiter,
+    login_limits: LoginLimits,
     /// `None` until the NATS connection is first made; `/readyz` reports it.
     pub nats: Option<async_nats::Client>,
     pub checks: Vec<ReadinessCheck>,
@@ -32,8 +33,9 @@ impl AppState {
     pub fn new(commands: Commands, nats: Option<async_nats::Client>) -> Self {
         let accounts = Accounts::new(commands.log().pool().clone());
         Self {
-            auth: Authenticator::new(accounts.clone()),
+            auth: Authenticator::new(accounts.clone(), LoginLimits::default()),
             rate_limit: RateLimiter::new(DEFAULT_RATE_LIMIT),
+            login_limits: LoginLimits::default(),
             accounts,
             commands,
             nats,
@@ -45,8 +47,15 @@ impl AppState {
     /// The accounts store to authenticate with and create accounts in (one that derives auth
     /// tokens from the deployment secret, so webhook sinks can sign).
     pub fn with_accounts(mut self, accounts: Accounts) -> Self {
-        self.auth = Authenticator::new(accounts.clone());
+        self.auth = Authenticator::new(accounts.clone(), self.login_limits);
         self.accounts = accounts;
+        self
+    }
+
+    /// How many failed logins a minute are answered before 429.
+    pub fn with_login_limits(mut self, limits: LoginLimits) -> Self {
+        self.login_limits = limits;
+        self.auth = Authenticator::new(self.accounts.clone(), limits);
         self
     }
 
