@@ -28,6 +28,11 @@ macro_rules! catalog {
                 match self { $( Event::$variant(d) => serde_json::to_string(d), )* }
             }
 
+            /// The `data` as a JSON value.
+            pub fn to_value(&self) -> serde_json::Result<serde_json::Value> {
+                match self { $( Event::$variant(d) => serde_json::to_value(d), )* }
+            }
+
             /// Rebuilds an event from its stored type and data.
             pub fn decode(event_type: &str, data: &str) -> Result<Self, DecodeError> {
                 match event_type {

@@ -51,13 +51,12 @@ impl Counter {
             let me = me.clone();
             async move {
                 let now = Instant::now();
-                if let Ok(serde_json::Value::Array(events)) = serde_json::from_slice::<serde_json::Value>(&body) {
-                    let mut arrivals = me.arrivals.lock().expect("lock");
-                    for e in events {
-                        if let Some(id) = e["id"].as_str() {
-                            arrivals.entry(id.to_owned()).or_insert(now);
-                        }
-                    }
+                // A real receiver runs elsewhere: this one only picks out the ids (each
+                // CloudEvent's `"id":"EZ…"`, 34 characters), so it takes little of the CPU the
+                // delivery is measured on.
+                let mut arrivals = me.arrivals.lock().expect("lock");
+                for id in ids(&body) {
+                    arrivals.entry(id.to_owned()).or_insert(now);
                 }
                 axum::http::StatusCode::OK
             }
@@ -78,6 +77,19 @@ impl Counter {
         }
         Ok(())
     }
+}
+
+/// The CloudEvent ids in a delivered body.
+fn ids(body: &[u8]) -> impl Iterator<Item = &str> {
+    const KEY: &[u8] = b"\"id\":\"";
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let found = body[at..].windows(KEY.len()).position(|w| w == KEY)?;
+        let start = at + found + KEY.len();
+        let end = start + body[start..].iter().position(|b| *b == b'"')?;
+        at = end;
+        std::str::from_utf8(&body[start..end]).ok()
+    })
 }
 
 /// `count` data-session windows of `account` from number `from`, appended in batches.

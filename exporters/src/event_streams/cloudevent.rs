@@ -28,8 +28,7 @@ fn twilio_time(t: DateTime<Utc>) -> String {
 impl CloudEvent {
     /// The CloudEvent of a log event of type `t`, in the subscribed `schema_version`.
     pub fn of(e: &RecordedEvent, t: &StreamType, schema_version: i32) -> Self {
-        let mut data: serde_json::Value =
-            serde_json::from_str(&e.event.to_json().expect("a recorded event serializes")).expect("JSON");
+        let mut data = e.event.to_value().expect("a recorded event serializes");
         stream_types::data_in_version(t, schema_version, &mut data);
         let (id, time, source) = match &e.event {
             Event::AttachmentAccepted(c)

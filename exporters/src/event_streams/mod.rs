@@ -4,7 +4,8 @@
 //! signs) or a Kinesis stream.
 //!
 //! - **At least once, never skipped**: the cursor moves only after the receiver acknowledged;
-//!   a crash repeats at most the request under way (`cursor.rs`).
+//!   its write goes out while the next request is sent, so a crash repeats at most two requests
+//!   (`cursor.rs`, `worker.rs`).
 //! - **One SIM's events in log order**: a sink's worker delivers in log order, one request at a
 //!   time, and retries a request until it is acknowledged before the next.
 //! - **A slow or dead sink delays no other**: each sink is its own task, holding no transaction

@@ -115,7 +115,6 @@ impl Worker {
         upto: Position,
         token: Option<&str>,
     ) -> Result<(), DeliveryError> {
-        let pool = self.log.pool();
         let sid = &self.sink.sink_sid;
         // Each unit of delivery: the events it carries and the position the cursor may take.
         let units: Vec<(std::ops::Range<usize>, Position)> = match &self.configuration {
@@ -137,28 +136,44 @@ impl Worker {
                 kinesis::calls(&sizes).into_iter().map(|r| (r.clone(), picked[r.end - 1].position)).collect()
             }
         };
+        // Each unit's cursor write goes to the database while the next unit is sent: a crash
+        // then repeats at most the unit in flight and the one whose write had not committed.
         let count = units.len();
+        let mut owed: Option<(Cursor, Position, i64)> = None;
         for (i, (range, to)) in units.into_iter().enumerate() {
             let to = if i + 1 == count { upto } else { to };
             let batch = &picked[range];
-            self.deliver_unit(batch, token).await?;
-            if !cursor::advance(pool, sid, *at, to, batch.len() as i64).await? {
+            let (sent, written) = tokio::join!(self.deliver_unit(batch, token), self.write(owed.take()));
+            if !written? {
                 return Err(DeliveryError::Rewound);
             }
+            sent?;
             metrics::counter!("simledger_sink_delivered_total", "sink" => sid.clone()).increment(batch.len() as u64);
             if let Some(last) = batch.last() {
                 let behind = (chrono::Utc::now() - last.recorded_at).num_milliseconds().max(0) as f64 / 1000.0;
                 metrics::gauge!("simledger_sink_lag_seconds", "sink" => sid.clone()).set(behind);
             }
+            owed = Some((*at, to, batch.len() as i64));
             *at = Cursor { position: to, generation: at.generation };
         }
         if count == 0 && upto > at.position {
-            if !cursor::advance(pool, sid, *at, upto, 0).await? {
-                return Err(DeliveryError::Rewound);
-            }
+            owed = Some((*at, upto, 0));
             *at = Cursor { position: upto, generation: at.generation };
         }
+        if !self.write(owed).await? {
+            return Err(DeliveryError::Rewound);
+        }
         Ok(())
+    }
+
+    /// Moves the cursor as owed (`from`, `to`, events delivered); `false` when it was rewound.
+    async fn write(&self, owed: Option<(Cursor, Position, i64)>) -> Result<bool, DeliveryError> {
+        match owed {
+            Some((from, to, delivered)) => {
+                Ok(cursor::advance(self.log.pool(), &self.sink.sink_sid, from, to, delivered).await?)
+            }
+            None => Ok(true),
+        }
     }
 
     /// One request's worth, retried with exponential backoff and jitter until the receiver
