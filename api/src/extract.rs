@@ -291,8 +291,8 @@ impl Default for LoginLimits {
     }
 }
 
-/// SHA-256 of the credentials → who they authenticated as, and when.
-type RecentLogins = HashMap<[u8; 32], (Principal, Instant)>;
+/// SHA-256 of the credentials → who they authenticated as, with which SID, and when.
+type RecentLogins = HashMap<[u8; 32], (Principal, String, Instant)>;
 
 /// Failed logins: per SID, per source address (count in the current window, window start), and
 /// the credentials that just failed.
@@ -321,7 +321,7 @@ impl Authenticator {
         source: Option<std::net::IpAddr>,
     ) -> Result<Option<Principal>, ApiError> {
         let key: [u8; 32] = Sha256::new().chain_update(user).chain_update([0]).chain_update(password).finalize().into();
-        if let Some((p, at)) = self.recent.lock().expect("auth cache lock").get(&key) {
+        if let Some((p, _, at)) = self.recent.lock().expect("auth cache lock").get(&key) {
             if at.elapsed() < Self::TTL {
                 return Ok(Some(p.clone()));
             }
@@ -356,9 +356,9 @@ impl Authenticator {
             Some(p) => {
                 let mut recent = self.recent.lock().expect("auth cache lock");
                 if recent.len() >= Self::MAX_ENTRIES {
-                    recent.retain(|_, (_, at)| at.elapsed() < Self::TTL);
+                    recent.retain(|_, (_, _, at)| at.elapsed() < Self::TTL);
                 }
-                recent.insert(key, (p.clone(), Instant::now()));
+                recent.insert(key, (p.clone(), user.to_owned(), Instant::now()));
             }
             None => {
                 let mut failures = self.failures.lock().expect("auth failures lock");
@@ -372,6 +372,11 @@ impl Authenticator {
             }
         }
         Ok(found)
+    }
+
+    /// Forgets cached logins of `user` (a revoked key), so it stops working at once here.
+    pub fn forget(&self, user: &str) {
+        self.recent.lock().expect("auth cache lock").retain(|_, (_, sid, _)| sid != user);
     }
 
     fn count_failure(failures: &mut Failures, user_key: &str, source_key: Option<&str>, now: Instant) {

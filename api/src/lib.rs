@@ -37,6 +37,12 @@ pub use state::{AppState, ReadinessCheck, DEFAULT_RATE_LIMIT};
 /// The most a request body may be; Twilio's own API refuses far smaller bodies than this.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// How long a request may take to produce its answer.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Requests handled at once by one listener.
+pub const MAX_IN_FLIGHT: usize = 512;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -114,6 +120,12 @@ pub fn jsonrpc_app(state: AppState, exposure: jsonrpc::Exposure) -> Router {
 fn with_common_layers(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // A request that has not produced its answer in 30 s is answered 503 (Twilio's JSON)
+        // and its work dropped (a streamed body, once started, is not cut); at most
+        // MAX_IN_FLIGHT requests are handled at once, the rest wait their turn instead of
+        // exhausting the database pool.
+        .layer(axum::middleware::from_fn(answer_in_time))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_IN_FLIGHT))
         // A bug in one handler answers that request with Twilio's 500 JSON, not a dropped
         // connection, and leaves the process serving.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
@@ -121,6 +133,13 @@ fn with_common_layers(routes: Router<AppState>, state: AppState) -> Router {
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+async fn answer_in_time(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable("The request took too long to answer; try again".into()).into_response(),
+    }
 }
 
 /// A bound, not yet serving, HTTP server; `port 0` picks a free port (tests).

@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_account))
         .routes(routes!(create_key))
+        .routes(routes!(revoke_key))
         .routes(routes!(add_sim))
         .routes(routes!(import_sims))
         .routes(routes!(set_rate))
@@ -216,6 +217,26 @@ async fn create_key(
         StatusCode::CREATED,
         Json(NewKey { sid: c.sid, account_sid: account, friendly_name: c.friendly_name, secret: c.secret }),
     ))
+}
+
+/// Revokes an API key: it stops working at once on this API process, and within the
+/// authentication cache's 30 seconds on any other.
+#[utoipa::path(delete, path = "/operator/Accounts/{AccountSid}/Keys/{KeySid}", tag = "operator",
+    operation_id = "OperatorRevokeKey",
+    params(("AccountSid" = String, Path), ("KeySid" = String, Path)),
+    responses((status = 204, description = "Revoked"), Errors,
+        (status = 403, body = crate::error::TwilioError, description = "Not an operator account")),
+    security(("accountSid_authToken" = [])))]
+async fn revoke_key(
+    State(state): State<AppState>,
+    _op: Operator,
+    Path((account, key)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    if !state.accounts.revoke_key(&account, &key).await? {
+        return Err(ApiError::not_found(format_args!("/operator/Accounts/{account}/Keys/{key}")));
+    }
+    state.auth.forget(&key);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

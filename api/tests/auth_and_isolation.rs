@@ -179,3 +179,28 @@ async fn a_thousand_bad_logins_are_throttled() {
     assert_eq!(app.get(&app.alice, "/v1/Sims").await.status, 200);
     assert_eq!(app.get(&app.bob, "/v1/Sims").await.status, 200);
 }
+
+#[tokio::test]
+async fn a_revoked_api_key_stops_working_at_once() {
+    let app = spawn_app().await;
+    let key = |r: &Answer| Credential {
+        sid: r.body["sid"].as_str().unwrap().to_owned(),
+        secret: r.body["secret"].as_str().unwrap().to_owned(),
+        friendly_name: "key".into(),
+    };
+    let stolen = key(&app.post(&app.operator, &format!("/operator/Accounts/{}/Keys", app.alice.sid), &[]).await);
+    let kept = key(&app.post(&app.operator, &format!("/operator/Accounts/{}/Keys", app.alice.sid), &[]).await);
+    assert_eq!(app.get(&stolen, "/v1/Sims").await.status, 200, "the key works (and is cached)");
+    // Only an operator revokes, and only a key of the account named.
+    let path = format!("/operator/Accounts/{}/Keys/{}", app.alice.sid, stolen.sid);
+    assert_error(&app.delete(&app.alice, &path).await, 403, 20403);
+    let wrong_account = format!("/operator/Accounts/{}/Keys/{}", app.bob.sid, stolen.sid);
+    assert_error(&app.delete(&app.operator, &wrong_account).await, 404, 20404);
+    assert_eq!(app.get(&stolen, "/v1/Sims").await.status, 200);
+    assert_eq!(app.delete(&app.operator, &path).await.status, 204);
+    assert_error(&app.get(&stolen, "/v1/Sims").await, 401, 20003);
+    assert_error(&app.delete(&app.operator, &path).await, 404, 20404);
+    // The account's other key and its auth token keep working.
+    assert_eq!(app.get(&kept, "/v1/Sims").await.status, 200);
+    assert_eq!(app.get(&app.alice, "/v1/Sims").await.status, 200);
+}

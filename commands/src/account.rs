@@ -170,6 +170,16 @@ impl Accounts {
         Ok(Credential { sid, secret, friendly_name: friendly_name.to_owned() })
     }
 
+    /// Deletes an account's API key; `false` when the account has no such key.
+    pub async fn revoke_key(&self, account_sid: &str, key_sid: &str) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM account_keys WHERE key_sid = $1 AND account_sid = $2")
+            .bind(key_sid)
+            .bind(account_sid)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
     /// Checks HTTP Basic credentials: `AccountSid:AuthToken` or `KeySid:Secret`.
     pub async fn authenticate(&self, username: &str, password: &str) -> Result<Option<Principal>> {
         let digest = hash(password);
