@@ -229,3 +229,13 @@ async fn a_web_page_cannot_drive_the_loopback_listener() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["result"], "OK", "{body}");
 }
+
+#[tokio::test]
+async fn get_cdrs_answers_a_bounded_page() {
+    let app = spawn_app().await;
+    let (result, error) = app.rpc("APIerSv1.GetCDRs", json!({"Limit": 1_000_000})).await;
+    assert!(result.is_null(), "{result}");
+    assert!(error.as_str().unwrap().starts_with("SERVER_ERROR: Limit must be at most 10000"), "{error}");
+    let (_, error) = app.rpc("APIerSv1.GetCDRs", json!({"Limit": 10_000})).await;
+    assert!(error.is_null() || error == "NOT_FOUND", "{error}");
+}

@@ -392,6 +392,9 @@ pub mod read {
         page(pool, q, "lpad(order_id::text, 20, '0')", at).await
     }
 
+    /// The most CDRs one search answers.
+    pub const MAX_SEARCH_ROWS: i64 = 10_000;
+
     /// CGrateS's `RPCCDRsFilter`, the part `GetCDRs` takes: lists match any member, order IDs are
     /// `[start, end)`, rows come in order-ID order (or reversed).
     #[derive(Debug, Clone, Default)]
@@ -433,9 +436,9 @@ pub mod read {
         };
         push_conditions(&mut q, &filter);
         q.push(if s.descending { " ORDER BY order_id DESC" } else { " ORDER BY order_id" });
-        if let Some(limit) = s.limit {
-            q.push(" LIMIT ").push_bind(limit);
-        }
+        // A search answers at most MAX_SEARCH_ROWS CDRs: no caller holds the whole table in
+        // the API's memory (callers page with Offset or OrderIDStart).
+        q.push(" LIMIT ").push_bind(s.limit.unwrap_or(MAX_SEARCH_ROWS).min(MAX_SEARCH_ROWS));
         if let Some(offset) = s.offset {
             q.push(" OFFSET ").push_bind(offset);
         }

@@ -194,7 +194,15 @@ impl CdrsFilter {
             setup_time_end: time("SetupTimeEnd", &self.setup_time_end)?,
             order_id_start: self.order_id_start.or(extra("OrderIDStart")?),
             order_id_end: self.order_id_end.or(extra("OrderIDEnd")?),
-            limit: non_negative("Limit", self.limit)?,
+            limit: match non_negative("Limit", self.limit)? {
+                Some(n) if n > read::MAX_SEARCH_ROWS => {
+                    return Err(RpcError::server(format!(
+                        "Limit must be at most {}; page with Offset or OrderIDStart",
+                        read::MAX_SEARCH_ROWS
+                    )))
+                }
+                other => other,
+            },
             offset: non_negative("Offset", self.offset)?,
             descending,
         })
