@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{python_env, run_json, start_up_with};
+use common::{python_env, run_json, start_moto, start_up_with, Moto};
 use receiver::Receiver;
 use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent};
 use simledger_services::testing::{self, TestDatabase};
@@ -211,37 +211,6 @@ async fn the_delivering_process_killed_three_times_loses_no_event() {
     let smallest = receiver.events().iter().map(|e| e.to_string().len()).min().unwrap();
     let bound = 3 * 2 * (64 * 1024 / smallest);
     assert!(duplicates <= bound, "{duplicates} duplicates, more than {bound}");
-}
-
-/// moto's server on a free port, killed when dropped.
-struct Moto {
-    child: std::process::Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_moto() -> Moto {
-    let bin = python_env();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(bin.join("moto_server"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server starts");
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while reqwest::get(&endpoint).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "moto answers within 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Moto { child, endpoint }
 }
 
 /// Runs boto3 against moto: `create STREAM` or `read STREAM` (prints the records as JSON lines).

@@ -4,10 +4,10 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::python_env;
+use common::{start_moto, Moto};
 use futures_util::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::ObjectStore;
@@ -17,38 +17,7 @@ use simledger_services::testing::{self, TestDatabase};
 
 const ACCOUNT: &str = "AC00000000000000000000000000000053";
 
-/// moto's S3, on a free port, killed when dropped.
-struct S3StandIn {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for S3StandIn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_s3() -> S3StandIn {
-    let bin = python_env();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(bin.join("moto_server"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server starts");
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while reqwest::get(&endpoint).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "moto answers within 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    S3StandIn { child, endpoint }
-}
-
-fn store(s3: &S3StandIn, bucket: &str) -> impl ObjectStore {
+fn store(s3: &Moto, bucket: &str) -> impl ObjectStore {
     AmazonS3Builder::new()
         .with_endpoint(&s3.endpoint)
         .with_allow_http(true)
@@ -60,7 +29,7 @@ fn store(s3: &S3StandIn, bucket: &str) -> impl ObjectStore {
         .unwrap()
 }
 
-fn export(s3: &S3StandIn, db: &TestDatabase, exporter: &str) -> Command {
+fn export(s3: &Moto, db: &TestDatabase, exporter: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_simledger"));
     c.args(["export", "--account", ACCOUNT, "--exporter", exporter])
         .env("DATABASE_URL", &db.url)
@@ -82,7 +51,7 @@ fn exporter(id: &str, path: &str) -> simledger_exporters::cdr_export::Exporter {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_exports_killed_mid_upload_still_hold_every_cdr_exactly_once() {
-    let s3 = start_s3().await;
+    let s3 = start_moto().await;
     let created = reqwest::Client::new().put(format!("{}/cdrs", s3.endpoint)).send().await.unwrap();
     assert!(created.status().is_success(), "bucket created: {}", created.status());
     let db = TestDatabase::new().await;
@@ -136,7 +105,7 @@ async fn s3_exports_killed_mid_upload_still_hold_every_cdr_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_s3_export_to_a_missing_bucket_fails_and_moves_nothing() {
-    let s3 = start_s3().await;
+    let s3 = start_moto().await;
     let db = TestDatabase::new().await;
     let log = EventLog::new(db.pool().await);
     let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);

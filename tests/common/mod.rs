@@ -164,3 +164,34 @@ pub fn ended_session(account: &str, n: u32) -> simledger_eventlog::Event {
         data_session_data_total: Some(2),
     })
 }
+
+/// moto's server (S3, Kinesis, STS) on a free port, from the test virtualenv; killed when dropped.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn start_moto() -> Moto {
+    let bin = python_env();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(bin.join("moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server starts");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while reqwest::get(&endpoint).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "moto answers within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Moto { child, endpoint }
+}
