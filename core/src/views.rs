@@ -86,8 +86,11 @@ impl SubscriberView {
                 }
             }
             Event::SimStatusChanged(s) => {
+                // Only the owner's change counts (see the registry projection).
                 if let Some(sim) = self.sims.get_mut(&s.sim_sid) {
-                    sim.status = s.to;
+                    if sim.account_sid.as_deref() == Some(s.account_sid.as_str()) {
+                        sim.status = s.to;
+                    }
                 }
             }
             Event::FleetCreated(f) => {

@@ -682,12 +682,16 @@ async fn derive_effects(
                     tracing::warn!(account, "*suspend_sim/*resume_sim on an account that is not a SIM's");
                     continue;
                 };
-                let status: Option<SimStatus> =
-                    sqlx::query_scalar::<_, String>("SELECT status FROM registry_sims WHERE sim_sid = $1")
-                        .bind(sim)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .and_then(|s| serde_json::from_value(serde_json::Value::String(s)).ok());
+                // Only a SIM of the tenant: a billing account named after another tenant's SIM
+                // must not reach it.
+                let status: Option<SimStatus> = sqlx::query_scalar::<_, String>(
+                    "SELECT status FROM registry_sims WHERE sim_sid = $1 AND account_sid = $2",
+                )
+                .bind(sim)
+                .bind(tenant)
+                .fetch_optional(&mut *tx)
+                .await?
+                .and_then(|s| serde_json::from_value(serde_json::Value::String(s)).ok());
                 let Some(from) = status else { continue };
                 let to = if *active { SimStatus::Active } else { SimStatus::Inactive };
                 if from == to || (*active && from != SimStatus::Inactive) {

@@ -180,10 +180,11 @@ impl Subscriber for Limits {
                     };
                     // Only the first move counts: periods run from the first activation.
                     sqlx::query(&format!(
-                        "UPDATE limits_sims SET {column} = coalesce({column}, $2) WHERE sim_sid = $1"
+                        "UPDATE limits_sims SET {column} = coalesce({column}, $2) WHERE sim_sid = $1 AND account_sid = $3"
                     ))
                     .bind(&s.sim_sid)
                     .bind(e.recorded_at)
+                    .bind(&s.account_sid)
                     .execute(&mut *tx)
                     .await?;
                 }

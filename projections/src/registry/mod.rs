@@ -78,15 +78,19 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
         }
         Event::SimUpdated(u) => update_sim(tx, u, e).await?,
         Event::SimStatusChanged(s) => {
+            // A change in another account's name than the SIM's owner's changes no status (the
+            // stream's version still moves, so the owner's next command is not refused for it).
             sqlx::query(
-                "UPDATE registry_sims SET status = $2, date_updated = $3, last_position = $4, version = $5 \
-                 WHERE sim_sid = $1",
+                "UPDATE registry_sims SET status = CASE WHEN account_sid = $6 THEN $2 ELSE status END, \
+                 date_updated = CASE WHEN account_sid = $6 THEN $3 ELSE date_updated END, \
+                 last_position = $4, version = $5 WHERE sim_sid = $1",
             )
             .bind(&s.sim_sid)
             .bind(s.to.as_str())
             .bind(at)
             .bind(pos)
             .bind(e.stream_version)
+            .bind(&s.account_sid)
             .execute(&mut *tx)
             .await?;
         }
