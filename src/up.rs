@@ -59,6 +59,14 @@ pub struct UpArgs {
     /// credentials elsewhere), or `off`.
     #[arg(long, env = "SIMLEDGER_JSONRPC_LISTEN", default_value = "127.0.0.1:2080")]
     jsonrpc_listen: String,
+    /// The folder under which each customer's own file exporters write, one folder per account
+    /// [default: `<data dir>/exports/tenants`].
+    #[arg(long, env = "SIMLEDGER_TENANT_EXPORT_ROOT")]
+    tenant_export_root: Option<std::path::PathBuf>,
+    /// An S3 location an account's own exporters may write under, `AC…=s3://bucket/prefix`
+    /// (repeat, or comma-separate in the environment). Without one an account has no S3 exporter.
+    #[arg(long, env = "SIMLEDGER_TENANT_S3", value_delimiter = ',')]
+    tenant_s3: Vec<String>,
     /// Failed logins a minute per account or key SID before the API answers 429.
     #[arg(long, env = "SIMLEDGER_MAX_FAILED_LOGINS", default_value_t = 10)]
     max_failed_logins: u32,
@@ -109,7 +117,20 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     }
 
     let server = if has(Role::Api) {
+        let root = match &args.tenant_export_root {
+            Some(r) => r.clone(),
+            None => config.data_dir().absolute()?.join("exports").join("tenants"),
+        };
+        let mut grants = simledger_exporters::cdr_export::grants::ExportGrants::new(root);
+        for grant in &args.tenant_s3 {
+            let (tenant, location) = grant
+                .split_once('=')
+                .with_context(|| format!("--tenant-s3 {grant:?} is not AC…=s3://bucket/prefix"))?;
+            grants =
+                grants.allow_s3(tenant.trim(), location.trim()).with_context(|| format!("--tenant-s3 {grant:?}"))?;
+        }
         let mut state = AppState::new(p.commands.clone(), Some(p.nats.clone()))
+            .with_export_grants(grants)
             .with_login_limits(simledger_api::LoginLimits {
                 per_credential: args.max_failed_logins,
                 per_source: args.max_failed_logins_per_source,

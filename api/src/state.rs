@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use simledger_commands::{Accounts, Commands};
 use simledger_eventlog::EventLog;
+use simledger_exporters::cdr_export::grants::ExportGrants;
 
 use crate::extract::{Authenticator, LoginLimits};
 use crate::rate_limit::RateLimiter;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub(crate) auth: Authenticator,
     pub(crate) rate_limit: RateLimiter,
     login_limits: LoginLimits,
+    /// Where customers' own exporters may write.
+    pub(crate) export_grants: ExportGrants,
     /// `None` until the NATS connection is first made; `/readyz` reports it.
     pub nats: Option<async_nats::Client>,
     pub checks: Vec<ReadinessCheck>,
@@ -36,6 +39,7 @@ impl AppState {
             auth: Authenticator::new(accounts.clone(), LoginLimits::default()),
             rate_limit: RateLimiter::new(DEFAULT_RATE_LIMIT),
             login_limits: LoginLimits::default(),
+            export_grants: ExportGrants::new(std::env::temp_dir().join("simledger-exports")),
             accounts,
             commands,
             nats,
@@ -49,6 +53,12 @@ impl AppState {
     pub fn with_accounts(mut self, accounts: Accounts) -> Self {
         self.auth = Authenticator::new(accounts.clone(), self.login_limits);
         self.accounts = accounts;
+        self
+    }
+
+    /// Where customers' own exporters may write (the operator's grant).
+    pub fn with_export_grants(mut self, grants: ExportGrants) -> Self {
+        self.export_grants = grants;
         self
     }
 

@@ -91,8 +91,9 @@ fn exported_cgrids(dir: &std::path::Path) -> Vec<String> {
     ids
 }
 
-fn export_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("simledger-export-{}", uuid::Uuid::new_v4().simple()));
+/// A fresh folder inside alice's export folder (customers' exporters write only there).
+fn export_dir(app: &TestApp) -> std::path::PathBuf {
+    let dir = app.export_root.join(&app.alice.sid).join(uuid::Uuid::new_v4().simple().to_string());
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -110,7 +111,7 @@ async fn all_cgrids(app: &TestApp) -> Vec<String> {
 #[tokio::test]
 async fn runs_while_cdrs_keep_coming_export_each_cdr_exactly_once() {
     let app = spawn_app().await;
-    let dir = export_dir();
+    let dir = export_dir(&app);
     let path = dir.to_str().unwrap();
     let created = app.post(&app.alice, "/v1/Billing/Exporters", &[("Id", "all"), ("ExportPath", path)]).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
@@ -156,7 +157,7 @@ async fn runs_while_cdrs_keep_coming_export_each_cdr_exactly_once() {
 #[tokio::test]
 async fn a_run_interrupted_after_writing_its_file_is_finished_into_the_same_file() {
     let app = spawn_app().await;
-    let dir = export_dir();
+    let dir = export_dir(&app);
     app.post(&app.alice, "/v1/Billing/Exporters", &[("Id", "x"), ("ExportPath", dir.to_str().unwrap())]).await;
     let alice = app.alice.sid.clone();
     log_events(&app, (0..4).map(|n| ended_session(&alice, "HS1", n, 10)).collect()).await;
@@ -190,7 +191,7 @@ async fn a_run_interrupted_after_writing_its_file_is_finished_into_the_same_file
 #[tokio::test]
 async fn an_sms_only_and_a_data_only_exporter_cover_every_cdr_once() {
     let app = spawn_app().await;
-    let (sms_dir, data_dir) = (export_dir(), export_dir());
+    let (sms_dir, data_dir) = (export_dir(&app), export_dir(&app));
     let sms_exporter =
         [("Id", "sms"), ("ExportPath", sms_dir.to_str().unwrap()), ("Filters", "*string:~*req.ToR:*sms")];
     let data_exporter =
@@ -216,7 +217,7 @@ async fn an_sms_only_and_a_data_only_exporter_cover_every_cdr_once() {
 #[tokio::test]
 async fn bad_exporter_definitions_are_refused_and_change_nothing() {
     let app = spawn_app().await;
-    let dir = export_dir();
+    let dir = export_dir(&app);
     let path = dir.to_str().unwrap();
     for bad in [
         vec![("Id", "a"), ("ExportPath", path), ("Type", "*kafka_json_map")],
@@ -253,7 +254,7 @@ fn read_lines(dir: &std::path::Path, ext: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_templated_csv_exporter_writes_its_own_columns_for_the_cdrs_its_filters_pass() {
     let app = spawn_app().await;
-    let dir = export_dir();
+    let dir = export_dir(&app);
     let fields = r#"[
         {"tag": "Id", "path": "*exp.Id", "type": "*variable", "value": "~*req.CGRID"},
         {"tag": "Sim", "path": "*exp.Sim", "type": "*composed", "value": "~*req.Account;/;~*req.iccid"},
@@ -302,7 +303,7 @@ async fn a_templated_csv_exporter_writes_its_own_columns_for_the_cdrs_its_filter
 #[tokio::test]
 async fn a_json_exporter_writes_one_object_per_line_keyed_by_its_paths() {
     let app = spawn_app().await;
-    let (all_dir, mapped_dir) = (export_dir(), export_dir());
+    let (all_dir, mapped_dir) = (export_dir(&app), export_dir(&app));
     let fields = r#"[{"tag": "cost", "path": "*exp.Cost", "value": "~*req.Cost", "rounding_decimals": 2},
                      {"tag": "to", "path": "*exp.To", "value": "~*req.Destination"}]"#;
     let mapped =
@@ -326,7 +327,7 @@ async fn a_json_exporter_writes_one_object_per_line_keyed_by_its_paths() {
 #[tokio::test]
 async fn a_scheduled_exporter_runs_when_its_time_comes_and_not_before() {
     let app = spawn_app().await;
-    let dir = export_dir();
+    let dir = export_dir(&app);
     let every = [("Id", "tick"), ("ExportPath", dir.to_str().unwrap()), ("Schedule", "*every:1h")];
     let created = app.post(&app.alice, "/v1/Billing/Exporters", &every).await;
     assert_eq!((created.status, created.body["schedule"].as_str()), (201, Some("*every:1h")));

@@ -56,3 +56,83 @@ async fn tenant_a_cannot_suspend_tenant_b_sim() {
     let (account, error) = app.rpc("APIerSv2.GetAccount", json!({"Account": sim})).await;
     assert!(error.is_null() && account["ID"].as_str().is_some(), "{account} {error}");
 }
+
+/// A JSON-RPC call on the main listener as `who` (a customer acts on its own tenant).
+async fn rpc_as(
+    app: &common::TestApp,
+    who: &simledger_commands::Credential,
+    method: &str,
+    params: serde_json::Value,
+) -> serde_json::Value {
+    let body = json!({"method": method, "params": [params], "id": 1});
+    let r =
+        app.http.post(app.url("/jsonrpc")).basic_auth(&who.sid, Some(&who.secret)).json(&body).send().await.unwrap();
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_customer_cannot_write_an_export_outside_its_root() {
+    let app = spawn_app().await;
+    let outside = std::env::temp_dir().join(format!("simledger-outside-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&outside).unwrap();
+    let bobs = app.export_root.join(&app.bob.sid);
+    for path in [outside.to_str().unwrap(), "/etc", "../x", "a/../../b", bobs.to_str().unwrap()] {
+        let r = app.post(&app.alice, "/v1/Billing/Exporters", &[("Id", "steal"), ("ExportPath", path)]).await;
+        common::assert_error(&r, 400, 20001);
+        assert!(!r.body["message"].as_str().unwrap().contains("os error"), "{:?}", r.body);
+        let reply = rpc_as(
+            &app,
+            &app.alice,
+            "ConfigSv1.SetConfig",
+            json!({"Config": {"ees": {"exporters": [
+            {"id": "steal", "type": "*file_csv", "export_path": path}]}}}),
+        )
+        .await;
+        assert!(reply["error"].as_str().is_some_and(|e| e.contains("export folder")), "{reply}");
+    }
+    // S3: only where the operator granted it (nothing, here).
+    let r = app
+        .post(
+            &app.alice,
+            "/v1/Billing/Exporters",
+            &[("Id", "s3"), ("Type", "*s3_csv"), ("ExportPath", "s3://any-bucket/x")],
+        )
+        .await;
+    common::assert_error(&r, 400, 20001);
+    assert!(std::fs::read_dir(&outside).unwrap().next().is_none(), "nothing written outside");
+    let listed = app.get(&app.alice, "/v1/Billing/Exporters").await;
+    assert_eq!(listed.body["exporters"], json!([]), "nothing stored");
+    // A relative folder lands inside the account's own export folder.
+    let ok = app.post(&app.alice, "/v1/Billing/Exporters", &[("Id", "daily"), ("ExportPath", "daily")]).await;
+    assert_eq!(ok.status, 201, "{:?}", ok.body);
+    assert!(app.export_root.join(&app.alice.sid).join("daily").is_dir());
+    // Another tenant keeps working.
+    let bob = app.post(&app.bob, "/v1/Billing/Exporters", &[("Id", "daily"), ("ExportPath", "daily")]).await;
+    assert_eq!(bob.status, 201, "{:?}", bob.body);
+    std::fs::remove_dir_all(&outside).unwrap();
+}
+
+#[tokio::test]
+async fn a_customer_cannot_rewrite_an_exporter_the_operator_declared() {
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir().join(format!("simledger-declared-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut declared = simledger_exporters::cdr_export::Exporter::new("billing", "*file_csv", dir.to_str().unwrap());
+    declared.declared = true;
+    simledger_exporters::cdr_export::upsert(app.log.pool(), &app.alice.sid, &declared).await.unwrap();
+    let reply = rpc_as(
+        &app,
+        &app.alice,
+        "ConfigSv1.SetConfig",
+        json!({"Config": {"ees": {"exporters": [
+        {"id": "billing", "type": "*file_csv", "export_path": "mine"}]}}}),
+    )
+    .await;
+    assert!(reply["error"].as_str().is_some_and(|e| e.contains("operator")), "{reply}");
+    let path: String = sqlx::query_scalar("SELECT export_path FROM cdr_exporters WHERE exporter_id = 'billing'")
+        .fetch_one(app.log.pool())
+        .await
+        .unwrap();
+    assert_eq!(path, dir.to_str().unwrap(), "the operator's exporter is unchanged");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

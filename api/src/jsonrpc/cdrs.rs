@@ -431,13 +431,22 @@ pub async fn set_config(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let default_tenant = call.tenant(Some(&args.tenant))?;
     let mut checked = Vec::new();
     for e in &ees.exporters {
-        let (tenant, exporter) = e.to_exporter(Some(&default_tenant), &mut Vec::new()).map_err(export_error)?;
+        let (tenant, mut exporter) = e.to_exporter(Some(&default_tenant), &mut Vec::new()).map_err(export_error)?;
+        let tenant = call.tenant(Some(&tenant))?;
+        // A customer's exporters write only where the operator granted it.
+        if !call.is_operator() {
+            call.state.export_grants.confine(&tenant, &mut exporter).map_err(export_error)?;
+        }
         cdr_export::check(&exporter).map_err(export_error)?;
-        checked.push((call.tenant(Some(&tenant))?, exporter));
+        checked.push((tenant, exporter));
     }
     if !args.dry_run {
         for (tenant, exporter) in &checked {
-            cdr_export::upsert(call.state.pool(), tenant, exporter).await.map_err(export_error)?;
+            if call.is_operator() {
+                cdr_export::upsert(call.state.pool(), tenant, exporter).await.map_err(export_error)?;
+            } else {
+                cdr_export::upsert_own(call.state.pool(), tenant, exporter).await.map_err(export_error)?;
+            }
         }
     }
     ok(&"OK")

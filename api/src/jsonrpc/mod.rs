@@ -104,6 +104,11 @@ pub struct Call {
 }
 
 impl Call {
+    /// Whether the caller is the operator (or a loopback caller, trusted as one).
+    pub fn is_operator(&self) -> bool {
+        self.operator
+    }
+
     /// A customer acting on its own account (the REST mirror of the billing methods).
     pub fn customer(state: AppState, account: String) -> Self {
         Self { state, operator: false, own_account: Some(account) }

@@ -129,6 +129,10 @@ async fn create_exporter(
             p.export_path.ok_or_else(|| ApiError::missing("ExportPath", true))?,
         )
     };
+    let mut exporter = exporter;
+    if caller.0.role != simledger_commands::Role::Operator {
+        state.export_grants.confine(caller.account(), &mut exporter).map_err(export_error)?;
+    }
     simledger_exporters::cdr_export::create(state.pool(), caller.account(), &exporter).await.map_err(export_error)?;
     Ok((axum::http::StatusCode::CREATED, Json(exporter.into())))
 }

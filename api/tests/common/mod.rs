@@ -44,6 +44,8 @@ pub struct TestApp {
     pub cdrs: ProjectionHandle,
     pub billing: ProjectionHandle,
     pub event_streams: ProjectionHandle,
+    /// Where customers' own file exporters write: `<export_root>/<account SID>/…`.
+    pub export_root: std::path::PathBuf,
     _db: TestDatabase,
 }
 
@@ -115,7 +117,12 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
     } else {
         None
     };
-    let state = AppState::new(commands.clone(), Some(nats.clone())).with_accounts(accounts).with_rate_limit(rate_limit);
+    // Each app's customers export under a folder of its own.
+    let export_root = std::env::temp_dir().join(format!("simledger-tenant-exports-{}", uuid::Uuid::new_v4().simple()));
+    let state = AppState::new(commands.clone(), Some(nats.clone()))
+        .with_accounts(accounts)
+        .with_rate_limit(rate_limit)
+        .with_export_grants(simledger_exporters::cdr_export::grants::ExportGrants::new(&export_root));
     let accounts = state.accounts.clone();
     let app = Application::bind(SocketAddr::from(([127, 0, 0, 1], 0)), state.clone()).await.unwrap();
     let base = format!("http://{}", app.local_addr());
@@ -144,6 +151,7 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
         cdrs,
         billing,
         event_streams,
+        export_root,
         _db: db,
     }
 }

@@ -15,6 +15,7 @@
 pub mod config;
 pub mod download;
 pub mod filter;
+pub mod grants;
 pub mod record;
 pub mod schedule;
 pub mod template;
@@ -217,6 +218,22 @@ pub async fn upsert(pool: &PgPool, tenant: &str, e: &Exporter) -> Result<(), Exp
         WHEN cdr_exporters.schedule IS NOT DISTINCT FROM $9 THEN cdr_exporters.next_run_at ELSE $10 END";
     store(pool, tenant, e, redefine).await?;
     Ok(())
+}
+
+/// Creates or redefines a tenant's own exporter ([`upsert`]), refusing to touch one the operator
+/// declared for it: those are the operator's.
+pub async fn upsert_own(pool: &PgPool, tenant: &str, e: &Exporter) -> Result<(), ExportError> {
+    let declared: Option<bool> =
+        sqlx::query_scalar("SELECT declared FROM cdr_exporters WHERE tenant = $1 AND exporter_id = $2")
+            .bind(tenant)
+            .bind(&e.id)
+            .fetch_optional(pool)
+            .await?;
+    if declared == Some(true) {
+        return Err(ExportError::Invalid(format!("exporter {} is the operator's and cannot be changed here", e.id)));
+    }
+    let own = Exporter { declared: false, ..e.clone() };
+    upsert(pool, tenant, &own).await
 }
 
 /// Checks and inserts a definition; `on_conflict` (a constant of this module) says what an

@@ -1,0 +1,163 @@
+//! Where a tenant's own exporters may write: the operator's grant, never the tenant's choice.
+//!
+//! - Files go under `<root>/<tenant>/`: a relative `ExportPath` is taken inside it, an absolute
+//!   one must already be inside it; `..` is refused, and the folder is resolved (symlinks
+//!   followed) and checked again, so no link leads out.
+//! - S3 locations must lie under a prefix the operator granted the tenant
+//!   (`--tenant-s3 AC…=s3://bucket/prefix`); without a grant a tenant has no S3 exporter.
+//!
+//! Exporters the operator declares (configuration file, loopback JSON-RPC) are not confined.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::{compile, s3_location, ExportError, Exporter, Store};
+
+#[derive(Debug, Clone)]
+pub struct ExportGrants {
+    file_root: PathBuf,
+    /// (tenant, `s3://bucket[/prefix]`).
+    s3: Vec<(String, String)>,
+}
+
+impl ExportGrants {
+    pub fn new(file_root: impl Into<PathBuf>) -> Self {
+        Self { file_root: file_root.into(), s3: Vec::new() }
+    }
+
+    /// Lets `tenant` export under `location` (`s3://bucket[/prefix]`).
+    pub fn allow_s3(mut self, tenant: &str, location: &str) -> Result<Self, ExportError> {
+        s3_location(location)?;
+        self.s3.push((tenant.to_owned(), location.trim_end_matches('/').to_owned()));
+        Ok(self)
+    }
+
+    /// The tenant's folder, created if missing.
+    pub fn tenant_root(&self, tenant: &str) -> Result<PathBuf, ExportError> {
+        if tenant.is_empty() || !tenant.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(ExportError::Invalid("this account cannot have file exporters".into()));
+        }
+        let root = self.file_root.join(tenant);
+        std::fs::create_dir_all(&root).map_err(|e| {
+            tracing::error!(root = %root.display(), error = %e, "cannot create a tenant's export folder");
+            ExportError::Invalid("the export folder is not available; tell the operator".into())
+        })?;
+        Ok(root)
+    }
+
+    /// Checks `e` against what `tenant` was granted and rewrites a file exporter's path to the
+    /// resolved folder inside the tenant's root.
+    pub fn confine(&self, tenant: &str, e: &mut Exporter) -> Result<(), ExportError> {
+        match compile(e)?.store {
+            Store::File => {
+                e.export_path = self.file_path(tenant, &e.export_path)?.display().to_string();
+                Ok(())
+            }
+            Store::S3 => {
+                let wanted = e.export_path.trim_end_matches('/');
+                let granted = self.s3.iter().any(|(t, location)| {
+                    t == tenant
+                        && wanted
+                            .strip_prefix(location.as_str())
+                            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                });
+                if granted {
+                    Ok(())
+                } else {
+                    Err(ExportError::Invalid(format!(
+                        "ExportPath {wanted} is not an S3 location the operator granted this account"
+                    )))
+                }
+            }
+        }
+    }
+
+    fn file_path(&self, tenant: &str, given: &str) -> Result<PathBuf, ExportError> {
+        let outside = || {
+            ExportError::Invalid(
+                "ExportPath must be a folder inside this account's export folder (a relative path, without ..)".into(),
+            )
+        };
+        let root = self.tenant_root(tenant)?;
+        let canonical_root = root.canonicalize().map_err(|_| outside())?;
+        let given = Path::new(given);
+        if given.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(outside());
+        }
+        let wanted = if given.is_absolute() {
+            if !(given.starts_with(&root) || given.starts_with(&canonical_root)) {
+                return Err(outside());
+            }
+            given.to_path_buf()
+        } else {
+            root.join(given)
+        };
+        // Before creating anything: the part that exists already must resolve inside the root
+        // (creating through a link would make folders outside it).
+        let mut existing = wanted.as_path();
+        while !existing.exists() {
+            existing = existing.parent().ok_or_else(outside)?;
+        }
+        if !existing.canonicalize().map_err(|_| outside())?.starts_with(&canonical_root) {
+            return Err(outside());
+        }
+        std::fs::create_dir_all(&wanted).map_err(|_| outside())?;
+        let resolved = wanted.canonicalize().map_err(|_| outside())?;
+        if !resolved.starts_with(&canonical_root) {
+            return Err(outside());
+        }
+        Ok(resolved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("simledger-grants-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_customer_cannot_write_an_export_outside_its_root() {
+        let base = root();
+        let grants = ExportGrants::new(base.join("tenants"));
+        let outside = base.join("elsewhere");
+        std::fs::create_dir_all(&outside).unwrap();
+        let tenant_root = grants.tenant_root("ACa").unwrap();
+        std::os::unix::fs::symlink(&outside, tenant_root.join("link")).unwrap();
+        for path in [
+            "/etc",
+            "/tmp",
+            outside.to_str().unwrap(),
+            "../ACb",
+            "daily/../../ACb",
+            "link",
+            "link/deeper",
+            base.join("tenants/ACb").to_str().unwrap(),
+        ] {
+            let mut e = Exporter::new("x", "*file_csv", path);
+            assert!(grants.confine("ACa", &mut e).is_err(), "{path} was let through");
+        }
+        assert!(std::fs::read_dir(&outside).unwrap().next().is_none(), "nothing was created outside");
+        let mut ok = Exporter::new("x", "*file_csv", "daily/sms");
+        grants.confine("ACa", &mut ok).unwrap();
+        assert!(Path::new(&ok.export_path).starts_with(tenant_root.canonicalize().unwrap()));
+        let mut inside = Exporter::new("x", "*file_csv", tenant_root.join("abs").to_str().unwrap());
+        assert!(grants.confine("ACa", &mut inside).is_ok());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn s3_locations_need_the_operators_grant() {
+        let grants = ExportGrants::new(root()).allow_s3("ACa", "s3://cdrs/ACa").unwrap();
+        let ok = |path: &str, tenant: &str| grants.confine(tenant, &mut Exporter::new("x", "*s3_csv", path)).is_ok();
+        assert!(ok("s3://cdrs/ACa", "ACa"));
+        assert!(ok("s3://cdrs/ACa/daily", "ACa"));
+        assert!(!ok("s3://cdrs/ACab", "ACa"), "a prefix is a folder, not a string prefix");
+        assert!(!ok("s3://cdrs", "ACa"));
+        assert!(!ok("s3://other/ACa", "ACa"));
+        assert!(!ok("s3://cdrs/ACa", "ACb"), "another tenant's grant is not this one's");
+    }
+}
