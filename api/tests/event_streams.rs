@@ -373,6 +373,21 @@ async fn bad_sink_and_subscription_input_is_refused_and_stores_nothing() {
 }
 
 #[tokio::test]
+async fn an_account_cannot_create_sinks_without_end() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let config = webhook_config(&receiver.url("/many"), true);
+    let form = [("Description", "one of many"), ("SinkType", "webhook"), ("SinkConfiguration", config.as_str())];
+    for n in 0..simledger_commands::MAX_SINKS_PER_ACCOUNT {
+        assert_eq!(app.post(&app.alice, "/v1/Sinks", &form).await.status, 201, "sink {n}");
+    }
+    let head = app.log.head().await.unwrap();
+    assert_error(&app.post(&app.alice, "/v1/Sinks", &form).await, 400, 20001);
+    assert_eq!(app.log.head().await.unwrap(), head);
+    assert_eq!(app.post(&app.bob, "/v1/Sinks", &form).await.status, 201, "another account is not limited by it");
+}
+
+#[tokio::test]
 async fn a_private_destination_is_refused_without_the_operators_switch() {
     let app = spawn_app_public_only().await;
     let head = app.log.head().await.unwrap();

@@ -15,6 +15,8 @@ use crate::{metadata, CommandError, CommandId, Commands, Result};
 const MAX_DESCRIPTION_CHARS: usize = 1024;
 const MAX_URL_BYTES: usize = 2048;
 const MAX_TYPES: usize = 64;
+/// Sinks one account may have: each is a worker reading the log, so they are not free.
+pub const MAX_SINKS_PER_ACCOUNT: i64 = 50;
 
 /// `SinkType` and `SinkConfiguration` as given, checked and typed. `SinkConfiguration` is a JSON
 /// object in a form field, as Twilio takes it; unknown keys are refused.
@@ -179,6 +181,16 @@ impl Commands {
             }
         }
         check_description(description)?;
+        let sinks: i64 = sqlx::query_scalar("SELECT count(*) FROM es_sinks WHERE account_sid = $1")
+            .bind(account_sid)
+            .fetch_one(self.log.pool())
+            .await?;
+        if sinks >= MAX_SINKS_PER_ACCOUNT {
+            return Err(CommandError::invalid(
+                "SinkType",
+                format!("an account has at most {MAX_SINKS_PER_ACCOUNT} sinks; delete one first"),
+            ));
+        }
         if let SinkConfiguration::Webhook(w) = &configuration {
             self.destinations
                 .check(&w.destination)

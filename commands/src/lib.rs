@@ -27,7 +27,7 @@ pub use billing::AccountSettings;
 pub use cdr::{ExternalCdrInput, ProcessedCdr, TORS};
 pub use device::{Callback, NewIpCommand, IP_PAYLOAD_MAX_BYTES, SMS_PAYLOAD_MAX_CHARS};
 pub use error::CommandError;
-pub use event_streams::{parse_kinesis_arn, parse_sink_configuration, TypeRequest};
+pub use event_streams::{parse_kinesis_arn, parse_sink_configuration, TypeRequest, MAX_SINKS_PER_ACCOUNT};
 pub use fleet::{FleetChanges, NewFleet, DATA_LIMIT_MB, DEFAULT_DATA_LIMIT_MB};
 pub use ids::CommandId;
 pub use sim::{transition_allowed, SimChanges};

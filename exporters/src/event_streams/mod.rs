@@ -201,6 +201,9 @@ pub const TESTS_NAME: &str = "sink_tests";
 /// dead receiver delays no other test.
 async fn deliver_tests(log: EventLog, sinks: Arc<Sinks>) {
     let types = vec!["sink.test_requested".to_owned()];
+    // Tests in flight at once: a customer asking for many tests of a dead receiver waits for
+    // its own earlier tests, and takes nothing from delivery.
+    let in_flight = Arc::new(Semaphore::new(32));
     loop {
         let run = async {
             let mut conn = log.pool().acquire().await?;
@@ -215,7 +218,12 @@ async fn deliver_tests(log: EventLog, sinks: Arc<Sinks>) {
                         continue;
                     }
                     if let simledger_eventlog::Event::SinkTestRequested(t) = e.event {
-                        tokio::spawn(deliver_test(log.clone(), sinks.clone(), t, e.recorded_at));
+                        let permit = in_flight.clone().acquire_owned().await.expect("never closed");
+                        let (log, sinks) = (log.clone(), sinks.clone());
+                        tokio::spawn(async move {
+                            deliver_test(log, sinks, t, e.recorded_at).await;
+                            drop(permit);
+                        });
                     }
                 }
                 if upto > at {
