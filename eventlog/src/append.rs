@@ -155,12 +155,29 @@ pub(crate) async fn run_appender(pool: PgPool, shard: i32, mut rx: mpsc::Receive
                     let _ = req.reply.send(outcome);
                 }
             }
+            Err(e) if group.len() > 1 => {
+                // One request the database refuses must not fail the others it was grouped
+                // with: commit them one by one, so only the offending one fails.
+                cache.invalidate();
+                tracing::warn!(error = %e, requests = group.len(), "group commit failed; committing its requests one by one");
+                for req in group {
+                    let single = [req];
+                    let outcome = match commit_group(&pool, shard, &single, &mut cache).await {
+                        Ok(mut outcomes) => outcomes.pop().expect("one outcome per request"),
+                        Err(e) => {
+                            cache.invalidate();
+                            Err(EventLogError::CommitFailed(e.to_string()))
+                        }
+                    };
+                    let [req] = single;
+                    let _ = req.reply.send(outcome);
+                }
+            }
             Err(e) => {
                 cache.invalidate();
-                tracing::warn!(error = %e, requests = group.len(), "group commit failed; callers may retry");
-                let message = e.to_string();
+                tracing::warn!(error = %e, "commit failed; the caller may retry");
                 for req in group {
-                    let _ = req.reply.send(Err(EventLogError::CommitFailed(message.clone())));
+                    let _ = req.reply.send(Err(EventLogError::CommitFailed(e.to_string())));
                 }
             }
         }

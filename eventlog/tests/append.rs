@@ -178,3 +178,39 @@ async fn events_read_back_equal_what_was_appended() {
     assert_eq!(read[0].metadata.source.as_deref(), Some("test"));
     assert_eq!(log.read_stream("sim-x", 0).await.unwrap(), read);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_the_database_refuses_fails_alone_and_its_group_still_commits() {
+    let (db, log) = common::fresh_log().await;
+    // Fault injection: the database refuses any event of the stream "poison", as it would an
+    // unstorable value that got past the checks.
+    let pool = db.pool().await;
+    sqlx::query(
+        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.stream = 'poison' THEN RAISE EXCEPTION 'unstorable'; END IF; RETURN NEW; END; $$",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_poison()")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Fifty callers at once, one of them poisoned: they share group commits.
+    let appends = (0..50u64).map(|n| {
+        let log = log.clone();
+        async move {
+            let stream = if n == 25 { "poison".to_owned() } else { format!("s-{n}") };
+            (n, log.append(vec![common::sms(&stream, n)], ExpectedVersion::Any).await)
+        }
+    });
+    let outcomes = futures_util::future::join_all(appends).await;
+    for (n, outcome) in &outcomes {
+        if *n == 25 {
+            assert!(matches!(outcome, Err(EventLogError::CommitFailed(_))), "{outcome:?}");
+        } else {
+            assert!(outcome.is_ok(), "caller {n} failed with the poisoned one: {outcome:?}");
+        }
+    }
+    assert_eq!(log.head().await.unwrap(), 49, "every other event committed, gap-free");
+}
