@@ -168,7 +168,7 @@ async fn supervise(log: EventLog, sinks: Arc<Sinks>, head: watch::Receiver<Posit
             if workers.contains_key(&sid) {
                 continue;
             }
-            let configuration = match configuration_of(&sink) {
+            let configuration = match configuration_of(&sink.sink_type, &sink.sink_configuration) {
                 Some(c) => c,
                 None => {
                     tracing::error!(sink = %sid, "a sink's stored configuration does not parse; not serving it");
@@ -189,8 +189,9 @@ async fn supervise(log: EventLog, sinks: Arc<Sinks>, head: watch::Receiver<Posit
     }
 }
 
-fn configuration_of(sink: &read::DeliverySink) -> Option<SinkConfiguration> {
-    let tagged = serde_json::json!({ "sink_type": sink.sink_type, "sink_configuration": sink.sink_configuration });
+/// A sink's typed configuration from its read-model columns.
+fn configuration_of(sink_type: &str, configuration: &serde_json::Value) -> Option<SinkConfiguration> {
+    let tagged = serde_json::json!({ "sink_type": sink_type, "sink_configuration": configuration });
     serde_json::from_value(tagged).ok()
 }
 
@@ -254,8 +255,7 @@ async fn deliver_test(
     let result: Result<(), DeliveryError> = async {
         let row = read::sink(log.pool(), &test.account_sid, &test.sink_sid).await?;
         let Some(row) = row else { return Ok(()) };
-        let tagged = serde_json::json!({ "sink_type": row.sink_type, "sink_configuration": row.sink_configuration });
-        let Ok(configuration) = serde_json::from_value::<SinkConfiguration>(tagged) else { return Ok(()) };
+        let Some(configuration) = configuration_of(&row.sink_type, &row.sink_configuration) else { return Ok(()) };
         let event = CloudEvent::test(&test.account_sid, &test.test_id, at);
         let mut last = Ok(());
         for pause in [0, 1, 5] {
