@@ -104,7 +104,7 @@ pub fn spawn(log: EventLog, settings: SinkSettings) -> JoinHandle<()> {
     });
     tokio::spawn(async move {
         let head = watch_head(log.clone());
-        tokio::spawn(deliver_tests(log.clone(), sinks.clone()));
+        tokio::spawn(deliver_tests(log.clone(), sinks.clone(), head.clone()));
         supervise(log, sinks, head).await
     })
 }
@@ -200,7 +200,7 @@ pub const TESTS_NAME: &str = "sink_tests";
 
 /// Delivers each requested test event once (three attempts), each in a task of its own so a
 /// dead receiver delays no other test.
-async fn deliver_tests(log: EventLog, sinks: Arc<Sinks>) {
+async fn deliver_tests(log: EventLog, sinks: Arc<Sinks>, mut head: watch::Receiver<Position>) {
     let types = vec!["sink.test_requested".to_owned()];
     // Tests in flight at once: a customer asking for many tests of a dead receiver waits for
     // its own earlier tests, and takes nothing from delivery.
@@ -210,7 +210,6 @@ async fn deliver_tests(log: EventLog, sinks: Arc<Sinks>) {
             let mut conn = log.pool().acquire().await?;
             let mut at = simledger_eventlog::checkpoint::load(&mut conn, TESTS_NAME, log.shard()).await?;
             drop(conn);
-            let mut head = watch_head(log.clone());
             loop {
                 let (events, upto) = log.read_types(at, 100_000, &types).await?;
                 for e in events {

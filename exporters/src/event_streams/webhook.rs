@@ -23,27 +23,22 @@ pub const MAX_BATCH_BYTES: usize = 64 * 1024;
 /// How long a receiver has to answer.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Groups serialized events into JSON-array bodies: at most [`MAX_BATCH_BYTES`] each when
-/// batching (an event larger than that alone), one event each otherwise. Returns each body with
-/// how many events it holds.
-pub fn bodies(events: &[Vec<u8>], batch: bool) -> Vec<(Vec<u8>, usize)> {
-    let mut out: Vec<(Vec<u8>, usize)> = Vec::new();
-    let mut current: Vec<u8> = Vec::new();
-    let mut count = 0;
-    for e in events {
-        let fits = current.len() + 1 + e.len() < MAX_BATCH_BYTES;
-        if count > 0 && (!batch || !fits) {
-            current.push(b']');
-            out.push((std::mem::take(&mut current), count));
-            count = 0;
+/// Splits events, given by their serialized sizes, into requests: JSON-array bodies of at most
+/// [`MAX_BATCH_BYTES`] when batching (an event larger than that alone), one event each
+/// otherwise. Each range's body is [`array`] of its events.
+pub fn batches(sizes: &[usize], batch: bool) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 1);
+    for (i, size) in sizes.iter().enumerate() {
+        // `[` or `,` before each event, `]` after the last.
+        if i > start && (!batch || bytes + 1 + size + 1 > MAX_BATCH_BYTES) {
+            out.push(start..i);
+            (start, bytes) = (i, 1);
         }
-        current.push(if count == 0 { b'[' } else { b',' });
-        current.extend_from_slice(e);
-        count += 1;
+        bytes += 1 + size;
     }
-    if count > 0 {
-        current.push(b']');
-        out.push((current, count));
+    if start < sizes.len() {
+        out.push(start..sizes.len());
     }
     out
 }
@@ -126,16 +121,17 @@ mod tests {
     fn batches_stay_under_64_kb_and_unbatched_bodies_hold_one_event() {
         let event = vec![b'x'; 1500];
         let events = vec![event.clone(); 100];
-        let batched = bodies(&events, true);
-        assert!(batched.iter().all(|(b, _)| b.len() <= MAX_BATCH_BYTES));
-        assert_eq!(batched.iter().map(|(_, n)| n).sum::<usize>(), 100);
+        let sizes: Vec<usize> = events.iter().map(Vec::len).collect();
+        let body = |r: &std::ops::Range<usize>| array(events[r.clone()].iter().map(Vec::as_slice));
+        let batched = batches(&sizes, true);
+        assert!(batched.iter().all(|r| body(r).len() <= MAX_BATCH_BYTES));
+        assert_eq!(batched.iter().map(|r| r.len()).sum::<usize>(), 100);
         assert!(batched.len() < 10);
-        let single = bodies(&events, false);
+        let single = batches(&sizes, false);
         assert_eq!(single.len(), 100);
-        assert!(single.iter().all(|(b, n)| *n == 1 && b.first() == Some(&b'[') && b.last() == Some(&b']')));
-        let huge = vec![vec![b'y'; MAX_BATCH_BYTES + 10], vec![b'z'; 10]];
-        let parts = bodies(&huge, true);
-        assert_eq!(parts.iter().map(|(_, n)| *n).collect::<Vec<_>>(), vec![1, 1]);
+        assert!(single.iter().all(|r| r.len() == 1 && body(r).first() == Some(&b'[') && body(r).last() == Some(&b']')));
+        let huge = [MAX_BATCH_BYTES + 10, 10];
+        assert_eq!(batches(&huge, true).iter().map(|r| r.len()).collect::<Vec<_>>(), vec![1, 1]);
     }
 
     #[test]

@@ -119,16 +119,10 @@ impl Worker {
         // Each unit of delivery: the events it carries and the position the cursor may take.
         let units: Vec<(std::ops::Range<usize>, Position)> = match &self.configuration {
             SinkConfiguration::Webhook(w) => {
-                let json: Vec<Vec<u8>> = picked.iter().map(|p| p.json.clone()).collect();
-                let mut start = 0;
-                webhook::bodies(&json, w.batch_events)
+                let sizes: Vec<usize> = picked.iter().map(|p| p.json.len()).collect();
+                webhook::batches(&sizes, w.batch_events)
                     .into_iter()
-                    .map(|(_, n)| {
-                        let range = start..start + n;
-                        start += n;
-                        let to = picked[range.end - 1].position;
-                        (range, to)
-                    })
+                    .map(|r| (r.clone(), picked[r.end - 1].position))
                     .collect()
             }
             SinkConfiguration::Kinesis(_) => {
