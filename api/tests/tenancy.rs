@@ -136,3 +136,64 @@ async fn a_customer_cannot_rewrite_an_exporter_the_operator_declared() {
     assert_eq!(path, dir.to_str().unwrap(), "the operator's exporter is unchanged");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Posts an external CDR to `/v1/Billing/Cdrs` as `who`.
+async fn post_cdr(
+    app: &common::TestApp,
+    who: &simledger_commands::Credential,
+    cdr: &serde_json::Value,
+) -> common::Answer {
+    app.send(app.http.post(app.url("/v1/Billing/Cdrs")).basic_auth(&who.sid, Some(&who.secret)).json(cdr)).await
+}
+
+#[tokio::test]
+async fn a_tenants_cgrid_does_not_block_another_tenants_cdr() {
+    let app = spawn_app().await;
+    let cdr = json!({"CGRID": "shared-cgrid", "OriginID": "call-1", "OriginHost": "pbx", "Account": "1001",
+                     "Usage": 60, "PreRated": true, "Cost": 0.1});
+    assert_eq!(post_cdr(&app, &app.alice, &cdr).await.status, 201);
+    // The same CGRID in bob's tenant is bob's own CDR, and his answer says nothing of alice's.
+    let bobs = post_cdr(&app, &app.bob, &cdr).await;
+    assert_eq!(bobs.status, 201, "{:?}", bobs.body);
+    assert_eq!(bobs.body["Tenant"], app.bob.sid);
+    let listed = app.get(&app.bob, "/v1/Billing/Cdrs").await.body;
+    assert_eq!(listed["cdrs"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["cdrs"][0]["CGRID"], "shared-cgrid");
+    // Within a tenant, the same CGRID and RunID is a duplicate; another RunID is another CDR.
+    common::assert_error(&post_cdr(&app, &app.alice, &cdr).await, 409, 20409);
+    let mut rerun = cdr.clone();
+    rerun["RunID"] = json!("retail");
+    assert_eq!(post_cdr(&app, &app.alice, &rerun).await.status, 201);
+    assert_eq!(app.get(&app.alice, "/v1/Billing/Cdrs").await.body["cdrs"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_customer_cannot_preempt_the_cores_cdr() {
+    let app = spawn_app().await;
+    let sim = app.sim(&app.alice, 1).await;
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(app.log.pool()).await.unwrap();
+    // The core's origin hosts and sources are not the customer's to use.
+    for (host, source) in [("pgw", ""), (" SMSC ", ""), ("pbx", "simledger-core"), ("pbx", "*cdrlog")] {
+        let cdr = json!({"OriginID": "PI1", "OriginHost": host, "Source": source, "Account": sim, "Usage": 1});
+        common::assert_error(&post_cdr(&app, &app.alice, &cdr).await, 400, 20001);
+    }
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(app.log.pool()).await.unwrap();
+    assert_eq!(before, after, "nothing appended");
+    // A CDR named with the CGRID the core will give a data session that has not ended yet...
+    let session = format!("PI{:032}", 7);
+    let cgrid = simledger_projections::cdrs::cgrid(&session, "pgw");
+    let forged = json!({"CGRID": cgrid, "OriginID": "x", "OriginHost": "pbx", "Account": sim, "ToR": "*data",
+                        "Usage": 1, "PreRated": true, "Cost": 0});
+    assert_eq!(post_cdr(&app, &app.alice, &forged).await.status, 201);
+    // ...does not stop the core's own CDR for that session when it ends.
+    common::cdr_events::log_events(&app, vec![common::cdr_events::ended_session(&app.alice.sid, &sim, 7, 5_000_000)])
+        .await;
+    let core: Vec<(String, i64)> =
+        sqlx::query_as("SELECT source, usage FROM cdrs WHERE tenant = $1 AND cgrid = $2 ORDER BY order_id")
+            .bind(&app.alice.sid)
+            .bind(&cgrid)
+            .fetch_all(app.log.pool())
+            .await
+            .unwrap();
+    assert_eq!(core, vec![("external".to_owned(), 1), ("simledger-core".to_owned(), 5_000_000)]);
+}

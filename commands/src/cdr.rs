@@ -110,6 +110,12 @@ impl ExternalCdrInput {
         if !self.tenant.is_empty() && self.tenant != tenant {
             return Err(CommandError::invalid("Tenant", format!("{} is not the caller's tenant", self.tenant)));
         }
+        if !simledger_projections::cdrs::claimable(&self.source, &self.origin_host) {
+            return Err(CommandError::invalid(
+                "OriginHost",
+                "the platform's own origin hosts and sources are reserved for its CDRs",
+            ));
+        }
         let tor = if self.tor.is_empty() { "*voice" } else { self.tor.as_str() };
         if !TORS.contains(&tor) {
             return Err(CommandError::invalid("ToR", format!("{tor:?} is not one of {}", TORS.join(", "))));
@@ -180,19 +186,30 @@ impl ExternalCdrInput {
     }
 }
 
+/// The event id of a tenant's external CDR: its identity, encoded so that no two
+/// (tenant, CGRID, RunID) triples share a name.
+fn external_cdr_id(tenant: &str, cgrid: &str, run_id: &str) -> uuid::Uuid {
+    let name = serde_json::to_string(&["simledger-cdr", tenant, cgrid, run_id]).expect("strings serialise");
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes())
+}
+
 impl Commands {
-    /// Records an external CDR once: the event's id is derived from its CGRID, so a retry
-    /// appends nothing, and a CGRID already billed is refused (CGrateS's `ERR_EXISTS`).
+    /// Records an external CDR once: the event's id is derived from its tenant, CGRID and RunID,
+    /// so a retry appends nothing, and a CGRID and RunID the tenant already billed is refused
+    /// (CGrateS's `ERR_EXISTS`). Other tenants' CDRs are neither consulted nor revealed.
     pub async fn process_external_cdr(&self, tenant: &str, input: &ExternalCdrInput) -> Result<ProcessedCdr> {
         let cdr = input.parse(tenant)?;
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM cdrs WHERE cgrid = $1)")
-            .bind(&cdr.cgrid)
-            .fetch_one(self.log.pool())
-            .await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM cdrs WHERE tenant = $1 AND cgrid = $2 AND run_id = $3)")
+                .bind(tenant)
+                .bind(&cdr.cgrid)
+                .bind(&cdr.run_id)
+                .fetch_one(self.log.pool())
+                .await?;
         if exists {
             return Err(CommandError::Duplicate(format!("a CDR with CGRID {} exists", cdr.cgrid)));
         }
-        let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("simledger-cdr:{}", cdr.cgrid).as_bytes());
+        let id = external_cdr_id(tenant, &cdr.cgrid, &cdr.run_id);
         let cgrid = cdr.cgrid.clone();
         let event =
             NewEvent::new(id, format!("cdr-{tenant}"), &Event::CdrReceived(cdr), &Metadata::from_source("cdrs"))?;

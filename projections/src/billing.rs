@@ -280,7 +280,9 @@ fn sms_usage(s: &SmsEvent) -> Option<Usage> {
 
 fn external_usage(c: &ExternalCdr) -> Option<Usage> {
     // `*cdrlog` CDRs record billing's own actions; `*none` and `*rated` CDRs debit nothing.
-    if c.source == "*cdrlog" || !["*prepaid", "*postpaid", "*pseudoprepaid"].contains(&c.request_type.as_str()) {
+    if c.source == crate::cdrs::CDRLOG_SOURCE
+        || !["*prepaid", "*postpaid", "*pseudoprepaid"].contains(&c.request_type.as_str())
+    {
         return None;
     }
     Some(Usage {
@@ -713,7 +715,7 @@ async fn derive_effects(
                     cgrid: crate::cdrs::cgrid(&origin_id, "billing"),
                     run_id: action_type.clone(),
                     origin_host: "billing".into(),
-                    source: "*cdrlog".into(),
+                    source: crate::cdrs::CDRLOG_SOURCE.into(),
                     origin_id: origin_id.clone(),
                     tor: balance_type.as_str().into(),
                     request_type: "*none".into(),

@@ -79,7 +79,7 @@ impl Cdr {
             cgrid: cgrid(&origin_id, origin_host),
             run_id: "*default".into(),
             origin_host: origin_host.into(),
-            source: "simledger-core".into(),
+            source: CORE_SOURCE.into(),
             origin_id,
             tor: tor.into(),
             request_type: "*postpaid".into(),
@@ -119,6 +119,21 @@ fn external_cdr(c: &ExternalCdr) -> Cdr {
         extra_fields: serde_json::to_value(&c.extra_fields).unwrap_or_default(),
         cost: c.cost,
     }
+}
+
+/// The `Source` of the embedded core's CDRs.
+pub const CORE_SOURCE: &str = "simledger-core";
+/// The `Source` of the CDRs billing's `*cdrlog` action writes.
+pub const CDRLOG_SOURCE: &str = "*cdrlog";
+/// The origin hosts the platform's own CDRs come from; customers cannot claim them.
+pub const RESERVED_ORIGIN_HOSTS: &[&str] = &["pgw", "sgw", "smsc", "mme", "hss", "billing"];
+
+/// Whether a customer may send CDRs under `source` and `origin_host`: not under the
+/// platform's own, in any case or spacing.
+pub fn claimable(source: &str, origin_host: &str) -> bool {
+    let source = source.trim().to_ascii_lowercase();
+    let host = origin_host.trim().to_ascii_lowercase();
+    source != CORE_SOURCE && source != CDRLOG_SOURCE && !RESERVED_ORIGIN_HOSTS.contains(&host.as_str())
 }
 
 /// CGrateS's CGRID: a stable hash of the origin ID and origin host (SHA-256 here, hex).
@@ -306,7 +321,7 @@ async fn insert(tx: &mut PgConnection, cdr: &Cdr, own: Option<Rate>, order_id: i
         "INSERT INTO cdrs (cgrid, run_id, order_id, origin_host, source, origin_id, tor, request_type, tenant, \
          category, account, subject, destination, setup_time, answer_time, usage, cost, extra_fields, extra_info) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
-         ON CONFLICT (cgrid) DO NOTHING",
+         ON CONFLICT (tenant, cgrid, run_id, source) DO NOTHING",
     )
     .bind(&cdr.cgrid)
     .bind(&cdr.run_id)
