@@ -2,10 +2,14 @@
 //! a crash leaves either both or neither: a batch is applied exactly once.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 
 use sqlx::PgConnection;
 use tokio::sync::{mpsc, watch};
 
+use crate::dead_letter::{self, Failure};
 use crate::{EventLog, EventLogError, Position, RecordedEvent, Result};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -87,9 +91,15 @@ pub trait Subscriber: Send {
 /// Runs `subscriber` from its checkpoint for ever: catch up, then follow live. Each batch and
 /// its checkpoint commit together. `progress` is told the position reached after each commit
 /// (read-your-writes waits on it).
-pub async fn run_checkpointed<S: Subscriber>(
+///
+/// A batch that fails for good (see [`dead_letter::is_permanent`]; a panic counts) is applied
+/// again one event at a time, each by a fresh clone of `subscriber` (the failed one may hold
+/// half-applied state): the event that still fails is dead-lettered and skipped, the others
+/// are applied. A failure that may pass is returned, and the caller restarts from the
+/// checkpoint.
+pub async fn run_checkpointed<S: Subscriber + Clone>(
     log: EventLog,
-    mut subscriber: S,
+    subscriber: S,
     batch: i64,
     progress: watch::Sender<Position>,
 ) -> Result<()> {
@@ -106,20 +116,107 @@ pub async fn run_checkpointed<S: Subscriber>(
     drop(conn);
     progress.send_replace(start);
     let mut batches = ReadAhead::start(log.subscribe(start, batch).await?);
+    let mut worker = subscriber.clone();
     let mut at = start;
     loop {
         let (events, to) = batches.next().await?;
-        let mut tx = log.pool().begin().await?;
-        claim(&mut tx, &name, shard, at).await?;
-        subscriber
-            .apply(&mut tx, &events)
-            .await
-            .map_err(|source| EventLogError::Handler { name: name.clone(), source })?;
-        advance(&mut tx, &name, shard, at, to).await?;
-        tx.commit().await?;
+        match apply_committed(&log, &mut worker, &name, at, &events, to).await {
+            Ok(()) => {}
+            Err(Failure::Transient(e)) => return Err(e),
+            Err(Failure::Permanent(reason)) => {
+                tracing::warn!(subscriber = %name, from = at, to, %reason, "a batch failed; applying it event by event");
+                worker = subscriber.clone();
+                for event in &events {
+                    let one = std::slice::from_ref(event);
+                    match apply_committed(&log, &mut worker, &name, at, one, event.position).await {
+                        Ok(()) => {}
+                        Err(Failure::Transient(e)) => return Err(e),
+                        Err(Failure::Permanent(reason)) => {
+                            worker = subscriber.clone();
+                            let mut tx = log.pool().begin().await?;
+                            claim(&mut tx, &name, shard, at).await?;
+                            dead_letter::record(&mut tx, &name, event, &reason).await?;
+                            advance(&mut tx, &name, shard, at, event.position).await?;
+                            tx.commit().await?;
+                        }
+                    }
+                    at = event.position;
+                }
+                if at < to {
+                    let mut tx = log.pool().begin().await?;
+                    advance(&mut tx, &name, shard, at, to).await?;
+                    tx.commit().await?;
+                }
+            }
+        }
         at = to;
         metrics::gauge!("simledger_subscriber_position", "subscriber" => name.clone()).set(to as f64);
         progress.send_replace(to);
+    }
+}
+
+/// Applies `events` and moves the checkpoint from `at` to `to` in one transaction.
+async fn apply_committed<S: Subscriber>(
+    log: &EventLog,
+    subscriber: &mut S,
+    name: &str,
+    at: Position,
+    events: &[RecordedEvent],
+    to: Position,
+) -> std::result::Result<(), Failure> {
+    let shard = log.shard();
+    let mut tx = log.pool().begin().await.map_err(|e| Failure::Transient(e.into()))?;
+    claim(&mut tx, name, shard, at).await.map_err(Failure::Transient)?;
+    apply_guarded(subscriber, &mut tx, events, name).await?;
+    advance(&mut tx, name, shard, at, to).await.map_err(Failure::Transient)?;
+    tx.commit().await.map_err(|e| Failure::Transient(e.into()))
+}
+
+/// Applies `events` inside the caller's transaction `tx` as [`run_checkpointed`] does, for a
+/// run that is one transaction (a replay): a batch that fails for good is rolled back to a
+/// savepoint and applied event by event by fresh clones of `template`, and the event that
+/// still fails is dead-lettered. `worker` is the subscriber applying, replaced by a clone of
+/// `template` after any failure.
+pub async fn apply_or_dead_letter<S: Subscriber + Clone>(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    template: &S,
+    worker: &mut S,
+    events: &[RecordedEvent],
+) -> Result<()> {
+    let name = template.name().to_owned();
+    let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
+    match apply_guarded(worker, &mut savepoint, events, &name).await {
+        Ok(()) => return Ok(savepoint.commit().await?),
+        Err(Failure::Transient(e)) => return Err(e),
+        Err(Failure::Permanent(_)) => savepoint.rollback().await?,
+    }
+    *worker = template.clone();
+    for event in events {
+        let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
+        match apply_guarded(worker, &mut savepoint, std::slice::from_ref(event), &name).await {
+            Ok(()) => savepoint.commit().await?,
+            Err(Failure::Transient(e)) => return Err(e),
+            Err(Failure::Permanent(reason)) => {
+                savepoint.rollback().await?;
+                *worker = template.clone();
+                dead_letter::record(&mut *tx, &name, event, &reason).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies a batch, turning an error or a panic into a [`Failure`].
+pub(crate) async fn apply_guarded<S: Subscriber>(
+    subscriber: &mut S,
+    tx: &mut PgConnection,
+    events: &[RecordedEvent],
+    name: &str,
+) -> std::result::Result<(), Failure> {
+    match AssertUnwindSafe(subscriber.apply(tx, events)).catch_unwind().await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(dead_letter::classify(e, name)),
+        Err(panic) => Err(Failure::Permanent(dead_letter::panic_message(panic))),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod cgr;
 pub mod checkpoint;
 pub mod copy;
+pub mod dead_letter;
 mod envelope;
 mod error;
 pub mod networks;

@@ -8,6 +8,7 @@ use sqlx::PgConnection;
 use tokio::sync::watch;
 
 /// Records every position it applies in a table whose primary key refuses a repeat.
+#[derive(Clone)]
 struct Recorder;
 
 impl Subscriber for Recorder {
@@ -127,4 +128,72 @@ async fn a_hole_in_positions_stops_a_subscription_instead_of_stalling_it() {
     for err in [across, after] {
         assert!(matches!(err, Err(simledger_eventlog::EventLogError::Gap { after: 1, next: 3 })), "{err:?}");
     }
+}
+
+/// Fails at chosen positions: a panic at 7, a database data error at 20, and at 30 an
+/// unreachable-database error the first time only.
+#[derive(Clone)]
+struct Breaker {
+    flaked: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Subscriber for Breaker {
+    fn name(&self) -> &str {
+        "breaker"
+    }
+
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+        for e in events {
+            sqlx::query("INSERT INTO applied (position) VALUES ($1)").bind(e.position).execute(&mut *tx).await?;
+            match e.position {
+                7 => panic!("cannot fold event 7"),
+                20 => {
+                    sqlx::query("SELECT 1 / 0").execute(&mut *tx).await?;
+                }
+                30 if !self.flaked.swap(true, std::sync::atomic::Ordering::SeqCst) => {
+                    return Err(Box::new(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset")));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_event_a_subscriber_cannot_apply_is_dead_lettered_and_the_rest_applied() {
+    let (_db, log) = common::fresh_log().await;
+    sqlx::query("CREATE TABLE applied (position bigint PRIMARY KEY)").execute(log.pool()).await.unwrap();
+    append_n(&log, 50).await;
+    let breaker = Breaker { flaked: Default::default() };
+    let (tx, mut progress) = watch::channel(0);
+    // As the projection runner does: a failure that may pass ends the run, which restarts.
+    let runner = tokio::spawn({
+        let log = log.clone();
+        let breaker = breaker.clone();
+        async move {
+            let mut restarts = 0;
+            while let Err(e) = checkpoint::run_checkpointed(log.clone(), breaker.clone(), 16, tx.clone()).await {
+                assert!(e.to_string().contains("reset"), "only the transient failure ends a run: {e}");
+                restarts += 1;
+            }
+            restarts
+        }
+    });
+    wait_until(&mut progress, 50).await;
+    append_n(&log, 5).await;
+    wait_until(&mut progress, 55).await;
+    runner.abort();
+
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT position FROM applied ORDER BY position").fetch_all(log.pool()).await.unwrap();
+    let expected: Vec<i64> = (1..=55).filter(|p| ![7, 20].contains(p)).collect();
+    assert_eq!(applied, expected, "every other event applied once, the transient failure retried");
+    let dead = simledger_eventlog::dead_letter::list(log.pool(), Some("breaker"), 10).await.unwrap();
+    let got: Vec<(i64, bool)> = dead
+        .iter()
+        .map(|d| (d.position, d.reason.contains("cannot fold event 7") || d.reason.contains("division by zero")))
+        .collect();
+    assert_eq!(got, vec![(7, true), (20, true)], "{dead:?}");
+    assert!(breaker.flaked.load(std::sync::atomic::Ordering::SeqCst));
 }

@@ -309,13 +309,22 @@ async fn insert(tx: &mut PgConnection, cdr: &Cdr, own: Option<Rate>, order_id: i
         .fetch_optional(&mut *tx)
         .await?
     };
+    let usage = Decimal::from(cdr.usage);
+    // A cost too large to represent is "not rated" (-1, as CGrateS marks a CDR it could not
+    // rate), with the reason: the CDR is kept, and the projection goes on.
     let (cost, extra_info) = match (cdr.cost, own, operator) {
-        (Some(cost), _, _) => (cost, None),
-        (None, Some(rate), _) => (rate.cost(Decimal::from(cdr.usage)), None),
+        (Some(cost), _, _) => (Some(cost), None),
+        (None, Some(rate), _) => (rate.cost(usage), None),
         (None, None, Some((price, unit))) => {
-            ((Decimal::from(cdr.usage) / Decimal::from(unit) * price).round_dp(6), None)
+            (usage.checked_div(Decimal::from(unit)).and_then(|u| u.checked_mul(price)).map(|c| c.round_dp(6)), None)
         }
-        (None, None, None) => (Decimal::NEGATIVE_ONE, Some(format!("no rate for {} {}", cdr.tor, cdr.rating_key))),
+        (None, None, None) => {
+            (Some(Decimal::NEGATIVE_ONE), Some(format!("no rate for {} {}", cdr.tor, cdr.rating_key)))
+        }
+    };
+    let (cost, extra_info) = match cost {
+        Some(cost) => (cost, extra_info),
+        None => (Decimal::NEGATIVE_ONE, Some(format!("the cost of {} {} is out of range", cdr.usage, cdr.tor))),
     };
     sqlx::query(
         "INSERT INTO cdrs (cgrid, run_id, order_id, origin_host, source, origin_id, tor, request_type, tenant, \

@@ -53,21 +53,23 @@ pub fn spawn<P: Projection + Clone + Send>(log: EventLog, name: &'static str, pr
 /// Rebuilds a projection from position 0 in one transaction: its tables are emptied and every
 /// event re-applied, so readers see the old tables until the new ones are complete. A live
 /// worker of the same projection fails its next checkpoint advance and resumes after the replay.
-pub async fn replay<P: Projection>(log: &EventLog, mut projection: P) -> Result<Position, ProjectionError> {
+///
+/// An event the projection cannot apply is dead-lettered, as in a live run; the projection's
+/// earlier dead letters go, since their events are applied again.
+pub async fn replay<P: Projection + Clone>(log: &EventLog, projection: P) -> Result<Position, ProjectionError> {
     let mut tx = log.pool().begin().await?;
     let name = projection.name().to_owned();
     checkpoint::rewind(&mut tx, &name, log.shard()).await?;
+    simledger_eventlog::dead_letter::clear(&mut tx, &name, log.shard()).await?;
     let tables = P::TABLES.join(", ");
     sqlx::query(&format!("TRUNCATE {tables}")).execute(&mut *tx).await?;
+    let mut worker = projection.clone();
     let mut at = 0;
     loop {
         let events = log.read(at, BATCH).await?;
         let Some(last) = events.last() else { break };
         let to = last.position;
-        projection
-            .apply(&mut tx, &events)
-            .await
-            .map_err(|source| EventLogError::Handler { name: name.clone(), source })?;
+        checkpoint::apply_or_dead_letter(&mut tx, &projection, &mut worker, &events).await?;
         at = to;
     }
     checkpoint::advance(&mut tx, &name, log.shard(), 0, at).await?;

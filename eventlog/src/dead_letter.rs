@@ -1,0 +1,149 @@
+//! Events a subscriber cannot apply. One bad event (an overflowing amount, a value the
+//! database refuses, a panic in a fold) must not stop a worker every tenant shares, nor make
+//! it hit the same event after every restart: the event is recorded here with the reason, the
+//! subscriber's checkpoint moves past it, and the worker goes on. A failure that retrying may
+//! cure (the database unreachable, a serialisation conflict) is not a dead letter: the worker
+//! restarts from its checkpoint and tries again, as before.
+
+use std::any::Any;
+use std::error::Error;
+
+use sqlx::PgConnection;
+
+use crate::{EventLogError, RecordedEvent, Result};
+
+/// Why a batch or an event failed, as far as what to do next is concerned.
+pub(crate) enum Failure {
+    /// Retrying may succeed; nothing is skipped.
+    Transient(EventLogError),
+    /// The same input fails the same way every time.
+    Permanent(String),
+}
+
+/// Whether `error` will recur when the same event is applied again. Database data and
+/// constraint errors (SQLSTATE classes 22 and 23), malformed events and errors of the fold's
+/// own logic are permanent; a database that cannot be reached, a conflict or a stopped task
+/// is not.
+pub fn is_permanent(error: &(dyn Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(db) = e.downcast_ref::<sqlx::Error>() {
+            return match db {
+                sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
+                sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::Encode(_) => true,
+                _ => false,
+            };
+        }
+        if let Some(log) = e.downcast_ref::<EventLogError>() {
+            match log {
+                EventLogError::Database(_) | EventLogError::Handler { .. } => {}
+                EventLogError::UnknownEventType { .. }
+                | EventLogError::Malformed { .. }
+                | EventLogError::PayloadTooLarge { .. }
+                | EventLogError::InvalidEvent(_)
+                | EventLogError::InvalidBatch(_) => return true,
+                _ => return false,
+            }
+        }
+        if e.downcast_ref::<std::io::Error>().is_some() {
+            return false;
+        }
+        cause = e.source();
+    }
+    true
+}
+
+pub(crate) fn classify(error: Box<dyn Error + Send + Sync>, name: &str) -> Failure {
+    if is_permanent(&*error) {
+        Failure::Permanent(cause_chain(&*error))
+    } else {
+        Failure::Transient(EventLogError::Handler { name: name.to_owned(), source: error })
+    }
+}
+
+/// A panic's message, for the dead letter.
+pub(crate) fn panic_message(panic: Box<dyn Any + Send>) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    format!("panicked: {text}")
+}
+
+fn cause_chain(error: &(dyn Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = e.source();
+    }
+    text
+}
+
+/// Records that `name` skipped `event` because of `reason`, in the caller's transaction (the
+/// one that also moves the checkpoint past it).
+pub(crate) async fn record(conn: &mut PgConnection, name: &str, event: &RecordedEvent, reason: &str) -> Result<()> {
+    // The reason is ours, but it may quote the event's content: keep it storable and short.
+    let reason: String = reason.replace('\0', "\u{FFFD}").chars().take(2000).collect();
+    sqlx::query(
+        "INSERT INTO dead_letters (subscriber, shard, position, event_id, event_type, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subscriber, shard, position) DO UPDATE SET reason = $6",
+    )
+    .bind(name)
+    .bind(event.shard)
+    .bind(event.position)
+    .bind(event.event_id)
+    .bind(event.event.event_type())
+    .bind(&reason)
+    .execute(conn)
+    .await?;
+    tracing::error!(
+        subscriber = name,
+        position = event.position,
+        event_id = %event.event_id,
+        event_type = event.event.event_type(),
+        reason = %reason,
+        "an event this subscriber cannot apply was dead-lettered and skipped"
+    );
+    metrics::counter!("simledger_dead_letters_total", "subscriber" => name.to_owned()).increment(1);
+    Ok(())
+}
+
+/// A subscriber's dead letters, oldest first.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct DeadLetter {
+    pub subscriber: String,
+    pub shard: i32,
+    pub position: i64,
+    pub event_id: uuid::Uuid,
+    pub event_type: String,
+    pub reason: String,
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Every dead letter, or `subscriber`'s only, oldest first, at most `limit`.
+pub async fn list(pool: &sqlx::PgPool, subscriber: Option<&str>, limit: i64) -> Result<Vec<DeadLetter>> {
+    Ok(sqlx::query_as(
+        "SELECT subscriber, shard, position, event_id, event_type, reason, recorded_at FROM dead_letters \
+         WHERE $1::text IS NULL OR subscriber = $1 ORDER BY recorded_at, position LIMIT $2",
+    )
+    .bind(subscriber)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Forgets `subscriber`'s dead letters on `shard` (a replay applies their events again).
+pub async fn clear(conn: &mut PgConnection, subscriber: &str, shard: i32) -> Result<()> {
+    sqlx::query("DELETE FROM dead_letters WHERE subscriber = $1 AND shard = $2")
+        .bind(subscriber)
+        .bind(shard)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
