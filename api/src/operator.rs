@@ -80,6 +80,8 @@ async fn set_cdr_rate(
     if price.is_sign_negative() {
         return Err(ApiError::invalid("PricePerUnit must not be negative"));
     }
+    simledger_billing::bounds::within("PricePerUnit", price, simledger_billing::bounds::MAX_PRICE)
+        .map_err(ApiError::invalid)?;
     let unit_size = p.unit_size.unwrap_or(1);
     if unit_size < 1 {
         return Err(ApiError::invalid("UnitSize must be 1 or more"));
@@ -129,6 +131,8 @@ async fn set_rate(
     if price.is_sign_negative() {
         return Err(ApiError::invalid("PricePerMb must not be negative"));
     }
+    simledger_billing::bounds::within("PricePerMb", price, simledger_billing::bounds::MAX_PRICE)
+        .map_err(ApiError::invalid)?;
     let currency = p.currency.unwrap_or_else(|| "USD".into()).to_uppercase();
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(ApiError::invalid("Currency must be an ISO 4217 code"));

@@ -197,3 +197,85 @@ async fn a_customer_cannot_preempt_the_cores_cdr() {
             .unwrap();
     assert_eq!(core, vec![("external".to_owned(), 1), ("simledger-core".to_owned(), 5_000_000)]);
 }
+
+#[tokio::test]
+async fn an_overflowing_rate_does_not_stop_the_cdrs_projection() {
+    let app = spawn_app().await;
+    let alice_sim = app.sim(&app.alice, 1).await;
+    let bob_sim = app.sim(&app.bob, 2).await;
+    let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(app.log.pool()).await.unwrap();
+    // Past the bounds at every door: the operator's rate, the tenant's rate, a CDR's usage and
+    // cost, an action's units.
+    let huge = "79228162514264337593543950335";
+    let op = [("ToR", "*data"), ("Prefix", ""), ("PricePerUnit", huge), ("UnitSize", "1")];
+    common::assert_error(&app.post(&app.operator, "/operator/CdrRates", &op).await, 400, 20001);
+    let rate = json!({"ID": "R", "ToR": "*data", "DestinationID": "*any", "Rate": huge, "RateUnit": "0.000000001"});
+    let r = app
+        .send(
+            app.http.post(app.url("/v1/Billing/Rates")).basic_auth(&app.alice.sid, Some(&app.alice.secret)).json(&rate),
+        )
+        .await;
+    common::assert_error(&r, 400, 20001);
+    let cdr = json!({"OriginID": "c", "Account": "1", "Usage": i64::MAX, "PreRated": true, "Cost": huge});
+    common::assert_error(&post_cdr(&app, &app.alice, &cdr).await, 400, 20001);
+    let topup = json!({"method": "APIerSv1.AddBalance",
+        "params": [{"Account": "1", "BalanceType": "*monetary", "Value": huge}], "id": 1});
+    let reply: serde_json::Value = app
+        .http
+        .post(app.url("/jsonrpc"))
+        .basic_auth(&app.alice.sid, Some(&app.alice.secret))
+        .json(&topup)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(reply["error"].as_str().is_some_and(|e| e.contains("out of range")), "{reply}");
+    let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(app.log.pool()).await.unwrap();
+    assert_eq!(events_before, events_after, "nothing appended");
+
+    // A rate that got into the log anyway (an older release took it) prices a session at more
+    // than a decimal holds: the CDR is kept as not rated, and both shared projections go on.
+    let forged = Event::BillingRateSet(simledger_eventlog::catalog::BillingRateSet {
+        tenant: app.alice.sid.clone(),
+        rate: simledger_billing::RateDef {
+            id: "R".into(),
+            tor: "*data".into(),
+            destination_id: "*any".into(),
+            rate: huge.parse().unwrap(),
+            rate_unit: "0.000000001".parse().unwrap(),
+            rate_increment: "0.000000001".parse().unwrap(),
+            rounding_decimals: 4,
+        },
+    });
+    let e = NewEvent::new(uuid::Uuid::new_v4(), "billing-x", &forged, &Metadata::from_source("test")).unwrap();
+    app.log.append(vec![e], ExpectedVersion::Any).await.unwrap();
+    common::cdr_events::log_events(
+        &app,
+        vec![
+            common::cdr_events::ended_session(&app.alice.sid, &alice_sim, 1, i64::MAX),
+            common::cdr_events::ended_session(&app.bob.sid, &bob_sim, 2, 2_000_000),
+        ],
+    )
+    .await;
+    assert!(app.billing.reached(app.log.head().await.unwrap()).await);
+    let alices: (String, Option<String>) = sqlx::query_as("SELECT cost::text, extra_info FROM cdrs WHERE tenant = $1")
+        .bind(&app.alice.sid)
+        .fetch_one(app.log.pool())
+        .await
+        .unwrap();
+    assert_eq!(alices.0, "-1");
+    assert!(alices.1.as_deref().is_some_and(|i| i.contains("out of range")), "{alices:?}");
+    let bobs = app.get(&app.bob, "/v1/Billing/Cdrs").await.body;
+    assert_eq!(bobs["cdrs"].as_array().unwrap().len(), 1, "{bobs}");
+    let restarts: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM dead_letters").fetch_one(app.log.pool()).await.unwrap();
+    assert_eq!(restarts, 0, "priced as not rated, not skipped");
+    // Bob still sets his own, sane rate.
+    let sane = json!({"ID": "R", "ToR": "*data", "DestinationID": "*any", "Rate": "0.5"});
+    let r = app
+        .send(app.http.post(app.url("/v1/Billing/Rates")).basic_auth(&app.bob.sid, Some(&app.bob.secret)).json(&sane))
+        .await;
+    assert!(r.status < 300, "{:?}", r.body);
+}

@@ -247,6 +247,7 @@ pub fn check(a: &Action) -> Result<(), ActionError> {
     if !ACTION_TYPES.contains(&a.action_type.as_str()) {
         return Err(ActionError::Unsupported(a.action_type.clone()));
     }
+    a.check_bounds().map_err(ActionError::Invalid)?;
     if let Some(v) = a.balance.value {
         if v < Decimal::ZERO && a.action_type.starts_with("*topup") {
             return Err(ActionError::Invalid(format!("{} takes non-negative units, not {v}", a.action_type)));

@@ -43,13 +43,14 @@ pub struct Rate {
 }
 
 impl Rate {
-    pub fn cost(&self, units: Decimal) -> Decimal {
+    /// The price of `units`, or `None` when it is too large to represent.
+    pub fn cost(&self, units: Decimal) -> Option<Decimal> {
         if self.increment <= Decimal::ZERO || self.unit <= Decimal::ZERO {
-            return Decimal::ZERO;
+            return Some(Decimal::ZERO);
         }
-        let increments = (units / self.increment).ceil();
-        (increments * self.increment * self.price / self.unit)
-            .round_dp_with_strategy(self.rounding_decimals, RoundingStrategy::MidpointAwayFromZero)
+        let increments = units.checked_div(self.increment)?.ceil();
+        let cost = increments.checked_mul(self.increment)?.checked_mul(self.price)?.checked_div(self.unit)?;
+        Some(cost.round_dp_with_strategy(self.rounding_decimals, RoundingStrategy::MidpointAwayFromZero))
     }
 }
 
@@ -122,6 +123,9 @@ pub enum DebitError {
     NoRate,
     #[error("usage must not be negative")]
     NegativeUsage,
+    /// The price of the usage is too large to represent.
+    #[error("COST_OUT_OF_RANGE")]
+    OutOfRange,
 }
 
 /// Debits `account` for `req`. On error the account is unchanged.
@@ -155,7 +159,15 @@ pub fn debit(account: &mut Account, req: &DebitRequest, destinations: &Destinati
     if remaining > Decimal::ZERO {
         let cost = if unit_usage {
             match &req.rate {
-                Some(rate) => rate.cost(remaining),
+                Some(rate) => match rate.cost(remaining) {
+                    Some(cost) => cost,
+                    None if req.mode == DebitMode::Strict => return Err(DebitError::OutOfRange),
+                    None => {
+                        out.unpaid_units = remaining;
+                        out.unpaid_reason = Some(DebitError::OutOfRange.to_string());
+                        return finish(account, work, req, out);
+                    }
+                },
                 None if req.mode == DebitMode::Strict => return Err(DebitError::NoRate),
                 None => {
                     out.unpaid_units = remaining;

@@ -10,6 +10,7 @@
 pub mod account;
 pub mod action;
 pub mod balance;
+pub mod bounds;
 pub mod debit;
 pub mod destinations;
 pub mod rating;

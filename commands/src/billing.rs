@@ -71,6 +71,9 @@ impl Commands {
         if account.is_empty() {
             return Err(CommandError::Missing(vec!["Account"]));
         }
+        for a in &actions {
+            simledger_billing::action::check(a).map_err(|e| CommandError::Refused(e.to_string()))?;
+        }
         let at = Utc::now();
         let mut copy = read::account(self.log.pool(), tenant, account)
             .await?
@@ -166,6 +169,7 @@ impl Commands {
         if trigger.balance.kind.is_none() {
             return Err(CommandError::Missing(vec!["BalanceType"]));
         }
+        trigger.check_bounds().map_err(|e| CommandError::invalid("ActionTrigger", e))?;
         let event = Event::BillingTriggersDefined(BillingTriggersDefined {
             tenant: tenant.to_owned(),
             group_id: group_id.to_owned(),
@@ -251,6 +255,7 @@ impl Commands {
                 return Err(CommandError::invalid(field, "must be more than 0"));
             }
         }
+        rate.check_bounds().map_err(|e| CommandError::invalid("Rate", e))?;
         if rate.rounding_decimals > MAX_ROUNDING_DECIMALS {
             return Err(CommandError::invalid("RoundingDecimals", format!("must be at most {MAX_ROUNDING_DECIMALS}")));
         }

@@ -138,6 +138,8 @@ impl ExternalCdrInput {
         if usage < 0 {
             return Err(CommandError::invalid("Usage", "must not be negative"));
         }
+        simledger_billing::bounds::within("Usage", Decimal::from(usage), simledger_billing::bounds::MAX_UNIT)
+            .map_err(|e| CommandError::invalid("Usage", e))?;
         let now = Utc::now();
         let time = |param: &'static str, s: &str| parse_time(s, now).map_err(|e| CommandError::invalid(param, e));
         let answer_time = if self.answer_time.is_empty() { None } else { Some(time("AnswerTime", &self.answer_time)?) };
@@ -158,6 +160,10 @@ impl ExternalCdrInput {
             .transpose()?;
         if cost.is_some_and(|c| c < Decimal::ZERO) {
             return Err(CommandError::invalid("Cost", "a pre-rated cost must not be negative"));
+        }
+        if let Some(c) = cost {
+            simledger_billing::bounds::within("Cost", c, simledger_billing::bounds::MAX_AMOUNT)
+                .map_err(|e| CommandError::invalid("Cost", e))?;
         }
         let cgrid = if self.cgrid.is_empty() {
             simledger_projections::cdrs::cgrid(&self.origin_id, &self.origin_host)
