@@ -47,7 +47,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         let body = axum::body::to_bytes(req.into_body(), MAX_PARAMS_BYTES)
             .await
             .map_err(|_| ApiError::TooLarge(MAX_PARAMS_BYTES))?;
-        if body.contains(&0) || std::str::from_utf8(&body).is_ok_and(|s| s.contains("\\u0000")) {
+        if body.contains(&0) || std::str::from_utf8(&body).is_ok_and(simledger_eventlog::holds_nul) {
             return Err(ApiError::invalid("The body must not contain NUL characters"));
         }
         let de = &mut serde_json::Deserializer::from_slice(&body);

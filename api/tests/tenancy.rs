@@ -279,3 +279,52 @@ async fn an_overflowing_rate_does_not_stop_the_cdrs_projection() {
         .await;
     assert!(r.status < 300, "{:?}", r.body);
 }
+
+#[tokio::test]
+async fn a_nul_in_a_billing_body_does_not_fail_another_tenants_fleet_update() {
+    let app = spawn_app().await;
+    let (_, bobs_fleet) = app.fleet(&app.bob).await;
+    let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(app.log.pool()).await.unwrap();
+    let nul_bodies = [
+        r#"{"method":"APIerSv2.SetAccount","params":[{"Account":"a\u0000b"}],"id":1}"#.to_owned(),
+        r#"{"method":"ConfigSv1.SetConfig","params":[{"Config":{"ees":{"exporters":[{"id":"x\u0000","type":"*file_csv","export_path":"x"}]}}}],"id":2}"#.to_owned(),
+        "{\"method\":\"APIerSv1.SetActions\",\"params\":[{\"ActionsId\":\"raw\0\"}],\"id\":3}".to_owned(),
+    ];
+    // Alice's poisoned calls and bob's fleet update, all at once.
+    let alice = futures_util::future::join_all(nul_bodies.iter().map(|body| {
+        app.http
+            .post(app.url("/jsonrpc"))
+            .basic_auth(&app.alice.sid, Some(&app.alice.secret))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+    }));
+    let bobs_path = format!("/v1/Fleets/{bobs_fleet}");
+    let bob = app.post(&app.bob, &bobs_path, &[("UniqueName", "bobs-fleet")]);
+    let (alice, bob) = tokio::join!(alice, bob);
+    assert_eq!(bob.status, 200, "{:?}", bob.body);
+    assert_eq!(bob.body["unique_name"], "bobs-fleet");
+    for r in alice {
+        let r = r.unwrap();
+        assert_eq!(r.status(), 400);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(body["error"].as_str().is_some_and(|e| e.contains("NUL")), "{body}");
+    }
+    // The same through REST, as JSON and as a form.
+    let r = app
+        .send(
+            app.http
+                .post(app.url("/v1/Billing/Cdrs"))
+                .basic_auth(&app.alice.sid, Some(&app.alice.secret))
+                .header("content-type", "application/json")
+                .body(r#"{"OriginID":"x\u0000","Account":"1"}"#),
+        )
+        .await;
+    common::assert_error(&r, 400, 20001);
+    common::assert_error(&app.post(&app.alice, "/v1/Fleets", &[("UniqueName", "a\0b")]).await, 400, 20001);
+    let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(app.log.pool()).await.unwrap();
+    assert_eq!(events_after, events_before + 1, "bob's update alone");
+    let exporters: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM cdr_exporters").fetch_one(app.log.pool()).await.unwrap();
+    assert_eq!(exporters, 0);
+}

@@ -115,6 +115,8 @@ pub async fn run(js: jetstream::Context, names: CoreNames, log: EventLog) -> Res
     while let Some(chunk) = next_chunk(&mut messages, BATCH).await {
         let mut batch = Vec::with_capacity(chunk.len());
         let mut published = Vec::with_capacity(chunk.len());
+        // Which message each event of `batch` came from.
+        let mut sources = Vec::with_capacity(chunk.len());
         let mut done = Vec::with_capacity(chunk.len());
         for msg in chunk {
             let msg = match msg {
@@ -128,13 +130,16 @@ pub async fn run(js: jetstream::Context, names: CoreNames, log: EventLog) -> Res
                 Ok((event, at)) => {
                     batch.push(event);
                     published.push(at);
+                    sources.push(done.len());
                 }
                 Err(reason) => dead_letter(&js, &names, &msg, &reason).await,
             }
             done.push(msg);
         }
         if !batch.is_empty() {
-            append_until_committed(&log, batch).await;
+            for (index, reason) in append_until_committed(&log, batch).await {
+                dead_letter(&js, &names, &done[sources[index]], &format!("the log refused it: {reason}")).await;
+            }
             let now = now_ms();
             let mut recording = LATENCY_MS.lock().expect("latency lock");
             for at in published {
@@ -183,9 +188,24 @@ where
     Some(chunk)
 }
 
-/// Appends, retrying while the database is unreachable: nothing is acknowledged (so nothing can
-/// be lost) until this returns.
-async fn append_until_committed(log: &EventLog, batch: Vec<NewEvent>) {
+/// Appends `batch`, retrying while the database is unreachable: nothing is acknowledged (so
+/// nothing can be lost) until this returns. A batch the log refuses for good is appended event
+/// by event, so that only the events it still refuses fail; those are returned, by index, with
+/// the reason, for the dead-letter stream. Ingest never stalls on one of them.
+async fn append_until_committed(log: &EventLog, batch: Vec<NewEvent>) -> Vec<(usize, String)> {
+    let Err(e) = append_retrying(log, batch.clone()).await else { return Vec::new() };
+    tracing::warn!(error = %e, events = batch.len(), "the log refused an ingest batch; appending it event by event");
+    let mut refused = Vec::new();
+    for (index, event) in batch.into_iter().enumerate() {
+        if let Err(e) = append_retrying(log, vec![event]).await {
+            refused.push((index, e.to_string()));
+        }
+    }
+    refused
+}
+
+/// Appends `batch`, retrying for as long as the failure is transient.
+async fn append_retrying(log: &EventLog, batch: Vec<NewEvent>) -> Result<(), simledger_eventlog::EventLogError> {
     let n = batch.len() as u64;
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -194,13 +214,14 @@ async fn append_until_committed(log: &EventLog, batch: Vec<NewEvent>) {
                 let fresh = out.iter().filter(|a| !a.duplicate).count() as u64;
                 metrics::counter!("simledger_ingest_events_total").increment(fresh);
                 metrics::counter!("simledger_ingest_duplicates_total").increment(n - fresh);
-                return;
+                return Ok(());
             }
-            Err(e) => {
+            Err(e) if e.is_transient() => {
                 tracing::warn!(error = %e, events = n, "ingest append failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
+            Err(e) => return Err(e),
         }
     }
 }

@@ -14,6 +14,8 @@ use crate::{happening, CorePublisher};
 /// simledger's codes (Twilio documents none for these cases).
 pub const CODE_SMS_COMMANDS_DISABLED: i64 = 83720;
 pub const CODE_SIM_UNREACHABLE: i64 = 83721;
+/// The payload holds U+0000, which the log cannot store.
+pub const CODE_INVALID_PAYLOAD: i64 = 83722;
 pub const CODE_UNKNOWN_SUBSCRIBER: i64 = 83701;
 
 #[derive(Clone)]
@@ -52,6 +54,15 @@ impl Smsc {
                 }
             }
         };
+        // A device can send any bytes; one the log cannot store fails the SMS here, at the
+        // edge, and the record of it carries the payload with the NUL replaced.
+        let outcome = match outcome {
+            Ok(()) if req.payload.contains('\0') => {
+                Err(ConnectionError { code: CODE_INVALID_PAYLOAD, message: "the payload holds a NUL character".into() })
+            }
+            other => other,
+        };
+        let payload = req.payload.replace('\0', "\u{FFFD}");
         let (sim_sid, iccid, account) = subscriber.unwrap_or_default();
         let sms = |status: &str, error: Option<ConnectionError>| SmsEvent {
             sms_command_sid: sid.clone(),
@@ -61,7 +72,7 @@ impl Smsc {
             imsi: req.imsi.clone(),
             direction: req.direction.clone(),
             status: status.to_owned(),
-            payload: req.payload.clone(),
+            payload: payload.clone(),
             timestamp: req.at,
             network: None,
             error,

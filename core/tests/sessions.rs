@@ -217,3 +217,93 @@ async fn an_sms_to_a_sim_is_submitted_then_delivered_and_one_to_an_inactive_sim_
         ]
     );
 }
+
+/// The reasons of every message in the dead-letter stream, once ingest has handled (appended
+/// or dead-lettered, then acknowledged) every message published so far.
+async fn dead_letter_reasons(core: &common::Core) -> Vec<String> {
+    let js = async_nats::jetstream::new(core.nats.clone());
+    simledger_core::ingest::drained(&js, &core.names, Duration::from_secs(20)).await.unwrap();
+    let dead = js.get_stream(core.names.dead_letter_stream()).await.unwrap();
+    let dead = dead.create_consumer(async_nats::jetstream::consumer::pull::Config::default()).await.unwrap();
+    let mut messages = dead.fetch().max_messages(10).expires(Duration::from_secs(2)).messages().await.unwrap();
+    let mut reasons = Vec::new();
+    while let Some(Ok(m)) = messages.next().await {
+        reasons.push(
+            m.headers.as_ref().and_then(|h| h.get("Simledger-Reason")).map(|v| v.to_string()).unwrap_or_default(),
+        );
+    }
+    reasons
+}
+
+#[tokio::test]
+async fn an_event_the_log_refuses_for_good_is_dead_lettered_and_ingest_goes_on() {
+    let core = start().await;
+    core.sim(1, &["310240000000017"], SimStatus::Active).await;
+    // The database refuses one SMS's events whatever is tried (as it would an unstorable value).
+    let poison = "HC0000000000000000000000000000dead";
+    sqlx::query(&format!(
+        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.stream = 'sms-{poison}' THEN RAISE EXCEPTION 'unstorable' USING ERRCODE = '22023'; END IF; \
+         RETURN NEW; END; $$"
+    ))
+    .execute(core.log.pool())
+    .await
+    .unwrap();
+    sqlx::query("CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_poison()")
+        .execute(core.log.pool())
+        .await
+        .unwrap();
+    let mt = |sid: &str| SmsSubmit {
+        direction: "to_sim".into(),
+        imsi: "310240000000017".into(),
+        payload: "reboot".into(),
+        at: at(1),
+        seq: 1,
+        sms_command_sid: Some(sid.into()),
+    };
+    let _: SmsAnswer = core.call(subjects::SMSC_SUBMIT, &mt(poison)).await;
+    let _: SmsAnswer = core.call(subjects::SMSC_SUBMIT, &mt("HC00000000000000000000000000000009")).await;
+    // The next SMS, likely in the same ingest batch, and everything after it reach the log.
+    core.attach("310240000000017", "234", "15", 3).await;
+    core.event(|e| matches!(e.event, Event::AttachmentAccepted(_))).await;
+    let logged: Vec<String> = core
+        .log
+        .read(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::SmsMtSubmitted(s) | Event::SmsMtDelivered(s) => Some(s.sms_command_sid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logged, vec!["HC00000000000000000000000000000009"; 2]);
+    let reasons = dead_letter_reasons(&core).await;
+    assert_eq!(reasons.len(), 2, "the poisoned SMS's two events: {reasons:?}");
+    assert!(reasons.iter().all(|r| r.contains("the log refused it") && r.contains("unstorable")), "{reasons:?}");
+}
+
+#[tokio::test]
+async fn a_nul_in_a_devices_sms_fails_that_sms_at_the_smsc_and_nothing_else() {
+    let core = start().await;
+    core.sim(1, &["310240000000018"], SimStatus::Active).await;
+    let mo = |payload: &str, seq| SmsSubmit {
+        direction: "from_sim".into(),
+        imsi: "310240000000018".into(),
+        payload: payload.into(),
+        at: at(1),
+        seq,
+        sms_command_sid: None,
+    };
+    let refused: SmsAnswer = core.call(subjects::SMSC_SUBMIT, &mo("temp\0=21", 1)).await;
+    assert!(!refused.delivered);
+    assert_eq!(refused.error.map(|e| e.code), Some(simledger_core::smsc::CODE_INVALID_PAYLOAD));
+    let fine: SmsAnswer = core.call(subjects::SMSC_SUBMIT, &mo("temp=21", 2)).await;
+    assert!(fine.delivered);
+    let failed =
+        core.event(|e| matches!(&e.event, Event::SmsMoFailed(s) if s.sms_command_sid == refused.sms_command_sid)).await;
+    let Event::SmsMoFailed(s) = failed.event else { unreachable!() };
+    assert_eq!(s.payload, "temp\u{FFFD}=21", "recorded, with the NUL replaced");
+    core.event(|e| matches!(&e.event, Event::SmsMoDelivered(s) if s.sms_command_sid == fine.sms_command_sid)).await;
+    assert!(dead_letter_reasons(&core).await.is_empty(), "nothing the log could not take");
+}

@@ -166,7 +166,13 @@ pub(crate) async fn run_appender(pool: PgPool, shard: i32, mut rx: mpsc::Receive
                         Ok(mut outcomes) => outcomes.pop().expect("one outcome per request"),
                         Err(e) => {
                             cache.invalidate();
-                            Err(EventLogError::CommitFailed(e.to_string()))
+                            // Alone, a refusal is this request's own: say what it was, so the
+                            // caller can tell it from a database that was unreachable.
+                            if e.is_transient() {
+                                Err(EventLogError::CommitFailed(e.to_string()))
+                            } else {
+                                Err(e)
+                            }
                         }
                     };
                     let [req] = single;
@@ -176,8 +182,12 @@ pub(crate) async fn run_appender(pool: PgPool, shard: i32, mut rx: mpsc::Receive
             Err(e) => {
                 cache.invalidate();
                 tracing::warn!(error = %e, "commit failed; the caller may retry");
-                for req in group {
-                    let _ = req.reply.send(Err(EventLogError::CommitFailed(e.to_string())));
+                if e.is_transient() {
+                    for req in group {
+                        let _ = req.reply.send(Err(EventLogError::CommitFailed(e.to_string())));
+                    }
+                } else if let Some(req) = group.into_iter().next() {
+                    let _ = req.reply.send(Err(e));
                 }
             }
         }

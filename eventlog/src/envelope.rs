@@ -72,7 +72,7 @@ impl NewEvent {
         }
         let metadata = serde_json::to_string(metadata).map_err(|e| EventLogError::InvalidEvent(e.to_string()))?;
         // jsonb cannot hold U+0000; refuse here rather than fail the whole group commit.
-        if data.contains("\\u0000") || metadata.contains("\\u0000") {
+        if holds_nul(&data) || holds_nul(&metadata) {
             return Err(EventLogError::InvalidEvent("text may not contain U+0000".into()));
         }
         Ok(Self { event_id, stream, event_type: event.event_type(), data, metadata })
@@ -98,4 +98,41 @@ pub struct RecordedEvent {
     pub event: Event,
     pub metadata: Metadata,
     pub recorded_at: DateTime<Utc>,
+}
+
+/// Whether JSON text holds U+0000, raw or escaped (`\u0000`), which `jsonb` cannot store.
+/// An escaped backslash followed by `u0000` is text, not a NUL, and does not count.
+pub fn holds_nul(json: &str) -> bool {
+    let bytes = json.as_bytes();
+    if bytes.contains(&0) {
+        return true;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1..i + 6) == Some(b"u0000") {
+                return true;
+            }
+            // Skip the escaped character, so `\\u0000` is read as `\\` then text.
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod nul_tests {
+    use super::holds_nul;
+
+    #[test]
+    fn an_escaped_or_raw_nul_is_found_and_an_escaped_backslash_is_not_one() {
+        assert!(holds_nul(r#"{"a":"x\u0000"}"#));
+        assert!(holds_nul("{\"a\":\"x\0\"}"));
+        assert!(holds_nul(r#"{"a":"\\\u0000"}"#), "an escaped backslash, then an escaped NUL");
+        assert!(!holds_nul(r#"{"a":"\\u0000"}"#), "an escaped backslash, then text");
+        assert!(!holds_nul(r#"{"a":"\u0001"}"#));
+        assert!(!holds_nul(r#"{"a":"plain"}"#));
+    }
 }

@@ -41,13 +41,18 @@ impl EventLogError {
     /// retried append is safe: it is idempotent by event id.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Database(e) => !matches!(e, sqlx::Error::Database(_)) || is_serialization(e),
+            Self::Database(e) => !matches!(e, sqlx::Error::Database(_)) || is_passing(e),
             Self::AppenderStopped | Self::CommitFailed(_) => true,
             _ => false,
         }
     }
 }
 
-fn is_serialization(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40001" | "40P01")))
+/// A database error that says nothing about the request: a serialisation failure or deadlock
+/// (40), a lost connection (08), too few resources (53), a shutdown or restart (57), a system
+/// or internal error (58, XX), a lock not available (55P03).
+fn is_passing(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(d) = e else { return false };
+    let code = d.code().unwrap_or_default();
+    ["40", "08", "53", "57", "58", "XX"].iter().any(|class| code.starts_with(class)) || code == "55P03"
 }

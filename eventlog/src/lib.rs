@@ -24,7 +24,7 @@ mod subscribe;
 
 pub use append::{profile, AppendProfile, Appended, ExpectedVersion, MAX_GROUP_EVENTS};
 pub use catalog::Event;
-pub use envelope::{time_ordered_id, Metadata, NewEvent, RecordedEvent, MAX_PAYLOAD_BYTES};
+pub use envelope::{holds_nul, time_ordered_id, Metadata, NewEvent, RecordedEvent, MAX_PAYLOAD_BYTES};
 pub use error::EventLogError;
 pub use subscribe::Subscription;
 

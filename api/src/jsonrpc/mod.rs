@@ -159,6 +159,14 @@ async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes, 
             Err(RpcError::server("requests from web pages are not taken on this listener")),
         );
     }
+    // jsonb cannot store U+0000: refused here, before it reaches any table or the log.
+    if body.contains(&0) || std::str::from_utf8(&body).is_ok_and(simledger_eventlog::holds_nul) {
+        return reply(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            Err(RpcError::server("malformed request: NUL characters are not accepted")),
+        );
+    }
     let request: Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
