@@ -7,6 +7,7 @@ use common::spawn_app;
 use serde_json::json;
 use simledger_eventlog::catalog::{SimStatus, SimStatusChanged};
 use simledger_eventlog::{Event, ExpectedVersion, Metadata, NewEvent};
+use sqlx::Connection;
 
 #[tokio::test]
 async fn tenant_a_cannot_suspend_tenant_b_sim() {
@@ -327,4 +328,62 @@ async fn a_nul_in_a_billing_body_does_not_fail_another_tenants_fleet_update() {
     let exporters: i64 =
         sqlx::query_scalar("SELECT count(*) FROM cdr_exporters").fetch_one(app.log.pool()).await.unwrap();
     assert_eq!(exporters, 0);
+}
+
+#[tokio::test]
+async fn twenty_slow_csv_downloads_do_not_starve_the_api() {
+    let app = spawn_app().await;
+    // Tens of megabytes of CSV each: far more than the socket and stream buffers hold.
+    simledger_projections::cdrs::bulk_load(app.log.pool(), &app.alice.sid, 50_000).await.unwrap();
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let r = app
+            .http
+            .get(app.url("/v1/Billing/Cdrs.csv"))
+            .basic_auth(&app.alice.sid, Some(&app.alice.secret))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        stalled.push(r); // headers read, body left unread: a client that never reads on
+    }
+    // Every other request still finds a database connection, more than a pool's worth of them.
+    let sim = app.sim(&app.bob, 1).await;
+    for _ in 0..40 {
+        let r = app.get(&app.bob, &format!("/v1/Sims/{sim}")).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    assert_eq!(app.get(&app.alice, "/v1/Billing/Cdrs?PageSize=1").await.status, 200);
+    // And a stalled download, read at last, is whole.
+    let body = stalled.pop().unwrap().text().await.unwrap();
+    assert_eq!(body.lines().count(), 50_001, "a header and every CDR once");
+}
+
+#[tokio::test]
+async fn a_second_run_of_a_running_exporter_is_refused_with_409() {
+    let app = spawn_app().await;
+    let created = app.post(&app.alice, "/v1/Billing/Exporters", &[("Id", "daily"), ("ExportPath", "daily")]).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let bobs = app.post(&app.bob, "/v1/Billing/Exporters", &[("Id", "daily"), ("ExportPath", "daily")]).await;
+    assert_eq!(bobs.status, 201, "{:?}", bobs.body);
+    // A run of alice's exporter under way (its lock held, as a run holds it).
+    let mut running = sqlx::PgConnection::connect_with(&app.log.pool().connect_options()).await.unwrap();
+    let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+        .bind(format!("cdr_export/{}/daily", app.alice.sid))
+        .fetch_one(&mut running)
+        .await
+        .unwrap();
+    assert!(held);
+    let runs =
+        futures_util::future::join_all((0..10).map(|_| app.post(&app.alice, "/v1/Billing/Exporters/daily/Runs", &[])))
+            .await;
+    for r in &runs {
+        common::assert_error(r, 409, 20409);
+    }
+    // Bob's exporter of the same name runs meanwhile.
+    assert_eq!(app.post(&app.bob, "/v1/Billing/Exporters/daily/Runs", &[]).await.status, 201);
+    // The run ends (its connection closes): alice's runs go again.
+    running.close().await.unwrap();
+    let r = app.post(&app.alice, "/v1/Billing/Exporters/daily/Runs", &[]).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
 }

@@ -402,6 +402,11 @@ fn is_empty(v: &Value) -> bool {
 fn export_error(e: ExportError) -> RpcError {
     match e {
         ExportError::NotFound(_) => RpcError::not_found(),
+        ExportError::Busy(_) => RpcError::server("EXPORTER_BUSY"),
+        ExportError::Io { .. } | ExportError::S3(_) => {
+            tracing::warn!(error = %e, "an export could not be written");
+            RpcError::server("SERVER_ERROR: the export could not be written")
+        }
         other => RpcError::server(other),
     }
 }

@@ -95,7 +95,12 @@ pub(crate) fn export_error(e: simledger_exporters::cdr_export::ExportError) -> A
     match e {
         E::NotFound(id) => ApiError::not_found(format_args!("/v1/Billing/Exporters/{id}")),
         E::Invalid(m) => ApiError::invalid(m),
-        E::Io { .. } | E::S3(_) => ApiError::Unavailable(e.to_string()),
+        E::Busy(id) => ApiError::Conflict(format!("Exporter {id} is already running; try again when it ends")),
+        // The cause names server paths and storage internals: it goes to the operator's log.
+        E::Io { .. } | E::S3(_) => {
+            tracing::warn!(error = %e, "an export could not be written");
+            ApiError::Unavailable("The export could not be written; try again later".into())
+        }
         E::Database(d) => d.into(),
         E::EventLog(l) => l.into(),
     }
@@ -151,6 +156,7 @@ async fn list_exporters(State(state): State<AppState>, caller: Caller) -> Result
 #[utoipa::path(post, path = "/v1/Billing/Exporters/{Id}/Runs", tag = "Billing", operation_id = "RunExporter",
     params(("Id" = String, Path, description = "The exporter's ID")),
     responses((status = 201, body = RunReport), Errors,
+        (status = 409, body = crate::error::TwilioError, description = "A run of this exporter is under way"),
         (status = 503, body = crate::error::TwilioError, description = "The export path cannot be written")),
     security(("accountSid_authToken" = [])))]
 async fn run_exporter(

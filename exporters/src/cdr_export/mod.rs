@@ -37,6 +37,9 @@ use self::template::{CompiledField, FieldTemplate};
 pub enum ExportError {
     #[error("no exporter {0}")]
     NotFound(String),
+    /// Another run of the same exporter is under way.
+    #[error("exporter {0} is already running")]
+    Busy(String),
     #[error("invalid exporter: {0}")]
     Invalid(String),
     #[error("writing {path}: {source}")]
@@ -415,6 +418,10 @@ impl RunReport {
     }
 }
 
+/// Export runs under way at once in one process.
+const CONCURRENT_RUNS: usize = 4;
+static RUNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_RUNS);
+
 /// Runs an exporter once: finishes a range an interrupted run left pending (into its own
 /// file), then exports everything new since. Runs of one exporter take turns.
 pub async fn run(pool: &PgPool, shard: i32, tenant: &str, id: &str) -> Result<RunReport, ExportError> {
@@ -429,13 +436,22 @@ pub async fn run_with(
     id: &str,
     verbose: bool,
 ) -> Result<RunReport, ExportError> {
-    // The lock lives on a connection of its own: if this process dies, Postgres drops the
-    // connection and the lock with it.
+    // Runs are few at a time, so the connections their locks hold stay bounded however many
+    // are asked for.
+    let _permit = RUNS.acquire().await.expect("the run semaphore is never closed");
+    // The lock lives on a connection of its own, outside the pool: if this process dies or the
+    // run is abandoned midway, the connection closes and the lock goes with it, and a run never
+    // waits for the pool while holding a pooled connection. It is only tried: a second run of
+    // the same exporter is refused at once instead of queueing a connection behind the first.
     let mut lock = sqlx::PgConnection::connect_with(&pool.connect_options()).await?;
-    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
         .bind(format!("cdr_export/{tenant}/{id}"))
-        .execute(&mut lock)
+        .fetch_one(&mut lock)
         .await?;
+    if !locked {
+        let _ = lock.close().await;
+        return Err(ExportError::Busy(id.to_owned()));
+    }
     let exporter = get(pool, tenant, id).await?;
     if kind(&exporter.kind)?.0 == Store::File {
         remove_stale_temporaries(&exporter);
