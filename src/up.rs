@@ -105,9 +105,14 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     let _ = simledger_api::prometheus_handle();
     tracing::info!(stream = %p.names.stream(), subjects = %p.names.all_subjects(), "core stream ready");
     if has(Role::Sinks) {
-        simledger_exporters::callbacks::spawn(p.log.clone(), config.destination_policy());
-        let key = config.deployment_secret()?;
-        simledger_exporters::billing_posts::spawn(p.log.clone(), BillingPoster::new(key, config.destination_policy()));
+        simledger_exporters::callbacks::spawn(p.log.clone());
+        simledger_exporters::billing_posts::spawn(p.log.clone(), BillingPoster::new());
+        simledger_exporters::outbound_calls::spawn(simledger_exporters::outbound_calls::Deliverer::new(
+            p.log.pool().clone(),
+            config.destination_policy(),
+            config.accounts(p.log.pool().clone())?,
+            config.deployment_secret()?,
+        ));
         simledger_exporters::account_exports::spawn(p.log.clone());
         let mut settings = SinkSettings::new(config.destination_policy(), config.accounts(p.log.pool().clone())?);
         settings.fail_after = Duration::from_secs(args.sink_fail_after_seconds);

@@ -354,7 +354,10 @@ async fn an_http_post_action_posts_the_account_as_get_account_shows_it_signed() 
     ok(&app, "APIerSv1.ExecuteAction", json!({"Account": "1001", "ActionsId": "NOTIFY"})).await;
     let (timestamp, signature, body) =
         tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
-    assert_eq!(signature, simledger_exporters::billing_posts::signature(common::SIGNING_KEY, &timestamp, &body));
+    // Signed with the tenant's own auth token, over the URL and the body.
+    let key = app.alice.secret.as_bytes();
+    assert_eq!(signature, simledger_exporters::outbound_calls::http_post_signature(key, &timestamp, &url, &body));
+    assert_ne!(signature, simledger_exporters::outbound_calls::http_post_signature(b"k", &timestamp, &url, &body));
     let posted: Value = serde_json::from_slice(&body).unwrap();
     let (shown, _) = app.rpc("APIerSv2.GetAccount", json!({"Account": "1001"})).await;
     assert_eq!(posted, shown, "the account as GetAccount shows it");

@@ -90,18 +90,27 @@ async fn settings_updates_list_is_empty_but_checks_its_filters() {
 }
 
 /// A customer's webhook endpoint: every request's path and form parameters.
-async fn capture() -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, Vec<(String, String)>)>) {
+/// What a callback receiver heard: the hook, the form parameters and the `X-Twilio-Signature`.
+type Heard = (String, Vec<(String, String)>, String);
+
+async fn capture() -> (String, tokio::sync::mpsc::UnboundedReceiver<Heard>) {
     use axum::extract::{Form, Path};
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let app = axum::Router::new().route(
         "/{hook}",
-        axum::routing::post(move |Path(hook): Path<String>, Form(params): Form<Vec<(String, String)>>| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send((hook, params));
-                "ok"
-            }
-        }),
+        axum::routing::post(
+            move |Path(hook): Path<String>,
+                  headers: axum::http::HeaderMap,
+                  Form(params): Form<Vec<(String, String)>>| {
+                let tx = tx.clone();
+                async move {
+                    let signature =
+                        headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                    let _ = tx.send((hook, params, signature));
+                    "ok"
+                }
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -129,9 +138,13 @@ async fn an_sms_commands_callback_hears_sent_then_delivered_and_an_mo_sms_reache
     let sid = r.body["sid"].as_str().unwrap().to_owned();
     let mut statuses = Vec::new();
     while statuses.len() < 2 {
-        let (hook, params) =
+        let (hook, params, signature) =
             tokio::time::timeout(std::time::Duration::from_secs(15), heard.recv()).await.unwrap().unwrap();
         assert_eq!(hook, "status");
+        // Signed as Twilio signs callbacks: under alice's auth token, over URL and parameters.
+        let expected =
+            simledger_exporters::outbound_calls::twilio_form_signature(&app.alice.secret, &status_url, &params);
+        assert_eq!(signature, expected);
         assert_eq!(param(&params, "SmsCommandSid"), sid);
         assert_eq!(param(&params, "SimSid"), sim);
         statuses.push(param(&params, "Status").to_owned());
@@ -151,8 +164,13 @@ async fn an_sms_commands_callback_hears_sent_then_delivered_and_an_mo_sms_reache
     };
     let subject = names.request(simledger_core::protocol::subjects::SMSC_SUBMIT);
     app.nats.request(subject, serde_json::to_vec(&submit).unwrap().into()).await.unwrap();
-    let (hook, params) = tokio::time::timeout(std::time::Duration::from_secs(15), heard.recv()).await.unwrap().unwrap();
+    let (hook, params, signature) =
+        tokio::time::timeout(std::time::Duration::from_secs(15), heard.recv()).await.unwrap().unwrap();
     assert_eq!(hook, "mo");
+    assert_eq!(
+        signature,
+        simledger_exporters::outbound_calls::twilio_form_signature(&app.alice.secret, &mo_url, &params)
+    );
     assert_eq!((param(&params, "Payload"), param(&params, "Status")), ("pong", "received"));
     assert_eq!(param(&params, "Direction"), "from_sim");
     let listed =

@@ -3,61 +3,30 @@
 //! - an MT command's `CallbackUrl` is called when it is `sent`, then `delivered` or `failed`;
 //! - an MO SMS from a device is posted to its fleet's `SmsCommandsUrl` (`received`).
 //!
-//! The notifier is a checkpointed log subscriber, so every callback is made at least once,
-//! including after a crash (a callback whose batch had not committed is made again). A
-//! callback that keeps failing is retried three times, then given up and counted in
-//! `simledger_callbacks_failed_total`.
-
-use std::time::Duration;
+//! The notifier is a checkpointed log subscriber that queues each callback in the tenant's
+//! outbound calls ([`crate::outbound_calls`]) in its batch's transaction: every callback is
+//! queued once, then made at least once, retried, signed with `X-Twilio-Signature` under the
+//! account's auth token, and never held up by another tenant's dead endpoint.
 
 use simledger_eventlog::catalog::SmsEvent;
 use simledger_eventlog::checkpoint::{BoxError, Subscriber};
 use simledger_eventlog::{Event, EventLog, RecordedEvent};
-use simledger_outbound::{DestinationPolicy, OutboundClient};
 use simledger_projections::registry::read as registry;
 use sqlx::PgConnection;
 use tokio::task::JoinHandle;
+
+use crate::outbound_calls::{self, OutboundCall};
 
 pub const NAME: &str = "callbacks";
 
 #[derive(Clone)]
 pub struct CallbackNotifier {
-    http: OutboundClient,
     pool: sqlx::PgPool,
-    /// Pauses between attempts of one callback.
-    backoff: Vec<Duration>,
 }
 
 impl CallbackNotifier {
-    pub fn new(log: &EventLog, policy: DestinationPolicy) -> Self {
-        let http = policy.client(Duration::from_secs(5));
-        let backoff = vec![Duration::from_millis(200), Duration::from_secs(1), Duration::from_secs(5)];
-        Self { http, pool: log.pool().clone(), backoff }
-    }
-
-    async fn call(&self, url: &str, method: &str, params: &[(&str, String)]) {
-        // The query of a customer's URL may hold a secret: logs name the URL without it.
-        let shown = url.split('?').next().unwrap_or_default();
-        for (attempt, pause) in std::iter::once(Duration::ZERO).chain(self.backoff.iter().copied()).enumerate() {
-            tokio::time::sleep(pause).await;
-            let method = if method == "GET" { reqwest::Method::GET } else { reqwest::Method::POST };
-            let request = match self.http.request(method.clone(), url) {
-                Ok(r) if method == reqwest::Method::GET => r.query(params),
-                Ok(r) => r.form(params),
-                Err(e) => {
-                    tracing::warn!(url = shown, error = %e, "callback refused by the destination policy");
-                    metrics::counter!("simledger_callbacks_refused_total").increment(1);
-                    return;
-                }
-            };
-            match request.send().await {
-                Ok(r) if r.status().is_success() => return,
-                Ok(r) => tracing::debug!(url = shown, attempt, status = %r.status(), "callback refused"),
-                Err(_) => tracing::debug!(url = shown, attempt, "callback failed"),
-            }
-        }
-        tracing::warn!(url = shown, "callback given up after retries");
-        metrics::counter!("simledger_callbacks_failed_total").increment(1);
+    pub fn new(log: &EventLog) -> Self {
+        Self { pool: log.pool().clone() }
     }
 }
 
@@ -103,7 +72,7 @@ impl Subscriber for CallbackNotifier {
                 Event::SmsMtDelivered(s) => (s, "delivered"),
                 Event::SmsMtFailed(s) => (s, "failed"),
                 Event::SmsMoDelivered(s) => {
-                    self.mo_to_fleet(s).await?;
+                    self.mo_to_fleet(tx, e, s).await?;
                     continue;
                 }
                 _ => continue,
@@ -114,7 +83,8 @@ impl Subscriber for CallbackNotifier {
                     .fetch_optional(&mut *tx)
                     .await?;
             if let Some((url, method)) = target {
-                self.call(&url, &method, &status_params(s, status)).await;
+                let call = OutboundCall::form(&s.account_sid, e.event_id, &url, &method, &status_params(s, status));
+                outbound_calls::enqueue(&mut *tx, &call).await?;
             }
         }
         Ok(())
@@ -122,21 +92,23 @@ impl Subscriber for CallbackNotifier {
 }
 
 impl CallbackNotifier {
-    /// Posts an MO SMS to the fleet's `SmsCommandsUrl`, if it has one.
-    async fn mo_to_fleet(&self, s: &SmsEvent) -> Result<(), BoxError> {
+    /// Queues an MO SMS for the fleet's `SmsCommandsUrl`, if it has one.
+    async fn mo_to_fleet(&self, tx: &mut PgConnection, e: &RecordedEvent, s: &SmsEvent) -> Result<(), BoxError> {
         let Some(sim) = registry::sim(&self.pool, &s.account_sid, &s.sim_sid).await? else { return Ok(()) };
         let Some(fleet_sid) = sim.fleet_sid else { return Ok(()) };
         let Some(fleet) = registry::fleet(&self.pool, &s.account_sid, &fleet_sid).await? else { return Ok(()) };
         let (Some(url), true) = (fleet.sms_commands_url, fleet.sms_commands_enabled) else { return Ok(()) };
         let mut params = status_params(s, "received");
         params.push(("Payload", s.payload.clone()));
-        self.call(&url, fleet.sms_commands_method.as_deref().unwrap_or("POST"), &params).await;
+        let method = fleet.sms_commands_method.as_deref().unwrap_or("POST");
+        outbound_calls::enqueue(&mut *tx, &OutboundCall::form(&s.account_sid, e.event_id, &url, method, &params))
+            .await?;
         Ok(())
     }
 }
 
 /// Runs the notifier for ever, resuming from its checkpoint after any failure.
-pub fn spawn(log: EventLog, policy: DestinationPolicy) -> JoinHandle<()> {
-    let notifier = CallbackNotifier::new(&log, policy);
+pub fn spawn(log: EventLog) -> JoinHandle<()> {
+    let notifier = CallbackNotifier::new(&log);
     crate::spawn_sink(log, notifier)
 }

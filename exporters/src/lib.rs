@@ -19,6 +19,7 @@ pub mod billing_posts;
 pub mod callbacks;
 pub mod cdr_export;
 pub mod event_streams;
+pub mod outbound_calls;
 
 /// Runs a sink's subscriber for ever: from its checkpoint, and again from its checkpoint half a
 /// second after any failure (a database restart, a write that failed and must be retried).

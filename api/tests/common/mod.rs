@@ -97,10 +97,15 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
     sinks.max_backoff = Duration::from_millis(200);
     sinks.fail_after = Duration::from_secs(1);
     simledger_exporters::event_streams::spawn(log.clone(), sinks);
-    simledger_exporters::billing_posts::spawn(
-        log.clone(),
-        simledger_exporters::billing_posts::BillingPoster::new(SIGNING_KEY, destinations),
+    simledger_exporters::billing_posts::spawn(log.clone(), simledger_exporters::billing_posts::BillingPoster::new());
+    let mut deliverer = simledger_exporters::outbound_calls::Deliverer::new(
+        log.pool().clone(),
+        destinations,
+        accounts.clone(),
+        SIGNING_KEY,
     );
+    deliverer.poll = Duration::from_millis(20);
+    simledger_exporters::outbound_calls::spawn(deliverer);
     simledger_exporters::account_exports::spawn(log.clone());
     let nats = simledger_services::nats::connect(&testing::nats_url()).await.unwrap();
     let core = if with_core {
@@ -112,7 +117,7 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
             log.clone(),
             simledger_core::dispatch::SmsDispatcher::new(nats.clone(), &names),
         );
-        simledger_exporters::callbacks::spawn(log.clone(), destinations);
+        simledger_exporters::callbacks::spawn(log.clone());
         Some((core, names))
     } else {
         None
