@@ -100,6 +100,7 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
     let event_streams = simledger_projections::spawn(log.clone(), event_streams::NAME, event_streams::EventStreams);
     others.push(event_streams.task.abort_handle());
     let mut commands = Commands::new(log.clone(), registry.progress.clone())
+        .with_code_pepper(config.deployment_secret()?.as_bytes())
         .with_visibility(device_commands.progress.clone())
         .with_visibility(event_streams.progress.clone())
         .with_cdrs(cdrs.progress.clone())
@@ -130,7 +131,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<(Commands, Projection
         .context("preparing PostgreSQL")?;
     let log = EventLog::new(pool);
     let registry = simledger_projections::spawn(log.clone(), registry::NAME, registry::Registry);
-    Ok((Commands::new(log, registry.progress.clone()), registry))
+    let commands =
+        Commands::new(log, registry.progress.clone()).with_code_pepper(config.deployment_secret()?.as_bytes());
+    Ok((commands, registry))
 }
 
 /// Credentials of the simulated fleet's account, kept in the data directory so they survive

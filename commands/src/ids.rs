@@ -1,3 +1,4 @@
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -32,7 +33,58 @@ impl CommandId {
     }
 }
 
-/// SHA-256 of a registration code, hex; the code itself is never stored.
-pub fn registration_code_hash(code: &str) -> String {
-    hex::encode(Sha256::digest(code.as_bytes()))
+/// How a registration code is stored: `hmac-sha256$<salt>$<mac>`, the MAC keyed by `pepper`
+/// (the deployment secret, never in the database) over a random per-card salt and the code.
+/// A code has only 10^10 values: with a bare hash, anyone holding the log or the table could
+/// try them all offline; with the pepper kept apart, the log alone reveals nothing, and the
+/// salt keeps two cards with one code apart.
+pub fn registration_code_hash(pepper: &[u8], code: &str) -> String {
+    let salt: [u8; 16] = rand::random();
+    format!("hmac-sha256${}${}", hex::encode(salt), hex::encode(code_mac(pepper, &salt, code).finalize().into_bytes()))
+}
+
+/// Whether `code` is the one `stored` was made from (in constant time); also reads the bare
+/// SHA-256 hex that events from before salting hold.
+pub fn registration_code_matches(pepper: &[u8], stored: &str, code: &str) -> bool {
+    match stored.split('$').collect::<Vec<_>>().as_slice() {
+        ["hmac-sha256", salt, mac] => {
+            let (Ok(salt), Ok(mac)) = (hex::decode(salt), hex::decode(mac)) else { return false };
+            code_mac(pepper, &salt, code).verify_slice(&mac).is_ok()
+        }
+        [legacy] => hex::decode(legacy).is_ok_and(|h| {
+            let digest = Sha256::digest(code.as_bytes());
+            h.len() == digest.len() && h.iter().zip(digest.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        }),
+        _ => false,
+    }
+}
+
+fn code_mac(pepper: &[u8], salt: &[u8], code: &str) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC takes a key of any length");
+    mac.update(salt);
+    mac.update(code.as_bytes());
+    mac
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_hashed_with_salt_and_pepper_matches_only_itself_under_that_pepper() {
+        let stored = registration_code_hash(b"pepper", "1234567890");
+        assert!(registration_code_matches(b"pepper", &stored, "1234567890"));
+        assert!(!registration_code_matches(b"pepper", &stored, "1234567891"));
+        assert!(!registration_code_matches(b"another", &stored, "1234567890"), "the pepper is needed");
+        assert_ne!(stored, registration_code_hash(b"pepper", "1234567890"), "salted: never the same twice");
+        assert!(!stored.contains(&hex::encode(Sha256::digest(b"1234567890"))));
+    }
+
+    #[test]
+    fn a_bare_sha256_of_an_older_event_still_matches() {
+        let legacy = hex::encode(Sha256::digest(b"1234567890"));
+        assert!(registration_code_matches(b"pepper", &legacy, "1234567890"));
+        assert!(!registration_code_matches(b"pepper", &legacy, "0000000000"));
+        assert!(!registration_code_matches(b"pepper", "garbage$x", "1234567890"));
+    }
 }

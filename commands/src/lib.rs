@@ -49,6 +49,8 @@ pub struct Commands {
     billing: Option<watch::Receiver<Position>>,
     /// What URLs customers may give (sink destinations).
     destinations: DestinationPolicy,
+    /// Keys the registration codes' hashes (the deployment secret; see `ids`).
+    code_pepper: std::sync::Arc<[u8]>,
 }
 
 impl Commands {
@@ -60,7 +62,16 @@ impl Commands {
             cdrs: None,
             billing: None,
             destinations: DestinationPolicy::PUBLIC_ONLY,
+            code_pepper: std::sync::Arc::from(&b""[..]),
         }
+    }
+
+    /// Hashes registration codes under `pepper` (the deployment secret). Without one they are
+    /// still salted, but the log alone then suffices to try every code.
+    pub fn with_code_pepper(mut self, pepper: &[u8]) -> Self {
+        assert!(!pepper.is_empty(), "the deployment secret must not be empty");
+        self.code_pepper = std::sync::Arc::from(pepper);
+        self
     }
 
     /// Also waits for this projection before answering (one whose rows the caller reads back

@@ -3,7 +3,7 @@
 use simledger_eventlog::catalog::{SimProvisioned, SimRegistered, SimStatus, SimStatusChanged, SimUpdated};
 use simledger_eventlog::{Event, ExpectedVersion, Metadata};
 
-use crate::ids::registration_code_hash;
+use crate::ids::{registration_code_hash, registration_code_matches};
 use crate::{metadata, CommandError, CommandId, Commands, Result, FLEET, SIM};
 
 /// Fields to change; `None` leaves a field as it is.
@@ -40,7 +40,7 @@ struct SimRow {
     account_sid: Option<String>,
     status: String,
     fleet_sid: Option<String>,
-    registration_code_sha256: Option<String>,
+    registration_code_hash: Option<String>,
     version: i32,
 }
 
@@ -92,7 +92,7 @@ impl Commands {
         let event = Event::SimProvisioned(SimProvisioned {
             sim_sid: sim_sid.clone(),
             iccid: iccid.to_owned(),
-            registration_code_sha256: registration_code_hash(registration_code),
+            registration_code_hash: registration_code_hash(&self.code_pepper, registration_code),
             imsis,
         });
         let mut meta = Metadata::from_source("operator");
@@ -115,7 +115,7 @@ impl Commands {
             }
         }
         let row: Option<SimRow> = sqlx::query_as(
-            "SELECT sim_sid, account_sid, status, fleet_sid, registration_code_sha256, version \
+            "SELECT sim_sid, account_sid, status, fleet_sid, registration_code_hash, version \
              FROM registry_sims WHERE iccid = $1",
         )
         .bind(iccid)
@@ -124,7 +124,11 @@ impl Commands {
         let not_registrable =
             || CommandError::rule(83002, "The ICCID and Registration Code do not belong to a registrable Super SIM");
         let row = row.ok_or_else(not_registrable)?;
-        if row.registration_code_sha256.as_deref() != Some(registration_code_hash(registration_code).as_str()) {
+        let matches = row
+            .registration_code_hash
+            .as_deref()
+            .is_some_and(|stored| registration_code_matches(&self.code_pepper, stored, registration_code));
+        if !matches {
             return Err(not_registrable());
         }
         match row.account_sid.as_deref() {
@@ -172,7 +176,7 @@ impl Commands {
             }
         }
         let row: SimRow = sqlx::query_as(
-            "SELECT sim_sid, account_sid, status, fleet_sid, registration_code_sha256, version \
+            "SELECT sim_sid, account_sid, status, fleet_sid, registration_code_hash, version \
              FROM registry_sims WHERE account_sid = $1 AND (sim_sid = $2 OR unique_name = $2)",
         )
         .bind(account_sid)

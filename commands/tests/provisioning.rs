@@ -1,3 +1,4 @@
+use sha2::Digest;
 use simledger_commands::{CommandError, CommandId, Commands, NewFleet, SimChanges};
 use simledger_eventlog::catalog::SimStatus;
 use simledger_eventlog::networks::network_sid;
@@ -144,4 +145,35 @@ async fn a_unique_name_taken_by_another_fleet_is_a_conflict_but_keeping_ones_own
     assert!(matches!(taken, Err(CommandError::Conflict(_))), "{taken:?}");
     assert!(matches!(again, Err(CommandError::Conflict(_))), "{again:?}");
     assert!(elsewhere.is_ok(), "{elsewhere:?}");
+}
+
+#[tokio::test]
+async fn a_registration_code_is_stored_salted_and_peppered_never_as_a_bare_hash() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let registry = simledger_projections::spawn(log.clone(), "registry", Registry);
+    let c = Commands::new(log.clone(), registry.progress.clone()).with_code_pepper(b"deployment-secret");
+    for n in 1..=2 {
+        let iccid = format!("8988307000000000{n:03}");
+        c.provision_sim(CommandId::random(), &iccid, "1234567890", vec![format!("31024000000{n:04}")]).await.unwrap();
+    }
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT data->>'registration_code_hash' FROM events WHERE type = 'sim.provisioned' ORDER BY position",
+    )
+    .fetch_all(log.pool())
+    .await
+    .unwrap();
+    let bare = hex::encode(sha2::Sha256::digest(b"1234567890"));
+    assert_eq!(stored.len(), 2);
+    assert_ne!(stored[0], stored[1], "one code on two cards: two different hashes");
+    let everything: String =
+        sqlx::query_scalar("SELECT string_agg(data::text, '') FROM events").fetch_one(log.pool()).await.unwrap();
+    assert!(!everything.contains(&bare) && !everything.contains("1234567890"), "{everything}");
+    // Registration checks the code under the deployment's pepper; another deployment's fails.
+    let other = Commands::new(log.clone(), registry.progress.clone()).with_code_pepper(b"another-secret");
+    let refused = other.register_sim(CommandId::random(), ACCOUNT, "8988307000000000001", "1234567890").await;
+    assert_eq!(code(refused.unwrap_err()), 83002);
+    let wrong = c.register_sim(CommandId::random(), ACCOUNT, "8988307000000000001", "1234567899").await;
+    assert_eq!(code(wrong.unwrap_err()), 83002);
+    c.register_sim(CommandId::random(), ACCOUNT, "8988307000000000001", "1234567890").await.unwrap();
 }

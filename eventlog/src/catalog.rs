@@ -232,8 +232,11 @@ impl SimStatus {
 pub struct SimProvisioned {
     pub sim_sid: String,
     pub iccid: String,
-    /// SHA-256 of the registration code printed on the card; the code itself is never stored.
-    pub registration_code_sha256: String,
+    /// The registration code printed on the card, hashed with a salt and the deployment's
+    /// pepper (see `simledger_commands::ids::registration_code_hash`; events from before that
+    /// hold a bare SHA-256 under the old name); the code itself is never stored.
+    #[serde(rename = "registration_code_hash", alias = "registration_code_sha256")]
+    pub registration_code_hash: String,
     /// Every IMSI the card holds (multi-IMSI: one per home network).
     pub imsis: Vec<String>,
 }

@@ -71,7 +71,7 @@ async fn history(log: &EventLog) -> i64 {
         Event::SimProvisioned(SimProvisioned {
             sim_sid: "HS1".into(),
             iccid: "8988307000000000001".into(),
-            registration_code_sha256: "00".into(),
+            registration_code_hash: "00".into(),
             imsis: vec!["310240000000001".into(), "234150000000001".into()],
         }),
     )

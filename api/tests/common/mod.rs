@@ -84,6 +84,7 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
     );
     let event_streams = simledger_projections::spawn(log.clone(), event_streams::NAME, event_streams::EventStreams);
     let commands = Commands::new(log.clone(), registry.progress)
+        .with_code_pepper(SIGNING_KEY)
         .with_visibility(device.progress)
         .with_visibility(event_streams.progress.clone())
         .with_cdrs(cdrs.progress.clone())

@@ -39,12 +39,12 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
     match &e.event {
         Event::SimProvisioned(p) => {
             sqlx::query(
-                "INSERT INTO registry_sims (sim_sid, iccid, registration_code_sha256, status, date_created, \
+                "INSERT INTO registry_sims (sim_sid, iccid, registration_code_hash, status, date_created, \
                  date_updated, version, last_position) VALUES ($1, $2, $3, 'new', $4, $4, $5, $6)",
             )
             .bind(&p.sim_sid)
             .bind(&p.iccid)
-            .bind(&p.registration_code_sha256)
+            .bind(&p.registration_code_hash)
             .bind(at)
             .bind(e.stream_version)
             .bind(pos)
