@@ -63,8 +63,11 @@ pub struct UpArgs {
     /// [default: `<data dir>/exports/tenants`].
     #[arg(long, env = "SIMLEDGER_TENANT_EXPORT_ROOT")]
     tenant_export_root: Option<std::path::PathBuf>,
-    /// An S3 location an account's own exporters may write under, `AC…=s3://bucket/prefix`
-    /// (repeat, or comma-separate in the environment). Without one an account has no S3 exporter.
+    /// An S3 location an account's own exporters may write under, and the credentials they
+    /// write with: `AC…=s3://bucket/prefix@name`, the set `SIMLEDGER_S3_<NAME>_ACCESS_KEY_ID`,
+    /// `_SECRET_ACCESS_KEY` (and `_SESSION_TOKEN`, `_REGION`, `_ENDPOINT`, `_ALLOW_HTTP`), or
+    /// `@process` for the process's own (repeat, or comma-separate in the environment).
+    /// Without one an account has no S3 exporter.
     #[arg(long, env = "SIMLEDGER_TENANT_S3", value_delimiter = ',')]
     tenant_s3: Vec<String>,
     /// Failed logins a minute per account or key SID before the API answers 429.
@@ -92,6 +95,17 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
         "off" | "" => None,
         addr => Some(addr.parse().with_context(|| format!("--jsonrpc-listen {addr:?} is not host:port or off"))?),
     };
+    // Before any role that exports starts: runs, schedules and billing's *export all write
+    // with the credentials these grants name.
+    let root = match &args.tenant_export_root {
+        Some(r) => r.clone(),
+        None => config.data_dir().absolute()?.join("exports").join("tenants"),
+    };
+    let mut grants = simledger_exporters::cdr_export::grants::ExportGrants::new(root);
+    for grant in &args.tenant_s3 {
+        grants = grants.allow_s3_grant(grant).context("--tenant-s3")?;
+    }
+
     let p = platform::start(config, has(Role::Core), has(Role::Ingest)).await?;
     let simulated_account = (has(Role::Core) && args.sim_sims > 0).then(|| FleetPlan::generate(1, 0).account_sid);
     let default_tenant = file.default_tenant.clone().or(simulated_account.clone());
@@ -122,18 +136,6 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     }
 
     let server = if has(Role::Api) {
-        let root = match &args.tenant_export_root {
-            Some(r) => r.clone(),
-            None => config.data_dir().absolute()?.join("exports").join("tenants"),
-        };
-        let mut grants = simledger_exporters::cdr_export::grants::ExportGrants::new(root);
-        for grant in &args.tenant_s3 {
-            let (tenant, location) = grant
-                .split_once('=')
-                .with_context(|| format!("--tenant-s3 {grant:?} is not AC…=s3://bucket/prefix"))?;
-            grants =
-                grants.allow_s3(tenant.trim(), location.trim()).with_context(|| format!("--tenant-s3 {grant:?}"))?;
-        }
         let mut state = AppState::new(p.commands.clone(), Some(p.nats.clone()))
             .with_export_grants(grants)
             .with_login_limits(simledger_api::LoginLimits {

@@ -45,8 +45,11 @@ fn export(s3: &Moto, db: &TestDatabase, exporter: &str) -> Command {
     c
 }
 
+/// An exporter the operator declared: it writes with the process's own credentials.
 fn exporter(id: &str, path: &str) -> simledger_exporters::cdr_export::Exporter {
-    simledger_exporters::cdr_export::Exporter::new(id, "*s3_csv", path)
+    let mut e = simledger_exporters::cdr_export::Exporter::new(id, "*s3_csv", path);
+    e.declared = true;
+    e
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -125,4 +128,66 @@ async fn an_s3_export_to_a_missing_bucket_fails_and_moves_nothing() {
     assert_eq!(cursor, 0, "the cursor did not move");
     let malformed = exporter("bad", "bucket-without-scheme");
     assert!(simledger_exporters::cdr_export::create(log.pool(), ACCOUNT, &malformed).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenants_exporter_writes_with_the_credentials_of_its_grant_and_nowhere_else() {
+    use simledger_exporters::cdr_export::{self, grants::ExportGrants, ExportError};
+    let s3 = start_moto().await;
+    for bucket in ["granted", "other"] {
+        let created = reqwest::Client::new().put(format!("{}/{bucket}", s3.endpoint)).send().await.unwrap();
+        assert!(created.status().is_success());
+    }
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
+    let (alice, bob) = ("AC000000000000000000000000000000a1", "AC000000000000000000000000000000b0");
+    // The operator's named set for alice: moto. This process has no AWS_* of its own, so a
+    // write made with "whatever the process has" would reach no S3 at all.
+    let name = format!("t{}", uuid::Uuid::new_v4().simple());
+    for (field, value) in [
+        ("ACCESS_KEY_ID", "alice-key"),
+        ("SECRET_ACCESS_KEY", "alice-secret"),
+        ("ENDPOINT", s3.endpoint.as_str()),
+        ("ALLOW_HTTP", "true"),
+    ] {
+        std::env::set_var(format!("SIMLEDGER_S3_{}_{field}", name.to_ascii_uppercase()), value);
+    }
+    assert!(std::env::var("AWS_ENDPOINT").is_err(), "the test process has no S3 of its own");
+    let grants =
+        ExportGrants::new(std::env::temp_dir()).allow_s3_grant(&format!("{alice}=s3://granted/alice@{name}")).unwrap();
+    // A grant naming credentials the operator never set is refused at start-up.
+    assert!(ExportGrants::new(std::env::temp_dir()).allow_s3_grant(&format!("{bob}=s3://other@nosuchset")).is_err());
+    assert!(ExportGrants::new(std::env::temp_dir()).allow_s3_grant(&format!("{bob}=s3://other")).is_err());
+
+    let events: Vec<NewEvent> = [alice, bob]
+        .iter()
+        .enumerate()
+        .map(|(n, account)| {
+            let e = common::ended_session(account, n as u32 + 1);
+            NewEvent::new(uuid::Uuid::new_v4(), "s", &e, &Metadata::from_source("test")).unwrap()
+        })
+        .collect();
+    let last = log.append(events, ExpectedVersion::Any).await.unwrap().last().unwrap().position;
+    assert!(cdrs.reached(last).await);
+    // Alice's own exporter, confined by her grant, writes through her credentials.
+    let mut mine = cdr_export::Exporter::new("mine", "*s3_csv", "s3://granted/alice/daily");
+    grants.confine(alice, &mut mine).unwrap();
+    cdr_export::create(log.pool(), alice, &mine).await.unwrap();
+    let report = cdr_export::run(log.pool(), log.shard(), alice, "mine").await.unwrap();
+    assert_eq!(report.events, 1);
+    let granted = store(&s3, "granted");
+    let written: Vec<_> = granted.list(Some(&"alice/daily".into())).collect::<Vec<_>>().await;
+    assert_eq!(written.len(), 1, "{written:?}");
+    // Bob has no grant: an exporter of his that reached the table anyway (an older release,
+    // a hand edit) writes nothing, with no credentials to write with.
+    let theirs = cdr_export::Exporter::new("theirs", "*s3_csv", "s3://other/bob");
+    cdr_export::create(log.pool(), bob, &theirs).await.unwrap();
+    let refused = cdr_export::run(log.pool(), log.shard(), bob, "theirs").await;
+    assert!(matches!(refused, Err(ExportError::Invalid(ref m)) if m.contains("granted")), "{refused:?}");
+    // Nor does alice's grant reach another bucket.
+    let stray = cdr_export::Exporter::new("stray", "*s3_csv", "s3://other/alice");
+    cdr_export::create(log.pool(), alice, &stray).await.unwrap();
+    assert!(cdr_export::run(log.pool(), log.shard(), alice, "stray").await.is_err());
+    assert!(store(&s3, "other").list(None).collect::<Vec<_>>().await.is_empty(), "nothing in the other bucket");
 }

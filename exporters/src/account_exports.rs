@@ -66,7 +66,7 @@ impl AccountExporter {
             };
             let format = cdr_export::document_format(&exporter)?;
             let (name, bytes) = document(&exporter.id, event, r, format)?;
-            let at = cdr_export::write_document(&exporter, &name, bytes).await?;
+            let at = cdr_export::write_document(&r.tenant, &exporter, &name, bytes).await?;
             tracing::debug!(account = %r.account, exporter = %id, %at, "billing *export written");
         }
         Ok(())

@@ -3,13 +3,15 @@
 //! - Files go under `<root>/<tenant>/`: a relative `ExportPath` is taken inside it, an absolute
 //!   one must already be inside it; `..` is refused, and the folder is resolved (symlinks
 //!   followed) and checked again, so no link leads out.
-//! - S3 locations must lie under a prefix the operator granted the tenant
-//!   (`--tenant-s3 AC…=s3://bucket/prefix`); without a grant a tenant has no S3 exporter.
+//! - S3 locations must lie under a prefix the operator granted the tenant, with the
+//!   credentials the operator chose for it (`--tenant-s3 AC…=s3://bucket/prefix@name`, see
+//!   `s3_access`); without a grant a tenant has no S3 exporter.
 //!
 //! Exporters the operator declares (configuration file, loopback JSON-RPC) are not confined.
 
 use std::path::{Component, Path, PathBuf};
 
+use super::s3_access::{self, S3Credentials};
 use super::{compile, s3_location, ExportError, Exporter, Store};
 
 #[derive(Debug, Clone)]
@@ -24,11 +26,25 @@ impl ExportGrants {
         Self { file_root: file_root.into(), s3: Vec::new() }
     }
 
-    /// Lets `tenant` export under `location` (`s3://bucket[/prefix]`).
-    pub fn allow_s3(mut self, tenant: &str, location: &str) -> Result<Self, ExportError> {
+    /// Lets `tenant` export under `location` (`s3://bucket[/prefix]`) with `credentials`,
+    /// for every exporter of this process.
+    pub fn allow_s3(mut self, tenant: &str, location: &str, credentials: S3Credentials) -> Result<Self, ExportError> {
         s3_location(location)?;
+        s3_access::register(tenant, location, credentials);
         self.s3.push((tenant.to_owned(), location.trim_end_matches('/').to_owned()));
         Ok(self)
+    }
+
+    /// A grant as the operator writes it: `AC…=s3://bucket/prefix@credentials`.
+    pub fn allow_s3_grant(self, grant: &str) -> Result<Self, ExportError> {
+        let bad = || {
+            ExportError::Invalid(format!(
+                "S3 grant {grant:?} is not AC…=s3://bucket/prefix@credentials (a SIMLEDGER_S3_<NAME>_* set, or `process`)"
+            ))
+        };
+        let (tenant, rest) = grant.split_once('=').ok_or_else(bad)?;
+        let (location, name) = rest.rsplit_once('@').ok_or_else(bad)?;
+        self.allow_s3(tenant.trim(), location.trim(), S3Credentials::by_name(name.trim())?)
     }
 
     /// The tenant's folder, created if missing.
@@ -54,12 +70,7 @@ impl ExportGrants {
             }
             Store::S3 => {
                 let wanted = e.export_path.trim_end_matches('/');
-                let granted = self.s3.iter().any(|(t, location)| {
-                    t == tenant
-                        && wanted
-                            .strip_prefix(location.as_str())
-                            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-                });
+                let granted = self.s3.iter().any(|(t, location)| t == tenant && s3_access::within(wanted, location));
                 if granted {
                     Ok(())
                 } else {
@@ -151,7 +162,7 @@ mod tests {
 
     #[test]
     fn s3_locations_need_the_operators_grant() {
-        let grants = ExportGrants::new(root()).allow_s3("ACa", "s3://cdrs/ACa").unwrap();
+        let grants = ExportGrants::new(root()).allow_s3("ACa", "s3://cdrs/ACa", super::S3Credentials::Process).unwrap();
         let ok = |path: &str, tenant: &str| grants.confine(tenant, &mut Exporter::new("x", "*s3_csv", path)).is_ok();
         assert!(ok("s3://cdrs/ACa", "ACa"));
         assert!(ok("s3://cdrs/ACa/daily", "ACa"));

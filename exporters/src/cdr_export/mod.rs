@@ -17,6 +17,7 @@ pub mod download;
 pub mod filter;
 pub mod grants;
 pub mod record;
+pub mod s3_access;
 pub mod schedule;
 pub mod template;
 
@@ -569,12 +570,10 @@ impl Range<'_> {
     /// Streams the range's CDRs into one S3 object by multipart upload (parts of 5 MiB, so
     /// memory stays flat); the object exists only once the upload is completed.
     async fn upload(&self) -> Result<RunReport, ExportError> {
-        use object_store::aws::AmazonS3Builder;
         use object_store::{ObjectStore, WriteMultipart};
 
         let (bucket, prefix) = s3_location(&self.exporter.export_path)?;
-        // Endpoint, region and credentials from the standard AWS_* environment variables.
-        let store = AmazonS3Builder::from_env().with_bucket_name(&bucket).build()?;
+        let store = s3_access::store(self.tenant, self.exporter, &bucket)?;
         let name = self.name();
         let key = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
         let location = object_store::path::Path::from(key.as_str());
@@ -724,7 +723,7 @@ pub fn document_format(e: &Exporter) -> Result<DocumentFormat, ExportError> {
 /// synced and renamed into place, or one S3 object. Callers give a name that always gets the
 /// same bytes, so writing it again (a redelivery) changes nothing, and do not write one name
 /// from two places at once. Returns where it went.
-pub async fn write_document(e: &Exporter, name: &str, bytes: Vec<u8>) -> Result<String, ExportError> {
+pub async fn write_document(tenant: &str, e: &Exporter, name: &str, bytes: Vec<u8>) -> Result<String, ExportError> {
     match compile(e)?.store {
         Store::File => {
             let path = Path::new(&e.export_path).join(name);
@@ -743,10 +742,9 @@ pub async fn write_document(e: &Exporter, name: &str, bytes: Vec<u8>) -> Result<
             Ok(path.display().to_string())
         }
         Store::S3 => {
-            use object_store::aws::AmazonS3Builder;
             use object_store::ObjectStore;
             let (bucket, prefix) = s3_location(&e.export_path)?;
-            let store = AmazonS3Builder::from_env().with_bucket_name(&bucket).build()?;
+            let store = s3_access::store(tenant, e, &bucket)?;
             let key = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}/{name}") };
             store.put(&object_store::path::Path::from(key.as_str()), bytes.into()).await?;
             Ok(format!("s3://{bucket}/{key}"))
