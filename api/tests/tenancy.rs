@@ -387,3 +387,37 @@ async fn a_second_run_of_a_running_exporter_is_refused_with_409() {
     let r = app.post(&app.alice, "/v1/Billing/Exporters/daily/Runs", &[]).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
 }
+
+#[tokio::test]
+async fn tenant_a_cannot_set_tenant_b_fleet_data_limit() {
+    let app = spawn_app().await;
+    let (_, bobs_fleet) = app.fleet(&app.bob).await;
+    let before = app.get(&app.bob, &format!("/v1/Fleets/{bobs_fleet}")).await.body["data_limit"].clone();
+    // Alice names bob's fleet in her action, and names a billing account after it too.
+    let limit = json!({"ActionsId": "SQUEEZE", "Actions": [
+        {"Identifier": "*set_fleet_data_limit", "ExtraParameters": format!("{bobs_fleet}:1"), "Weight": 10}]});
+    let plain = json!({"ActionsId": "SQUEEZE2", "Actions": [
+        {"Identifier": "*set_fleet_data_limit", "ExtraParameters": "1", "Weight": 10}]});
+    for (actions, account) in [(&limit, "1001"), (&plain, bobs_fleet.as_str())] {
+        let reply = rpc_as(&app, &app.alice, "APIerSv1.SetActions", actions.clone()).await;
+        assert!(reply["error"].is_null(), "{reply}");
+        let id = actions["ActionsId"].as_str().unwrap();
+        let reply =
+            rpc_as(&app, &app.alice, "APIerSv1.ExecuteAction", json!({"Account": account, "ActionsId": id})).await;
+        assert!(reply["error"].is_null(), "{reply}");
+    }
+    assert!(app.billing.reached(app.log.head().await.unwrap()).await);
+    let changes: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE type = 'fleet.updated' AND data->>'fleet_sid' = $1 AND data ? 'data_limit_mb' \
+         AND data->>'data_limit_mb' IS NOT NULL",
+    )
+    .bind(&bobs_fleet)
+    .fetch_one(app.log.pool())
+    .await
+    .unwrap();
+    assert_eq!(changes, 0, "no change of bob's fleet was decided");
+    assert_eq!(app.get(&app.bob, &format!("/v1/Fleets/{bobs_fleet}")).await.body["data_limit"], before);
+    // Bob still changes his own fleet.
+    let own = app.post(&app.bob, &format!("/v1/Fleets/{bobs_fleet}"), &[("DataLimit", "500")]).await;
+    assert_eq!((own.status, own.body["data_limit"].as_i64()), (200, Some(500)), "{:?}", own.body);
+}
