@@ -85,7 +85,8 @@ mod tests {
     #[test]
     fn the_largest_cost_of_bounded_inputs_does_not_overflow() {
         let rate = crate::Rate { price: MAX_PRICE, unit: Decimal::ONE, increment: Decimal::ONE, rounding_decimals: 4 };
-        assert_eq!(rate.cost(MAX_UNIT), Some(MAX_UNIT * MAX_PRICE));
+        assert_eq!(rate.cost(Decimal::from(1_000_000)), Some(Decimal::from(1_000_000) * MAX_PRICE));
+        assert_eq!(rate.cost(MAX_UNIT), None, "more than any balance holds: refused, not a panic");
         let tiny = crate::Rate { price: MAX_PRICE, unit: MIN_UNIT, increment: MIN_UNIT, rounding_decimals: 4 };
         assert_eq!(tiny.cost(MAX_UNIT), None, "too large to price: refused, not a panic");
     }

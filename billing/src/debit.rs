@@ -43,14 +43,18 @@ pub struct Rate {
 }
 
 impl Rate {
-    /// The price of `units`, or `None` when it is too large to represent.
+    /// The price of `units`, or `None` when it is too large to represent or to take from a
+    /// balance (more than [`crate::bounds::MAX_AMOUNT`]).
     pub fn cost(&self, units: Decimal) -> Option<Decimal> {
         if self.increment <= Decimal::ZERO || self.unit <= Decimal::ZERO {
             return Some(Decimal::ZERO);
         }
         let increments = units.checked_div(self.increment)?.ceil();
         let cost = increments.checked_mul(self.increment)?.checked_mul(self.price)?.checked_div(self.unit)?;
-        Some(cost.round_dp_with_strategy(self.rounding_decimals, RoundingStrategy::MidpointAwayFromZero))
+        // Past the largest amount a balance may hold, a cost is out of range too: it could
+        // only overflow the balance it is taken from.
+        (cost.abs() <= crate::bounds::MAX_AMOUNT)
+            .then(|| cost.round_dp_with_strategy(self.rounding_decimals, RoundingStrategy::MidpointAwayFromZero))
     }
 }
 
@@ -195,15 +199,26 @@ pub fn debit(account: &mut Account, req: &DebitRequest, destinations: &Destinati
                 out.unpaid_reason = Some(DebitError::Blocked.to_string());
             } else if work.allow_negative {
                 let default = work.default_monetary();
-                default.value -= left;
-                out.debt = left;
-                out.parts.push(BalanceDebit {
-                    balance_uuid: default.uuid.clone(),
-                    balance_id: DEFAULT_BALANCE_ID.into(),
-                    balance_type: BalanceType::Monetary,
-                    value: left,
-                    value_after: default.value,
-                });
+                match default.value.checked_sub(left) {
+                    Some(after) => {
+                        default.value = after;
+                        let uuid = default.uuid.clone();
+                        out.debt = left;
+                        out.parts.push(BalanceDebit {
+                            balance_uuid: uuid,
+                            balance_id: DEFAULT_BALANCE_ID.into(),
+                            balance_type: BalanceType::Monetary,
+                            value: left,
+                            value_after: after,
+                        });
+                    }
+                    // A debt past what a decimal holds: left unpaid rather than wrapped or panicked.
+                    None => {
+                        refuse(DebitError::OutOfRange)?;
+                        out.unpaid_cost = left;
+                        out.unpaid_reason = Some(DebitError::OutOfRange.to_string());
+                    }
+                }
             } else {
                 refuse(DebitError::InsufficientCredit)?;
                 out.unpaid_cost = left;
@@ -216,7 +231,9 @@ pub fn debit(account: &mut Account, req: &DebitRequest, destinations: &Destinati
 
 fn finish(account: &mut Account, mut work: Account, req: &DebitRequest, out: Debit) -> Result<Debit, DebitError> {
     for part in &out.parts {
-        *work.unit_counters.entry(part.balance_type).or_default() += part.value;
+        // Counters only inform triggers: at the decimal's limit they stay there.
+        let counter = work.unit_counters.entry(part.balance_type).or_default();
+        *counter = counter.saturating_add(part.value);
     }
     work.update_time = Some(req.at);
     *account = work;

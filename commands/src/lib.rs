@@ -66,11 +66,15 @@ impl Commands {
         }
     }
 
-    /// Hashes registration codes under `pepper` (the deployment secret). Without one they are
-    /// still salted, but the log alone then suffices to try every code.
-    pub fn with_code_pepper(mut self, pepper: &[u8]) -> Self {
-        assert!(!pepper.is_empty(), "the deployment secret must not be empty");
-        self.code_pepper = std::sync::Arc::from(pepper);
+    /// Hashes registration codes under a key derived from `secret` (the deployment secret) for
+    /// this use alone. Without one they are still salted, but the log alone then suffices to
+    /// try every code.
+    pub fn with_code_pepper(mut self, secret: &[u8]) -> Self {
+        use hmac::Mac;
+        assert!(!secret.is_empty(), "the deployment secret must not be empty");
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
+        mac.update(b"simledger registration codes");
+        self.code_pepper = std::sync::Arc::from(&mac.finalize().into_bytes()[..]);
         self
     }
 

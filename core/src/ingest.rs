@@ -227,7 +227,7 @@ async fn append_retrying(log: &EventLog, batch: Vec<NewEvent>) -> Result<(), sim
 }
 
 async fn dead_letter(js: &jetstream::Context, names: &CoreNames, msg: &jetstream::Message, reason: &str) {
-    tracing::warn!(subject = %msg.subject, %reason, "malformed message sent to the dead-letter stream");
+    tracing::warn!(subject = %msg.subject, %reason, "message sent to the dead-letter stream");
     metrics::counter!("simledger_ingest_dead_letters_total").increment(1);
     let mut headers = async_nats::HeaderMap::new();
     headers

@@ -1,9 +1,10 @@
 //! Events a subscriber cannot apply. One bad event (an overflowing amount, a value the
 //! database refuses, a panic in a fold) must not stop a worker every tenant shares, nor make
 //! it hit the same event after every restart: the event is recorded here with the reason, the
-//! subscriber's checkpoint moves past it, and the worker goes on. A failure that retrying may
-//! cure (the database unreachable, a serialisation conflict) is not a dead letter: the worker
-//! restarts from its checkpoint and tries again, as before.
+//! subscriber's checkpoint moves past it, and the worker goes on. Only failures known to recur
+//! are dead letters (see [`is_permanent`]); any other (the database unreachable, a peer that
+//! timed out, an error of an unknown kind) makes the worker restart from its checkpoint and
+//! try again, as before.
 
 use std::any::Any;
 use std::error::Error;
@@ -20,10 +21,17 @@ pub(crate) enum Failure {
     Permanent(String),
 }
 
-/// Whether `error` will recur when the same event is applied again. Database data and
-/// constraint errors (SQLSTATE classes 22 and 23), malformed events and errors of the fold's
-/// own logic are permanent; a database that cannot be reached, a conflict or a stopped task
-/// is not.
+/// A fold's own verdict that an event cannot be applied, whatever is retried: return it (boxed)
+/// from [`crate::checkpoint::Subscriber::apply`] to have the event dead-lettered.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unapplicable(pub String);
+
+/// Whether `error` will recur when the same event is applied again: database data and
+/// constraint errors (SQLSTATE classes 22 and 23), values that do not decode, malformed events,
+/// JSON that does not parse, and a fold's own [`Unapplicable`]. Anything else — a database that
+/// cannot be reached, a NATS request that timed out, an object store that throttles, an error
+/// of a kind not known here — may pass, so the worker retries rather than skip the event.
 pub fn is_permanent(error: &(dyn Error + 'static)) -> bool {
     let mut cause: Option<&(dyn Error + 'static)> = Some(error);
     while let Some(e) = cause {
@@ -45,12 +53,12 @@ pub fn is_permanent(error: &(dyn Error + 'static)) -> bool {
                 _ => return false,
             }
         }
-        if e.downcast_ref::<std::io::Error>().is_some() {
-            return false;
+        if e.downcast_ref::<Unapplicable>().is_some() || e.downcast_ref::<serde_json::Error>().is_some() {
+            return true;
         }
         cause = e.source();
     }
-    true
+    false
 }
 
 pub(crate) fn classify(error: Box<dyn Error + Send + Sync>, name: &str) -> Failure {

@@ -37,22 +37,18 @@ pub enum EventLogError {
 }
 
 impl EventLogError {
-    /// Whether retrying the same call may succeed (the database was unreachable or busy). A
-    /// retried append is safe: it is idempotent by event id.
+    /// Whether retrying the same call may succeed. Only the database's verdict on the request's
+    /// own data is final (SQLSTATE classes 22, data exception, and 23, integrity constraint):
+    /// anything else — no connection, a database not accepting connections, a restart, a
+    /// serialisation conflict, an error of a kind not known here — may pass. A retried append is
+    /// safe: it is idempotent by event id.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Database(e) => !matches!(e, sqlx::Error::Database(_)) || is_passing(e),
-            Self::AppenderStopped | Self::CommitFailed(_) => true,
+            Self::Database(sqlx::Error::Database(d)) => {
+                !d.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23"))
+            }
+            Self::Database(_) | Self::AppenderStopped | Self::CommitFailed(_) => true,
             _ => false,
         }
     }
-}
-
-/// A database error that says nothing about the request: a serialisation failure or deadlock
-/// (40), a lost connection (08), too few resources (53), a shutdown or restart (57), a system
-/// or internal error (58, XX), a lock not available (55P03).
-fn is_passing(e: &sqlx::Error) -> bool {
-    let sqlx::Error::Database(d) = e else { return false };
-    let code = d.code().unwrap_or_default();
-    ["40", "08", "53", "57", "58", "XX"].iter().any(|class| code.starts_with(class)) || code == "55P03"
 }

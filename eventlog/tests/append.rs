@@ -187,7 +187,8 @@ async fn a_request_the_database_refuses_fails_alone_and_its_group_still_commits(
     let pool = db.pool().await;
     sqlx::query(
         "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN IF NEW.stream = 'poison' THEN RAISE EXCEPTION 'unstorable'; END IF; RETURN NEW; END; $$",
+         BEGIN IF NEW.stream = 'poison' THEN RAISE EXCEPTION 'unstorable' USING ERRCODE = '22023'; END IF; \
+         RETURN NEW; END; $$",
     )
     .execute(&pool)
     .await

@@ -10,8 +10,10 @@
 //!   that dies mid-call leaves the lease to expire, and the call is made again; the
 //!   `X-Simledger-Event-Id` header lets the receiver drop a repeat.
 //! - **Per tenant.** Each tenant with calls due has a task of its own that makes its calls one
-//!   at a time in queue order; at most [`MAX_TENANTS`] run at once. A call that fails is tried
-//!   again after each pause of the backoff, then given up and counted.
+//!   at a time in queue order (a retried call goes after the ones due before it); at most
+//!   [`MAX_TENANTS`] run at once, the longest waiting first. A call that fails is tried again
+//!   after each pause of the backoff, then given up and counted; a tenant has at most
+//!   [`MAX_QUEUED_PER_TENANT`] calls waiting.
 //! - **Signed with the tenant's own secret, over the URL and the body.** SMS callbacks carry
 //!   Twilio's `X-Twilio-Signature` (HMAC-SHA1 under the account's auth token of the URL and the
 //!   sorted form parameters), as Twilio's own do. `*http_post` requests carry
@@ -95,8 +97,24 @@ impl OutboundCall {
     }
 }
 
+/// Calls one tenant may have waiting; past it, new ones are dropped and counted
+/// (`simledger_outbound_calls_dropped_total`), so a tenant whose endpoint never answers cannot
+/// grow the queue without bound.
+pub const MAX_QUEUED_PER_TENANT: i64 = 10_000;
+
 /// Queues `call` in the caller's transaction; a call already queued for its event is kept.
 pub async fn enqueue(tx: &mut PgConnection, call: &OutboundCall) -> sqlx::Result<()> {
+    let queued: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM (SELECT 1 FROM outbound_calls WHERE tenant = $1 LIMIT $2) AS q")
+            .bind(&call.tenant)
+            .bind(MAX_QUEUED_PER_TENANT)
+            .fetch_one(&mut *tx)
+            .await?;
+    if queued >= MAX_QUEUED_PER_TENANT {
+        tracing::warn!(tenant = %call.tenant, event_id = %call.event_id, "outbound call dropped: the tenant's queue is full");
+        metrics::counter!("simledger_outbound_calls_dropped_total", "kind" => call.kind.as_str()).increment(1);
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO outbound_calls (tenant, event_id, kind, method, url, content_type, body) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id, kind) DO NOTHING",
@@ -177,8 +195,8 @@ impl Deliverer {
     async fn tenants_due(&self, running: &HashMap<String, JoinHandle<()>>, limit: usize) -> sqlx::Result<Vec<String>> {
         let busy: Vec<&String> = running.keys().collect();
         sqlx::query_scalar(
-            "SELECT DISTINCT tenant FROM outbound_calls WHERE next_attempt_at <= now() AND NOT tenant = ANY($1) \
-             LIMIT $2",
+            "SELECT tenant FROM outbound_calls WHERE next_attempt_at <= now() AND NOT tenant = ANY($1) \
+             GROUP BY tenant ORDER BY min(next_attempt_at) LIMIT $2",
         )
         .bind(busy)
         .bind(limit as i64)
@@ -202,7 +220,7 @@ impl Deliverer {
 
     async fn lease_next(&self, tenant: &str) -> sqlx::Result<Option<Leased>> {
         sqlx::query_as(
-            "UPDATE outbound_calls SET next_attempt_at = now() + make_interval(secs => $2) \
+            "UPDATE outbound_calls SET next_attempt_at = now() + make_interval(secs => $2), attempts = attempts + 1 \
              WHERE id = (SELECT id FROM outbound_calls WHERE tenant = $1 AND next_attempt_at <= now() \
                          ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
              RETURNING id, tenant, event_id, kind, method, url, content_type, body, attempts",
@@ -216,7 +234,12 @@ impl Deliverer {
     async fn attempt(&self, call: Leased) {
         // The query of a customer's URL may hold a secret: logs name the URL without it.
         let shown = call.url.split('?').next().unwrap_or_default().to_owned();
-        let outcome = self.send(&call).await;
+        // Attempts are counted when leased, so a call whose attempts kill the worker ends too.
+        let outcome = if call.attempts as usize > self.backoff.len() + 1 {
+            Err(Failure::Failed("its attempts ended without an answer".into()))
+        } else {
+            self.send(&call).await
+        };
         let done = match &outcome {
             Ok(()) => true,
             Err(Failure::Refused(e)) => {
@@ -225,16 +248,14 @@ impl Deliverer {
                 true
             }
             Err(Failure::Failed(reason)) => {
-                let attempts = call.attempts as usize + 1;
-                match self.backoff.get(attempts - 1) {
+                let attempts = call.attempts as usize;
+                match self.backoff.get(attempts.saturating_sub(1)).filter(|_| attempts <= self.backoff.len()) {
                     Some(pause) => {
                         tracing::debug!(tenant = %call.tenant, url = %shown, attempts, %reason, "outbound call failed; will retry");
                         let again = sqlx::query(
-                            "UPDATE outbound_calls SET attempts = $2, next_attempt_at = now() + make_interval(secs => $3) \
-                             WHERE id = $1",
+                            "UPDATE outbound_calls SET next_attempt_at = now() + make_interval(secs => $2) WHERE id = $1",
                         )
                         .bind(call.id)
-                        .bind(attempts as i32)
                         .bind(pause.as_secs_f64())
                         .execute(&self.pool)
                         .await;

@@ -44,6 +44,9 @@ fn body(bytes: &Bytes) -> Result<Box<RawValue>, ApiError> {
     if !raw.get().trim_start().starts_with('{') {
         return Err(ApiError::invalid("The body must be a JSON object"));
     }
+    if simledger_eventlog::holds_nul(raw.get()) {
+        return Err(ApiError::invalid("The body must not contain NUL characters"));
+    }
     Ok(raw)
 }
 

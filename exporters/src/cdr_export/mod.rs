@@ -38,8 +38,9 @@ use self::template::{CompiledField, FieldTemplate};
 pub enum ExportError {
     #[error("no exporter {0}")]
     NotFound(String),
-    /// Another run of the same exporter is under way.
-    #[error("exporter {0} is already running")]
+    /// Another run of the same exporter, or of the same tenant, is under way, or the process
+    /// runs as many exports as it may.
+    #[error("exporter {0} cannot run now: another export is under way")]
     Busy(String),
     #[error("invalid exporter: {0}")]
     Invalid(String),
@@ -422,6 +423,24 @@ impl RunReport {
 /// Export runs under way at once in one process.
 const CONCURRENT_RUNS: usize = 4;
 static RUNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_RUNS);
+/// Tenants with a run under way in this process.
+static RUNNING_TENANTS: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// A tenant's one run in this process, for as long as it lives.
+struct TenantRun(String);
+
+impl TenantRun {
+    fn start(tenant: &str) -> Option<Self> {
+        RUNNING_TENANTS.lock().expect("running tenants lock").insert(tenant.to_owned()).then(|| Self(tenant.to_owned()))
+    }
+}
+
+impl Drop for TenantRun {
+    fn drop(&mut self) {
+        RUNNING_TENANTS.lock().expect("running tenants lock").remove(&self.0);
+    }
+}
 
 /// Runs an exporter once: finishes a range an interrupted run left pending (into its own
 /// file), then exports everything new since. Runs of one exporter take turns.
@@ -438,8 +457,10 @@ pub async fn run_with(
     verbose: bool,
 ) -> Result<RunReport, ExportError> {
     // Runs are few at a time, so the connections their locks hold stay bounded however many
-    // are asked for.
-    let _permit = RUNS.acquire().await.expect("the run semaphore is never closed");
+    // are asked for, and one tenant runs one at a time, so no tenant can hold them all. Neither
+    // is waited for: a run that cannot start now is refused, and its caller tries later.
+    let _tenant = TenantRun::start(tenant).ok_or_else(|| ExportError::Busy(id.to_owned()))?;
+    let _permit = RUNS.try_acquire().map_err(|_| ExportError::Busy(id.to_owned()))?;
     // The lock lives on a connection of its own, outside the pool: if this process dies or the
     // run is abandoned midway, the connection closes and the lock goes with it, and a run never
     // waits for the pool while holding a pooled connection. It is only tried: a second run of

@@ -64,6 +64,12 @@ pub async fn run_due(pool: &PgPool, shard: i32) -> Result<Vec<DueRun>, ExportErr
     let mut runs = Vec::with_capacity(due.len());
     for (tenant, id, schedule) in due {
         let result = super::run(pool, shard, &tenant, &id).await;
+        // A run that could not start now (another of the tenant's, or the process's limit) stays
+        // due and is tried at the next look, rather than skipped to the next firing.
+        if matches!(result, Err(ExportError::Busy(_))) {
+            runs.push(DueRun { tenant, id, result });
+            continue;
+        }
         let next = Schedule::parse(&schedule).map(|s| s.next(Utc::now())).ok();
         sqlx::query("UPDATE cdr_exporters SET next_run_at = $3 WHERE tenant = $1 AND exporter_id = $2")
             .bind(&tenant)
