@@ -119,7 +119,6 @@ async fn bad_calls_get_cgrates_errors_and_change_nothing() {
         ("CDRsV1.ProcessExternalCDR", json!({"OriginID": "x", "Account": "a", "Usage": "-1s"}), "Usage"),
         ("CDRsV1.ProcessExternalCDR", json!({"OriginID": "x", "Account": "a", "Usage": true}), "Usage"),
         ("APIerSv1.GetCDRs", json!({"Limit": "ten"}), "SERVER_ERROR: invalid params: Limit"),
-        ("APIerSv1.GetCDRs", json!({"MinUsage": "1s"}), "MinUsage"),
         ("APIerSv1.GetCDRs", json!({"Limit": -1}), "Limit must not be negative"),
         ("APIerSv1.ExportCDRs", json!({"Accounts": ["1001"]}), "filters are not supported"),
         (
@@ -238,4 +237,63 @@ async fn get_cdrs_answers_a_bounded_page() {
     assert!(error.as_str().unwrap().starts_with("SERVER_ERROR: Limit must be at most 10000"), "{error}");
     let (_, error) = app.rpc("APIerSv1.GetCDRs", json!({"Limit": 10_000})).await;
     assert!(error.is_null() || error == "NOT_FOUND", "{error}");
+}
+
+#[tokio::test]
+async fn params_are_read_as_go_reads_them_mixed_case_keys_unknown_keys_and_nulls() {
+    let app = spawn_app().await;
+    // As CGrateS users write them: keys in any case, fields of older releases, nulls.
+    let (result, error) = app
+        .rpc(
+            "ApierV1.SetActions",
+            json!({"actionsId": "TOPUP", "Overwrite": null, "actions": [{"identifier": "*topup",
+                "balanceType": "*monetary", "directions": "*out", "units": 10, "weight": 10, "ExpiryTime": null}]}),
+        )
+        .await;
+    assert!(error.is_null(), "{error}");
+    assert_eq!(result, "OK");
+    let (_, error) =
+        app.rpc("APIerSv1.ExecuteAction", json!({"tenant": null, "ACCOUNT": "1001", "ActionsID": "TOPUP"})).await;
+    assert!(error.is_null(), "{error}");
+    let (account, error) = app.rpc("APIerSv2.GetAccount", json!({"account": "1001", "Ignored": [1, 2]})).await;
+    assert!(error.is_null(), "{error}");
+    assert_eq!(account["BalanceMap"]["*monetary"][0]["Value"], json!(10), "{account}");
+    // CDRsV2's name for the same call, with lower-case keys.
+    let cdr = json!({"originID": "v2-call", "originHost": "pbx1", "tor": "*voice", "account": "1001",
+                     "usage": "60s", "preRated": true, "cost": 0.5, "RunId": null, "Unknown": {"deep": 1}});
+    let (result, error) = app.rpc("CDRsV2.ProcessExternalCDR", cdr).await;
+    assert!(error.is_null(), "{error}");
+    assert_eq!(result, "OK");
+    let (cdrs, _) = app.rpc("APIerSv1.GetCDRs", json!({"originIDs": ["v2-call"]})).await;
+    assert_eq!(cdrs.as_array().map(Vec::len), Some(1), "{cdrs}");
+    assert_eq!(cdrs[0]["Cost"], json!(0.5));
+    // A CGrateS filter key simledger does not filter on is ignored, as Go ignores it.
+    let (cdrs, error) = app.rpc("APIerSv1.GetCDRs", json!({"OriginIDs": ["v2-call"], "MinUsage": "1s"})).await;
+    assert!(error.is_null(), "{error}");
+    assert_eq!(cdrs.as_array().map(Vec::len), Some(1), "{cdrs}");
+    // Health checks.
+    assert_eq!(app.rpc("CoreSv1.Ping", json!({})).await.0, "Pong");
+    assert_eq!(app.rpc("CDRsV1.Ping", json!({})).await.0, "Pong");
+    let (status, _) = app.rpc("CoreSv1.Status", json!({})).await;
+    assert!(status["NodeID"].is_string() && status["RunningSince"].is_string(), "{status}");
+    // Still strict where Go is: a wrong type, a missing mandatory field, an unknown method.
+    // (First the billing fold settles: it appends the CDR's debit after the call answers.)
+    let head = loop {
+        let head = app.log.head().await.unwrap();
+        assert!(app.billing.reached(head).await);
+        if app.log.head().await.unwrap() == head {
+            break head;
+        }
+    };
+    for (method, params, says) in [
+        ("CDRsV2.ProcessExternalCDR", json!({"originID": 7, "account": "1"}), "invalid params: OriginID"),
+        ("CDRsV2.ProcessExternalCDR", json!({"ORIGINID": "x", "Account": null}), "MANDATORY_IE_MISSING: [Account]"),
+        ("CoreSv1.Shutdown", json!({}), "rpc: can't find method CoreSv1.Shutdown"),
+        ("Nope.Ping", json!({}), "rpc: can't find service Nope.Ping"),
+    ] {
+        let (result, error) = app.rpc(method, params.clone()).await;
+        assert_eq!(result, Value::Null, "{method} {params}");
+        assert!(error.as_str().is_some_and(|e| e.contains(says)), "{method} {params}: {error}");
+    }
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing appended");
 }

@@ -15,6 +15,7 @@
 
 pub(crate) mod accounts;
 mod cdrs;
+pub mod go_json;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -42,6 +43,7 @@ pub enum Exposure {
 
 /// `/jsonrpc` for a listener of this exposure.
 pub fn router(exposure: Exposure) -> Router<AppState> {
+    std::sync::LazyLock::force(&STARTED);
     Router::new().route(
         "/jsonrpc",
         post(move |state: State<AppState>, headers: HeaderMap, body: Bytes| handle(state, headers, body, exposure)),
@@ -239,7 +241,8 @@ pub fn ok<T: serde::Serialize>(result: &T) -> Result<Reply, RpcError> {
 
 async fn dispatch(call: &Call, method: &str, params: &RawValue) -> Result<Reply, RpcError> {
     match method {
-        "CDRsV1.ProcessExternalCDR" => cdrs::process_external_cdr(call, params).await,
+        "CDRsV1.ProcessExternalCDR" | "CDRsV2.ProcessExternalCDR" => cdrs::process_external_cdr(call, params).await,
+        "CoreSv1.Status" => core_status(),
         "CDRsV1.ProcessEvent" => cdrs::process_event(call, params).await,
         "CDRsV1.GetCDRs" | "APIerSv1.GetCDRs" | "APIerSv2.GetCDRs" => cdrs::get_cdrs(call, params).await,
         "APIerSv1.ExportCDRs" => cdrs::export_cdrs(call, params).await,
@@ -258,6 +261,8 @@ async fn dispatch(call: &Call, method: &str, params: &RawValue) -> Result<Reply,
         "APIerSv1.SetTPDestination" | "APIerSv2.SetTPDestination" => accounts::set_tp_destination(call, params).await,
         "APIerSv1.LoadTariffPlanFromStorDb" => accounts::load_tariff_plan(call, params).await,
         "APIerSv1.SetActionPlan" | "APIerSv2.SetActionPlan" => accounts::set_action_plan(call, params).await,
+        // Every CGrateS service answers Ping, which health checks call.
+        other if other.ends_with(".Ping") && KNOWN_SERVICES.contains(&other.trim_end_matches(".Ping")) => ok(&"Pong"),
         other => {
             // Go's net/rpc words it so.
             let service = other.split_once('.').map(|(s, _)| s).unwrap_or(other);
@@ -270,7 +275,22 @@ async fn dispatch(call: &Call, method: &str, params: &RawValue) -> Result<Reply,
     }
 }
 
-const KNOWN_SERVICES: &[&str] = &["APIerSv1", "APIerSv2", "CDRsV1", "ConfigSv1"];
+const KNOWN_SERVICES: &[&str] = &["APIerSv1", "APIerSv2", "CDRsV1", "CDRsV2", "ConfigSv1", "CoreSv1"];
+
+/// When this process started, for `CoreSv1.Status`.
+static STARTED: std::sync::LazyLock<chrono::DateTime<chrono::Utc>> = std::sync::LazyLock::new(chrono::Utc::now);
+
+/// `CoreSv1.Status`: the engine's identity and uptime, in CGrateS's keys (the Go runtime's
+/// figures have no meaning here and are left out).
+fn core_status() -> Result<Reply, RpcError> {
+    let started = *STARTED;
+    ok(&serde_json::json!({
+        "NodeID": "simledger",
+        "Version": concat!("simledger@", env!("CARGO_PKG_VERSION")),
+        "RunningSince": started.to_rfc3339(),
+        "Uptime": format!("{}s", (chrono::Utc::now() - started).num_seconds()),
+    }))
+}
 
 async fn authorize(state: &AppState, headers: &HeaderMap, exposure: Exposure) -> Result<Call, (StatusCode, RpcError)> {
     if exposure == Exposure::Loopback {
@@ -322,10 +342,10 @@ pub fn require(fields: &[(&'static str, bool)]) -> Result<(), RpcError> {
     }
 }
 
-/// Decodes a method's params object; a wrong type names the field, as Go's decoder does.
+/// Decodes a method's params object as Go's decoder does (see [`go_json`]); a wrong type names
+/// the field.
 pub fn params<T: DeserializeOwned>(raw: &RawValue) -> Result<T, RpcError> {
-    let de = &mut serde_json::Deserializer::from_str(raw.get());
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    serde_path_to_error::deserialize(go_json::GoJson::new(raw.get())).map_err(|e| {
         let path = e.path().to_string();
         if path == "." {
             RpcError::server(format!("invalid params: {}", e.inner()))
