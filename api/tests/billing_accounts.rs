@@ -645,3 +645,52 @@ async fn a_tenant_rate_prices_what_balances_leave_by_the_longest_destination_mat
     assert_eq!(listed["rates"][0]["RateIncrement"], "60000000000", "units as numbers of nanoseconds");
     assert_eq!(app.get(&app.bob, "/v1/Billing/Rates").await.body["rates"], json!([]));
 }
+
+#[tokio::test]
+async fn balances_set_as_cgrates_tutorials_set_them_are_debited_as_on_cgrates() {
+    let app = spawn_app().await;
+    ok(&app, "APIerSv1.SetDestination", json!({"Id": "DST_AU", "Prefixes": ["61"]})).await;
+    // The value inside the balance, as a Go duration; lists as `;` strings or arrays; `*any`
+    // destinations; Directions and a top-level Categories of older tutorials, ignored as Go does.
+    ok(
+        &app,
+        "ApierV1.AddBalance",
+        json!({"account": "1001", "balanceType": "*voice", "Directions": "*out",
+               "Categories": "*any",
+               "balance": {"id": "anywhere", "Value": "5m", "DestinationIDs": "*any", "Weight": "10",
+                           "Categories": ["call", "*default"], "SharedGroups": null}}),
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.SetBalance",
+        json!({"Account": "1001", "BalanceType": "*voice", "Value": "60s",
+               "Balance": {"ID": "australia", "DestinationIDs": ["DST_AU"], "Weight": 20}}),
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.AddBalance",
+        json!({"Account": "1001", "BalanceType": "*monetary", "Value": "10.5", "Balance": {"ID": "main"}}),
+    )
+    .await;
+    assert_eq!(
+        balances(&app, "1001", "*voice").await,
+        [("anywhere".to_owned(), 300 * SECOND), ("australia".to_owned(), 60 * SECOND)]
+    );
+    // 90 s to Australia: its own 60 s first (heavier), then 30 s of the anywhere balance; a
+    // call elsewhere draws on the anywhere balance alone.
+    call(&app, "au", "61412345678", "90s").await;
+    call(&app, "nz", "6421000000", "20s").await;
+    settled(&app).await;
+    assert_eq!(
+        balances(&app, "1001", "*voice").await,
+        [("anywhere".to_owned(), 250 * SECOND), ("australia".to_owned(), 0)]
+    );
+    let (account, _) = app.rpc("APIerSv2.GetAccount", json!({"Account": "1001"})).await;
+    assert_eq!(account["BalanceMap"]["*monetary"][0]["Value"], json!(10.5));
+    // Still refused: a value that is neither a number nor a duration.
+    let (_, error) =
+        app.rpc("APIerSv1.AddBalance", json!({"Account": "1001", "BalanceType": "*voice", "Value": "lots"})).await;
+    assert!(error.as_str().is_some_and(|e| e.contains("Value")), "{error}");
+}

@@ -35,15 +35,32 @@ impl<'de> Deserialize<'de> for Amount {
     }
 }
 
-/// `"DST1;!DST2"` → {DST1: true, DST2: false}.
+/// `"DST1;!DST2"` → {DST1: true, DST2: false}. `*any` restricts nothing, as in CGrateS.
 fn destination_ids(s: &str) -> BTreeMap<String, bool> {
     s.split(';')
-        .filter(|p| !p.is_empty())
+        .filter(|p| !p.is_empty() && *p != ANY)
         .map(|p| match p.strip_prefix('!') {
             Some(id) => (id.to_owned(), false),
             None => (p.to_owned(), true),
         })
         .collect()
+}
+
+const ANY: &str = "*any";
+
+/// A list CGrateS takes either as a `;`-separated string or as an array of strings, as the
+/// `;`-separated string the rest of this module reads.
+fn semicolon_list<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Text(String),
+        Items(Vec<String>),
+    }
+    Ok(match List::deserialize(d)? {
+        List::Text(s) => s,
+        List::Items(items) => items.join(";"),
+    })
 }
 
 fn set_of(s: &str) -> BTreeSet<String> {
@@ -68,14 +85,16 @@ struct BalanceFields {
     expiry_time: String,
     #[serde(default)]
     rating_subject: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "semicolon_list")]
     categories: String,
-    #[serde(rename = "DestinationIDs", alias = "DestinationIds", default)]
+    #[serde(rename = "DestinationIDs", alias = "DestinationIds", default, deserialize_with = "semicolon_list")]
     destination_ids: String,
-    #[serde(rename = "TimingIDs", default)]
+    #[serde(rename = "TimingIDs", default, deserialize_with = "semicolon_list")]
     _timing_ids: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "semicolon_list")]
     _shared_groups: String,
+    /// The value may come inside the balance too; the top-level one wins.
+    value: Option<Units>,
     weight: Option<Amount>,
     blocker: Option<bool>,
     disabled: Option<bool>,
@@ -91,7 +110,8 @@ struct BalanceParams {
     account: String,
     #[serde(default)]
     balance_type: String,
-    value: Option<Amount>,
+    /// A number, a string number, or a Go duration for time balances (`"5m"`).
+    value: Option<Units>,
     #[serde(default)]
     balance: BalanceFields,
     #[serde(default)]
@@ -136,7 +156,7 @@ pub async fn change_balance(call: &Call, p: &RawValue, method: &str) -> Result<R
         ("ID", !needs_id || !args.balance.id.is_empty() || !args.balance.uuid.is_empty()),
     ])?;
     let kind = balance_type(&args.balance_type)?;
-    let value = args.value.map(|v| v.0).unwrap_or_default();
+    let value = args.value.or(args.balance.value).map(|v| v.0).unwrap_or_default();
     let (action_type, value) = match method {
         // CGrateS passes SetBalance's value through math.Abs: a negative value cannot be set.
         "SetBalance" => ("*set_balance", value.abs()),
@@ -270,11 +290,11 @@ struct TpAction {
     _filters: Value,
     #[serde(default)]
     _timing_tags: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "semicolon_list")]
     destination_ids: String,
     #[serde(default)]
     rating_subject: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "semicolon_list")]
     categories: String,
     #[serde(default)]
     _shared_groups: String,
