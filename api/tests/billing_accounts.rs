@@ -694,3 +694,46 @@ async fn balances_set_as_cgrates_tutorials_set_them_are_debited_as_on_cgrates() 
         app.rpc("APIerSv1.AddBalance", json!({"Account": "1001", "BalanceType": "*voice", "Value": "lots"})).await;
     assert!(error.as_str().is_some_and(|e| e.contains("Value")), "{error}");
 }
+
+#[tokio::test]
+async fn a_debit_is_seen_right_after_the_call_and_accounts_and_actions_read_back_as_cgrates_lists_them() {
+    let app = spawn_app().await;
+    ok(
+        &app,
+        "APIerSv1.SetBalance",
+        json!({"Account": "1001", "BalanceType": "*voice", "Value": "5m", "Balance": {"ID": "voice5m"}}),
+    )
+    .await;
+    // No waiting: the CDR's answer comes once its debit is applied, as CGrateS's does.
+    call(&app, "c1", "61412345678", "150s").await;
+    assert_eq!(balances(&app, "1001", "*voice").await, [("voice5m".to_owned(), 150 * SECOND)]);
+    for n in ["1002", "1003"] {
+        ok(&app, "APIerSv2.SetAccount", json!({"Account": n})).await;
+    }
+    let (all, error) = app.rpc("APIerSv1.GetAccounts", json!({})).await;
+    assert!(error.is_null(), "{error}");
+    let ids: Vec<&str> = all.as_array().unwrap().iter().map(|a| a["ID"].as_str().unwrap()).collect();
+    let tenant = &app.alice.sid;
+    assert_eq!(ids, [format!("{tenant}:1001"), format!("{tenant}:1002"), format!("{tenant}:1003")]);
+    let (page, _) = app.rpc("APIerSv1.GetAccounts", json!({"Offset": 1, "Limit": 1})).await;
+    assert_eq!(page[0]["ID"], format!("{tenant}:1002"));
+    let (named, _) = app.rpc("APIerSv1.GetAccounts", json!({"AccountIDs": ["1003", "nobody"]})).await;
+    assert_eq!(named.as_array().map(Vec::len), Some(1));
+    let (_, error) = app.rpc("APIerSv1.GetAccounts", json!({"Limit": 10_001})).await;
+    assert!(error.as_str().is_some_and(|e| e.contains("at most")), "{error}");
+    // GetActions takes the bare ID, as CGrateS does.
+    ok(
+        &app,
+        "APIerSv1.SetActions",
+        json!({"ActionsId": "TOPUP", "Actions": [{"Identifier": "*topup", "BalanceType": "*monetary",
+               "BalanceId": "main", "Units": 10, "DestinationIds": "DST_A;!DST_B", "Weight": 20}]}),
+    )
+    .await;
+    let (actions, error) = app.rpc("APIerSv1.GetActions", json!("TOPUP")).await;
+    assert!(error.is_null(), "{error}");
+    assert_eq!(actions[0]["Identifier"], "*topup");
+    assert_eq!((actions[0]["BalanceId"].as_str(), actions[0]["Units"].as_str()), (Some("main"), Some("10")));
+    assert_eq!(actions[0]["DestinationIds"], "DST_A;!DST_B");
+    let (_, error) = app.rpc("APIerSv1.GetActions", json!("NOPE")).await;
+    assert_eq!(error, "NOT_FOUND");
+}

@@ -200,7 +200,8 @@ fn external_cdr_id(tenant: &str, cgrid: &str, run_id: &str) -> uuid::Uuid {
 }
 
 impl Commands {
-    /// Records an external CDR once: the event's id is derived from its tenant, CGRID and RunID,
+    /// Records an external CDR once and answers when the `cdrs` and `billing` projections have
+    /// applied it. The event's id is derived from its tenant, CGRID and RunID,
     /// so a retry appends nothing, and a CGRID and RunID the tenant already billed is refused
     /// (CGrateS's `ERR_EXISTS`). Other tenants' CDRs are neither consulted nor revealed.
     pub async fn process_external_cdr(&self, tenant: &str, input: &ExternalCdrInput) -> Result<ProcessedCdr> {
@@ -224,7 +225,10 @@ impl Commands {
         if a.duplicate {
             return Err(CommandError::Duplicate(format!("a CDR with CGRID {cgrid} exists")));
         }
+        // Answered once it is rated and debited, as CGrateS's synchronous RALs answer: a
+        // GetAccount right after sees the debit.
         self.cdrs_visible(a.position).await?;
+        self.visible_in(&self.billing, a.position).await?;
         Ok(ProcessedCdr { cgrid, order_id: a.position })
     }
 }

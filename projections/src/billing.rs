@@ -845,6 +845,31 @@ pub mod read {
         Ok(doc.map(|d| d.0))
     }
 
+    /// The tenant's accounts named in `ids` (those that exist), by ID.
+    pub async fn accounts_named(pool: &PgPool, tenant: &str, ids: &[String]) -> sqlx::Result<Vec<Account>> {
+        let docs: Vec<sqlx::types::Json<Account>> = sqlx::query_scalar(
+            "SELECT doc FROM billing_accounts WHERE tenant = $1 AND account = ANY($2) ORDER BY account",
+        )
+        .bind(tenant)
+        .bind(ids)
+        .fetch_all(pool)
+        .await?;
+        Ok(docs.into_iter().map(|d| d.0).collect())
+    }
+
+    /// The tenant's accounts by ID, `offset` skipped, at most `limit`.
+    pub async fn accounts_at(pool: &PgPool, tenant: &str, offset: i64, limit: i64) -> sqlx::Result<Vec<Account>> {
+        let docs: Vec<sqlx::types::Json<Account>> = sqlx::query_scalar(
+            "SELECT doc FROM billing_accounts WHERE tenant = $1 ORDER BY account OFFSET $2 LIMIT $3",
+        )
+        .bind(tenant)
+        .bind(offset)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+        Ok(docs.into_iter().map(|d| d.0).collect())
+    }
+
     pub async fn accounts(pool: &PgPool, tenant: &str, after: &str, limit: i64) -> sqlx::Result<Vec<Account>> {
         let docs: Vec<sqlx::types::Json<Account>> = sqlx::query_scalar(
             "SELECT doc FROM billing_accounts WHERE tenant = $1 AND account > $2 ORDER BY account LIMIT $3",

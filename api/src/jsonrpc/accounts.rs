@@ -271,6 +271,90 @@ pub async fn get_account(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     ok(&AccountView::from(&a))
 }
 
+/// The most accounts `GetAccounts` answers with at once; past it, page with `Offset`.
+pub const MAX_ACCOUNTS_PER_CALL: i64 = 10_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GetAccountsParams {
+    #[serde(default)]
+    tenant: String,
+    #[serde(rename = "AccountIDs", default)]
+    account_ids: Vec<String>,
+    #[serde(default)]
+    offset: i64,
+    #[serde(default)]
+    limit: i64,
+}
+
+/// `APIerSv1.GetAccounts`: the named accounts (those that exist), or the tenant's accounts by
+/// ID from `Offset`, `Limit` of them (0: all, up to [`MAX_ACCOUNTS_PER_CALL`]).
+pub async fn get_accounts(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let args: GetAccountsParams = params(p)?;
+    let tenant = call.tenant(Some(&args.tenant))?;
+    if args.offset < 0 || args.limit < 0 {
+        return Err(RpcError::server("Offset and Limit must not be negative"));
+    }
+    if args.limit > MAX_ACCOUNTS_PER_CALL || args.account_ids.len() as i64 > MAX_ACCOUNTS_PER_CALL {
+        return Err(RpcError::server(format!("at most {MAX_ACCOUNTS_PER_CALL} accounts a call; page with Offset")));
+    }
+    let accounts = if args.account_ids.is_empty() {
+        let limit = if args.limit == 0 { MAX_ACCOUNTS_PER_CALL } else { args.limit };
+        read::accounts_at(call.state.pool(), &tenant, args.offset, limit).await?
+    } else {
+        read::accounts_named(call.state.pool(), &tenant, &args.account_ids).await?
+    };
+    ok(&accounts.iter().map(AccountView::from).collect::<Vec<_>>())
+}
+
+/// `APIerSv1.GetActions` (the params are the bare group ID, as CGrateS takes them): the
+/// group's actions as `TPAction`s.
+pub async fn get_actions(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let id: String = match params::<String>(p) {
+        Ok(id) => id,
+        Err(_) => params::<ActionsRef>(p)?.actions_id,
+    };
+    if id.is_empty() {
+        return Err(RpcError::missing(&["ActionsId"]));
+    }
+    let tenant = call.tenant(None)?;
+    let catalog = read::catalog(call.state.pool(), &tenant).await?;
+    let actions = catalog.actions.get(&id).ok_or_else(RpcError::not_found)?;
+    let listed: Vec<Value> = actions
+        .iter()
+        .map(|a| {
+            let b = &a.balance;
+            let joined = |set: Option<Vec<String>>| set.map(|s| s.join(";")).unwrap_or_default();
+            serde_json::json!({
+                "Identifier": a.action_type,
+                "BalanceId": b.id.clone().unwrap_or_default(),
+                "BalanceUuid": b.uuid.clone().unwrap_or_default(),
+                "BalanceType": b.kind.map(|k| k.as_str().to_owned()).unwrap_or_default(),
+                "Units": b.value.map(|v| v.normalize().to_string()).unwrap_or_default(),
+                "ExpiryTime": b.expiry_time.clone().unwrap_or_default(),
+                "DestinationIds": joined(b.destination_ids.as_ref().map(|d| {
+                    d.iter().map(|(id, on)| if *on { id.clone() } else { format!("!{id}") }).collect()
+                })),
+                "RatingSubject": b.rating_subject.clone().unwrap_or_default(),
+                "Categories": joined(b.categories.as_ref().map(|c| c.iter().cloned().collect())),
+                "BalanceWeight": b.weight.map(|w| w.normalize().to_string()).unwrap_or_default(),
+                "ExtraParameters": a.extra_parameters,
+                "BalanceBlocker": b.blocker.map(|v| v.to_string()).unwrap_or_default(),
+                "BalanceDisabled": b.disabled.map(|v| v.to_string()).unwrap_or_default(),
+                "Weight": a.weight.normalize().to_string().parse::<f64>().unwrap_or_default(),
+            })
+        })
+        .collect();
+    ok(&listed)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ActionsRef {
+    #[serde(rename = "ActionsId", default)]
+    actions_id: String,
+}
+
 /// CGrateS's `V1TPAction`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]

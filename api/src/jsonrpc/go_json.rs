@@ -263,7 +263,7 @@ mod tests {
         let balance = got.balance.unwrap();
         assert_eq!(balance.id, "main");
         assert_eq!(balance.value.unwrap().get(), "0.10000000000000000001", "every digit kept");
-        assert_eq!(balance.destination_ids.unwrap()["DST_NZ"], true);
+        assert!(balance.destination_ids.unwrap()["DST_NZ"]);
         assert_eq!(got.extra["Keep"], "as-is", "a map's keys are data, kept as they are");
     }
 
