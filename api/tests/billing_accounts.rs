@@ -737,3 +737,85 @@ async fn a_debit_is_seen_right_after_the_call_and_accounts_and_actions_read_back
     let (_, error) = app.rpc("APIerSv1.GetActions", json!("NOPE")).await;
     assert_eq!(error, "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn what_is_removed_is_gone_and_removing_what_is_not_there_is_not_found() {
+    let app = spawn_app().await;
+    let pool = app.log.pool();
+    ok(&app, "APIerSv1.SetActions", json!({"ActionsId": "A", "Actions": [{"Identifier": "*log", "Weight": 1}]})).await;
+    ok(&app, "APIerSv1.SetActionPlan", json!({"Id": "P", "ActionPlan": [{"ActionsId": "A", "Time": "*monthly"}]}))
+        .await;
+    for unique in ["u1", "u2"] {
+        ok(
+            &app,
+            "APIerSv1.SetActionTrigger",
+            json!({"GroupID": "G", "UniqueID": unique, "ActionTrigger": {
+            "ThresholdType": "*min_balance", "ThresholdValue": 1, "BalanceType": "*monetary", "ActionsID": "A"}}),
+        )
+        .await;
+    }
+    ok(&app, "APIerSv2.SetAccount", json!({"Account": "1001", "ActionPlanIDs": ["P"], "ActionTriggerIDs": ["G"]}))
+        .await;
+    for id in ["main", "bonus"] {
+        ok(
+            &app,
+            "APIerSv1.AddBalance",
+            json!({"Account": "1001", "BalanceType": "*monetary", "Value": 5,
+            "Balance": {"ID": id}}),
+        )
+        .await;
+    }
+    let bindings = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM billing_plan_bindings WHERE plan_id = 'P'")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(bindings().await, 1);
+
+    ok(
+        &app,
+        "APIerSv1.RemoveBalances",
+        json!({"Account": "1001", "BalanceType": "*monetary",
+        "Balance": {"ID": "bonus"}}),
+    )
+    .await;
+    assert_eq!(balances(&app, "1001", "*monetary").await, [("main".to_owned(), 5)]);
+    ok(&app, "APIerSv1.RemoveActionTrigger", json!({"GroupID": "G", "UniqueID": "u1"})).await;
+    let group: serde_json::Value =
+        sqlx::query_scalar("SELECT doc FROM billing_catalog WHERE kind = 'triggers' AND id = 'G'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(group.as_array().map(|g| g.len()), Some(1), "{group}");
+    ok(&app, "APIerSv1.RemoveActionTrigger", json!({"GroupID": "G"})).await;
+    ok(&app, "APIerSv1.RemoveActionPlan", json!({"ID": "P"})).await;
+    assert_eq!(bindings().await, 0, "no account stays bound to a removed plan");
+    ok(&app, "APIerSv1.RemoveActions", json!({"ActionIDs": ["A"]})).await;
+    assert_eq!(app.rpc("APIerSv1.GetActions", json!("A")).await.1, "NOT_FOUND");
+    ok(&app, "APIerSv1.RemoveAccount", json!({"Account": "1001"})).await;
+    assert_eq!(app.rpc("APIerSv2.GetAccount", json!({"Account": "1001"})).await.1, "NOT_FOUND");
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM billing_catalog WHERE kind IN ('actions', 'plan', 'triggers')")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(left, 0);
+
+    // Removing again, or what never was: NOT_FOUND, nothing appended.
+    let head = app.log.head().await.unwrap();
+    for (method, params) in [
+        ("APIerSv1.RemoveAccount", json!({"Account": "1001"})),
+        ("APIerSv1.RemoveActions", json!({"ActionIDs": ["A"]})),
+        ("APIerSv1.RemoveActionPlan", json!({"ID": "P"})),
+        ("APIerSv1.RemoveActionTrigger", json!({"GroupID": "G"})),
+    ] {
+        assert_eq!(app.rpc(method, params).await.1, "NOT_FOUND", "{method}");
+    }
+    let (_, error) = app.rpc("APIerSv1.RemoveActions", json!({})).await;
+    assert!(error.as_str().is_some_and(|e| e.contains("MANDATORY_IE_MISSING")), "{error}");
+    assert_eq!(app.log.head().await.unwrap(), head);
+    // The account can be made again, empty.
+    ok(&app, "APIerSv2.SetAccount", json!({"Account": "1001"})).await;
+    assert!(balances(&app, "1001", "*monetary").await.is_empty());
+}

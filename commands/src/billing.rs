@@ -5,7 +5,7 @@ use chrono::Utc;
 use simledger_billing::{Action, ActionPlan, ActionTrigger, RateDef};
 use simledger_eventlog::catalog::{
     BillingAccountSet, BillingAccountTriggersAdded, BillingActionPlanSet, BillingActionsApplied, BillingActionsDefined,
-    BillingDestinationSet, BillingRateSet, BillingTriggersDefined,
+    BillingDestinationSet, BillingRateSet, BillingRemovable, BillingRemoved, BillingTriggersDefined,
 };
 use simledger_eventlog::{Event, ExpectedVersion, Metadata, NewEvent};
 use simledger_projections::billing::read;
@@ -138,6 +138,46 @@ impl Commands {
             tenant: tenant.to_owned(),
             actions_id: actions_id.to_owned(),
             actions,
+        });
+        self.billing_commit(tenant, event).await
+    }
+
+    /// `APIerSv1.RemoveAccount`, `RemoveActions`, `RemoveActionPlan`, `RemoveActionTrigger`:
+    /// what is named must exist (CGrateS's `NOT_FOUND` otherwise).
+    pub async fn billing_remove(
+        &self,
+        tenant: &str,
+        what: BillingRemovable,
+        id: &str,
+        unique_id: Option<&str>,
+    ) -> Result<()> {
+        if id.is_empty() {
+            return Err(CommandError::Missing(vec![match what {
+                BillingRemovable::Account => "Account",
+                BillingRemovable::Actions => "ActionIDs",
+                BillingRemovable::ActionPlan => "ID",
+                BillingRemovable::TriggerGroup => "GroupID",
+            }]));
+        }
+        let pool = self.log.pool();
+        let exists = match what {
+            BillingRemovable::Account => read::account(pool, tenant, id).await?.is_some(),
+            BillingRemovable::Actions => read::catalog(pool, tenant).await?.actions.contains_key(id),
+            BillingRemovable::ActionPlan => read::catalog(pool, tenant).await?.plans.contains_key(id),
+            BillingRemovable::TriggerGroup => read::catalog(pool, tenant)
+                .await?
+                .trigger_groups
+                .get(id)
+                .is_some_and(|g| unique_id.is_none_or(|u| g.iter().any(|t| t.unique_id == u))),
+        };
+        if !exists {
+            return Err(CommandError::NotFound { what: "billing item", id: id.to_owned() });
+        }
+        let event = Event::BillingRemoved(BillingRemoved {
+            tenant: tenant.to_owned(),
+            what,
+            id: id.to_owned(),
+            unique_id: unique_id.map(str::to_owned),
         });
         self.billing_commit(tenant, event).await
     }

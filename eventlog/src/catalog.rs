@@ -95,6 +95,7 @@ catalog! {
     BillingDestinationSet(BillingDestinationSet) = "billing.destination_set",
     BillingActionPlanSet(BillingActionPlanSet) = "billing.action_plan_set",
     BillingRateSet(BillingRateSet) = "billing.rate_set",
+    BillingRemoved(BillingRemoved) = "billing.removed",
     // From the plan scheduler: one per firing, its id derived from the binding and the moment.
     BillingPlanFired(BillingPlanFired) = "billing.plan_fired",
 
@@ -155,6 +156,7 @@ impl Event {
             BillingDestinationSet(e) => &e.tenant,
             BillingActionPlanSet(e) => &e.tenant,
             BillingRateSet(e) => &e.tenant,
+            BillingRemoved(e) => &e.tenant,
             BillingPlanFired(e) => &e.tenant,
             SimDataLimitReached(e) | SimDataLimitCleared(e) => &e.account_sid,
             BalanceDebited(e) => &e.tenant,
@@ -817,6 +819,31 @@ pub struct BalanceDebited {
 pub struct BillingActionPlanSet {
     pub tenant: String,
     pub plan: simledger_billing::ActionPlan,
+}
+
+/// What a `billing.removed` takes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingRemovable {
+    /// An account, with its balances and its plan bindings (`RemoveAccount`).
+    Account,
+    /// An action group (`RemoveActions`).
+    Actions,
+    /// An action plan, with every account's binding to it (`RemoveActionPlan`).
+    ActionPlan,
+    /// A trigger group, or one trigger of it (`RemoveActionTrigger`).
+    TriggerGroup,
+}
+
+/// `APIerSv1.RemoveAccount`, `RemoveActions`, `RemoveActionPlan`, `RemoveActionTrigger`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingRemoved {
+    pub tenant: String,
+    pub what: BillingRemovable,
+    pub id: String,
+    /// For a trigger group: only the trigger with this `UniqueID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_id: Option<String>,
 }
 
 /// A `*http_post` action ran: the poster delivers `body` to `url`, signed, at least once.

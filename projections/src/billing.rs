@@ -25,8 +25,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use simledger_billing::{Account, Catalog, DebitMode, DebitRequest, Effect, Outcome, Rate};
 use simledger_eventlog::catalog::{
-    BalanceDebited, BillingExportRequested, BillingHttpPostRequested, ConnectionEvent, ExternalCdr, FleetUpdated,
-    SimStatus, SimStatusChanged, SmsEvent,
+    BalanceDebited, BillingExportRequested, BillingHttpPostRequested, BillingRemovable, BillingRemoved,
+    ConnectionEvent, ExternalCdr, FleetUpdated, SimStatus, SimStatusChanged, SmsEvent,
 };
 use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
 use sqlx::PgConnection;
@@ -226,6 +226,71 @@ impl Batch {
     }
 }
 
+/// Applies a `billing.removed`: in the batch's working set and in the tables at once, so a
+/// later event of the same batch sees it gone (and one that makes it again writes it anew).
+async fn remove(tx: &mut PgConnection, b: &mut Batch, r: &BillingRemoved) -> Result<(), BoxError> {
+    let tenant = r.tenant.clone();
+    match r.what {
+        BillingRemovable::Account => {
+            b.accounts.insert((tenant.clone(), r.id.clone()), None);
+            for table in ["billing_accounts", "billing_plan_bindings"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE tenant = $1 AND account = $2"))
+                    .bind(&tenant)
+                    .bind(&r.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        BillingRemovable::Actions | BillingRemovable::ActionPlan => {
+            let kind = if r.what == BillingRemovable::Actions { "actions" } else { "plan" };
+            let catalog = b.catalog(tx, &tenant).await?;
+            if r.what == BillingRemovable::Actions {
+                catalog.actions.remove(&r.id);
+            } else {
+                catalog.plans.remove(&r.id);
+                sqlx::query("DELETE FROM billing_plan_bindings WHERE tenant = $1 AND plan_id = $2")
+                    .bind(&tenant)
+                    .bind(&r.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            b.catalog_writes.remove(&(tenant.clone(), kind, r.id.clone()));
+            sqlx::query("DELETE FROM billing_catalog WHERE tenant = $1 AND kind = $2 AND id = $3")
+                .bind(&tenant)
+                .bind(kind)
+                .bind(&r.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        BillingRemovable::TriggerGroup => {
+            let catalog = b.catalog(tx, &tenant).await?;
+            let left = match (&r.unique_id, catalog.trigger_groups.get_mut(&r.id)) {
+                (Some(unique), Some(group)) => {
+                    group.retain(|t| &t.unique_id != unique);
+                    (!group.is_empty()).then(|| group.clone())
+                }
+                _ => None,
+            };
+            match left {
+                Some(group) => {
+                    let doc = serde_json::to_value(&group)?;
+                    b.catalog_writes.insert((tenant.clone(), "triggers", r.id.clone()), doc);
+                }
+                None => {
+                    b.catalog(tx, &tenant).await?.trigger_groups.remove(&r.id);
+                    b.catalog_writes.remove(&(tenant.clone(), "triggers", r.id.clone()));
+                    sqlx::query("DELETE FROM billing_catalog WHERE tenant = $1 AND kind = 'triggers' AND id = $2")
+                        .bind(&tenant)
+                        .bind(&r.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An id derived from the event that caused a derived event.
 fn derived_id(source: Uuid, what: &str) -> Uuid {
     Uuid::new_v5(&source, what.as_bytes())
@@ -380,6 +445,7 @@ impl Subscriber for Billing {
                     b.catalog_writes
                         .insert((s.tenant.clone(), "rate", s.rate.id.clone()), serde_json::to_value(&s.rate)?);
                 }
+                Event::BillingRemoved(r) => remove(tx, &mut b, r).await?,
                 Event::BillingActionPlanSet(s) => {
                     b.catalog(tx, &s.tenant).await?.plans.insert(s.plan.id.clone(), s.plan.clone());
                     b.catalog_writes

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use simledger_billing::{Action, ActionTrigger, BalanceFilter, BalanceType, ThresholdType};
 use simledger_commands::AccountSettings;
-use simledger_eventlog::catalog::BillingAccountTriggersAdded;
+use simledger_eventlog::catalog::{BillingAccountTriggersAdded, BillingRemovable};
 use simledger_projections::billing::read;
 
 use simledger_eventlog::cgr::{AccountView, GO_ZERO_TIME};
@@ -162,6 +162,7 @@ pub async fn change_balance(call: &Call, p: &RawValue, method: &str) -> Result<R
         "SetBalance" => ("*set_balance", value.abs()),
         "AddBalance" if args.overwrite => ("*topup_reset", value),
         "AddBalance" => ("*topup", value),
+        "RemoveBalances" => ("*remove_balance", value),
         _ => ("*debit", value),
     };
     if value < Decimal::ZERO {
@@ -346,6 +347,48 @@ pub async fn get_actions(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
         })
         .collect();
     ok(&listed)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RemoveParams {
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    account: String,
+    #[serde(rename = "ActionIDs", alias = "ActionsIDs", default)]
+    action_ids: Vec<String>,
+    #[serde(rename = "ID", default)]
+    id: String,
+    #[serde(rename = "GroupID", default)]
+    group_id: String,
+    #[serde(rename = "UniqueID", default)]
+    unique_id: String,
+}
+
+/// `APIerSv1.RemoveAccount` (`Account`), `RemoveActions` (`ActionIDs`), `RemoveActionPlan`
+/// (`ID`), `RemoveActionTrigger` (`GroupID`, and `UniqueID` for one trigger of the group).
+pub async fn remove(call: &Call, p: &RawValue, what: BillingRemovable) -> Result<Reply, RpcError> {
+    let args: RemoveParams = params(p)?;
+    let tenant = call.tenant(Some(&args.tenant))?;
+    let commands = &call.state.commands;
+    match what {
+        BillingRemovable::Account => commands.billing_remove(&tenant, what, &args.account, None).await?,
+        BillingRemovable::ActionPlan => commands.billing_remove(&tenant, what, &args.id, None).await?,
+        BillingRemovable::TriggerGroup => {
+            let unique = (!args.unique_id.is_empty()).then_some(args.unique_id.as_str());
+            commands.billing_remove(&tenant, what, &args.group_id, unique).await?
+        }
+        BillingRemovable::Actions => {
+            if args.action_ids.is_empty() {
+                return Err(RpcError::missing(&["ActionIDs"]));
+            }
+            for id in &args.action_ids {
+                commands.billing_remove(&tenant, what, id, None).await?;
+            }
+        }
+    }
+    ok(&"OK")
 }
 
 #[derive(Debug, Deserialize)]

@@ -240,6 +240,7 @@ pub fn ok<T: serde::Serialize>(result: &T) -> Result<Reply, RpcError> {
 }
 
 async fn dispatch(call: &Call, method: &str, params: &RawValue) -> Result<Reply, RpcError> {
+    use simledger_eventlog::catalog::BillingRemovable as Removable;
     match method {
         "CDRsV1.ProcessExternalCDR" | "CDRsV2.ProcessExternalCDR" => cdrs::process_external_cdr(call, params).await,
         "CoreSv1.Status" => core_status(),
@@ -255,6 +256,11 @@ async fn dispatch(call: &Call, method: &str, params: &RawValue) -> Result<Reply,
         "APIerSv1.SetBalance" => accounts::change_balance(call, params, "SetBalance").await,
         "APIerSv1.AddBalance" => accounts::change_balance(call, params, "AddBalance").await,
         "APIerSv1.DebitBalance" => accounts::change_balance(call, params, "DebitBalance").await,
+        "APIerSv1.RemoveBalances" => accounts::change_balance(call, params, "RemoveBalances").await,
+        "APIerSv1.RemoveAccount" | "APIerSv2.RemoveAccount" => accounts::remove(call, params, Removable::Account).await,
+        "APIerSv1.RemoveActions" => accounts::remove(call, params, Removable::Actions).await,
+        "APIerSv1.RemoveActionPlan" => accounts::remove(call, params, Removable::ActionPlan).await,
+        "APIerSv1.RemoveActionTrigger" => accounts::remove(call, params, Removable::TriggerGroup).await,
         "APIerSv1.SetActions" | "APIerSv2.SetActions" => accounts::set_actions(call, params).await,
         "APIerSv1.ExecuteAction" => accounts::execute_action(call, params).await,
         "APIerSv1.SetActionTrigger" => accounts::set_action_trigger(call, params).await,
