@@ -819,3 +819,72 @@ async fn what_is_removed_is_gone_and_removing_what_is_not_there_is_not_found() {
     ok(&app, "APIerSv2.SetAccount", json!({"Account": "1001"})).await;
     assert!(balances(&app, "1001", "*monetary").await.is_empty());
 }
+
+#[tokio::test]
+async fn plans_and_triggers_are_taken_in_every_form_cgrates_scripts_write_them() {
+    let app = spawn_app().await;
+    let pool = app.log.pool();
+    ok(&app, "APIerSv1.SetActions", json!({"ActionsId": "A", "Actions": [{"Identifier": "*log", "Weight": 1}]})).await;
+    // *any, `;` strings and arrays, Years honoured.
+    ok(
+        &app,
+        "APIerSv1.SetActionPlan",
+        json!({"Id": "NEW_YEAR", "ActionPlan": [{"ActionsId": "A", "Years": "2031;2032", "Months": [1],
+               "MonthDays": "1", "WeekDays": "*any", "Time": "00:00:00", "Weight": 10}]}),
+    )
+    .await;
+    let plan: serde_json::Value =
+        sqlx::query_scalar("SELECT doc FROM billing_catalog WHERE kind = 'plan' AND id = 'NEW_YEAR'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    let at = &plan["Timings"][0]["Timing"]["At"];
+    assert_eq!((at["years"].clone(), at["months"].clone()), (json!([2031, 2032]), json!([1])), "{plan}");
+    assert_eq!(at["week_days"], json!([]), "*any: every week day");
+    let (_, error) = app
+        .rpc(
+            "APIerSv1.SetActionPlan",
+            json!({"Id": "BAD", "ActionPlan": [{"ActionsId": "A", "Months": "13", "Time": "00:00:00"}]}),
+        )
+        .await;
+    assert!(error.as_str().is_some_and(|e| e.contains("month 13")), "{error}");
+    // A trigger without UniqueID, keys in any case, the balance as an object, an unknown key.
+    ok(
+        &app,
+        "APIerSv1.SetActionTrigger",
+        json!({"GroupID": "G", "ActionTrigger": {
+        "thresholdType": "*min_balance", "ThresholdValue": "5", "ActionsID": "A", "Directions": "*out",
+        "Balance": {"ID": "main", "Type": "*monetary", "Categories": ["call", "sms"]}}}),
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.SetActionTrigger",
+        json!({"GroupID": "G", "ActionTrigger": {
+        "ThresholdType": "*max_balance", "ThresholdValue": 50, "BalanceType": "*monetary", "ActionsID": "A"}}),
+    )
+    .await;
+    let group = || async {
+        sqlx::query_scalar::<_, serde_json::Value>(
+            "SELECT doc FROM billing_catalog WHERE kind = 'triggers' AND id = 'G'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    };
+    let two = group().await;
+    assert_eq!(two.as_array().map(Vec::len), Some(2), "two generated UniqueIDs: {two}");
+    assert_ne!(two[0]["UniqueID"], two[1]["UniqueID"]);
+    assert!(two.to_string().contains("main"), "the Balance object's ID: {two}");
+    // Overwrite: the group is the new trigger alone.
+    ok(
+        &app,
+        "APIerSv1.SetActionTrigger",
+        json!({"GroupID": "G", "UniqueID": "only", "Overwrite": true,
+        "ActionTrigger": {"ThresholdType": "*min_balance", "BalanceType": "*monetary", "ActionsID": "A"}}),
+    )
+    .await;
+    let one = group().await;
+    assert_eq!(one.as_array().map(Vec::len), Some(1), "{one}");
+    assert_eq!(one[0]["UniqueID"], "only");
+}

@@ -45,6 +45,9 @@ pub enum Timing {
     After(i64),
     At {
         time: NaiveTime,
+        /// Empty: every year.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        years: Vec<i32>,
         months: Vec<u32>,
         month_days: Vec<i32>,
         week_days: Vec<u32>,
@@ -86,10 +89,25 @@ impl Timing {
         }
         Ok(Self::At {
             time: at,
+            years: Vec::new(),
             months: months.to_vec(),
             month_days: month_days.to_vec(),
             week_days: week_days.iter().map(|w| w % 7).collect(),
         })
+    }
+
+    /// Limits an `HH:MM:SS` timing to `years` (CGrateS's `Years`); a tag takes none.
+    pub fn in_years(self, years: &[i32]) -> Result<Self, String> {
+        match self {
+            _ if years.is_empty() => Ok(self),
+            Self::At { time, months, month_days, week_days, .. } => {
+                if let Some(y) = years.iter().find(|y| !(1970..=9999).contains(*y)) {
+                    return Err(format!("year {y} is not 1970..9999"));
+                }
+                Ok(Self::At { time, years: years.to_vec(), months, month_days, week_days })
+            }
+            _ => Err("Years go with a time HH:MM:SS, not with a timing tag".into()),
+        }
     }
 
     /// The first firing strictly after `after` and not before `anchor`; `None` once a one-off
@@ -141,8 +159,9 @@ impl Timing {
             Self::MonthlyEstimated => day.day() == anchor.day().min(last),
             Self::MonthEnd => day.day() == last,
             Self::Yearly => day.month() == anchor.month() && day.day() == anchor.day(),
-            Self::At { months, month_days, week_days, .. } => {
-                (months.is_empty() || months.contains(&day.month()))
+            Self::At { years, months, month_days, week_days, .. } => {
+                (years.is_empty() || years.contains(&day.year()))
+                    && (months.is_empty() || months.contains(&day.month()))
                     && (month_days.is_empty()
                         || month_days.iter().any(|d| if *d == -1 { day.day() == last } else { day.day() as i32 == *d }))
                     && (week_days.is_empty() || week_days.contains(&day.weekday().num_days_from_sunday()))
@@ -207,6 +226,11 @@ mod tests {
             assert!(Timing::parse(bad.0, &bad.1, &bad.2, &[]).is_err(), "{bad:?}");
         }
         assert!(Timing::parse("+0s", &[], &[], &[]).is_err());
+        // Years narrow an explicit time: the next 1 January at 00:00 of 2028, not of 2027.
+        let new_year = Timing::parse("00:00:00", &[1], &[1], &[]).unwrap().in_years(&[2028]).unwrap();
+        let anchor = t(2026, 6, 1, 0, 0, 0);
+        assert_eq!(new_year.next(anchor, anchor), Some(t(2028, 1, 1, 0, 0, 0)));
+        assert!(tag("*monthly").in_years(&[2027]).is_err());
         assert!(Timing::parse("*fortnightly", &[], &[], &[]).is_err());
     }
 }

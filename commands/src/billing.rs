@@ -202,7 +202,15 @@ impl Commands {
         self.billing_commit(tenant, event).await
     }
 
-    pub async fn billing_define_trigger(&self, tenant: &str, group_id: &str, trigger: ActionTrigger) -> Result<()> {
+    /// `APIerSv1.SetActionTrigger`: adds the trigger to its group (replacing one of the same
+    /// `UniqueID`), or with `overwrite` makes it the group's only trigger.
+    pub async fn billing_define_trigger(
+        &self,
+        tenant: &str,
+        group_id: &str,
+        trigger: ActionTrigger,
+        overwrite: bool,
+    ) -> Result<()> {
         if group_id.is_empty() {
             return Err(CommandError::Missing(vec!["GroupID"]));
         }
@@ -214,6 +222,7 @@ impl Commands {
             tenant: tenant.to_owned(),
             group_id: group_id.to_owned(),
             triggers: vec![trigger],
+            overwrite,
         });
         self.billing_commit(tenant, event).await
     }

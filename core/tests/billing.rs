@@ -44,7 +44,7 @@ async fn a_prepaid_sim_is_cut_off_when_its_data_balance_runs_out_mid_session() {
         executed: false,
         last_execution_time: None,
     };
-    c.billing_define_trigger(ACCOUNT, "EMPTY", empty).await.unwrap();
+    c.billing_define_trigger(ACCOUNT, "EMPTY", empty, false).await.unwrap();
     // The account is named by the SIM's SID: billing per SIM.
     assert!(billing.reached(core.log.head().await.unwrap()).await);
     let settings = AccountSettings { action_trigger_ids: vec!["EMPTY".into()], ..Default::default() };
@@ -153,7 +153,7 @@ async fn a_min_balance_trigger_lowers_the_data_limit_of_the_sims_fleet() {
         executed: false,
         last_execution_time: None,
     };
-    c.billing_define_trigger(ACCOUNT, "LOW", low).await.unwrap();
+    c.billing_define_trigger(ACCOUNT, "LOW", low, false).await.unwrap();
     assert!(billing.reached(core.log.head().await.unwrap()).await);
     let settings = AccountSettings { action_trigger_ids: vec!["LOW".into()], ..Default::default() };
     c.billing_set_account(ACCOUNT, &sim, settings).await.unwrap();

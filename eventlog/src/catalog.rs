@@ -767,6 +767,9 @@ pub struct BillingTriggersDefined {
     pub tenant: String,
     pub group_id: String,
     pub triggers: Vec<simledger_billing::ActionTrigger>,
+    /// The group is these triggers alone, not these added to it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overwrite: bool,
 }
 
 /// `APIerSv1.AddAccountActionTriggers`: trigger groups copied onto an account.

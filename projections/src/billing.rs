@@ -433,6 +433,9 @@ impl Subscriber for Billing {
                 Event::BillingTriggersDefined(s) => {
                     let catalog = b.catalog(tx, &s.tenant).await?;
                     let group = catalog.trigger_groups.entry(s.group_id.clone()).or_default();
+                    if s.overwrite {
+                        group.clear();
+                    }
                     for t in &s.triggers {
                         group.retain(|old| old.unique_id != t.unique_id);
                         group.push(t.clone());

@@ -63,6 +63,35 @@ fn semicolon_list<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     })
 }
 
+/// A timing's `Years`, `Months`, `MonthDays` or `WeekDays` as CGrateS takes them: an array
+/// of numbers, a `;`-separated string of them, or `*any` (every one).
+fn cron_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr + serde::de::DeserializeOwned,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List<T> {
+        Text(String),
+        Numbers(Vec<T>),
+        Texts(Vec<String>),
+    }
+    let parse = |items: Vec<String>| {
+        items
+            .iter()
+            .map(|i| i.trim())
+            .filter(|i| !i.is_empty() && *i != ANY)
+            .map(|i| i.parse::<T>().map_err(|_| serde::de::Error::custom(format!("{i:?} is not a number"))))
+            .collect::<Result<Vec<T>, D::Error>>()
+    };
+    match List::<T>::deserialize(d)? {
+        List::Numbers(n) => Ok(n),
+        List::Text(s) => parse(s.split(';').map(str::to_owned).collect()),
+        List::Texts(items) => parse(items),
+    }
+}
+
 fn set_of(s: &str) -> BTreeSet<String> {
     s.split(';').filter(|p| !p.is_empty()).map(str::to_owned).collect()
 }
@@ -525,39 +554,83 @@ struct SetActionTriggerParams {
     unique_id: String,
     #[serde(default)]
     action_trigger: BTreeMap<String, Value>,
+    /// The group's triggers are replaced rather than added to.
+    #[serde(default)]
+    overwrite: bool,
     #[serde(rename = "APIOpts", default)]
     _api_opts: Value,
 }
 
+/// The `ActionTrigger` map with its keys as [`trigger_from_map`] reads them: matched to the
+/// known keys case-insensitively (unknown ones dropped, as Go drops them), and a `Balance`
+/// object's fields spread into their `Balance…` keys (`Balance.ID` is `BalanceID`).
+fn canonical_trigger_map(m: &BTreeMap<String, Value>) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let mut put = |key: &str, value: &Value| {
+        if value.is_null() {
+            return;
+        }
+        match TRIGGER_KEYS.iter().find(|k| k.eq_ignore_ascii_case(key)) {
+            Some(k) => {
+                out.insert((*k).to_owned(), value.clone());
+            }
+            None => tracing::debug!(key, "an ActionTrigger key that names no field was ignored, as Go does"),
+        }
+    };
+    for (key, value) in m {
+        match (key.eq_ignore_ascii_case("Balance"), value) {
+            (true, Value::Object(balance)) => {
+                for (field, v) in balance {
+                    let field = match field.to_ascii_lowercase().as_str() {
+                        "type" | "balancetype" => "BalanceType".to_owned(),
+                        "destinationids" => "BalanceDestinationIds".to_owned(),
+                        other if other.starts_with("balance") => field.clone(),
+                        _ => format!("Balance{field}"),
+                    };
+                    // A list given as an array is the `;` string the map takes.
+                    let v = match v {
+                        Value::Array(items) => {
+                            Value::String(items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(";"))
+                        }
+                        other => other.clone(),
+                    };
+                    put(&field, &v);
+                }
+            }
+            _ => put(key, value),
+        }
+    }
+    out
+}
+
+const TRIGGER_KEYS: &[&str] = &[
+    "ThresholdType",
+    "ThresholdValue",
+    "Recurrent",
+    "MinSleep",
+    "ExpirationDate",
+    "ActivationDate",
+    "BalanceID",
+    "BalanceType",
+    "BalanceDestinationIds",
+    "BalanceWeight",
+    "BalanceExpirationDate",
+    "BalanceTimingTags",
+    "BalanceRatingSubject",
+    "BalanceCategories",
+    "BalanceSharedGroups",
+    "BalanceBlocker",
+    "BalanceDisabled",
+    "ActionsID",
+    "MinQueuedItems",
+    "Executed",
+    "Weight",
+];
+
 /// Reads CGrateS's `ActionTrigger` map (`ThresholdType`, `ThresholdValue`, `Recurrent`,
 /// `MinSleep`, `ExpirationDate`, `ActivationDate`, `Balance…`, `ActionsID`, `Executed`, `Weight`).
 fn trigger_from_map(group: &str, unique: &str, m: &BTreeMap<String, Value>) -> Result<ActionTrigger, RpcError> {
-    const KEYS: &[&str] = &[
-        "ThresholdType",
-        "ThresholdValue",
-        "Recurrent",
-        "MinSleep",
-        "ExpirationDate",
-        "ActivationDate",
-        "BalanceID",
-        "BalanceType",
-        "BalanceDestinationIds",
-        "BalanceWeight",
-        "BalanceExpirationDate",
-        "BalanceTimingTags",
-        "BalanceRatingSubject",
-        "BalanceCategories",
-        "BalanceSharedGroups",
-        "BalanceBlocker",
-        "BalanceDisabled",
-        "ActionsID",
-        "MinQueuedItems",
-        "Executed",
-        "Weight",
-    ];
-    if let Some(k) = m.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(RpcError::server(format!("unknown ActionTrigger key {k}")));
-    }
+    let m = &canonical_trigger_map(m);
     let text = |k: &str| -> Result<String, RpcError> {
         match m.get(k) {
             None | Some(Value::Null) => Ok(String::new()),
@@ -643,10 +716,12 @@ fn trigger_from_map(group: &str, unique: &str, m: &BTreeMap<String, Value>) -> R
 
 pub async fn set_action_trigger(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: SetActionTriggerParams = params(p)?;
-    require(&[("GroupID", !args.group_id.is_empty()), ("UniqueID", !args.unique_id.is_empty())])?;
-    let trigger = trigger_from_map(&args.group_id, &args.unique_id, &args.action_trigger)?;
+    require(&[("GroupID", !args.group_id.is_empty())])?;
+    // Without a UniqueID the trigger gets one, as CGrateS generates it.
+    let unique_id = if args.unique_id.is_empty() { uuid::Uuid::new_v4().to_string() } else { args.unique_id };
+    let trigger = trigger_from_map(&args.group_id, &unique_id, &args.action_trigger)?;
     let tenant = call.tenant(Some(&args.tenant))?;
-    call.state.commands.billing_define_trigger(&tenant, &args.group_id, trigger).await?;
+    call.state.commands.billing_define_trigger(&tenant, &args.group_id, trigger, args.overwrite).await?;
     ok(&"OK")
 }
 
@@ -776,13 +851,13 @@ struct PlanTimingParams {
     actions_id: String,
     #[serde(rename = "TimingID", alias = "TimingId", default)]
     timing_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "cron_list")]
     years: Vec<i32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "cron_list")]
     months: Vec<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "cron_list")]
     month_days: Vec<i32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "cron_list")]
     week_days: Vec<u32>,
     #[serde(default)]
     time: String,
@@ -816,12 +891,10 @@ pub async fn set_action_plan(call: &Call, p: &RawValue) -> Result<Reply, RpcErro
         if t.actions_id.is_empty() {
             return Err(RpcError::missing(&["ActionsId"]));
         }
-        if !t.years.is_empty() {
-            return Err(RpcError::server("Years are not supported; use *yearly or Months"));
-        }
         let time = if t.time.is_empty() { t.timing_id.as_str() } else { t.time.as_str() };
-        let timing =
-            simledger_billing::Timing::parse(time, &t.months, &t.month_days, &t.week_days).map_err(RpcError::server)?;
+        let timing = simledger_billing::Timing::parse(time, &t.months, &t.month_days, &t.week_days)
+            .and_then(|timing| timing.in_years(&t.years))
+            .map_err(RpcError::server)?;
         timings.push(simledger_billing::PlanTiming {
             actions_id: t.actions_id.clone(),
             timing,
