@@ -887,4 +887,10 @@ async fn plans_and_triggers_are_taken_in_every_form_cgrates_scripts_write_them()
     let one = group().await;
     assert_eq!(one.as_array().map(Vec::len), Some(1), "{one}");
     assert_eq!(one[0]["UniqueID"], "only");
+    // Read back as CGrateS shows triggers.
+    let (triggers, error) = app.rpc("APIerSv1.GetActionTriggers", json!({"GroupIDs": ["G"]})).await;
+    assert!(error.is_null(), "{error}");
+    assert_eq!((triggers[0]["ID"].as_str(), triggers[0]["UniqueID"].as_str()), (Some("G"), Some("only")));
+    assert_eq!(triggers[0]["ThresholdType"], "*min_balance");
+    assert_eq!(app.rpc("APIerSv1.GetActionTriggers", json!({"GroupIDs": ["NONE"]})).await.1, "NOT_FOUND");
 }

@@ -170,9 +170,11 @@ pub fn go_time(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)).unwrap_or_else(|| GO_ZERO_TIME.into())
 }
 
+/// An action trigger as CGrateS shows it (`GetAccount`'s `ActionTriggers`,
+/// `GetActionTriggers`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct TriggerReply {
+pub struct TriggerReply {
     #[serde(rename = "ID")]
     id: String,
     #[serde(rename = "UniqueID")]
@@ -190,6 +192,27 @@ struct TriggerReply {
     min_queued_items: i64,
     executed: bool,
     last_execution_time: String,
+}
+
+impl From<&simledger_billing::ActionTrigger> for TriggerReply {
+    fn from(t: &simledger_billing::ActionTrigger) -> Self {
+        Self {
+            id: t.id.clone(),
+            unique_id: t.unique_id.clone(),
+            threshold_type: t.threshold_type,
+            threshold_value: Num(t.threshold_value),
+            recurrent: t.recurrent,
+            min_sleep: t.min_sleep,
+            expiration_date: go_time(t.expiration_date),
+            activation_date: go_time(t.activation_date),
+            balance: t.balance.clone(),
+            weight: Num(t.weight),
+            actions_id: t.actions_id.clone(),
+            min_queued_items: 0,
+            executed: t.executed,
+            last_execution_time: go_time(t.last_execution_time),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -241,26 +264,7 @@ impl From<&Account> for AccountView {
                 })
                 .collect(),
             unit_counters: a.unit_counters.iter().map(|(k, v)| (*k, Num(*v))).collect(),
-            action_triggers: a
-                .action_triggers
-                .iter()
-                .map(|t| TriggerReply {
-                    id: t.id.clone(),
-                    unique_id: t.unique_id.clone(),
-                    threshold_type: t.threshold_type,
-                    threshold_value: Num(t.threshold_value),
-                    recurrent: t.recurrent,
-                    min_sleep: t.min_sleep,
-                    expiration_date: go_time(t.expiration_date),
-                    activation_date: go_time(t.activation_date),
-                    balance: t.balance.clone(),
-                    weight: Num(t.weight),
-                    actions_id: t.actions_id.clone(),
-                    min_queued_items: 0,
-                    executed: t.executed,
-                    last_execution_time: go_time(t.last_execution_time),
-                })
-                .collect(),
+            action_triggers: a.action_triggers.iter().map(TriggerReply::from).collect(),
             allow_negative: a.allow_negative,
             disabled: a.disabled,
             update_time: go_time(a.update_time),

@@ -380,6 +380,33 @@ pub async fn get_actions(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
+struct GetTriggersParams {
+    #[serde(default)]
+    tenant: String,
+    #[serde(rename = "GroupIDs", default)]
+    group_ids: Vec<String>,
+}
+
+/// `APIerSv1.GetActionTriggers`: the triggers of the named groups (every group when none is
+/// named), as CGrateS shows them; `NOT_FOUND` when there are none.
+pub async fn get_action_triggers(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let args: GetTriggersParams = params(p)?;
+    let tenant = call.tenant(Some(&args.tenant))?;
+    let catalog = read::catalog(call.state.pool(), &tenant).await?;
+    let triggers: Vec<simledger_eventlog::cgr::TriggerReply> = catalog
+        .trigger_groups
+        .iter()
+        .filter(|(id, _)| args.group_ids.is_empty() || args.group_ids.contains(id))
+        .flat_map(|(_, group)| group.iter().map(simledger_eventlog::cgr::TriggerReply::from))
+        .collect();
+    if triggers.is_empty() {
+        return Err(RpcError::not_found());
+    }
+    ok(&triggers)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct RemoveParams {
     #[serde(default)]
     tenant: String,
