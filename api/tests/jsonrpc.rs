@@ -297,3 +297,41 @@ async fn params_are_read_as_go_reads_them_mixed_case_keys_unknown_keys_and_nulls
     }
     assert_eq!(app.log.head().await.unwrap(), head, "nothing appended");
 }
+
+#[tokio::test]
+async fn the_readmes_cgrates_session_runs_as_written() {
+    let app = spawn_app().await;
+    // The calls of README's "A session as CGrateS tutorials write it", verbatim.
+    let session = [
+        ("ApierV1.SetDestination", r#"{"Id":"DST_AU","Prefixes":["61"]}"#),
+        (
+            "ApierV1.SetActions",
+            r#"{"ActionsId":"TOPUP_10","Actions":[{"Identifier":"*topup","BalanceType":"*monetary",
+  "Units":"10","BalanceId":"main","Directions":"*out","Weight":10}]}"#,
+        ),
+        (
+            "ApierV1.SetActionPlan",
+            r#"{"Id":"MONTHLY","ActionPlan":[{"ActionsId":"TOPUP_10","Years":"*any","Months":"*any",
+  "MonthDays":"1","WeekDays":"*any","Time":"00:00:00","Weight":10}]}"#,
+        ),
+        ("ApierV2.SetAccount", r#"{"Account":"1001","ActionPlanIds":["MONTHLY"]}"#),
+        (
+            "ApierV1.AddBalance",
+            r#"{"Account":"1001","BalanceType":"*voice",
+  "Balance":{"ID":"minutes","Value":"5m","DestinationIDs":"DST_AU","Weight":10}}"#,
+        ),
+        (
+            "CDRsV2.ProcessExternalCDR",
+            r#"{"OriginID":"call-1","OriginHost":"pbx","ToR":"*voice",
+  "RequestType":"*prepaid","Account":"1001","Destination":"61412345678","Usage":"150s"}"#,
+        ),
+    ];
+    for (method, params) in session {
+        let params: Value = serde_json::from_str(params).unwrap();
+        let (result, error) = app.rpc(method, params).await;
+        assert!(error.is_null(), "{method}: {error}");
+        assert_eq!(result, "OK", "{method}");
+    }
+    let (account, _) = app.rpc("ApierV2.GetAccount", json!({"Account":"1001"})).await;
+    assert_eq!(account["BalanceMap"]["*voice"][0]["Value"], json!(150_000_000_000i64), "{account}");
+}
