@@ -111,3 +111,41 @@ impl Config {
         Ok(prefix)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn config(args: &[&str]) -> Config {
+        Cli::try_parse_from(std::iter::once("simledger").chain(args.iter().copied())).unwrap().config
+    }
+
+    #[test]
+    fn an_empty_signing_key_is_refused_given_or_kept() {
+        let dir = std::env::temp_dir().join(format!("simledger-key-{}", uuid::Uuid::new_v4().simple()));
+        let data_dir = dir.to_str().unwrap();
+        let given = config(&["--data-dir", data_dir, "--signing-key", "  "]).deployment_secret();
+        assert!(given.is_err_and(|e| e.to_string().contains("empty")));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("signing-key"), "\n").unwrap();
+        let kept = config(&["--data-dir", data_dir]).deployment_secret();
+        assert!(kept.is_err_and(|e| e.to_string().contains("empty")));
+        // Made fresh once the empty file is gone, readable by its owner only, and kept.
+        std::fs::remove_file(dir.join("signing-key")).unwrap();
+        let made = config(&["--data-dir", data_dir]).deployment_secret().unwrap();
+        assert_eq!(made.len(), 64);
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.join("signing-key")).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(config(&["--data-dir", data_dir]).deployment_secret().unwrap(), made);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

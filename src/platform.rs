@@ -240,3 +240,19 @@ pub async fn drain_ingest(platform: &Platform, timeout: Duration) -> anyhow::Res
     let js = async_nats::jetstream::new(platform.nats.clone());
     Ok(simledger_core::ingest::drained(&js, &platform.names, timeout).await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_credential_file_that_was_world_readable_is_made_private() {
+        let path = std::env::temp_dir().join(format!("simledger-account-{}.json", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&path, "{}").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        super::write_private(&path, b"{\"sid\": \"AC1\"}").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"sid\": \"AC1\"}");
+        std::fs::remove_file(&path).unwrap();
+    }
+}
