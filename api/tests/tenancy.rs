@@ -219,19 +219,8 @@ async fn an_overflowing_rate_does_not_stop_the_cdrs_projection() {
     common::assert_error(&r, 400, 20001);
     let cdr = json!({"OriginID": "c", "Account": "1", "Usage": i64::MAX, "PreRated": true, "Cost": huge});
     common::assert_error(&post_cdr(&app, &app.alice, &cdr).await, 400, 20001);
-    let topup = json!({"method": "APIerSv1.AddBalance",
-        "params": [{"Account": "1", "BalanceType": "*monetary", "Value": huge}], "id": 1});
-    let reply: serde_json::Value = app
-        .http
-        .post(app.url("/jsonrpc"))
-        .basic_auth(&app.alice.sid, Some(&app.alice.secret))
-        .json(&topup)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let topup = json!({"Account": "1", "BalanceType": "*monetary", "Value": huge});
+    let reply = rpc_as(&app, &app.alice, "APIerSv1.AddBalance", topup).await;
     assert!(reply["error"].as_str().is_some_and(|e| e.contains("out of range")), "{reply}");
     let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(app.log.pool()).await.unwrap();
     assert_eq!(events_before, events_after, "nothing appended");
