@@ -120,11 +120,12 @@ pub fn jsonrpc_app(state: AppState, exposure: jsonrpc::Exposure) -> Router {
 fn with_common_layers(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        // A request that has not produced its answer in 30 s is answered 503 (Twilio's JSON)
+        // A request that has not produced its answer in time (30 s unless the state says
+        // otherwise) is answered 503 (Twilio's JSON)
         // and its work dropped (a streamed body, once started, is not cut); at most
         // MAX_IN_FLIGHT requests are handled at once, the rest wait their turn instead of
         // exhausting the database pool.
-        .layer(axum::middleware::from_fn(answer_in_time))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), answer_in_time))
         .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_IN_FLIGHT))
         // A bug in one handler answers that request with Twilio's 500 JSON, not a dropped
         // connection, and leaves the process serving.
@@ -135,8 +136,12 @@ fn with_common_layers(routes: Router<AppState>, state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn answer_in_time(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+async fn answer_in_time(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(state.request_timeout, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError::Unavailable("The request took too long to answer; try again".into()).into_response(),
     }

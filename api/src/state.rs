@@ -30,6 +30,8 @@ pub struct AppState {
     /// The billing tenant JSON-RPC calls act on when they name none (CGrateS's
     /// `general.default_tenant`).
     pub default_tenant: Option<String>,
+    /// How long a request may take before it is answered 503 and its work dropped.
+    pub(crate) request_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -45,7 +47,14 @@ impl AppState {
             nats,
             checks: Vec::new(),
             default_tenant: None,
+            request_timeout: crate::REQUEST_TIMEOUT,
         }
+    }
+
+    /// Answers a request that takes longer than `timeout` with 503 (default 30 s).
+    pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.request_timeout = timeout;
+        self
     }
 
     /// The accounts store to authenticate with and create accounts in (one that derives auth

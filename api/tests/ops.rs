@@ -143,3 +143,32 @@ async fn the_docs_page_is_served_from_the_binary_without_a_cdn() {
     assert_eq!(bundle.status(), 200);
     assert!(bundle.bytes().await.unwrap().len() > 100_000);
 }
+
+#[tokio::test]
+async fn a_request_past_its_deadline_is_a_503_and_the_api_goes_on() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    // A registry that never catches up: a command waits for it until the deadline cuts it off.
+    let (_stalled, progress) = tokio::sync::watch::channel(0);
+    let state = AppState::new(simledger_commands::Commands::new(log.clone(), progress), None)
+        .with_request_timeout(std::time::Duration::from_millis(300));
+    let who = state.accounts.create("slow", simledger_commands::Role::Customer).await.unwrap();
+    let app = Application::bind(SocketAddr::from(([127, 0, 0, 1], 0)), state).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.serve(std::future::pending()));
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let r = http
+        .post(format!("{base}/v1/ESimProfiles"))
+        .basic_auth(&who.sid, Some(&who.secret))
+        .form(&[("CallbackUrl", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("too long")), "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "cut off at the deadline, not the wait's end");
+    // The server goes on answering.
+    assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
+}
