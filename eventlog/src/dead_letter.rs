@@ -36,11 +36,8 @@ pub fn is_permanent(error: &(dyn Error + 'static)) -> bool {
     let mut cause: Option<&(dyn Error + 'static)> = Some(error);
     while let Some(e) = cause {
         if let Some(db) = e.downcast_ref::<sqlx::Error>() {
-            return match db {
-                sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
-                sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::Encode(_) => true,
-                _ => false,
-            };
+            return crate::error::is_refusal_of_the_data(db)
+                || matches!(db, sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::Encode(_));
         }
         if let Some(log) = e.downcast_ref::<EventLogError>() {
             match log {

@@ -44,11 +44,15 @@ impl EventLogError {
     /// safe: it is idempotent by event id.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Database(sqlx::Error::Database(d)) => {
-                !d.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23"))
-            }
-            Self::Database(_) | Self::AppenderStopped | Self::CommitFailed(_) => true,
+            Self::Database(e) => !is_refusal_of_the_data(e),
+            Self::AppenderStopped | Self::CommitFailed(_) => true,
             _ => false,
         }
     }
+}
+
+/// Whether the database refused the request's own data (SQLSTATE classes 22, data exception,
+/// and 23, integrity constraint): the one database verdict that the same request meets again.
+pub fn is_refusal_of_the_data(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")))
 }
