@@ -9,9 +9,6 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use simledger_eventlog::catalog::{WebhookMethod, WebhookSink};
 use simledger_outbound::{OutboundClient, Url};
@@ -75,9 +72,7 @@ fn percent_decode(s: &str) -> String {
 
 /// Twilio's `X-Twilio-Signature` of a request to `url` with no form parameters.
 pub fn twilio_signature(auth_token: &str, url: &str) -> String {
-    let mut mac = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes a key of any length");
-    mac.update(url.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    crate::outbound_calls::twilio_form_signature(auth_token, url, &[])
 }
 
 /// One attempt to deliver `body`; `Ok` only on a 2xx.
