@@ -206,9 +206,17 @@ impl Deliverer {
 
     /// Makes `tenant`'s due calls, one at a time, until none is due.
     async fn drain(&self, tenant: &str) {
+        // The tenant's signing token, looked up once for all its calls of this round.
+        let token = match self.accounts.signing_token(tenant).await {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::warn!(tenant, error = %e, "reading the tenant's signing token; its calls wait");
+                return;
+            }
+        };
         loop {
             match self.lease_next(tenant).await {
-                Ok(Some(call)) => self.attempt(call).await,
+                Ok(Some(call)) => self.attempt(call, token.as_deref()).await,
                 Ok(None) => return,
                 Err(e) => {
                     tracing::warn!(tenant, error = %e, "leasing an outbound call");
@@ -231,14 +239,14 @@ impl Deliverer {
         .await
     }
 
-    async fn attempt(&self, call: Leased) {
+    async fn attempt(&self, call: Leased, token: Option<&str>) {
         // The query of a customer's URL may hold a secret: logs name the URL without it.
         let shown = call.url.split('?').next().unwrap_or_default().to_owned();
         // Attempts are counted when leased, so a call whose attempts kill the worker ends too.
         let outcome = if call.attempts as usize > self.backoff.len() + 1 {
             Err(Failure::Failed("its attempts ended without an answer".into()))
         } else {
-            self.send(&call).await
+            self.send(&call, token).await
         };
         let done = match &outcome {
             Ok(()) => true,
@@ -282,7 +290,7 @@ impl Deliverer {
         }
     }
 
-    async fn send(&self, call: &Leased) -> Result<(), Failure> {
+    async fn send(&self, call: &Leased, token: Option<&str>) -> Result<(), Failure> {
         let method =
             reqwest::Method::from_bytes(call.method.as_bytes()).map_err(|e| Failure::Refused(e.to_string()))?;
         let mut request = self
@@ -290,20 +298,19 @@ impl Deliverer {
             .request(method.clone(), &call.url)
             .map_err(|e| Failure::Refused(e.to_string()))?
             .header("X-Simledger-Event-Id", call.event_id.to_string());
-        let token = self.accounts.signing_token(&call.tenant).await.map_err(|e| Failure::Failed(e.to_string()))?;
         match CallKind::parse(&call.kind) {
             Some(CallKind::SmsCallback) => {
-                if let Some(token) = &token {
+                if let Some(token) = token {
                     let params: Vec<(String, String)> = form_urlencoded::parse(&call.body).into_owned().collect();
                     request = request.header("X-Twilio-Signature", twilio_form_signature(token, &call.url, &params));
                 }
             }
             Some(CallKind::HttpPost) => {
-                let key = token.map(String::into_bytes).unwrap_or_else(|| self.deployment_key.clone());
+                let key = token.map_or(self.deployment_key.as_slice(), str::as_bytes);
                 let timestamp = chrono::Utc::now().timestamp().to_string();
                 request = request
                     .header("X-Simledger-Timestamp", &timestamp)
-                    .header("X-Simledger-Signature", http_post_signature(&key, &timestamp, &call.url, &call.body));
+                    .header("X-Simledger-Signature", http_post_signature(key, &timestamp, &call.url, &call.body));
             }
             None => return Err(Failure::Refused(format!("unknown call kind {:?}", call.kind))),
         }
