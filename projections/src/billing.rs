@@ -229,65 +229,58 @@ impl Batch {
 /// Applies a `billing.removed`: in the batch's working set and in the tables at once, so a
 /// later event of the same batch sees it gone (and one that makes it again writes it anew).
 async fn remove(tx: &mut PgConnection, b: &mut Batch, r: &BillingRemoved) -> Result<(), BoxError> {
-    let tenant = r.tenant.clone();
-    match r.what {
+    let tenant = &r.tenant;
+    let kind = match r.what {
         BillingRemovable::Account => {
             b.accounts.insert((tenant.clone(), r.id.clone()), None);
             for table in ["billing_accounts", "billing_plan_bindings"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE tenant = $1 AND account = $2"))
-                    .bind(&tenant)
+                    .bind(tenant)
                     .bind(&r.id)
                     .execute(&mut *tx)
                     .await?;
             }
+            return Ok(());
         }
-        BillingRemovable::Actions | BillingRemovable::ActionPlan => {
-            let kind = if r.what == BillingRemovable::Actions { "actions" } else { "plan" };
-            let catalog = b.catalog(tx, &tenant).await?;
-            if r.what == BillingRemovable::Actions {
-                catalog.actions.remove(&r.id);
-            } else {
-                catalog.plans.remove(&r.id);
-                sqlx::query("DELETE FROM billing_plan_bindings WHERE tenant = $1 AND plan_id = $2")
-                    .bind(&tenant)
-                    .bind(&r.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            b.catalog_writes.remove(&(tenant.clone(), kind, r.id.clone()));
-            sqlx::query("DELETE FROM billing_catalog WHERE tenant = $1 AND kind = $2 AND id = $3")
-                .bind(&tenant)
-                .bind(kind)
+        BillingRemovable::Actions => {
+            b.catalog(tx, tenant).await?.actions.remove(&r.id);
+            "actions"
+        }
+        BillingRemovable::ActionPlan => {
+            b.catalog(tx, tenant).await?.plans.remove(&r.id);
+            sqlx::query("DELETE FROM billing_plan_bindings WHERE tenant = $1 AND plan_id = $2")
+                .bind(tenant)
                 .bind(&r.id)
                 .execute(&mut *tx)
                 .await?;
+            "plan"
         }
         BillingRemovable::TriggerGroup => {
-            let catalog = b.catalog(tx, &tenant).await?;
-            let left = match (&r.unique_id, catalog.trigger_groups.get_mut(&r.id)) {
+            let groups = &mut b.catalog(tx, tenant).await?.trigger_groups;
+            // One trigger out of a group that keeps others: the group is written again.
+            let kept = match (&r.unique_id, groups.get_mut(&r.id)) {
                 (Some(unique), Some(group)) => {
                     group.retain(|t| &t.unique_id != unique);
-                    (!group.is_empty()).then(|| group.clone())
+                    (!group.is_empty()).then(|| serde_json::to_value(&*group)).transpose()?
                 }
                 _ => None,
             };
-            match left {
-                Some(group) => {
-                    let doc = serde_json::to_value(&group)?;
-                    b.catalog_writes.insert((tenant.clone(), "triggers", r.id.clone()), doc);
-                }
-                None => {
-                    b.catalog(tx, &tenant).await?.trigger_groups.remove(&r.id);
-                    b.catalog_writes.remove(&(tenant.clone(), "triggers", r.id.clone()));
-                    sqlx::query("DELETE FROM billing_catalog WHERE tenant = $1 AND kind = 'triggers' AND id = $2")
-                        .bind(&tenant)
-                        .bind(&r.id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+            if let Some(doc) = kept {
+                b.catalog_writes.insert((tenant.clone(), "triggers", r.id.clone()), doc);
+                return Ok(());
             }
+            groups.remove(&r.id);
+            "triggers"
         }
-    }
+    };
+    // The entry goes from this batch's pending writes and from the table.
+    b.catalog_writes.remove(&(tenant.clone(), kind, r.id.clone()));
+    sqlx::query("DELETE FROM billing_catalog WHERE tenant = $1 AND kind = $2 AND id = $3")
+        .bind(tenant)
+        .bind(kind)
+        .bind(&r.id)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 
