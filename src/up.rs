@@ -118,17 +118,21 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     }
     let _ = simledger_api::prometheus_handle();
     tracing::info!(stream = %p.names.stream(), subjects = %p.names.all_subjects(), "core stream ready");
+    // Read once: the accounts store derives tokens from the deployment secret, which sinks,
+    // the API and the simulated fleet all share.
+    let secret = config.deployment_secret()?;
+    let accounts = simledger_commands::Accounts::new(p.log.pool().clone()).with_token_secret(secret.as_bytes());
     if has(Role::Sinks) {
         simledger_exporters::callbacks::spawn(p.log.clone());
         simledger_exporters::billing_posts::spawn(p.log.clone(), BillingPoster::new());
         simledger_exporters::outbound_calls::spawn(simledger_exporters::outbound_calls::Deliverer::new(
             p.log.pool().clone(),
             config.destination_policy(),
-            config.accounts(p.log.pool().clone())?,
-            config.deployment_secret()?,
+            accounts.clone(),
+            secret.clone(),
         ));
         simledger_exporters::account_exports::spawn(p.log.clone());
-        let mut settings = SinkSettings::new(config.destination_policy(), config.accounts(p.log.pool().clone())?);
+        let mut settings = SinkSettings::new(config.destination_policy(), accounts.clone());
         settings.fail_after = Duration::from_secs(args.sink_fail_after_seconds);
         settings.max_backoff = Duration::from_millis(args.sink_max_backoff_ms.max(1));
         settings.first_backoff = settings.first_backoff.min(settings.max_backoff);
@@ -142,7 +146,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
                 per_credential: args.max_failed_logins,
                 per_source: args.max_failed_logins_per_source,
             })
-            .with_accounts(config.accounts(p.log.pool().clone())?)
+            .with_accounts(accounts.clone())
             .with_rate_limit(args.api_rate_limit)
             .with_default_tenant(default_tenant.clone());
         if let Some(core) = &p.core {
@@ -174,7 +178,6 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     // readiness depends on.
     let simulation = if has(Role::Core) && args.sim_sims > 0 {
         let plan_account = FleetPlan::generate(1, 0).account_sid;
-        let accounts = config.accounts(p.log.pool().clone())?;
         let credentials = platform::simulated_account(config, &accounts, &plan_account).await?;
         tracing::info!(
             "the simulated fleet belongs to account {plan_account}; its credentials for /v1 are in {}",
