@@ -12,7 +12,9 @@ use simledger_core::simulator::FleetPlan;
 use simledger_core::{CoreNames, RunningCore};
 use simledger_eventlog::catalog::SimStatus;
 use simledger_eventlog::EventLog;
-use simledger_projections::{billing, cdrs, device_commands, event_streams, registry, usage, ProjectionHandle};
+use simledger_projections::{
+    billing, cdrs, dashboard, device_commands, event_streams, registry, usage, ProjectionHandle,
+};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
@@ -99,6 +101,8 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
         .then(|| simledger_projections::spawn(log.clone(), billing::NAME, billing::Billing::new(log.clone())));
     let event_streams = simledger_projections::spawn(log.clone(), event_streams::NAME, event_streams::EventStreams);
     others.push(event_streams.task.abort_handle());
+    let dashboard = simledger_projections::spawn(log.clone(), dashboard::NAME, dashboard::Dashboard);
+    others.push(dashboard.task.abort_handle());
     let mut commands = Commands::new(log.clone(), registry.progress.clone())
         .with_code_pepper(config.deployment_secret()?.as_bytes())
         .with_visibility(device_commands.progress.clone())

@@ -1,6 +1,8 @@
 use clap::Args;
 use simledger_eventlog::EventLog;
-use simledger_projections::{billing, cdrs, device_commands, event_streams, limits, registry, usage, ProjectionError};
+use simledger_projections::{
+    billing, cdrs, dashboard, device_commands, event_streams, limits, registry, usage, ProjectionError,
+};
 
 use crate::config::Config;
 
@@ -23,6 +25,7 @@ pub async fn run(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
         billing::NAME => simledger_projections::replay(&log, billing::Billing::new(log.clone())).await?,
         device_commands::NAME => simledger_projections::replay(&log, device_commands::DeviceCommands).await?,
         event_streams::NAME => simledger_projections::replay(&log, event_streams::EventStreams).await?,
+        dashboard::NAME => simledger_projections::replay(&log, dashboard::Dashboard).await?,
         other => return Err(ProjectionError::Unknown(other.to_owned()).into()),
     };
     tracing::info!(projection = %args.projection, position, elapsed = ?started.elapsed(), "replayed from position 0");

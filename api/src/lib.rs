@@ -4,12 +4,14 @@
 //! - `operator`: simledger's own inventory and account endpoints under `/operator`.
 //! - `routes::ops`: `/healthz`, `/readyz`, `/metrics`.
 //! - `/openapi.json` and the API docs at `/docs` (Swagger UI, served from the binary).
+//! - `dashboard`: the operator's and customers' dashboard under `/dashboard`.
 //! - `/v1/Billing`: CDRs and CDR exporters (CGrateS's model, REST).
 //! - `jsonrpc`: `POST /jsonrpc`, CGrateS's JSON-RPC dialect, on the main listener and on a
 //!   CGrateS-style listener of its own ([`jsonrpc_app`]).
 //!
 //! Handlers stay thin: parse, call the domain, map errors through [`error::ApiError`].
 
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod jsonrpc;
@@ -67,6 +69,8 @@ pub const MAX_IN_FLIGHT: usize = 512;
                                                event types and their schemas"),
         (name = "Billing", description = "simledger's CGrateS-style billing: CDRs in order-ID order"),
         (name = "operator", description = "simledger's own, not Twilio's: accounts and SIM inventory"),
+        (name = "dashboard", description = "simledger's dashboard: sign-in, and the JSON its pages read (a session \
+                                           cookie, not Basic auth; writes only from the dashboard's own origin)"),
     )
 )]
 struct ApiDoc;
@@ -82,6 +86,12 @@ impl utoipa::Modify for BasicAuth {
             "accountSid_authToken",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
         );
+        components.add_security_scheme(
+            "dashboardSession",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::new(dashboard::session::COOKIE),
+            )),
+        );
     }
 }
 
@@ -90,6 +100,7 @@ fn router() -> OpenApiRouter<AppState> {
         .merge(routes::ops::router())
         .merge(v1::router())
         .merge(operator::router())
+        .merge(dashboard::router())
 }
 
 /// The OpenAPI document of every route (what `openapi/openapi.json` holds).
@@ -107,6 +118,7 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", axum::routing::get(move || std::future::ready(json.clone())))
         .merge(SwaggerUi::new("/docs").url("/docs/openapi.json", api))
         .merge(jsonrpc::router(jsonrpc::Exposure::Main))
+        .merge(dashboard::pages_router())
         .fallback(|| async { ApiError::NotFound("The requested resource was not found".into()) })
         .layer(axum::middleware::from_fn(extract::refuse_nul_in_path));
     with_common_layers(routes, state)

@@ -32,6 +32,10 @@ pub struct AppState {
     pub default_tenant: Option<String>,
     /// How long a request may take before it is answered 503 and its work dropped.
     pub(crate) request_timeout: std::time::Duration,
+    /// How long a dashboard sign-in lasts.
+    pub(crate) dashboard_session_ttl: std::time::Duration,
+    /// The dashboard's one shared tail of the log, for its live feeds.
+    pub(crate) feeds: crate::dashboard::FeedHub,
 }
 
 impl AppState {
@@ -48,12 +52,20 @@ impl AppState {
             checks: Vec::new(),
             default_tenant: None,
             request_timeout: crate::REQUEST_TIMEOUT,
+            dashboard_session_ttl: crate::dashboard::session::DEFAULT_TTL,
+            feeds: Default::default(),
         }
     }
 
     /// Answers a request that takes longer than `timeout` with 503 (default 30 s).
     pub fn with_request_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// How long a dashboard sign-in lasts (8 hours unless configured otherwise).
+    pub fn with_dashboard_session_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.dashboard_session_ttl = ttl;
         self
     }
 

@@ -113,6 +113,14 @@ impl Accounts {
         Ok(nonce.flatten().map(|n| derive_token(secret, account_sid, &n)))
     }
 
+    /// The first `limit` accounts by SID: SID, name and role (an operator's account picker).
+    pub async fn list(&self, limit: i64) -> Result<Vec<(String, String, String)>> {
+        Ok(sqlx::query_as("SELECT account_sid, friendly_name, role FROM accounts ORDER BY account_sid LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     /// Creates an account; its auth token is returned once and stored only as a hash.
     pub async fn create(&self, friendly_name: &str, role: Role) -> Result<Credential> {
         let sid = format!("AC{}", random_hex(16));

@@ -117,6 +117,11 @@ impl EventLog {
         read::read_stream(&self.pool, stream, after_version).await
     }
 
+    /// The events at these positions, in position order (an index's lookups, not a scan).
+    pub async fn read_at(&self, positions: &[Position]) -> Result<Vec<RecordedEvent>> {
+        read::read_at(&self.pool, self.shard, positions).await
+    }
+
     /// The event with this id, if the log holds it (how a retried command finds its first run).
     pub async fn find(&self, event_id: uuid::Uuid) -> Result<Option<RecordedEvent>> {
         read::find(&self.pool, event_id).await

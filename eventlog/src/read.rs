@@ -33,6 +33,17 @@ pub(crate) async fn read(pool: &PgPool, shard: i32, after: Position, limit: i64)
     Ok(events)
 }
 
+/// The events at these positions (those the log holds), in position order.
+pub(crate) async fn read_at(pool: &PgPool, shard: i32, positions: &[i64]) -> Result<Vec<RecordedEvent>> {
+    let rows =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE shard = $1 AND position = ANY($2) ORDER BY position"))
+            .bind(shard)
+            .bind(positions)
+            .fetch_all(pool)
+            .await?;
+    rows.iter().map(decode_row).collect()
+}
+
 /// The events of `types` in `(after, min(after + span, head)]`, and that upper bound: everything
 /// up to it has been looked at. The head is read first, so every position up to it is committed
 /// and the range can never later gain an event.

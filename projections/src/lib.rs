@@ -9,11 +9,13 @@
 //! | `cdrs` | `cdrs`: one CDR per ended data session and per SMS, `order_id` = closing position | session and SMS events |
 //! | `device_commands` | `device_sms_commands`, `device_ip_commands` | command and SMSC events |
 //! | `event_streams` | `es_*`: Event Streams sinks, subscriptions, subscribed types | `sink.*`, `subscription.*` |
+//! | `dashboard` | `dash_*`: SIMs by status and fleet, per-minute counters, usage by fleet/network/country, last sighting and event positions per SIM | SIM, network, SMS and limit events |
 //! | `billing` | `billing_*`: CGrateS-style accounts, the catalog, plan bindings | billing commands, usage windows, SMS, external CDRs; appends `balance.debited` and what actions decide |
 
 pub mod billing;
 pub mod billing_periods;
 pub mod cdrs;
+pub mod dashboard;
 pub mod device_commands;
 pub mod event_streams;
 pub mod limits;
@@ -35,8 +37,16 @@ pub trait Projection: Subscriber + Sized + 'static {
 }
 
 /// Names accepted by `simledger replay --projection`.
-pub const NAMES: &[&str] =
-    &[registry::NAME, device_commands::NAME, limits::NAME, usage::NAME, cdrs::NAME, billing::NAME, event_streams::NAME];
+pub const NAMES: &[&str] = &[
+    registry::NAME,
+    device_commands::NAME,
+    limits::NAME,
+    usage::NAME,
+    cdrs::NAME,
+    billing::NAME,
+    event_streams::NAME,
+    dashboard::NAME,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
