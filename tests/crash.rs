@@ -111,6 +111,18 @@ async fn a_simulation_killed_three_times_logs_every_event_exactly_once() {
         "every kill landed mid-run: {heads_at_kill:?} of {}",
         expected.len()
     );
+
+    // The dashboard's counters, kept by the killed runs, equal a rebuild from the log: no batch
+    // of a killed run was counted without its checkpoint, none twice.
+    use simledger_projections::dashboard::{self, Dashboard};
+    let log = simledger_eventlog::EventLog::new(crashed_db.pool().await);
+    let kept = simledger_projections::spawn(log.clone(), dashboard::NAME, Dashboard);
+    assert!(kept.reached(head).await);
+    kept.task.abort();
+    let _ = kept.task.await;
+    let counted = simledger_projections::snapshot::<Dashboard>(log.pool()).await.unwrap();
+    simledger_projections::replay(&log, Dashboard).await.unwrap();
+    assert_eq!(simledger_projections::snapshot::<Dashboard>(log.pool()).await.unwrap(), counted);
 }
 
 #[tokio::test(flavor = "multi_thread")]

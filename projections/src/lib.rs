@@ -24,7 +24,7 @@ pub mod registry;
 mod runner;
 pub mod usage;
 
-pub use runner::{replay, spawn, ProjectionHandle};
+pub use runner::{replay, snapshot, spawn, ProjectionHandle};
 pub use simledger_eventlog::checkpoint::{BoxError, Subscriber};
 
 /// A projection: a [`Subscriber`] that owns tables it can wipe and rebuild.

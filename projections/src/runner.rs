@@ -76,3 +76,17 @@ pub async fn replay<P: Projection + Clone>(log: &EventLog, projection: P) -> Res
     tx.commit().await?;
     Ok(at)
 }
+
+/// Every row of a projection's tables as sorted JSON text: two states compare equal exactly when
+/// the tables hold the same rows (what a replay must reproduce).
+pub async fn snapshot<P: Projection>(pool: &sqlx::PgPool) -> Result<Vec<String>, ProjectionError> {
+    let mut out = Vec::new();
+    for table in P::TABLES {
+        // Table names are the projection's own constants, never input.
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY 1"))
+            .fetch_all(pool)
+            .await?;
+        out.push(format!("{table}: {rows:?}"));
+    }
+    Ok(out)
+}

@@ -48,13 +48,18 @@ pub fn wait_for_listen_line(child: &mut Child) -> String {
 }
 
 pub fn start_up_with(database_url: &str, extra: &[&str]) -> Platform {
+    start_up_in(database_url, &testing::data_dir().0, extra)
+}
+
+/// `up` with a data directory of its own (where it writes the simulated fleet's credentials).
+pub fn start_up_in(database_url: &str, data_dir: &Path, extra: &[&str]) -> Platform {
     let mut child = simledger()
         .args(["up", "--listen", "127.0.0.1:0", "--jsonrpc-listen", "127.0.0.1:0", "--log", "info"])
         .args(extra)
         .env("DATABASE_URL", database_url)
         .env("NATS_URL", testing::nats_url())
         .env("SIMLEDGER_NATS_PREFIX", testing::unique_nats_prefix())
-        .env("SIMLEDGER_DATA_DIR", testing::data_dir().0)
+        .env("SIMLEDGER_DATA_DIR", data_dir)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -94,7 +99,7 @@ pub fn run_json(database_url: &str, args: &[&str]) -> serde_json::Value {
 static VENV: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// The bin directory of a virtualenv under `target/tmp/pyenv` holding
-/// `tests/python/requirements.txt` (Twilio's library, schemathesis, moto), set up once per
+/// `tests/python/requirements.txt` (Twilio's library, schemathesis, moto, Playwright), set up once per
 /// checkout from PyPI and again when the requirements change.
 pub fn python_env() -> PathBuf {
     let mut venv = VENV.lock().unwrap();
@@ -194,4 +199,29 @@ pub async fn start_moto() -> Moto {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Moto { child, endpoint }
+}
+
+/// Debian's Chromium, installed from Debian's packages when missing (browsers cannot be
+/// downloaded by Playwright here); `CHROMIUM` names another binary.
+pub fn chromium() -> PathBuf {
+    if let Some(path) = std::env::var_os("CHROMIUM") {
+        return PathBuf::from(path);
+    }
+    let path = PathBuf::from("/usr/bin/chromium");
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _once = INSTALL.lock().unwrap();
+    if !path.exists() {
+        let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+        let mut apt = if root { Command::new("apt-get") } else { Command::new("sudo") };
+        if !root {
+            apt.args(["-n", "apt-get"]);
+        }
+        let status = apt
+            .args(["install", "-y", "-q", "chromium"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .expect("apt-get runs");
+        assert!(status.success(), "installing Debian's chromium failed (apt-get install chromium)");
+    }
+    path
 }

@@ -269,7 +269,8 @@ pub async fn stream(
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(feed(state.log().clone(), hub, filter, resume, tx, guard));
     let events = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+    // A comment every 5 s: proxies keep the connection, and a browser that left is noticed.
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(5))))
 }
 
 /// Feeds one browser until it goes away.

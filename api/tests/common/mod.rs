@@ -44,6 +44,7 @@ pub struct TestApp {
     pub cdrs: ProjectionHandle,
     pub billing: ProjectionHandle,
     pub event_streams: ProjectionHandle,
+    pub dashboard: ProjectionHandle,
     /// Where customers' own file exporters write: `<export_root>/<account SID>/…`.
     pub export_root: std::path::PathBuf,
     _db: TestDatabase,
@@ -83,6 +84,11 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
         simledger_projections::billing::Billing::new(log.clone()),
     );
     let event_streams = simledger_projections::spawn(log.clone(), event_streams::NAME, event_streams::EventStreams);
+    let dashboard = simledger_projections::spawn(
+        log.clone(),
+        simledger_projections::dashboard::NAME,
+        simledger_projections::dashboard::Dashboard,
+    );
     let commands = Commands::new(log.clone(), registry.progress)
         .with_code_pepper(SIGNING_KEY)
         .with_visibility(device.progress)
@@ -157,6 +163,7 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
         cdrs,
         billing,
         event_streams,
+        dashboard,
         export_root,
         _db: db,
     }

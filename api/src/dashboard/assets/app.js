@@ -125,7 +125,7 @@ function barChart(periods, groups, value, testid, label) {
   const W = 800, H = 220, L = 56, B = 22, T = 8;
   const totals = periods.map((p) => groups.reduce((a, g) => a + (value(p, g) || 0), 0));
   const max = Math.max(1, ...totals);
-  const bw = Math.max(2, (W - L - 8) / Math.max(1, periods.length) - 2);
+  const bw = Math.min(48, Math.max(2, (W - L - 8) / Math.max(1, periods.length) - 2));
   const chart = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, "data-testid": testid, "data-points": periods.length });
   for (const f of [0, 0.5, 1]) {
     const yy = T + (H - T - B) * (1 - f);
