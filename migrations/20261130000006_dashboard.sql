@@ -31,6 +31,15 @@ CREATE TABLE dash_sim_counts (
     PRIMARY KEY (account_sid, fleet_sid, status)
 );
 
+-- Data sessions open now, by session: a start adds one, an end (or failure) removes it, so the
+-- counts below move only when the set does, whatever the batching and however many times the
+-- core reported an end.
+CREATE TABLE dash_open_sessions (
+    data_session_sid text PRIMARY KEY,
+    sim_sid          text NOT NULL,
+    account_sid      text NOT NULL
+);
+
 -- Per account: data sessions open now, SIMs blocked at their data limit.
 CREATE TABLE dash_accounts (
     account_sid   text PRIMARY KEY,

@@ -122,7 +122,16 @@ async fn a_simulation_killed_three_times_logs_every_event_exactly_once() {
     let _ = kept.task.await;
     let counted = simledger_projections::snapshot::<Dashboard>(log.pool()).await.unwrap();
     simledger_projections::replay(&log, Dashboard).await.unwrap();
-    assert_eq!(simledger_projections::snapshot::<Dashboard>(log.pool()).await.unwrap(), counted);
+    let rebuilt = simledger_projections::snapshot::<Dashboard>(log.pool()).await.unwrap();
+    if rebuilt != counted {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::write(dir.join("dashboard-counted.txt"), counted.join("\n").replace("\", \"", "\",\n\"")).unwrap();
+        std::fs::write(dir.join("dashboard-rebuilt.txt"), rebuilt.join("\n").replace("\", \"", "\",\n\"")).unwrap();
+    }
+    assert!(
+        rebuilt == counted,
+        "the dashboard after three kills differs from its rebuild (target/tmp/dashboard-*.txt)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -44,7 +44,7 @@ pub struct ApiArgs {
 }
 
 /// One operation under test: an HTTP request, or the reference query.
-type Op = Arc<dyn Fn(usize) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
+pub(super) type Op = Arc<dyn Fn(usize) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
 
 pub async fn run(config: &Config, args: ApiArgs) -> anyhow::Result<()> {
     let (db, pool) = BenchDatabase::create(config, "api").await?;
@@ -171,7 +171,7 @@ async fn closed_loop(op: &Op, clients: usize, phase: Duration) -> f64 {
 
 /// Latencies (µs) of operations started at `rate` per second for `phase`, each measured from
 /// when it was due.
-async fn open_loop(op: &Op, rate: u64, phase: Duration) -> Histogram<u64> {
+pub(super) async fn open_loop(op: &Op, rate: u64, phase: Duration) -> Histogram<u64> {
     let histogram = Arc::new(Mutex::new(Histogram::<u64>::new(3).expect("histogram")));
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let total = (phase.as_secs_f64() * rate as f64) as usize;

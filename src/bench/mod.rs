@@ -3,6 +3,7 @@
 
 mod api;
 mod billing;
+mod dashboard;
 mod eventlog;
 mod export;
 mod ingest;
@@ -34,6 +35,9 @@ enum Which {
     Api(api::ApiArgs),
     /// End to end: simulator → core nodes → JetStream → ingest → log, against the append-only rate.
     Ingest(ingest::IngestArgs),
+    /// The dashboard's overview and SIM page at a million SIMs under an append load, against
+    /// /v1/Sims/{Sid}; live feed delivery lag against a bare log subscription.
+    Dashboard(dashboard::DashboardArgs),
     /// Event Streams delivery to a local webhook, batched and unbatched, against the catch-up
     /// read; delivery lag under a steady append load.
     Sinks(sinks::SinksArgs),
@@ -48,6 +52,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         Which::Billing(a) => billing::run(config, a).await,
         Which::Export(a) => export::run(config, a).await,
         Which::Sinks(a) => sinks::run(config, a).await,
+        Which::Dashboard(a) => dashboard::run(config, a).await,
     }
 }
 

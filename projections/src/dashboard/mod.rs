@@ -24,8 +24,15 @@ pub const NAME: &str = "dashboard";
 pub struct Dashboard;
 
 impl Projection for Dashboard {
-    const TABLES: &'static [&'static str] =
-        &["dash_sims", "dash_sim_counts", "dash_accounts", "dash_minutes", "dash_usage_hourly", "dash_sim_events"];
+    const TABLES: &'static [&'static str] = &[
+        "dash_sims",
+        "dash_sim_counts",
+        "dash_accounts",
+        "dash_minutes",
+        "dash_usage_hourly",
+        "dash_sim_events",
+        "dash_open_sessions",
+    ];
 }
 
 /// One minute's counters of one account.
@@ -39,11 +46,15 @@ pub struct MinuteCounts {
     pub bytes: i64,
 }
 
-/// Where the network saw a SIM last, and what its sessions did, over one batch.
-#[derive(Debug, Default, Clone)]
-struct SimSighting {
-    open_delta: i32,
-    last: Option<(String, DateTime<Utc>, ConnectionEvent)>,
+/// Where the network saw a SIM last in a batch: the event's type, commit time and data.
+type SimSighting = (String, DateTime<Utc>, ConnectionEvent);
+
+/// A data session's state at the end of a batch: its SIM, account, and whether it is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SessionState {
+    sim: String,
+    account: String,
+    open: bool,
 }
 
 /// One row of `dash_usage_hourly`.
@@ -61,7 +72,7 @@ struct UsageKey {
 struct BatchTotals {
     minutes: BTreeMap<(String, DateTime<Utc>), MinuteCounts>,
     usage: BTreeMap<UsageKey, i64>,
-    open_sessions: BTreeMap<String, i64>,
+    sessions: BTreeMap<String, SessionState>,
     sightings: HashMap<String, SimSighting>,
     sim_events: Vec<(String, i64)>,
 }
@@ -95,8 +106,8 @@ impl BatchTotals {
             }
             Event::DataSessionStarted(c) => {
                 minute.data_sessions_started += 1;
-                *self.open_sessions.entry(account).or_default() += 1;
-                self.sighted(c, e).open_delta += 1;
+                self.session(c, true);
+                self.sighted(c, e);
             }
             Event::DataSessionUpdated(c) | Event::DataSessionEnded(c) => {
                 let bytes = c.data_upload.unwrap_or(0).saturating_add(c.data_download.unwrap_or(0));
@@ -112,13 +123,13 @@ impl BatchTotals {
                     let total = self.usage.entry(key).or_default();
                     *total = total.saturating_add(bytes);
                 }
-                let ended = matches!(e.event, Event::DataSessionEnded(_));
-                if ended {
-                    *self.open_sessions.entry(account).or_default() -= 1;
+                if matches!(e.event, Event::DataSessionEnded(_)) {
+                    self.session(c, false);
                 }
-                self.sighted(c, e).open_delta -= i32::from(ended);
+                self.sighted(c, e);
             }
             Event::DataSessionFailed(c) => {
+                self.session(c, false);
                 self.sighted(c, e);
             }
             // Each message once: when the device or the platform submitted it.
@@ -127,10 +138,16 @@ impl BatchTotals {
         }
     }
 
-    fn sighted(&mut self, c: &ConnectionEvent, e: &RecordedEvent) -> &mut SimSighting {
-        let s = self.sightings.entry(c.sim_sid.clone()).or_default();
-        s.last = Some((e.event.event_type().to_owned(), e.recorded_at, c.clone()));
-        s
+    fn sighted(&mut self, c: &ConnectionEvent, e: &RecordedEvent) {
+        self.sightings.insert(c.sim_sid.clone(), (e.event.event_type().to_owned(), e.recorded_at, c.clone()));
+    }
+
+    /// The session's last word in the batch wins: opened, or closed.
+    fn session(&mut self, c: &ConnectionEvent, open: bool) {
+        if let Some(sid) = &c.data_session_sid {
+            let state = SessionState { sim: c.sim_sid.clone(), account: c.account_sid.clone(), open };
+            self.sessions.insert(sid.clone(), state);
+        }
     }
 }
 
@@ -297,31 +314,16 @@ async fn write(tx: &mut PgConnection, t: BatchTotals) -> sqlx::Result<()> {
         .execute(&mut *tx)
         .await?;
     }
-    let open: Vec<(String, i64)> = t.open_sessions.into_iter().filter(|(_, d)| *d != 0).collect();
-    if !open.is_empty() {
-        let (accounts, deltas): (Vec<String>, Vec<i64>) = open.into_iter().unzip();
-        sqlx::query(
-            "INSERT INTO dash_accounts AS a (account_sid, open_sessions) \
-             SELECT * FROM UNNEST($1::text[], $2::int8[]) \
-             ON CONFLICT (account_sid) DO UPDATE SET open_sessions = GREATEST(0, a.open_sessions + EXCLUDED.open_sessions)",
-        )
-        .bind(&accounts)
-        .bind(&deltas)
-        .execute(&mut *tx)
-        .await?;
-    }
+    open_sessions(tx, t.sessions).await?;
     if !t.sightings.is_empty() {
         let mut sims = Vec::new();
-        let mut deltas = Vec::new();
         let mut columns: [Vec<Option<String>>; 9] = Default::default();
         let mut seen_at = Vec::new();
         // Sorted, so concurrent writers (a replay beside a live worker) lock rows in one order.
         let mut sightings: Vec<_> = t.sightings.into_iter().collect();
         sightings.sort_by(|a, b| a.0.cmp(&b.0));
-        for (sim, s) in sightings {
-            let Some((event_type, at, c)) = s.last else { continue };
+        for (sim, (event_type, at, c)) in sightings {
             sims.push(sim);
-            deltas.push(s.open_delta);
             seen_at.push(at);
             let location = c.location.as_ref();
             let values = [
@@ -341,16 +343,14 @@ async fn write(tx: &mut PgConnection, t: BatchTotals) -> sqlx::Result<()> {
         }
         let [network, name, mcc, mnc, country, cell, lac, rat, last_event] = columns;
         sqlx::query(
-            "UPDATE dash_sims AS s SET open_sessions = GREATEST(0, s.open_sessions + v.delta), \
-             network_sid = v.network, network_name = v.name, mcc = v.mcc, mnc = v.mnc, iso_country = v.country, \
+            "UPDATE dash_sims AS s SET network_sid = v.network, network_name = v.name, mcc = v.mcc, mnc = v.mnc, iso_country = v.country, \
              cell_id = v.cell, lac = v.lac, rat_type = v.rat, last_event = v.last_event, last_seen_at = v.at \
-             FROM UNNEST($1::text[], $2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-             $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[]) \
-             AS v (sim, delta, network, name, mcc, mnc, country, cell, lac, rat, last_event, at) \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+             $8::text[], $9::text[], $10::text[], $11::timestamptz[]) \
+             AS v (sim, network, name, mcc, mnc, country, cell, lac, rat, last_event, at) \
              WHERE s.sim_sid = v.sim",
         )
         .bind(&sims)
-        .bind(&deltas)
         .bind(&network)
         .bind(&name)
         .bind(&mcc)
@@ -375,6 +375,64 @@ async fn write(tx: &mut PgConnection, t: BatchTotals) -> sqlx::Result<()> {
         .execute(&mut *tx)
         .await?;
     }
+    Ok(())
+}
+
+/// Applies a batch's session changes to the set of open sessions, and moves the per-SIM and
+/// per-account counts by what the set actually gained and lost.
+async fn open_sessions(tx: &mut PgConnection, sessions: BTreeMap<String, SessionState>) -> sqlx::Result<()> {
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    let (opened, closed): (Vec<_>, Vec<_>) = sessions.into_iter().partition(|(_, s)| s.open);
+    let closed: Vec<String> = closed.into_iter().map(|(sid, _)| sid).collect();
+    let gone: Vec<(String, String)> = sqlx::query_as(
+        "DELETE FROM dash_open_sessions WHERE data_session_sid = ANY($1) RETURNING sim_sid, account_sid",
+    )
+    .bind(&closed)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut columns: [Vec<String>; 3] = Default::default();
+    for (sid, s) in opened {
+        for (col, v) in columns.iter_mut().zip([sid, s.sim, s.account]) {
+            col.push(v);
+        }
+    }
+    let [sids, sims, accounts] = columns;
+    let new: Vec<(String, String)> = sqlx::query_as(
+        "INSERT INTO dash_open_sessions (data_session_sid, sim_sid, account_sid) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING \
+         RETURNING sim_sid, account_sid",
+    )
+    .bind(&sids)
+    .bind(&sims)
+    .bind(&accounts)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut per_sim: BTreeMap<String, i32> = BTreeMap::new();
+    let mut per_account: BTreeMap<String, i64> = BTreeMap::new();
+    for ((sim, account), delta) in gone.into_iter().map(|r| (r, -1)).chain(new.into_iter().map(|r| (r, 1))) {
+        *per_sim.entry(sim).or_default() += delta;
+        *per_account.entry(account).or_default() += i64::from(delta);
+    }
+    let (sims, deltas): (Vec<String>, Vec<i32>) = per_sim.into_iter().filter(|(_, d)| *d != 0).unzip();
+    sqlx::query(
+        "UPDATE dash_sims AS s SET open_sessions = s.open_sessions + v.delta \
+         FROM UNNEST($1::text[], $2::int4[]) AS v (sim, delta) WHERE s.sim_sid = v.sim",
+    )
+    .bind(&sims)
+    .bind(&deltas)
+    .execute(&mut *tx)
+    .await?;
+    let (accounts, deltas): (Vec<String>, Vec<i64>) = per_account.into_iter().filter(|(_, d)| *d != 0).unzip();
+    sqlx::query(
+        "INSERT INTO dash_accounts AS a (account_sid, open_sessions) SELECT * FROM UNNEST($1::text[], $2::int8[]) \
+         ON CONFLICT (account_sid) DO UPDATE SET open_sessions = a.open_sessions + EXCLUDED.open_sessions",
+    )
+    .bind(&accounts)
+    .bind(&deltas)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
@@ -419,7 +477,7 @@ mod tests {
             "account_sid": "ACa", "sim_sid": sim, "sim_iccid": "8988", "fleet_sid": "HFf", "imsi": "23415",
             "imei": null, "location": null, "rat_type": "4G LTE", "error": null, "data_modifier": null,
             "network": { "mcc": "234", "mnc": "15", "friendly_name": "Vodafone UK", "iso_country": "GB", "sid": "HWv" },
-            "data_upload": upload, "data_download": upload,
+            "data_upload": upload, "data_download": upload, "data_session_sid": format!("PI{sim}"),
         }))
         .unwrap()
     }
@@ -457,11 +515,9 @@ mod tests {
         assert_eq!((first.events, first.attaches_accepted, first.attaches_rejected), (2, 1, 1));
         let second = t.minutes[&("ACa".to_owned(), at(1, 0))];
         assert_eq!((second.events, second.data_sessions_started, second.bytes), (3, 1, 300));
-        assert_eq!(t.open_sessions["ACa"], 0);
+        assert!(!t.sessions["PIHS1"].open, "the session's last word was its end");
         assert_eq!(t.usage.values().sum::<i64>(), 300);
-        let hs1 = &t.sightings["HS1"];
-        assert_eq!(hs1.open_delta, 0);
-        assert!(hs1.last.as_ref().unwrap().0.ends_with("data-session.ended"));
+        assert!(t.sightings["HS1"].0.ends_with("data-session.ended"));
         assert_eq!(t.sim_events.len(), 5);
     }
 
