@@ -87,10 +87,13 @@ CREATE INDEX cdrs_tenant_account ON cdrs (tenant, account, order_id);
 -- simledger-api / dashboard sign-ins. Not a projection: a session is the browser's, not the
 -- log's. Only the token's SHA-256 is kept, so a read of this table signs no one in.
 CREATE TABLE dashboard_sessions (
-    token_sha256 bytea PRIMARY KEY,
-    account_sid  text NOT NULL,
+    token_sha256   bytea PRIMARY KEY,
+    account_sid    text NOT NULL,
+    -- The account or API key SID signed in with: revoking the key ends its sessions.
+    credential_sid text NOT NULL,
     role         text NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
     expires_at   timestamptz NOT NULL
 );
 CREATE INDEX dashboard_sessions_expiry ON dashboard_sessions (expires_at);
+CREATE INDEX dashboard_sessions_credential ON dashboard_sessions (credential_sid);

@@ -224,7 +224,7 @@ async fn create_key(
 }
 
 /// Revokes an API key: it stops working at once on this API process, and within the
-/// authentication cache's 30 seconds on any other.
+/// authentication cache's 30 seconds on any other; dashboard sessions it opened end at once.
 #[utoipa::path(delete, path = "/operator/Accounts/{AccountSid}/Keys/{KeySid}", tag = "operator",
     operation_id = "OperatorRevokeKey",
     params(("AccountSid" = String, Path), ("KeySid" = String, Path)),
@@ -240,6 +240,7 @@ async fn revoke_key(
         return Err(ApiError::not_found(format_args!("/operator/Accounts/{account}/Keys/{key}")));
     }
     state.auth.forget(&key);
+    crate::dashboard::session::end_sessions_of(state.pool(), &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

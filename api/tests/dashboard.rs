@@ -468,3 +468,62 @@ async fn hostile_feed_requests_are_refused_and_one_account_cannot_hold_every_fee
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn the_exports_page_shows_each_tenants_own_runs_and_files() {
+    use simledger_eventlog::{ExpectedVersion, Metadata, NewEvent};
+    let app = spawn_app().await;
+    let mut files = Vec::new();
+    for (who, n) in [(&app.alice, 3u32), (&app.bob, 2)] {
+        let dir = app.export_root.join(&who.sid).join("cdrs");
+        std::fs::create_dir_all(&dir).unwrap();
+        let created =
+            app.post(who, "/v1/Billing/Exporters", &[("Id", "all"), ("ExportPath", dir.to_str().unwrap())]).await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        let batch = (0..n)
+            .map(|i| {
+                let e = common::cdr_events::ended_session(&who.sid, "HS1", i, 1000);
+                NewEvent::new(uuid::Uuid::new_v4(), "s", &e, &Metadata::from_source("test")).unwrap()
+            })
+            .collect();
+        app.log.append(batch, ExpectedVersion::Any).await.unwrap();
+        assert!(app.cdrs.reached(app.log.head().await.unwrap()).await);
+        let run = app.post(who, "/v1/Billing/Exporters/all/Runs", &[]).await;
+        assert_eq!(run.body["NumberOfEvents"], n, "{:?}", run.body);
+        files.push(run.body["FilePaths"].clone());
+        // A run with nothing new records nothing.
+        assert_eq!(app.post(who, "/v1/Billing/Exporters/all/Runs", &[]).await.body["NumberOfEvents"], 0);
+    }
+    let alice = sign_in(&app, &app.alice).await;
+    let x = alice.get("/dashboard/api/exports").await.body;
+    let runs = x["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "Alice's one run, not Bob's: {runs:?}");
+    assert_eq!((runs[0]["cdrs"].as_i64(), &runs[0]["files"]), (Some(3), &files[0]));
+    let exporters = x["exporters"].as_array().unwrap();
+    assert_eq!(exporters.len(), 1);
+    assert_eq!(
+        (exporters[0]["cdrs_behind"].as_i64(), exporters[0]["tenant"].as_str()),
+        (Some(0), Some(app.alice.sid.as_str()))
+    );
+    let ops = sign_in(&app, &app.operator).await;
+    assert_eq!(ops.get("/dashboard/api/exports").await.body["runs"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_api_key_signs_in_as_its_account_and_a_revoked_one_cannot() {
+    let app = spawn_app().await;
+    let key = app.accounts.create_key(&app.alice.sid, "dashboard").await.unwrap();
+    let by_key = sign_in(&app, &key).await;
+    assert_eq!(by_key.get("/dashboard/api/session").await.body["account_sid"], app.alice.sid.as_str());
+    let revoked = app.delete(&app.operator, &format!("/operator/Accounts/{}/Keys/{}", app.alice.sid, key.sid)).await;
+    assert_eq!(revoked.status, 204, "{:?}", revoked.body);
+    assert_eq!(by_key.get("/dashboard/api/session").await.status, 401, "its open session ended with it");
+    let r = client()
+        .post(app.url("/dashboard/login"))
+        .header("Origin", &app.base)
+        .form(&[("sid", key.sid.as_str()), ("token", key.secret.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "a revoked key opens no new session");
+}

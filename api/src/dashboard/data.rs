@@ -434,7 +434,8 @@ pub async fn billing(
     })))
 }
 
-/// CDR exporters, their cursors and how far behind they are; event-stream sinks likewise.
+/// CDR exporters, their cursors and how far behind they are, their latest runs and the files
+/// each wrote; event-stream sinks likewise.
 #[utoipa::path(get, path = "/dashboard/api/exports", tag = "dashboard", operation_id = "DashboardExports",
     params(AccountParam),
     responses((status = 200, description = "Exporters and sinks", body = Object),
@@ -454,6 +455,7 @@ pub async fn exports(
     Ok(Json(json!({
         "log_head": head,
         "exporters": dash::exporters(pool, scope).await?,
+        "runs": dash::export_runs(pool, scope, 50).await?,
         "sinks": dash::sinks(pool, scope, head).await?,
     })))
 }

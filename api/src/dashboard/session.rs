@@ -154,7 +154,7 @@ pub async fn sign_in(State(state): State<AppState>, req: axum::extract::Request)
         }
         Err(e) => return DashboardError::from(e).into_response(),
     };
-    match start(state.pool(), &principal, state.dashboard_session_ttl).await {
+    match start(state.pool(), &principal, &sid, state.dashboard_session_ttl).await {
         Ok(token) => {
             let secure = headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
             let cookie = format!(
@@ -171,21 +171,39 @@ pub async fn sign_in(State(state): State<AppState>, req: axum::extract::Request)
 }
 
 /// Starts a session; returns its token (shown once, to the browser).
-async fn start(pool: &PgPool, principal: &Principal, ttl: std::time::Duration) -> sqlx::Result<String> {
+async fn start(
+    pool: &PgPool,
+    principal: &Principal,
+    credential: &str,
+    ttl: std::time::Duration,
+) -> sqlx::Result<String> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.try_fill_bytes(&mut bytes).map_err(|e| sqlx::Error::Protocol(format!("no randomness: {e}")))?;
     let token = hex::encode(bytes);
     let expires = Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(8));
     // Expired sign-ins are of no use to anyone: swept at each new one.
     sqlx::query("DELETE FROM dashboard_sessions WHERE expires_at < now()").execute(pool).await?;
-    sqlx::query("INSERT INTO dashboard_sessions (token_sha256, account_sid, role, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(token_hash(&token))
-        .bind(&principal.account_sid)
-        .bind(if principal.role == Role::Operator { "operator" } else { "customer" })
-        .bind(expires)
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO dashboard_sessions (token_sha256, account_sid, credential_sid, role, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash(&token))
+    .bind(&principal.account_sid)
+    .bind(credential)
+    .bind(if principal.role == Role::Operator { "operator" } else { "customer" })
+    .bind(expires)
+    .execute(pool)
+    .await?;
     Ok(token)
+}
+
+/// Ends every session signed in with this credential (a revoked API key).
+pub async fn end_sessions_of(pool: &PgPool, credential_sid: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query("DELETE FROM dashboard_sessions WHERE credential_sid = $1")
+        .bind(credential_sid)
+        .execute(pool)
+        .await?
+        .rows_affected())
 }
 
 /// Ends the session: its row is deleted and the cookie cleared.

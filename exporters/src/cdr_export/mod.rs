@@ -518,13 +518,20 @@ async fn run_one_range(
         Store::S3 => range.upload().await?,
         Store::File => range.write_file().await?,
     };
+    // The cursor moves and the run is recorded in one statement: a run shows in the history
+    // exactly when it counts.
     sqlx::query(
-        "UPDATE cdr_exporters SET last_exported_order_id = pending_last, pending_first = NULL, pending_last = NULL \
-         WHERE tenant = $1 AND exporter_id = $2 AND pending_last = $3",
+        "WITH advanced AS (UPDATE cdr_exporters SET last_exported_order_id = pending_last, pending_first = NULL, \
+         pending_last = NULL WHERE tenant = $1 AND exporter_id = $2 AND pending_last = $3 RETURNING tenant) \
+         INSERT INTO cdr_export_runs (tenant, exporter_id, first_order_id, last_order_id, cdrs, files) \
+         SELECT tenant, $2, $4, $3, $5, $6 FROM advanced ON CONFLICT DO NOTHING",
     )
     .bind(tenant)
     .bind(id)
     .bind(last)
+    .bind(first)
+    .bind(report.events)
+    .bind(&report.file_paths)
     .execute(pool)
     .await?;
     Ok(Some(report))

@@ -448,3 +448,27 @@ pub async fn billing_accounts_named(pool: &PgPool, tenant: &str, ids: &[&str]) -
         .fetch_all(pool)
         .await
 }
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ExportRun {
+    pub tenant: String,
+    pub exporter_id: String,
+    pub first_order_id: i64,
+    pub last_order_id: i64,
+    pub cdrs: i64,
+    /// The files or objects the run completed.
+    pub files: Vec<String>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// The newest `limit` export runs (every tenant's when `scope` is everyone).
+pub async fn export_runs(pool: &PgPool, scope: Scope<'_>, limit: i64) -> sqlx::Result<Vec<ExportRun>> {
+    sqlx::query_as(
+        "SELECT tenant, exporter_id, first_order_id, last_order_id, cdrs, files, finished_at FROM cdr_export_runs \
+         WHERE ($1::text IS NULL OR tenant = $1) ORDER BY finished_at DESC LIMIT $2",
+    )
+    .bind(scope.account())
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

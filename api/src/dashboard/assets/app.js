@@ -400,12 +400,17 @@ async function exportsPage() {
   const exporters = x.exporters.map((e) => row([e.tenant, e.exporter_id, e.kind, h("span", { class: "mono" }, e.export_path),
     e.schedule || "on demand", when(e.next_run_at), { num: num(e.last_exported_order_id) },
     { num: e.latest_order_id === null ? "—" : num(e.latest_order_id) }, { num: num(e.cdrs_behind) }, e.pending ? badge("rerun due") : ""]));
+  const runs = x.runs.map((r) => row([when(r.finished_at), r.tenant, r.exporter_id, { num: num(r.first_order_id) },
+    { num: num(r.last_order_id) }, { num: num(r.cdrs) }, h("span", { class: "mono" }, r.files.join(", "))]));
   const sinks = x.sinks.map((s) => row([s.sink_sid, s.description, s.sink_type, badge(s.failed ? "failed" : s.status),
     { num: s.position === null ? "—" : num(s.position) }, { num: s.lag === null ? "—" : num(s.lag) }, { num: num(s.delivered) }, s.last_error || ""]));
   return [h("h1", {}, "Exports"),
     h("h2", {}, "CDR exporters"),
     h("div", { class: "panel" }, table(["Tenant", "Exporter", "Kind", "Path", "Schedule", "Next run", { label: "Cursor", num: true },
       { label: "Newest CDR", num: true }, { label: "CDRs behind", num: true }, ""], exporters, { "data-testid": "exporters" })),
+    h("h2", {}, "Runs and files"),
+    h("div", { class: "panel" }, table(["Finished", "Tenant", "Exporter", { label: "First order ID", num: true },
+      { label: "Last order ID", num: true }, { label: "CDRs", num: true }, "Files"], runs, { "data-testid": "export-runs" })),
     h("h2", {}, "Event stream sinks"),
     h("div", { class: "panel" }, table(["Sink", "Description", "Type", "Status", { label: "Cursor", num: true },
       { label: "Behind", num: true }, { label: "Delivered", num: true }, "Last error"], sinks, { "data-testid": "sinks" }))];
