@@ -191,6 +191,19 @@ async fn sign_out_and_expiry_end_a_session_and_no_secret_is_ever_in_a_page() {
     assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
     assert_eq!(alice.get("/dashboard/api/session").await.status, 401, "the copied cookie no longer works");
 
+    // A credential keeps its 20 newest sessions: signing in in a loop fills no table.
+    let first = sign_in(&app, &app.alice).await;
+    for _ in 0..25 {
+        sign_in(&app, &app.alice).await;
+    }
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM dashboard_sessions WHERE credential_sid = $1")
+        .bind(&app.alice.sid)
+        .fetch_one(app.log.pool())
+        .await
+        .unwrap();
+    assert_eq!(kept, 20);
+    assert_eq!(first.get("/dashboard/api/session").await.status, 401, "the oldest session ended");
+
     // A session past its expiry is refused.
     let bob = sign_in(&app, &app.bob).await;
     assert_eq!(bob.get("/dashboard/api/overview").await.status, 200);
@@ -285,6 +298,10 @@ async fn a_customer_cannot_see_or_touch_another_account() {
     assert!(sims.contains(&alices.as_str()) && !sims.contains(&bobs.as_str()), "{sims:?}");
     assert!(events.body["events"].as_array().unwrap().iter().all(|e| e["account_sid"] == app.alice.sid.as_str()));
 
+    // Platform-wide figures are the operator's.
+    assert_eq!(o.body["projections"], json!([]));
+    assert_eq!(o.body["log_head"], 0);
+
     // Bob kept working throughout.
     let bob = sign_in(&app, &app.bob).await;
     assert_eq!(bob.get(&format!("/dashboard/api/sims/{bobs}")).await.body["sid"], bobs.as_str());
@@ -294,7 +311,9 @@ async fn a_customer_cannot_see_or_touch_another_account() {
     let s = ops.get("/dashboard/api/session").await;
     assert_eq!(s.body["role"], "operator");
     assert!(s.body["accounts"].as_array().unwrap().iter().any(|a| a["sid"] == app.bob.sid.as_str()));
-    assert_eq!(ops.get("/dashboard/api/overview").await.body["sims_total"], 2);
+    let all = ops.get("/dashboard/api/overview").await.body;
+    assert_eq!(all["sims_total"], 2);
+    assert!(all["projections"].as_array().unwrap().iter().any(|p| p["name"] == "dashboard"));
     assert_eq!(ops.get(&format!("/dashboard/api/overview?{bob_account}")).await.body["sims_total"], 1);
     assert_eq!(ops.get(&format!("/dashboard/api/sims/{bobs}")).await.body["account_sid"], app.bob.sid.as_str());
     let a = ops.get("/dashboard/api/overview?account=AC'%20OR%201=1").await;
@@ -328,7 +347,6 @@ async fn the_overview_counts_equal_the_apis_and_the_sim_page_holds_its_history()
     }
     let in_fleet = o["sims_by_fleet"].as_array().unwrap().iter().find(|f| f["fleet_sid"] == fleet.as_str()).unwrap();
     assert_eq!((in_fleet["sims"].as_i64(), in_fleet["active"].as_i64()), (Some(3), Some(3)));
-    assert!(o["projections"].as_array().unwrap().iter().any(|p| p["name"] == "dashboard"));
     assert!(o["minutes"].as_array().unwrap().iter().map(|m| m["events"].as_i64().unwrap()).sum::<i64>() > 0);
 
     let page = alice.get(&format!("/dashboard/api/sims/{}", sims[0])).await.body;
@@ -526,4 +544,31 @@ async fn an_api_key_signs_in_as_its_account_and_a_revoked_one_cannot() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "a revoked key opens no new session");
+}
+
+#[tokio::test]
+async fn an_open_feed_ends_when_its_session_does() {
+    let app = spawn_app().await;
+    let alice = sign_in(&app, &app.alice).await;
+    let feed = alice
+        .http
+        .get(format!("{}/dashboard/api/events/stream", app.base))
+        .header("Cookie", &alice.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), 200);
+    let r = alice.http.post(app.url("/dashboard/logout")).header("Cookie", &alice.cookie).header("Origin", &app.base);
+    assert_eq!(r.send().await.unwrap().status(), 303);
+    // The server closes the stream within its session check (every 10 s).
+    let mut body = feed.bytes_stream();
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(chunk) = body.next().await {
+            if chunk.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the feed outlived its session");
 }

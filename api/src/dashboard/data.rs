@@ -110,8 +110,12 @@ pub async fn overview(
     Query(p): Query<AccountParam>,
 ) -> Result<Json<dash::Overview>, DashboardError> {
     let account = scope(&session, p.account)?;
-    let overview =
-        dash::overview(state.pool(), Scope(account.as_deref()), simledger_projections::NAMES, Utc::now()).await?;
+    // How far each projection is behind the whole log is the operator's to see.
+    let projections: &[&str] = if session.is_operator() { simledger_projections::NAMES } else { &[] };
+    let mut overview = dash::overview(state.pool(), Scope(account.as_deref()), projections, Utc::now()).await?;
+    if !session.is_operator() {
+        overview.log_head = 0;
+    }
     Ok(Json(overview))
 }
 
@@ -489,7 +493,8 @@ pub struct EventsPage {
     responses((status = 200, description = "Events in position order", body = EventsPage),
               (status = 400, description = "A bad parameter", body = TwilioError),
               (status = 401, description = "Not signed in", body = TwilioError),
-              (status = 404, description = "Another account", body = TwilioError)),
+              (status = 404, description = "Another account", body = TwilioError),
+              (status = 429, description = "Another read of the log for this account is under way", body = TwilioError)),
     security(("dashboardSession" = [])))]
 pub async fn events(
     State(state): State<AppState>,
@@ -499,12 +504,16 @@ pub async fn events(
     let account = scope(&session, p.account)?;
     let filter = FeedFilter { account, sim: p.sim, fleet: p.fleet, event_type: p.event_type };
     check_filter(&filter)?;
+    if p.before.is_some_and(|b| b < 0) || p.after.is_some_and(|a| a < 0) {
+        return Err(DashboardError::Invalid("after and before are log positions, never negative".into()));
+    }
     let head = state.log().head().await?;
     let before = p.before.unwrap_or(head).min(head);
-    let after = p.after.unwrap_or(before - 2000).max(0);
-    if before < 0 || after > before {
-        return Err(DashboardError::Invalid("after must not be past before, nor either be negative".into()));
+    let after = p.after.unwrap_or(before.saturating_sub(2000)).max(0);
+    if after > before {
+        return Err(DashboardError::Invalid("after must not be past before".into()));
     }
+    let _place = state.feeds.scan_now(session.account())?;
     let (events, upto) = feed::history(state.log(), &filter, after, before).await?;
     Ok(Json(EventsPage { events, upto }))
 }

@@ -20,7 +20,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use simledger_eventlog::{Event, EventLog, Position, RecordedEvent};
-use tokio::sync::{broadcast, mpsc, watch, OnceCell};
+use tokio::sync::{broadcast, mpsc, watch, OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use super::{DashboardError, Session};
 use crate::extract::Query;
@@ -33,6 +33,14 @@ pub const MAX_FEEDS_PER_ACCOUNT: usize = 8;
 pub const MAX_FEEDS: usize = 256;
 /// The most positions one history request looks at.
 pub const MAX_RANGE: i64 = 10_000;
+/// Reads of the log on a viewer's behalf (history pages, feed catch-ups) at once: in the
+/// process, and per account, so no account can hold the pool the appender and projections share.
+pub const MAX_SCANS: usize = 4;
+pub const MAX_SCANS_PER_ACCOUNT: usize = 1;
+/// A browser that reads nothing for this long loses its feed (and its place).
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often an open feed checks that its session still stands (sign-out, expiry, revocation).
+const SESSION_CHECK_EVERY: u32 = 5;
 
 /// One event as the dashboard shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -141,16 +149,65 @@ struct Hub {
     open: Mutex<HashMap<String, usize>>,
 }
 
-/// The process's one tail of the log, started by the first feed.
-#[derive(Clone, Default)]
-pub struct FeedHub(Arc<OnceCell<Arc<Hub>>>);
+/// The process's one tail of the log (started by the first feed), and the places for reads of
+/// the log on viewers' behalf.
+#[derive(Clone)]
+pub struct FeedHub {
+    hub: Arc<OnceCell<Arc<Hub>>>,
+    scans: Arc<Scans>,
+}
+
+impl Default for FeedHub {
+    fn default() -> Self {
+        Self {
+            hub: Arc::default(),
+            scans: Arc::new(Scans { all: Arc::new(Semaphore::new(MAX_SCANS)), per_account: Mutex::default() }),
+        }
+    }
+}
+
+struct Scans {
+    all: Arc<Semaphore>,
+    per_account: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// A place to read the log, held for the length of one read loop.
+pub struct ScanPermit {
+    _account: OwnedSemaphorePermit,
+    _all: OwnedSemaphorePermit,
+}
+
+impl Scans {
+    fn of(&self, account: &str) -> Arc<Semaphore> {
+        let mut map = self.per_account.lock().expect("scan places lock");
+        map.entry(account.to_owned()).or_insert_with(|| Arc::new(Semaphore::new(MAX_SCANS_PER_ACCOUNT))).clone()
+    }
+
+    async fn acquire(&self, account: &str) -> ScanPermit {
+        let mine = self.of(account).acquire_owned().await.expect("never closed");
+        let all = self.all.clone().acquire_owned().await.expect("never closed");
+        ScanPermit { _account: mine, _all: all }
+    }
+
+    fn try_acquire(&self, account: &str) -> Option<ScanPermit> {
+        let mine = self.of(account).try_acquire_owned().ok()?;
+        let all = self.all.clone().try_acquire_owned().ok()?;
+        Some(ScanPermit { _account: mine, _all: all })
+    }
+}
 
 impl FeedHub {
+    /// A place for a history read of `account`'s, now or never (the caller answers 429).
+    pub fn scan_now(&self, account: &str) -> Result<ScanPermit, DashboardError> {
+        self.scans.try_acquire(account).ok_or(DashboardError::Busy)
+    }
+
     async fn hub(&self, log: &EventLog) -> Result<Arc<Hub>, DashboardError> {
-        self.0
+        self.hub
             .get_or_try_init(|| async {
                 let head = log.head().await?;
-                let (batches, _) = broadcast::channel(1024);
+                // Small: a feed that falls behind reads what it missed from the log instead.
+                let (batches, _) = broadcast::channel(64);
                 let (position_tx, position) = watch::channel(head);
                 tokio::spawn(tail(log.clone(), head, batches.clone(), position_tx));
                 Ok::<_, DashboardError>(Arc::new(Hub { batches, position, open: Mutex::default() }))
@@ -260,65 +317,144 @@ pub async fn stream(
         let mut open = hub.open.lock().expect("feed count lock");
         let total: usize = open.values().sum();
         let mine = open.entry(session.account().to_owned()).or_default();
-        if *mine >= MAX_FEEDS_PER_ACCOUNT || total >= MAX_FEEDS {
+        // Operators keep a way in however many feeds customers hold.
+        if *mine >= MAX_FEEDS_PER_ACCOUNT || (total >= MAX_FEEDS && !session.is_operator()) {
             return Err(DashboardError::TooManyFeeds);
         }
         *mine += 1;
         OpenFeed { hub: hub.clone(), account: session.account().to_owned() }
     };
     let (tx, rx) = mpsc::channel(256);
-    tokio::spawn(feed(state.log().clone(), hub, filter, resume, tx, guard));
+    let reader = Reader {
+        log: state.log().clone(),
+        scans: state.feeds.scans.clone(),
+        viewer: session.account().to_owned(),
+        token_sha256: session.token_sha256.clone(),
+        filter,
+        tx,
+    };
+    tokio::spawn(feed(reader, hub, resume, guard));
     let events = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) });
     // A comment every 5 s: proxies keep the connection, and a browser that left is noticed.
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(5))))
 }
 
-/// Feeds one browser until it goes away.
-async fn feed(
+/// What one feed reads with and sends to.
+struct Reader {
     log: EventLog,
-    hub: Arc<Hub>,
+    scans: Arc<Scans>,
+    /// The signed-in account, whose share of log reads this feed uses.
+    viewer: String,
+    token_sha256: Vec<u8>,
     filter: FeedFilter,
-    resume: Option<Position>,
     tx: mpsc::Sender<SseEvent>,
-    _open: OpenFeed,
-) {
+}
+
+impl Reader {
+    /// Sends, or gives up on a browser that has read nothing for [`SEND_TIMEOUT`].
+    async fn send(&self, event: SseEvent) -> Result<(), ()> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.tx.send(event)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    /// Sends what matches in `(sent, upto]`, read from the log under one of the viewer's places.
+    async fn catch_up(&self, sent: &mut Position, upto: Position) -> Result<(), ()> {
+        if *sent >= upto {
+            return Ok(());
+        }
+        let _place = tokio::select! {
+            p = self.scans.acquire(&self.viewer) => p,
+            _ = self.tx.closed() => return Err(()),
+        };
+        if upto - *sent > MAX_CATCH_UP {
+            let from = *sent;
+            *sent = upto - MAX_CATCH_UP;
+            let gap = SseEvent::default()
+                .event("gap")
+                .id(sent.to_string())
+                .data(format!("{{\"from\":{from},\"to\":{sent}}}"));
+            self.send(gap).await?;
+        }
+        while *sent < upto {
+            if self.tx.is_closed() {
+                return Err(());
+            }
+            let events = match self.log.read(*sent, (upto - *sent).min(500)).await {
+                Ok(events) if !events.is_empty() => events,
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "dashboard feed could not read the log");
+                    return Err(());
+                }
+            };
+            let items: Vec<FeedItem> = events.iter().map(FeedItem::of).collect();
+            self.send_items(sent, items.iter()).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_items<'a>(&self, sent: &mut Position, items: impl Iterator<Item = &'a FeedItem>) -> Result<(), ()> {
+        for item in items {
+            if item.position <= *sent {
+                continue;
+            }
+            *sent = item.position;
+            if self.filter.admits(item) {
+                let event = SseEvent::default().event("event").id(item.position.to_string());
+                self.send(event.json_data(item).map_err(|_| ())?).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Feeds one browser until it goes away, or its session ends.
+async fn feed(reader: Reader, hub: Arc<Hub>, resume: Option<Position>, _open: OpenFeed) {
     // Subscribed before the catch-up reads, so nothing committed meanwhile is missed.
     let mut batches = hub.batches.subscribe();
     let head = *hub.position.borrow();
     let mut sent = resume.unwrap_or(head);
     let mut last_mark = sent;
     let mut marks = tokio::time::interval(Duration::from_secs(2));
-    if catch_up(&log, &filter, &mut sent, head, &tx).await.is_err() {
+    let mut ticks = 0u32;
+    if reader.catch_up(&mut sent, head).await.is_err() {
         return;
     }
     loop {
         let batch = tokio::select! {
             b = batches.recv() => b,
             _ = marks.tick() => {
+                ticks += 1;
+                if ticks.is_multiple_of(SESSION_CHECK_EVERY)
+                    && !super::session::still_valid(reader.log.pool(), &reader.token_sha256).await
+                {
+                    return;
+                }
                 if sent != last_mark {
                     last_mark = sent;
                     let mark = SseEvent::default().event("position").id(sent.to_string()).data(sent.to_string());
-                    if tx.send(mark).await.is_err() {
+                    if reader.send(mark).await.is_err() {
                         return;
                     }
                 }
                 continue;
             }
-            _ = tx.closed() => return,
+            _ = reader.tx.closed() => return,
         };
         let result = match batch {
             Ok(batch) => {
                 let first = batch.first().map_or(sent + 1, |i| i.position);
-                let caught = catch_up(&log, &filter, &mut sent, first - 1, &tx).await;
-                match caught {
-                    Ok(()) => send_items(&filter, &mut sent, batch.iter(), &tx).await,
+                match reader.catch_up(&mut sent, first - 1).await {
+                    Ok(()) => reader.send_items(&mut sent, batch.iter()).await,
                     Err(()) => Err(()),
                 }
             }
             // Fell behind the broadcast: the log has what was dropped.
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 let head = *hub.position.borrow();
-                catch_up(&log, &filter, &mut sent, head, &tx).await
+                reader.catch_up(&mut sent, head).await
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
@@ -326,56 +462,6 @@ async fn feed(
             return;
         }
     }
-}
-
-/// Sends what matches in `(sent, upto]`, read from the log.
-async fn catch_up(
-    log: &EventLog,
-    filter: &FeedFilter,
-    sent: &mut Position,
-    upto: Position,
-    tx: &mpsc::Sender<SseEvent>,
-) -> Result<(), ()> {
-    if upto - *sent > MAX_CATCH_UP {
-        let from = *sent;
-        *sent = upto - MAX_CATCH_UP;
-        let gap =
-            SseEvent::default().event("gap").id(sent.to_string()).data(format!("{{\"from\":{from},\"to\":{sent}}}"));
-        tx.send(gap).await.map_err(|_| ())?;
-    }
-    while *sent < upto {
-        let events = match log.read(*sent, (upto - *sent).min(500)).await {
-            Ok(events) if !events.is_empty() => events,
-            Ok(_) => return Ok(()),
-            Err(e) => {
-                tracing::warn!(error = %e, "dashboard feed could not read the log");
-                return Err(());
-            }
-        };
-        let items: Vec<FeedItem> = events.iter().map(FeedItem::of).collect();
-        send_items(filter, sent, items.iter(), tx).await?;
-    }
-    Ok(())
-}
-
-async fn send_items<'a>(
-    filter: &FeedFilter,
-    sent: &mut Position,
-    items: impl Iterator<Item = &'a FeedItem>,
-    tx: &mpsc::Sender<SseEvent>,
-) -> Result<(), ()> {
-    for item in items {
-        if item.position <= *sent {
-            continue;
-        }
-        *sent = item.position;
-        if filter.admits(item) {
-            let event = SseEvent::default().event("event").id(item.position.to_string());
-            let event = event.json_data(item).map_err(|_| ())?;
-            tx.send(event).await.map_err(|_| ())?;
-        }
-    }
-    Ok(())
 }
 
 /// The events in `(after, before]` a viewer may see, read from the log (at most
@@ -422,6 +508,18 @@ mod tests {
         let mut inventory = item("ACa", "HS1", "sim.provisioned");
         inventory.account_sid = None;
         assert!(!mine.admits(&inventory), "an event of no account is the operator's");
+    }
+
+    #[test]
+    fn an_account_reads_the_log_once_at_a_time_and_all_accounts_a_few_at_a_time() {
+        let hub = FeedHub::default();
+        let alice = hub.scan_now("ACa").unwrap();
+        assert!(matches!(hub.scan_now("ACa"), Err(DashboardError::Busy)), "Alice's one place is taken");
+        let others: Vec<_> = (1..MAX_SCANS).map(|n| hub.scan_now(&format!("AC{n}")).unwrap()).collect();
+        assert!(hub.scan_now("ACz").is_err(), "every place in the process is taken");
+        drop(alice);
+        assert!(hub.scan_now("ACz").is_ok(), "a place given back is free again");
+        drop(others);
     }
 
     #[test]

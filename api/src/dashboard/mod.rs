@@ -39,6 +39,8 @@ pub enum DashboardError {
     TooManyRequests(u64),
     #[error("Too many live feeds are open; close one and retry")]
     TooManyFeeds,
+    #[error("Another read of the event log for this account is under way; retry shortly")]
+    Busy,
     #[error(transparent)]
     Api(#[from] ApiError),
     #[error("database error")]
@@ -62,7 +64,7 @@ impl DashboardError {
             Self::NotFound(_) => rule(20404, StatusCode::NOT_FOUND, self.to_string()),
             Self::Invalid(message) => ApiError::invalid(message),
             Self::TooManyRequests(wait) => ApiError::TooManyRequests(wait),
-            Self::TooManyFeeds => ApiError::TooManyRequests(5),
+            Self::TooManyFeeds | Self::Busy => rule(20429, StatusCode::TOO_MANY_REQUESTS, self.to_string()),
             Self::Api(e) => e,
             Self::Database(e) => {
                 tracing::error!(error = %e, "dashboard query failed");

@@ -22,6 +22,9 @@ use crate::AppState;
 /// The cookie's name.
 pub const COOKIE: &str = "simledger_session";
 
+/// Open sessions a credential keeps; signing in again ends the oldest.
+pub const MAX_SESSIONS_PER_CREDENTIAL: i64 = 20;
+
 /// How long a sign-in lasts unless configured otherwise.
 pub const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_secs(8 * 3600);
 
@@ -29,6 +32,8 @@ pub const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_secs(8 * 
 #[derive(Debug, Clone)]
 pub struct Session {
     pub principal: Principal,
+    /// Its row's key: a live feed checks with it that the session still stands.
+    pub(crate) token_sha256: Vec<u8>,
 }
 
 impl Session {
@@ -59,13 +64,17 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// A session that stands: not expired, and (opened with an API key) its key not revoked.
+const LIVE_SESSION: &str = "SELECT s.account_sid, s.role FROM dashboard_sessions s WHERE s.token_sha256 = $1 \
+     AND s.expires_at > now() AND (s.credential_sid NOT LIKE 'SK%' OR EXISTS \
+     (SELECT 1 FROM account_keys k WHERE k.key_sid = s.credential_sid AND k.account_sid = s.account_sid))";
+
 async fn find(pool: &PgPool, token: &str) -> sqlx::Result<Option<Principal>> {
-    let row: Option<(String, String)> = sqlx::query_as(
-        "SELECT account_sid, role FROM dashboard_sessions WHERE token_sha256 = $1 AND expires_at > now()",
-    )
-    .bind(token_hash(token))
-    .fetch_optional(pool)
-    .await?;
+    find_hash(pool, &token_hash(token)).await
+}
+
+async fn find_hash(pool: &PgPool, token_sha256: &[u8]) -> sqlx::Result<Option<Principal>> {
+    let row: Option<(String, String)> = sqlx::query_as(LIVE_SESSION).bind(token_sha256).fetch_optional(pool).await?;
     Ok(row.map(|(account_sid, role)| Principal {
         account_sid,
         role: if role == "operator" { Role::Operator } else { Role::Customer },
@@ -77,12 +86,13 @@ impl FromRequestParts<AppState> for Session {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, DashboardError> {
         let token = cookie_token(&parts.headers).ok_or(DashboardError::SignedOut)?;
-        let principal = find(state.pool(), &token).await?.ok_or(DashboardError::SignedOut)?;
+        let token_sha256 = token_hash(&token);
+        let principal = find_hash(state.pool(), &token_sha256).await?.ok_or(DashboardError::SignedOut)?;
         state
             .rate_limit
             .admit(&principal.account_sid)
             .map_err(|wait| DashboardError::TooManyRequests(wait.ceil() as u64))?;
-        Ok(Session { principal })
+        Ok(Session { principal, token_sha256 })
     }
 }
 
@@ -154,6 +164,10 @@ pub async fn sign_in(State(state): State<AppState>, req: axum::extract::Request)
         }
         Err(e) => return DashboardError::from(e).into_response(),
     };
+    // Sign-ins count against the account's request rate like any request.
+    if let Err(wait) = state.rate_limit.admit(&principal.account_sid) {
+        return DashboardError::TooManyRequests(wait.ceil() as u64).into_response();
+    }
     match start(state.pool(), &principal, &sid, state.dashboard_session_ttl).await {
         Ok(token) => {
             let secure = headers.get("x-forwarded-proto").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
@@ -194,7 +208,22 @@ async fn start(
     .bind(expires)
     .execute(pool)
     .await?;
+    // A credential keeps its newest sessions only: signing in in a loop fills no table.
+    sqlx::query(
+        "DELETE FROM dashboard_sessions WHERE credential_sid = $1 AND token_sha256 NOT IN \
+         (SELECT token_sha256 FROM dashboard_sessions WHERE credential_sid = $1 ORDER BY created_at DESC LIMIT $2)",
+    )
+    .bind(credential)
+    .bind(MAX_SESSIONS_PER_CREDENTIAL)
+    .execute(pool)
+    .await?;
     Ok(token)
+}
+
+/// Whether the session with this key still stands (a database error counts as yes: an open
+/// feed is not cut by a blip).
+pub async fn still_valid(pool: &PgPool, token_sha256: &[u8]) -> bool {
+    find_hash(pool, token_sha256).await.map(|p| p.is_some()).unwrap_or(true)
 }
 
 /// Ends every session signed in with this credential (a revoked API key).

@@ -70,7 +70,7 @@ pub struct ExporterLag {
 }
 
 /// Counts stop here, so a far-behind exporter costs a bounded read.
-pub const MAX_COUNTED: i64 = 10_000;
+pub const MAX_COUNTED: i64 = 1_000;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct SinkLag {

@@ -162,6 +162,9 @@ async function overview() {
   const byStatus = o.sims_by_status.map((s) => row([badge(s.status), { num: num(s.sims) }]));
   const byFleet = o.sims_by_fleet.map((f) => row([f.unique_name || f.fleet_sid || "no fleet", { num: num(f.sims) }, { num: num(f.active) }]));
   const lags = o.projections.map((p) => row([p.name, { num: num(p.position) }, { num: num(p.lag) }, time(p.updated_at)]));
+  if (!lags.length && session.role !== "operator") {
+    lags.push(h("tr", {}, h("td", { colspan: 4, class: "muted" }, "How far each projection is behind the log is shown to operators.")));
+  }
   const exporters = o.exporters.map((e) => row([e.tenant, e.exporter_id, e.kind, { num: num(e.last_exported_order_id) },
     { num: e.latest_order_id === null ? "—" : num(e.latest_order_id) }, { num: num(e.cdrs_behind) }]));
   const sinks = o.sinks.map((s) => row([s.sink_sid, s.description, s.sink_type,
