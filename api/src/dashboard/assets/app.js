@@ -425,7 +425,13 @@ function showError(e) {
   view.replaceChildren(h("p", { class: "error", "data-testid": "page-error" }, String(e.message || e)));
 }
 
+// Each navigation gets a number; a page that finishes loading after the user moved on is
+// dropped instead of replacing the newer one.
+let navigation = 0;
+
 async function route() {
+  const current = ++navigation;
+  const stale = () => current !== navigation;
   cleanup.forEach((f) => f());
   cleanup = [];
   const [path, q] = (location.hash.slice(1) || "/overview").split("?");
@@ -448,11 +454,11 @@ async function route() {
       case "exports": content = await exportsPage(); break;
       default:
         content = await overview();
-        every(5000, () => overview().then((c) => view.replaceChildren(...c)).catch(() => {}));
+        every(5000, () => overview().then((c) => { if (!stale()) view.replaceChildren(...c); }).catch(() => {}));
     }
-    view.replaceChildren(...content);
+    if (!stale()) view.replaceChildren(...content);
   } catch (e) {
-    showError(e);
+    if (!stale()) showError(e);
   }
 }
 
