@@ -222,3 +222,48 @@ async fn a_nul_character_in_a_parameter_or_path_is_a_400_not_a_500() {
     assert_error(&app.get(&app.alice, "/v1/Sims/HS%00").await, 400, 20001);
     assert_error(&app.post(&app.alice, "/v1/NetworkAccessProfiles", &[("UniqueName", "a\0b")]).await, 400, 20001);
 }
+
+#[tokio::test]
+async fn thirty_two_concurrent_updates_of_one_sim_and_one_fleet_all_succeed_last_write_wins() {
+    let app = spawn_app().await;
+    let (_, fleet) = app.fleet(&app.alice).await;
+    let sim = app.sim(&app.alice, 1).await;
+    let sim_path = format!("/v1/Sims/{sim}");
+    let fleet_path = format!("/v1/Fleets/{fleet}");
+    let names: Vec<[(&str, String); 1]> = (0..32).map(|n| [("UniqueName", format!("device-{n}"))]).collect();
+    let limits: Vec<[(&str, String); 1]> = (0..32).map(|n| [("DataLimit", (100 + n).to_string())]).collect();
+    let form = |p: &[(&'static str, String); 1]| [(p[0].0, p[0].1.clone())];
+    let (sims, fleets) = tokio::join!(
+        futures_util::future::join_all(names.iter().map(|n| {
+            let (app, path, n) = (&app, &sim_path, form(n));
+            async move { app.post(&app.alice, path, &[(n[0].0, n[0].1.as_str())]).await }
+        })),
+        futures_util::future::join_all(limits.iter().map(|l| {
+            let (app, path, l) = (&app, &fleet_path, form(l));
+            async move { app.post(&app.alice, path, &[(l[0].0, l[0].1.as_str())]).await }
+        })),
+    );
+    for r in sims.iter().chain(&fleets) {
+        assert_eq!(r.status, 200, "a concurrent update is not a conflict for the client: {:?}", r.body);
+    }
+    // Every update was decided and recorded; the last one written is what the resource shows.
+    let history = app.log.read_stream(&format!("sim-{sim}"), 0).await.unwrap();
+    let renames: Vec<String> = history
+        .iter()
+        .filter_map(|e| match &e.event {
+            simledger_eventlog::Event::SimUpdated(u) => u.unique_name.clone().flatten(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(renames.len(), 32, "each of the 32 updates is in the log once");
+    let shown = app.get(&app.alice, &sim_path).await.body;
+    assert_eq!(shown["unique_name"].as_str(), renames.last().map(String::as_str));
+    let fleet_history = app.log.read_stream(&format!("fleet-{fleet}"), 0).await.unwrap();
+    assert_eq!(fleet_history.len(), 33, "created, then 32 updates");
+    let limit = app.get(&app.alice, &fleet_path).await.body["data_limit"].clone();
+    let last = match &fleet_history.last().unwrap().event {
+        simledger_eventlog::Event::FleetUpdated(f) => f.data_limit_mb,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(Some(limit.as_i64().unwrap()), last);
+}

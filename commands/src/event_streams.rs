@@ -229,6 +229,19 @@ impl Commands {
         sink_sid: &str,
         description: &str,
     ) -> Result<()> {
+        self.deciding_again(&format!("sink/{account_sid}/{sink_sid}"), || {
+            self.update_sink_once(cmd, account_sid, sink_sid, description)
+        })
+        .await
+    }
+
+    async fn update_sink_once(
+        &self,
+        cmd: CommandId,
+        account_sid: &str,
+        sink_sid: &str,
+        description: &str,
+    ) -> Result<()> {
         if self.earlier_run(&cmd).await?.is_some() {
             return Ok(());
         }
@@ -362,6 +375,19 @@ impl Commands {
     }
 
     pub async fn update_subscription(
+        &self,
+        cmd: CommandId,
+        account_sid: &str,
+        sid: &str,
+        description: &str,
+    ) -> Result<()> {
+        self.deciding_again(&format!("subscription/{account_sid}/{sid}"), || {
+            self.update_subscription_once(cmd, account_sid, sid, description)
+        })
+        .await
+    }
+
+    async fn update_subscription_once(
         &self,
         cmd: CommandId,
         account_sid: &str,

@@ -111,6 +111,19 @@ impl Commands {
         fleet: &str,
         changes: FleetChanges,
     ) -> Result<String> {
+        self.deciding_again(&format!("fleet/{account_sid}/{fleet}"), || {
+            self.update_fleet_once(cmd, account_sid, fleet, changes.clone())
+        })
+        .await
+    }
+
+    async fn update_fleet_once(
+        &self,
+        cmd: CommandId,
+        account_sid: &str,
+        fleet: &str,
+        changes: FleetChanges,
+    ) -> Result<String> {
         if let Some(done) = self.earlier_run(&cmd).await? {
             if let Event::FleetUpdated(f) = done.event {
                 return Ok(f.fleet_sid);

@@ -38,6 +38,10 @@ pub type Result<T, E = CommandError> = std::result::Result<T, E>;
 /// How long a command waits for the registry to show its effect before answering.
 const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How many times an update decides again after losing a race for its stream (to another
+/// process: within one, updates of a resource take turns).
+const MAX_DECISIONS: u32 = 16;
+
 #[derive(Clone)]
 pub struct Commands {
     log: EventLog,
@@ -51,6 +55,42 @@ pub struct Commands {
     destinations: DestinationPolicy,
     /// Keys the registration codes' hashes (the deployment secret; see `ids`).
     code_pepper: std::sync::Arc<[u8]>,
+    /// Updates of one resource in this process take turns (see [`Commands::deciding_again`]).
+    turns: Turns,
+}
+
+/// One queue per resource being updated: concurrent updates of it in this process wait their
+/// turn instead of racing for its stream; an entry lives only while someone holds or awaits it.
+#[derive(Clone, Default)]
+struct Turns(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>>,
+);
+
+impl Turns {
+    async fn wait(&self, key: &str) -> TurnGuard {
+        let queue = self.0.lock().expect("turns lock").entry(key.to_owned()).or_default().clone();
+        let held = queue.clone().lock_owned().await;
+        TurnGuard { turns: self.clone(), key: key.to_owned(), held: Some(held), queue: Some(queue) }
+    }
+}
+
+struct TurnGuard {
+    turns: Turns,
+    key: String,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+    queue: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Drop for TurnGuard {
+    fn drop(&mut self) {
+        self.held.take();
+        let queue = self.queue.take();
+        let mut map = self.turns.0.lock().expect("turns lock");
+        // The map's own reference and ours: nobody else waits, so the entry goes.
+        if queue.is_some_and(|q| std::sync::Arc::strong_count(&q) <= 2) {
+            map.remove(&self.key);
+        }
+    }
 }
 
 impl Commands {
@@ -63,6 +103,7 @@ impl Commands {
             billing: None,
             destinations: DestinationPolicy::PUBLIC_ONLY,
             code_pepper: std::sync::Arc::from(&b""[..]),
+            turns: Turns::default(),
         }
     }
 
@@ -134,6 +175,34 @@ impl Commands {
         let last = appended.last().map(|a| a.position).unwrap_or(0);
         self.visible(last).await?;
         Ok(last)
+    }
+
+    /// Runs a read-decide-append update of the resource `key` names so that concurrent updates
+    /// of it all succeed (last write wins) unless a rule refuses one, as Twilio's API does.
+    /// Within this process they take turns; against another process (a second API replica, the
+    /// billing effects) the loser of the race for the stream decides again, after waiting until
+    /// the projections show what was appended meanwhile, so the re-read sees the winner, and a
+    /// short random pause spreads the contenders out.
+    pub(crate) async fn deciding_again<T, F, Fut>(&self, key: &str, mut decide: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let _turn = self.turns.wait(key).await;
+        let mut attempt = 0;
+        loop {
+            match decide().await {
+                Err(CommandError::EventLog(simledger_eventlog::EventLogError::Conflict { .. }))
+                    if attempt + 1 < MAX_DECISIONS =>
+                {
+                    attempt += 1;
+                    self.visible(self.log.head().await?).await?;
+                    let pause = rand::random_range(0..(1u64 << attempt.min(6)));
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Waits until the `cdrs` projection has applied `position` (at once without one).

@@ -57,6 +57,19 @@ impl Commands {
         nap: &str,
         unique_name: Option<Option<String>>,
     ) -> Result<String> {
+        self.deciding_again(&format!("nap/{account_sid}/{nap}"), || {
+            self.update_nap_once(cmd, account_sid, nap, unique_name.clone())
+        })
+        .await
+    }
+
+    async fn update_nap_once(
+        &self,
+        cmd: CommandId,
+        account_sid: &str,
+        nap: &str,
+        unique_name: Option<Option<String>>,
+    ) -> Result<String> {
         if let Some(done) = self.earlier_run(&cmd).await? {
             if let Event::NapUpdated(n) = done.event {
                 return Ok(n.nap_sid);
@@ -87,7 +100,10 @@ impl Commands {
 
     /// Allows one more network on a NAP.
     pub async fn add_nap_network(&self, cmd: CommandId, account_sid: &str, nap: &str, network_sid: &str) -> Result<()> {
-        self.change_nap_network(cmd, account_sid, nap, network_sid, true).await
+        self.deciding_again(&format!("nap/{account_sid}/{nap}"), || {
+            self.change_nap_network(cmd, account_sid, nap, network_sid, true)
+        })
+        .await
     }
 
     /// Stops allowing a network on a NAP.
@@ -98,7 +114,10 @@ impl Commands {
         nap: &str,
         network_sid: &str,
     ) -> Result<()> {
-        self.change_nap_network(cmd, account_sid, nap, network_sid, false).await
+        self.deciding_again(&format!("nap/{account_sid}/{nap}"), || {
+            self.change_nap_network(cmd, account_sid, nap, network_sid, false)
+        })
+        .await
     }
 
     async fn change_nap_network(

@@ -168,6 +168,19 @@ impl Commands {
         sim: &str,
         changes: SimChanges,
     ) -> Result<String> {
+        self.deciding_again(&format!("sim/{account_sid}/{sim}"), || {
+            self.update_sim_once(cmd, account_sid, sim, changes.clone())
+        })
+        .await
+    }
+
+    async fn update_sim_once(
+        &self,
+        cmd: CommandId,
+        account_sid: &str,
+        sim: &str,
+        changes: SimChanges,
+    ) -> Result<String> {
         if let Some(done) = self.earlier_run(&cmd).await? {
             match done.event {
                 Event::SimUpdated(u) => return Ok(u.sim_sid),
