@@ -894,3 +894,30 @@ async fn plans_and_triggers_are_taken_in_every_form_cgrates_scripts_write_them()
     assert_eq!(triggers[0]["ThresholdType"], "*min_balance");
     assert_eq!(app.rpc("APIerSv1.GetActionTriggers", json!({"GroupIDs": ["NONE"]})).await.1, "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn a_database_failure_is_a_500_and_a_server_error_that_tell_nothing_of_the_database() {
+    let app = spawn_app().await;
+    let set = app
+        .send(
+            app.http
+                .post(app.url("/v1/Billing/Accounts"))
+                .basic_auth(&app.alice.sid, Some(&app.alice.secret))
+                .json(&json!({"Account": "1001"})),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+    // The table the accounts are read from goes away (as a failing database would answer).
+    sqlx::query("ALTER TABLE billing_accounts RENAME TO billing_accounts_away").execute(app.log.pool()).await.unwrap();
+    let fetched = app.get(&app.alice, "/v1/Billing/Accounts/1001").await;
+    common::assert_error(&fetched, 500, 20500);
+    let text = fetched.body.to_string();
+    assert!(!text.contains("billing_accounts") && !text.contains("relation"), "no database text: {text}");
+    let (result, error) = app.rpc("APIerSv2.GetAccount", json!({"Tenant": app.alice.sid, "Account": "1001"})).await;
+    assert_eq!((result, error.as_str()), (Value::Null, Some("SERVER_ERROR: internal error")));
+    // Back: the same requests answer again; nothing was changed by the failures.
+    sqlx::query("ALTER TABLE billing_accounts_away RENAME TO billing_accounts").execute(app.log.pool()).await.unwrap();
+    let fetched = app.get(&app.alice, "/v1/Billing/Accounts/1001").await;
+    assert_eq!(fetched.status, 200, "{:?}", fetched.body);
+    assert!(fetched.body["ID"].as_str().unwrap().ends_with(":1001"), "{:?}", fetched.body);
+}

@@ -54,6 +54,9 @@ pub fn router(exposure: Exposure) -> Router<AppState> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RpcError(pub String);
 
+/// What a caller is told when the failure is ours; the REST mirror answers it with a 500.
+pub const INTERNAL: &str = "SERVER_ERROR: internal error";
+
 impl RpcError {
     pub fn not_found() -> Self {
         Self("NOT_FOUND".into())
@@ -65,6 +68,20 @@ impl RpcError {
 
     pub fn server(message: impl std::fmt::Display) -> Self {
         Self(format!("SERVER_ERROR: {message}"))
+    }
+
+    /// A failure of ours (the database, the log), not of the request: its cause chain is logged
+    /// and the caller gets a generic [`INTERNAL`] that carries no database text.
+    pub fn internal(e: &(dyn std::error::Error + 'static)) -> Self {
+        let mut chain = e.to_string();
+        let mut source = e.source();
+        while let Some(cause) = source {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        tracing::error!(error = %chain, "JSON-RPC call failed on our side");
+        Self(INTERNAL.into())
     }
 
     pub fn exists() -> Self {
@@ -85,6 +102,12 @@ impl From<CommandError> for RpcError {
             CommandError::Refused(e) if e.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') => Self(e),
             CommandError::Refused(e) => Self::server(e),
             CommandError::NotFound { .. } => Self::not_found(),
+            CommandError::EventLog(simledger_eventlog::EventLogError::Conflict { .. }) => {
+                Self::server("the account was changed by another request; try again")
+            }
+            e @ (CommandError::EventLog(_) | CommandError::Database(_) | CommandError::NotVisible(_)) => {
+                Self::internal(&e)
+            }
             other => Self::server(other),
         }
     }
@@ -92,8 +115,7 @@ impl From<CommandError> for RpcError {
 
 impl From<sqlx::Error> for RpcError {
     fn from(e: sqlx::Error) -> Self {
-        tracing::error!(error = %e, "database error answering JSON-RPC");
-        Self::server("database error")
+        Self::internal(&e)
     }
 }
 

@@ -61,6 +61,9 @@ fn api_error(e: RpcError) -> ApiError {
         ApiError::invalid(format!("Missing required parameter {}", fields.trim_matches(['[', ']'])))
     } else if text == "UNAUTHORIZED" {
         ApiError::Forbidden
+    } else if text == jsonrpc::INTERNAL {
+        // Logged with its cause where it happened; the caller learns nothing of our database.
+        ApiError::Internal("internal error".into())
     } else {
         ApiError::invalid(text.strip_prefix("SERVER_ERROR: ").unwrap_or(&text).to_owned())
     }
