@@ -334,4 +334,34 @@ async fn the_readmes_cgrates_session_runs_as_written() {
     }
     let (account, _) = app.rpc("ApierV2.GetAccount", json!({"Account":"1001"})).await;
     assert_eq!(account["BalanceMap"]["*voice"][0]["Value"], json!(150_000_000_000i64), "{account}");
+
+    // The plan reads back as CGrateS's engine.ActionPlan, with the account bound to it.
+    let (plans, error) = app.rpc("APIerSv1.GetActionPlan", json!({"ID": "MONTHLY"})).await;
+    assert!(error.is_null(), "{error}");
+    let plan = &plans[0];
+    assert_eq!(plan["Id"], "MONTHLY");
+    assert_eq!(plan["AccountIDs"], json!({ format!("{}:1001", app.alice.sid): true }));
+    let timing = &plan["ActionTimings"][0];
+    assert_eq!((timing["ActionsID"].as_str(), timing["Weight"].as_f64()), (Some("TOPUP_10"), Some(10.0)));
+    assert_eq!(timing["Timing"]["Timing"]["StartTime"], "00:00:00");
+    assert_eq!(timing["Timing"]["Timing"]["MonthDays"], json!([1]));
+    assert!(timing["Uuid"].as_str().is_some_and(|u| u.len() == 36));
+    let (all, _) = app.rpc("APIerSv1.GetActionPlan", json!({})).await;
+    assert_eq!(all.as_array().map(Vec::len), Some(1), "every plan when no ID is given");
+    let (none, error) = app.rpc("APIerSv1.GetActionPlan", json!({"ID": "NOPE"})).await;
+    assert_eq!((none, error.as_str()), (Value::Null, Some("NOT_FOUND")));
+    // Plans are the tenant's: Bob's tenant holds none of Alice's.
+    let bob = app
+        .http
+        .post(&app.jsonrpc)
+        .json(
+            &json!({"method": "APIerSv1.GetActionPlan", "params": [{"Tenant": app.bob.sid, "ID": "MONTHLY"}], "id": 1}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(bob["error"], "NOT_FOUND", "{bob}");
 }

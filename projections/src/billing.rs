@@ -894,6 +894,7 @@ fn catalog_from_rows(rows: Vec<(String, String, serde_json::Value)>) -> Result<C
 
 /// Queries the API answers from.
 pub mod read {
+    use chrono::{DateTime, Utc};
     use simledger_billing::{Account, Catalog};
     use sqlx::PgPool;
 
@@ -942,6 +943,26 @@ pub mod read {
         .fetch_all(pool)
         .await?;
         Ok(docs.into_iter().map(|d| d.0).collect())
+    }
+    #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+    pub struct PlanBinding {
+        pub plan_id: String,
+        pub account: String,
+        pub timing_index: i32,
+        pub anchor: DateTime<Utc>,
+        pub last_fired: Option<DateTime<Utc>>,
+    }
+
+    /// Which accounts each of a tenant's action plans is bound to, and when each timing last fired.
+    pub async fn plan_bindings(pool: &PgPool, tenant: &str, limit: i64) -> sqlx::Result<Vec<PlanBinding>> {
+        sqlx::query_as(
+            "SELECT plan_id, account, timing_index, anchor, last_fired FROM billing_plan_bindings \
+             WHERE tenant = $1 ORDER BY plan_id, account, timing_index LIMIT $2",
+        )
+        .bind(tenant)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
     }
 
     /// The tenant's definitions (destinations, action groups, trigger groups, plans).

@@ -431,7 +431,7 @@ pub async fn billing(
     let pool = state.pool();
     Ok(Json(json!({
         "accounts": dash::billing_accounts(pool, &tenant, 100).await?,
-        "plan_bindings": dash::plan_bindings(pool, &tenant, 100).await?,
+        "plan_bindings": simledger_projections::billing::read::plan_bindings(pool, &tenant, 100).await?,
         "action_plans": dash::catalog(pool, &tenant, "plan", 100).await?,
         "actions": dash::catalog(pool, &tenant, "actions", 100).await?,
         "triggers": dash::catalog(pool, &tenant, "triggers", 100).await?,

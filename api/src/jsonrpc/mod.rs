@@ -292,6 +292,7 @@ async fn dispatch(call: &Call, method: &str, params: &RawValue) -> Result<Reply,
         "APIerSv1.SetTPDestination" | "APIerSv2.SetTPDestination" => accounts::set_tp_destination(call, params).await,
         "APIerSv1.LoadTariffPlanFromStorDb" => accounts::load_tariff_plan(call, params).await,
         "APIerSv1.SetActionPlan" | "APIerSv2.SetActionPlan" => accounts::set_action_plan(call, params).await,
+        "APIerSv1.GetActionPlan" => accounts::get_action_plan(call, params).await,
         // Every CGrateS service answers Ping, which health checks call.
         other if other.ends_with(".Ping") && KNOWN_SERVICES.contains(&other.trim_end_matches(".Ping")) => ok(&"Pong"),
         other => {

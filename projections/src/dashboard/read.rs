@@ -393,26 +393,6 @@ pub async fn billing_accounts(pool: &PgPool, tenant: &str, limit: i64) -> sqlx::
         .await
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct PlanBinding {
-    pub plan_id: String,
-    pub account: String,
-    pub timing_index: i32,
-    pub anchor: DateTime<Utc>,
-    pub last_fired: Option<DateTime<Utc>>,
-}
-
-pub async fn plan_bindings(pool: &PgPool, tenant: &str, limit: i64) -> sqlx::Result<Vec<PlanBinding>> {
-    sqlx::query_as(
-        "SELECT plan_id, account, timing_index, anchor, last_fired FROM billing_plan_bindings \
-         WHERE tenant = $1 ORDER BY plan_id, account, timing_index LIMIT $2",
-    )
-    .bind(tenant)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}
-
 /// The tenant's catalog entries of one kind (`actions`, `triggers`, `plan`, `destination`).
 pub async fn catalog(pool: &PgPool, tenant: &str, kind: &str, limit: i64) -> sqlx::Result<Vec<serde_json::Value>> {
     sqlx::query_scalar("SELECT doc FROM billing_catalog WHERE tenant = $1 AND kind = $2 ORDER BY id LIMIT $3")
