@@ -57,7 +57,8 @@ pub struct CdrRate {
     pub unit_size: i64,
 }
 
-/// Sets a rate that CDRs built from now on are priced at.
+/// Sets a rate that CDRs built from now on are priced at (an event: a replay prices each CDR at
+/// the rates in force at its place in the log).
 #[utoipa::path(post, path = "/operator/CdrRates", tag = "operator", operation_id = "OperatorSetCdrRate",
     request_body(content = SetCdrRateParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = CdrRate), Errors, WriteErrors,
@@ -65,28 +66,19 @@ pub struct CdrRate {
     security(("accountSid_authToken" = [])))]
 async fn set_cdr_rate(
     State(state): State<AppState>,
-    _op: Operator,
+    op: Operator,
+    headers: axum::http::HeaderMap,
     Form(p): Form<SetCdrRateParams>,
 ) -> Result<Json<CdrRate>, ApiError> {
     let tor = p.tor.ok_or_else(|| ApiError::missing("ToR", true))?;
-    if !simledger_commands::TORS.contains(&tor.as_str()) {
-        return Err(ApiError::invalid(format!("ToR must be one of {}", simledger_commands::TORS.join(", "))));
-    }
     let prefix = p.prefix.unwrap_or_default();
     let price = p.price_per_unit.ok_or_else(|| ApiError::missing("PricePerUnit", true))?;
     let price: rust_decimal::Decimal = price
         .parse()
         .map_err(|_| ApiError::invalid(format!("PricePerUnit must be a decimal number, got {price:?}")))?;
-    if price.is_sign_negative() {
-        return Err(ApiError::invalid("PricePerUnit must not be negative"));
-    }
-    simledger_billing::bounds::within("PricePerUnit", price, simledger_billing::bounds::MAX_PRICE)
-        .map_err(ApiError::invalid)?;
     let unit_size = p.unit_size.unwrap_or(1);
-    if unit_size < 1 {
-        return Err(ApiError::invalid("UnitSize must be 1 or more"));
-    }
-    simledger_projections::cdrs::read::set_rate(state.pool(), &tor, &prefix, price, unit_size).await?;
+    let cmd = crate::extract::command_id(&headers, &op.0.account_sid, &format!("SetCdrRate:{tor}:{prefix}"));
+    state.commands.set_operator_rate(cmd, &tor, &prefix, price, unit_size).await?;
     Ok(Json(CdrRate { tor, prefix, price_per_unit: price.normalize().to_string(), unit_size }))
 }
 

@@ -63,6 +63,36 @@ async fn cdrs_are_built_rated_and_listed_in_order_id_order() {
 }
 
 #[tokio::test]
+async fn a_replay_after_the_operator_changed_a_rate_prices_each_cdr_as_the_live_run_did() {
+    let app = spawn_app().await;
+    let alice = app.alice.sid.clone();
+    let rate =
+        |price: &'static str| [("ToR", "*data"), ("Prefix", "234"), ("PricePerUnit", price), ("UnitSize", "1000000")];
+    assert_eq!(app.post(&app.operator, "/operator/CdrRates", &rate("0.10")).await.status, 200);
+    log_events(&app, vec![ended_session(&alice, "HS1", 1, 2_000_000)]).await;
+    // The operator raises the price midway: later usage costs more, earlier usage does not.
+    assert_eq!(app.post(&app.operator, "/operator/CdrRates", &rate("0.20")).await.status, 200);
+    log_events(&app, vec![ended_session(&alice, "HS1", 2, 2_000_000)]).await;
+    let costs = || async {
+        let all = app.get(&app.alice, "/v1/Billing/Cdrs").await.body;
+        all["cdrs"].as_array().unwrap().iter().map(|c| c["Cost"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(costs().await, ["0.2", "0.4"]);
+    let head = app.log.head().await.unwrap();
+    let pool = app.log.pool();
+    use simledger_projections::{billing::Billing, cdrs::Cdrs, snapshot};
+    let (cdrs, billing) = (snapshot::<Cdrs>(pool).await.unwrap(), snapshot::<Billing>(pool).await.unwrap());
+
+    simledger_projections::replay(&app.log, Cdrs).await.unwrap();
+    simledger_projections::replay(&app.log, Billing::new(app.log.clone())).await.unwrap();
+
+    assert_eq!(app.log.head().await.unwrap(), head, "a replay appends nothing");
+    assert_eq!(snapshot::<Cdrs>(pool).await.unwrap(), cdrs, "every CDR priced as it was live");
+    assert_eq!(snapshot::<Billing>(pool).await.unwrap(), billing);
+    assert_eq!(costs().await, ["0.2", "0.4"]);
+}
+
+#[tokio::test]
 async fn replaying_cdrs_rebuilds_the_same_rows() {
     let app = spawn_app().await;
     let alice = app.alice.sid.clone();

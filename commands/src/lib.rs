@@ -15,6 +15,7 @@ mod event_streams;
 mod fleet;
 mod ids;
 mod nap;
+mod operator_rates;
 mod sim;
 
 use std::time::Duration;

@@ -96,6 +96,8 @@ catalog! {
     BillingActionPlanSet(BillingActionPlanSet) = "billing.action_plan_set",
     BillingRateSet(BillingRateSet) = "billing.rate_set",
     BillingRemoved(BillingRemoved) = "billing.removed",
+    // The operator's price of usage no tenant rate covers (`POST /operator/CdrRates`).
+    OperatorRateSet(OperatorRateSet) = "operator.cdr_rate_set",
     // From the plan scheduler: one per firing, its id derived from the binding and the moment.
     BillingPlanFired(BillingPlanFired) = "billing.plan_fired",
 
@@ -157,6 +159,7 @@ impl Event {
             BillingActionPlanSet(e) => &e.tenant,
             BillingRateSet(e) => &e.tenant,
             BillingRemoved(e) => &e.tenant,
+            OperatorRateSet(_) => return None,
             BillingPlanFired(e) => &e.tenant,
             SimDataLimitReached(e) | SimDataLimitCleared(e) => &e.account_sid,
             BalanceDebited(e) => &e.tenant,
@@ -791,6 +794,18 @@ pub struct BillingDestinationSet {
     pub tenant: String,
     pub id: String,
     pub prefixes: Vec<String>,
+}
+
+/// The operator's price of a ToR's usage for destinations (or visited networks, `MCC+MNC`)
+/// starting with `prefix`, per `unit_size` units: what a CDR no tenant rate matches is rated at,
+/// and what billing debits past the unit balances. The longest prefix wins.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatorRateSet {
+    pub tor: String,
+    pub prefix: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub price_per_unit: rust_decimal::Decimal,
+    pub unit_size: i64,
 }
 
 /// `POST /v1/Billing/Rates`: a tenant's price for usage no unit balance covers.

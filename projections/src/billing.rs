@@ -9,7 +9,7 @@
 //!   among the SIM's SID, its fleet's SID and its account's SID: creating an account under one
 //!   of those names is how per-SIM, per-fleet or per-customer billing is chosen.
 //! - Usage no unit balance covers is priced by the tenant's own rates (`billing.rate_set`), else
-//!   from the operator's `cdr_rates` (per started unit).
+//!   from the operator's rates (`operator.cdr_rate_set`, per started unit).
 //! - What a fold decides beyond the account is appended as events whose ids derive from the
 //!   event that caused it: `balance.debited` (the balance-by-balance breakdown and the triggers
 //!   fired), `sim.status_changed` (`*suspend_sim`/`*resume_sim`), `fleet.updated`
@@ -85,7 +85,8 @@ impl Cache {
 }
 
 impl Projection for Billing {
-    const TABLES: &'static [&'static str] = &["billing_accounts", "billing_catalog", "billing_plan_bindings"];
+    const TABLES: &'static [&'static str] =
+        &["billing_accounts", "billing_catalog", "billing_plan_bindings", "billing_operator_rates"];
 }
 
 /// One batch's working set: accounts and catalogs loaded once, written back once.
@@ -373,6 +374,19 @@ impl Subscriber for Billing {
         b.prefetch(tx, events.iter().flat_map(accounts_touched).collect()).await?;
         for e in events {
             match &e.event {
+                Event::OperatorRateSet(r) => {
+                    sqlx::query(
+                        "INSERT INTO billing_operator_rates (tor, prefix, price_per_unit, unit_size) \
+                         VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (tor, prefix) DO UPDATE SET price_per_unit = $3, unit_size = $4",
+                    )
+                    .bind(&r.tor)
+                    .bind(&r.prefix)
+                    .bind(r.price_per_unit)
+                    .bind(r.unit_size)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 Event::BillingAccountSet(s) => {
                     let catalog = b.catalog(tx, &s.tenant).await?;
                     let triggers = copy_triggers(catalog, &s.action_trigger_ids);
@@ -655,10 +669,11 @@ fn add_triggers(account: &mut Account, triggers: Vec<simledger_billing::ActionTr
     }
 }
 
-/// The price of usage past the unit balances: the longest `cdr_rates` prefix of its ToR.
+/// The price of usage past the unit balances: the longest prefix of its ToR among the
+/// operator's rates, as folded here from the log (in force at the usage's place in it).
 async fn rate(tx: &mut PgConnection, tor: &str, destination: &str) -> Result<Option<Rate>, BoxError> {
     let found: Option<(Decimal, i64)> = sqlx::query_as(
-        "SELECT price_per_unit, unit_size FROM cdr_rates WHERE tor = $1 AND starts_with($2, prefix) \
+        "SELECT price_per_unit, unit_size FROM billing_operator_rates WHERE tor = $1 AND starts_with($2, prefix) \
          ORDER BY length(prefix) DESC LIMIT 1",
     )
     .bind(tor)

@@ -4,15 +4,12 @@
 //!
 //! Rating takes the tenant's own rates first (`billing.rate_set`, matched by destination as the
 //! billing projection matches them, charged per started increment), then the operator's
-//! `cdr_rates`. The tenant's rates and destinations are folded here from the same events, so a
-//! CDR is rated by the rates in force at its place in the log.
+//! (`operator.cdr_rate_set`, kept in `cdr_rates`). Both are folded here from the log, so a CDR is
+//! rated by the rates in force at its place in the log, and a replay rates it the same.
 //!
 //! `OrderID` is the log position of the event that closed the CDR, so exporters can take
 //! "everything after N" and never miss or repeat one. A CDR no rate matches is kept with
 //! `Cost = -1` and the reason in `ExtraInfo`, as CGrateS does.
-//!
-//! The operator's `cdr_rates` are not in the log: a replay after a change to them rates again
-//! at the new rates.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -32,7 +29,7 @@ pub const NAME: &str = "cdrs";
 pub struct Cdrs;
 
 impl Projection for Cdrs {
-    const TABLES: &'static [&'static str] = &["cdrs", "cdr_tenant_rates", "cdr_tenant_destinations"];
+    const TABLES: &'static [&'static str] = &["cdrs", "cdr_tenant_rates", "cdr_tenant_destinations", "cdr_rates"];
 }
 
 /// One CDR before rating.
@@ -211,6 +208,19 @@ impl Subscriber for Cdrs {
                     .execute(&mut *tx)
                     .await?;
                     tenant_rates.changed(&s.tenant);
+                    continue;
+                }
+                Event::OperatorRateSet(r) => {
+                    sqlx::query(
+                        "INSERT INTO cdr_rates (tor, prefix, price_per_unit, unit_size) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (tor, prefix) DO UPDATE SET price_per_unit = $3, unit_size = $4",
+                    )
+                    .bind(&r.tor)
+                    .bind(&r.prefix)
+                    .bind(r.price_per_unit)
+                    .bind(r.unit_size)
+                    .execute(&mut *tx)
+                    .await?;
                     continue;
                 }
                 Event::BillingDestinationSet(s) => {
@@ -494,21 +504,6 @@ pub mod read {
         if let Some(v) = f.order_id_end {
             q.push(" AND order_id < ").push_bind(v);
         }
-    }
-
-    /// Sets the price of a ToR's usage for destinations (or networks) starting with `prefix`.
-    pub async fn set_rate(pool: &PgPool, tor: &str, prefix: &str, price: Decimal, unit_size: i64) -> sqlx::Result<()> {
-        sqlx::query(
-            "INSERT INTO cdr_rates (tor, prefix, price_per_unit, unit_size) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tor, prefix) DO UPDATE SET price_per_unit = $3, unit_size = $4",
-        )
-        .bind(tor)
-        .bind(prefix)
-        .bind(price)
-        .bind(unit_size)
-        .execute(pool)
-        .await?;
-        Ok(())
     }
 }
 
