@@ -102,6 +102,29 @@ async fn export_cdrs_runs_exporters_defined_through_config_and_never_repeats_a_c
     assert_eq!(file.lines().count(), 3);
     let (_, error) = app.rpc("APIerSv1.ExportCDRs", json!({"ExporterIDs": ["data_csv"], "Verbose": true})).await;
     assert_eq!(error, "NOT_FOUND", "nothing new since the last export");
+
+    // A billing team's filtered export: exactly the CDRs chosen, in the exporter's format, in a
+    // file of its own; the exporter's cursor does not move.
+    let last = m["LastExpOrderID"].as_i64().unwrap();
+    let chosen = json!({"ExporterIDs": ["data_csv"], "Verbose": true, "Accounts": ["HS1"],
+                        "ExtraArgs": {"OrderIDStart": last}});
+    let (picked, error) = app.rpc("APIerSv1.ExportCDRs", chosen.clone()).await;
+    assert_eq!(error, Value::Null);
+    let p = &picked["data_csv"];
+    assert_eq!((p["NumberOfEvents"].as_i64(), p["FirstExpOrderID"].as_i64()), (Some(1), Some(last)));
+    let path = p["FilePath"].as_str().unwrap().to_owned();
+    assert!(path.contains("selection") && path != m["FilePath"].as_str().unwrap(), "{path}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2, "a header and the one CDR");
+    let (again, _) = app.rpc("APIerSv1.ExportCDRs", chosen).await;
+    assert_eq!(again["data_csv"]["FilePath"], path.as_str(), "the same selection rewrites its own file");
+    let (_, error) = app.rpc("APIerSv1.ExportCDRs", json!({"ExporterIDs": ["data_csv"], "Accounts": ["nobody"]})).await;
+    assert_eq!(error, "NOT_FOUND");
+    let before_last = json!({"ExporterIDs": ["data_csv"], "Verbose": true, "MinUsage": "250", "OrderIDEnd": last});
+    let (early, _) = app.rpc("APIerSv1.ExportCDRs", before_last).await;
+    assert_eq!(early["data_csv"]["TotalDataUsage"], 300, "OrderIDEnd is exclusive; MinUsage holds: {early}");
+    log_events(&app, vec![ended_session(&alice, "HS1", 4, 100)]).await;
+    let (next, _) = app.rpc("APIerSv1.ExportCDRs", json!({"ExporterIDs": ["data_csv"], "Verbose": true})).await;
+    assert_eq!(next["data_csv"]["NumberOfEvents"], 1, "the cursor run takes the new CDR only");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -120,7 +143,10 @@ async fn bad_calls_get_cgrates_errors_and_change_nothing() {
         ("CDRsV1.ProcessExternalCDR", json!({"OriginID": "x", "Account": "a", "Usage": true}), "Usage"),
         ("APIerSv1.GetCDRs", json!({"Limit": "ten"}), "SERVER_ERROR: invalid params: Limit"),
         ("APIerSv1.GetCDRs", json!({"Limit": -1}), "Limit must not be negative"),
-        ("APIerSv1.ExportCDRs", json!({"Accounts": ["1001"]}), "filters are not supported"),
+        ("APIerSv1.ExportCDRs", json!({"Paginator": {"Limit": 5}}), "cannot filter by paginator"),
+        ("APIerSv1.ExportCDRs", json!({"OrderIDStart": "ten"}), "invalid orderidstart"),
+        ("APIerSv1.ExportCDRs", json!({"SetupTimeStart": "yesterday-ish"}), "invalid setuptimestart"),
+        ("APIerSv1.ExportCDRs", json!({"Tenants": ["someone.else"]}), "only"),
         (
             "ConfigSv1.SetConfig",
             json!({"Config": {"ees": {"exporters": [

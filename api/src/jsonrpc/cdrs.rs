@@ -333,21 +333,17 @@ struct ExportMetrics {
     unexported: Vec<String>,
 }
 
-/// Runs exporters now (`ExporterIDs`, or every exporter of the tenant), each from its own
-/// cursor with its own filters: simledger keeps the "last exported order ID" CGrateS leaves to
-/// the caller, so the call needs no filter and a repeat exports nothing twice. Filter members
-/// with a value are refused rather than ignored. `NOT_FOUND` when nothing was new.
+/// Runs exporters now (`ExporterIDs`, or every exporter of the tenant). Without a filter each
+/// exports from its own cursor through its own filters: simledger keeps the "last exported order
+/// ID" CGrateS leaves to the caller, so a repeat exports nothing twice. With `RPCCDRsFilter`
+/// members (`Accounts`, `ToRs`, `OrderIDStart`/`OrderIDEnd` at the top level or in `ExtraArgs`,
+/// `SetupTimeStart`/`End`, `MinUsage`/`MaxUsage`, `MinCost`/`MaxCost`, …) each writes exactly the
+/// CDRs chosen, in its format, into a file of its own, and its cursor does not move. Members it
+/// cannot honour are refused, never ignored. `NOT_FOUND` when nothing was exported.
 pub async fn export_cdrs(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: ExportCdrsParams = params(p)?;
     let tenant = call.tenant(Some(&args.tenant))?;
-    let set: Vec<&String> = args.filter.iter().filter(|(_, v)| !is_empty(v)).map(|(k, _)| k).collect();
-    if !set.is_empty() {
-        return Err(RpcError::server(format!(
-            "filters are not supported by ExportCDRs ({}): each exporter exports what is new since its own \
-             last exported order ID, through its own filters",
-            set.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
-        )));
-    }
+    let selection = selection(&tenant, &args.filter)?;
     let ids = if args.exporter_ids.is_empty() {
         cdr_export::list(call.state.pool(), &tenant).await.map_err(export_error)?.into_iter().map(|e| e.id).collect()
     } else {
@@ -356,7 +352,11 @@ pub async fn export_cdrs(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let mut metrics = BTreeMap::new();
     let mut exported = 0;
     for id in ids {
-        let r = crate::v1::billing::run_export(&call.state, &tenant, &id, args.verbose).await.map_err(export_error)?;
+        let r = match &selection {
+            None => crate::v1::billing::run_export(&call.state, &tenant, &id, args.verbose).await,
+            Some(chosen) => cdr_export::export_selection(call.state.pool(), &tenant, &id, chosen, args.verbose).await,
+        }
+        .map_err(export_error)?;
         exported += r.events;
         metrics.insert(
             id,
@@ -386,6 +386,125 @@ pub async fn export_cdrs(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     } else {
         ok(&serde_json::json!({}))
     }
+}
+
+/// `RPCCDRsFilter` as a [`cdr_export::Selection`]; `None` when every member is empty.
+fn selection(tenant: &str, filter: &BTreeMap<String, Value>) -> Result<Option<cdr_export::Selection>, RpcError> {
+    use cdr_export::filter::Filter;
+    use cdr_export::record::Field;
+    use rust_decimal::Decimal;
+
+    let bad = |key: &str, why: &str| RpcError::server(format!("invalid {key}: {why}"));
+    let texts = |key: &str, v: &Value| -> Result<Vec<String>, RpcError> {
+        match v {
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned).ok_or_else(|| bad(key, "expected a list of strings")))
+                .collect(),
+            Value::String(s) => Ok(vec![s.clone()]),
+            _ => Err(bad(key, "expected a list of strings")),
+        }
+    };
+    let integer = |key: &str, v: &Value| v.as_i64().ok_or_else(|| bad(key, "expected an integer"));
+    let decimal = |key: &str, v: &Value| -> Result<Decimal, RpcError> {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err(bad(key, "expected a number")),
+        };
+        text.parse::<Decimal>()
+            .or_else(|_| simledger_eventlog::cgr::parse_go_duration(&text).map(Decimal::from))
+            .map_err(|_| bad(key, "expected a number or a Go duration"))
+    };
+    let time = |key: &str, v: &Value| {
+        v.as_str()
+            .ok_or_else(|| bad(key, "expected a time"))
+            .and_then(|t| parse_time(t, chrono::Utc::now()).map_err(|e| bad(key, &e)))
+    };
+    let mut chosen = cdr_export::Selection::default();
+    let mut refused = Vec::new();
+    let mut members: Vec<(String, &Value)> = filter.iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    // `ExtraArgs` carries OrderIDStart/End in CGrateS versions that moved them there.
+    if let Some((_, Value::Object(extra))) = members.iter().find(|(k, _)| k == "extraargs").cloned() {
+        members.extend(extra.iter().map(|(k, v)| (k.to_ascii_lowercase(), v)));
+    }
+    for (key, value) in members {
+        if is_empty(value) || key == "extraargs" {
+            continue;
+        }
+        let field_list = |field: Field, negate: bool| -> Result<Filter, RpcError> {
+            Ok(Filter::one_of(field, texts(&key, value)?, negate))
+        };
+        let filter = match key.as_str() {
+            "cgrids" => field_list(Field::Cgrid, false)?,
+            "notcgrids" => field_list(Field::Cgrid, true)?,
+            "runids" => field_list(Field::RunId, false)?,
+            "notrunids" => field_list(Field::RunId, true)?,
+            "originids" => field_list(Field::OriginId, false)?,
+            "notoriginids" => field_list(Field::OriginId, true)?,
+            "originhosts" => field_list(Field::OriginHost, false)?,
+            "notoriginhosts" => field_list(Field::OriginHost, true)?,
+            "sources" => field_list(Field::Source, false)?,
+            "notsources" => field_list(Field::Source, true)?,
+            "tors" => field_list(Field::Tor, false)?,
+            "nottors" => field_list(Field::Tor, true)?,
+            "requesttypes" => field_list(Field::RequestType, false)?,
+            "notrequesttypes" => field_list(Field::RequestType, true)?,
+            "categories" => field_list(Field::Category, false)?,
+            "notcategories" => field_list(Field::Category, true)?,
+            "accounts" => field_list(Field::Account, false)?,
+            "notaccounts" => field_list(Field::Account, true)?,
+            "subjects" => field_list(Field::Subject, false)?,
+            "notsubjects" => field_list(Field::Subject, true)?,
+            "destinationprefixes" => Filter::prefixed(Field::Destination, texts(&key, value)?, false),
+            "notdestinationprefixes" => Filter::prefixed(Field::Destination, texts(&key, value)?, true),
+            // A tenant's CDRs are all of this tenant; naming another selects nothing of it.
+            "tenants" => {
+                if !texts(&key, value)?.iter().any(|t| t == tenant) {
+                    return Err(RpcError::server(format!("Tenants: only {tenant} may be exported here")));
+                }
+                continue;
+            }
+            "orderidstart" => {
+                chosen.order_id_start = Some(integer(&key, value)?);
+                continue;
+            }
+            "orderidend" => {
+                chosen.order_id_end = Some(integer(&key, value)?);
+                continue;
+            }
+            "setuptimestart" => Filter::since(Field::SetupTime, time(&key, value)?),
+            "setuptimeend" => Filter::until(Field::SetupTime, time(&key, value)?),
+            "answertimestart" => Filter::since(Field::AnswerTime, time(&key, value)?),
+            "answertimeend" => Filter::until(Field::AnswerTime, time(&key, value)?),
+            "minusage" => Filter::at_least(Field::Usage, decimal(&key, value)?),
+            "maxusage" => Filter::below(Field::Usage, decimal(&key, value)?),
+            "mincost" => Filter::at_least(Field::Cost, decimal(&key, value)?),
+            "maxcost" => Filter::below(Field::Cost, decimal(&key, value)?),
+            _ => {
+                refused.push(key);
+                continue;
+            }
+        };
+        chosen.filters.push(filter);
+    }
+    if !refused.is_empty() {
+        return Err(RpcError::server(format!(
+            "ExportCDRs cannot filter by {}: supported are CGRIDs, RunIDs, OriginIDs, OriginHosts, Sources, \
+             ToRs, RequestTypes, Categories, Accounts, Subjects, DestinationPrefixes (and their Not… forms), \
+             Tenants, OrderIDStart/End, SetupTimeStart/End, AnswerTimeStart/End, MinUsage/MaxUsage, MinCost/MaxCost",
+            refused.join(", ")
+        )));
+    }
+    if chosen.filters.is_empty() && chosen.order_id_start.is_none() && chosen.order_id_end.is_none() {
+        return Ok(None);
+    }
+    // The same selection names the same file: a repeated request rewrites it, never adds one.
+    use sha2::Digest;
+    let mut canonical: Vec<String> = filter.iter().map(|(k, v)| format!("{}={v}", k.to_ascii_lowercase())).collect();
+    canonical.sort();
+    chosen.key = hex::encode(&sha2::Sha256::digest(canonical.join("&").as_bytes())[..6]);
+    Ok(Some(chosen))
 }
 
 fn is_empty(v: &Value) -> bool {

@@ -93,6 +93,36 @@ impl Filter {
         Ok(Self { kind, negate, field, values })
     }
 
+    /// The field equals one of `values` (or, `negate`d, none of them).
+    pub fn one_of(field: Field, values: Vec<String>, negate: bool) -> Self {
+        Self { kind: Kind::String, negate, field, values: values.into_iter().map(Operand::Text).collect() }
+    }
+
+    /// The field starts with one of `prefixes` (or, `negate`d, with none of them).
+    pub fn prefixed(field: Field, prefixes: Vec<String>, negate: bool) -> Self {
+        Self { kind: Kind::Prefix, negate, field, values: prefixes.into_iter().map(Operand::Text).collect() }
+    }
+
+    /// The field is at least `min` (a number).
+    pub fn at_least(field: Field, min: Decimal) -> Self {
+        Self { kind: Kind::Gte, negate: false, field, values: vec![Operand::Number(min)] }
+    }
+
+    /// The field is below `max` (a number).
+    pub fn below(field: Field, max: Decimal) -> Self {
+        Self { kind: Kind::Lt, negate: false, field, values: vec![Operand::Number(max)] }
+    }
+
+    /// The field (a time) is at or after `from`.
+    pub fn since(field: Field, from: DateTime<Utc>) -> Self {
+        Self { kind: Kind::Gte, negate: false, field, values: vec![Operand::Time(from)] }
+    }
+
+    /// The field (a time) is before `until`.
+    pub fn until(field: Field, until: DateTime<Utc>) -> Self {
+        Self { kind: Kind::Lt, negate: false, field, values: vec![Operand::Time(until)] }
+    }
+
     pub fn passes(&self, cdr: &CdrRecord) -> bool {
         let value = cdr.get(&self.field);
         let matched = match self.kind {

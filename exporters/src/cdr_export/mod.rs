@@ -456,11 +456,41 @@ pub async fn run_with(
     id: &str,
     verbose: bool,
 ) -> Result<RunReport, ExportError> {
+    let held = hold(pool, tenant, id).await?;
+    let exporter = get(pool, tenant, id).await?;
+    if kind(&exporter.kind)?.0 == Store::File {
+        remove_stale_temporaries(&exporter);
+    }
+    let mut total = RunReport::default();
+    // At most two ranges: one an interrupted run left pending, and the fresh one after it.
+    for _ in 0..2 {
+        let Some(report) = run_one_range(pool, shard, tenant, id, verbose).await? else { break };
+        total.merge(report);
+    }
+    held.release().await;
+    Ok(total)
+}
+
+/// An exporter held for one run: its tenant's place, a place among the process's runs, and the
+/// exporter's own lock.
+struct Held {
+    _tenant: TenantRun,
+    _permit: tokio::sync::SemaphorePermit<'static>,
+    lock: sqlx::PgConnection,
+}
+
+impl Held {
+    async fn release(self) {
+        let _ = self.lock.close().await;
+    }
+}
+
+async fn hold(pool: &PgPool, tenant: &str, id: &str) -> Result<Held, ExportError> {
     // Runs are few at a time, so the connections their locks hold stay bounded however many
     // are asked for, and one tenant runs one at a time, so no tenant can hold them all. Neither
     // is waited for: a run that cannot start now is refused, and its caller tries later.
-    let _tenant = TenantRun::start(tenant).ok_or_else(|| ExportError::Busy(id.to_owned()))?;
-    let _permit = RUNS.try_acquire().map_err(|_| ExportError::Busy(id.to_owned()))?;
+    let tenant_run = TenantRun::start(tenant).ok_or_else(|| ExportError::Busy(id.to_owned()))?;
+    let permit = RUNS.try_acquire().map_err(|_| ExportError::Busy(id.to_owned()))?;
     // The lock lives on a connection of its own, outside the pool: if this process dies or the
     // run is abandoned midway, the connection closes and the lock goes with it, and a run never
     // waits for the pool while holding a pooled connection. It is only tried: a second run of
@@ -474,18 +504,56 @@ pub async fn run_with(
         let _ = lock.close().await;
         return Err(ExportError::Busy(id.to_owned()));
     }
+    Ok(Held { _tenant: tenant_run, _permit: permit, lock })
+}
+
+/// A one-off choice of CDRs (CGrateS's `RPCCDRsFilter` on `ExportCDRs`): exported through an
+/// exporter's format and its own filters plus these, into a file of its own. The exporter's
+/// cursor does not move: its scheduled runs still export every CDR once.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// The first order ID to look at (inclusive).
+    pub order_id_start: Option<i64>,
+    /// The order ID to stop before (exclusive).
+    pub order_id_end: Option<i64>,
+    pub filters: Vec<filter::Filter>,
+    /// Names the file, so the same selection asked again writes the same file again.
+    pub key: String,
+}
+
+/// Exports a [`Selection`] through exporter `id`.
+pub async fn export_selection(
+    pool: &PgPool,
+    tenant: &str,
+    id: &str,
+    selection: &Selection,
+    verbose: bool,
+) -> Result<RunReport, ExportError> {
+    let held = hold(pool, tenant, id).await?;
     let exporter = get(pool, tenant, id).await?;
-    if kind(&exporter.kind)?.0 == Store::File {
-        remove_stale_temporaries(&exporter);
-    }
-    let mut total = RunReport::default();
-    // At most two ranges: one an interrupted run left pending, and the fresh one after it.
-    for _ in 0..2 {
-        let Some(report) = run_one_range(pool, shard, tenant, id, verbose).await? else { break };
-        total.merge(report);
-    }
-    let _ = lock.close().await;
-    Ok(total)
+    let mut compiled = compile(&exporter)?;
+    compiled.filters.extend(selection.filters.iter().cloned());
+    let newest: Option<i64> = sqlx::query_scalar(
+        "SELECT order_id FROM cdrs WHERE tenant = $1 ORDER BY lpad(order_id::text, 20, '0') DESC LIMIT 1",
+    )
+    .bind(tenant)
+    .fetch_optional(pool)
+    .await?;
+    let first = selection.order_id_start.unwrap_or(1).max(1);
+    let last = newest.unwrap_or(0).min(selection.order_id_end.map_or(i64::MAX, |end| end.saturating_sub(1)));
+    let report = if first > last {
+        RunReport::default()
+    } else {
+        let label = format!("{}_selection_{}", exporter.id, selection.key);
+        let range =
+            Range { pool, tenant, exporter: &exporter, label: &label, compiled: &compiled, first, last, verbose };
+        match compiled.store {
+            Store::S3 => range.upload().await?,
+            Store::File => range.write_file().await?,
+        }
+    };
+    held.release().await;
+    Ok(report)
 }
 
 /// Temporary files of runs that were killed; with the exporter's lock held, no run is writing one.
@@ -513,7 +581,8 @@ async fn run_one_range(
         return Ok(None);
     };
     let compiled = compile(&exporter)?;
-    let range = Range { pool, tenant, exporter: &exporter, compiled: &compiled, first, last, verbose };
+    let range =
+        Range { pool, tenant, exporter: &exporter, label: &exporter.id, compiled: &compiled, first, last, verbose };
     let report = match compiled.store {
         Store::S3 => range.upload().await?,
         Store::File => range.write_file().await?,
@@ -542,6 +611,8 @@ struct Range<'a> {
     pool: &'a PgPool,
     tenant: &'a str,
     exporter: &'a Exporter,
+    /// What the file is named after: the exporter, or the exporter and a selection.
+    label: &'a str,
     compiled: &'a Compiled,
     first: i64,
     last: i64,
@@ -553,7 +624,7 @@ const CHUNK: usize = 1 << 20;
 
 impl Range<'_> {
     fn name(&self) -> String {
-        object_name(&self.exporter.id, self.compiled.format, self.first, self.last)
+        object_name(self.label, self.compiled.format, self.first, self.last)
     }
 
     /// Streams the range's CDRs into a temporary file, syncs it, and renames it into place.
