@@ -20,34 +20,12 @@ fn network(i: usize) -> NetworkRef {
 /// One data-session window of `bytes` on `network`, ending at `end`.
 fn window(account: &str, sim: &str, network: NetworkRef, end: DateTime<Utc>, up: i64, down: i64) -> Event {
     Event::DataSessionUpdated(ConnectionEvent {
-        event_sid: "EZ1".into(),
-        event_type: "com.twilio.iot.supersim.connection.data-session.updated".into(),
-        timestamp: end,
-        account_sid: account.into(),
-        sim_sid: sim.into(),
         sim_iccid: "1".into(),
-        sim_unique_name: None,
-        fleet_sid: None,
         imsi: "1".into(),
-        imei: None,
         network,
-        location: None,
-        rat_type: "4G LTE".into(),
-        error: None,
-        data_modifier: None,
         apn: None,
-        ip_address: None,
-        data_session_sid: Some("PI1".into()),
         data_session_start_time: None,
-        data_session_end_time: None,
-        data_session_update_start_time: Some(end - Duration::minutes(6)),
-        data_session_update_end_time: Some(end),
-        data_download: Some(down),
-        data_upload: Some(up),
-        data_total: Some(up + down),
-        data_session_data_download: None,
-        data_session_data_upload: None,
-        data_session_data_total: None,
+        ..simledger_test_support::window(account, sim, end, up, down)
     })
 }
 

@@ -8,7 +8,6 @@ use rust_decimal::Decimal;
 use simledger_billing::{Action, BalanceFilter, BalanceType};
 use simledger_eventlog::catalog::*;
 use simledger_eventlog::checkpoint;
-use simledger_eventlog::networks::catalog;
 use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent};
 use simledger_projections::billing::{read, Billing, NAME};
 use simledger_services::testing::TestDatabase;
@@ -27,33 +26,10 @@ fn window(bytes: i64) -> Event {
     let now = Utc::now();
     Event::DataSessionUpdated(ConnectionEvent {
         event_sid: format!("EZ{}", Uuid::new_v4().simple()),
-        event_type: "com.twilio.iot.supersim.connection.data-session.updated".into(),
-        timestamp: now,
-        account_sid: TENANT.into(),
-        sim_sid: SIM.into(),
-        sim_iccid: "8988307000000000001".into(),
-        sim_unique_name: None,
-        fleet_sid: None,
-        imsi: "234150000000001".into(),
-        imei: None,
-        network: catalog().by_plmn("234", "15").unwrap().to_ref(),
-        location: None,
-        rat_type: "4G LTE".into(),
-        error: None,
-        data_modifier: None,
-        apn: Some("super".into()),
-        ip_address: None,
         data_session_sid: Some("PI00000000000000000000000000000001".into()),
         data_session_start_time: Some(now),
-        data_session_end_time: None,
         data_session_update_start_time: Some(now),
-        data_session_update_end_time: Some(now),
-        data_download: Some(bytes),
-        data_upload: Some(0),
-        data_total: Some(bytes),
-        data_session_data_download: None,
-        data_session_data_upload: None,
-        data_session_data_total: None,
+        ..simledger_test_support::window(TENANT, SIM, now, 0, bytes)
     })
 }
 

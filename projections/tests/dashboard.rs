@@ -29,15 +29,15 @@ fn registered(sim: &str, account: &str, status: SimStatus) -> Event {
 }
 
 fn connection(sim: &str, account: &str, bytes: Option<i64>) -> ConnectionEvent {
-    serde_json::from_value(serde_json::json!({
-        "event_sid": "EZ1", "event_type": "t", "timestamp": "2026-11-30T10:00:00Z",
-        "account_sid": account, "sim_sid": sim, "sim_iccid": "8988", "fleet_sid": "HF1", "imsi": "23415",
-        "imei": null, "rat_type": "4G LTE", "error": null, "data_modifier": null,
-        "location": { "cell_id": "c1", "lac": "l1" },
-        "network": { "mcc": "234", "mnc": "15", "friendly_name": "Vodafone UK", "iso_country": "GB", "sid": "HWv" },
-        "data_upload": bytes, "data_download": bytes, "data_session_sid": format!("PI{sim}"),
-    }))
-    .unwrap()
+    let at = "2026-11-30T10:00:00Z".parse().unwrap();
+    ConnectionEvent {
+        fleet_sid: Some("HF1".into()),
+        location: Some(CellLocation { cell_id: "c1".into(), lac: "l1".into(), lat: None, lon: None }),
+        data_session_sid: Some(format!("PI{sim}")),
+        data_upload: bytes,
+        data_download: bytes,
+        ..simledger_test_support::connection("data-session.updated", account, sim, at)
+    }
 }
 
 fn limit(sim: &str, reached: bool) -> Event {

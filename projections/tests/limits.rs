@@ -68,33 +68,9 @@ fn window(end: DateTime<Utc>, bytes: i64, us: bool) -> Event {
     });
     Event::DataSessionUpdated(ConnectionEvent {
         event_sid: "EZ1".into(),
-        event_type: "com.twilio.iot.supersim.connection.data-session.updated".into(),
-        timestamp: end,
-        account_sid: ACCOUNT.into(),
-        sim_sid: SIM.into(),
-        sim_iccid: "8988307000000000001".into(),
-        sim_unique_name: None,
         fleet_sid: Some(FLEET.into()),
-        imsi: "234150000000001".into(),
-        imei: None,
         network,
-        location: None,
-        rat_type: "4G LTE".into(),
-        error: None,
-        data_modifier: None,
-        apn: Some("super".into()),
-        ip_address: None,
-        data_session_sid: Some("PI1".into()),
-        data_session_start_time: Some(end - Duration::minutes(6)),
-        data_session_end_time: None,
-        data_session_update_start_time: Some(end - Duration::minutes(6)),
-        data_session_update_end_time: Some(end),
-        data_download: Some(bytes / 2),
-        data_upload: Some(bytes - bytes / 2),
-        data_total: Some(bytes),
-        data_session_data_download: None,
-        data_session_data_upload: None,
-        data_session_data_total: None,
+        ..simledger_test_support::window(ACCOUNT, SIM, end, bytes - bytes / 2, bytes / 2)
     })
 }
 

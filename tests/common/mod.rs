@@ -140,33 +140,13 @@ pub fn ended_session(account: &str, n: u32) -> simledger_eventlog::Event {
     let network = simledger_eventlog::networks::catalog().by_plmn("234", "15").unwrap().to_ref();
     simledger_eventlog::Event::DataSessionEnded(ConnectionEvent {
         event_sid: format!("EZ{n}"),
-        event_type: "com.twilio.iot.supersim.connection.data-session.ended".into(),
-        timestamp: start,
-        account_sid: account.into(),
         sim_sid: format!("HS{:032}", n % 50),
-        sim_iccid: "8988307000000000001".into(),
-        sim_unique_name: None,
-        fleet_sid: None,
-        imsi: "234150000000001".into(),
-        imei: None,
         network,
-        location: None,
-        rat_type: "4G LTE".into(),
-        error: None,
-        data_modifier: None,
-        apn: Some("super".into()),
-        ip_address: None,
-        data_session_sid: Some(format!("PI{n:032}")),
-        data_session_start_time: Some(start),
-        data_session_end_time: Some(start),
-        data_session_update_start_time: None,
-        data_session_update_end_time: None,
-        data_download: None,
-        data_upload: None,
-        data_total: None,
+        data_session_data_total: Some(2),
         data_session_data_download: Some(1),
         data_session_data_upload: Some(1),
-        data_session_data_total: Some(2),
+        data_session_end_time: Some(start),
+        ..simledger_test_support::ended(account, "", &format!("PI{n:032}"), start, start, 2)
     })
 }
 

@@ -472,14 +472,13 @@ mod tests {
     }
 
     fn connection(event_type: &str, sim: &str, upload: Option<i64>) -> ConnectionEvent {
-        serde_json::from_value(serde_json::json!({
-            "event_sid": "EZ1", "event_type": event_type, "timestamp": "2026-11-30T10:00:00Z",
-            "account_sid": "ACa", "sim_sid": sim, "sim_iccid": "8988", "fleet_sid": "HFf", "imsi": "23415",
-            "imei": null, "location": null, "rat_type": "4G LTE", "error": null, "data_modifier": null,
-            "network": { "mcc": "234", "mnc": "15", "friendly_name": "Vodafone UK", "iso_country": "GB", "sid": "HWv" },
-            "data_upload": upload, "data_download": upload, "data_session_sid": format!("PI{sim}"),
-        }))
-        .unwrap()
+        ConnectionEvent {
+            fleet_sid: Some("HFf".into()),
+            data_session_sid: Some(format!("PI{sim}")),
+            data_upload: upload,
+            data_download: upload,
+            ..simledger_test_support::connection(event_type, "ACa", sim, at(0, 0))
+        }
     }
 
     fn recorded(position: i64, event: Event, when: DateTime<Utc>) -> RecordedEvent {
