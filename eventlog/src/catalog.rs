@@ -178,6 +178,21 @@ impl Event {
         Some(account.as_str())
     }
 
+    /// The connection event inside, for the seven connection types.
+    pub fn connection(&self) -> Option<&ConnectionEvent> {
+        use Event::*;
+        match self {
+            AttachmentAccepted(c)
+            | AttachmentRejected(c)
+            | AttachmentFailed(c)
+            | DataSessionStarted(c)
+            | DataSessionUpdated(c)
+            | DataSessionEnded(c)
+            | DataSessionFailed(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// The SIM an event is about, if any: the unit whose events a sink delivers in log order
     /// (and Kinesis's partition key).
     pub fn sim_sid(&self) -> Option<&str> {

@@ -375,17 +375,7 @@ impl Subscriber for Billing {
         for e in events {
             match &e.event {
                 Event::OperatorRateSet(r) => {
-                    sqlx::query(
-                        "INSERT INTO billing_operator_rates (tor, prefix, price_per_unit, unit_size) \
-                         VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (tor, prefix) DO UPDATE SET price_per_unit = $3, unit_size = $4",
-                    )
-                    .bind(&r.tor)
-                    .bind(&r.prefix)
-                    .bind(r.price_per_unit)
-                    .bind(r.unit_size)
-                    .execute(&mut *tx)
-                    .await?;
+                    crate::operator_rates::record(tx, crate::operator_rates::RateTable::Billing, r).await?;
                 }
                 Event::BillingAccountSet(s) => {
                     let catalog = b.catalog(tx, &s.tenant).await?;
@@ -672,14 +662,7 @@ fn add_triggers(account: &mut Account, triggers: Vec<simledger_billing::ActionTr
 /// The price of usage past the unit balances: the longest prefix of its ToR among the
 /// operator's rates, as folded here from the log (in force at the usage's place in it).
 async fn rate(tx: &mut PgConnection, tor: &str, destination: &str) -> Result<Option<Rate>, BoxError> {
-    let found: Option<(Decimal, i64)> = sqlx::query_as(
-        "SELECT price_per_unit, unit_size FROM billing_operator_rates WHERE tor = $1 AND starts_with($2, prefix) \
-         ORDER BY length(prefix) DESC LIMIT 1",
-    )
-    .bind(tor)
-    .bind(destination)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let found = crate::operator_rates::price(tx, crate::operator_rates::RateTable::Billing, tor, destination).await?;
     Ok(found.map(|(price, unit)| Rate {
         price,
         unit: Decimal::from(unit),

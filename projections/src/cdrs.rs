@@ -21,6 +21,7 @@ use simledger_eventlog::catalog::{ConnectionEvent, ExternalCdr, SmsEvent};
 use simledger_eventlog::{Event, RecordedEvent};
 use sqlx::PgConnection;
 
+use crate::operator_rates::RateTable;
 use crate::{BoxError, Projection, Subscriber};
 
 pub const NAME: &str = "cdrs";
@@ -211,16 +212,7 @@ impl Subscriber for Cdrs {
                     continue;
                 }
                 Event::OperatorRateSet(r) => {
-                    sqlx::query(
-                        "INSERT INTO cdr_rates (tor, prefix, price_per_unit, unit_size) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (tor, prefix) DO UPDATE SET price_per_unit = $3, unit_size = $4",
-                    )
-                    .bind(&r.tor)
-                    .bind(&r.prefix)
-                    .bind(r.price_per_unit)
-                    .bind(r.unit_size)
-                    .execute(&mut *tx)
-                    .await?;
+                    crate::operator_rates::record(tx, RateTable::Cdrs, r).await?;
                     continue;
                 }
                 Event::BillingDestinationSet(s) => {
@@ -310,14 +302,7 @@ async fn insert(tx: &mut PgConnection, cdr: &Cdr, own: Option<Rate>, order_id: i
     let operator: Option<(Decimal, i64)> = if cdr.cost.is_some() || own.is_some() {
         None
     } else {
-        sqlx::query_as(
-            "SELECT price_per_unit, unit_size FROM cdr_rates WHERE tor = $1 AND starts_with($2, prefix) \
-         ORDER BY length(prefix) DESC LIMIT 1",
-        )
-        .bind(&cdr.tor)
-        .bind(&cdr.rating_key)
-        .fetch_optional(&mut *tx)
-        .await?
+        crate::operator_rates::price(tx, RateTable::Cdrs, &cdr.tor, &cdr.rating_key).await?
     };
     let usage = Decimal::from(cdr.usage);
     // A cost too large to represent is "not rated" (-1, as CGrateS marks a CDR it could not

@@ -19,6 +19,7 @@ pub mod dashboard;
 pub mod device_commands;
 pub mod event_streams;
 pub mod limits;
+mod operator_rates;
 pub mod read;
 pub mod registry;
 mod runner;
