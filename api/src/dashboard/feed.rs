@@ -72,14 +72,10 @@ impl FeedItem {
 
 fn fleet_of(event: &Event) -> Option<String> {
     use Event::*;
+    if let Some(c) = event.connection() {
+        return c.fleet_sid.clone();
+    }
     match event {
-        AttachmentAccepted(c)
-        | AttachmentRejected(c)
-        | AttachmentFailed(c)
-        | DataSessionStarted(c)
-        | DataSessionUpdated(c)
-        | DataSessionEnded(c)
-        | DataSessionFailed(c) => c.fleet_sid.clone(),
         SimRegistered(r) => r.fleet_sid.clone(),
         SimUpdated(u) => u.fleet_sid.clone().flatten(),
         SimDataLimitReached(d) | SimDataLimitCleared(d) => d.fleet_sid.clone(),
@@ -89,26 +85,20 @@ fn fleet_of(event: &Event) -> Option<String> {
 
 fn summary(event: &Event) -> String {
     use Event::*;
-    match event {
-        AttachmentAccepted(c)
-        | AttachmentRejected(c)
-        | AttachmentFailed(c)
-        | DataSessionStarted(c)
-        | DataSessionUpdated(c)
-        | DataSessionEnded(c)
-        | DataSessionFailed(c) => {
-            let mut line = format!("{} ({}-{})", c.network.friendly_name, c.network.mcc, c.network.mnc);
-            if let Some(cell) = &c.location {
-                line.push_str(&format!(", cell {}", cell.cell_id));
-            }
-            if let Some(total) = c.data_total.filter(|t| *t > 0) {
-                line.push_str(&format!(", {total} bytes"));
-            }
-            if let Some(error) = &c.error {
-                line.push_str(&format!(", error {}: {}", error.code, error.message));
-            }
-            line
+    if let Some(c) = event.connection() {
+        let mut line = format!("{} ({}-{})", c.network.friendly_name, c.network.mcc, c.network.mnc);
+        if let Some(cell) = &c.location {
+            line.push_str(&format!(", cell {}", cell.cell_id));
         }
+        if let Some(total) = c.data_total.filter(|t| *t > 0) {
+            line.push_str(&format!(", {total} bytes"));
+        }
+        if let Some(error) = &c.error {
+            line.push_str(&format!(", error {}: {}", error.code, error.message));
+        }
+        return line;
+    }
+    match event {
         SmsMoSubmitted(s) | SmsMoDelivered(s) | SmsMoFailed(s) | SmsMtSubmitted(s) | SmsMtDelivered(s)
         | SmsMtFailed(s) => format!("{} {} ({})", s.direction, s.status, s.sms_command_sid),
         SimStatusChanged(s) => format!("{} → {}", s.from.as_str(), s.to.as_str()),
