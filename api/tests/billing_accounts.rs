@@ -419,7 +419,21 @@ async fn an_export_action_writes_the_account_through_each_exporter_it_names() {
     assert_eq!(exported["Event"]["EventType"], "AccountUpdate");
     assert_eq!(exported["Event"]["BalanceMap"], shown["BalanceMap"], "the account as GetAccount shows it");
     // The exporter the tenant does not have is skipped; the others wrote one document each.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Checked once the export subscriber has passed every event, not after a pause.
+    let head = app.log.head().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let done: Option<i64> = sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1 AND shard = 0")
+            .bind(simledger_exporters::account_exports::NAME)
+            .fetch_optional(app.log.pool())
+            .await
+            .unwrap();
+        if done.is_some_and(|p| p >= head) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the export subscriber reaches the head");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2, "one document per named exporter, nothing else");
     std::fs::remove_dir_all(&dir).unwrap();
 }
