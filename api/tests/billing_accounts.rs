@@ -190,6 +190,18 @@ async fn a_recurrent_trigger_with_min_sleep_fires_at_most_once_per_min_sleep() {
     let (cdrs, _) = app.rpc("APIerSv1.GetCDRs", json!({"OriginIDs": ["m7"]})).await;
     assert_eq!(cdrs[0]["ExtraFields"]["iccid"], "8988", "unknown event keys are extra fields: {cdrs}");
     assert_eq!(cdrs[0]["Usage"], "1", "a number as Usage, as CGrateS events carry it");
+
+    // CDRsV2 answers with the CDR as stored and rated, and the flags it was processed with.
+    let event = json!({"Flags": ["*rals"], "Event": {"OriginID": "v2", "ToR": "*data", "RequestType": "*prepaid",
+        "Account": "1001", "Usage": 2, "AnswerTime": "2026-05-01T11:00:00Z"}});
+    let (processed, error) = app.rpc("CDRsV2.ProcessEvent", event).await;
+    assert_eq!(error, Value::Null);
+    let cdr = &processed[0]["Event"];
+    assert_eq!(processed[0]["Flags"], json!(["*rals"]));
+    assert_eq!((cdr["OriginID"].as_str(), cdr["Usage"].as_str()), (Some("v2"), Some("2")), "{processed}");
+    assert_eq!(cdr["CGRID"].as_str().map(str::len), Some(64), "a SHA-256 in hex");
+    assert!(cdr["OrderID"].as_i64().unwrap() > 0);
+    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 100000 - 27)], "debited before the answer");
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
-use simledger_commands::ExternalCdrInput;
+use simledger_commands::{ExternalCdrInput, ProcessedCdr};
 use simledger_eventlog::cgr::{format_go_duration, parse_time};
 use simledger_exporters::cdr_export::config::{EesConfig, ExporterConfig};
 use simledger_exporters::cdr_export::{self, ExportError};
@@ -47,7 +47,27 @@ struct ProcessEventArgs {
 /// ignored.
 const PROCESS_EVENT_FLAGS: &[&str] = &["*rals", "*store", "*export", "*chargers"];
 
+/// `CDRsV1.ProcessEvent`: the CDR is stored, rated, debited and exported; answers `OK`.
 pub async fn process_event(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    process(call, p).await?;
+    ok(&"OK")
+}
+
+/// `CDRsV2.ProcessEvent`: the same, answered as CGrateS's `[]*utils.EventWithFlags` — the CDR as
+/// stored and rated (`CGRID`, `RunID`, `OrderID`, `Cost`, …) with the flags it was processed with.
+pub async fn process_event_v2(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
+    let (tenant, flags, processed) = process(call, p).await?;
+    let search = read::CdrSearch { cgrids: vec![processed.cgrid], limit: Some(10), ..Default::default() };
+    let rows = read::search(call.state.pool(), &tenant, &search).await?;
+    let events: Vec<Value> = rows
+        .into_iter()
+        .filter(|r| r.order_id == processed.order_id)
+        .map(|r| serde_json::json!({ "Flags": flags, "Event": ExternalCdr::from(r) }))
+        .collect();
+    ok(&events)
+}
+
+async fn process(call: &Call, p: &RawValue) -> Result<(String, Vec<String>, ProcessedCdr), RpcError> {
     let args: ProcessEventArgs = params(p)?;
     for flag in &args.flags {
         let (name, on) = flag.split_once(':').unwrap_or((flag.as_str(), "true"));
@@ -58,6 +78,7 @@ pub async fn process_event(call: &Call, p: &RawValue) -> Result<Reply, RpcError>
             )));
         }
     }
+    let flags = args.flags.clone();
     let mut event = args.event;
     let text = |event: &mut BTreeMap<String, Value>, key: &str| -> Result<String, RpcError> {
         match event.remove(key) {
@@ -108,8 +129,8 @@ pub async fn process_event(call: &Call, p: &RawValue) -> Result<Reply, RpcError>
         ..ExternalCdrInput::default()
     };
     let tenant = call.tenant(Some(&input.tenant))?;
-    call.state.commands.process_external_cdr(&tenant, &input).await?;
-    ok(&"OK")
+    let processed = call.state.commands.process_external_cdr(&tenant, &input).await?;
+    Ok((tenant, flags, processed))
 }
 
 /// The part of CGrateS's `RPCCDRsFilter` simledger answers; other members are refused by name
