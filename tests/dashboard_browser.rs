@@ -3,7 +3,8 @@
 //! in, checks the overview's counts against `/v1`, watches simulated attaches arrive in the live
 //! feed within 2 s of their commit, pauses and resumes the feed and compares it with the log,
 //! waits for the usage chart to show data, checks that another customer cannot open the fleet's
-//! SIM, and that sign-out ends the session. A screenshot of every page is kept under
+//! SIM, that sign-out ends the session, and that an operator picks an account and sees every
+//! projection's lag. A screenshot of every page is kept under
 //! `target/tmp/dashboard-screenshots/`.
 
 mod common;
@@ -35,6 +36,7 @@ async fn the_dashboard_works_in_chromium() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     let other = run_json(&db.url, &["account", "create", "--name", "someone else"]);
+    let operator = run_json(&db.url, &["account", "create", "--name", "operations", "--operator"]);
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
 
@@ -45,6 +47,7 @@ async fn the_dashboard_works_in_chromium() {
         .args([other["sid"].as_str().unwrap(), other["auth_token"].as_str().unwrap()])
         .arg(&shots)
         .arg(&browser)
+        .args([operator["sid"].as_str().unwrap(), operator["auth_token"].as_str().unwrap()])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -58,6 +61,7 @@ async fn the_dashboard_works_in_chromium() {
     assert!(results["usage_bars"].as_i64().unwrap() > 0);
     assert_eq!(results["signed_out"], 401);
     assert!(results["other_account_sim"].as_str().unwrap().contains("Not found"));
+    assert!(results["operator_projections"].as_i64().unwrap() >= 8, "every projection's lag, for the operator");
     for page in ["01-sign-in", "02-overview", "03-live-events", "04-usage", "06-sim", "09-exports"] {
         assert!(shots.join(format!("{page}.png")).metadata().unwrap().len() > 10_000, "{page} was captured");
     }

@@ -1,7 +1,7 @@
 """The dashboard in a real headless Chromium (Debian's), driven by Playwright.
 
 Arguments: base URL, customer SID, customer token, another customer's SID and token, the
-screenshot directory, the Chromium binary. Prints one JSON object of what it measured; any
+screenshot directory, the Chromium binary, an operator's SID and token. Prints one JSON object of what it measured; any
 failed check raises, with the reason.
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime
 
 from playwright.sync_api import sync_playwright
 
-base, sid, token, other_sid, other_token, shots, chromium = sys.argv[1:8]
+base, sid, token, other_sid, other_token, shots, chromium, operator_sid, operator_token = sys.argv[1:10]
 results = {}
 
 
@@ -200,6 +200,18 @@ with sync_playwright() as p:
     page.wait_for_selector("[data-testid=not-found]")
     results["other_account_sim"] = page.get_by_test_id("not-found").inner_text()
     shot(page, "10-other-account-not-found")
+    page.click("[data-testid=signout]")
+    page.wait_for_url("**/dashboard/login")
+
+    # An operator sees every account, picks the fleet's, and sees how far each projection is.
+    sign_in(page, operator_sid, operator_token)
+    picker = page.wait_for_selector("[data-testid=account-picker]")
+    assert picker.is_visible(), "the operator's account picker"
+    page.select_option("[data-testid=account-picker]", sid)
+    page.wait_for_selector("[data-testid=projection-lag] tbody tr td.num")
+    wait_for(lambda: figure(page, "sims-total") >= results["overview"]["sims_total"] - 5, 15, "the fleet's SIMs")
+    results["operator_projections"] = len(page.query_selector_all("[data-testid=projection-lag] tbody tr"))
+    shot(page, "11-operator-overview")
     assert not errors, f"the page raised: {errors}"
     browser.close()
 

@@ -116,6 +116,9 @@ function lineChart(xs, series, testid) {
     if (!s.values.length) return;
     const d = s.values.map((v, i) => `${i ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
     chart.append(svg("path", { d, fill: "none", stroke: COLORS[k % COLORS.length], "stroke-width": 2 }));
+    // A dot per minute, so a single minute (or a lone spike) shows too.
+    s.values.forEach((v, i) => chart.append(svg("circle", { cx: x(i), cy: y(v), r: 2.5, fill: COLORS[k % COLORS.length] },
+      svg("title", {}, `${xs[i]} ${s.name}: ${num(v)}`))));
   });
   return h("div", {}, chart, legend(series.map((s) => s.name)));
 }
