@@ -57,8 +57,9 @@ pub struct CdrRate {
     pub unit_size: i64,
 }
 
-/// Sets a rate that CDRs built from now on are priced at (an event: a replay prices each CDR at
-/// the rates in force at its place in the log).
+/// Sets a rate that CDRs built from now on are priced at.
+///
+/// Each rate is an event: a replay prices every CDR at the rates in force at its place in the log.
 #[utoipa::path(post, path = "/operator/CdrRates", tag = "operator", operation_id = "OperatorSetCdrRate",
     request_body(content = SetCdrRateParams, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = CdrRate), Errors, WriteErrors,
