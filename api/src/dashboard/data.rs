@@ -219,7 +219,8 @@ pub async fn sim(
         .filter(|i| i.account_sid.as_deref() == Some(account.as_str()))
         .collect();
     events.reverse();
-    let balances = dash::billing_accounts_named(pool, &account, &[&row.sim_sid, &row.iccid]).await?;
+    let named = [row.sim_sid.clone(), row.iccid.clone()];
+    let balances = simledger_projections::billing::read::accounts_named(pool, &account, &named).await?;
     Ok(Json(json!({
         "sid": row.sim_sid,
         "account_sid": row.account_sid,
@@ -429,12 +430,14 @@ pub async fn billing(
 ) -> Result<Json<Value>, DashboardError> {
     let tenant = one_account(&session, p.account)?;
     let pool = state.pool();
+    use simledger_projections::billing::read as billing;
+    let catalog = billing::catalog(pool, &tenant).await?;
     Ok(Json(json!({
-        "accounts": dash::billing_accounts(pool, &tenant, 100).await?,
-        "plan_bindings": simledger_projections::billing::read::plan_bindings(pool, &tenant, 100).await?,
-        "action_plans": dash::catalog(pool, &tenant, "plan", 100).await?,
-        "actions": dash::catalog(pool, &tenant, "actions", 100).await?,
-        "triggers": dash::catalog(pool, &tenant, "triggers", 100).await?,
+        "accounts": billing::accounts(pool, &tenant, "", 100).await?,
+        "plan_bindings": billing::plan_bindings(pool, &tenant, 100).await?,
+        "action_plans": catalog.plans,
+        "actions": catalog.actions,
+        "triggers": catalog.trigger_groups,
     })))
 }
 

@@ -35,8 +35,8 @@ impl Projection for Dashboard {
     ];
 }
 
-/// One minute's counters of one account.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// One minute's counters of one account (or, read back, of every account asked for).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
 pub struct MinuteCounts {
     pub events: i64,
     pub attaches_accepted: i64,

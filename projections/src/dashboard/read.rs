@@ -34,12 +34,9 @@ pub struct FleetCount {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Minute {
     pub minute: DateTime<Utc>,
-    pub events: i64,
-    pub attaches_accepted: i64,
-    pub attaches_rejected: i64,
-    pub data_sessions_started: i64,
-    pub sms: i64,
-    pub bytes: i64,
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    pub counts: super::MinuteCounts,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -136,7 +133,8 @@ pub async fn overview(
     .fetch_all(pool)
     .await?;
     let last_full = super::minute_of(now) - Duration::minutes(1);
-    let events_per_second = minutes.iter().find(|m| m.minute == last_full).map_or(0.0, |m| m.events as f64 / 60.0);
+    let events_per_second =
+        minutes.iter().find(|m| m.minute == last_full).map_or(0.0, |m| m.counts.events as f64 / 60.0);
     let (open_sessions, blocked_sims): (i64, i64) = sqlx::query_as(
         "SELECT coalesce(sum(open_sessions), 0)::int8, coalesce(sum(blocked_sims), 0)::int8 FROM dash_accounts \
          WHERE ($1::text IS NULL OR account_sid = $1)",
@@ -384,25 +382,6 @@ pub async fn sim_period(pool: &PgPool, sim: &str) -> sqlx::Result<Option<Billing
     .await
 }
 
-/// A billing tenant's accounts (CGrateS documents), first `limit` by ID.
-pub async fn billing_accounts(pool: &PgPool, tenant: &str, limit: i64) -> sqlx::Result<Vec<serde_json::Value>> {
-    sqlx::query_scalar("SELECT doc FROM billing_accounts WHERE tenant = $1 ORDER BY account LIMIT $2")
-        .bind(tenant)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
-}
-
-/// The tenant's catalog entries of one kind (`actions`, `triggers`, `plan`, `destination`).
-pub async fn catalog(pool: &PgPool, tenant: &str, kind: &str, limit: i64) -> sqlx::Result<Vec<serde_json::Value>> {
-    sqlx::query_scalar("SELECT doc FROM billing_catalog WHERE tenant = $1 AND kind = $2 ORDER BY id LIMIT $3")
-        .bind(tenant)
-        .bind(kind)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
-}
-
 /// The account a SIM is registered to (how an operator's SIM page finds it).
 pub async fn sim_account(pool: &PgPool, sim: &str) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar("SELECT account_sid FROM registry_sims WHERE sim_sid = $1 AND account_sid IS NOT NULL")
@@ -415,16 +394,6 @@ pub async fn sim_account(pool: &PgPool, sim: &str) -> sqlx::Result<Option<String
 pub async fn sim_imsis(pool: &PgPool, sim: &str) -> sqlx::Result<Vec<(String, bool)>> {
     sqlx::query_as("SELECT imsi, allowed FROM registry_sim_imsis WHERE sim_sid = $1 ORDER BY imsi")
         .bind(sim)
-        .fetch_all(pool)
-        .await
-}
-
-/// A tenant's billing accounts with one of these IDs (a SIM's: by SID or ICCID).
-pub async fn billing_accounts_named(pool: &PgPool, tenant: &str, ids: &[&str]) -> sqlx::Result<Vec<serde_json::Value>> {
-    let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
-    sqlx::query_scalar("SELECT doc FROM billing_accounts WHERE tenant = $1 AND account = ANY($2) ORDER BY account")
-        .bind(tenant)
-        .bind(&ids)
         .fetch_all(pool)
         .await
 }
