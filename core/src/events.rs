@@ -46,8 +46,6 @@ pub fn base(
 ) -> ConnectionEvent {
     ConnectionEvent {
         event_sid: happening::event_sid(event_id),
-        event_type: event_type.to_owned(),
-        timestamp: at,
         account_sid: subscriber.map(|s| s.account_sid.clone()).unwrap_or_default(),
         sim_sid: subscriber.map(|s| s.sim_sid.clone()).unwrap_or_default(),
         sim_iccid: subscriber.map(|s| s.sim_iccid.clone()).unwrap_or_default(),
@@ -55,24 +53,10 @@ pub fn base(
         fleet_sid: subscriber.and_then(|s| s.fleet_sid.clone()),
         imsi: imsi.to_owned(),
         imei,
-        network,
         location,
         rat_type: rat_type.to_owned(),
         error,
-        data_modifier: None,
-        apn: None,
-        ip_address: None,
-        data_session_sid: None,
-        data_session_start_time: None,
-        data_session_end_time: None,
-        data_session_update_start_time: None,
-        data_session_update_end_time: None,
-        data_download: None,
-        data_upload: None,
-        data_total: None,
-        data_session_data_download: None,
-        data_session_data_upload: None,
-        data_session_data_total: None,
+        ..ConnectionEvent::on_network(event_type, at, network)
     }
 }
 

@@ -466,6 +466,43 @@ pub struct NetworkRef {
     pub sid: String,
 }
 
+impl ConnectionEvent {
+    /// A connection event of `event_type` at `at` on `network`, with every other field empty:
+    /// what the core nodes and test builders fill in, naming only what they know.
+    pub fn on_network(event_type: &str, at: DateTime<Utc>, network: NetworkRef) -> Self {
+        Self {
+            event_sid: String::new(),
+            event_type: event_type.to_owned(),
+            timestamp: at,
+            account_sid: String::new(),
+            sim_sid: String::new(),
+            sim_iccid: String::new(),
+            sim_unique_name: None,
+            fleet_sid: None,
+            imsi: String::new(),
+            imei: None,
+            network,
+            location: None,
+            rat_type: String::new(),
+            error: None,
+            data_modifier: None,
+            apn: None,
+            ip_address: None,
+            data_session_sid: None,
+            data_session_start_time: None,
+            data_session_end_time: None,
+            data_session_update_start_time: None,
+            data_session_update_end_time: None,
+            data_download: None,
+            data_upload: None,
+            data_total: None,
+            data_session_data_download: None,
+            data_session_data_upload: None,
+            data_session_data_total: None,
+        }
+    }
+}
+
 /// The serving cell of a connection event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellLocation {

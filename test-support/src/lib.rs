@@ -30,33 +30,13 @@ pub fn vodafone_uk() -> NetworkRef {
 pub fn connection(kind: &str, account: &str, sim: &str, at: DateTime<Utc>) -> ConnectionEvent {
     ConnectionEvent {
         event_sid: format!("EZ{}", at.timestamp_nanos_opt().unwrap_or_default()),
-        event_type: format!("{PREFIX}{kind}"),
-        timestamp: at,
         account_sid: account.into(),
         sim_sid: sim.into(),
         sim_iccid: SIM_ICCID.into(),
-        sim_unique_name: None,
-        fleet_sid: None,
         imsi: SIM_IMSI.into(),
-        imei: None,
-        network: vodafone_uk(),
-        location: None,
         rat_type: "4G LTE".into(),
-        error: None,
-        data_modifier: None,
         apn: Some("super".into()),
-        ip_address: None,
-        data_session_sid: None,
-        data_session_start_time: None,
-        data_session_end_time: None,
-        data_session_update_start_time: None,
-        data_session_update_end_time: None,
-        data_download: None,
-        data_upload: None,
-        data_total: None,
-        data_session_data_download: None,
-        data_session_data_upload: None,
-        data_session_data_total: None,
+        ..ConnectionEvent::on_network(&format!("{PREFIX}{kind}"), at, vodafone_uk())
     }
 }
 
