@@ -339,32 +339,23 @@ pub(crate) fn usage_window(
 ) -> simledger_eventlog::catalog::ConnectionEvent {
     simledger_eventlog::catalog::ConnectionEvent {
         event_sid: format!("EZ{n:032x}"),
-        event_type: "com.twilio.iot.supersim.connection.data-session.updated".into(),
-        timestamp: at,
         account_sid: tenant.into(),
         sim_sid: sim.into(),
         sim_iccid: "8988307000000000001".into(),
-        sim_unique_name: None,
-        fleet_sid: None,
         imsi: "234150000000001".into(),
-        imei: None,
-        network: network.clone(),
-        location: None,
         rat_type: "4G LTE".into(),
-        error: None,
-        data_modifier: None,
         apn: Some("super".into()),
-        ip_address: None,
         data_session_sid: Some(format!("PI{:032x}", n % 1000)),
         data_session_start_time: Some(at),
-        data_session_end_time: None,
         data_session_update_start_time: Some(at - chrono::Duration::seconds(60)),
         data_session_update_end_time: Some(at),
         data_download: Some(512),
         data_upload: Some(512),
         data_total: Some(1024),
-        data_session_data_download: None,
-        data_session_data_upload: None,
-        data_session_data_total: None,
+        ..simledger_eventlog::catalog::ConnectionEvent::on_network(
+            "com.twilio.iot.supersim.connection.data-session.updated",
+            at,
+            network.clone(),
+        )
     }
 }
