@@ -13,7 +13,7 @@ use simledger_core::{CoreNames, RunningCore};
 use simledger_eventlog::catalog::SimStatus;
 use simledger_eventlog::EventLog;
 use simledger_projections::{
-    billing, cdrs, dashboard, device_commands, event_streams, registry, usage, ProjectionHandle,
+    billing, cdrs, dashboard, device_commands, event_streams, limits, registry, usage, ProjectionHandle,
 };
 use tokio::task::JoinHandle;
 
@@ -21,8 +21,11 @@ use crate::config::Config;
 
 pub struct Platform {
     pub log: EventLog,
-    /// `None` when started without enforcement (`bench limits`' reference run).
+    /// The `limits` read model; `None` when started without enforcement (`bench limits`'
+    /// reference run).
     pub limits: Option<ProjectionHandle>,
+    /// The data-limit enforcer (a decider), started with the read model.
+    pub enforcer: Option<ProjectionHandle>,
     pub usage: ProjectionHandle,
     pub cdrs: ProjectionHandle,
     /// `None` when started without it (`bench billing`'s reference run).
@@ -41,8 +44,14 @@ pub struct Platform {
 /// database) leaves nothing running against either.
 impl Drop for Platform {
     fn drop(&mut self) {
-        let projections =
-            [Some(&self.registry), Some(&self.usage), Some(&self.cdrs), self.limits.as_ref(), self.billing.as_ref()];
+        let projections = [
+            Some(&self.registry),
+            Some(&self.usage),
+            Some(&self.cdrs),
+            self.limits.as_ref(),
+            self.enforcer.as_ref(),
+            self.billing.as_ref(),
+        ];
         for p in projections.into_iter().flatten() {
             p.task.abort();
         }
@@ -87,13 +96,10 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
     let device_commands =
         simledger_projections::spawn(log.clone(), device_commands::NAME, device_commands::DeviceCommands);
     let mut others = vec![device_commands.task.abort_handle()];
-    let limits = extra.limits.then(|| {
-        simledger_projections::spawn(
-            log.clone(),
-            simledger_projections::limits::NAME,
-            simledger_projections::limits::Limits::new(log.clone()),
-        )
-    });
+    let limits = extra
+        .limits
+        .then(|| simledger_projections::spawn(log.clone(), simledger_projections::limits::NAME, limits::Limits));
+    let enforcer = extra.limits.then(|| simledger_policies::spawn_data_limit_enforcer(log.clone()));
     let usage = simledger_projections::spawn(log.clone(), usage::NAME, usage::Usage);
     let cdrs = simledger_projections::spawn(log.clone(), cdrs::NAME, cdrs::Cdrs);
     let billing = extra
@@ -125,7 +131,7 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
         let dispatcher = simledger_core::dispatch::SmsDispatcher::new(nats.clone(), &names);
         others.push(simledger_core::dispatch::spawn(log.clone(), dispatcher).abort_handle());
     }
-    Ok(Platform { log, limits, usage, cdrs, billing, nats, names, registry, commands, core, ingest, others })
+    Ok(Platform { log, limits, enforcer, usage, cdrs, billing, nats, names, registry, commands, core, ingest, others })
 }
 
 /// The event log and the registry, without NATS: what the operator's CLI commands need.
@@ -219,11 +225,13 @@ pub async fn provision(commands: &Commands, plan: &FleetPlan, data_limit_mb: Opt
         .await
 }
 
-/// Waits until every projection has applied the whole log, decisions they append included.
+/// Waits until every projection and decider has applied the whole log, the decisions appended
+/// meanwhile included.
 pub async fn settle(platform: &Platform) -> anyhow::Result<()> {
     let handles = [
         Some(&platform.registry),
         platform.limits.as_ref(),
+        platform.enforcer.as_ref(),
         Some(&platform.usage),
         Some(&platform.cdrs),
         platform.billing.as_ref(),

@@ -19,7 +19,7 @@ pub async fn run(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let position = match args.projection.as_str() {
         registry::NAME => simledger_projections::replay(&log, registry::Registry).await?,
-        limits::NAME => simledger_projections::replay(&log, limits::Limits::new(log.clone())).await?,
+        limits::NAME => simledger_projections::replay(&log, limits::Limits).await?,
         usage::NAME => simledger_projections::replay(&log, usage::Usage).await?,
         cdrs::NAME => simledger_projections::replay(&log, cdrs::Cdrs).await?,
         billing::NAME => simledger_projections::replay(&log, billing::Billing::new(log.clone())).await?,

@@ -1,4 +1,4 @@
-//! The loop the platform exists for: PGW usage → log → limits projection → decision in the log
+//! The loop the platform exists for: PGW usage → log → data-limit enforcer → decision in the log
 //! → the PGW blocks; a raised limit unblocks.
 
 mod common;
@@ -11,12 +11,11 @@ use simledger_commands::{CommandId, FleetChanges};
 use simledger_core::protocol::*;
 use simledger_eventlog::catalog::SimStatus;
 use simledger_eventlog::Event;
-use simledger_projections::limits::{Limits, NAME};
 
 #[tokio::test]
 async fn a_sim_over_its_fleet_limit_is_blocked_by_the_pgw_and_a_raised_limit_lets_data_flow() {
     let core = start().await;
-    let limits = simledger_projections::spawn(core.log.clone(), NAME, Limits::new(core.log.clone()));
+    let limits = simledger_policies::spawn_data_limit_enforcer(core.log.clone());
     let one_mb = FleetChanges { data_limit_mb: Some(1), ..Default::default() };
     core.commands.update_fleet(CommandId::random(), ACCOUNT, &core.fleet, one_mb).await.unwrap();
     core.sim(1, &["310240000000021"], SimStatus::Active).await;

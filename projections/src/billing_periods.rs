@@ -51,6 +51,19 @@ pub fn period_at(a: Anchors, t: DateTime<Utc>) -> Option<Period> {
     a.ready_at.filter(|ready| t >= *ready).map(|ready| ready_period(ready, a.active_at))
 }
 
+/// The period a usage window used at `at` counts towards. Device clocks (and simulations
+/// started in the past) can put usage before the SIM's first move to ready or active; it counts
+/// towards the first period rather than nowhere. `None` for a SIM never ready nor active.
+pub fn usage_period(a: Anchors, at: DateTime<Utc>) -> Option<Period> {
+    let first = [a.ready_at, a.active_at].into_iter().flatten().min()?;
+    period_at(a, at.max(first))
+}
+
+/// When a usage window's bytes were used: the end of the window.
+pub fn usage_time(c: &simledger_eventlog::catalog::ConnectionEvent) -> DateTime<Utc> {
+    c.data_session_update_end_time.unwrap_or(c.timestamp)
+}
+
 /// Every period that has started by `now`, oldest first.
 pub fn periods_until(a: Anchors, now: DateTime<Utc>) -> Vec<Period> {
     let mut periods = Vec::new();

@@ -1,10 +1,12 @@
 //! Projections of the event log: tables rebuilt from the log alone, each advanced in the same
 //! transaction as its checkpoint, each replayable from position 0 with identical results.
+//! Read models only fold; the deciders that append live in `simledger-policies` (billing, below,
+//! still does both: its split is the next step).
 //!
 //! | projection | tables | fed by |
 //! |---|---|---|
 //! | `registry` | `registry_*`: SIMs, IMSIs, fleets, NAPs | provisioning events |
-//! | `limits` | `limits_*`: use per SIM per billing period, blocks | SIM, fleet and data-session events; appends `sim.data_limit_*` |
+//! | `limits` | `limits_*`: use per SIM per billing period, and whether it is blocked | SIM and data-session events, the enforcer's `sim.data_limit_*` |
 //! | `usage` | `usage_hourly`: bytes per SIM, fleet, network, hour | data-session windows |
 //! | `cdrs` | `cdrs`: one CDR per ended data session and per SMS, `order_id` = closing position | session and SMS events |
 //! | `device_commands` | `device_sms_commands`, `device_ip_commands` | command and SMSC events |
@@ -25,7 +27,7 @@ pub mod registry;
 mod runner;
 pub mod usage;
 
-pub use runner::{replay, snapshot, spawn, ProjectionHandle};
+pub use runner::{replay, snapshot, spawn, spawn_subscriber, ProjectionHandle};
 pub use simledger_eventlog::checkpoint::{BoxError, Subscriber};
 
 /// A projection: a [`Subscriber`] that owns tables it can wipe and rebuild.

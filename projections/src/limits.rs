@@ -1,23 +1,16 @@
-//! `limits`: each SIM's data use per billing period, and the decisions the PGW obeys.
-//!
-//! Every `data-session.updated`/`ended` window adds its `data_total` to the SIM's current
-//! period. When a SIM goes over its fleet's `DataLimit` (or its fleet has data disabled), the
-//! projection appends `sim.data_limit_reached`; a raised limit, data re-enabled, a move to a
-//! fleet with room, or the end of the period appends `sim.data_limit_cleared`.
-//!
-//! Decisions are appended while the batch's transaction is open, with event ids derived from
-//! the SIM, the period and the decision's number in it. If the process dies before the batch
-//! commits, the re-run takes the same decisions with the same ids, and the log stores each
-//! once: exactly one `reached` per crossing.
+//! `limits`: each SIM's data use per billing period and whether it is blocked in it — a read
+//! model, folded from usage windows and from the `sim.data_limit_reached`/`cleared` decisions
+//! the data-limit enforcer (`simledger-policies`) appended. It never decides and never appends:
+//! a replay rebuilds the same rows and leaves the log as it was.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use simledger_eventlog::catalog::{ConnectionEvent, DataLimitDecision, SimStatus};
-use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use simledger_eventlog::catalog::{DataLimitDecision, SimStatus};
+use simledger_eventlog::{Event, RecordedEvent};
 use sqlx::PgConnection;
 
-use crate::billing_periods::{period_at, period_sid, Anchors};
+use crate::billing_periods::{usage_period, usage_time, Anchors};
 use crate::{BoxError, Projection, Subscriber};
 
 pub const NAME: &str = "limits";
@@ -25,115 +18,20 @@ pub const NAME: &str = "limits";
 /// Bytes in one `DataLimit` megabyte (SI, as carriers bill).
 pub const BYTES_PER_MB: i64 = 1_000_000;
 
-/// The projection. Its hot path, a usage window, runs from memory: each SIM (with its fleet's
-/// rule) and its latest period are read from the tables once, then kept; changed periods are
-/// written back in one statement per batch, in the batch's transaction. The caches hold only
-/// what this worker wrote or read, and the runner restarts a failed worker from a fresh
-/// instance, so a rolled-back batch never leaves them ahead of the tables. The rare paths
-/// (registrations, fleet changes, rollovers) write the tables first and drop what they touch.
-#[derive(Clone)]
-pub struct Limits {
-    log: EventLog,
-    /// The earliest end of a blocked period: usage before it cannot roll any block over, so
-    /// the rollover query is skipped.
-    next_rollover: Option<DateTime<Utc>>,
-    sims: HashMap<String, SimRow>,
-    /// Each SIM's latest period, as this worker knows it.
-    periods: HashMap<String, PeriodRow>,
-    /// Periods changed in memory and not yet written.
-    dirty: HashSet<(String, DateTime<Utc>)>,
-    /// Changed periods pushed out of `periods` by a newer one, not yet written.
-    evicted: Vec<PeriodRow>,
-}
-
-impl Limits {
-    pub fn new(log: EventLog) -> Self {
-        Self {
-            log,
-            next_rollover: None,
-            sims: HashMap::new(),
-            periods: HashMap::new(),
-            dirty: HashSet::new(),
-            evicted: Vec::new(),
-        }
-    }
-
-    /// Writes every changed period back (absolute values: memory is authoritative for them).
-    async fn flush(&mut self, tx: &mut PgConnection) -> sqlx::Result<()> {
-        let mut rows: Vec<PeriodRow> = std::mem::take(&mut self.evicted);
-        for (sim, start) in self.dirty.drain() {
-            if let Some(p) = self.periods.get(&sim).filter(|p| p.period_start == start) {
-                rows.push(p.clone());
-            }
-        }
-        if rows.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO limits_periods (sim_sid, period_start, period_end, period_type, used_bytes, blocked, decisions) \
-             SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::bigint[], \
-             $6::bool[], $7::int[]) \
-             ON CONFLICT (sim_sid, period_start) DO UPDATE SET used_bytes = EXCLUDED.used_bytes, \
-             blocked = EXCLUDED.blocked, decisions = EXCLUDED.decisions",
-        )
-        .bind(rows.iter().map(|r| r.sim_sid.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.period_start).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.period_end).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.period_type.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.used_bytes).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.blocked).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.decisions).collect::<Vec<_>>())
-        .execute(tx)
-        .await?;
-        Ok(())
-    }
-
-    /// Before a rare path writes the tables itself: memory out, then forget it.
-    async fn settle(&mut self, tx: &mut PgConnection) -> sqlx::Result<()> {
-        self.flush(tx).await?;
-        self.sims.clear();
-        self.periods.clear();
-        Ok(())
-    }
-}
+/// The read model. It keeps nothing between batches: each batch reads the anchors of the SIMs
+/// it uses in one query, so several workers (or a replay) taking turns never see stale state.
+#[derive(Clone, Default)]
+pub struct Limits;
 
 impl Projection for Limits {
-    const TABLES: &'static [&'static str] = &["limits_sims", "limits_fleets", "limits_periods"];
+    const TABLES: &'static [&'static str] = &["limits_sims", "limits_periods"];
 }
 
-/// A SIM with its fleet's rule, in one query.
-#[derive(Clone, sqlx::FromRow)]
-struct SimRow {
-    account_sid: String,
-    fleet_sid: Option<String>,
-    ready_at: Option<DateTime<Utc>>,
-    active_at: Option<DateTime<Utc>>,
-    data_limit_mb: Option<i64>,
-    data_enabled: Option<bool>,
-}
-
-impl SimRow {
-    /// The fleet's rule; `None` when the SIM has no fleet (nothing to enforce).
-    fn rule(&self) -> Option<Rule> {
-        Some(Rule { limit_bytes: self.data_limit_mb? * BYTES_PER_MB, data_enabled: self.data_enabled? })
-    }
-}
-
-#[derive(Clone, sqlx::FromRow)]
-struct PeriodRow {
-    sim_sid: String,
-    period_start: DateTime<Utc>,
+/// A period's key and shape, and the bytes a batch adds to it.
+struct Added {
     period_end: DateTime<Utc>,
-    period_type: String,
-    used_bytes: i64,
-    blocked: bool,
-    decisions: i32,
-}
-
-/// A fleet's rule.
-struct Rule {
-    limit_bytes: i64,
-    data_enabled: bool,
+    period_type: &'static str,
+    bytes: i64,
 }
 
 impl Subscriber for Limits {
@@ -142,301 +40,117 @@ impl Subscriber for Limits {
     }
 
     async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
-        let mut decisions = Vec::new();
-        self.next_rollover = earliest_blocked_end(tx).await?;
+        let mut anchors = anchors_of(tx, events).await?;
+        let mut added: HashMap<(String, DateTime<Utc>), Added> = HashMap::new();
+        // Decisions in log order, applied after the usage that created their periods.
+        let mut decisions: Vec<(&DataLimitDecision, bool)> = Vec::new();
         for e in events {
-            let decided = decisions.len();
-            if !matches!(e.event, Event::DataSessionUpdated(_) | Event::DataSessionEnded(_)) && touches_tables(&e.event)
-            {
-                self.settle(tx).await?;
-            }
             match &e.event {
                 Event::SimRegistered(r) => {
                     sqlx::query(
-                        "INSERT INTO limits_sims (sim_sid, account_sid, fleet_sid) VALUES ($1, $2, $3) \
-                         ON CONFLICT (sim_sid) DO UPDATE SET account_sid = $2, fleet_sid = $3",
+                        "INSERT INTO limits_sims (sim_sid, account_sid) VALUES ($1, $2) \
+                         ON CONFLICT (sim_sid) DO UPDATE SET account_sid = $2",
                     )
                     .bind(&r.sim_sid)
                     .bind(&r.account_sid)
-                    .bind(&r.fleet_sid)
                     .execute(&mut *tx)
                     .await?;
+                    anchors.insert(r.sim_sid.clone(), (r.account_sid.clone(), Anchors::default()));
                 }
-                Event::SimUpdated(u) => {
-                    if let Some(fleet) = &u.fleet_sid {
-                        sqlx::query("UPDATE limits_sims SET fleet_sid = $2 WHERE sim_sid = $1")
-                            .bind(&u.sim_sid)
-                            .bind(fleet)
-                            .execute(&mut *tx)
-                            .await?;
-                        reevaluate(tx, &u.sim_sid, "fleet_changed", &mut decisions).await?;
-                    }
-                }
-                Event::SimStatusChanged(s) => {
-                    let column = match s.to {
-                        SimStatus::Ready => "ready_at",
-                        SimStatus::Active => "active_at",
-                        _ => continue,
+                Event::SimStatusChanged(s) if matches!(s.to, SimStatus::Ready | SimStatus::Active) => {
+                    // Only a change the SIM's own account made counts.
+                    let Some((_, a)) = anchors.get_mut(&s.sim_sid).filter(|(owner, _)| *owner == s.account_sid) else {
+                        continue;
                     };
                     // Only the first move counts: periods run from the first activation.
-                    sqlx::query(&format!(
-                        "UPDATE limits_sims SET {column} = coalesce({column}, $2) WHERE sim_sid = $1 AND account_sid = $3"
-                    ))
-                    .bind(&s.sim_sid)
-                    .bind(e.recorded_at)
-                    .bind(&s.account_sid)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Event::FleetCreated(f) => {
-                    sqlx::query(
-                        "INSERT INTO limits_fleets (fleet_sid, data_limit_mb, data_enabled) VALUES ($1, $2, $3) \
-                         ON CONFLICT (fleet_sid) DO NOTHING",
-                    )
-                    .bind(&f.fleet_sid)
-                    .bind(f.data_limit_mb)
-                    .bind(f.data_enabled)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Event::FleetUpdated(f) if f.data_limit_mb.is_some() || f.data_enabled.is_some() => {
-                    sqlx::query(
-                        "UPDATE limits_fleets SET data_limit_mb = coalesce($2, data_limit_mb), \
-                         data_enabled = coalesce($3, data_enabled) WHERE fleet_sid = $1",
-                    )
-                    .bind(&f.fleet_sid)
-                    .bind(f.data_limit_mb)
-                    .bind(f.data_enabled)
-                    .execute(&mut *tx)
-                    .await?;
-                    let sims: Vec<String> = sqlx::query_scalar("SELECT sim_sid FROM limits_sims WHERE fleet_sid = $1")
-                        .bind(&f.fleet_sid)
-                        .fetch_all(&mut *tx)
+                    let (column, first) = if s.to == SimStatus::Ready {
+                        ("ready_at", a.ready_at.get_or_insert(e.recorded_at))
+                    } else {
+                        ("active_at", a.active_at.get_or_insert(e.recorded_at))
+                    };
+                    sqlx::query(&format!("UPDATE limits_sims SET {column} = $2 WHERE sim_sid = $1"))
+                        .bind(&s.sim_sid)
+                        .bind(*first)
+                        .execute(&mut *tx)
                         .await?;
-                    let reason = if f.data_enabled == Some(true) { "data_enabled" } else { "limit_changed" };
-                    for sim in sims {
-                        reevaluate(tx, &sim, reason, &mut decisions).await?;
-                    }
                 }
                 Event::DataSessionUpdated(c) | Event::DataSessionEnded(c) => {
-                    let at = usage_time(c);
-                    // At every usage event rather than once per batch: the decisions, and so
-                    // their ids, must not depend on how the log was cut into batches.
-                    if self.next_rollover.is_some_and(|end| at >= end) {
-                        self.settle(tx).await?;
-                        roll_over(tx, at, &mut decisions).await?;
-                    }
-                    self.record_usage(tx, c, at, &mut decisions).await?;
+                    let Some((_, a)) = anchors.get(&c.sim_sid) else { continue };
+                    let Some(period) = usage_period(*a, usage_time(c)) else { continue };
+                    let entry = added.entry((c.sim_sid.clone(), period.start)).or_insert(Added {
+                        period_end: period.end,
+                        period_type: period.kind,
+                        bytes: 0,
+                    });
+                    entry.bytes = entry.bytes.saturating_add(c.data_total.unwrap_or(0));
                 }
+                Event::SimDataLimitReached(d) => decisions.push((d, true)),
+                Event::SimDataLimitCleared(d) => decisions.push((d, false)),
                 _ => {}
             }
-            if decisions.len() != decided {
-                // A block was set or lifted: the next boundary may have moved.
-                self.flush(tx).await?;
-                self.next_rollover = earliest_blocked_end(tx).await?;
-            }
         }
-        self.flush(tx).await?;
-        if !decisions.is_empty() {
-            self.log.append(decisions, ExpectedVersion::Any).await?;
-        }
-        Ok(())
-    }
-}
-
-async fn earliest_blocked_end(tx: &mut PgConnection) -> sqlx::Result<Option<DateTime<Utc>>> {
-    sqlx::query_scalar("SELECT min(period_end) FROM limits_periods WHERE blocked").fetch_one(tx).await
-}
-
-/// When a window's bytes were used: the end of the window.
-pub fn usage_time(c: &ConnectionEvent) -> DateTime<Utc> {
-    c.data_session_update_end_time.unwrap_or(c.timestamp)
-}
-
-async fn sim_row(tx: &mut PgConnection, sim_sid: &str) -> sqlx::Result<Option<SimRow>> {
-    sqlx::query_as(
-        "SELECT s.account_sid, s.fleet_sid, s.ready_at, s.active_at, f.data_limit_mb, f.data_enabled \
-         FROM limits_sims s LEFT JOIN limits_fleets f USING (fleet_sid) WHERE s.sim_sid = $1",
-    )
-    .bind(sim_sid)
-    .fetch_optional(tx)
-    .await
-}
-
-impl Limits {
-    /// Adds a window's bytes to the SIM's period, from memory, and blocks it if now over.
-    async fn record_usage(
-        &mut self,
-        tx: &mut PgConnection,
-        c: &ConnectionEvent,
-        at: DateTime<Utc>,
-        decisions: &mut Vec<NewEvent>,
-    ) -> Result<(), BoxError> {
-        let bytes = c.data_total.unwrap_or(0);
-        if !self.sims.contains_key(&c.sim_sid) {
-            let Some(row) = sim_row(tx, &c.sim_sid).await? else { return Ok(()) };
-            self.sims.insert(c.sim_sid.clone(), row);
-        }
-        let sim = &self.sims[&c.sim_sid];
-        let anchors = Anchors { ready_at: sim.ready_at, active_at: sim.active_at };
-        // Device clocks (and simulations started in the past) can put usage before the SIM's
-        // first move to ready or active; it counts towards the first period rather than nowhere.
-        let first = [sim.ready_at, sim.active_at].into_iter().flatten().min();
-        let Some(period) = first.and_then(|first| period_at(anchors, at.max(first))) else { return Ok(()) };
-        let cached = self.periods.get(&c.sim_sid).is_some_and(|p| p.period_start == period.start);
-        if !cached {
-            let stored: Option<PeriodRow> = sqlx::query_as(
-                "SELECT sim_sid, period_start, period_end, period_type, used_bytes, blocked, decisions \
-                 FROM limits_periods WHERE sim_sid = $1 AND period_start = $2",
+        if !added.is_empty() {
+            let (keys, rows): (Vec<_>, Vec<_>) = added.into_iter().unzip();
+            // A period keeps the end it was first written with, as the enforcer's does.
+            sqlx::query(
+                "INSERT INTO limits_periods (sim_sid, period_start, period_end, period_type, used_bytes) \
+                 SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::bigint[]) \
+                 ON CONFLICT (sim_sid, period_start) DO UPDATE SET used_bytes = limits_periods.used_bytes + EXCLUDED.used_bytes",
             )
-            .bind(&c.sim_sid)
-            .bind(period.start)
-            .fetch_optional(&mut *tx)
+            .bind(keys.iter().map(|(sim, _)| sim.clone()).collect::<Vec<_>>())
+            .bind(keys.iter().map(|(_, start)| *start).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.period_end).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.period_type).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.bytes).collect::<Vec<_>>())
+            .execute(&mut *tx)
             .await?;
-            let row = stored.unwrap_or(PeriodRow {
-                sim_sid: c.sim_sid.clone(),
-                period_start: period.start,
-                period_end: period.end,
-                period_type: period.kind.to_owned(),
-                used_bytes: 0,
-                blocked: false,
-                decisions: 0,
-            });
-            if let Some(old) = self.periods.insert(c.sim_sid.clone(), row) {
-                if self.dirty.remove(&(old.sim_sid.clone(), old.period_start)) {
-                    self.evicted.push(old);
-                }
-            }
         }
-        let row = self.periods.get_mut(&c.sim_sid).expect("inserted above");
-        row.used_bytes += bytes;
-        self.dirty.insert((row.sim_sid.clone(), row.period_start));
-        let sim = &self.sims[&c.sim_sid];
-        let rule = sim.rule();
-        if let Some((block, reason)) = verdict(row, rule.as_ref(), "data_limit") {
-            decisions.push(decision(row, sim, rule.as_ref(), block, reason)?);
-            row.blocked = block;
-            row.decisions += 1;
+        for (d, blocked) in decisions {
+            // The period the decision names: by its end, else (decisions from before periods
+            // carried one) the SIM's latest.
+            sqlx::query(
+                "UPDATE limits_periods SET blocked = $3 WHERE sim_sid = $1 AND period_start = ( \
+                 SELECT period_start FROM limits_periods WHERE sim_sid = $1 AND ($2::timestamptz IS NULL OR period_end = $2) \
+                 ORDER BY period_start DESC LIMIT 1)",
+            )
+            .bind(&d.sim_sid)
+            .bind(d.period_end)
+            .bind(blocked)
+            .execute(&mut *tx)
+            .await?;
         }
         Ok(())
     }
 }
 
-/// Whether an event makes the projection write its tables outside the usage path.
-fn touches_tables(e: &Event) -> bool {
-    matches!(
-        e,
-        Event::SimRegistered(_)
-            | Event::SimUpdated(_)
-            | Event::SimStatusChanged(_)
-            | Event::FleetCreated(_)
-            | Event::FleetUpdated(_)
-    )
-}
-
-/// Decides again for the SIM's latest period (its fleet or the fleet's rule changed).
-async fn reevaluate(
+/// The owner and anchors of every SIM the batch's usage and status changes name, from the table, in one query.
+async fn anchors_of(
     tx: &mut PgConnection,
-    sim_sid: &str,
-    reason: &str,
-    decisions: &mut Vec<NewEvent>,
-) -> Result<(), BoxError> {
-    let Some(sim) = sim_row(tx, sim_sid).await? else { return Ok(()) };
-    let row: Option<PeriodRow> = sqlx::query_as(
-        "SELECT sim_sid, period_start, period_end, period_type, used_bytes, blocked, decisions FROM limits_periods \
-         WHERE sim_sid = $1 ORDER BY period_start DESC LIMIT 1",
-    )
-    .bind(sim_sid)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(row) = row else { return Ok(()) };
-    decide(tx, &row, &sim, sim.rule().as_ref(), reason, decisions).await
-}
-
-/// Blocks or unblocks the SIM in this period if its state and its rule disagree.
-async fn decide(
-    tx: &mut PgConnection,
-    row: &PeriodRow,
-    sim: &SimRow,
-    rule: Option<&Rule>,
-    clear_reason: &str,
-    decisions: &mut Vec<NewEvent>,
-) -> Result<(), BoxError> {
-    if let Some((block, reason)) = verdict(row, rule, clear_reason) {
-        decisions.push(decision(row, sim, rule, block, reason)?);
-        set_blocked(tx, row, block).await?;
+    events: &[RecordedEvent],
+) -> sqlx::Result<HashMap<String, (String, Anchors)>> {
+    let mut sims: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::DataSessionUpdated(c) | Event::DataSessionEnded(c) => Some(c.sim_sid.as_str()),
+            Event::SimStatusChanged(s) => Some(s.sim_sid.as_str()),
+            _ => None,
+        })
+        .collect();
+    sims.sort_unstable();
+    sims.dedup();
+    if sims.is_empty() {
+        return Ok(HashMap::new());
     }
-    Ok(())
-}
-
-/// Whether the SIM must change state in this period under its rule: `Some((block, reason))`
-/// when its `blocked` flag disagrees with the rule, `None` when it is right already.
-fn verdict<'a>(row: &PeriodRow, rule: Option<&Rule>, clear_reason: &'a str) -> Option<(bool, &'a str)> {
-    let over = rule.is_some_and(|r| row.used_bytes > r.limit_bytes);
-    let disabled = rule.is_some_and(|r| !r.data_enabled);
-    let block = over || disabled;
-    if block == row.blocked {
-        return None;
-    }
-    let reason = match (block, disabled) {
-        (true, true) => "data_disabled",
-        (true, false) => "data_limit",
-        (false, _) => clear_reason,
-    };
-    Some((block, reason))
-}
-
-async fn set_blocked(tx: &mut PgConnection, row: &PeriodRow, blocked: bool) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE limits_periods SET blocked = $3, decisions = decisions + 1 WHERE sim_sid = $1 AND period_start = $2",
-    )
-    .bind(&row.sim_sid)
-    .bind(row.period_start)
-    .bind(blocked)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
-
-fn decision(
-    row: &PeriodRow,
-    sim: &SimRow,
-    rule: Option<&Rule>,
-    reached: bool,
-    reason: &str,
-) -> Result<NewEvent, BoxError> {
-    let data = DataLimitDecision {
-        sim_sid: row.sim_sid.clone(),
-        account_sid: sim.account_sid.clone(),
-        fleet_sid: sim.fleet_sid.clone(),
-        billing_period_sid: period_sid(&row.sim_sid, row.period_start),
-        used_bytes: row.used_bytes,
-        limit_bytes: rule.map(|r| r.limit_bytes).unwrap_or(0),
-        reason: reason.to_owned(),
-        period_end: Some(row.period_end),
-    };
-    let event = if reached { Event::SimDataLimitReached(data) } else { Event::SimDataLimitCleared(data) };
-    let key = format!("simledger-limits:{}:{}:{}", row.sim_sid, row.period_start.timestamp_millis(), row.decisions);
-    let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes());
-    let meta = Metadata::from_source(NAME).with_account(sim.account_sid.clone());
-    Ok(NewEvent::new(id, format!("limits-{}", row.sim_sid), &event, &meta)?)
-}
-
-/// Unblocks every SIM whose blocked period ended by `now` (the latest usage time seen).
-async fn roll_over(tx: &mut PgConnection, now: DateTime<Utc>, decisions: &mut Vec<NewEvent>) -> Result<(), BoxError> {
-    let ended: Vec<PeriodRow> = sqlx::query_as(
-        "SELECT sim_sid, period_start, period_end, period_type, used_bytes, blocked, decisions FROM limits_periods \
-         WHERE blocked AND period_end <= $1 ORDER BY sim_sid, period_start",
-    )
-    .bind(now)
-    .fetch_all(&mut *tx)
-    .await?;
-    for row in ended {
-        let Some(sim) = sim_row(tx, &row.sim_sid).await? else { continue };
-        decisions.push(decision(&row, &sim, sim.rule().as_ref(), false, "new_billing_period")?);
-        set_blocked(tx, &row, false).await?;
-    }
-    Ok(())
+    type Row = (String, String, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let rows: Vec<Row> =
+        sqlx::query_as("SELECT sim_sid, account_sid, ready_at, active_at FROM limits_sims WHERE sim_sid = ANY($1)")
+            .bind(&sims)
+            .fetch_all(tx)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(sim, account, ready_at, active_at)| (sim, (account, Anchors { ready_at, active_at })))
+        .collect())
 }
 
 /// Queries the API answers from.

@@ -5,7 +5,7 @@ use simledger_eventlog::{EventLog, EventLogError, Position};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::{Projection, ProjectionError};
+use crate::{Projection, ProjectionError, Subscriber};
 
 const BATCH: i64 = 2000;
 
@@ -26,11 +26,21 @@ impl ProjectionHandle {
 /// Runs a projection for ever, restarting it from its checkpoint after a failure. A batch that
 /// failed was rolled back with its checkpoint, so the restart applies it again, once.
 pub fn spawn<P: Projection + Clone + Send>(log: EventLog, name: &'static str, projection: P) -> ProjectionHandle {
+    spawn_subscriber(log, name, projection, P::BATCH)
+}
+
+/// [`spawn`] for any checkpointed subscriber (the deciders too), `batch` events at a time.
+pub fn spawn_subscriber<S: Subscriber + Clone + Send + 'static>(
+    log: EventLog,
+    name: &'static str,
+    subscriber: S,
+    batch: i64,
+) -> ProjectionHandle {
     let (tx, progress) = watch::channel(0);
     let task = tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
-            let run = checkpoint::run_checkpointed(log.clone(), projection.clone(), P::BATCH, tx.clone()).await;
+            let run = checkpoint::run_checkpointed(log.clone(), subscriber.clone(), batch, tx.clone()).await;
             match run {
                 // Another worker (another process, or a replay) moved the checkpoint: normal.
                 Err(EventLogError::CheckpointMoved { actual, .. }) => {

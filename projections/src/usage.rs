@@ -4,7 +4,7 @@
 use simledger_eventlog::{Event, RecordedEvent};
 use sqlx::PgConnection;
 
-use crate::limits::usage_time;
+use crate::billing_periods::usage_time;
 use crate::{BoxError, Projection, Subscriber};
 
 pub const NAME: &str = "usage";

@@ -124,7 +124,7 @@ async fn one_run(config: &Config, args: &LimitsArgs, limits: bool, rate: f64) ->
     let (t1, head1, req1) = (Instant::now(), p.log.head().await?, super::ingest::requests(&sim));
     sim.stop();
     platform::drain_ingest(&p, Duration::from_secs(300)).await?;
-    if let Some(handle) = &p.limits {
+    for handle in [&p.enforcer, &p.limits].into_iter().flatten() {
         handle.reached(p.log.head().await?).await;
     }
     let (overshoot_mean, blocked) = if limits {

@@ -40,6 +40,8 @@ pub struct TestApp {
     pub core: Option<(simledger_core::RunningCore, simledger_core::CoreNames)>,
     pub nats: async_nats::Client,
     pub limits: ProjectionHandle,
+    /// The data-limit enforcer (a decider).
+    pub enforcer: ProjectionHandle,
     pub usage: ProjectionHandle,
     pub cdrs: ProjectionHandle,
     pub billing: ProjectionHandle,
@@ -75,7 +77,8 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
     let log = EventLog::new(db.pool().await);
     let registry = simledger_projections::spawn(log.clone(), "registry", Registry);
     let device = simledger_projections::spawn(log.clone(), device_commands::NAME, DeviceCommands);
-    let limits = simledger_projections::spawn(log.clone(), "limits", Limits::new(log.clone()));
+    let limits = simledger_projections::spawn(log.clone(), simledger_projections::limits::NAME, Limits);
+    let enforcer = simledger_policies::spawn_data_limit_enforcer(log.clone());
     let usage = simledger_projections::spawn(log.clone(), "usage", Usage);
     let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
     let billing = simledger_projections::spawn(
@@ -159,6 +162,7 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
         core,
         nats,
         limits,
+        enforcer,
         usage,
         cdrs,
         billing,

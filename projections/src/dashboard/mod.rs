@@ -15,7 +15,7 @@ use simledger_eventlog::catalog::ConnectionEvent;
 use simledger_eventlog::{Event, RecordedEvent};
 use sqlx::PgConnection;
 
-use crate::limits::usage_time;
+use crate::billing_periods::usage_time;
 use crate::{BoxError, Projection, Subscriber};
 
 pub const NAME: &str = "dashboard";

@@ -1,0 +1,27 @@
+//! Deciders: subscribers of the log that append decisions, kept apart from the read models
+//! (which only fold). Each keeps the state it decides from, folded from the log alone, commits
+//! it with its checkpoint, and appends its decisions with event ids derived from their cause,
+//! so a crash and a re-run append nothing twice.
+//!
+//! | decider | decides | from | state |
+//! |---|---|---|---|
+//! | [`data_limits`] | `sim.data_limit_reached` / `cleared` | SIM, fleet and data-session events | `limit_enforcer_*` |
+//!
+//! The pure part of each (what a cause decides, and the state after it) is a module of its own
+//! with given/when/then tests: [`data_limits::rule`].
+
+pub mod data_limits;
+
+pub use data_limits::DataLimitEnforcer;
+
+use simledger_eventlog::EventLog;
+use simledger_projections::ProjectionHandle;
+
+/// Runs the data-limit enforcer for ever, restarting it from its checkpoint after a failure.
+pub fn spawn_data_limit_enforcer(log: EventLog) -> ProjectionHandle {
+    simledger_projections::spawn_subscriber(log.clone(), data_limits::NAME, DataLimitEnforcer::new(log), BATCH)
+}
+
+/// Events per decider batch: smaller than a read model's, so a decision waits less behind the
+/// batch it is in.
+const BATCH: i64 = 2000;
