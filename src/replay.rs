@@ -22,7 +22,17 @@ pub async fn run(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
         limits::NAME => simledger_projections::replay(&log, limits::Limits).await?,
         usage::NAME => simledger_projections::replay(&log, usage::Usage).await?,
         cdrs::NAME => simledger_projections::replay(&log, cdrs::Cdrs).await?,
-        billing::NAME => simledger_projections::replay(&log, billing::Billing::new(log.clone())).await?,
+        billing::NAME => {
+            let billing = billing::Billing::replaying(log.clone());
+            let at = simledger_projections::replay(&log, billing.clone()).await?;
+            if billing.divergent() > 0 {
+                tracing::warn!(
+                    decisions = billing.divergent(),
+                    "the replay decided what the live fold had not; nothing of it was appended"
+                );
+            }
+            at
+        }
         device_commands::NAME => simledger_projections::replay(&log, device_commands::DeviceCommands).await?,
         event_streams::NAME => simledger_projections::replay(&log, event_streams::EventStreams).await?,
         dashboard::NAME => simledger_projections::replay(&log, dashboard::Dashboard).await?,

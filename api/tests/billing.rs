@@ -84,7 +84,9 @@ async fn a_replay_after_the_operator_changed_a_rate_prices_each_cdr_as_the_live_
     let (cdrs, billing) = (snapshot::<Cdrs>(pool).await.unwrap(), snapshot::<Billing>(pool).await.unwrap());
 
     simledger_projections::replay(&app.log, Cdrs).await.unwrap();
-    simledger_projections::replay(&app.log, Billing::new(app.log.clone())).await.unwrap();
+    let replay = Billing::replaying(app.log.clone());
+    simledger_projections::replay(&app.log, replay.clone()).await.unwrap();
+    assert_eq!(replay.divergent(), 0, "the replay decided what the live fold did");
 
     assert_eq!(app.log.head().await.unwrap(), head, "a replay appends nothing");
     assert_eq!(snapshot::<Cdrs>(pool).await.unwrap(), cdrs, "every CDR priced as it was live");

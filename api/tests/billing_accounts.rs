@@ -497,11 +497,10 @@ async fn replaying_the_billing_projection_gives_identical_balances() {
     };
     let before = docs().await;
     let head = app.log.head().await.unwrap();
-    let replayed =
-        simledger_projections::replay(&app.log, simledger_projections::billing::Billing::new(app.log.clone()))
-            .await
-            .unwrap();
+    let replay = simledger_projections::billing::Billing::replaying(app.log.clone());
+    let replayed = simledger_projections::replay(&app.log, replay.clone()).await.unwrap();
     assert_eq!(replayed, head);
+    assert_eq!(replay.divergent(), 0, "every trigger and action decided as it was live");
     assert_eq!(docs().await, before, "the same balances, triggers and counters");
     assert_eq!(app.log.head().await.unwrap(), head, "and no derived event twice");
 }

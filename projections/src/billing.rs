@@ -16,10 +16,13 @@
 //!   (`*set_fleet_data_limit`), `cdr.received` (`*cdrlog`), `billing.http_post_requested`
 //!   (`*http_post`, delivered by the exporters' `BillingPoster`), `billing.export_requested`
 //!   (`*export`, written by the exporters' `AccountExporter`).
-//!   The fold never reads them back, so a replay gives the same balances and appends nothing
-//!   new.
+//!   The fold never reads them back. Effects on SIMs and fleets decide from billing's own fold
+//!   of them (`billing_registry.rs`), never from the registry as it is now, so a replay
+//!   ([`Billing::replaying`]) decides exactly what the live fold did and appends none of that.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -40,12 +43,82 @@ pub const NAME: &str = "billing";
 pub struct Billing {
     log: EventLog,
     cache: Cache,
+    /// `Some` in a replay: what becomes of the decisions it takes again.
+    replay: Option<Replay>,
 }
 
 impl Billing {
+    /// The live fold: its decisions go to the log.
     pub fn new(log: EventLog) -> Self {
-        Self { log, cache: Cache::default() }
+        Self { log, cache: Cache::default(), replay: None }
     }
+
+    /// The fold for `simledger replay`: it rebuilds the tables and appends no decision the
+    /// live fold took already (those at or before the live checkpoint). Each of those must be
+    /// in the log under the same id; one that is not is counted ([`Billing::divergent`]) and
+    /// logged, never appended: it would mean the fold read something besides the log. Causes
+    /// past the live checkpoint are decided for the first time, so their decisions are appended
+    /// (the live worker resumes after the replay).
+    pub fn replaying(log: EventLog) -> Self {
+        let replay = Replay { live_at: Arc::new(OnceLock::new()), divergent: Arc::new(AtomicU64::new(0)) };
+        Self { log, cache: Cache::default(), replay: Some(replay) }
+    }
+
+    /// Decisions a replay took that the live fold had not: 0 unless the fold depends on more
+    /// than the log.
+    pub fn divergent(&self) -> u64 {
+        self.replay.as_ref().map_or(0, |r| r.divergent.load(Ordering::Relaxed))
+    }
+
+    /// Sends the batch's decisions where they go: the log, or (replaying) only those not taken
+    /// before.
+    async fn emit(&self, derived: Vec<(i64, NewEvent)>) -> Result<(), BoxError> {
+        if derived.is_empty() {
+            return Ok(());
+        }
+        let Some(replay) = &self.replay else {
+            self.log.append(derived.into_iter().map(|(_, e)| e).collect(), ExpectedVersion::Any).await?;
+            return Ok(());
+        };
+        let live_at = match replay.live_at.get() {
+            Some(at) => *at,
+            None => {
+                // Committed state, read beside the replay's transaction: the replay holds the
+                // checkpoint row, so the live worker cannot move it meanwhile.
+                let at: Option<i64> =
+                    sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1 AND shard = $2")
+                        .bind(NAME)
+                        .bind(self.log.shard())
+                        .fetch_optional(self.log.pool())
+                        .await?;
+                *replay.live_at.get_or_init(|| at.unwrap_or(0))
+            }
+        };
+        let (taken, new): (Vec<_>, Vec<_>) = derived.into_iter().partition(|(cause, _)| *cause <= live_at);
+        if !taken.is_empty() {
+            let ids: Vec<Uuid> = taken.iter().map(|(_, e)| e.event_id).collect();
+            let found: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM events WHERE event_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(self.log.pool())
+                .await?;
+            for (cause, e) in taken.iter().filter(|(_, e)| !found.contains(&e.event_id)) {
+                tracing::warn!(cause, event_type = %e.event_type, event_id = %e.event_id, "replay decided what the live fold did not; not appended");
+                replay.divergent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if !new.is_empty() {
+            self.log.append(new.into_iter().map(|(_, e)| e).collect(), ExpectedVersion::Any).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A replay's view of the live fold.
+#[derive(Clone)]
+struct Replay {
+    /// The live checkpoint when the replay began.
+    live_at: Arc<OnceLock<i64>>,
+    divergent: Arc<AtomicU64>,
 }
 
 /// Accounts and catalogs as this worker last wrote them, so a batch reads from the database only
@@ -85,8 +158,14 @@ impl Cache {
 }
 
 impl Projection for Billing {
-    const TABLES: &'static [&'static str] =
-        &["billing_accounts", "billing_catalog", "billing_plan_bindings", "billing_operator_rates"];
+    const TABLES: &'static [&'static str] = &[
+        "billing_accounts",
+        "billing_catalog",
+        "billing_plan_bindings",
+        "billing_operator_rates",
+        "billing_sims",
+        "billing_fleets",
+    ];
 }
 
 /// One batch's working set: accounts and catalogs loaded once, written back once.
@@ -96,7 +175,8 @@ struct Batch {
     dirty: Vec<(String, String)>,
     catalogs: HashMap<String, Catalog>,
     catalog_writes: BTreeMap<(String, &'static str, String), serde_json::Value>,
-    derived: Vec<NewEvent>,
+    /// Decisions, each with the position of the event that caused it.
+    derived: Vec<(i64, NewEvent)>,
     rates: HashMap<(&'static str, String), Option<Rate>>,
 }
 
@@ -373,6 +453,7 @@ impl Subscriber for Billing {
         };
         b.prefetch(tx, events.iter().flat_map(accounts_touched).collect()).await?;
         for e in events {
+            crate::billing_registry::fold(tx, &e.event).await?;
             match &e.event {
                 Event::OperatorRateSet(r) => {
                     crate::operator_rates::record(tx, crate::operator_rates::RateTable::Billing, r).await?;
@@ -510,13 +591,7 @@ impl Subscriber for Billing {
         // own, side by side. A crash between the two commits is already allowed for: the redo
         // appends the derived events again under the same ids, which the log drops.
         let derived = std::mem::take(&mut b.derived);
-        let append = async {
-            if !derived.is_empty() {
-                self.log.append(derived, ExpectedVersion::Any).await?;
-            }
-            Ok::<_, BoxError>(())
-        };
-        let (written, appended) = tokio::join!(b.write(tx), append);
+        let (written, appended) = tokio::join!(b.write(tx), self.emit(derived));
         written?;
         appended?;
         if b.accounts.len() <= Cache::MAX_ACCOUNTS {
@@ -722,7 +797,7 @@ async fn debit(tx: &mut PgConnection, b: &mut Batch, e: &RecordedEvent, u: Usage
     });
     let meta = Metadata::from_source(NAME).with_account(u.tenant.clone());
     let id = derived_id(e.event_id, &format!("balance.debited:{account_id}"));
-    b.derived.push(NewEvent::new(id, format!("billing-{}-{account_id}", u.tenant), &debited, &meta)?);
+    b.derived.push((e.position, NewEvent::new(id, format!("billing-{}-{account_id}", u.tenant), &debited, &meta)?));
     derive_effects(tx, b, e, &u.tenant, &account_id, u.sim_sid.as_deref(), &outcome).await
 }
 
@@ -746,14 +821,7 @@ async fn derive_effects(
                 };
                 // Only a SIM of the tenant: a billing account named after another tenant's SIM
                 // must not reach it.
-                let status: Option<SimStatus> = sqlx::query_scalar::<_, String>(
-                    "SELECT status FROM registry_sims WHERE sim_sid = $1 AND account_sid = $2",
-                )
-                .bind(sim)
-                .bind(tenant)
-                .fetch_optional(&mut *tx)
-                .await?
-                .and_then(|s| serde_json::from_value(serde_json::Value::String(s)).ok());
+                let status = crate::billing_registry::sim_status(tx, tenant, sim).await?;
                 let Some(from) = status else { continue };
                 let to = if *active { SimStatus::Active } else { SimStatus::Inactive };
                 if from == to || (*active && from != SimStatus::Inactive) {
@@ -767,7 +835,7 @@ async fn derive_effects(
                     reason: Some(format!("billing:{}", if *active { "*resume_sim" } else { "*suspend_sim" })),
                 });
                 let id = derived_id(e.event_id, &format!("sim_status:{n}"));
-                b.derived.push(NewEvent::new(id, format!("sim-{sim}"), &change, &meta)?);
+                b.derived.push((e.position, NewEvent::new(id, format!("sim-{sim}"), &change, &meta)?));
             }
             Effect::CdrLog { action_type, balance_id, balance_type, value } => {
                 let origin_id = derived_id(e.event_id, &format!("cdrlog:{n}")).to_string();
@@ -791,33 +859,20 @@ async fn derive_effects(
                     cost: Some(*value),
                 });
                 let id = derived_id(e.event_id, &format!("cdrlog-event:{n}"));
-                b.derived.push(NewEvent::new(id, format!("cdr-{tenant}"), &cdr, &meta)?);
+                b.derived.push((e.position, NewEvent::new(id, format!("cdr-{tenant}"), &cdr, &meta)?));
             }
             Effect::SetFleetDataLimit { fleet, megabytes } => {
                 let fleet = match fleet {
                     Some(f) => Some(f.clone()),
                     None if account.starts_with("HF") => Some(account.to_owned()),
                     None => match sim {
-                        Some(sim) => sqlx::query_scalar::<_, Option<String>>(
-                            "SELECT fleet_sid FROM registry_sims WHERE sim_sid = $1 AND account_sid = $2",
-                        )
-                        .bind(sim)
-                        .bind(tenant)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .flatten(),
+                        Some(sim) => crate::billing_registry::sim_fleet(tx, tenant, sim).await?,
                         None => None,
                     },
                 };
                 // Only the tenant's own fleet, and only when the limit changes.
-                let current: Option<(String, i64)> = match &fleet {
-                    Some(f) => {
-                        sqlx::query_as("SELECT fleet_sid, data_limit_mb FROM registry_fleets WHERE fleet_sid = $1 AND account_sid = $2")
-                            .bind(f)
-                            .bind(tenant)
-                            .fetch_optional(&mut *tx)
-                            .await?
-                    }
+                let current = match &fleet {
+                    Some(f) => crate::billing_registry::fleet_limit(tx, tenant, f).await?.map(|l| (f.clone(), l)),
                     None => None,
                 };
                 let Some((fleet_sid, limit)) = current else {
@@ -834,7 +889,7 @@ async fn derive_effects(
                     ..Default::default()
                 });
                 let id = derived_id(e.event_id, &format!("fleet_limit:{n}"));
-                b.derived.push(NewEvent::new(id, format!("fleet-{fleet_sid}"), &change, &meta)?);
+                b.derived.push((e.position, NewEvent::new(id, format!("fleet-{fleet_sid}"), &change, &meta)?));
             }
             Effect::HttpPost { url, account: snapshot } => {
                 let post = Event::BillingHttpPostRequested(BillingHttpPostRequested {
@@ -844,7 +899,7 @@ async fn derive_effects(
                     body: serde_json::to_string(&simledger_eventlog::cgr::AccountView::from(&**snapshot))?,
                 });
                 let id = derived_id(e.event_id, &format!("http_post:{n}"));
-                b.derived.push(NewEvent::new(id, format!("billing-{tenant}-{account}"), &post, &meta)?);
+                b.derived.push((e.position, NewEvent::new(id, format!("billing-{tenant}-{account}"), &post, &meta)?));
             }
             Effect::Log { account } => {
                 tracing::info!(account = %serde_json::to_string(account).unwrap_or_default(), "billing *log")
@@ -857,7 +912,7 @@ async fn derive_effects(
                     account_view: serde_json::to_string(&simledger_eventlog::cgr::AccountView::from(&**snapshot))?,
                 });
                 let id = derived_id(e.event_id, &format!("export:{n}"));
-                b.derived.push(NewEvent::new(id, format!("billing-{tenant}-{account}"), &export, &meta)?);
+                b.derived.push((e.position, NewEvent::new(id, format!("billing-{tenant}-{account}"), &export, &meta)?));
             }
         }
     }

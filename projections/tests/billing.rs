@@ -94,3 +94,132 @@ async fn a_live_worker_sees_an_account_another_writer_changed_at_its_own_positio
     assert_eq!(data_left(&log).await, Decimal::from(4000), "the debit applies to the rewritten account");
     worker.task.abort();
 }
+
+/// `*suspend_sim` on the SIM's own billing account, applied at once.
+fn suspend() -> Event {
+    Event::BillingActionsApplied(BillingActionsApplied {
+        tenant: TENANT.into(),
+        account: SIM.into(),
+        actions: vec![Action {
+            action_type: "*suspend_sim".into(),
+            extra_parameters: String::new(),
+            weight: Decimal::from(10),
+            balance: BalanceFilter::default(),
+        }],
+        at: Utc::now(),
+        reason: "test".into(),
+    })
+}
+
+fn status(from: SimStatus, to: SimStatus) -> Event {
+    Event::SimStatusChanged(SimStatusChanged {
+        sim_sid: SIM.into(),
+        account_sid: TENANT.into(),
+        from,
+        to,
+        reason: None,
+    })
+}
+
+/// The SIM status changes billing appended.
+async fn suspensions(log: &EventLog) -> Vec<(SimStatus, SimStatus)> {
+    log.read(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::SimStatusChanged(s) if s.reason.as_deref() == Some("billing:*suspend_sim") => Some((s.from, s.to)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn effects_decide_from_the_sims_state_at_their_cause_so_a_replay_decides_the_same() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let registered = SimRegistered {
+        sim_sid: SIM.into(),
+        account_sid: TENANT.into(),
+        iccid: "8988307000000000001".into(),
+        status: SimStatus::Inactive,
+        fleet_sid: None,
+        unique_name: None,
+    };
+    append(&log, Event::SimRegistered(registered)).await;
+    // Inactive already: nothing to suspend. Then the customer activates it, and a second
+    // `*suspend_sim` suspends it. No registry projection runs: billing knows the SIM itself.
+    append(&log, suspend()).await;
+    append(&log, status(SimStatus::Inactive, SimStatus::Active)).await;
+    append(&log, suspend()).await;
+    let worker = simledger_projections::spawn(log.clone(), NAME, Billing::new(log.clone()));
+    let head = loop {
+        let head = log.head().await.unwrap();
+        assert!(tokio::time::timeout(Duration::from_secs(10), worker.reached(head)).await.unwrap());
+        if log.head().await.unwrap() == head {
+            break head;
+        }
+    };
+    assert_eq!(suspensions(&log).await, [(SimStatus::Active, SimStatus::Inactive)]);
+    // The SIM is active again today; a replay still decides as the live fold did at each cause.
+    append(&log, status(SimStatus::Inactive, SimStatus::Active)).await;
+    let head = head + 1;
+    assert!(worker.reached(head).await);
+    worker.task.abort();
+    let before = simledger_projections::snapshot::<Billing>(log.pool()).await.unwrap();
+    let replay = Billing::replaying(log.clone());
+    assert_eq!(simledger_projections::replay(&log, replay.clone()).await.unwrap(), head);
+    assert_eq!(replay.divergent(), 0, "every decision of the replay is one the live fold took");
+    assert_eq!(log.head().await.unwrap(), head, "a replay appends nothing");
+    assert_eq!(simledger_projections::snapshot::<Billing>(log.pool()).await.unwrap(), before);
+    assert_eq!(suspensions(&log).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_replay_counts_a_decision_the_live_fold_never_took_and_does_not_append_it() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let registered = SimRegistered {
+        sim_sid: SIM.into(),
+        account_sid: TENANT.into(),
+        iccid: "8988307000000000001".into(),
+        status: SimStatus::Active,
+        fleet_sid: None,
+        unique_name: None,
+    };
+    append(&log, Event::SimRegistered(registered)).await;
+    append(&log, suspend()).await;
+    // The live fold applied both events, but its suspension is not in the log (as if an older
+    // release had decided otherwise): the checkpoint stands past them.
+    let head = log.head().await.unwrap();
+    let mut tx = log.pool().begin().await.unwrap();
+    checkpoint::advance(&mut tx, NAME, log.shard(), 0, head).await.unwrap();
+    tx.commit().await.unwrap();
+    let replay = Billing::replaying(log.clone());
+    simledger_projections::replay(&log, replay.clone()).await.unwrap();
+    assert_eq!(replay.divergent(), 1);
+    assert_eq!(log.head().await.unwrap(), head, "what the live fold did not decide, a replay does not append");
+    assert!(suspensions(&log).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_replay_ahead_of_the_live_fold_takes_the_decisions_it_has_not_taken_yet() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let registered = SimRegistered {
+        sim_sid: SIM.into(),
+        account_sid: TENANT.into(),
+        iccid: "8988307000000000001".into(),
+        status: SimStatus::Active,
+        fleet_sid: None,
+        unique_name: None,
+    };
+    append(&log, Event::SimRegistered(registered)).await;
+    append(&log, suspend()).await;
+    // No live worker has read these yet; the live one resumes after the replay, so the replay
+    // must decide them.
+    let replay = Billing::replaying(log.clone());
+    simledger_projections::replay(&log, replay.clone()).await.unwrap();
+    assert_eq!(replay.divergent(), 0);
+    assert_eq!(suspensions(&log).await, [(SimStatus::Active, SimStatus::Inactive)]);
+}
