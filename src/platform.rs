@@ -117,7 +117,7 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
         .with_destination_policy(config.destination_policy());
     if let Some(b) = &billing {
         commands = commands.with_billing(b.progress.clone());
-        others.push(billing::spawn_plan_scheduler(log.clone()).abort_handle());
+        others.push(simledger_policies::plan_scheduler::spawn(log.clone()).abort_handle());
     }
     simledger_core::ensure_streams(&async_nats::jetstream::new(nats.clone()), &names).await?;
     let core = if core {

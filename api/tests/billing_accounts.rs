@@ -541,7 +541,7 @@ async fn plans_fire_asap_once_then_each_period_and_a_rerun_scheduler_repeats_not
 /// Runs the plan scheduler once as if `seconds` after `from`, and waits for billing to apply it.
 async fn fire(app: &TestApp, from: chrono::DateTime<chrono::Utc>, seconds: i64) -> usize {
     let now = from + chrono::Duration::seconds(seconds);
-    let n = simledger_projections::billing::fire_due_plans(&app.log, now, 100).await.unwrap();
+    let n = simledger_policies::plan_scheduler::fire_due_plans(&app.log, now, 100).await.unwrap();
     settled(app).await;
     n
 }

@@ -6,11 +6,13 @@
 //! | decider | decides | from | state |
 //! |---|---|---|---|
 //! | [`data_limits`] | `sim.data_limit_reached` / `cleared` | SIM, fleet and data-session events | `limit_enforcer_*` |
+//! | [`plan_scheduler`] | `billing.plan_fired` | the clock, and the plan bindings the `billing` fold keeps | none: ids from binding and moment |
 //!
 //! The pure part of each (what a cause decides, and the state after it) is a module of its own
 //! with given/when/then tests: [`data_limits::rule`].
 
 pub mod data_limits;
+pub mod plan_scheduler;
 
 pub use data_limits::DataLimitEnforcer;
 
