@@ -34,6 +34,9 @@ pub enum EventLogError {
     Handler { name: String, source: Box<dyn std::error::Error + Send + Sync> },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The binary COPY a page of the log is read with does not parse.
+    #[error("reading the log: {0}")]
+    CopyFormat(#[from] crate::copy::CopyFormatError),
 }
 
 impl EventLogError {

@@ -19,6 +19,7 @@ mod envelope;
 mod error;
 pub mod networks;
 mod read;
+pub use read::Pages;
 pub mod stream_types;
 mod subscribe;
 
@@ -93,6 +94,18 @@ impl EventLog {
     /// Up to `limit` events after `after`, in position order.
     pub async fn read(&self, after: Position, limit: i64) -> Result<Vec<RecordedEvent>> {
         read::read(&self.pool, self.shard, after, limit).await
+    }
+
+    /// [`Self::read`] with a prepared `SELECT` instead of a `COPY`: cheaper for the few events
+    /// a live reader wants, slower for pages of thousands.
+    pub async fn read_few(&self, after: Position, limit: i64) -> Result<Vec<RecordedEvent>> {
+        read::read_few(&self.pool, self.shard, after, limit).await
+    }
+
+    /// The log after `after`, in pages of `page` events, each read while the previous one is
+    /// worked on (replays and catch-ups).
+    pub fn pages(&self, after: Position, page: i64) -> read::Pages {
+        read::Pages::start(self.pool.clone(), self.shard, after, page)
     }
 
     /// The events of the given types after `after`, looking at most `span` positions ahead and

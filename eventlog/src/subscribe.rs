@@ -13,12 +13,15 @@ pub struct Subscription {
     listener: PgListener,
     position: Position,
     batch: i64,
+    /// Whether the last read filled a batch: the subscriber is catching up and reads with a
+    /// `COPY`; live, it reads the few new events with a prepared `SELECT`.
+    behind: bool,
 }
 
 impl Subscription {
     pub(crate) async fn start(log: EventLog, after: Position, batch: i64) -> Result<Self> {
         let listener = listen(&log).await?;
-        Ok(Self { log, listener, position: after, batch: batch.max(1) })
+        Ok(Self { log, listener, position: after, batch: batch.max(1), behind: true })
     }
 
     /// The last position delivered.
@@ -29,7 +32,13 @@ impl Subscription {
     /// The next events after [`Self::position`]; waits when there are none yet.
     pub async fn next_batch(&mut self) -> Result<Vec<RecordedEvent>> {
         loop {
-            let events = self.log.read(self.position, self.batch).await?;
+            let (pool, shard) = (self.log.pool(), self.log.shard());
+            let events = if self.behind {
+                crate::read::read(pool, shard, self.position, self.batch).await?
+            } else {
+                crate::read::read_few(pool, shard, self.position, self.batch).await?
+            };
+            self.behind = events.len() as i64 == self.batch;
             if let Some(last) = events.last() {
                 self.position = last.position;
                 return Ok(events);

@@ -75,10 +75,10 @@ pub async fn replay<P: Projection + Clone>(log: &EventLog, projection: P) -> Res
     sqlx::query(&format!("TRUNCATE {tables}")).execute(&mut *tx).await?;
     let mut worker = projection.clone();
     let mut at = 0;
-    loop {
-        let events = log.read(at, BATCH).await?;
-        let Some(last) = events.last() else { break };
-        let to = last.position;
+    // The next page is read while this one is applied.
+    let mut pages = log.pages(0, BATCH);
+    while let Some(events) = pages.next().await? {
+        let to = events.last().map_or(at, |e| e.position);
         checkpoint::apply_or_dead_letter(&mut tx, &projection, &mut worker, &events).await?;
         at = to;
     }

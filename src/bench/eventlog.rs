@@ -134,15 +134,39 @@ pub async fn run(config: &Config, args: EventlogArgs) -> anyhow::Result<()> {
 
     eprintln!("reading back…");
     let started = Instant::now();
-    let (mut at, mut read) = (0, 0usize);
-    loop {
-        let batch = log.read(at, 10_000).await?;
-        let Some(last) = batch.last() else { break };
-        at = last.position;
-        read += batch.len();
+    // As a replay or a catch-up reads: pages of typed events, the next read while one is used.
+    let mut read = 0usize;
+    let mut pages = log.pages(0, 10_000);
+    while let Some(page) = pages.next().await? {
+        read += page.len();
     }
     let read_secs = started.elapsed().as_secs_f64();
     anyhow::ensure!(read == args.events, "read back {read} of {} events", args.events);
+    // The breakdown: the same pages read with a prepared SELECT, one after the other (how the
+    // log was read before pages came by COPY, one read ahead)…
+    let started = Instant::now();
+    let (mut at, mut selected) = (0, 0usize);
+    loop {
+        let page = log.read_few(at, 10_000).await?;
+        let Some(last) = page.last() else { break };
+        at = last.position;
+        selected += page.len();
+    }
+    let select_rate = selected as f64 / started.elapsed().as_secs_f64();
+    // …and decoding the same events' JSON alone, on one core, no I/O.
+    let sample: Vec<(String, String)> = (0..args.events.min(100_000))
+        .map(|i| {
+            let e = spec.new_event(i, &metadata);
+            (e.data_json().to_owned(), serde_json::to_string(&metadata).expect("serializes"))
+        })
+        .collect();
+    let started = Instant::now();
+    for (data, meta) in &sample {
+        let event = simledger_eventlog::Event::decode("sms.mo.submitted", data)?;
+        let meta: simledger_eventlog::Metadata = serde_json::from_str(meta)?;
+        std::hint::black_box((event, meta));
+    }
+    let decode_rate = sample.len() as f64 / started.elapsed().as_secs_f64();
 
     eprintln!("measuring the references…");
     let copy_out_secs = copy_out(&pool).await?;
@@ -175,6 +199,8 @@ pub async fn run(config: &Config, args: EventlogArgs) -> anyhow::Result<()> {
         Figure::plain("time_in_commit", share(profile.commit_ns, profile_before.commit_ns), "%"),
         Figure::against("append_vs_indexed_copy", append, "events/s", "COPY into table w/ log indexes", copy_indexed),
         Figure::against("catch_up_read", n / read_secs, "events/s", "COPY events TO STDOUT", n / copy_out_secs),
+        Figure::against("catch_up_vs_select", n / read_secs, "events/s", "SELECT pages, one at a time", select_rate),
+        Figure::against("catch_up_vs_decode", n / read_secs, "events/s", "JSON decode alone, 1 core", decode_rate),
         Figure::against("append_vs_copy", append, "events/s", "COPY into plain table", copy_plain),
     ];
     print(&figures, args.json);
