@@ -105,16 +105,35 @@ impl Subscriber for Limits {
             .execute(&mut *tx)
             .await?;
         }
+        // The last decision on each period stands; one statement sets them all.
+        let mut last: HashMap<(&str, DateTime<Utc>), bool> = HashMap::new();
         for (d, blocked) in decisions {
-            // The period the decision names: by its end, else (decisions from before periods
-            // carried one) the SIM's latest.
+            match d.period_end {
+                Some(end) => {
+                    last.insert((d.sim_sid.as_str(), end), blocked);
+                }
+                // Decisions from before they named their period's end: the SIM's latest.
+                None => {
+                    sqlx::query(
+                        "UPDATE limits_periods SET blocked = $2 WHERE sim_sid = $1 AND period_start = ( \
+                         SELECT max(period_start) FROM limits_periods WHERE sim_sid = $1)",
+                    )
+                    .bind(&d.sim_sid)
+                    .bind(blocked)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        if !last.is_empty() {
+            let (keys, blocked): (Vec<_>, Vec<bool>) = last.into_iter().unzip();
             sqlx::query(
-                "UPDATE limits_periods SET blocked = $3 WHERE sim_sid = $1 AND period_start = ( \
-                 SELECT period_start FROM limits_periods WHERE sim_sid = $1 AND ($2::timestamptz IS NULL OR period_end = $2) \
-                 ORDER BY period_start DESC LIMIT 1)",
+                "UPDATE limits_periods p SET blocked = d.blocked \
+                 FROM unnest($1::text[], $2::timestamptz[], $3::bool[]) AS d(sim_sid, period_end, blocked) \
+                 WHERE p.sim_sid = d.sim_sid AND p.period_end = d.period_end",
             )
-            .bind(&d.sim_sid)
-            .bind(d.period_end)
+            .bind(keys.iter().map(|(sim, _)| *sim).collect::<Vec<_>>())
+            .bind(keys.iter().map(|(_, end)| *end).collect::<Vec<_>>())
             .bind(blocked)
             .execute(&mut *tx)
             .await?;

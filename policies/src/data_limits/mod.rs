@@ -235,13 +235,24 @@ impl Subscriber for DataLimitEnforcer {
                     if self.next_rollover.is_some_and(|end| at >= end) {
                         self.settle(tx).await?;
                         roll_over(tx, at, &mut decisions).await?;
+                        self.next_rollover = earliest_blocked_end(tx).await?;
                     }
+                    let before = decisions.len();
                     self.record_usage(tx, c, at, &mut decisions).await?;
+                    // A block moves the next boundary no later than its period's end, known in
+                    // memory. A lift may leave the boundary early: that costs one rollover query
+                    // that finds nothing, never a decision, so no round trip is spent here.
+                    if decisions.len() != before {
+                        if let Some(p) = self.periods.get(&c.sim_sid).filter(|p| p.blocked) {
+                            self.next_rollover = Some(self.next_rollover.map_or(p.period_end, |n| n.min(p.period_end)));
+                        }
+                    }
+                    continue;
                 }
                 _ => {}
             }
             if decisions.len() != decided {
-                // A block was set or lifted: the next boundary may have moved.
+                // A block was set or lifted in the tables: the next boundary may have moved.
                 self.flush(tx).await?;
                 self.next_rollover = earliest_blocked_end(tx).await?;
             }
