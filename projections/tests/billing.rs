@@ -95,6 +95,19 @@ async fn a_live_worker_sees_an_account_another_writer_changed_at_its_own_positio
     worker.task.abort();
 }
 
+/// The tenant's SIM, registered with `status`.
+async fn register(log: &EventLog, status: SimStatus) {
+    let registered = SimRegistered {
+        sim_sid: SIM.into(),
+        account_sid: TENANT.into(),
+        iccid: "8988307000000000001".into(),
+        status,
+        fleet_sid: None,
+        unique_name: None,
+    };
+    append(log, Event::SimRegistered(registered)).await;
+}
+
 /// `*suspend_sim` on the SIM's own billing account, applied at once.
 fn suspend() -> Event {
     Event::BillingActionsApplied(BillingActionsApplied {
@@ -138,15 +151,7 @@ async fn suspensions(log: &EventLog) -> Vec<(SimStatus, SimStatus)> {
 async fn effects_decide_from_the_sims_state_at_their_cause_so_a_replay_decides_the_same() {
     let db = TestDatabase::new().await;
     let log = EventLog::new(db.pool().await);
-    let registered = SimRegistered {
-        sim_sid: SIM.into(),
-        account_sid: TENANT.into(),
-        iccid: "8988307000000000001".into(),
-        status: SimStatus::Inactive,
-        fleet_sid: None,
-        unique_name: None,
-    };
-    append(&log, Event::SimRegistered(registered)).await;
+    register(&log, SimStatus::Inactive).await;
     // Inactive already: nothing to suspend. Then the customer activates it, and a second
     // `*suspend_sim` suspends it. No registry projection runs: billing knows the SIM itself.
     append(&log, suspend()).await;
@@ -179,15 +184,7 @@ async fn effects_decide_from_the_sims_state_at_their_cause_so_a_replay_decides_t
 async fn a_replay_counts_a_decision_the_live_fold_never_took_and_does_not_append_it() {
     let db = TestDatabase::new().await;
     let log = EventLog::new(db.pool().await);
-    let registered = SimRegistered {
-        sim_sid: SIM.into(),
-        account_sid: TENANT.into(),
-        iccid: "8988307000000000001".into(),
-        status: SimStatus::Active,
-        fleet_sid: None,
-        unique_name: None,
-    };
-    append(&log, Event::SimRegistered(registered)).await;
+    register(&log, SimStatus::Active).await;
     append(&log, suspend()).await;
     // The live fold applied both events, but its suspension is not in the log (as if an older
     // release had decided otherwise): the checkpoint stands past them.
@@ -206,15 +203,7 @@ async fn a_replay_counts_a_decision_the_live_fold_never_took_and_does_not_append
 async fn a_replay_ahead_of_the_live_fold_takes_the_decisions_it_has_not_taken_yet() {
     let db = TestDatabase::new().await;
     let log = EventLog::new(db.pool().await);
-    let registered = SimRegistered {
-        sim_sid: SIM.into(),
-        account_sid: TENANT.into(),
-        iccid: "8988307000000000001".into(),
-        status: SimStatus::Active,
-        fleet_sid: None,
-        unique_name: None,
-    };
-    append(&log, Event::SimRegistered(registered)).await;
+    register(&log, SimStatus::Active).await;
     append(&log, suspend()).await;
     // No live worker has read these yet; the live one resumes after the replay, so the replay
     // must decide them.
