@@ -16,7 +16,6 @@
 
 pub mod billing;
 pub mod billing_periods;
-mod billing_registry;
 pub mod cdrs;
 pub mod dashboard;
 pub mod device_commands;

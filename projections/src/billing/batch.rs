@@ -1,0 +1,217 @@
+//! One batch's working set of accounts and catalogs, and the cache that carries it between
+//! batches.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use simledger_billing::{Account, Catalog, Rate};
+use simledger_eventlog::NewEvent;
+use sqlx::PgConnection;
+
+use super::usage::rate;
+use crate::BoxError;
+
+/// Accounts and catalogs as this worker last wrote them, so a batch reads from the database only
+/// what it has not seen. Sound because only this projection writes its tables and a worker lives
+/// only while its batches commit (the runner drops it on any failure, and a fresh one starts
+/// with an empty cache); a write by anyone else (a replay, another process's worker) moves the
+/// checkpoint's `updated_at` away from the one this worker last committed, which empties it.
+#[derive(Clone, Default)]
+pub(super) struct Cache {
+    pub(super) accounts: HashMap<(String, String), Option<Account>>,
+    pub(super) catalogs: HashMap<String, Catalog>,
+    /// `now()` of the last transaction this worker applied a batch in: the checkpoint's
+    /// `updated_at` for as long as no one else advances it.
+    pub(super) committed_at: Option<DateTime<Utc>>,
+}
+
+impl Cache {
+    /// Past this many accounts the cache starts again empty (memory stays bounded).
+    pub(super) const MAX_ACCOUNTS: usize = 250_000;
+
+    /// Empties the cache unless the checkpoint was last advanced by this worker.
+    pub(super) async fn validate(&mut self, tx: &mut PgConnection, name: &str, shard: i32) -> Result<(), BoxError> {
+        let (updated_at, now): (Option<DateTime<Utc>>, DateTime<Utc>) =
+            sqlx::query_as("SELECT (SELECT updated_at FROM checkpoints WHERE name = $1 AND shard = $2), now()")
+                .bind(name)
+                .bind(shard)
+                .fetch_one(&mut *tx)
+                .await?;
+        if self.committed_at.is_none() || updated_at != self.committed_at {
+            self.accounts.clear();
+            self.catalogs.clear();
+        }
+        // The checkpoint advance in this transaction stamps `updated_at = now()`.
+        self.committed_at = Some(now);
+        Ok(())
+    }
+}
+
+/// One batch's working set: accounts and catalogs loaded once, written back once.
+#[derive(Default)]
+pub(super) struct Batch {
+    pub(super) accounts: HashMap<(String, String), Option<Account>>,
+    pub(super) dirty: Vec<(String, String)>,
+    pub(super) catalogs: HashMap<String, Catalog>,
+    pub(super) catalog_writes: BTreeMap<(String, &'static str, String), serde_json::Value>,
+    /// Decisions, each with the position of the event that caused it.
+    pub(super) derived: Vec<(i64, NewEvent)>,
+    pub(super) rates: HashMap<(&'static str, String), Option<Rate>>,
+}
+
+impl Batch {
+    pub(super) async fn account(
+        &mut self,
+        tx: &mut PgConnection,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<&mut Account>, BoxError> {
+        let key = (tenant.to_owned(), id.to_owned());
+        if !self.accounts.contains_key(&key) {
+            let doc: Option<sqlx::types::Json<Account>> =
+                sqlx::query_scalar("SELECT doc FROM billing_accounts WHERE tenant = $1 AND account = $2")
+                    .bind(tenant)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            self.accounts.insert(key.clone(), doc.map(|d| d.0));
+        }
+        Ok(self.accounts.get_mut(&key).and_then(Option::as_mut))
+    }
+
+    pub(super) async fn account_or_new(
+        &mut self,
+        tx: &mut PgConnection,
+        tenant: &str,
+        id: &str,
+    ) -> Result<&mut Account, BoxError> {
+        if self.account(tx, tenant, id).await?.is_none() {
+            self.accounts.insert((tenant.to_owned(), id.to_owned()), Some(Account::new(tenant, id)));
+        }
+        Ok(self.account(tx, tenant, id).await?.expect("just made"))
+    }
+
+    /// Loads every account the batch may touch in one query.
+    pub(super) async fn prefetch(
+        &mut self,
+        tx: &mut PgConnection,
+        keys: Vec<(String, String)>,
+    ) -> Result<(), BoxError> {
+        let keys: Vec<(String, String)> = keys.into_iter().filter(|k| !self.accounts.contains_key(k)).collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let (tenants, ids): (Vec<String>, Vec<String>) = keys.iter().cloned().unzip();
+        let found: Vec<(String, String, sqlx::types::Json<Account>)> = sqlx::query_as(
+            "SELECT a.tenant, a.account, a.doc FROM billing_accounts a \
+             JOIN unnest($1::text[], $2::text[]) AS k(tenant, account) ON a.tenant = k.tenant AND a.account = k.account",
+        )
+        .bind(&tenants)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        for key in keys {
+            self.accounts.entry(key).or_insert(None);
+        }
+        for (tenant, id, doc) in found {
+            self.accounts.insert((tenant, id), Some(doc.0));
+        }
+        Ok(())
+    }
+
+    /// The price of usage past the unit balances, looked up once per batch.
+    pub(super) async fn rate(
+        &mut self,
+        tx: &mut PgConnection,
+        tor: &'static str,
+        destination: &str,
+    ) -> Result<Option<Rate>, BoxError> {
+        let key = (tor, destination.to_owned());
+        if let Some(r) = self.rates.get(&key) {
+            return Ok(r.clone());
+        }
+        let r = rate(tx, tor, destination).await?;
+        self.rates.insert(key, r.clone());
+        Ok(r)
+    }
+
+    pub(super) fn touch(&mut self, tenant: &str, id: &str) {
+        self.dirty.push((tenant.to_owned(), id.to_owned()));
+    }
+
+    pub(super) async fn catalog(&mut self, tx: &mut PgConnection, tenant: &str) -> Result<&mut Catalog, BoxError> {
+        if !self.catalogs.contains_key(tenant) {
+            let rows: Vec<(String, String, serde_json::Value)> =
+                sqlx::query_as("SELECT kind, id, doc FROM billing_catalog WHERE tenant = $1")
+                    .bind(tenant)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            self.catalogs.insert(tenant.to_owned(), catalog_from_rows(rows)?);
+        }
+        Ok(self.catalogs.get_mut(tenant).expect("just loaded"))
+    }
+
+    pub(super) async fn write(&mut self, tx: &mut PgConnection) -> Result<(), BoxError> {
+        self.dirty.sort();
+        self.dirty.dedup();
+        let (mut tenants, mut ids, mut docs) = (Vec::new(), Vec::new(), Vec::new());
+        for key in std::mem::take(&mut self.dirty) {
+            if let Some(Some(account)) = self.accounts.get(&key) {
+                docs.push(serde_json::to_string(account)?);
+                tenants.push(key.0);
+                ids.push(key.1);
+            }
+        }
+        if !docs.is_empty() {
+            sqlx::query(
+                "INSERT INTO billing_accounts (tenant, account, doc) \
+                 SELECT t, a, d::jsonb FROM unnest($1::text[], $2::text[], $3::text[]) AS u(t, a, d) \
+                 ON CONFLICT (tenant, account) DO UPDATE SET doc = EXCLUDED.doc",
+            )
+            .bind(&tenants)
+            .bind(&ids)
+            .bind(&docs)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for ((tenant, kind, id), doc) in std::mem::take(&mut self.catalog_writes) {
+            sqlx::query(
+                "INSERT INTO billing_catalog (tenant, kind, id, doc) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant, kind, id) DO UPDATE SET doc = $4",
+            )
+            .bind(tenant)
+            .bind(kind)
+            .bind(id)
+            .bind(doc)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A tenant's definitions from its `billing_catalog` rows `(kind, id, doc)`.
+pub(super) fn catalog_from_rows(rows: Vec<(String, String, serde_json::Value)>) -> Result<Catalog, serde_json::Error> {
+    let mut catalog = Catalog::default();
+    for (kind, id, doc) in rows {
+        match kind.as_str() {
+            "actions" => {
+                catalog.actions.insert(id, serde_json::from_value(doc)?);
+            }
+            "triggers" => {
+                catalog.trigger_groups.insert(id, serde_json::from_value(doc)?);
+            }
+            "plan" => {
+                catalog.plans.insert(id, serde_json::from_value(doc)?);
+            }
+            "rate" => {
+                catalog.rates.insert(id, serde_json::from_value(doc)?);
+            }
+            _ => {
+                let prefixes: Vec<String> = serde_json::from_value(doc)?;
+                catalog.destinations.set(&id, prefixes);
+            }
+        }
+    }
+    Ok(catalog)
+}

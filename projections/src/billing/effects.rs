@@ -1,0 +1,138 @@
+//! What a fold decides beyond the account, as events whose ids derive from their cause.
+
+use std::collections::BTreeMap;
+
+use simledger_billing::{Effect, Outcome};
+use simledger_eventlog::catalog::{
+    BillingExportRequested, BillingHttpPostRequested, ExternalCdr, FleetUpdated, SimStatus, SimStatusChanged,
+};
+use simledger_eventlog::{Event, Metadata, NewEvent, RecordedEvent};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::batch::Batch;
+use super::NAME;
+use crate::BoxError;
+
+/// An id derived from the event that caused a derived event.
+pub(super) fn derived_id(source: Uuid, what: &str) -> Uuid {
+    Uuid::new_v5(&source, what.as_bytes())
+}
+
+/// Turns a fold's effects into events (or log lines).
+pub(super) async fn derive_effects(
+    tx: &mut PgConnection,
+    b: &mut Batch,
+    e: &RecordedEvent,
+    tenant: &str,
+    account: &str,
+    sim: Option<&str>,
+    outcome: &Outcome,
+) -> Result<(), BoxError> {
+    let meta = Metadata::from_source(NAME).with_account(tenant.to_owned());
+    for (n, effect) in outcome.effects.iter().enumerate() {
+        match effect {
+            Effect::SimStatus { active } => {
+                let Some(sim) = sim else {
+                    tracing::warn!(account, "*suspend_sim/*resume_sim on an account that is not a SIM's");
+                    continue;
+                };
+                // Only a SIM of the tenant: a billing account named after another tenant's SIM
+                // must not reach it.
+                let status = super::registry::sim_status(tx, tenant, sim).await?;
+                let Some(from) = status else { continue };
+                let to = if *active { SimStatus::Active } else { SimStatus::Inactive };
+                if from == to || (*active && from != SimStatus::Inactive) {
+                    continue;
+                }
+                let change = Event::SimStatusChanged(SimStatusChanged {
+                    sim_sid: sim.to_owned(),
+                    account_sid: tenant.to_owned(),
+                    from,
+                    to,
+                    reason: Some(format!("billing:{}", if *active { "*resume_sim" } else { "*suspend_sim" })),
+                });
+                let id = derived_id(e.event_id, &format!("sim_status:{n}"));
+                b.derived.push((e.position, NewEvent::new(id, format!("sim-{sim}"), &change, &meta)?));
+            }
+            Effect::CdrLog { action_type, balance_id, balance_type, value } => {
+                let origin_id = derived_id(e.event_id, &format!("cdrlog:{n}")).to_string();
+                let cdr = Event::CdrReceived(ExternalCdr {
+                    cgrid: crate::cdrs::cgrid(&origin_id, "billing"),
+                    run_id: action_type.clone(),
+                    origin_host: "billing".into(),
+                    source: crate::cdrs::CDRLOG_SOURCE.into(),
+                    origin_id: origin_id.clone(),
+                    tor: balance_type.as_str().into(),
+                    request_type: "*none".into(),
+                    tenant: tenant.to_owned(),
+                    category: balance_id.clone(),
+                    account: account.to_owned(),
+                    subject: account.to_owned(),
+                    destination: String::new(),
+                    setup_time: e.recorded_at,
+                    answer_time: e.recorded_at,
+                    usage: 1,
+                    extra_fields: BTreeMap::new(),
+                    cost: Some(*value),
+                });
+                let id = derived_id(e.event_id, &format!("cdrlog-event:{n}"));
+                b.derived.push((e.position, NewEvent::new(id, format!("cdr-{tenant}"), &cdr, &meta)?));
+            }
+            Effect::SetFleetDataLimit { fleet, megabytes } => {
+                let fleet = match fleet {
+                    Some(f) => Some(f.clone()),
+                    None if account.starts_with("HF") => Some(account.to_owned()),
+                    None => match sim {
+                        Some(sim) => super::registry::sim_fleet(tx, tenant, sim).await?,
+                        None => None,
+                    },
+                };
+                // Only the tenant's own fleet, and only when the limit changes.
+                let current = match &fleet {
+                    Some(f) => super::registry::fleet_limit(tx, tenant, f).await?.map(|l| (f.clone(), l)),
+                    None => None,
+                };
+                let Some((fleet_sid, limit)) = current else {
+                    tracing::warn!(account, ?fleet, "*set_fleet_data_limit: no fleet of the tenant to set");
+                    continue;
+                };
+                if limit == *megabytes {
+                    continue;
+                }
+                let change = Event::FleetUpdated(FleetUpdated {
+                    fleet_sid: fleet_sid.clone(),
+                    account_sid: tenant.to_owned(),
+                    data_limit_mb: Some(*megabytes),
+                    ..Default::default()
+                });
+                let id = derived_id(e.event_id, &format!("fleet_limit:{n}"));
+                b.derived.push((e.position, NewEvent::new(id, format!("fleet-{fleet_sid}"), &change, &meta)?));
+            }
+            Effect::HttpPost { url, account: snapshot } => {
+                let post = Event::BillingHttpPostRequested(BillingHttpPostRequested {
+                    tenant: tenant.to_owned(),
+                    account: account.to_owned(),
+                    url: url.clone(),
+                    body: serde_json::to_string(&simledger_eventlog::cgr::AccountView::from(&**snapshot))?,
+                });
+                let id = derived_id(e.event_id, &format!("http_post:{n}"));
+                b.derived.push((e.position, NewEvent::new(id, format!("billing-{tenant}-{account}"), &post, &meta)?));
+            }
+            Effect::Log { account } => {
+                tracing::info!(account = %serde_json::to_string(account).unwrap_or_default(), "billing *log")
+            }
+            Effect::Export { exporter_ids, account: snapshot } => {
+                let export = Event::BillingExportRequested(BillingExportRequested {
+                    tenant: tenant.to_owned(),
+                    account: account.to_owned(),
+                    exporter_ids: exporter_ids.clone(),
+                    account_view: serde_json::to_string(&simledger_eventlog::cgr::AccountView::from(&**snapshot))?,
+                });
+                let id = derived_id(e.event_id, &format!("export:{n}"));
+                b.derived.push((e.position, NewEvent::new(id, format!("billing-{tenant}-{account}"), &export, &meta)?));
+            }
+        }
+    }
+    Ok(())
+}

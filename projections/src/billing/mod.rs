@@ -1,0 +1,427 @@
+//! `billing`: CGrateS-style accounts folded from the log through `simledger_billing`.
+//!
+//! - Definitions and changes come from commands: `billing.account_set`, `…actions_applied`,
+//!   `…actions_defined`, `…triggers_defined`, `…account_triggers_added`, `…destination_set`,
+//!   `…action_plan_set`, `…rate_set`.
+//! - Usage debits accounts as it happens: every `data-session.updated`/`ended` window (`*data`,
+//!   destination = the visited network's MCC+MNC), every delivered SMS (`*sms`), every external
+//!   CDR (its ToR, on its `Account`). Core usage goes to the first billing account that exists
+//!   among the SIM's SID, its fleet's SID and its account's SID: creating an account under one
+//!   of those names is how per-SIM, per-fleet or per-customer billing is chosen.
+//! - Usage no unit balance covers is priced by the tenant's own rates (`billing.rate_set`), else
+//!   from the operator's rates (`operator.cdr_rate_set`, per started unit).
+//! - What a fold decides beyond the account is appended as events whose ids derive from the
+//!   event that caused it: `balance.debited` (the balance-by-balance breakdown and the triggers
+//!   fired), `sim.status_changed` (`*suspend_sim`/`*resume_sim`), `fleet.updated`
+//!   (`*set_fleet_data_limit`), `cdr.received` (`*cdrlog`), `billing.http_post_requested`
+//!   (`*http_post`, delivered by the exporters' `BillingPoster`), `billing.export_requested`
+//!   (`*export`, written by the exporters' `AccountExporter`).
+//!   The fold never reads them back. Effects on SIMs and fleets decide from billing's own fold
+//!   of them (`registry.rs`), never from the registry as it is now, so a replay
+//!   ([`Billing::replaying`]) decides exactly what the live fold did and appends none of that.
+
+mod batch;
+mod effects;
+pub mod read;
+mod registry;
+mod usage;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Utc};
+use simledger_billing::{Account, Catalog};
+use simledger_eventlog::catalog::{BillingRemovable, BillingRemoved};
+use simledger_eventlog::{Event, EventLog, ExpectedVersion, NewEvent, RecordedEvent};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{BoxError, Projection, Subscriber};
+
+use batch::{Batch, Cache};
+use effects::derive_effects;
+use usage::{data_usage, debit, external_usage, sms_usage};
+
+pub const NAME: &str = "billing";
+
+#[derive(Clone)]
+pub struct Billing {
+    log: EventLog,
+    cache: Cache,
+    /// `Some` in a replay: what becomes of the decisions it takes again.
+    replay: Option<Replay>,
+}
+
+impl Billing {
+    /// The live fold: its decisions go to the log.
+    pub fn new(log: EventLog) -> Self {
+        Self { log, cache: Cache::default(), replay: None }
+    }
+
+    /// The fold for `simledger replay`: it rebuilds the tables and appends no decision the
+    /// live fold took already (those at or before the live checkpoint). Each of those must be
+    /// in the log under the same id; one that is not is counted ([`Billing::divergent`]) and
+    /// logged, never appended: it would mean the fold read something besides the log. Causes
+    /// past the live checkpoint are decided for the first time, so their decisions are appended
+    /// (the live worker resumes after the replay).
+    pub fn replaying(log: EventLog) -> Self {
+        let replay = Replay { live_at: Arc::new(OnceLock::new()), divergent: Arc::new(AtomicU64::new(0)) };
+        Self { log, cache: Cache::default(), replay: Some(replay) }
+    }
+
+    /// Decisions a replay took that the live fold had not: 0 unless the fold depends on more
+    /// than the log.
+    pub fn divergent(&self) -> u64 {
+        self.replay.as_ref().map_or(0, |r| r.divergent.load(Ordering::Relaxed))
+    }
+
+    /// Sends the batch's decisions where they go: the log, or (replaying) only those not taken
+    /// before.
+    async fn emit(&self, derived: Vec<(i64, NewEvent)>) -> Result<(), BoxError> {
+        if derived.is_empty() {
+            return Ok(());
+        }
+        let Some(replay) = &self.replay else {
+            self.log.append(derived.into_iter().map(|(_, e)| e).collect(), ExpectedVersion::Any).await?;
+            return Ok(());
+        };
+        let live_at = match replay.live_at.get() {
+            Some(at) => *at,
+            None => {
+                // Committed state, read beside the replay's transaction: the replay holds the
+                // checkpoint row, so the live worker cannot move it meanwhile.
+                let at: Option<i64> =
+                    sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1 AND shard = $2")
+                        .bind(NAME)
+                        .bind(self.log.shard())
+                        .fetch_optional(self.log.pool())
+                        .await?;
+                *replay.live_at.get_or_init(|| at.unwrap_or(0))
+            }
+        };
+        let (taken, new): (Vec<_>, Vec<_>) = derived.into_iter().partition(|(cause, _)| *cause <= live_at);
+        if !taken.is_empty() {
+            let ids: Vec<Uuid> = taken.iter().map(|(_, e)| e.event_id).collect();
+            let found: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM events WHERE event_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(self.log.pool())
+                .await?;
+            for (cause, e) in taken.iter().filter(|(_, e)| !found.contains(&e.event_id)) {
+                tracing::warn!(cause, event_type = %e.event_type, event_id = %e.event_id, "replay decided what the live fold did not; not appended");
+                replay.divergent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if !new.is_empty() {
+            self.log.append(new.into_iter().map(|(_, e)| e).collect(), ExpectedVersion::Any).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A replay's view of the live fold.
+#[derive(Clone)]
+struct Replay {
+    /// The live checkpoint when the replay began.
+    live_at: Arc<OnceLock<i64>>,
+    divergent: Arc<AtomicU64>,
+}
+
+impl Projection for Billing {
+    const TABLES: &'static [&'static str] = &[
+        "billing_accounts",
+        "billing_catalog",
+        "billing_plan_bindings",
+        "billing_operator_rates",
+        "billing_sims",
+        "billing_fleets",
+    ];
+}
+
+impl Subscriber for Billing {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+        // Taken for the batch and given back only when it is applied: a failed batch leaves
+        // the cache empty (and the runner drops this worker anyway).
+        let mut cache = std::mem::take(&mut self.cache);
+        cache.validate(tx, NAME, self.log.shard()).await?;
+        let mut b = Batch {
+            accounts: std::mem::take(&mut cache.accounts),
+            catalogs: std::mem::take(&mut cache.catalogs),
+            ..Batch::default()
+        };
+        b.prefetch(tx, events.iter().flat_map(accounts_touched).collect()).await?;
+        for e in events {
+            registry::fold(tx, &e.event).await?;
+            match &e.event {
+                Event::OperatorRateSet(r) => {
+                    crate::operator_rates::record(tx, crate::operator_rates::RateTable::Billing, r).await?;
+                }
+                Event::BillingAccountSet(s) => {
+                    let catalog = b.catalog(tx, &s.tenant).await?;
+                    let triggers = copy_triggers(catalog, &s.action_trigger_ids);
+                    let plans: Vec<(String, usize)> = s
+                        .action_plan_ids
+                        .iter()
+                        .filter_map(|id| catalog.plans.get(id).map(|p| (id.clone(), p.timings.len())))
+                        .collect();
+                    bind_plans(tx, &s.tenant, &s.account, &plans, s.action_plans_overwrite, e.recorded_at).await?;
+                    let account = b.account_or_new(tx, &s.tenant, &s.account).await?;
+                    if let Some(v) = s.allow_negative {
+                        account.allow_negative = v;
+                    }
+                    if let Some(v) = s.disabled {
+                        account.disabled = v;
+                    }
+                    add_triggers(account, triggers, s.action_triggers_overwrite);
+                    b.touch(&s.tenant, &s.account);
+                }
+                Event::BillingAccountTriggersAdded(s) => {
+                    let mut triggers = copy_triggers(b.catalog(tx, &s.tenant).await?, &s.group_ids);
+                    for t in &mut triggers {
+                        t.executed = s.executed;
+                        if s.activation_date.is_some() {
+                            t.activation_date = s.activation_date;
+                        }
+                    }
+                    let account = b.account_or_new(tx, &s.tenant, &s.account).await?;
+                    add_triggers(account, triggers, s.overwrite);
+                    b.touch(&s.tenant, &s.account);
+                }
+                Event::BillingActionsApplied(s) => {
+                    let catalog = b.catalog(tx, &s.tenant).await?.clone();
+                    let account = b.account_or_new(tx, &s.tenant, &s.account).await?;
+                    let seed = e.event_id.to_string();
+                    match simledger_billing::run_actions(account, &catalog, &s.actions, s.at, &seed) {
+                        Ok(outcome) => {
+                            b.touch(&s.tenant, &s.account);
+                            let sim = s.account.starts_with("HS").then(|| s.account.clone());
+                            derive_effects(tx, &mut b, e, &s.tenant, &s.account, sim.as_deref(), &outcome).await?;
+                        }
+                        // Commands check first; a race with another change can still refuse it.
+                        Err(err) => tracing::warn!(event = %e.event_id, error = %err, "billing actions refused"),
+                    }
+                }
+                Event::BillingActionsDefined(s) => {
+                    b.catalog(tx, &s.tenant).await?.actions.insert(s.actions_id.clone(), s.actions.clone());
+                    b.catalog_writes
+                        .insert((s.tenant.clone(), "actions", s.actions_id.clone()), serde_json::to_value(&s.actions)?);
+                }
+                Event::BillingTriggersDefined(s) => {
+                    let catalog = b.catalog(tx, &s.tenant).await?;
+                    let group = catalog.trigger_groups.entry(s.group_id.clone()).or_default();
+                    if s.overwrite {
+                        group.clear();
+                    }
+                    for t in &s.triggers {
+                        group.retain(|old| old.unique_id != t.unique_id);
+                        group.push(t.clone());
+                    }
+                    let doc = serde_json::to_value(&*group)?;
+                    b.catalog_writes.insert((s.tenant.clone(), "triggers", s.group_id.clone()), doc);
+                }
+                Event::BillingRateSet(s) => {
+                    b.catalog(tx, &s.tenant).await?.rates.insert(s.rate.id.clone(), s.rate.clone());
+                    b.catalog_writes
+                        .insert((s.tenant.clone(), "rate", s.rate.id.clone()), serde_json::to_value(&s.rate)?);
+                }
+                Event::BillingRemoved(r) => remove(tx, &mut b, r).await?,
+                Event::BillingActionPlanSet(s) => {
+                    b.catalog(tx, &s.tenant).await?.plans.insert(s.plan.id.clone(), s.plan.clone());
+                    b.catalog_writes
+                        .insert((s.tenant.clone(), "plan", s.plan.id.clone()), serde_json::to_value(&s.plan)?);
+                }
+                Event::BillingPlanFired(f) => {
+                    // Applied once per binding and moment, whoever appended the firing.
+                    let fresh = sqlx::query(
+                        "UPDATE billing_plan_bindings SET last_fired = $5 WHERE tenant = $1 AND plan_id = $2 \
+                         AND account = $3 AND timing_index = $4 AND (last_fired IS NULL OR last_fired < $5)",
+                    )
+                    .bind(&f.tenant)
+                    .bind(&f.plan_id)
+                    .bind(&f.account)
+                    .bind(f.timing_index)
+                    .bind(f.at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    let catalog = b.catalog(tx, &f.tenant).await?.clone();
+                    let Some(actions) = catalog.actions.get(&f.actions_id).cloned() else { continue };
+                    if !fresh {
+                        continue;
+                    }
+                    let account = b.account_or_new(tx, &f.tenant, &f.account).await?;
+                    match simledger_billing::run_actions(account, &catalog, &actions, f.at, &e.event_id.to_string()) {
+                        Ok(outcome) => {
+                            b.touch(&f.tenant, &f.account);
+                            let sim = f.account.starts_with("HS").then(|| f.account.clone());
+                            derive_effects(tx, &mut b, e, &f.tenant, &f.account, sim.as_deref(), &outcome).await?;
+                        }
+                        Err(err) => {
+                            tracing::warn!(plan = %f.plan_id, account = %f.account, error = %err, "plan actions refused")
+                        }
+                    }
+                }
+                Event::BillingDestinationSet(s) => {
+                    b.catalog(tx, &s.tenant).await?.destinations.set(&s.id, s.prefixes.clone());
+                    b.catalog_writes
+                        .insert((s.tenant.clone(), "destination", s.id.clone()), serde_json::to_value(&s.prefixes)?);
+                }
+                Event::DataSessionUpdated(c) | Event::DataSessionEnded(c) => {
+                    if let Some(u) = data_usage(c) {
+                        debit(tx, &mut b, e, u).await?;
+                    }
+                }
+                Event::SmsMoDelivered(s) | Event::SmsMtDelivered(s) => {
+                    if let Some(u) = sms_usage(s) {
+                        debit(tx, &mut b, e, u).await?;
+                    }
+                }
+                Event::CdrReceived(c) => {
+                    if let Some(u) = external_usage(c) {
+                        debit(tx, &mut b, e, u).await?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        // The accounts go into this batch's transaction and the derived events into the log's
+        // own, side by side. A crash between the two commits is already allowed for: the redo
+        // appends the derived events again under the same ids, which the log drops.
+        let derived = std::mem::take(&mut b.derived);
+        let (written, appended) = tokio::join!(b.write(tx), self.emit(derived));
+        written?;
+        appended?;
+        if b.accounts.len() <= Cache::MAX_ACCOUNTS {
+            cache.accounts = b.accounts;
+        }
+        cache.catalogs = b.catalogs;
+        self.cache = cache;
+        Ok(())
+    }
+}
+
+/// Binds an account to plans (each timing a binding anchored now); `overwrite` unbinds it from
+/// every other plan first.
+async fn bind_plans(
+    tx: &mut PgConnection,
+    tenant: &str,
+    account: &str,
+    plans: &[(String, usize)],
+    overwrite: bool,
+    anchor: DateTime<Utc>,
+) -> Result<(), BoxError> {
+    if overwrite {
+        let keep: Vec<String> = plans.iter().map(|(id, _)| id.clone()).collect();
+        sqlx::query("DELETE FROM billing_plan_bindings WHERE tenant = $1 AND account = $2 AND NOT plan_id = ANY($3)")
+            .bind(tenant)
+            .bind(account)
+            .bind(&keep)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for (plan, timings) in plans {
+        for index in 0..*timings as i32 {
+            sqlx::query(
+                "INSERT INTO billing_plan_bindings (tenant, plan_id, account, timing_index, anchor) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(plan)
+            .bind(account)
+            .bind(index)
+            .bind(anchor)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The accounts an event may read or change, for the batch's prefetch.
+fn accounts_touched(e: &RecordedEvent) -> Vec<(String, String)> {
+    let usage = match &e.event {
+        Event::DataSessionUpdated(c) | Event::DataSessionEnded(c) => data_usage(c),
+        Event::SmsMoDelivered(s) | Event::SmsMtDelivered(s) => sms_usage(s),
+        Event::CdrReceived(c) => external_usage(c),
+        Event::BillingAccountSet(s) => return vec![(s.tenant.clone(), s.account.clone())],
+        Event::BillingActionsApplied(s) => return vec![(s.tenant.clone(), s.account.clone())],
+        _ => None,
+    };
+    usage.map(|u| u.accounts.iter().map(|a| (u.tenant.clone(), a.clone())).collect()).unwrap_or_default()
+}
+
+fn copy_triggers(catalog: &Catalog, groups: &[String]) -> Vec<simledger_billing::ActionTrigger> {
+    groups.iter().flat_map(|g| catalog.trigger_groups.get(g).cloned().unwrap_or_default()).collect()
+}
+
+fn add_triggers(account: &mut Account, triggers: Vec<simledger_billing::ActionTrigger>, overwrite: bool) {
+    if overwrite && !triggers.is_empty() {
+        account.action_triggers.clear();
+    }
+    for t in triggers {
+        account.action_triggers.retain(|old| old.unique_id != t.unique_id);
+        account.action_triggers.push(t);
+    }
+}
+
+/// Applies a `billing.removed`: in the batch's working set and in the tables at once, so a
+/// later event of the same batch sees it gone (and one that makes it again writes it anew).
+async fn remove(tx: &mut PgConnection, b: &mut Batch, r: &BillingRemoved) -> Result<(), BoxError> {
+    let tenant = &r.tenant;
+    let kind = match r.what {
+        BillingRemovable::Account => {
+            b.accounts.insert((tenant.clone(), r.id.clone()), None);
+            for table in ["billing_accounts", "billing_plan_bindings"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE tenant = $1 AND account = $2"))
+                    .bind(tenant)
+                    .bind(&r.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            return Ok(());
+        }
+        BillingRemovable::Actions => {
+            b.catalog(tx, tenant).await?.actions.remove(&r.id);
+            "actions"
+        }
+        BillingRemovable::ActionPlan => {
+            b.catalog(tx, tenant).await?.plans.remove(&r.id);
+            sqlx::query("DELETE FROM billing_plan_bindings WHERE tenant = $1 AND plan_id = $2")
+                .bind(tenant)
+                .bind(&r.id)
+                .execute(&mut *tx)
+                .await?;
+            "plan"
+        }
+        BillingRemovable::TriggerGroup => {
+            let groups = &mut b.catalog(tx, tenant).await?.trigger_groups;
+            // One trigger out of a group that keeps others: the group is written again.
+            let kept = match (&r.unique_id, groups.get_mut(&r.id)) {
+                (Some(unique), Some(group)) => {
+                    group.retain(|t| &t.unique_id != unique);
+                    (!group.is_empty()).then(|| serde_json::to_value(&*group)).transpose()?
+                }
+                _ => None,
+            };
+            if let Some(doc) = kept {
+                b.catalog_writes.insert((tenant.clone(), "triggers", r.id.clone()), doc);
+                return Ok(());
+            }
+            groups.remove(&r.id);
+            "triggers"
+        }
+    };
+    // The entry goes from this batch's pending writes and from the table.
+    b.catalog_writes.remove(&(tenant.clone(), kind, r.id.clone()));
+    sqlx::query("DELETE FROM billing_catalog WHERE tenant = $1 AND kind = $2 AND id = $3")
+        .bind(tenant)
+        .bind(kind)
+        .bind(&r.id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! Usage the fold debits: from PGW windows, delivered SMS and external CDRs, priced past the
+//! unit balances by the tenant's rates, else the operator's.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use simledger_billing::{DebitMode, DebitRequest, Rate};
+use simledger_eventlog::catalog::{BalanceDebited, ConnectionEvent, ExternalCdr, SmsEvent};
+use simledger_eventlog::{Event, Metadata, NewEvent, RecordedEvent};
+use sqlx::PgConnection;
+
+use super::batch::Batch;
+use super::effects::{derive_effects, derived_id};
+use super::NAME;
+use crate::BoxError;
+
+/// Usage the fold debits: whose, what, and where.
+pub(super) struct Usage {
+    pub(super) tenant: String,
+    /// Billing accounts to try, in order.
+    pub(super) accounts: Vec<String>,
+    pub(super) sim_sid: Option<String>,
+    pub(super) tor: simledger_billing::BalanceType,
+    pub(super) units: Decimal,
+    pub(super) destination: String,
+    pub(super) category: String,
+    pub(super) at: DateTime<Utc>,
+}
+
+pub(super) fn data_usage(c: &ConnectionEvent) -> Option<Usage> {
+    let bytes = c.data_total.filter(|b| *b > 0)?;
+    let mut accounts = vec![c.sim_sid.clone()];
+    accounts.extend(c.fleet_sid.clone());
+    accounts.push(c.account_sid.clone());
+    Some(Usage {
+        tenant: c.account_sid.clone(),
+        accounts,
+        sim_sid: Some(c.sim_sid.clone()),
+        tor: simledger_billing::BalanceType::Data,
+        units: Decimal::from(bytes),
+        destination: format!("{}{}", c.network.mcc, c.network.mnc),
+        category: "data".into(),
+        at: c.data_session_update_end_time.unwrap_or(c.timestamp),
+    })
+}
+
+pub(super) fn sms_usage(s: &SmsEvent) -> Option<Usage> {
+    if s.account_sid.is_empty() {
+        return None;
+    }
+    let destination = if s.direction == "from_sim" { "000".to_owned() } else { s.imsi.clone() };
+    Some(Usage {
+        tenant: s.account_sid.clone(),
+        accounts: vec![s.sim_sid.clone(), s.account_sid.clone()],
+        sim_sid: Some(s.sim_sid.clone()),
+        tor: simledger_billing::BalanceType::Sms,
+        units: Decimal::ONE,
+        destination,
+        category: "sms".into(),
+        at: s.timestamp,
+    })
+}
+
+pub(super) fn external_usage(c: &ExternalCdr) -> Option<Usage> {
+    // `*cdrlog` CDRs record billing's own actions; `*none` and `*rated` CDRs debit nothing.
+    if c.source == crate::cdrs::CDRLOG_SOURCE
+        || !["*prepaid", "*postpaid", "*pseudoprepaid"].contains(&c.request_type.as_str())
+    {
+        return None;
+    }
+    Some(Usage {
+        tenant: c.tenant.clone(),
+        accounts: vec![c.account.clone()],
+        sim_sid: None,
+        tor: simledger_billing::BalanceType::parse(&c.tor)?,
+        units: Decimal::from(c.usage),
+        destination: c.destination.clone(),
+        category: c.category.clone(),
+        at: c.answer_time,
+    })
+}
+
+/// The price of usage past the unit balances: the longest prefix of its ToR among the
+/// operator's rates, as folded here from the log (in force at the usage's place in it).
+pub(super) async fn rate(tx: &mut PgConnection, tor: &str, destination: &str) -> Result<Option<Rate>, BoxError> {
+    let found = crate::operator_rates::price(tx, crate::operator_rates::RateTable::Billing, tor, destination).await?;
+    Ok(found.map(|(price, unit)| Rate {
+        price,
+        unit: Decimal::from(unit),
+        increment: Decimal::from(unit),
+        rounding_decimals: 6,
+    }))
+}
+
+pub(super) async fn debit(tx: &mut PgConnection, b: &mut Batch, e: &RecordedEvent, u: Usage) -> Result<(), BoxError> {
+    let mut holder = None;
+    for id in &u.accounts {
+        if b.account(tx, &u.tenant, id).await?.is_some() {
+            holder = Some(id.clone());
+            break;
+        }
+    }
+    let Some(account_id) = holder else { return Ok(()) };
+    // The tenant's own rate, else the operator's rate table.
+    let rate = match b.catalog(tx, &u.tenant).await?.rate_for(u.tor.as_str(), &u.destination) {
+        Some(own) => Some(own),
+        None => b.rate(tx, u.tor.as_str(), &u.destination).await?,
+    };
+    // Taken out while the account is borrowed, put back below: no copy per debit.
+    let catalog = b.catalogs.remove(&u.tenant).expect("loaded above");
+    let req = DebitRequest {
+        tor: u.tor,
+        destination: u.destination.clone(),
+        category: u.category.clone(),
+        usage: u.units,
+        at: u.at,
+        factor_id: None,
+        rate,
+        mode: DebitMode::Usage,
+    };
+    let account = b.account(tx, &u.tenant, &account_id).await?.expect("found above");
+    let seed = e.event_id.to_string();
+    let debited = simledger_billing::debit_usage(account, &catalog, &req, &seed);
+    b.catalogs.insert(u.tenant.clone(), catalog);
+    let (result, outcome) = match debited {
+        Ok(done) => done,
+        Err(err) => {
+            // A disabled account: the usage is not billed to it (its CDR still is).
+            tracing::debug!(event = %e.event_id, account = %account_id, error = %err, "usage not debited");
+            return Ok(());
+        }
+    };
+    b.touch(&u.tenant, &account_id);
+    let debited = Event::BalanceDebited(BalanceDebited {
+        tenant: u.tenant.clone(),
+        account: account_id.clone(),
+        source_event_id: e.event_id,
+        tor: u.tor,
+        usage: u.units,
+        at: u.at,
+        debit: result,
+        fired: outcome.fired.clone(),
+    });
+    let meta = Metadata::from_source(NAME).with_account(u.tenant.clone());
+    let id = derived_id(e.event_id, &format!("balance.debited:{account_id}"));
+    b.derived.push((e.position, NewEvent::new(id, format!("billing-{}-{account_id}", u.tenant), &debited, &meta)?));
+    derive_effects(tx, b, e, &u.tenant, &account_id, u.sim_sid.as_deref(), &outcome).await
+}
