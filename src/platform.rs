@@ -77,10 +77,18 @@ pub struct Projections {
     pub billing: bool,
 }
 
+/// Connections in the platform's pool: the subscriptions' long-lived listeners and as many
+/// again for work.
+const POOL_CONNECTIONS: u32 = 40;
+
 /// [`start`], with or without the limits projection.
 pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projections) -> anyhow::Result<Platform> {
     let data_dir = config.data_dir();
-    let pool = simledger_services::postgres::prepare(&config.database_url, &data_dir, 16)
+    // Every subscription's LISTEN holds one pooled connection for its whole life (about 16 of
+    // them: each projection and decider, the core's views, the exporters, the dashboard's
+    // feed); the rest serve transactions and reads. With 16 in all, a read could wait out the
+    // 10 s acquire timeout.
+    let pool = simledger_services::postgres::prepare(&config.database_url, &data_dir, POOL_CONNECTIONS)
         .await
         .context("preparing PostgreSQL")?;
     simledger_services::nats::ensure_running(&config.nats_url, &data_dir).await.context("starting NATS")?;

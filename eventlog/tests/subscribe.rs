@@ -204,3 +204,19 @@ async fn an_event_a_subscriber_cannot_apply_is_dead_lettered_and_the_rest_applie
     assert!(breaker.flaked.load(std::sync::atomic::Ordering::SeqCst));
     assert!(breaker.reset.load(std::sync::atomic::Ordering::SeqCst));
 }
+
+#[tokio::test]
+async fn a_page_of_any_size_reads_exactly_the_events_after_its_position() {
+    let db = simledger_services::testing::TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    append_n(&log, 7).await;
+    for after in 0..8 {
+        for limit in 1..9 {
+            let copy: Vec<i64> = log.read(after, limit).await.unwrap().iter().map(|e| e.position).collect();
+            let select: Vec<i64> = log.read_few(after, limit).await.unwrap().iter().map(|e| e.position).collect();
+            let expected: Vec<i64> = (after + 1..=7.min(after + limit)).collect();
+            assert_eq!(copy, expected, "COPY page after {after}, limit {limit}");
+            assert_eq!(select, expected, "SELECT page after {after}, limit {limit}");
+        }
+    }
+}

@@ -121,7 +121,8 @@ impl TestDatabase {
     }
 
     pub async fn pool(&self) -> PgPool {
-        postgres::connect(&self.url, 16).await.expect("connect to test database")
+        // A test platform runs a dozen subscriptions, each holding a connection for its LISTEN.
+        postgres::connect(&self.url, 24).await.expect("connect to test database")
     }
 }
 
