@@ -77,17 +77,14 @@ pub struct Projections {
     pub billing: bool,
 }
 
-/// Connections in the platform's pool: the subscriptions' long-lived listeners and as many
-/// again for work.
-const POOL_CONNECTIONS: u32 = 40;
+/// Connections in the platform's pool. The subscriptions share one `LISTEN` connection (see
+/// `eventlog/src/wakeups.rs`), so the pool serves transactions and reads; when each held a
+/// listener of its own, a dozen of them left a read waiting out the 10 s acquire timeout.
+const POOL_CONNECTIONS: u32 = 16;
 
 /// [`start`], with or without the limits projection.
 pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projections) -> anyhow::Result<Platform> {
     let data_dir = config.data_dir();
-    // Every subscription's LISTEN holds one pooled connection for its whole life (about 16 of
-    // them: each projection and decider, the core's views, the exporters, the dashboard's
-    // feed); the rest serve transactions and reads. With 16 in all, a read could wait out the
-    // 10 s acquire timeout.
     let pool = simledger_services::postgres::prepare(&config.database_url, &data_dir, POOL_CONNECTIONS)
         .await
         .context("preparing PostgreSQL")?;

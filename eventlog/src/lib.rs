@@ -19,6 +19,7 @@ mod envelope;
 mod error;
 pub mod networks;
 mod read;
+mod wakeups;
 pub use read::Pages;
 pub mod stream_types;
 mod subscribe;
@@ -50,6 +51,8 @@ pub struct EventLog {
     pool: PgPool,
     shard: i32,
     appender: mpsc::Sender<append::Request>,
+    /// The one `LISTEN` every subscription of this handle and its clones waits on.
+    wakeups: std::sync::Arc<wakeups::Wakeups>,
 }
 
 impl EventLog {
@@ -57,7 +60,7 @@ impl EventLog {
     pub fn new(pool: PgPool) -> Self {
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(append::run_appender(pool.clone(), DEFAULT_SHARD, rx));
-        Self { pool, shard: DEFAULT_SHARD, appender: tx }
+        Self { pool, shard: DEFAULT_SHARD, appender: tx, wakeups: Default::default() }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -146,6 +149,12 @@ impl EventLog {
     }
 
     /// Follows the log from just after `after`: catch-up reads, then live.
+    /// A counter that moves after every commit (and after the shared listener lost and
+    /// regained its connection), live once this returns.
+    pub(crate) async fn wakeups(&self) -> Result<tokio::sync::watch::Receiver<u64>> {
+        self.wakeups.subscribe(&self.pool).await
+    }
+
     pub async fn subscribe(&self, after: Position, batch: i64) -> Result<Subscription> {
         Subscription::start(self.clone(), after, batch).await
     }

@@ -1,16 +1,17 @@
-use sqlx::postgres::PgListener;
+use tokio::sync::watch;
 
-use crate::{EventLog, EventLogError, Position, RecordedEvent, Result, NOTIFY_CHANNEL};
+use crate::{EventLog, EventLogError, Position, RecordedEvent, Result};
 
 /// Follows the log from a position: reads in batches while behind, then waits for the
 /// appender's `NOTIFY` instead of polling.
 ///
-/// It listens *before* its first read, so an append that commits between a read that came back
-/// empty and the wait still wakes it: the hand-over from catch-up to live has no gap, and since
-/// every read starts after the last position delivered, no duplicate either.
+/// It takes the shared listener's counter (see `wakeups.rs`) *before* its first read, so an
+/// append that commits between a read that came back empty and the wait still wakes it: the
+/// hand-over from catch-up to live has no gap, and since every read starts after the last
+/// position delivered, no duplicate either.
 pub struct Subscription {
     log: EventLog,
-    listener: PgListener,
+    wakeups: watch::Receiver<u64>,
     position: Position,
     batch: i64,
     /// Whether the last read filled a batch: the subscriber is catching up and reads with a
@@ -20,8 +21,9 @@ pub struct Subscription {
 
 impl Subscription {
     pub(crate) async fn start(log: EventLog, after: Position, batch: i64) -> Result<Self> {
-        let listener = listen(&log).await?;
-        Ok(Self { log, listener, position: after, batch: batch.max(1), behind: true })
+        let mut wakeups = log.wakeups().await?;
+        wakeups.borrow_and_update();
+        Ok(Self { log, wakeups, position: after, batch: batch.max(1), behind: true })
     }
 
     /// The last position delivered.
@@ -48,18 +50,10 @@ impl Subscription {
             if let Some(head) = crate::read::hole_after(self.log.pool(), self.log.shard(), self.position).await? {
                 return Err(EventLogError::Gap { after: self.position, next: head });
             }
-            match self.listener.try_recv().await? {
-                Some(_) => while self.listener.next_buffered().is_some() {},
-                // The connection dropped and notifications may have been lost: listen anew
-                // before the next read, so nothing committed meanwhile can be slept through.
-                None => self.listener = listen(&self.log).await?,
+            // Seen before the read above: a commit since then has moved it.
+            if self.wakeups.changed().await.is_err() {
+                return Err(EventLogError::ReaderStopped);
             }
         }
     }
-}
-
-async fn listen(log: &EventLog) -> Result<PgListener> {
-    let mut listener = PgListener::connect_with(log.pool()).await?;
-    listener.listen(NOTIFY_CHANNEL).await?;
-    Ok(listener)
 }

@@ -121,8 +121,7 @@ impl TestDatabase {
     }
 
     pub async fn pool(&self) -> PgPool {
-        // A test platform runs a dozen subscriptions, each holding a connection for its LISTEN.
-        postgres::connect(&self.url, 24).await.expect("connect to test database")
+        postgres::connect(&self.url, 16).await.expect("connect to test database")
     }
 }
 
