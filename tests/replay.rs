@@ -159,10 +159,17 @@ async fn billing_set_up(log: &EventLog, tenant: &str) {
     .await;
 }
 
-/// Runs a projection's live worker until it has read the whole log.
+/// Runs a projection's live worker until it has read the whole log, what it appended itself
+/// included (billing reads back the SIM changes it decides).
 async fn catch_up<P: Projection + Clone + Send>(log: &EventLog, name: &'static str, projection: P) {
     let worker = simledger_projections::spawn(log.clone(), name, projection);
-    assert!(worker.reached(log.head().await.unwrap()).await);
+    loop {
+        let head = log.head().await.unwrap();
+        assert!(worker.reached(head).await);
+        if log.head().await.unwrap() == head {
+            break;
+        }
+    }
     worker.task.abort();
 }
 
@@ -174,7 +181,18 @@ async fn replays_identically<P: Projection + Clone>(log: &EventLog, projection: 
     assert_eq!(simledger_projections::replay(log, projection.clone()).await.unwrap(), head);
     assert_eq!(log.head().await.unwrap(), head, "replaying {} appended to the log", projection.name());
     let rebuilt = snapshot::<P>(log.pool()).await.unwrap();
-    assert!(live == rebuilt, "replaying {} changed its tables", projection.name());
+    for (before, after) in live.iter().zip(&rebuilt) {
+        if before != after {
+            let table = before.split(':').next().unwrap_or_default();
+            let (b, a): (Vec<&str>, Vec<&str>) = (before.split("\", \"").collect(), after.split("\", \"").collect());
+            let only_live: Vec<&&str> = b.iter().filter(|r| !a.contains(r)).take(3).collect();
+            let only_rebuilt: Vec<&&str> = a.iter().filter(|r| !b.contains(r)).take(3).collect();
+            panic!(
+                "replaying {} changed {table}: live only {only_live:?}, rebuilt only {only_rebuilt:?}",
+                projection.name()
+            );
+        }
+    }
     let mut rows = 0;
     for table in P::TABLES {
         let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(log.pool()).await.unwrap();

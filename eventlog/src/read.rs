@@ -28,8 +28,8 @@ pub(crate) async fn read(pool: &PgPool, shard: i32, after: Position, limit: i64)
          FROM events WHERE shard = {shard} AND position > {after} AND position <= {upto} \
          ORDER BY position LIMIT {limit}) TO STDOUT (FORMAT binary)"
     );
-    let mut conn = pool.acquire().await?;
-    let mut stream = conn.copy_out_raw(&sql).await?;
+    let mut conn = CopyConnection(Some(pool.acquire().await?));
+    let mut stream = conn.0.as_mut().expect("held until dropped").copy_out_raw(&sql).await?;
     let mut rows = CopyRows::default();
     let mut events: Vec<RecordedEvent> = Vec::with_capacity(limit.min(10_000) as usize);
     while let Some(chunk) = stream.next().await {
@@ -38,9 +38,11 @@ pub(crate) async fn read(pool: &PgPool, shard: i32, after: Position, limit: i64)
             events.push(decode_copy_row(row)?);
         }
     }
+    drop(stream);
     if !rows.finished() {
         return Err(CopyFormatError::Truncated.into());
     }
+    conn.done();
     contiguous(after, &events)?;
     Ok(events)
 }
@@ -71,6 +73,26 @@ fn contiguous(after: Position, events: &[RecordedEvent]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The connection a `COPY` reads on. Dropped before the COPY has run to its end (the reading
+/// task aborted, an error), it is closed rather than returned to the pool: the server's rest
+/// of the COPY would be read by the next query on it as that query's answer.
+struct CopyConnection(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
+
+impl CopyConnection {
+    /// The COPY ran to its end: the connection may serve again.
+    fn done(&mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for CopyConnection {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(conn.detach());
+        }
+    }
 }
 
 /// One row of [`read`]'s COPY, in its column order.

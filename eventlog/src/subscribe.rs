@@ -14,16 +14,13 @@ pub struct Subscription {
     wakeups: watch::Receiver<u64>,
     position: Position,
     batch: i64,
-    /// Whether the last read filled a batch: the subscriber is catching up and reads with a
-    /// `COPY`; live, it reads the few new events with a prepared `SELECT`.
-    behind: bool,
 }
 
 impl Subscription {
     pub(crate) async fn start(log: EventLog, after: Position, batch: i64) -> Result<Self> {
         let mut wakeups = log.wakeups().await?;
         wakeups.borrow_and_update();
-        Ok(Self { log, wakeups, position: after, batch: batch.max(1), behind: true })
+        Ok(Self { log, wakeups, position: after, batch: batch.max(1) })
     }
 
     /// The last position delivered.
@@ -34,13 +31,9 @@ impl Subscription {
     /// The next events after [`Self::position`]; waits when there are none yet.
     pub async fn next_batch(&mut self) -> Result<Vec<RecordedEvent>> {
         loop {
-            let (pool, shard) = (self.log.pool(), self.log.shard());
-            let events = if self.behind {
-                crate::read::read(pool, shard, self.position, self.batch).await?
-            } else {
-                crate::read::read_few(pool, shard, self.position, self.batch).await?
-            };
-            self.behind = events.len() as i64 == self.batch;
+            // A prepared SELECT, not a COPY: subscribers are stopped at any point (a restart, a
+            // replay taking over), and a SELECT cut short leaves its connection fit to reuse.
+            let events = crate::read::read_few(self.log.pool(), self.log.shard(), self.position, self.batch).await?;
             if let Some(last) = events.last() {
                 self.position = last.position;
                 return Ok(events);

@@ -158,6 +158,8 @@ impl Subscriber for Billing {
             match &e.event {
                 Event::OperatorRateSet(r) => {
                     crate::operator_rates::record(tx, crate::operator_rates::RateTable::Billing, r).await?;
+                    // Usage later in this batch is priced at the new rate, as in any other cut.
+                    b.rates.clear();
                 }
                 Event::BillingAccountSet(s) => {
                     let catalog = b.catalog(tx, &s.tenant).await?;
