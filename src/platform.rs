@@ -13,7 +13,7 @@ use simledger_core::{CoreNames, RunningCore};
 use simledger_eventlog::catalog::SimStatus;
 use simledger_eventlog::EventLog;
 use simledger_projections::{
-    billing, cdrs, dashboard, device_commands, event_streams, limits, registry, usage, ProjectionHandle,
+    cdrs, dashboard, device_commands, event_streams, limits, registry, usage, ProjectionHandle,
 };
 use tokio::task::JoinHandle;
 
@@ -107,9 +107,7 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
     let enforcer = extra.limits.then(|| simledger_policies::spawn_data_limit_enforcer(log.clone()));
     let usage = simledger_projections::spawn(log.clone(), usage::NAME, usage::Usage);
     let cdrs = simledger_projections::spawn(log.clone(), cdrs::NAME, cdrs::Cdrs);
-    let billing = extra
-        .billing
-        .then(|| simledger_projections::spawn(log.clone(), billing::NAME, billing::Billing::new(log.clone())));
+    let billing = extra.billing.then(|| simledger_policies::spawn_billing(log.clone()));
     let event_streams = simledger_projections::spawn(log.clone(), event_streams::NAME, event_streams::EventStreams);
     others.push(event_streams.task.abort_handle());
     let dashboard = simledger_projections::spawn(log.clone(), dashboard::NAME, dashboard::Dashboard);

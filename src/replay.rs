@@ -1,16 +1,22 @@
 use clap::Args;
 use simledger_eventlog::EventLog;
+use simledger_policies::billing;
 use simledger_projections::{
-    billing, cdrs, dashboard, device_commands, event_streams, limits, registry, usage, ProjectionError,
+    cdrs, dashboard, device_commands, event_streams, limits, registry, usage, ProjectionError,
 };
 
 use crate::config::Config;
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// The projection to rebuild.
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(simledger_projections::NAMES))]
+    /// The read model (or billing, a decider whose state the APIs read) to rebuild.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(replayable()))]
     projection: String,
+}
+
+/// Every name `--projection` accepts: the read models, then the replayable deciders.
+fn replayable() -> Vec<&'static str> {
+    simledger_projections::NAMES.iter().chain(simledger_policies::NAMES).copied().collect()
 }
 
 pub async fn run(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {

@@ -92,7 +92,7 @@ fn migrate_creates_a_missing_database() {
 #[tokio::test]
 async fn replay_rebuilds_every_named_projection_and_refuses_an_unknown_one() {
     let db = TestDatabase::new().await;
-    for name in simledger_projections::NAMES {
+    for name in simledger_projections::NAMES.iter().chain(simledger_policies::NAMES) {
         let ok = simledger().args(["replay", "--projection", name]).env("DATABASE_URL", &db.url).output().unwrap();
         assert!(ok.status.success(), "{name}: {}", String::from_utf8_lossy(&ok.stderr));
     }

@@ -1,7 +1,8 @@
 //! Read models never append: after live traffic — a seeded simulation with data limits, tenant
 //! and operator rates, the operator's rate changed midway, triggers and plans firing — every
 //! projection replayed from position 0 rebuilds its tables row for row and leaves the log head
-//! where it was; billing, which still decides, decides on replay exactly what it did live.
+//! where it was. Billing, a decider whose accounts the APIs read, rebuilds its tables likewise and
+//! decides on replay exactly what it did live, appending none of it again.
 
 mod common;
 
@@ -16,8 +17,9 @@ use simledger_billing::{
 use simledger_core::simulator::FleetPlan;
 use simledger_eventlog::catalog::*;
 use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent};
+use simledger_policies::billing;
 use simledger_projections::{
-    billing, cdrs, dashboard, device_commands, event_streams, limits, registry, snapshot, usage, Projection,
+    cdrs, dashboard, device_commands, event_streams, limits, registry, snapshot, usage, Projection,
 };
 use simledger_services::testing::{self, TestDatabase};
 
@@ -289,6 +291,7 @@ async fn every_projection_replayed_after_live_traffic_rebuilds_its_rows_and_appe
     rows += replays_identically(&log, replay.clone()).await;
     assert_eq!(replay.divergent(), 0, "billing decided on replay exactly what it decided live");
     assert!(rows > 100, "the projections held {rows} rows");
-    eprintln!("replayed 8 projections, {rows} rows; {billed_after} debits after the rate change");
-    assert_eq!(simledger_projections::NAMES.len(), 8, "a new projection belongs in this test");
+    eprintln!("replayed 7 read models and billing, {rows} rows; {billed_after} debits after the rate change");
+    assert_eq!(simledger_projections::NAMES.len(), 7, "a new read model belongs in this test");
+    assert_eq!(simledger_policies::NAMES, [billing::NAME], "a new replayable decider belongs in this test");
 }

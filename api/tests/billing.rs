@@ -80,7 +80,8 @@ async fn a_replay_after_the_operator_changed_a_rate_prices_each_cdr_as_the_live_
     assert_eq!(costs().await, ["0.2", "0.4"]);
     let head = app.log.head().await.unwrap();
     let pool = app.log.pool();
-    use simledger_projections::{billing::Billing, cdrs::Cdrs, snapshot};
+    use simledger_policies::billing::Billing;
+    use simledger_projections::{cdrs::Cdrs, snapshot};
     let (cdrs, billing) = (snapshot::<Cdrs>(pool).await.unwrap(), snapshot::<Billing>(pool).await.unwrap());
 
     simledger_projections::replay(&app.log, Cdrs).await.unwrap();

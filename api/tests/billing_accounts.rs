@@ -30,7 +30,7 @@ async fn balances(app: &TestApp, account: &str, kind: &str) -> Vec<(String, i64)
     list
 }
 
-/// Waits until the billing projection has applied everything in the log (the usage debits of
+/// Waits until billing has applied everything in the log (the usage debits of
 /// external CDRs are applied after the call that recorded them answers), and the CDR projection
 /// everything billing appended (`*cdrlog` CDRs).
 async fn settled(app: &TestApp) {
@@ -497,7 +497,7 @@ async fn replaying_the_billing_projection_gives_identical_balances() {
     };
     let before = docs().await;
     let head = app.log.head().await.unwrap();
-    let replay = simledger_projections::billing::Billing::replaying(app.log.clone());
+    let replay = simledger_policies::billing::Billing::replaying(app.log.clone());
     let replayed = simledger_projections::replay(&app.log, replay.clone()).await.unwrap();
     assert_eq!(replayed, head);
     assert_eq!(replay.divergent(), 0, "every trigger and action decided as it was live");

@@ -1,6 +1,6 @@
 //! CGrateS-style billing, as a pure domain: accounts and balances ([`account`], [`balance`]),
 //! destinations, the debit algorithm ([`debit`]), rates ([`rating`]), actions ([`action`]) and action triggers
-//! ([`trigger`]). No I/O: the `billing` projection folds the log through these functions, so a
+//! ([`trigger`]). No I/O: billing (`simledger-policies`) folds the log through these functions, so a
 //! replay of the log gives the same balances, and every rule here is tested without a database.
 //!
 //! Where CGrateS leaves things to chance or its users complained, this crate decides, and says

@@ -1,4 +1,4 @@
-//! Billing commands (CGrateS's account APIs): each checked against the `billing` projection,
+//! Billing commands (CGrateS's account APIs): each checked against billing (`simledger-policies`),
 //! appended as a `billing.*` event, and answered once the projection shows it.
 
 use chrono::Utc;
@@ -8,7 +8,7 @@ use simledger_eventlog::catalog::{
     BillingDestinationSet, BillingRateSet, BillingRemovable, BillingRemoved, BillingTriggersDefined,
 };
 use simledger_eventlog::{Event, ExpectedVersion, Metadata, NewEvent};
-use simledger_projections::billing::read;
+use simledger_policies::billing::read;
 
 use crate::{CommandError, Commands, Result};
 

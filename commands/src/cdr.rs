@@ -200,7 +200,7 @@ fn external_cdr_id(tenant: &str, cgrid: &str, run_id: &str) -> uuid::Uuid {
 }
 
 impl Commands {
-    /// Records an external CDR once and answers when the `cdrs` and `billing` projections have
+    /// Records an external CDR once and answers when `cdrs` and billing have
     /// applied it. The event's id is derived from its tenant, CGRID and RunID,
     /// so a retry appends nothing, and a CGRID and RunID the tenant already billed is refused
     /// (CGrateS's `ERR_EXISTS`). Other tenants' CDRs are neither consulted nor revealed.

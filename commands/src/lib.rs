@@ -133,7 +133,7 @@ impl Commands {
         self
     }
 
-    /// Billing commands answer once the `billing` projection shows them.
+    /// Billing commands answer once billing (`simledger-policies`) shows them.
     pub fn with_billing(mut self, progress: watch::Receiver<Position>) -> Self {
         self.billing = Some(progress);
         self

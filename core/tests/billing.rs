@@ -14,7 +14,7 @@ use simledger_commands::AccountSettings;
 use simledger_core::protocol::*;
 use simledger_eventlog::catalog::SimStatus;
 use simledger_eventlog::Event;
-use simledger_projections::billing::{Billing, NAME};
+use simledger_policies::billing::{Billing, NAME};
 
 #[tokio::test]
 async fn a_prepaid_sim_is_cut_off_when_its_data_balance_runs_out_mid_session() {

@@ -938,7 +938,7 @@ pub struct BillingExportRequested {
     pub account_view: String,
 }
 
-/// A plan's timing came due for an account: the `billing` projection runs its actions.
+/// A plan's timing came due for an account: billing (`simledger-policies`) runs its actions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BillingPlanFired {
     pub tenant: String,

@@ -3,7 +3,7 @@
 //! the same way unless it came pre-rated.
 //!
 //! Rating takes the tenant's own rates first (`billing.rate_set`, matched by destination as the
-//! billing projection matches them, charged per started increment), then the operator's
+//! billing matches them, charged per started increment), then the operator's
 //! (`operator.cdr_rate_set`, kept in `cdr_rates`). Both are folded here from the log, so a CDR is
 //! rated by the rates in force at its place in the log, and a replay rates it the same.
 //!
@@ -249,7 +249,7 @@ impl Subscriber for Cdrs {
 struct TenantRates(HashMap<String, (BTreeMap<String, RateDef>, Destinations)>);
 
 impl TenantRates {
-    /// The tenant's own rate for usage of `tor` towards `destination`, as the billing projection
+    /// The tenant's own rate for usage of `tor` towards `destination`, as billing
     /// would choose it.
     async fn rate(
         &mut self,

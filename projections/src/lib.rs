@@ -1,7 +1,7 @@
 //! Projections of the event log: tables rebuilt from the log alone, each advanced in the same
 //! transaction as its checkpoint, each replayable from position 0 with identical results.
-//! Read models only fold; the deciders that append live in `simledger-policies` (billing, below,
-//! still does both: its split is the next step).
+//! Read models only fold: none of them appends. The deciders that append (data-limit enforcement,
+//! billing, the plan scheduler) live in `simledger-policies`.
 //!
 //! | projection | tables | fed by |
 //! |---|---|---|
@@ -12,16 +12,14 @@
 //! | `device_commands` | `device_sms_commands`, `device_ip_commands` | command and SMSC events |
 //! | `event_streams` | `es_*`: Event Streams sinks, subscriptions, subscribed types | `sink.*`, `subscription.*` |
 //! | `dashboard` | `dash_*`: SIMs by status and fleet, per-minute counters, usage by fleet/network/country, last sighting and event positions per SIM | SIM, network, SMS and limit events |
-//! | `billing` | `billing_*`: CGrateS-style accounts, the catalog, plan bindings | billing commands, usage windows, SMS, external CDRs; appends `balance.debited` and what actions decide |
 
-pub mod billing;
 pub mod billing_periods;
 pub mod cdrs;
 pub mod dashboard;
 pub mod device_commands;
 pub mod event_streams;
 pub mod limits;
-mod operator_rates;
+pub mod operator_rates;
 pub mod read;
 pub mod registry;
 mod runner;
@@ -46,7 +44,6 @@ pub const NAMES: &[&str] = &[
     limits::NAME,
     usage::NAME,
     cdrs::NAME,
-    billing::NAME,
     event_streams::NAME,
     dashboard::NAME,
 ];

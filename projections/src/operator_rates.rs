@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 
 /// Which fold's copy.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum RateTable {
+pub enum RateTable {
     Cdrs,
     Billing,
 }
@@ -23,7 +23,7 @@ impl RateTable {
 }
 
 /// Records a rate in the fold's copy.
-pub(crate) async fn record(tx: &mut PgConnection, table: RateTable, r: &OperatorRateSet) -> sqlx::Result<()> {
+pub async fn record(tx: &mut PgConnection, table: RateTable, r: &OperatorRateSet) -> sqlx::Result<()> {
     // The table name is one of two constants, never input.
     sqlx::query(&format!(
         "INSERT INTO {} (tor, prefix, price_per_unit, unit_size) VALUES ($1, $2, $3, $4) \
@@ -40,7 +40,7 @@ pub(crate) async fn record(tx: &mut PgConnection, table: RateTable, r: &Operator
 }
 
 /// The price and unit of a ToR's usage for `key`: the longest matching prefix wins.
-pub(crate) async fn price(
+pub async fn price(
     tx: &mut PgConnection,
     table: RateTable,
     tor: &str,

@@ -1,8 +1,8 @@
-//! `simledger bench billing`: debits through the `billing` projection under the `bench ingest`
+//! `simledger bench billing`: debits through billing (`simledger-policies`) under the `bench ingest`
 //! load.
 //!
 //! Runs in one invocation, each on its own database: devices as fast as they go without the
-//! billing projection (the reference, first and last), with it, and with it plus a
+//! billing (the reference, first and last), with it, and with it plus a
 //! `*min_balance` trigger on every account (evaluated after each debit); then the catch-up
 //! runs (the projection's capacity over a log already written). Every simulated SIM has a billing account with a
 //! data balance that does not run out; filler accounts bring the total to `--accounts`.
@@ -115,13 +115,7 @@ async fn under_load(config: &Config, args: &BillingArgs) -> anyhow::Result<Vec<F
             "core events ingested/s, same run",
             triggers.ingest,
         ),
-        Figure::against(
-            "ingest_with_billing",
-            billing.ingest,
-            "events/s",
-            "same load, no billing projection",
-            reference.ingest,
-        ),
+        Figure::against("ingest_with_billing", billing.ingest, "events/s", "same load, no billing", reference.ingest),
         overhead(&billing, "billing_overhead"),
         overhead(&triggers, "billing_overhead_with_triggers"),
         Figure::plain("billing_lag_at_end", billing.lag as f64, "events"),
@@ -274,7 +268,7 @@ async fn catch_up(config: &Config, args: &BillingArgs, triggers: bool) -> anyhow
     let head = log.head().await?;
 
     let reference = drain(&log, head, ReadOnly).await?;
-    let billing = drain(&log, head, simledger_projections::billing::Billing::new(log.clone())).await?;
+    let billing = drain(&log, head, simledger_policies::billing::Billing::new(log.clone())).await?;
     let debited: i64 =
         sqlx::query_scalar("SELECT count(*) FROM events WHERE type = 'balance.debited'").fetch_one(&pool).await?;
     anyhow::ensure!(

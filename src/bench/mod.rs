@@ -27,7 +27,7 @@ enum Which {
     Eventlog(eventlog::EventlogArgs),
     /// A *file_csv CDR export, against COPY TO of the same rows; peak memory.
     Export(export::ExportArgs),
-    /// Balance debits through the billing projection under load, with and without triggers.
+    /// Balance debits through billing under load, with and without triggers.
     Billing(billing::BillingArgs),
     /// Data-limit enforcement under load: reaction time, overshoot, cost to ingest.
     Limits(limits::LimitsArgs),

@@ -110,9 +110,13 @@ pub async fn overview(
     Query(p): Query<AccountParam>,
 ) -> Result<Json<dash::Overview>, DashboardError> {
     let account = scope(&session, p.account)?;
-    // How far each projection is behind the whole log is the operator's to see.
-    let projections: &[&str] = if session.is_operator() { simledger_projections::NAMES } else { &[] };
-    let mut overview = dash::overview(state.pool(), Scope(account.as_deref()), projections, Utc::now()).await?;
+    // How far each read model and decider is behind the whole log is the operator's to see.
+    let subscribers: Vec<&str> = if session.is_operator() {
+        simledger_projections::NAMES.iter().chain(simledger_policies::DECIDERS).copied().collect()
+    } else {
+        Vec::new()
+    };
+    let mut overview = dash::overview(state.pool(), Scope(account.as_deref()), &subscribers, Utc::now()).await?;
     if !session.is_operator() {
         overview.log_head = 0;
     }
@@ -220,7 +224,7 @@ pub async fn sim(
         .collect();
     events.reverse();
     let named = [row.sim_sid.clone(), row.iccid.clone()];
-    let balances = simledger_projections::billing::read::accounts_named(pool, &account, &named).await?;
+    let balances = simledger_policies::billing::read::accounts_named(pool, &account, &named).await?;
     Ok(Json(json!({
         "sid": row.sim_sid,
         "account_sid": row.account_sid,
@@ -430,7 +434,7 @@ pub async fn billing(
 ) -> Result<Json<Value>, DashboardError> {
     let tenant = one_account(&session, p.account)?;
     let pool = state.pool();
-    use simledger_projections::billing::read as billing;
+    use simledger_policies::billing::read as billing;
     let catalog = billing::catalog(pool, &tenant).await?;
     Ok(Json(json!({
         "accounts": billing::accounts(pool, &tenant, "", 100).await?,

@@ -14,7 +14,7 @@ use serde_json::Value;
 use simledger_billing::{Action, ActionTrigger, BalanceFilter, BalanceType, ThresholdType};
 use simledger_commands::AccountSettings;
 use simledger_eventlog::catalog::{BillingAccountTriggersAdded, BillingRemovable};
-use simledger_projections::billing::read;
+use simledger_policies::billing::read;
 
 use simledger_eventlog::cgr::{AccountView, GO_ZERO_TIME};
 

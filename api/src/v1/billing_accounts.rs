@@ -154,7 +154,7 @@ macro_rules! define_and_list {
             responses((status = 200, body = CgratesObject), Errors),
             security(("accountSid_authToken" = [])))]
         async fn $list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-            let catalog = simledger_projections::billing::read::catalog(state.pool(), caller.account()).await?;
+            let catalog = simledger_policies::billing::read::catalog(state.pool(), caller.account()).await?;
             let listed = catalog_json(&catalog, stringify!($catalog));
             Ok(axum::Json(listed).into_response())
         }

@@ -83,8 +83,8 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
     let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
     let billing = simledger_projections::spawn(
         log.clone(),
-        simledger_projections::billing::NAME,
-        simledger_projections::billing::Billing::new(log.clone()),
+        simledger_policies::billing::NAME,
+        simledger_policies::billing::Billing::new(log.clone()),
     );
     let event_streams = simledger_projections::spawn(log.clone(), event_streams::NAME, event_streams::EventStreams);
     let dashboard = simledger_projections::spawn(

@@ -1,4 +1,4 @@
-//! What billing's effects need of SIMs and fleets, folded by the billing projection from the
+//! What billing's effects need of SIMs and fleets, folded by billing from the
 //! log itself (`billing_sims`, `billing_fleets`), so `*suspend_sim`, `*resume_sim` and
 //! `*set_fleet_data_limit` decide from the state at their cause's place in the log, as a replay
 //! will see it, never from the registry as it is now.

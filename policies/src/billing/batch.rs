@@ -9,7 +9,7 @@ use simledger_eventlog::NewEvent;
 use sqlx::PgConnection;
 
 use super::usage::rate;
-use crate::BoxError;
+use simledger_projections::BoxError;
 
 /// Accounts and catalogs as this worker last wrote them, so a batch reads from the database only
 /// what it has not seen. Sound because only this projection writes its tables and a worker lives

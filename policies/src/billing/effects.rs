@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::batch::Batch;
 use super::NAME;
-use crate::BoxError;
+use simledger_projections::BoxError;
 
 /// An id derived from the event that caused a derived event.
 pub(super) fn derived_id(source: Uuid, what: &str) -> Uuid {
@@ -58,10 +58,10 @@ pub(super) async fn derive_effects(
             Effect::CdrLog { action_type, balance_id, balance_type, value } => {
                 let origin_id = derived_id(e.event_id, &format!("cdrlog:{n}")).to_string();
                 let cdr = Event::CdrReceived(ExternalCdr {
-                    cgrid: crate::cdrs::cgrid(&origin_id, "billing"),
+                    cgrid: simledger_projections::cdrs::cgrid(&origin_id, "billing"),
                     run_id: action_type.clone(),
                     origin_host: "billing".into(),
-                    source: crate::cdrs::CDRLOG_SOURCE.into(),
+                    source: simledger_projections::cdrs::CDRLOG_SOURCE.into(),
                     origin_id: origin_id.clone(),
                     tor: balance_type.as_str().into(),
                     request_type: "*none".into(),

@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use super::batch::Batch;
 use super::effects::{derive_effects, derived_id};
 use super::NAME;
-use crate::BoxError;
+use simledger_projections::BoxError;
 
 /// Usage the fold debits: whose, what, and where.
 pub(super) struct Usage {
@@ -62,7 +62,7 @@ pub(super) fn sms_usage(s: &SmsEvent) -> Option<Usage> {
 
 pub(super) fn external_usage(c: &ExternalCdr) -> Option<Usage> {
     // `*cdrlog` CDRs record billing's own actions; `*none` and `*rated` CDRs debit nothing.
-    if c.source == crate::cdrs::CDRLOG_SOURCE
+    if c.source == simledger_projections::cdrs::CDRLOG_SOURCE
         || !["*prepaid", "*postpaid", "*pseudoprepaid"].contains(&c.request_type.as_str())
     {
         return None;
@@ -82,7 +82,13 @@ pub(super) fn external_usage(c: &ExternalCdr) -> Option<Usage> {
 /// The price of usage past the unit balances: the longest prefix of its ToR among the
 /// operator's rates, as folded here from the log (in force at the usage's place in it).
 pub(super) async fn rate(tx: &mut PgConnection, tor: &str, destination: &str) -> Result<Option<Rate>, BoxError> {
-    let found = crate::operator_rates::price(tx, crate::operator_rates::RateTable::Billing, tor, destination).await?;
+    let found = simledger_projections::operator_rates::price(
+        tx,
+        simledger_projections::operator_rates::RateTable::Billing,
+        tor,
+        destination,
+    )
+    .await?;
     Ok(found.map(|(price, unit)| Rate {
         price,
         unit: Decimal::from(unit),

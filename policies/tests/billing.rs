@@ -1,4 +1,4 @@
-//! The billing projection's worker keeps accounts in memory between batches; these tests show
+//! The billing's worker keeps accounts in memory between batches; these tests show
 //! it never works from a copy that someone else's write has made stale.
 
 use std::time::Duration;
@@ -9,7 +9,7 @@ use simledger_billing::{Action, BalanceFilter, BalanceType};
 use simledger_eventlog::catalog::*;
 use simledger_eventlog::checkpoint;
 use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent};
-use simledger_projections::billing::{read, Billing, NAME};
+use simledger_policies::billing::{read, Billing, NAME};
 use simledger_services::testing::TestDatabase;
 use uuid::Uuid;
 

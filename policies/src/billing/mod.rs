@@ -36,7 +36,7 @@ use simledger_eventlog::{Event, EventLog, ExpectedVersion, NewEvent, RecordedEve
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{BoxError, Projection, Subscriber};
+use simledger_projections::{BoxError, Projection, Subscriber};
 
 use batch::{Batch, Cache};
 use effects::derive_effects;
@@ -157,7 +157,12 @@ impl Subscriber for Billing {
             registry::fold(tx, &e.event).await?;
             match &e.event {
                 Event::OperatorRateSet(r) => {
-                    crate::operator_rates::record(tx, crate::operator_rates::RateTable::Billing, r).await?;
+                    simledger_projections::operator_rates::record(
+                        tx,
+                        simledger_projections::operator_rates::RateTable::Billing,
+                        r,
+                    )
+                    .await?;
                     // Usage later in this batch is priced at the new rate, as in any other cut.
                     b.rates.clear();
                 }
