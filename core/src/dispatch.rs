@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use simledger_eventlog::checkpoint::{self, BoxError, Subscriber};
+use simledger_eventlog::checkpoint::{self, ApplyError, Subscriber};
 use simledger_eventlog::{Event, EventLog, RecordedEvent};
 use sqlx::PgConnection;
 use tokio::sync::watch;
@@ -29,12 +29,13 @@ impl SmsDispatcher {
         Self { client, subject: names.request(subjects::SMSC_SUBMIT) }
     }
 
-    async fn hand_over(&self, submit: &SmsSubmit) -> Result<SmsAnswer, BoxError> {
+    async fn hand_over(&self, submit: &SmsSubmit) -> Result<SmsAnswer, ApplyError> {
         let body = serde_json::to_vec(submit)?;
         let reply =
             tokio::time::timeout(Duration::from_secs(10), self.client.request(self.subject.clone(), body.into()))
                 .await
-                .map_err(|_| "the SMSC did not answer within 10 s")??;
+                .map_err(|_| ApplyError::other("the SMSC", "no answer within 10 s"))?
+                .map_err(|e| ApplyError::other("the SMSC", e))?;
         Ok(serde_json::from_slice(&reply.payload)?)
     }
 }
@@ -44,7 +45,7 @@ impl Subscriber for SmsDispatcher {
         NAME
     }
 
-    async fn apply(&mut self, _tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+    async fn apply(&mut self, _tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         for e in events {
             let Event::SmsCommandCreated(c) = &e.event else { continue };
             let submit = SmsSubmit {
@@ -68,7 +69,7 @@ pub fn spawn(log: EventLog, dispatcher: SmsDispatcher) -> JoinHandle<()> {
         let (progress, _) = watch::channel(0);
         loop {
             if let Err(e) = checkpoint::run_checkpointed(log.clone(), dispatcher.clone(), 256, progress.clone()).await {
-                tracing::warn!(error = %e, "SMS dispatcher stopped; resuming from its checkpoint");
+                tracing::warn!(error = %simledger_eventlog::error::cause_chain(&e), "SMS dispatcher stopped; resuming from its checkpoint");
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

@@ -14,6 +14,50 @@ use crate::{EventLog, EventLogError, Position, RecordedEvent, Result};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Why a [`Subscriber`] could not apply a batch. The kind decides what happens next: an error
+/// that recurs on the same input makes the event a dead letter, any other restarts the worker
+/// from its checkpoint ([`ApplyError::is_permanent`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("database")]
+    Database(#[from] sqlx::Error),
+    #[error("event log")]
+    Log(#[from] EventLogError),
+    #[error("JSON")]
+    Json(#[from] serde_json::Error),
+    /// The fold's own verdict on an event.
+    #[error(transparent)]
+    Unapplicable(#[from] dead_letter::Unapplicable),
+    /// Anything else, named by what failed: a service the subscriber calls (NATS, an object
+    /// store, a customer's URL), a document it writes.
+    #[error("{what}")]
+    Other {
+        what: &'static str,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl ApplyError {
+    /// Names a failure of another kind: `what` failed because of `source`.
+    pub fn other(what: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Other { what, source: source.into() }
+    }
+
+    /// Whether applying the same events again fails the same way.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Database(db) => dead_letter::database_is_permanent(db),
+            Self::Log(log) => match dead_letter::log_is_permanent(log) {
+                Some(permanent) => permanent,
+                None => std::error::Error::source(log).is_some_and(dead_letter::is_permanent),
+            },
+            Self::Json(_) | Self::Unapplicable(_) => true,
+            Self::Other { source, .. } => dead_letter::is_permanent(&**source),
+        }
+    }
+}
+
 /// The position `name` has consumed up to on `shard` (0 if it never ran).
 pub async fn load(conn: &mut PgConnection, name: &str, shard: i32) -> Result<Position> {
     Ok(sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1 AND shard = $2")
@@ -85,7 +129,7 @@ pub trait Subscriber: Send {
         &mut self,
         tx: &mut PgConnection,
         events: &[RecordedEvent],
-    ) -> impl Future<Output = std::result::Result<(), BoxError>> + Send;
+    ) -> impl Future<Output = std::result::Result<(), ApplyError>> + Send;
 }
 
 /// Runs `subscriber` from its checkpoint for ever: catch up, then follow live. Each batch and

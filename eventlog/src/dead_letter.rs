@@ -11,6 +11,7 @@ use std::error::Error;
 
 use sqlx::PgConnection;
 
+use crate::checkpoint::ApplyError;
 use crate::{EventLogError, RecordedEvent, Result};
 
 /// Why a batch or an event failed, as far as what to do next is concerned.
@@ -21,8 +22,8 @@ pub(crate) enum Failure {
     Permanent(String),
 }
 
-/// A fold's own verdict that an event cannot be applied, whatever is retried: return it (boxed)
-/// from [`crate::checkpoint::Subscriber::apply`] to have the event dead-lettered.
+/// A fold's own verdict that an event cannot be applied, whatever is retried: return it (as
+/// [`ApplyError::Unapplicable`]) from [`crate::checkpoint::Subscriber::apply`] to have the event dead-lettered.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Unapplicable(pub String);
@@ -35,19 +36,15 @@ pub struct Unapplicable(pub String);
 pub fn is_permanent(error: &(dyn Error + 'static)) -> bool {
     let mut cause: Option<&(dyn Error + 'static)> = Some(error);
     while let Some(e) = cause {
+        if let Some(apply) = e.downcast_ref::<ApplyError>() {
+            return apply.is_permanent();
+        }
         if let Some(db) = e.downcast_ref::<sqlx::Error>() {
-            return crate::error::is_refusal_of_the_data(db)
-                || matches!(db, sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::Encode(_));
+            return database_is_permanent(db);
         }
         if let Some(log) = e.downcast_ref::<EventLogError>() {
-            match log {
-                EventLogError::Database(_) | EventLogError::Handler { .. } => {}
-                EventLogError::UnknownEventType { .. }
-                | EventLogError::Malformed { .. }
-                | EventLogError::PayloadTooLarge { .. }
-                | EventLogError::InvalidEvent(_)
-                | EventLogError::InvalidBatch(_) => return true,
-                _ => return false,
+            if let Some(permanent) = log_is_permanent(log) {
+                return permanent;
             }
         }
         if e.downcast_ref::<Unapplicable>().is_some() || e.downcast_ref::<serde_json::Error>().is_some() {
@@ -58,11 +55,29 @@ pub fn is_permanent(error: &(dyn Error + 'static)) -> bool {
     false
 }
 
-pub(crate) fn classify(error: Box<dyn Error + Send + Sync>, name: &str) -> Failure {
-    if is_permanent(&*error) {
-        Failure::Permanent(cause_chain(&*error))
+pub(crate) fn database_is_permanent(db: &sqlx::Error) -> bool {
+    crate::error::is_refusal_of_the_data(db)
+        || matches!(db, sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::Encode(_))
+}
+
+/// `None` when the answer lies in the error's cause (a database or handler error).
+pub(crate) fn log_is_permanent(log: &EventLogError) -> Option<bool> {
+    match log {
+        EventLogError::Database(_) | EventLogError::Handler { .. } => None,
+        EventLogError::UnknownEventType { .. }
+        | EventLogError::Malformed { .. }
+        | EventLogError::PayloadTooLarge { .. }
+        | EventLogError::InvalidEvent(_)
+        | EventLogError::InvalidBatch(_) => Some(true),
+        _ => Some(false),
+    }
+}
+
+pub(crate) fn classify(error: ApplyError, name: &str) -> Failure {
+    if error.is_permanent() {
+        Failure::Permanent(crate::error::cause_chain(&error))
     } else {
-        Failure::Transient(EventLogError::Handler { name: name.to_owned(), source: error })
+        Failure::Transient(EventLogError::Handler { name: name.to_owned(), source: Box::new(error) })
     }
 }
 
@@ -74,20 +89,6 @@ pub(crate) fn panic_message(panic: Box<dyn Any + Send>) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_owned());
     format!("panicked: {text}")
-}
-
-fn cause_chain(error: &(dyn Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let next = e.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        cause = e.source();
-    }
-    text
 }
 
 /// Records that `name` skipped `event` because of `reason`, in the caller's transaction (the
@@ -151,4 +152,39 @@ pub async fn clear(conn: &mut PgConnection, subscriber: &str, shard: i32) -> Res
         .execute(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reset() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset")
+    }
+
+    #[test]
+    fn what_recurs_is_permanent_and_what_may_pass_is_not() {
+        let bad_json = serde_json::from_str::<u8>("x").unwrap_err();
+        assert!(ApplyError::from(Unapplicable("overflow".into())).is_permanent());
+        assert!(ApplyError::from(bad_json).is_permanent());
+        assert!(ApplyError::from(sqlx::Error::Decode("bad".into())).is_permanent());
+        assert!(!ApplyError::from(sqlx::Error::PoolTimedOut).is_permanent());
+        assert!(!ApplyError::other("a peer", reset()).is_permanent());
+        // The kind is found through what wraps it.
+        assert!(ApplyError::other("the exporter", sqlx::Error::Decode("bad".into())).is_permanent());
+        let handler = EventLogError::Handler {
+            name: "x".into(),
+            source: Box::new(ApplyError::from(Unapplicable("overflow".into()))),
+        };
+        assert!(ApplyError::from(handler).is_permanent());
+        let handler = EventLogError::Handler { name: "x".into(), source: Box::new(ApplyError::other("NATS", reset())) };
+        assert!(!ApplyError::from(handler).is_permanent());
+    }
+
+    #[test]
+    fn a_dead_letter_names_the_whole_cause_chain() {
+        let e = ApplyError::other("the exporter", sqlx::Error::Decode("bad amount".into()));
+        let Failure::Permanent(reason) = classify(e, "x") else { panic!("permanent") };
+        assert!(reason.starts_with("the exporter: ") && reason.contains("bad amount"), "{reason}");
+    }
 }

@@ -16,7 +16,7 @@ pub mod checkpoint;
 pub mod copy;
 pub mod dead_letter;
 mod envelope;
-mod error;
+pub mod error;
 pub mod networks;
 mod read;
 mod wakeups;

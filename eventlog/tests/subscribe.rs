@@ -2,7 +2,7 @@ mod common;
 
 use std::time::Duration;
 
-use simledger_eventlog::checkpoint::{self, BoxError, Subscriber};
+use simledger_eventlog::checkpoint::{self, ApplyError, Subscriber};
 use simledger_eventlog::{EventLog, ExpectedVersion, RecordedEvent};
 use sqlx::PgConnection;
 use tokio::sync::watch;
@@ -16,7 +16,7 @@ impl Subscriber for Recorder {
         "recorder"
     }
 
-    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
         sqlx::query("INSERT INTO applied (position) SELECT unnest($1::bigint[])").bind(&positions).execute(tx).await?;
         Ok(())
@@ -144,7 +144,7 @@ impl Subscriber for Breaker {
         "breaker"
     }
 
-    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         for e in events {
             sqlx::query("INSERT INTO applied (position) VALUES ($1)").bind(e.position).execute(&mut *tx).await?;
             match e.position {
@@ -153,10 +153,11 @@ impl Subscriber for Breaker {
                     sqlx::query("SELECT 1 / 0").execute(&mut *tx).await?;
                 }
                 30 if !self.flaked.swap(true, std::sync::atomic::Ordering::SeqCst) => {
-                    return Err("request timed out: no responders".into());
+                    return Err(ApplyError::other("NATS", "request timed out: no responders"));
                 }
                 40 if !self.reset.swap(true, std::sync::atomic::Ordering::SeqCst) => {
-                    return Err(Box::new(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset")));
+                    let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+                    return Err(ApplyError::other("a peer", reset));
                 }
                 _ => {}
             }
@@ -179,7 +180,7 @@ async fn an_event_a_subscriber_cannot_apply_is_dead_lettered_and_the_rest_applie
         async move {
             let mut restarts = 0;
             while let Err(e) = checkpoint::run_checkpointed(log.clone(), breaker.clone(), 16, tx.clone()).await {
-                let e = e.to_string();
+                let e = simledger_eventlog::error::cause_chain(&e);
                 assert!(e.contains("reset") || e.contains("no responders"), "only a passing failure ends a run: {e}");
                 restarts += 1;
             }

@@ -20,7 +20,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use simledger_eventlog::catalog::BillingExportRequested;
-use simledger_eventlog::checkpoint::{BoxError, Subscriber};
+use simledger_eventlog::checkpoint::{ApplyError, Subscriber};
 use simledger_eventlog::{Event, EventLog, RecordedEvent};
 use sqlx::PgConnection;
 use tokio::task::JoinHandle;
@@ -53,7 +53,7 @@ impl AccountExporter {
         Self { log }
     }
 
-    async fn export(&self, event: &RecordedEvent, r: &BillingExportRequested) -> Result<(), BoxError> {
+    async fn export(&self, event: &RecordedEvent, r: &BillingExportRequested) -> Result<(), ApplyError> {
         for id in &r.exporter_ids {
             let exporter = match cdr_export::get(self.log.pool(), &r.tenant, id).await {
                 Ok(e) => e,
@@ -62,11 +62,13 @@ impl AccountExporter {
                     metrics::counter!("simledger_billing_exports_skipped_total").increment(1);
                     continue;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(ApplyError::other("the exporter", e)),
             };
-            let format = cdr_export::document_format(&exporter)?;
+            let format = cdr_export::document_format(&exporter).map_err(|e| ApplyError::other("the exporter", e))?;
             let (name, bytes) = document(&exporter.id, event, r, format)?;
-            let at = cdr_export::write_document(&r.tenant, &exporter, &name, bytes).await?;
+            let at = cdr_export::write_document(&r.tenant, &exporter, &name, bytes)
+                .await
+                .map_err(|e| ApplyError::other("writing the document", e))?;
             tracing::debug!(account = %r.account, exporter = %id, %at, "billing *export written");
         }
         Ok(())
@@ -125,13 +127,13 @@ fn document(
     event: &RecordedEvent,
     r: &BillingExportRequested,
     format: DocumentFormat,
-) -> Result<(String, Vec<u8>), BoxError> {
+) -> Result<(String, Vec<u8>), ApplyError> {
     let view: View = serde_json::from_str(&r.account_view)?;
     match format {
         DocumentFormat::Csv { separator, header } => {
             let mut w = csv::WriterBuilder::new().delimiter(separator).from_writer(Vec::new());
             if header {
-                w.write_record(COLUMNS)?;
+                w.write_record(COLUMNS).map_err(csv_error)?;
             }
             w.write_record([
                 r.tenant.as_str(),
@@ -144,8 +146,9 @@ fn document(
                 view.balance_map.get(),
                 view.unit_counters.get(),
                 view.action_triggers.get(),
-            ])?;
-            let bytes = w.into_inner().map_err(|e| e.into_error())?;
+            ])
+            .map_err(csv_error)?;
+            let bytes = w.into_inner().map_err(|e| csv_error(e.into_error()))?;
             Ok((format!("account_{exporter}_{:020}.csv", event.position), bytes))
         }
         DocumentFormat::Json => {
@@ -172,12 +175,16 @@ fn document(
     }
 }
 
+fn csv_error(e: impl Into<simledger_eventlog::checkpoint::BoxError>) -> ApplyError {
+    ApplyError::other("the CSV document", e)
+}
+
 impl Subscriber for AccountExporter {
     fn name(&self) -> &str {
         NAME
     }
 
-    async fn apply(&mut self, _tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+    async fn apply(&mut self, _tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         for e in events {
             if let Event::BillingExportRequested(r) = &e.event {
                 self.export(e, r).await?;

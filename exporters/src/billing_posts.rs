@@ -7,7 +7,7 @@
 //! tenant's own secret over URL and body, and keep one tenant's dead endpoint from delaying
 //! another's posts.
 
-use simledger_eventlog::checkpoint::{BoxError, Subscriber};
+use simledger_eventlog::checkpoint::{ApplyError, Subscriber};
 use simledger_eventlog::{Event, EventLog, RecordedEvent};
 use sqlx::PgConnection;
 use tokio::task::JoinHandle;
@@ -31,7 +31,7 @@ impl Subscriber for BillingPoster {
         NAME
     }
 
-    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         for e in events {
             if let Event::BillingHttpPostRequested(p) = &e.event {
                 let call = OutboundCall {

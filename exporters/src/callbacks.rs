@@ -9,7 +9,7 @@
 //! account's auth token, and never held up by another tenant's dead endpoint.
 
 use simledger_eventlog::catalog::SmsEvent;
-use simledger_eventlog::checkpoint::{BoxError, Subscriber};
+use simledger_eventlog::checkpoint::{ApplyError, Subscriber};
 use simledger_eventlog::{Event, EventLog, RecordedEvent};
 use simledger_projections::registry::read as registry;
 use sqlx::PgConnection;
@@ -51,7 +51,7 @@ impl Subscriber for CallbackNotifier {
         NAME
     }
 
-    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         for e in events {
             let (s, status) = match &e.event {
                 Event::SmsCommandCreated(c) => {
@@ -93,7 +93,7 @@ impl Subscriber for CallbackNotifier {
 
 impl CallbackNotifier {
     /// Queues an MO SMS for the fleet's `SmsCommandsUrl`, if it has one.
-    async fn mo_to_fleet(&self, tx: &mut PgConnection, e: &RecordedEvent, s: &SmsEvent) -> Result<(), BoxError> {
+    async fn mo_to_fleet(&self, tx: &mut PgConnection, e: &RecordedEvent, s: &SmsEvent) -> Result<(), ApplyError> {
         let Some(sim) = registry::sim(&self.pool, &s.account_sid, &s.sim_sid).await? else { return Ok(()) };
         let Some(fleet_sid) = sim.fleet_sid else { return Ok(()) };
         let Some(fleet) = registry::fleet(&self.pool, &s.account_sid, &fleet_sid).await? else { return Ok(()) };

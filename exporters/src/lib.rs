@@ -33,7 +33,7 @@ where
             let run =
                 simledger_eventlog::checkpoint::run_checkpointed(log.clone(), sink.clone(), 256, progress.clone());
             if let Err(e) = run.await {
-                tracing::warn!(sink = sink.name(), error = %e, "sink stopped; resuming from its checkpoint");
+                tracing::warn!(sink = sink.name(), error = %simledger_eventlog::error::cause_chain(&e), "sink stopped; resuming from its checkpoint");
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use simledger_eventlog::catalog::BillingPlanFired;
 use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent};
-use simledger_projections::BoxError;
+use simledger_projections::ApplyError;
 use uuid::Uuid;
 
 /// A plan binding as the scheduler reads it: tenant, plan, account, timing index, anchor, last
@@ -18,7 +18,7 @@ type BindingRow = (String, String, String, i32, DateTime<Utc>, Option<DateTime<U
 /// after its last applied one, in order, with ids derived from the binding and the moment, so
 /// a restarted (or second) scheduler appends none twice and misses none. At most `per_binding`
 /// firings per binding per call (a long outage catches up over several calls).
-pub async fn fire_due_plans(log: &EventLog, now: DateTime<Utc>, per_binding: usize) -> Result<usize, BoxError> {
+pub async fn fire_due_plans(log: &EventLog, now: DateTime<Utc>, per_binding: usize) -> Result<usize, ApplyError> {
     let rows: Vec<BindingRow> = sqlx::query_as(
         "SELECT b.tenant, b.plan_id, b.account, b.timing_index, b.anchor, b.last_fired, c.doc \
              FROM billing_plan_bindings b JOIN billing_catalog c \
@@ -71,7 +71,7 @@ pub fn spawn(log: EventLog) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             if let Err(e) = fire_due_plans(&log, Utc::now(), 100).await {
-                tracing::warn!(error = %e, "billing plan scheduler");
+                tracing::warn!(error = %simledger_eventlog::error::cause_chain(&e), "billing plan scheduler");
             }
         }
     })

@@ -22,7 +22,7 @@ use simledger_eventlog::{Event, RecordedEvent};
 use sqlx::PgConnection;
 
 use crate::operator_rates::RateTable;
-use crate::{BoxError, Projection, Subscriber};
+use crate::{ApplyError, Projection, Subscriber};
 
 pub const NAME: &str = "cdrs";
 
@@ -189,7 +189,7 @@ impl Subscriber for Cdrs {
         NAME
     }
 
-    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         let mut tenant_rates = TenantRates::default();
         for e in events {
             let cdr = match &e.event {
@@ -257,7 +257,7 @@ impl TenantRates {
         tenant: &str,
         tor: &str,
         destination: &str,
-    ) -> Result<Option<Rate>, BoxError> {
+    ) -> Result<Option<Rate>, ApplyError> {
         if !self.0.contains_key(tenant) {
             let loaded = load_tenant_rates(tx, tenant).await?;
             self.0.insert(tenant.to_owned(), loaded);
@@ -274,7 +274,7 @@ impl TenantRates {
 async fn load_tenant_rates(
     tx: &mut PgConnection,
     tenant: &str,
-) -> Result<(BTreeMap<String, RateDef>, Destinations), BoxError> {
+) -> Result<(BTreeMap<String, RateDef>, Destinations), ApplyError> {
     let defs: Vec<sqlx::types::Json<RateDef>> =
         sqlx::query_scalar("SELECT doc FROM cdr_tenant_rates WHERE tenant = $1")
             .bind(tenant)
@@ -298,7 +298,7 @@ async fn load_tenant_rates(
     Ok((rates, destinations))
 }
 
-async fn insert(tx: &mut PgConnection, cdr: &Cdr, own: Option<Rate>, order_id: i64) -> Result<(), BoxError> {
+async fn insert(tx: &mut PgConnection, cdr: &Cdr, own: Option<Rate>, order_id: i64) -> Result<(), ApplyError> {
     let operator: Option<(Decimal, i64)> = if cdr.cost.is_some() || own.is_some() {
         None
     } else {

@@ -9,7 +9,7 @@ use simledger_eventlog::catalog::SmsEvent;
 use simledger_eventlog::{Event, RecordedEvent};
 use sqlx::PgConnection;
 
-use crate::{BoxError, Projection, Subscriber};
+use crate::{ApplyError, Projection, Subscriber};
 
 pub const NAME: &str = "device_commands";
 
@@ -26,7 +26,7 @@ impl Subscriber for DeviceCommands {
         NAME
     }
 
-    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         for e in events {
             apply_one(tx, e).await?;
         }

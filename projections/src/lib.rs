@@ -26,7 +26,7 @@ mod runner;
 pub mod usage;
 
 pub use runner::{replay, snapshot, spawn, spawn_subscriber, ProjectionHandle};
-pub use simledger_eventlog::checkpoint::{BoxError, Subscriber};
+pub use simledger_eventlog::checkpoint::{ApplyError, BoxError, Subscriber};
 
 /// A projection: a [`Subscriber`] that owns tables it can wipe and rebuild.
 pub trait Projection: Subscriber + Sized + 'static {

@@ -11,7 +11,7 @@ use simledger_eventlog::{Event, RecordedEvent};
 use sqlx::PgConnection;
 
 use crate::billing_periods::{usage_period, usage_time, Anchors};
-use crate::{BoxError, Projection, Subscriber};
+use crate::{ApplyError, Projection, Subscriber};
 
 pub const NAME: &str = "limits";
 
@@ -39,7 +39,7 @@ impl Subscriber for Limits {
         NAME
     }
 
-    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         let mut anchors = anchors_of(tx, events).await?;
         let mut added: HashMap<(String, DateTime<Utc>), Added> = HashMap::new();
         // Decisions in log order, applied after the usage that created their periods.

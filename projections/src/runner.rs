@@ -48,7 +48,7 @@ pub fn spawn_subscriber<S: Subscriber + Clone + Send + 'static>(
                     backoff = Duration::from_millis(10);
                 }
                 Err(e) => {
-                    tracing::error!(projection = name, error = %e, "projection stopped; restarting from its checkpoint");
+                    tracing::error!(projection = name, error = %simledger_eventlog::error::cause_chain(&e), "projection stopped; restarting from its checkpoint");
                     metrics::counter!("simledger_projection_restarts_total", "projection" => name).increment(1);
                 }
                 Ok(()) => {}

@@ -5,7 +5,7 @@ use simledger_eventlog::{Event, RecordedEvent};
 use sqlx::PgConnection;
 
 use crate::billing_periods::usage_time;
-use crate::{BoxError, Projection, Subscriber};
+use crate::{ApplyError, Projection, Subscriber};
 
 pub const NAME: &str = "usage";
 
@@ -21,7 +21,7 @@ impl Subscriber for Usage {
         NAME
     }
 
-    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         for e in events {
             let (Event::DataSessionUpdated(c) | Event::DataSessionEnded(c)) = &e.event else { continue };
             let (up, down) = (c.data_upload.unwrap_or(0), c.data_download.unwrap_or(0));

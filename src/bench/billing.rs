@@ -313,7 +313,7 @@ impl simledger_projections::Subscriber for ReadOnly {
         &mut self,
         _tx: &mut sqlx::PgConnection,
         events: &[simledger_eventlog::RecordedEvent],
-    ) -> Result<(), simledger_projections::BoxError> {
+    ) -> Result<(), simledger_projections::ApplyError> {
         std::hint::black_box(events.len());
         Ok(())
     }

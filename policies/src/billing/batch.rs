@@ -9,7 +9,7 @@ use simledger_eventlog::NewEvent;
 use sqlx::PgConnection;
 
 use super::usage::rate;
-use simledger_projections::BoxError;
+use simledger_projections::ApplyError;
 
 /// Accounts and catalogs as this worker last wrote them, so a batch reads from the database only
 /// what it has not seen. Sound because only this projection writes its tables and a worker lives
@@ -30,7 +30,7 @@ impl Cache {
     pub(super) const MAX_ACCOUNTS: usize = 250_000;
 
     /// Empties the cache unless the checkpoint was last advanced by this worker.
-    pub(super) async fn validate(&mut self, tx: &mut PgConnection, name: &str, shard: i32) -> Result<(), BoxError> {
+    pub(super) async fn validate(&mut self, tx: &mut PgConnection, name: &str, shard: i32) -> Result<(), ApplyError> {
         let (updated_at, now): (Option<DateTime<Utc>>, DateTime<Utc>) =
             sqlx::query_as("SELECT (SELECT updated_at FROM checkpoints WHERE name = $1 AND shard = $2), now()")
                 .bind(name)
@@ -65,7 +65,7 @@ impl Batch {
         tx: &mut PgConnection,
         tenant: &str,
         id: &str,
-    ) -> Result<Option<&mut Account>, BoxError> {
+    ) -> Result<Option<&mut Account>, ApplyError> {
         let key = (tenant.to_owned(), id.to_owned());
         if !self.accounts.contains_key(&key) {
             let doc: Option<sqlx::types::Json<Account>> =
@@ -84,7 +84,7 @@ impl Batch {
         tx: &mut PgConnection,
         tenant: &str,
         id: &str,
-    ) -> Result<&mut Account, BoxError> {
+    ) -> Result<&mut Account, ApplyError> {
         if self.account(tx, tenant, id).await?.is_none() {
             self.accounts.insert((tenant.to_owned(), id.to_owned()), Some(Account::new(tenant, id)));
         }
@@ -96,7 +96,7 @@ impl Batch {
         &mut self,
         tx: &mut PgConnection,
         keys: Vec<(String, String)>,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), ApplyError> {
         let keys: Vec<(String, String)> = keys.into_iter().filter(|k| !self.accounts.contains_key(k)).collect();
         if keys.is_empty() {
             return Ok(());
@@ -125,7 +125,7 @@ impl Batch {
         tx: &mut PgConnection,
         tor: &'static str,
         destination: &str,
-    ) -> Result<Option<Rate>, BoxError> {
+    ) -> Result<Option<Rate>, ApplyError> {
         let key = (tor, destination.to_owned());
         if let Some(r) = self.rates.get(&key) {
             return Ok(r.clone());
@@ -139,7 +139,7 @@ impl Batch {
         self.dirty.push((tenant.to_owned(), id.to_owned()));
     }
 
-    pub(super) async fn catalog(&mut self, tx: &mut PgConnection, tenant: &str) -> Result<&mut Catalog, BoxError> {
+    pub(super) async fn catalog(&mut self, tx: &mut PgConnection, tenant: &str) -> Result<&mut Catalog, ApplyError> {
         if !self.catalogs.contains_key(tenant) {
             let rows: Vec<(String, String, serde_json::Value)> =
                 sqlx::query_as("SELECT kind, id, doc FROM billing_catalog WHERE tenant = $1")
@@ -151,7 +151,7 @@ impl Batch {
         Ok(self.catalogs.get_mut(tenant).expect("just loaded"))
     }
 
-    pub(super) async fn write(&mut self, tx: &mut PgConnection) -> Result<(), BoxError> {
+    pub(super) async fn write(&mut self, tx: &mut PgConnection) -> Result<(), ApplyError> {
         self.dirty.sort();
         self.dirty.dedup();
         let (mut tenants, mut ids, mut docs) = (Vec::new(), Vec::new(), Vec::new());

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::batch::Batch;
 use super::NAME;
-use simledger_projections::BoxError;
+use simledger_projections::ApplyError;
 
 /// An id derived from the event that caused a derived event.
 pub(super) fn derived_id(source: Uuid, what: &str) -> Uuid {
@@ -28,7 +28,7 @@ pub(super) async fn derive_effects(
     account: &str,
     sim: Option<&str>,
     outcome: &Outcome,
-) -> Result<(), BoxError> {
+) -> Result<(), ApplyError> {
     let meta = Metadata::from_source(NAME).with_account(tenant.to_owned());
     for (n, effect) in outcome.effects.iter().enumerate() {
         match effect {

@@ -36,7 +36,7 @@ use simledger_eventlog::{Event, EventLog, ExpectedVersion, NewEvent, RecordedEve
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use simledger_projections::{BoxError, Projection, Subscriber};
+use simledger_projections::{ApplyError, Projection, Subscriber};
 
 use batch::{Batch, Cache};
 use effects::derive_effects;
@@ -77,7 +77,7 @@ impl Billing {
 
     /// Sends the batch's decisions where they go: the log, or (replaying) only those not taken
     /// before.
-    async fn emit(&self, derived: Vec<(i64, NewEvent)>) -> Result<(), BoxError> {
+    async fn emit(&self, derived: Vec<(i64, NewEvent)>) -> Result<(), ApplyError> {
         if derived.is_empty() {
             return Ok(());
         }
@@ -142,7 +142,7 @@ impl Subscriber for Billing {
         NAME
     }
 
-    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         // Taken for the batch and given back only when it is applied: a failed batch leaves
         // the cache empty (and the runner drops this worker anyway).
         let mut cache = std::mem::take(&mut self.cache);
@@ -320,7 +320,7 @@ async fn bind_plans(
     plans: &[(String, usize)],
     overwrite: bool,
     anchor: DateTime<Utc>,
-) -> Result<(), BoxError> {
+) -> Result<(), ApplyError> {
     if overwrite {
         let keep: Vec<String> = plans.iter().map(|(id, _)| id.clone()).collect();
         sqlx::query("DELETE FROM billing_plan_bindings WHERE tenant = $1 AND account = $2 AND NOT plan_id = ANY($3)")
@@ -377,7 +377,7 @@ fn add_triggers(account: &mut Account, triggers: Vec<simledger_billing::ActionTr
 
 /// Applies a `billing.removed`: in the batch's working set and in the tables at once, so a
 /// later event of the same batch sees it gone (and one that makes it again writes it anew).
-async fn remove(tx: &mut PgConnection, b: &mut Batch, r: &BillingRemoved) -> Result<(), BoxError> {
+async fn remove(tx: &mut PgConnection, b: &mut Batch, r: &BillingRemoved) -> Result<(), ApplyError> {
     let tenant = &r.tenant;
     let kind = match r.what {
         BillingRemovable::Account => {

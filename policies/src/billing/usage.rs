@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use super::batch::Batch;
 use super::effects::{derive_effects, derived_id};
 use super::NAME;
-use simledger_projections::BoxError;
+use simledger_projections::ApplyError;
 
 /// Usage the fold debits: whose, what, and where.
 pub(super) struct Usage {
@@ -81,7 +81,7 @@ pub(super) fn external_usage(c: &ExternalCdr) -> Option<Usage> {
 
 /// The price of usage past the unit balances: the longest prefix of its ToR among the
 /// operator's rates, as folded here from the log (in force at the usage's place in it).
-pub(super) async fn rate(tx: &mut PgConnection, tor: &str, destination: &str) -> Result<Option<Rate>, BoxError> {
+pub(super) async fn rate(tx: &mut PgConnection, tor: &str, destination: &str) -> Result<Option<Rate>, ApplyError> {
     let found = simledger_projections::operator_rates::price(
         tx,
         simledger_projections::operator_rates::RateTable::Billing,
@@ -97,7 +97,7 @@ pub(super) async fn rate(tx: &mut PgConnection, tor: &str, destination: &str) ->
     }))
 }
 
-pub(super) async fn debit(tx: &mut PgConnection, b: &mut Batch, e: &RecordedEvent, u: Usage) -> Result<(), BoxError> {
+pub(super) async fn debit(tx: &mut PgConnection, b: &mut Batch, e: &RecordedEvent, u: Usage) -> Result<(), ApplyError> {
     let mut holder = None;
     for id in &u.accounts {
         if b.account(tx, &u.tenant, id).await?.is_some() {

@@ -23,7 +23,7 @@ use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, R
 use sqlx::PgConnection;
 
 use simledger_projections::billing_periods::{period_sid, usage_period, usage_time, Anchors};
-use simledger_projections::{BoxError, Subscriber};
+use simledger_projections::{ApplyError, Subscriber};
 
 use rule::{Cause, Reason, Rule, Verdict};
 
@@ -150,7 +150,7 @@ impl Subscriber for DataLimitEnforcer {
         NAME
     }
 
-    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         let mut decisions = Vec::new();
         self.next_rollover = earliest_blocked_end(tx).await?;
         for e in events {
@@ -287,7 +287,7 @@ impl DataLimitEnforcer {
         c: &ConnectionEvent,
         at: DateTime<Utc>,
         decisions: &mut Vec<NewEvent>,
-    ) -> Result<(), BoxError> {
+    ) -> Result<(), ApplyError> {
         let bytes = c.data_total.unwrap_or(0);
         if !self.sims.contains_key(&c.sim_sid) {
             let Some(row) = sim_row(tx, &c.sim_sid).await? else { return Ok(()) };
@@ -355,7 +355,7 @@ async fn reevaluate(
     sim_sid: &str,
     reason: Reason,
     decisions: &mut Vec<NewEvent>,
-) -> Result<(), BoxError> {
+) -> Result<(), ApplyError> {
     let Some(sim) = sim_row(tx, sim_sid).await? else { return Ok(()) };
     let row: Option<PeriodRow> = sqlx::query_as(
         "SELECT sim_sid, period_start, period_end, period_type, used_bytes, blocked, decisions \
@@ -375,7 +375,7 @@ async fn decide_and_store(
     sim: &SimRow,
     cause: Cause,
     decisions: &mut Vec<NewEvent>,
-) -> Result<(), BoxError> {
+) -> Result<(), ApplyError> {
     let rule = sim.rule();
     if let Some(v) = rule::decide(&row.state(), rule, cause) {
         decisions.push(decision(row, row.decisions, sim, rule, v)?);
@@ -393,7 +393,7 @@ async fn decide_and_store(
 }
 
 /// The `n`th decision of a period, as the event the PGW and the read models follow.
-fn decision(row: &PeriodRow, n: i32, sim: &SimRow, rule: Option<Rule>, v: Verdict) -> Result<NewEvent, BoxError> {
+fn decision(row: &PeriodRow, n: i32, sim: &SimRow, rule: Option<Rule>, v: Verdict) -> Result<NewEvent, ApplyError> {
     let data = DataLimitDecision {
         sim_sid: row.sim_sid.clone(),
         account_sid: sim.account_sid.clone(),
@@ -411,7 +411,7 @@ fn decision(row: &PeriodRow, n: i32, sim: &SimRow, rule: Option<Rule>, v: Verdic
 }
 
 /// Unblocks every SIM whose blocked period ended by `now` (the latest usage time seen).
-async fn roll_over(tx: &mut PgConnection, now: DateTime<Utc>, decisions: &mut Vec<NewEvent>) -> Result<(), BoxError> {
+async fn roll_over(tx: &mut PgConnection, now: DateTime<Utc>, decisions: &mut Vec<NewEvent>) -> Result<(), ApplyError> {
     let ended: Vec<PeriodRow> = sqlx::query_as(
         "SELECT sim_sid, period_start, period_end, period_type, used_bytes, blocked, decisions FROM limit_enforcer_periods \
          WHERE blocked AND period_end <= $1 ORDER BY sim_sid, period_start",

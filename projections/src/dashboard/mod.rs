@@ -16,7 +16,7 @@ use simledger_eventlog::{Event, RecordedEvent};
 use sqlx::PgConnection;
 
 use crate::billing_periods::usage_time;
-use crate::{BoxError, Projection, Subscriber};
+use crate::{ApplyError, Projection, Subscriber};
 
 pub const NAME: &str = "dashboard";
 
@@ -156,7 +156,7 @@ impl Subscriber for Dashboard {
         NAME
     }
 
-    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         let mut totals = BatchTotals::default();
         for e in events {
             totals.count(e);

@@ -7,7 +7,7 @@ use simledger_eventlog::catalog::{FleetCreated, FleetUpdated, SimRegistered, Sim
 use simledger_eventlog::{Event, RecordedEvent};
 use sqlx::PgConnection;
 
-use crate::{BoxError, Projection, Subscriber};
+use crate::{ApplyError, Projection, Subscriber};
 
 pub mod read;
 
@@ -26,7 +26,7 @@ impl Subscriber for Registry {
         NAME
     }
 
-    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), BoxError> {
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         for e in events {
             apply_one(tx, e).await?;
         }
