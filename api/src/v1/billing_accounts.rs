@@ -87,11 +87,11 @@ fn call(state: AppState, caller: &Caller) -> Call {
 async fn set_account(State(state): State<AppState>, caller: Caller, bytes: Bytes) -> Result<Response, ApiError> {
     let raw = body(&bytes)?;
     let c = call(state, &caller);
-    jsonrpc::accounts::set_account(&c, &raw).await.map_err(api_error)?;
+    jsonrpc::billing::set_account(&c, &raw).await.map_err(api_error)?;
     let account: serde_json::Value = serde_json::from_str(raw.get()).unwrap_or_default();
     let key = serde_json::json!({"Account": account["Account"]});
     let key = serde_json::value::to_raw_value(&key).map_err(|e| ApiError::invalid(e.to_string()))?;
-    Ok(answer(StatusCode::OK, &jsonrpc::accounts::get_account(&c, &key).await.map_err(api_error)?))
+    Ok(answer(StatusCode::OK, &jsonrpc::billing::get_account(&c, &key).await.map_err(api_error)?))
 }
 
 /// A billing account with its balances, triggers and counters (`APIerSv2.GetAccount`).
@@ -106,7 +106,7 @@ async fn get_account(
 ) -> Result<Response, ApiError> {
     let key = serde_json::value::to_raw_value(&serde_json::json!({"Account": account}))
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    Ok(answer(StatusCode::OK, &jsonrpc::accounts::get_account(&call(state, &caller), &key).await.map_err(api_error)?))
+    Ok(answer(StatusCode::OK, &jsonrpc::billing::get_account(&call(state, &caller), &key).await.map_err(api_error)?))
 }
 
 /// Changes a balance: `Action` `set` (`APIerSv1.SetBalance`), `add` (`AddBalance`) or `debit`
@@ -129,10 +129,10 @@ async fn change_balance(State(state): State<AppState>, caller: Caller, bytes: By
     let account = object.get("Account").cloned().unwrap_or_default();
     let rest = serde_json::value::to_raw_value(&object).map_err(|e| ApiError::invalid(e.to_string()))?;
     let c = call(state, &caller);
-    jsonrpc::accounts::change_balance(&c, &rest, method).await.map_err(api_error)?;
+    jsonrpc::billing::change_balance(&c, &rest, method).await.map_err(api_error)?;
     let key = serde_json::value::to_raw_value(&serde_json::json!({"Account": account}))
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    Ok(answer(StatusCode::OK, &jsonrpc::accounts::get_account(&c, &key).await.map_err(api_error)?))
+    Ok(answer(StatusCode::OK, &jsonrpc::billing::get_account(&c, &key).await.map_err(api_error)?))
 }
 
 macro_rules! define_and_list {
@@ -168,7 +168,7 @@ define_and_list!(
     "SetBillingDestination",
     "ListBillingDestinations",
     "destinations (`APIerSv1.SetDestination`: `Id`, `Prefixes`, `Overwrite`)",
-    jsonrpc::accounts::set_destination,
+    jsonrpc::billing::set_destination,
     destinations
 );
 define_and_list!(
@@ -180,7 +180,7 @@ define_and_list!(
     "rates for usage no unit balance covers (`ID`, `ToR`, `DestinationID` or `*any`, `Rate` per \
      `RateUnit`, charged in whole `RateIncrement`s, `RoundingDecimals`, `Overwrite`; simledger's \
      own, CGrateS sets rates through tariff plans)",
-    jsonrpc::accounts::set_rate,
+    jsonrpc::billing::set_rate,
     rates
 );
 define_and_list!(
@@ -190,7 +190,7 @@ define_and_list!(
     "SetBillingActions",
     "ListBillingActions",
     "action groups (`APIerSv1.SetActions`: `ActionsId`, `Actions`, `Overwrite`)",
-    jsonrpc::accounts::set_actions,
+    jsonrpc::billing::set_actions,
     actions
 );
 define_and_list!(
@@ -200,7 +200,7 @@ define_and_list!(
     "SetBillingActionPlan",
     "ListBillingActionPlans",
     "action plans (`APIerSv1.SetActionPlan`: `Id`, `ActionPlan`, `Overwrite`)",
-    jsonrpc::accounts::set_action_plan,
+    jsonrpc::billing::set_action_plan,
     plans
 );
 define_and_list!(
@@ -210,7 +210,7 @@ define_and_list!(
     "SetBillingActionTrigger",
     "ListBillingActionTriggers",
     "action triggers (`APIerSv1.SetActionTrigger`: `GroupID`, `UniqueID`, `ActionTrigger`)",
-    jsonrpc::accounts::set_action_trigger,
+    jsonrpc::billing::set_action_trigger,
     trigger_groups
 );
 
