@@ -4,7 +4,6 @@
 use super::*;
 use std::path::Path;
 
-
 use super::filter::Filter;
 use super::schedule::Schedule;
 use super::template::CompiledField;

@@ -4,19 +4,32 @@ use std::collections::BTreeMap;
 
 use simledger_billing::{Effect, Outcome};
 use simledger_eventlog::catalog::{
-    BillingExportRequested, BillingHttpPostRequested, ExternalCdr, FleetUpdated, SimStatus, SimStatusChanged,
+    BillingExportRequested, BillingHttpPostRequested, ExternalCdr, FleetUpdated, SimStatusChanged,
 };
 use simledger_eventlog::{Event, Metadata, NewEvent, RecordedEvent};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::batch::Batch;
+use super::effect_rule;
 use super::NAME;
 use simledger_projections::ApplyError;
 
 /// An id derived from the event that caused a derived event.
 pub(super) fn derived_id(source: Uuid, what: &str) -> Uuid {
     Uuid::new_v5(&source, what.as_bytes())
+}
+
+/// A decision caused by `cause`, with an id derived from it and `what`, and the position it is
+/// taken at (which a replay compares with the live checkpoint).
+fn decision(
+    cause: &RecordedEvent,
+    what: &str,
+    stream: String,
+    event: &Event,
+    meta: &Metadata,
+) -> Result<(i64, NewEvent), ApplyError> {
+    Ok((cause.position, NewEvent::new(derived_id(cause.event_id, what), stream, event, meta)?))
 }
 
 /// Turns a fold's effects into events (or log lines).
@@ -39,12 +52,8 @@ pub(super) async fn derive_effects(
                 };
                 // Only a SIM of the tenant: a billing account named after another tenant's SIM
                 // must not reach it.
-                let status = super::registry::sim_status(tx, tenant, sim).await?;
-                let Some(from) = status else { continue };
-                let to = if *active { SimStatus::Active } else { SimStatus::Inactive };
-                if from == to || (*active && from != SimStatus::Inactive) {
-                    continue;
-                }
+                let Some(from) = super::registry::sim_status(tx, tenant, sim).await? else { continue };
+                let Some(to) = effect_rule::sim_status_change(*active, from) else { continue };
                 let change = Event::SimStatusChanged(SimStatusChanged {
                     sim_sid: sim.to_owned(),
                     account_sid: tenant.to_owned(),
@@ -52,8 +61,7 @@ pub(super) async fn derive_effects(
                     to,
                     reason: Some(format!("billing:{}", if *active { "*resume_sim" } else { "*suspend_sim" })),
                 });
-                let id = derived_id(e.event_id, &format!("sim_status:{n}"));
-                b.derived.push((e.position, NewEvent::new(id, format!("sim-{sim}"), &change, &meta)?));
+                b.derived.push(decision(e, &format!("sim_status:{n}"), format!("sim-{sim}"), &change, &meta)?);
             }
             Effect::CdrLog { action_type, balance_id, balance_type, value } => {
                 let origin_id = derived_id(e.event_id, &format!("cdrlog:{n}")).to_string();
@@ -76,38 +84,32 @@ pub(super) async fn derive_effects(
                     extra_fields: BTreeMap::new(),
                     cost: Some(*value),
                 });
-                let id = derived_id(e.event_id, &format!("cdrlog-event:{n}"));
-                b.derived.push((e.position, NewEvent::new(id, format!("cdr-{tenant}"), &cdr, &meta)?));
+                b.derived.push(decision(e, &format!("cdrlog-event:{n}"), format!("cdr-{tenant}"), &cdr, &meta)?);
             }
             Effect::SetFleetDataLimit { fleet, megabytes } => {
-                let fleet = match fleet {
-                    Some(f) => Some(f.clone()),
-                    None if account.starts_with("HF") => Some(account.to_owned()),
-                    None => match sim {
-                        Some(sim) => super::registry::sim_fleet(tx, tenant, sim).await?,
-                        None => None,
-                    },
+                let sim_fleet = match (fleet, sim) {
+                    (None, Some(sim)) => super::registry::sim_fleet(tx, tenant, sim).await?,
+                    _ => None,
                 };
-                // Only the tenant's own fleet, and only when the limit changes.
-                let current = match &fleet {
-                    Some(f) => super::registry::fleet_limit(tx, tenant, f).await?.map(|l| (f.clone(), l)),
+                let account_fleet = account.starts_with("HF").then_some(account);
+                let target = effect_rule::limit_target(fleet.as_deref(), account_fleet, sim_fleet.as_deref());
+                // Only the tenant's own fleet.
+                let current = match target {
+                    Some(f) => super::registry::fleet_limit(tx, tenant, f).await?,
                     None => None,
                 };
-                let Some((fleet_sid, limit)) = current else {
+                let (Some(fleet_sid), Some(current)) = (target, current) else {
                     tracing::warn!(account, ?fleet, "*set_fleet_data_limit: no fleet of the tenant to set");
                     continue;
                 };
-                if limit == *megabytes {
-                    continue;
-                }
+                let Some(limit) = effect_rule::limit_change(current, *megabytes) else { continue };
                 let change = Event::FleetUpdated(FleetUpdated {
-                    fleet_sid: fleet_sid.clone(),
+                    fleet_sid: fleet_sid.to_owned(),
                     account_sid: tenant.to_owned(),
-                    data_limit_mb: Some(*megabytes),
+                    data_limit_mb: Some(limit),
                     ..Default::default()
                 });
-                let id = derived_id(e.event_id, &format!("fleet_limit:{n}"));
-                b.derived.push((e.position, NewEvent::new(id, format!("fleet-{fleet_sid}"), &change, &meta)?));
+                b.derived.push(decision(e, &format!("fleet_limit:{n}"), format!("fleet-{fleet_sid}"), &change, &meta)?);
             }
             Effect::HttpPost { url, account: snapshot } => {
                 let post = Event::BillingHttpPostRequested(BillingHttpPostRequested {
@@ -116,8 +118,8 @@ pub(super) async fn derive_effects(
                     url: url.clone(),
                     body: serde_json::to_string(&simledger_eventlog::cgr::AccountView::from(&**snapshot))?,
                 });
-                let id = derived_id(e.event_id, &format!("http_post:{n}"));
-                b.derived.push((e.position, NewEvent::new(id, format!("billing-{tenant}-{account}"), &post, &meta)?));
+                let stream = format!("billing-{tenant}-{account}");
+                b.derived.push(decision(e, &format!("http_post:{n}"), stream, &post, &meta)?);
             }
             Effect::Log { account } => {
                 tracing::info!(account = %serde_json::to_string(account).unwrap_or_default(), "billing *log")
@@ -129,8 +131,8 @@ pub(super) async fn derive_effects(
                     exporter_ids: exporter_ids.clone(),
                     account_view: serde_json::to_string(&simledger_eventlog::cgr::AccountView::from(&**snapshot))?,
                 });
-                let id = derived_id(e.event_id, &format!("export:{n}"));
-                b.derived.push((e.position, NewEvent::new(id, format!("billing-{tenant}-{account}"), &export, &meta)?));
+                let stream = format!("billing-{tenant}-{account}");
+                b.derived.push(decision(e, &format!("export:{n}"), stream, &export, &meta)?);
             }
         }
     }

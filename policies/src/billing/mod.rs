@@ -21,6 +21,7 @@
 //!   ([`Billing::replaying`]) decides exactly what the live fold did and appends none of that.
 
 mod batch;
+pub mod effect_rule;
 mod effects;
 pub mod read;
 mod registry;

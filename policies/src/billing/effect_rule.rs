@@ -1,0 +1,84 @@
+//! What billing's actions decide for SIMs and fleets, as pure functions of billing's own view of
+//! them (folded from the log in `registry.rs`). `effects.rs` looks the view up and turns each
+//! verdict into an event; the rules themselves are here, tested given/when/then.
+
+use simledger_eventlog::catalog::SimStatus;
+
+/// `*suspend_sim` (`active` false) or `*resume_sim` (`active` true) on a SIM now in `from`: the
+/// status to change it to, if any. Suspending takes any SIM that is not inactive to inactive (as
+/// Twilio's API would); resuming brings back only a SIM that is inactive, so a SIM never
+/// activated is not activated by a balance.
+pub fn sim_status_change(active: bool, from: SimStatus) -> Option<SimStatus> {
+    let to = if active { SimStatus::Active } else { SimStatus::Inactive };
+    if from == to || (active && from != SimStatus::Inactive) {
+        return None;
+    }
+    Some(to)
+}
+
+/// The fleet `*set_fleet_data_limit` acts on: the one the action names, else the account's own
+/// when the billing account is named after a fleet, else the fleet of the account's SIM.
+pub fn limit_target<'a>(
+    named: Option<&'a str>,
+    account_fleet: Option<&'a str>,
+    sim_fleet: Option<&'a str>,
+) -> Option<&'a str> {
+    named.or(account_fleet).or(sim_fleet)
+}
+
+/// The limit to set on a fleet whose limit is `current`, if it changes.
+pub fn limit_change(current: i64, wanted: i64) -> Option<i64> {
+    (current != wanted).then_some(wanted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SimStatus::*;
+
+    #[test]
+    fn given_an_active_sim_when_suspended_then_it_becomes_inactive() {
+        assert_eq!(sim_status_change(false, Active), Some(Inactive));
+    }
+
+    #[test]
+    fn given_a_ready_or_new_sim_when_suspended_then_it_becomes_inactive() {
+        assert_eq!(sim_status_change(false, Ready), Some(Inactive));
+        assert_eq!(sim_status_change(false, New), Some(Inactive));
+    }
+
+    #[test]
+    fn given_an_inactive_sim_when_suspended_again_then_nothing_is_decided() {
+        assert_eq!(sim_status_change(false, Inactive), None);
+    }
+
+    #[test]
+    fn given_an_inactive_sim_when_resumed_then_it_becomes_active() {
+        assert_eq!(sim_status_change(true, Inactive), Some(Active));
+    }
+
+    #[test]
+    fn given_a_sim_never_activated_when_resumed_then_it_stays_as_it_is() {
+        for from in [New, Ready, Scheduled, Active] {
+            assert_eq!(sim_status_change(true, from), None, "{from:?}");
+        }
+    }
+
+    #[test]
+    fn given_a_named_fleet_then_the_action_acts_on_it_whatever_the_account() {
+        assert_eq!(limit_target(Some("HFnamed"), Some("HFown"), Some("HFsim")), Some("HFnamed"));
+    }
+
+    #[test]
+    fn given_no_named_fleet_then_the_account_fleet_comes_before_the_sim_fleet() {
+        assert_eq!(limit_target(None, Some("HFown"), Some("HFsim")), Some("HFown"));
+        assert_eq!(limit_target(None, None, Some("HFsim")), Some("HFsim"));
+        assert_eq!(limit_target(None, None, None), None);
+    }
+
+    #[test]
+    fn given_the_same_limit_then_no_update_is_decided() {
+        assert_eq!(limit_change(100, 100), None);
+        assert_eq!(limit_change(100, 50), Some(50));
+    }
+}
