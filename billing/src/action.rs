@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use simledger_ids::FleetSid;
 
 use crate::account::Account;
 use crate::balance::{resolve_expiry, Balance, BalanceType};
@@ -153,10 +154,10 @@ pub const FLEET_DATA_LIMIT_MB: std::ops::RangeInclusive<i64> = 1..=2_000_000;
 
 /// `*set_fleet_data_limit`'s ExtraParameters: `<megabytes>` (the fleet of the account's SIM, or
 /// the account's own fleet) or `<HF fleet SID>:<megabytes>`.
-pub fn parse_fleet_data_limit(extra: &str) -> Result<(Option<String>, i64), ActionError> {
+pub fn parse_fleet_data_limit(extra: &str) -> Result<(Option<FleetSid>, i64), ActionError> {
     let extra = extra.trim();
     let (fleet, mb) = match extra.split_once(':') {
-        Some((fleet, mb)) => (Some(fleet.trim().to_owned()), mb),
+        Some((fleet, mb)) => (Some(fleet.trim()), mb),
         None => (None, extra),
     };
     let invalid = || {
@@ -168,9 +169,10 @@ pub fn parse_fleet_data_limit(extra: &str) -> Result<(Option<String>, i64), Acti
         ))
     };
     let mb: i64 = mb.trim().parse().map_err(|_| invalid())?;
-    if !FLEET_DATA_LIMIT_MB.contains(&mb) || fleet.as_deref().is_some_and(|f| !f.starts_with("HF") || f.len() != 34) {
+    if !FLEET_DATA_LIMIT_MB.contains(&mb) {
         return Err(invalid());
     }
+    let fleet = fleet.map(FleetSid::parse).transpose().map_err(|_| invalid())?;
     Ok((fleet, mb))
 }
 
@@ -209,7 +211,7 @@ pub enum Effect {
     /// Set the data limit of `fleet` (`None`: the fleet of the account's SIM, or the account's
     /// own when it is named by a fleet SID).
     SetFleetDataLimit {
-        fleet: Option<String>,
+        fleet: Option<FleetSid>,
         megabytes: i64,
     },
     Log {

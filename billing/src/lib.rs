@@ -346,7 +346,7 @@ mod tests {
         assert_eq!(action::parse_fleet_data_limit(" 500 ").unwrap(), (None, 500));
         assert_eq!(
             action::parse_fleet_data_limit(&format!("{fleet}:2000000")).unwrap(),
-            (Some(fleet.into()), 2_000_000)
+            (Some(simledger_ids::FleetSid::parse(fleet).unwrap()), 2_000_000)
         );
         for bad in
             ["", "0", "2000001", "-5", "lots", "HX00000000000000000000000000000001:5", "HF1:5", &format!("{fleet}:")]

@@ -2,6 +2,7 @@
 
 use simledger_eventlog::catalog::{SimProvisioned, SimRegistered, SimStatus, SimStatusChanged, SimUpdated};
 use simledger_eventlog::{Event, ExpectedVersion, Metadata};
+use simledger_ids::{Iccid, Imsi};
 
 use crate::ids::{registration_code_hash, registration_code_matches};
 use crate::{metadata, CommandError, CommandId, Commands, Result, FLEET, SIM};
@@ -68,20 +69,18 @@ impl Commands {
                 return Ok(p.sim_sid);
             }
         }
-        if !digits(iccid, 18..=22) {
-            return Err(CommandError::invalid("Iccid", "an ICCID is 18 to 22 digits"));
-        }
+        let iccid = Iccid::parse(iccid).map_err(|_| CommandError::invalid("Iccid", "an ICCID is 18 to 22 digits"))?;
         if !digits(registration_code, 10..=10) {
             return Err(CommandError::invalid("RegistrationCode", "a registration code is 10 digits"));
         }
-        if imsis.is_empty() || imsis.iter().any(|i| !digits(i, 6..=15)) {
+        if imsis.is_empty() || imsis.iter().any(|i| !Imsi::is_valid(i)) {
             return Err(CommandError::invalid("Imsis", "one or more IMSIs of 6 to 15 digits"));
         }
         let taken: Option<String> = sqlx::query_scalar(
             "SELECT iccid FROM registry_sims WHERE iccid = $1 \
              UNION ALL SELECT imsi FROM registry_sim_imsis WHERE imsi = ANY($2) LIMIT 1",
         )
-        .bind(iccid)
+        .bind(&iccid)
         .bind(&imsis)
         .fetch_optional(self.log.pool())
         .await?;
@@ -91,7 +90,7 @@ impl Commands {
         let sim_sid = cmd.sid("HS");
         let event = Event::SimProvisioned(SimProvisioned {
             sim_sid: sim_sid.clone(),
-            iccid: iccid.to_owned(),
+            iccid: iccid.into(),
             registration_code_hash: registration_code_hash(&self.code_pepper, registration_code),
             imsis,
         });

@@ -17,6 +17,8 @@ use simledger_projections::registry::read::{self as registry, SimFilter};
 
 use super::feed::{self, FeedFilter, FeedItem};
 use super::session::same_origin;
+use simledger_ids::{AccountSid, SimSid};
+
 use super::{DashboardError, Session};
 use crate::error::TwilioError;
 use crate::extract::Query;
@@ -28,7 +30,7 @@ pub fn scope(session: &Session, requested: Option<String>) -> Result<Option<Stri
     let requested = requested.filter(|a| !a.is_empty());
     if session.is_operator() {
         return match requested {
-            Some(a) if !is_sid(&a, "AC") => Err(DashboardError::NotFound(format!("Account {}", short(&a)))),
+            Some(a) if !AccountSid::is_valid(&a) => Err(DashboardError::NotFound(format!("Account {}", short(&a)))),
             other => Ok(other),
         };
     }
@@ -41,11 +43,6 @@ pub fn scope(session: &Session, requested: Option<String>) -> Result<Option<Stri
 /// The one account a page about one account's things reads.
 fn one_account(session: &Session, requested: Option<String>) -> Result<String, DashboardError> {
     scope(session, requested)?.ok_or_else(|| DashboardError::Invalid("Pick an account".into()))
-}
-
-/// A SID of this prefix: two letters and 32 hex digits.
-fn is_sid(s: &str, prefix: &str) -> bool {
-    s.len() == 34 && s.starts_with(prefix) && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Input echoed in a message, bounded.
@@ -175,7 +172,7 @@ pub async fn sims(
 /// The account whose SIM this is, if the viewer may see it; "not found" otherwise.
 async fn sim_owner(state: &AppState, session: &Session, sid: &str) -> Result<String, DashboardError> {
     let not_found = || DashboardError::NotFound(format!("Sim {}", short(sid)));
-    if !is_sid(sid, "HS") {
+    if !SimSid::is_valid(sid) {
         return Err(not_found());
     }
     let owner = dash::sim_account(state.pool(), sid).await?.ok_or_else(not_found)?;

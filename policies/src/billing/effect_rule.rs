@@ -3,6 +3,7 @@
 //! verdict into an event; the rules themselves are here, tested given/when/then.
 
 use simledger_eventlog::catalog::SimStatus;
+use simledger_ids::FleetSid;
 
 /// `*suspend_sim` (`active` false) or `*resume_sim` (`active` true) on a SIM now in `from`: the
 /// status to change it to, if any. Suspending takes any SIM that is not inactive to inactive (as
@@ -19,10 +20,10 @@ pub fn sim_status_change(active: bool, from: SimStatus) -> Option<SimStatus> {
 /// The fleet `*set_fleet_data_limit` acts on: the one the action names, else the account's own
 /// when the billing account is named after a fleet, else the fleet of the account's SIM.
 pub fn limit_target<'a>(
-    named: Option<&'a str>,
-    account_fleet: Option<&'a str>,
-    sim_fleet: Option<&'a str>,
-) -> Option<&'a str> {
+    named: Option<&'a FleetSid>,
+    account_fleet: Option<&'a FleetSid>,
+    sim_fleet: Option<&'a FleetSid>,
+) -> Option<&'a FleetSid> {
     named.or(account_fleet).or(sim_fleet)
 }
 
@@ -64,15 +65,21 @@ mod tests {
         }
     }
 
+    fn fleet(n: u8) -> FleetSid {
+        FleetSid::from_digits(&format!("{n:032x}")).unwrap()
+    }
+
     #[test]
     fn given_a_named_fleet_then_the_action_acts_on_it_whatever_the_account() {
-        assert_eq!(limit_target(Some("HFnamed"), Some("HFown"), Some("HFsim")), Some("HFnamed"));
+        let (named, own, sims) = (fleet(1), fleet(2), fleet(3));
+        assert_eq!(limit_target(Some(&named), Some(&own), Some(&sims)), Some(&named));
     }
 
     #[test]
     fn given_no_named_fleet_then_the_account_fleet_comes_before_the_sim_fleet() {
-        assert_eq!(limit_target(None, Some("HFown"), Some("HFsim")), Some("HFown"));
-        assert_eq!(limit_target(None, None, Some("HFsim")), Some("HFsim"));
+        let (own, sims) = (fleet(2), fleet(3));
+        assert_eq!(limit_target(None, Some(&own), Some(&sims)), Some(&own));
+        assert_eq!(limit_target(None, None, Some(&sims)), Some(&sims));
         assert_eq!(limit_target(None, None, None), None);
     }
 

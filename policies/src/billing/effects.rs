@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::batch::Batch;
 use super::effect_rule;
 use super::NAME;
+use simledger_ids::{FleetSid, SimSid};
 use simledger_projections::ApplyError;
 
 /// An id derived from the event that caused a derived event.
@@ -39,10 +40,12 @@ pub(super) async fn derive_effects(
     e: &RecordedEvent,
     tenant: &str,
     account: &str,
-    sim: Option<&str>,
+    sim: Option<&SimSid>,
     outcome: &Outcome,
 ) -> Result<(), ApplyError> {
     let meta = Metadata::from_source(NAME).with_account(tenant.to_owned());
+    // A billing account named by a fleet's SID bills that fleet.
+    let account_fleet = FleetSid::parse(account).ok();
     for (n, effect) in outcome.effects.iter().enumerate() {
         match effect {
             Effect::SimStatus { active } => {
@@ -55,7 +58,7 @@ pub(super) async fn derive_effects(
                 let Some(from) = super::registry::sim_status(tx, tenant, sim).await? else { continue };
                 let Some(to) = effect_rule::sim_status_change(*active, from) else { continue };
                 let change = Event::SimStatusChanged(SimStatusChanged {
-                    sim_sid: sim.to_owned(),
+                    sim_sid: sim.to_string(),
                     account_sid: tenant.to_owned(),
                     from,
                     to,
@@ -91,8 +94,7 @@ pub(super) async fn derive_effects(
                     (None, Some(sim)) => super::registry::sim_fleet(tx, tenant, sim).await?,
                     _ => None,
                 };
-                let account_fleet = account.starts_with("HF").then_some(account);
-                let target = effect_rule::limit_target(fleet.as_deref(), account_fleet, sim_fleet.as_deref());
+                let target = effect_rule::limit_target(fleet.as_ref(), account_fleet.as_ref(), sim_fleet.as_ref());
                 // Only the tenant's own fleet.
                 let current = match target {
                     Some(f) => super::registry::fleet_limit(tx, tenant, f).await?,
@@ -104,7 +106,7 @@ pub(super) async fn derive_effects(
                 };
                 let Some(limit) = effect_rule::limit_change(current, *megabytes) else { continue };
                 let change = Event::FleetUpdated(FleetUpdated {
-                    fleet_sid: fleet_sid.to_owned(),
+                    fleet_sid: fleet_sid.to_string(),
                     account_sid: tenant.to_owned(),
                     data_limit_mb: Some(limit),
                     ..Default::default()

@@ -5,6 +5,7 @@
 
 use simledger_eventlog::catalog::SimStatus;
 use simledger_eventlog::Event;
+use simledger_ids::{FleetSid, SimSid};
 use sqlx::PgConnection;
 
 /// Folds one event's SIM or fleet change, if it has one. Changes in another account's name than
@@ -68,7 +69,7 @@ pub(crate) async fn fold(tx: &mut PgConnection, e: &Event) -> sqlx::Result<()> {
 }
 
 /// A SIM's status, if the SIM is the tenant's.
-pub(crate) async fn sim_status(tx: &mut PgConnection, tenant: &str, sim: &str) -> sqlx::Result<Option<SimStatus>> {
+pub(crate) async fn sim_status(tx: &mut PgConnection, tenant: &str, sim: &SimSid) -> sqlx::Result<Option<SimStatus>> {
     let status: Option<String> =
         sqlx::query_scalar("SELECT status FROM billing_sims WHERE sim_sid = $1 AND account_sid = $2")
             .bind(sim)
@@ -79,8 +80,8 @@ pub(crate) async fn sim_status(tx: &mut PgConnection, tenant: &str, sim: &str) -
 }
 
 /// A SIM's fleet, if the SIM is the tenant's.
-pub(crate) async fn sim_fleet(tx: &mut PgConnection, tenant: &str, sim: &str) -> sqlx::Result<Option<String>> {
-    let fleet: Option<Option<String>> =
+pub(crate) async fn sim_fleet(tx: &mut PgConnection, tenant: &str, sim: &SimSid) -> sqlx::Result<Option<FleetSid>> {
+    let fleet: Option<Option<FleetSid>> =
         sqlx::query_scalar("SELECT fleet_sid FROM billing_sims WHERE sim_sid = $1 AND account_sid = $2")
             .bind(sim)
             .bind(tenant)
@@ -90,7 +91,7 @@ pub(crate) async fn sim_fleet(tx: &mut PgConnection, tenant: &str, sim: &str) ->
 }
 
 /// A fleet's data limit, if the fleet is the tenant's.
-pub(crate) async fn fleet_limit(tx: &mut PgConnection, tenant: &str, fleet: &str) -> sqlx::Result<Option<i64>> {
+pub(crate) async fn fleet_limit(tx: &mut PgConnection, tenant: &str, fleet: &FleetSid) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar("SELECT data_limit_mb FROM billing_fleets WHERE fleet_sid = $1 AND account_sid = $2")
         .bind(fleet)
         .bind(tenant)
