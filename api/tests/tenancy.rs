@@ -41,7 +41,7 @@ async fn tenant_a_cannot_suspend_tenant_b_sim() {
 
     // A status change in alice's name that reaches the log anyway changes nothing either.
     let forged = Event::SimStatusChanged(SimStatusChanged {
-        sim_sid: sim.clone(),
+        sim_sid: sim.parse().unwrap(),
         account_sid: app.alice.sid.clone(),
         from: SimStatus::Active,
         to: SimStatus::Inactive,

@@ -3,7 +3,8 @@
 use simledger_eventlog::catalog::{EsimProfileCreated, IpCommandCreated, SmsCommandCreated};
 use simledger_eventlog::{Event, ExpectedVersion};
 
-use crate::{metadata, CommandError, CommandId, Commands, Result, SIM};
+use crate::{metadata, stored_sid, CommandError, CommandId, Commands, Result, SIM};
+use simledger_ids::Sim;
 
 /// Twilio's limits: 160 characters of SMS text; 1,300 bytes of IP payload.
 pub const SMS_PAYLOAD_MAX_CHARS: usize = 160;
@@ -70,7 +71,7 @@ impl Commands {
             return Err(CommandError::invalid("Payload", "must be 1 to 160 characters"));
         }
         self.check_callback(&callback).await?;
-        let (sim_sid, _) = self.lookup(&SIM, account_sid, sim).await?;
+        let sim_sid = stored_sid::<Sim>(&self.lookup(&SIM, account_sid, sim).await?.0)?;
         let imsi: Option<String> = sqlx::query_scalar(
             "SELECT imsi FROM registry_sim_imsis WHERE sim_sid = $1 AND allowed ORDER BY imsi LIMIT 1",
         )
@@ -114,7 +115,7 @@ impl Commands {
             return Err(CommandError::invalid("DevicePort", "must be a port number, 1 to 65535"));
         }
         self.check_callback(&new.callback).await?;
-        let (sim_sid, _) = self.lookup(&SIM, account_sid, &new.sim).await?;
+        let sim_sid = stored_sid::<Sim>(&self.lookup(&SIM, account_sid, &new.sim).await?.0)?;
         let iccid: String = sqlx::query_scalar("SELECT iccid FROM registry_sims WHERE sim_sid = $1")
             .bind(&sim_sid)
             .fetch_one(self.log.pool())

@@ -37,3 +37,8 @@ impl CommandError {
         Self::InvalidParameter { param, message: message.into() }
     }
 }
+
+/// A SID read back from our own tables: one that does not parse is damage, not input.
+pub(crate) fn stored_sid<K: simledger_ids::SidKind>(text: &str) -> Result<simledger_ids::Sid<K>, CommandError> {
+    simledger_ids::Sid::parse(text).map_err(|e| CommandError::Database(sqlx::Error::Decode(e.into())))
+}

@@ -3,7 +3,8 @@
 use simledger_eventlog::catalog::{FleetCreated, FleetUpdated};
 use simledger_eventlog::{Event, ExpectedVersion};
 
-use crate::{metadata, CommandError, CommandId, Commands, Result, FLEET, NAP};
+use crate::{metadata, stored_sid, CommandError, CommandId, Commands, Result, FLEET, NAP};
+use simledger_ids::{Fleet, FleetSid};
 
 /// Twilio's bounds and default for `DataLimit`, in megabytes (the bounds shared with billing's
 /// `*set_fleet_data_limit`).
@@ -67,7 +68,7 @@ impl Commands {
     pub async fn create_fleet(&self, cmd: CommandId, account_sid: &str, fleet: NewFleet) -> Result<String> {
         if let Some(done) = self.earlier_run(&cmd).await? {
             if let Event::FleetCreated(f) = done.event {
-                return Ok(f.fleet_sid);
+                return Ok(f.fleet_sid.into());
             }
         }
         check_limit(fleet.data_limit_mb)?;
@@ -77,7 +78,7 @@ impl Commands {
         if let Some(name) = &fleet.unique_name {
             self.ensure_name_free(&FLEET, account_sid, name, "").await?;
         }
-        let fleet_sid = cmd.sid("HF");
+        let fleet_sid: FleetSid = cmd.typed_sid();
         let event = Event::FleetCreated(FleetCreated {
             fleet_sid: fleet_sid.clone(),
             account_sid: account_sid.to_owned(),
@@ -100,7 +101,7 @@ impl Commands {
             metadata(&cmd, Some(account_sid)),
         )
         .await?;
-        Ok(fleet_sid)
+        Ok(fleet_sid.into())
     }
 
     /// Changes a fleet (by SID or unique name). Returns its SID.
@@ -126,10 +127,11 @@ impl Commands {
     ) -> Result<String> {
         if let Some(done) = self.earlier_run(&cmd).await? {
             if let Event::FleetUpdated(f) = done.event {
-                return Ok(f.fleet_sid);
+                return Ok(f.fleet_sid.into());
             }
         }
         let (fleet_sid, version) = self.lookup(&FLEET, account_sid, fleet).await?;
+        let fleet_sid = stored_sid::<Fleet>(&fleet_sid)?;
         if let Some(mb) = changes.data_limit_mb {
             check_limit(mb)?;
         }
@@ -163,6 +165,6 @@ impl Commands {
             metadata(&cmd, Some(account_sid)),
         )
         .await?;
-        Ok(fleet_sid)
+        Ok(fleet_sid.into())
     }
 }

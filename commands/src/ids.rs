@@ -1,5 +1,6 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use simledger_ids::{Sid, SidKind};
 use uuid::Uuid;
 
 /// Identifies one command, the unit of idempotency: the events it appends and the SIDs it mints
@@ -30,6 +31,13 @@ impl CommandId {
     /// A Twilio-style SID (`prefix` + 32 hex) minted by this command.
     pub fn sid(&self, prefix: &str) -> String {
         format!("{prefix}{}", Uuid::new_v5(&self.0, prefix.as_bytes()).simple())
+    }
+
+    /// The SID of kind `K` this command mints (the same text as [`CommandId::sid`] with its
+    /// prefix).
+    pub fn typed_sid<K: SidKind>(&self) -> Sid<K> {
+        Sid::from_digits(&Uuid::new_v5(&self.0, K::PREFIX.as_bytes()).simple().to_string())
+            .expect("a UUID's simple form is 32 hex digits")
     }
 }
 

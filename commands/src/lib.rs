@@ -27,6 +27,7 @@ pub use account::{Accounts, Credential, Principal, Role};
 pub use billing::AccountSettings;
 pub use cdr::{ExternalCdrInput, ProcessedCdr, TORS};
 pub use device::{Callback, NewIpCommand, IP_PAYLOAD_MAX_BYTES, SMS_PAYLOAD_MAX_CHARS};
+pub(crate) use error::stored_sid;
 pub use error::CommandError;
 pub use event_streams::{parse_kinesis_arn, parse_sink_configuration, TypeRequest, MAX_SINKS_PER_ACCOUNT};
 pub use fleet::{FleetChanges, NewFleet, DATA_LIMIT_MB, DEFAULT_DATA_LIMIT_MB};

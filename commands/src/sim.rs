@@ -2,10 +2,10 @@
 
 use simledger_eventlog::catalog::{SimProvisioned, SimRegistered, SimStatus, SimStatusChanged, SimUpdated};
 use simledger_eventlog::{Event, ExpectedVersion, Metadata};
-use simledger_ids::{Iccid, Imsi};
+use simledger_ids::{FleetSid, Iccid, Imsi, SimSid};
 
 use crate::ids::{registration_code_hash, registration_code_matches};
-use crate::{metadata, CommandError, CommandId, Commands, Result, FLEET, SIM};
+use crate::{metadata, stored_sid, CommandError, CommandId, Commands, Result, FLEET, SIM};
 
 /// Fields to change; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -37,10 +37,10 @@ fn digits(s: &str, len: std::ops::RangeInclusive<usize>) -> bool {
 
 #[derive(sqlx::FromRow)]
 struct SimRow {
-    sim_sid: String,
+    sim_sid: SimSid,
     account_sid: Option<String>,
     status: String,
-    fleet_sid: Option<String>,
+    fleet_sid: Option<FleetSid>,
     registration_code_hash: Option<String>,
     version: i32,
 }
@@ -66,7 +66,7 @@ impl Commands {
     ) -> Result<String> {
         if let Some(done) = self.earlier_run(&cmd).await? {
             if let Event::SimProvisioned(p) = done.event {
-                return Ok(p.sim_sid);
+                return Ok(p.sim_sid.into());
             }
         }
         let iccid = Iccid::parse(iccid).map_err(|_| CommandError::invalid("Iccid", "an ICCID is 18 to 22 digits"))?;
@@ -87,7 +87,7 @@ impl Commands {
         if let Some(taken) = taken {
             return Err(CommandError::Conflict(format!("{taken} is already provisioned")));
         }
-        let sim_sid = cmd.sid("HS");
+        let sim_sid: SimSid = cmd.typed_sid();
         let event = Event::SimProvisioned(SimProvisioned {
             sim_sid: sim_sid.clone(),
             iccid: iccid.into(),
@@ -97,7 +97,7 @@ impl Commands {
         let mut meta = Metadata::from_source("operator");
         meta.correlation_id = Some(cmd.as_uuid());
         self.commit(&cmd, format!("sim-{sim_sid}"), ExpectedVersion::NoStream, vec![event], meta).await?;
-        Ok(sim_sid)
+        Ok(sim_sid.into())
     }
 
     /// Registers a provisioned SIM to an account (Twilio `POST /v1/Sims`). Returns its SID.
@@ -110,7 +110,7 @@ impl Commands {
     ) -> Result<String> {
         if let Some(done) = self.earlier_run(&cmd).await? {
             if let Event::SimRegistered(r) = done.event {
-                return Ok(r.sim_sid);
+                return Ok(r.sim_sid.into());
             }
         }
         let row: Option<SimRow> = sqlx::query_as(
@@ -156,7 +156,7 @@ impl Commands {
             metadata(&cmd, Some(account_sid)),
         )
         .await?;
-        Ok(row.sim_sid)
+        Ok(row.sim_sid.into())
     }
 
     /// Updates a SIM (by SID or unique name) under Twilio's rules. Returns its SID.
@@ -182,8 +182,8 @@ impl Commands {
     ) -> Result<String> {
         if let Some(done) = self.earlier_run(&cmd).await? {
             match done.event {
-                Event::SimUpdated(u) => return Ok(u.sim_sid),
-                Event::SimStatusChanged(s) => return Ok(s.sim_sid),
+                Event::SimUpdated(u) => return Ok(u.sim_sid.into()),
+                Event::SimStatusChanged(s) => return Ok(s.sim_sid.into()),
                 _ => {}
             }
         }
@@ -201,8 +201,8 @@ impl Commands {
             Some(f) => Some(
                 self.lookup(&FLEET, account_sid, f)
                     .await
-                    .map_err(|_| CommandError::rule(83006, format!("The Fleet {f} was not found")))?
-                    .0,
+                    .map_err(|_| CommandError::rule(83006, format!("The Fleet {f} was not found")))
+                    .and_then(|(sid, _)| stored_sid::<simledger_ids::Fleet>(&sid))?,
             ),
             None => None,
         };
@@ -266,7 +266,7 @@ impl Commands {
             }
         }
         if events.is_empty() {
-            return Ok(row.sim_sid);
+            return Ok(row.sim_sid.into());
         }
         self.commit(
             &cmd,
@@ -276,7 +276,7 @@ impl Commands {
             metadata(&cmd, Some(account_sid)),
         )
         .await?;
-        Ok(row.sim_sid)
+        Ok(row.sim_sid.into())
     }
 }
 

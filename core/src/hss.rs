@@ -41,10 +41,10 @@ pub fn update_location(view: &SubscriberView, req: &UpdateLocationRequest) -> Up
         return unknown();
     };
     let profile = SubscriberProfile {
-        sim_sid: sim_sid.clone(),
+        sim_sid: sim_sid.to_string(),
         sim_iccid: sim.iccid.clone(),
         sim_unique_name: sim.unique_name.clone(),
-        fleet_sid: sim.fleet_sid.clone(),
+        fleet_sid: sim.fleet_sid.as_ref().map(|f| f.to_string()),
         account_sid,
     };
     match sim.status {

@@ -50,7 +50,10 @@ impl Smsc {
                     } else {
                         Ok(())
                     };
-                    (Some((sim_sid.clone(), sim.iccid.clone(), sim.account_sid.clone().unwrap_or_default())), outcome)
+                    (
+                        Some((sim_sid.to_string(), sim.iccid.clone(), sim.account_sid.clone().unwrap_or_default())),
+                        outcome,
+                    )
                 }
             }
         };

@@ -2,6 +2,7 @@
 //! view and the PGW's data-limit view. One subscription feeds both; nodes wait until it has
 //! caught up with the log before they answer, so a restarted node never answers from half a view.
 
+use simledger_eventlog::catalog::{FleetSid, SimSid};
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -17,7 +18,7 @@ pub struct SimEntry {
     pub iccid: String,
     pub account_sid: Option<String>,
     pub status: SimStatus,
-    pub fleet_sid: Option<String>,
+    pub fleet_sid: Option<FleetSid>,
     pub unique_name: Option<String>,
 }
 
@@ -31,9 +32,9 @@ pub struct FleetEntry {
 #[derive(Debug, Default)]
 pub struct SubscriberView {
     /// IMSI → (SIM SID, allowed).
-    pub imsis: HashMap<String, (String, bool)>,
-    pub sims: HashMap<String, SimEntry>,
-    pub fleets: HashMap<String, FleetEntry>,
+    pub imsis: HashMap<String, (SimSid, bool)>,
+    pub sims: HashMap<SimSid, SimEntry>,
+    pub fleets: HashMap<FleetSid, FleetEntry>,
     pub naps: HashMap<String, HashSet<String>>,
 }
 
@@ -69,7 +70,7 @@ impl SubscriberView {
                 sim.unique_name = r.unique_name.clone();
             }
             Event::SimUpdated(u) => {
-                if let Some(sim) = self.sims.get_mut(&u.sim_sid) {
+                if let Some(sim) = self.sims.get_mut(u.sim_sid.as_str()) {
                     if let Some(name) = &u.unique_name {
                         sim.unique_name = name.clone();
                     }
@@ -87,7 +88,7 @@ impl SubscriberView {
             }
             Event::SimStatusChanged(s) => {
                 // Only the owner's change counts (see the registry projection).
-                if let Some(sim) = self.sims.get_mut(&s.sim_sid) {
+                if let Some(sim) = self.sims.get_mut(s.sim_sid.as_str()) {
                     if sim.account_sid.as_deref() == Some(s.account_sid.as_str()) {
                         sim.status = s.to;
                     }
@@ -103,7 +104,7 @@ impl SubscriberView {
                 );
             }
             Event::FleetUpdated(f) => {
-                if let Some(fleet) = self.fleets.get_mut(&f.fleet_sid) {
+                if let Some(fleet) = self.fleets.get_mut(f.fleet_sid.as_str()) {
                     if let Some(nap) = &f.network_access_profile_sid {
                         fleet.nap_sid = nap.clone();
                     }
@@ -132,7 +133,7 @@ impl SubscriberView {
 /// billing period the block belongs to; `None`: until cleared).
 #[derive(Debug, Default)]
 pub struct LimitsView {
-    pub blocked: HashMap<String, Option<DateTime<Utc>>>,
+    pub blocked: HashMap<SimSid, Option<DateTime<Utc>>>,
 }
 
 impl LimitsView {
@@ -142,7 +143,7 @@ impl LimitsView {
                 self.blocked.insert(d.sim_sid.clone(), d.period_end);
             }
             Event::SimDataLimitCleared(d) => {
-                self.blocked.remove(&d.sim_sid);
+                self.blocked.remove(d.sim_sid.as_str());
             }
             _ => {}
         }

@@ -86,9 +86,9 @@ async fn a_block_ends_with_its_billing_period_without_waiting_for_the_cleared_ev
         sqlx::query_scalar("SELECT sim_sid FROM registry_sims LIMIT 1").fetch_one(core.log.pool()).await.unwrap();
     let period_end = Utc::now() + chrono::Duration::hours(1);
     let decision = simledger_eventlog::catalog::DataLimitDecision {
-        sim_sid,
+        sim_sid: sim_sid.parse().unwrap(),
         account_sid: ACCOUNT.into(),
-        fleet_sid: Some(core.fleet.clone()),
+        fleet_sid: Some(core.fleet.parse().unwrap()),
         billing_period_sid: "HB1".into(),
         used_bytes: 2,
         limit_bytes: 1,

@@ -97,9 +97,9 @@ async fn a_sim_over_its_limit_passes_no_bytes_until_the_limit_is_cleared() {
     assert!(!r.blocked);
 
     let decision = |sim: &str| DataLimitDecision {
-        sim_sid: sim.into(),
+        sim_sid: sim.parse().unwrap(),
         account_sid: ACCOUNT.into(),
-        fleet_sid: Some(core.fleet.clone()),
+        fleet_sid: Some(core.fleet.parse().unwrap()),
         billing_period_sid: "HB00000000000000000000000000000001".into(),
         used_bytes: 1_048_577,
         limit_bytes: 1_048_576,

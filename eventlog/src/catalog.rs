@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+pub use simledger_ids::{FleetSid, SimSid};
 
 macro_rules! catalog {
     ($( $(#[$doc:meta])* $variant:ident($data:ty) = $type:literal, )*) => {
@@ -198,12 +199,12 @@ impl Event {
     pub fn sim_sid(&self) -> Option<&str> {
         use Event::*;
         match self {
-            SimProvisioned(e) => Some(&e.sim_sid),
-            SimRegistered(e) => Some(&e.sim_sid),
-            SimUpdated(e) => Some(&e.sim_sid),
-            SimStatusChanged(e) => Some(&e.sim_sid),
-            SmsCommandCreated(e) => Some(&e.sim_sid),
-            IpCommandCreated(e) => Some(&e.sim_sid),
+            SimProvisioned(e) => Some(e.sim_sid.as_str()),
+            SimRegistered(e) => Some(e.sim_sid.as_str()),
+            SimUpdated(e) => Some(e.sim_sid.as_str()),
+            SimStatusChanged(e) => Some(e.sim_sid.as_str()),
+            SmsCommandCreated(e) => Some(e.sim_sid.as_str()),
+            IpCommandCreated(e) => Some(e.sim_sid.as_str()),
             AttachmentAccepted(e)
             | AttachmentRejected(e)
             | AttachmentFailed(e)
@@ -213,7 +214,7 @@ impl Event {
             | DataSessionFailed(e) => Some(&e.sim_sid),
             SmsMoSubmitted(e) | SmsMoDelivered(e) | SmsMoFailed(e) | SmsMtSubmitted(e) | SmsMtDelivered(e)
             | SmsMtFailed(e) => Some(&e.sim_sid),
-            SimDataLimitReached(e) | SimDataLimitCleared(e) => Some(&e.sim_sid),
+            SimDataLimitReached(e) | SimDataLimitCleared(e) => Some(e.sim_sid.as_str()),
             _ => None,
         }
     }
@@ -250,7 +251,7 @@ impl SimStatus {
 /// A SIM entered into inventory by the operator, before any customer registers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimProvisioned {
-    pub sim_sid: String,
+    pub sim_sid: SimSid,
     pub iccid: String,
     /// The registration code printed on the card, hashed with a salt and the deployment's
     /// pepper (see `simledger_commands::ids::registration_code_hash`; events from before that
@@ -264,25 +265,25 @@ pub struct SimProvisioned {
 /// A customer account claimed a provisioned SIM.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimRegistered {
-    pub sim_sid: String,
+    pub sim_sid: SimSid,
     pub account_sid: String,
     pub iccid: String,
     pub status: SimStatus,
     #[serde(default)]
-    pub fleet_sid: Option<String>,
+    pub fleet_sid: Option<FleetSid>,
     #[serde(default)]
     pub unique_name: Option<String>,
 }
 
 /// Changed SIM attributes; a field left out did not change. `Some(None)` clears a value.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimUpdated {
-    pub sim_sid: String,
+    pub sim_sid: SimSid,
     pub account_sid: String,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub unique_name: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
-    pub fleet_sid: Option<Option<String>>,
+    pub fleet_sid: Option<Option<FleetSid>>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub callback_url: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
@@ -292,9 +293,24 @@ pub struct SimUpdated {
     pub disallowed_imsis: Option<Vec<String>>,
 }
 
+impl SimUpdated {
+    /// An update of `sim_sid` that changes nothing yet.
+    pub fn new(sim_sid: SimSid, account_sid: String) -> Self {
+        Self {
+            sim_sid,
+            account_sid,
+            unique_name: None,
+            fleet_sid: None,
+            callback_url: None,
+            callback_method: None,
+            disallowed_imsis: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimStatusChanged {
-    pub sim_sid: String,
+    pub sim_sid: SimSid,
     pub account_sid: String,
     pub from: SimStatus,
     pub to: SimStatus,
@@ -305,7 +321,7 @@ pub struct SimStatusChanged {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FleetCreated {
-    pub fleet_sid: String,
+    pub fleet_sid: FleetSid,
     pub account_sid: String,
     #[serde(default)]
     pub unique_name: Option<String>,
@@ -326,9 +342,9 @@ pub struct FleetCreated {
 }
 
 /// Changed fleet attributes; a field left out did not change. `Some(None)` clears a value.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FleetUpdated {
-    pub fleet_sid: String,
+    pub fleet_sid: FleetSid,
     pub account_sid: String,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub unique_name: Option<Option<String>>,
@@ -348,6 +364,25 @@ pub struct FleetUpdated {
     pub ip_commands_url: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub ip_commands_method: Option<Option<String>>,
+}
+
+impl FleetUpdated {
+    /// An update of `fleet_sid` that changes nothing yet.
+    pub fn new(fleet_sid: FleetSid, account_sid: String) -> Self {
+        Self {
+            fleet_sid,
+            account_sid,
+            unique_name: None,
+            data_enabled: None,
+            data_limit_mb: None,
+            network_access_profile_sid: None,
+            sms_commands_enabled: None,
+            sms_commands_url: None,
+            sms_commands_method: None,
+            ip_commands_url: None,
+            ip_commands_method: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -409,7 +444,7 @@ pub struct ExternalCdr {
 pub struct SmsCommandCreated {
     pub sms_command_sid: String,
     pub account_sid: String,
-    pub sim_sid: String,
+    pub sim_sid: SimSid,
     /// The IMSI the SMSC addresses (the SIM's first allowed one).
     pub imsi: String,
     pub payload: String,
@@ -424,7 +459,7 @@ pub struct SmsCommandCreated {
 pub struct IpCommandCreated {
     pub ip_command_sid: String,
     pub account_sid: String,
-    pub sim_sid: String,
+    pub sim_sid: SimSid,
     pub sim_iccid: String,
     pub device_port: i32,
     /// `text` or `binary` (then `payload` is base64).
@@ -593,10 +628,10 @@ pub struct SmsEvent {
 /// The limits projection's decision that a SIM crossed (or came back under) its data limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataLimitDecision {
-    pub sim_sid: String,
+    pub sim_sid: SimSid,
     pub account_sid: String,
     #[serde(default)]
-    pub fleet_sid: Option<String>,
+    pub fleet_sid: Option<FleetSid>,
     pub billing_period_sid: String,
     pub used_bytes: i64,
     pub limit_bytes: i64,
@@ -766,12 +801,14 @@ mod tests {
 
     #[test]
     fn patch_fields_distinguish_absent_null_and_set() {
-        let cleared: SimUpdated =
-            serde_json::from_str(r#"{"sim_sid":"HS1","account_sid":"AC1","unique_name":null}"#).unwrap();
+        let cleared: SimUpdated = serde_json::from_str(
+            r#"{"sim_sid":"HS00000000000000000000000000000001","account_sid":"AC1","unique_name":null}"#,
+        )
+        .unwrap();
         assert_eq!(cleared.unique_name, Some(None));
         assert_eq!(cleared.fleet_sid, None);
         let json = serde_json::to_string(&cleared).unwrap();
-        assert_eq!(json, r#"{"sim_sid":"HS1","account_sid":"AC1","unique_name":null}"#);
+        assert_eq!(json, r#"{"sim_sid":"HS00000000000000000000000000000001","account_sid":"AC1","unique_name":null}"#);
     }
 }
 

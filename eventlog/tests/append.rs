@@ -121,7 +121,7 @@ fn a_nul_character_is_refused_before_it_can_fail_a_group_commit() {
     let e = SmsEvent {
         sms_command_sid: "HC1".into(),
         account_sid: "AC1".into(),
-        sim_sid: "HS1".into(),
+        sim_sid: "HS00000000000000000000000000000001".into(),
         sim_iccid: "1".into(),
         imsi: "1".into(),
         direction: "from_sim".into(),

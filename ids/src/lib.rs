@@ -97,6 +97,12 @@ impl<K: SidKind> Sid<K> {
         Self::parse(&format!("{}{digits}", K::PREFIX))
     }
 
+    /// The `n`th SID of this kind, `n` as 32 hex digits: for simulated fleets and tests, where a
+    /// SID that reads as a number is easier to follow.
+    pub fn numbered(n: u128) -> Self {
+        Self { text: format!("{}{n:032x}", K::PREFIX), kind: PhantomData }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -146,6 +152,18 @@ impl<K> fmt::Debug for Sid<K> {
 impl<K> fmt::Display for Sid<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
+    }
+}
+/// Read as text wherever text is wanted (SQL, keys, formatting); built only by parsing.
+impl<K> std::ops::Deref for Sid<K> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+impl<K> std::borrow::Borrow<str> for Sid<K> {
+    fn borrow(&self) -> &str {
+        &self.text
     }
 }
 impl<K> AsRef<str> for Sid<K> {
@@ -259,6 +277,11 @@ macro_rules! digits_id {
                 <String as sqlx::Type<sqlx::Postgres>>::compatible(ty)
             }
         }
+        impl sqlx::postgres::PgHasArrayType for $name {
+            fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+                <String as sqlx::postgres::PgHasArrayType>::array_type_info()
+            }
+        }
         impl<'q> sqlx::Encode<'q, sqlx::Postgres> for $name {
             fn encode_by_ref(
                 &self,
@@ -301,6 +324,11 @@ impl<K> sqlx::Type<sqlx::Postgres> for Sid<K> {
     }
     fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
         <String as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+impl<K> sqlx::postgres::PgHasArrayType for Sid<K> {
+    fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+        <String as sqlx::postgres::PgHasArrayType>::array_type_info()
     }
 }
 impl<'q, K> sqlx::Encode<'q, sqlx::Postgres> for Sid<K> {

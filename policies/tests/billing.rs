@@ -98,7 +98,7 @@ async fn a_live_worker_sees_an_account_another_writer_changed_at_its_own_positio
 /// The tenant's SIM, registered with `status`.
 async fn register(log: &EventLog, status: SimStatus) {
     let registered = SimRegistered {
-        sim_sid: SIM.into(),
+        sim_sid: SIM.parse().unwrap(),
         account_sid: TENANT.into(),
         iccid: "8988307000000000001".into(),
         status,
@@ -126,7 +126,7 @@ fn suspend() -> Event {
 
 fn status(from: SimStatus, to: SimStatus) -> Event {
     Event::SimStatusChanged(SimStatusChanged {
-        sim_sid: SIM.into(),
+        sim_sid: SIM.parse().unwrap(),
         account_sid: TENANT.into(),
         from,
         to,

@@ -24,7 +24,7 @@ async fn append(log: &EventLog, stream: &str, event: Event) -> i64 {
 /// A registered, active SIM in a fleet with a `limit_mb` limit; returns when it became active.
 async fn active_sim(log: &EventLog, limit_mb: i64) -> DateTime<Utc> {
     let fleet = FleetCreated {
-        fleet_sid: FLEET.into(),
+        fleet_sid: FLEET.parse().unwrap(),
         account_sid: ACCOUNT.into(),
         unique_name: None,
         data_enabled: true,
@@ -39,16 +39,16 @@ async fn active_sim(log: &EventLog, limit_mb: i64) -> DateTime<Utc> {
     };
     append(log, "fleet", Event::FleetCreated(fleet)).await;
     let registered = SimRegistered {
-        sim_sid: SIM.into(),
+        sim_sid: SIM.parse().unwrap(),
         account_sid: ACCOUNT.into(),
         iccid: "8988307000000000001".into(),
         status: SimStatus::New,
-        fleet_sid: Some(FLEET.into()),
+        fleet_sid: Some(FLEET.parse().unwrap()),
         unique_name: None,
     };
     append(log, "sim", Event::SimRegistered(registered)).await;
     let active = SimStatusChanged {
-        sim_sid: SIM.into(),
+        sim_sid: SIM.parse().unwrap(),
         account_sid: ACCOUNT.into(),
         from: SimStatus::New,
         to: SimStatus::Active,
@@ -143,19 +143,9 @@ async fn crossing_the_limit_blocks_once_and_raising_it_or_a_new_month_clears() {
     assert!(d.billing_period_sid.starts_with("HB"));
     assert!(d.period_end.unwrap() > t);
 
-    let raised = FleetUpdated {
-        fleet_sid: FLEET.into(),
-        account_sid: ACCOUNT.into(),
-        data_limit_mb: Some(5),
-        ..Default::default()
-    };
+    let raised = FleetUpdated { data_limit_mb: Some(5), ..FleetUpdated::new(FLEET.parse().unwrap(), ACCOUNT.into()) };
     append(&log, "fleet", Event::FleetUpdated(raised)).await;
-    let lowered = FleetUpdated {
-        fleet_sid: FLEET.into(),
-        account_sid: ACCOUNT.into(),
-        data_limit_mb: Some(1),
-        ..Default::default()
-    };
+    let lowered = FleetUpdated { data_limit_mb: Some(1), ..FleetUpdated::new(FLEET.parse().unwrap(), ACCOUNT.into()) };
     append(&log, "fleet", Event::FleetUpdated(lowered)).await;
     // Next month: a window in the new period clears the old period's block.
     append(&log, "session", window(activated + Duration::days(32), 1000, false)).await;
@@ -181,19 +171,9 @@ async fn disabling_data_blocks_and_re_enabling_clears() {
     let log = EventLog::new(db.pool().await);
     let activated = active_sim(&log, 100).await;
     append(&log, "session", window(activated + Duration::minutes(10), 1000, false)).await;
-    let off = FleetUpdated {
-        fleet_sid: FLEET.into(),
-        account_sid: ACCOUNT.into(),
-        data_enabled: Some(false),
-        ..Default::default()
-    };
+    let off = FleetUpdated { data_enabled: Some(false), ..FleetUpdated::new(FLEET.parse().unwrap(), ACCOUNT.into()) };
     append(&log, "fleet", Event::FleetUpdated(off)).await;
-    let on = FleetUpdated {
-        fleet_sid: FLEET.into(),
-        account_sid: ACCOUNT.into(),
-        data_enabled: Some(true),
-        ..Default::default()
-    };
+    let on = FleetUpdated { data_enabled: Some(true), ..FleetUpdated::new(FLEET.parse().unwrap(), ACCOUNT.into()) };
     append(&log, "fleet", Event::FleetUpdated(on)).await;
     run_enforcer(&log).await;
     let got = decisions(&log.read(0, 1000).await.unwrap());
@@ -275,9 +255,9 @@ async fn the_read_model_takes_blocks_from_the_log_and_decides_none_itself() {
     // A decision in the log (whoever took it) is what blocks the period.
     let period_end = activated.checked_add_months(chrono::Months::new(1)).unwrap();
     let decision = DataLimitDecision {
-        sim_sid: SIM.into(),
+        sim_sid: SIM.parse().unwrap(),
         account_sid: ACCOUNT.into(),
-        fleet_sid: Some(FLEET.into()),
+        fleet_sid: Some(FLEET.parse().unwrap()),
         billing_period_sid: "HB0".into(),
         used_bytes: 5_000_000,
         limit_bytes: 1_000_000,

@@ -55,11 +55,12 @@ impl Subscriber for Limits {
                     .bind(&r.account_sid)
                     .execute(&mut *tx)
                     .await?;
-                    anchors.insert(r.sim_sid.clone(), (r.account_sid.clone(), Anchors::default()));
+                    anchors.insert(r.sim_sid.to_string(), (r.account_sid.clone(), Anchors::default()));
                 }
                 Event::SimStatusChanged(s) if matches!(s.to, SimStatus::Ready | SimStatus::Active) => {
                     // Only a change the SIM's own account made counts.
-                    let Some((_, a)) = anchors.get_mut(&s.sim_sid).filter(|(owner, _)| *owner == s.account_sid) else {
+                    let Some((_, a)) = anchors.get_mut(s.sim_sid.as_str()).filter(|(owner, _)| *owner == s.account_sid)
+                    else {
                         continue;
                     };
                     // Only the first move counts: periods run from the first activation.

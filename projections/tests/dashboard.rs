@@ -19,11 +19,11 @@ async fn append(log: &EventLog, event: Event) -> i64 {
 
 fn registered(sim: &str, account: &str, status: SimStatus) -> Event {
     Event::SimRegistered(SimRegistered {
-        sim_sid: sim.into(),
+        sim_sid: sim.parse().unwrap(),
         account_sid: account.into(),
         iccid: format!("8988{sim}"),
         status,
-        fleet_sid: Some("HF1".into()),
+        fleet_sid: Some("HF00000000000000000000000000000001".parse().unwrap()),
         unique_name: None,
     })
 }
@@ -31,7 +31,7 @@ fn registered(sim: &str, account: &str, status: SimStatus) -> Event {
 fn connection(sim: &str, account: &str, bytes: Option<i64>) -> ConnectionEvent {
     let at = "2026-11-30T10:00:00Z".parse().unwrap();
     ConnectionEvent {
-        fleet_sid: Some("HF1".into()),
+        fleet_sid: Some("HF00000000000000000000000000000001".into()),
         location: Some(CellLocation { cell_id: "c1".into(), lac: "l1".into(), lat: None, lon: None }),
         data_session_sid: Some(format!("PI{sim}")),
         data_upload: bytes,
@@ -42,9 +42,9 @@ fn connection(sim: &str, account: &str, bytes: Option<i64>) -> ConnectionEvent {
 
 fn limit(sim: &str, reached: bool) -> Event {
     let d = DataLimitDecision {
-        sim_sid: sim.into(),
+        sim_sid: sim.parse().unwrap(),
         account_sid: ALICE.into(),
-        fleet_sid: Some("HF1".into()),
+        fleet_sid: Some("HF00000000000000000000000000000001".parse().unwrap()),
         billing_period_sid: "HB1".into(),
         used_bytes: 10,
         limit_bytes: 5,
@@ -62,38 +62,36 @@ fn limit(sim: &str, reached: bool) -> Event {
 /// data session with usage, a block and its release, and a second block.
 fn history() -> Vec<Event> {
     let mut events = vec![
-        registered("HS1", ALICE, SimStatus::Active),
-        registered("HS2", ALICE, SimStatus::Ready),
-        registered("HS3", BOB, SimStatus::Active),
+        registered("HS00000000000000000000000000000001", ALICE, SimStatus::Active),
+        registered("HS00000000000000000000000000000002", ALICE, SimStatus::Ready),
+        registered("HS00000000000000000000000000000003", BOB, SimStatus::Active),
         Event::SimStatusChanged(SimStatusChanged {
-            sim_sid: "HS2".into(),
+            sim_sid: "HS00000000000000000000000000000002".parse().unwrap(),
             account_sid: ALICE.into(),
             from: SimStatus::Ready,
             to: SimStatus::Active,
             reason: None,
         }),
         Event::SimUpdated(SimUpdated {
-            sim_sid: "HS2".into(),
-            account_sid: ALICE.into(),
-            fleet_sid: Some(Some("HF2".into())),
-            ..Default::default()
+            fleet_sid: Some(Some("HF00000000000000000000000000000002".parse().unwrap())),
+            ..SimUpdated::new("HS00000000000000000000000000000002".parse().unwrap(), ALICE.into())
         }),
-        Event::AttachmentAccepted(connection("HS1", ALICE, None)),
-        Event::AttachmentRejected(connection("HS3", BOB, None)),
-        Event::DataSessionStarted(connection("HS1", ALICE, None)),
-        Event::DataSessionStarted(connection("HS3", BOB, None)),
-        Event::DataSessionUpdated(connection("HS1", ALICE, Some(1000))),
-        limit("HS1", true),
-        limit("HS1", true),
-        Event::DataSessionEnded(connection("HS1", ALICE, Some(500))),
+        Event::AttachmentAccepted(connection("HS00000000000000000000000000000001", ALICE, None)),
+        Event::AttachmentRejected(connection("HS00000000000000000000000000000003", BOB, None)),
+        Event::DataSessionStarted(connection("HS00000000000000000000000000000001", ALICE, None)),
+        Event::DataSessionStarted(connection("HS00000000000000000000000000000003", BOB, None)),
+        Event::DataSessionUpdated(connection("HS00000000000000000000000000000001", ALICE, Some(1000))),
+        limit("HS00000000000000000000000000000001", true),
+        limit("HS00000000000000000000000000000001", true),
+        Event::DataSessionEnded(connection("HS00000000000000000000000000000001", ALICE, Some(500))),
         // The core reported the end twice (a restarted node): counted once.
-        Event::DataSessionEnded(connection("HS1", ALICE, None)),
-        limit("HS1", false),
-        limit("HS2", true),
+        Event::DataSessionEnded(connection("HS00000000000000000000000000000001", ALICE, None)),
+        limit("HS00000000000000000000000000000001", false),
+        limit("HS00000000000000000000000000000002", true),
     ];
     // Enough of them that a run can be interrupted between batches.
     for _ in 0..3 {
-        events.push(Event::AttachmentAccepted(connection("HS1", ALICE, None)));
+        events.push(Event::AttachmentAccepted(connection("HS00000000000000000000000000000001", ALICE, None)));
     }
     events
 }
@@ -141,14 +139,20 @@ async fn the_dashboard_counts_follow_the_log_per_account() {
     handle.task.abort();
 
     let (sims, (open, blocked), bytes, attaches) = counts(&log, ALICE).await;
-    assert_eq!(sims, vec![("HF1".into(), "active".into(), 1), ("HF2".into(), "active".into(), 1)]);
+    assert_eq!(
+        sims,
+        vec![
+            ("HF00000000000000000000000000000001".into(), "active".into(), 1),
+            ("HF00000000000000000000000000000002".into(), "active".into(), 1)
+        ]
+    );
     assert_eq!((open, blocked), (0, 1), "HS1's session ended; HS1 released, HS2 blocked");
     assert_eq!(bytes, 3000, "both directions of both windows");
     assert_eq!(attaches, 4);
     let (sims, (open, blocked), _, _) = counts(&log, BOB).await;
     assert_eq!((sims.len(), open, blocked), (1, 1, 0));
     let seen: (Option<String>, Option<String>, i32) =
-        sqlx::query_as("SELECT network_name, cell_id, open_sessions FROM dash_sims WHERE sim_sid = 'HS1'")
+        sqlx::query_as("SELECT network_name, cell_id, open_sessions FROM dash_sims WHERE sim_sid = 'HS00000000000000000000000000000001'")
             .fetch_one(log.pool())
             .await
             .unwrap();

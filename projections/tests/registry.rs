@@ -39,7 +39,7 @@ async fn history(log: &EventLog) -> i64 {
         log,
         "fleet-HF1",
         Event::FleetCreated(FleetCreated {
-            fleet_sid: "HF1".into(),
+            fleet_sid: "HF00000000000000000000000000000001".parse().unwrap(),
             account_sid: ACCOUNT.into(),
             unique_name: None,
             data_enabled: true,
@@ -58,10 +58,8 @@ async fn history(log: &EventLog) -> i64 {
         log,
         "fleet-HF1",
         Event::FleetUpdated(FleetUpdated {
-            fleet_sid: "HF1".into(),
-            account_sid: ACCOUNT.into(),
             data_limit_mb: Some(5),
-            ..FleetUpdated::default()
+            ..FleetUpdated::new("HF00000000000000000000000000000001".parse().unwrap(), ACCOUNT.into())
         }),
     )
     .await;
@@ -69,7 +67,7 @@ async fn history(log: &EventLog) -> i64 {
         log,
         "sim-HS1",
         Event::SimProvisioned(SimProvisioned {
-            sim_sid: "HS1".into(),
+            sim_sid: "HS00000000000000000000000000000001".parse().unwrap(),
             iccid: "8988307000000000001".into(),
             registration_code_hash: "00".into(),
             imsis: vec!["310240000000001".into(), "234150000000001".into()],
@@ -80,11 +78,11 @@ async fn history(log: &EventLog) -> i64 {
         log,
         "sim-HS1",
         Event::SimRegistered(SimRegistered {
-            sim_sid: "HS1".into(),
+            sim_sid: "HS00000000000000000000000000000001".parse().unwrap(),
             account_sid: ACCOUNT.into(),
             iccid: "8988307000000000001".into(),
             status: SimStatus::New,
-            fleet_sid: Some("HF1".into()),
+            fleet_sid: Some("HF00000000000000000000000000000001".parse().unwrap()),
             unique_name: Some("tracker-1".into()),
         }),
     )
@@ -93,7 +91,7 @@ async fn history(log: &EventLog) -> i64 {
         log,
         "sim-HS1",
         Event::SimStatusChanged(SimStatusChanged {
-            sim_sid: "HS1".into(),
+            sim_sid: "HS00000000000000000000000000000001".parse().unwrap(),
             account_sid: ACCOUNT.into(),
             from: SimStatus::New,
             to: SimStatus::Ready,
@@ -105,11 +103,9 @@ async fn history(log: &EventLog) -> i64 {
         log,
         "sim-HS1",
         Event::SimUpdated(SimUpdated {
-            sim_sid: "HS1".into(),
-            account_sid: ACCOUNT.into(),
             unique_name: Some(None),
             disallowed_imsis: Some(vec!["234150000000001".into()]),
-            ..SimUpdated::default()
+            ..SimUpdated::new("HS00000000000000000000000000000001".parse().unwrap(), ACCOUNT.into())
         }),
     )
     .await
@@ -137,11 +133,11 @@ async fn the_registry_follows_provisioning_events() {
     assert!(tokio::time::timeout(Duration::from_secs(10), handle.reached(last)).await.unwrap());
 
     let sim: (String, Option<String>, Option<String>) =
-        sqlx::query_as("SELECT status, unique_name, fleet_sid FROM registry_sims WHERE sim_sid = 'HS1'")
+        sqlx::query_as("SELECT status, unique_name, fleet_sid FROM registry_sims WHERE sim_sid = 'HS00000000000000000000000000000001'")
             .fetch_one(log.pool())
             .await
             .unwrap();
-    assert_eq!(sim, ("ready".into(), None, Some("HF1".into())));
+    assert_eq!(sim, ("ready".into(), None, Some("HF00000000000000000000000000000001".into())));
     let allowed: Vec<(String, bool)> = sqlx::query_as("SELECT imsi, allowed FROM registry_sim_imsis ORDER BY imsi")
         .fetch_all(log.pool())
         .await

@@ -186,7 +186,7 @@ fn track_reactions(p: &Platform) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Reac
                         last_usage.insert(c.sim_sid.clone(), e.recorded_at);
                     }
                     Event::SimDataLimitReached(d) => {
-                        let Some(crossed) = last_usage.get(&d.sim_sid).copied() else { continue };
+                        let Some(crossed) = last_usage.get(d.sim_sid.as_str()).copied() else { continue };
                         // The view applies positions in order; wait until it has this one.
                         let applied_at = loop {
                             let found = {

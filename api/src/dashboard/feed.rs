@@ -76,9 +76,9 @@ fn fleet_of(event: &Event) -> Option<String> {
         return c.fleet_sid.clone();
     }
     match event {
-        SimRegistered(r) => r.fleet_sid.clone(),
-        SimUpdated(u) => u.fleet_sid.clone().flatten(),
-        SimDataLimitReached(d) | SimDataLimitCleared(d) => d.fleet_sid.clone(),
+        SimRegistered(r) => r.fleet_sid.as_ref().map(|f| f.to_string()),
+        SimUpdated(u) => u.fleet_sid.clone().flatten().map(String::from),
+        SimDataLimitReached(d) | SimDataLimitCleared(d) => d.fleet_sid.as_ref().map(|f| f.to_string()),
         _ => None,
     }
 }

@@ -58,7 +58,7 @@ pub(super) async fn derive_effects(
                 let Some(from) = super::registry::sim_status(tx, tenant, sim).await? else { continue };
                 let Some(to) = effect_rule::sim_status_change(*active, from) else { continue };
                 let change = Event::SimStatusChanged(SimStatusChanged {
-                    sim_sid: sim.to_string(),
+                    sim_sid: sim.clone(),
                     account_sid: tenant.to_owned(),
                     from,
                     to,
@@ -106,10 +106,8 @@ pub(super) async fn derive_effects(
                 };
                 let Some(limit) = effect_rule::limit_change(current, *megabytes) else { continue };
                 let change = Event::FleetUpdated(FleetUpdated {
-                    fleet_sid: fleet_sid.to_string(),
-                    account_sid: tenant.to_owned(),
                     data_limit_mb: Some(limit),
-                    ..Default::default()
+                    ..FleetUpdated::new(fleet_sid.clone(), tenant.to_owned())
                 });
                 b.derived.push(decision(e, &format!("fleet_limit:{n}"), format!("fleet-{fleet_sid}"), &change, &meta)?);
             }

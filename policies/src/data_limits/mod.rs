@@ -20,8 +20,10 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use simledger_eventlog::catalog::{ConnectionEvent, DataLimitDecision, SimStatus};
 use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use simledger_ids::{FleetSid, SimSid};
 use sqlx::PgConnection;
 
+use simledger_eventlog::dead_letter::Unapplicable;
 use simledger_projections::billing_periods::{period_sid, usage_period, usage_time, Anchors};
 use simledger_projections::{ApplyError, Subscriber};
 
@@ -109,7 +111,7 @@ impl DataLimitEnforcer {
 #[derive(Clone, sqlx::FromRow)]
 struct SimRow {
     account_sid: String,
-    fleet_sid: Option<String>,
+    fleet_sid: Option<FleetSid>,
     ready_at: Option<DateTime<Utc>>,
     active_at: Option<DateTime<Utc>>,
     data_limit_mb: Option<i64>,
@@ -394,8 +396,11 @@ async fn decide_and_store(
 
 /// The `n`th decision of a period, as the event the PGW and the read models follow.
 fn decision(row: &PeriodRow, n: i32, sim: &SimRow, rule: Option<Rule>, v: Verdict) -> Result<NewEvent, ApplyError> {
+    // Usage names its SIM as text (connection events carry what the core reported); a decision
+    // is about a SIM, so the SID is checked here, where it enters the typed domain.
+    let sim_sid = SimSid::parse(&row.sim_sid).map_err(|e| Unapplicable(e.to_string()))?;
     let data = DataLimitDecision {
-        sim_sid: row.sim_sid.clone(),
+        sim_sid,
         account_sid: sim.account_sid.clone(),
         fleet_sid: sim.fleet_sid.clone(),
         billing_period_sid: period_sid(&row.sim_sid, row.period_start),

@@ -171,20 +171,20 @@ impl Subscriber for Dashboard {
 async fn lifecycle(tx: &mut PgConnection, event: &Event) -> sqlx::Result<()> {
     match event {
         Event::SimRegistered(r) => {
-            let fleet = r.fleet_sid.clone().unwrap_or_default();
+            let fleet = r.fleet_sid.as_deref().unwrap_or_default();
             let inserted = sqlx::query(
                 "INSERT INTO dash_sims (sim_sid, account_sid, fleet_sid, status) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (sim_sid) DO NOTHING",
             )
             .bind(&r.sim_sid)
             .bind(&r.account_sid)
-            .bind(&fleet)
+            .bind(fleet)
             .bind(r.status.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
             if inserted == 1 {
-                count(tx, &r.account_sid, &fleet, r.status.as_str(), 1).await?;
+                count(tx, &r.account_sid, fleet, r.status.as_str(), 1).await?;
             }
         }
         Event::SimStatusChanged(s) => move_sim(tx, &s.sim_sid, None, Some(s.to.as_str())).await?,
@@ -473,7 +473,7 @@ mod tests {
 
     fn connection(event_type: &str, sim: &str, upload: Option<i64>) -> ConnectionEvent {
         ConnectionEvent {
-            fleet_sid: Some("HFf".into()),
+            fleet_sid: Some("HF0000000000000000000000000000000f".into()),
             data_session_sid: Some(format!("PI{sim}")),
             data_upload: upload,
             data_download: upload,
@@ -498,11 +498,31 @@ mod tests {
     fn a_batch_is_counted_per_account_and_minute_of_commit() {
         // Given an attach, a refused attach, a session that starts, carries data and ends.
         let events = [
-            recorded(1, Event::AttachmentAccepted(connection("a", "HS1", None)), at(0, 10)),
-            recorded(2, Event::AttachmentRejected(connection("r", "HS2", None)), at(0, 50)),
-            recorded(3, Event::DataSessionStarted(connection("s", "HS1", None)), at(1, 0)),
-            recorded(4, Event::DataSessionUpdated(connection("u", "HS1", Some(100))), at(1, 30)),
-            recorded(5, Event::DataSessionEnded(connection("e", "HS1", Some(50))), at(1, 59)),
+            recorded(
+                1,
+                Event::AttachmentAccepted(connection("a", "HS00000000000000000000000000000001", None)),
+                at(0, 10),
+            ),
+            recorded(
+                2,
+                Event::AttachmentRejected(connection("r", "HS00000000000000000000000000000002", None)),
+                at(0, 50),
+            ),
+            recorded(
+                3,
+                Event::DataSessionStarted(connection("s", "HS00000000000000000000000000000001", None)),
+                at(1, 0),
+            ),
+            recorded(
+                4,
+                Event::DataSessionUpdated(connection("u", "HS00000000000000000000000000000001", Some(100))),
+                at(1, 30),
+            ),
+            recorded(
+                5,
+                Event::DataSessionEnded(connection("e", "HS00000000000000000000000000000001", Some(50))),
+                at(1, 59),
+            ),
         ];
         // When they are counted.
         let mut t = BatchTotals::default();
@@ -514,9 +534,9 @@ mod tests {
         assert_eq!((first.events, first.attaches_accepted, first.attaches_rejected), (2, 1, 1));
         let second = t.minutes[&("ACa".to_owned(), at(1, 0))];
         assert_eq!((second.events, second.data_sessions_started, second.bytes), (3, 1, 300));
-        assert!(!t.sessions["PIHS1"].open, "the session's last word was its end");
+        assert!(!t.sessions["PIHS00000000000000000000000000000001"].open, "the session's last word was its end");
         assert_eq!(t.usage.values().sum::<i64>(), 300);
-        assert!(t.sightings["HS1"].0.ends_with("data-session.ended"));
+        assert!(t.sightings["HS00000000000000000000000000000001"].0.ends_with("data-session.ended"));
         assert_eq!(t.sim_events.len(), 5);
     }
 
@@ -524,7 +544,7 @@ mod tests {
     fn an_event_of_no_account_is_counted_but_indexed_under_no_sim() {
         // Given inventory (the operator's, no account).
         let provisioned = Event::SimProvisioned(simledger_eventlog::catalog::SimProvisioned {
-            sim_sid: "HS9".into(),
+            sim_sid: "HS00000000000000000000000000000009".parse().unwrap(),
             iccid: "8988".into(),
             registration_code_hash: "h".into(),
             imsis: vec![],
