@@ -132,11 +132,12 @@ async fn the_registry_follows_provisioning_events() {
     let handle = simledger_projections::spawn(log.clone(), "registry", Registry);
     assert!(tokio::time::timeout(Duration::from_secs(10), handle.reached(last)).await.unwrap());
 
-    let sim: (String, Option<String>, Option<String>) =
-        sqlx::query_as("SELECT status, unique_name, fleet_sid FROM registry_sims WHERE sim_sid = 'HS00000000000000000000000000000001'")
-            .fetch_one(log.pool())
-            .await
-            .unwrap();
+    let sim: (String, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT status, unique_name, fleet_sid FROM registry_sims WHERE sim_sid = 'HS00000000000000000000000000000001'",
+    )
+    .fetch_one(log.pool())
+    .await
+    .unwrap();
     assert_eq!(sim, ("ready".into(), None, Some("HF00000000000000000000000000000001".into())));
     let allowed: Vec<(String, bool)> = sqlx::query_as("SELECT imsi, allowed FROM registry_sim_imsis ORDER BY imsi")
         .fetch_all(log.pool())
