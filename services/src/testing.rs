@@ -58,17 +58,7 @@ async fn build_template(url: &str) -> crate::Result<String> {
         .fetch_one(&mut admin)
         .await?;
     if !exists {
-        let stale: Vec<String> = sqlx::query_scalar(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'simledger\\_tmpl\\_%' AND datname <> $1",
-        )
-        .bind(&name)
-        .fetch_all(&mut admin)
-        .await?;
-        for old in stale {
-            let q = quote_ident(&old);
-            admin.execute(format!("ALTER DATABASE {q} IS_TEMPLATE false").as_str()).await?;
-            admin.execute(format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)").as_str()).await?;
-        }
+        drop_stale_templates(&mut admin, &name).await?;
         let building = format!("{name}_building");
         admin.execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&building)).as_str()).await?;
         admin.execute(format!("CREATE DATABASE {}", quote_ident(&building)).as_str()).await?;
@@ -83,9 +73,51 @@ async fn build_template(url: &str) -> crate::Result<String> {
             .execute(format!("ALTER DATABASE {} RENAME TO {}", quote_ident(&building), quote_ident(&name)).as_str())
             .await?;
         admin.execute(format!("ALTER DATABASE {} IS_TEMPLATE true", quote_ident(&name)).as_str()).await?;
+        stamp(&mut admin, &name).await?;
     }
     admin.execute("SELECT pg_advisory_unlock(727274)").await?;
     Ok(name)
+}
+
+/// How long a template of another schema is kept: another checkout on this machine (a CI clone
+/// beside a working tree) may be cloning test databases from it right now.
+const STALE_TEMPLATE_AGE_SECONDS: i64 = 24 * 3600;
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Records when a template was built, in its database comment.
+async fn stamp(admin: &mut sqlx::PgConnection, name: &str) -> crate::Result<()> {
+    let now = unix_now();
+    admin.execute(format!("COMMENT ON DATABASE {} IS 'built {now}'", quote_ident(name)).as_str()).await?;
+    Ok(())
+}
+
+/// Drops the templates of other schemas built more than a day ago. One without a stamp (built
+/// before stamps) is stamped now, so it goes a day later.
+async fn drop_stale_templates(admin: &mut sqlx::PgConnection, keep: &str) -> crate::Result<()> {
+    let others: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database \
+         WHERE datname LIKE 'simledger\\_tmpl\\_%' AND datname <> $1 AND datname NOT LIKE '%\\_building'",
+    )
+    .bind(keep)
+    .fetch_all(&mut *admin)
+    .await?;
+    let now = unix_now();
+    for (old, comment) in others {
+        let built = comment.as_deref().and_then(|c| c.strip_prefix("built ")).and_then(|t| t.parse::<i64>().ok());
+        match built {
+            None => stamp(admin, &old).await?,
+            Some(at) if now - at > STALE_TEMPLATE_AGE_SECONDS => {
+                let q = quote_ident(&old);
+                admin.execute(format!("ALTER DATABASE {q} IS_TEMPLATE false").as_str()).await?;
+                admin.execute(format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)").as_str()).await?;
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// A fresh, migrated database of its own for one test; dropped when the value is dropped.
