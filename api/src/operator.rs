@@ -8,6 +8,9 @@
 //!   IMSIs separated by `;`): many cards; cards already in inventory are skipped.
 //! - `POST /operator/Rates` (`IsoCountry`, `PricePerMb`, `Currency`): the price of data by
 //!   visited country that `/v1/UsageRecords` bills at.
+//! - `GET /operator/Sims/{SimSid}/Imsis`, `POST /operator/Sims/{SimSid}/Imsis/{Imsi}`
+//!   (`Allowed`), `POST …/Imsis/{Imsi}/Networks` (`Network`), `DELETE …/Networks/{Sid}`:
+//!   per-IMSI control of any SIM, inventory included (see `v1/sim_imsis.rs`).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -31,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(import_sims))
         .routes(routes!(set_rate))
         .routes(routes!(set_cdr_rate))
+        .merge(crate::v1::sim_imsis::operator_router())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

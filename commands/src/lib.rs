@@ -14,6 +14,7 @@ mod error;
 mod event_streams;
 mod fleet;
 mod ids;
+mod imsi;
 mod nap;
 mod operator_rates;
 mod sim;
@@ -32,6 +33,7 @@ pub use error::CommandError;
 pub use event_streams::{parse_kinesis_arn, parse_sink_configuration, TypeRequest, MAX_SINKS_PER_ACCOUNT};
 pub use fleet::{FleetChanges, NewFleet, DATA_LIMIT_MB, DEFAULT_DATA_LIMIT_MB};
 pub use ids::CommandId;
+pub use imsi::{Actor, ImsiChange, ImsiState, MAX_IMSI_NETWORKS};
 pub use sim::{transition_allowed, SimChanges};
 pub use simledger_outbound::DestinationPolicy;
 

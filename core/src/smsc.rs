@@ -33,7 +33,7 @@ impl Smsc {
         // Whom it belongs to and whether it can be delivered, from the subscriber view.
         let (subscriber, outcome) = {
             let view = self.views.subscribers.read().expect("view lock");
-            match view.imsis.get(&req.imsi).and_then(|(sim_sid, _)| Some((sim_sid, view.sims.get(sim_sid)?))) {
+            match view.imsis.get(&req.imsi).and_then(|i| Some((&i.sim_sid, view.sims.get(i.sim_sid.as_str())?))) {
                 None => {
                     (None, Err(ConnectionError { code: CODE_UNKNOWN_SUBSCRIBER, message: "unknown subscriber".into() }))
                 }

@@ -28,11 +28,19 @@ pub struct FleetEntry {
     pub sms_commands_enabled: bool,
 }
 
+/// One IMSI: its SIM, whether it may attach, and the networks of its own it is kept to.
+#[derive(Debug, Clone)]
+pub struct ImsiEntry {
+    pub sim_sid: SimSid,
+    pub allowed: bool,
+    /// Empty: the fleet's Network Access Profile alone decides.
+    pub networks: HashSet<String>,
+}
+
 /// What the HSS knows: IMSIs, SIMs, fleets, NAPs.
 #[derive(Debug, Default)]
 pub struct SubscriberView {
-    /// IMSI → (SIM SID, allowed).
-    pub imsis: HashMap<String, (SimSid, bool)>,
+    pub imsis: HashMap<String, ImsiEntry>,
     pub sims: HashMap<SimSid, SimEntry>,
     pub fleets: HashMap<FleetSid, FleetEntry>,
     pub naps: HashMap<String, HashSet<String>>,
@@ -43,7 +51,8 @@ impl SubscriberView {
         match event {
             Event::SimProvisioned(p) => {
                 for imsi in &p.imsis {
-                    self.imsis.insert(imsi.clone(), (p.sim_sid.clone(), true));
+                    let entry = ImsiEntry { sim_sid: p.sim_sid.clone(), allowed: true, networks: HashSet::new() };
+                    self.imsis.insert(imsi.clone(), entry);
                 }
                 self.sims.insert(
                     p.sim_sid.clone(),
@@ -79,11 +88,23 @@ impl SubscriberView {
                     }
                 }
                 if let Some(disallowed) = &u.disallowed_imsis {
-                    for (imsi, (sim, allowed)) in self.imsis.iter_mut() {
-                        if *sim == u.sim_sid {
-                            *allowed = !disallowed.contains(imsi);
+                    for (imsi, entry) in self.imsis.iter_mut() {
+                        if entry.sim_sid == u.sim_sid {
+                            entry.allowed = !disallowed.contains(imsi);
                         }
                     }
+                }
+            }
+            Event::SimImsiUpdated(u) => {
+                // Only the owner's change counts, or nobody's for a card in inventory (as in the
+                // registry projection).
+                let owner = self.sims.get(u.sim_sid.as_str()).map(|s| s.account_sid.as_deref());
+                if owner != Some(u.account_sid.as_deref()) {
+                    return;
+                }
+                if let Some(entry) = self.imsis.get_mut(u.imsi.as_str()).filter(|e| e.sim_sid == u.sim_sid) {
+                    entry.allowed = u.allowed;
+                    entry.networks = u.networks.iter().cloned().collect();
                 }
             }
             Event::SimStatusChanged(s) => {

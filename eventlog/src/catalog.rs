@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-pub use simledger_ids::{FleetSid, SimSid};
+pub use simledger_ids::{FleetSid, Imsi, SimSid};
 
 macro_rules! catalog {
     ($( $(#[$doc:meta])* $variant:ident($data:ty) = $type:literal, )*) => {
@@ -59,6 +59,7 @@ catalog! {
     SimRegistered(SimRegistered) = "sim.registered",
     SimUpdated(SimUpdated) = "sim.updated",
     SimStatusChanged(SimStatusChanged) = "sim.status_changed",
+    SimImsiUpdated(SimImsiUpdated) = "sim.imsi_updated",
     FleetCreated(FleetCreated) = "fleet.created",
     FleetUpdated(FleetUpdated) = "fleet.updated",
     NapCreated(NapCreated) = "nap.created",
@@ -133,6 +134,7 @@ impl Event {
             SimRegistered(e) => &e.account_sid,
             SimUpdated(e) => &e.account_sid,
             SimStatusChanged(e) => &e.account_sid,
+            SimImsiUpdated(e) => return e.account_sid.as_deref(),
             FleetCreated(e) => &e.account_sid,
             FleetUpdated(e) => &e.account_sid,
             NapCreated(e) => &e.account_sid,
@@ -203,6 +205,7 @@ impl Event {
             SimRegistered(e) => Some(e.sim_sid.as_str()),
             SimUpdated(e) => Some(e.sim_sid.as_str()),
             SimStatusChanged(e) => Some(e.sim_sid.as_str()),
+            SimImsiUpdated(e) => Some(e.sim_sid.as_str()),
             SmsCommandCreated(e) => Some(e.sim_sid.as_str()),
             IpCommandCreated(e) => Some(e.sim_sid.as_str()),
             AttachmentAccepted(e)
@@ -306,6 +309,23 @@ impl SimUpdated {
             disallowed_imsis: None,
         }
     }
+}
+
+/// One IMSI of a SIM changed (per-IMSI control, beyond Twilio's API): whether it may attach,
+/// and the networks of its own it is kept to. It carries the IMSI's whole state after the
+/// change, so a fold needs nothing but the last one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimImsiUpdated {
+    pub sim_sid: SimSid,
+    /// The SIM's account when it changed; `None` for a card in the operator's inventory.
+    #[serde(default)]
+    pub account_sid: Option<String>,
+    pub imsi: Imsi,
+    pub allowed: bool,
+    /// `HW` SIDs of the networks the IMSI may attach to, besides its fleet's Network Access
+    /// Profile allowing them; empty: the profile alone decides.
+    #[serde(default)]
+    pub networks: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

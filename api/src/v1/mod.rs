@@ -12,6 +12,7 @@ mod naps;
 mod networks;
 pub mod paging;
 mod settings;
+pub(crate) mod sim_imsis;
 mod sims;
 mod usage;
 
@@ -28,6 +29,7 @@ use crate::{ApiError, AppState};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(sims::router())
+        .merge(sim_imsis::router())
         .merge(fleets::router())
         .merge(naps::router())
         .merge(networks::router())

@@ -94,6 +94,31 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
             .execute(&mut *tx)
             .await?;
         }
+        Event::SimImsiUpdated(u) => {
+            // As with a status: only a change in the name of the SIM's owner (or, for a card in
+            // inventory, of nobody) counts; the stream's version moves either way.
+            sqlx::query(
+                "UPDATE registry_sim_imsis i SET allowed = $3, networks = $4 FROM registry_sims s \
+                 WHERE i.sim_sid = $1 AND i.imsi = $2 AND s.sim_sid = i.sim_sid \
+                 AND s.account_sid IS NOT DISTINCT FROM $5",
+            )
+            .bind(&u.sim_sid)
+            .bind(&u.imsi)
+            .bind(u.allowed)
+            .bind(&u.networks)
+            .bind(&u.account_sid)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE registry_sims SET date_updated = $2, last_position = $3, version = $4 WHERE sim_sid = $1",
+            )
+            .bind(&u.sim_sid)
+            .bind(at)
+            .bind(pos)
+            .bind(e.stream_version)
+            .execute(&mut *tx)
+            .await?;
+        }
         Event::FleetCreated(f) => insert_fleet(tx, f, e).await?,
         Event::FleetUpdated(f) => update_fleet(tx, f, e).await?,
         Event::NapCreated(n) => {

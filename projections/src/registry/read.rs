@@ -145,3 +145,33 @@ pub async fn nap_allows(pool: &PgPool, nap_sid: &str, network_sid: &str) -> sqlx
 pub async fn iccid_exists(pool: &PgPool, iccid: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM registry_sims WHERE iccid = $1)").bind(iccid).fetch_one(pool).await
 }
+
+/// One IMSI of a SIM: whether it may attach and the networks of its own it is kept to.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ImsiRow {
+    pub imsi: String,
+    pub sim_sid: String,
+    pub allowed: bool,
+    pub networks: Vec<String>,
+}
+
+/// A SIM's IMSIs, in IMSI order. The caller has checked the SIM is the account's.
+pub async fn sim_imsis(pool: &PgPool, sim_sid: &str, at: &PageQuery) -> sqlx::Result<Rows<ImsiRow>> {
+    let mut q = QueryBuilder::new("SELECT imsi, sim_sid, allowed, networks FROM registry_sim_imsis WHERE sim_sid = ");
+    q.push_bind(sim_sid.to_owned());
+    page(pool, q, "imsi", at).await
+}
+
+/// One IMSI of a SIM, if it is that SIM's.
+pub async fn sim_imsi(pool: &PgPool, sim_sid: &str, imsi: &str) -> sqlx::Result<Option<ImsiRow>> {
+    sqlx::query_as("SELECT imsi, sim_sid, allowed, networks FROM registry_sim_imsis WHERE sim_sid = $1 AND imsi = $2")
+        .bind(sim_sid)
+        .bind(imsi)
+        .fetch_optional(pool)
+        .await
+}
+
+/// A SIM by SID in any account or in inventory: the operator's lookup.
+pub async fn sim_anywhere(pool: &PgPool, sim_sid: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT sim_sid FROM registry_sims WHERE sim_sid = $1").bind(sim_sid).fetch_optional(pool).await
+}
