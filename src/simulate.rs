@@ -76,10 +76,11 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     let s = &simulator.stats;
     let head = p.log.head().await?;
     tracing::info!(
-        "simulation done in {:.1}s: log position {head}; attaches accepted {} rejected {}; sessions {} (failed {}); usage reports {}; SMS {}",
+        "simulation done in {:.1}s: log position {head}; attaches accepted {} rejected {} failed {}; sessions {} (failed {}); usage reports {}; SMS {}",
         started.elapsed().as_secs_f64(),
         s.attaches_accepted.load(Ordering::Relaxed),
         s.attaches_rejected.load(Ordering::Relaxed),
+        s.attaches_failed.load(Ordering::Relaxed),
         s.sessions_opened.load(Ordering::Relaxed),
         s.sessions_failed.load(Ordering::Relaxed),
         s.usage_reports.load(Ordering::Relaxed),

@@ -16,13 +16,35 @@ pub const DIAMETER_SUCCESS: u32 = 2001;
 pub const DIAMETER_ERROR_USER_UNKNOWN: u32 = 5001;
 pub const DIAMETER_AUTHORIZATION_REJECTED: u32 = 5003;
 pub const DIAMETER_ERROR_ROAMING_NOT_ALLOWED: u32 = 5004;
+/// Protocol errors (3xxx) and transient failures (4xxx, 5012): the HSS could not decide, so the
+/// attach failed; it was not refused.
+pub const DIAMETER_UNABLE_TO_DELIVER: u32 = 3002;
+pub const DIAMETER_TOO_BUSY: u32 = 3004;
+pub const DIAMETER_UNABLE_TO_COMPLY: u32 = 5012;
 
 pub const CODE_UNKNOWN_SUBSCRIBER: i64 = 83701;
 pub const CODE_NETWORK_NOT_ALLOWED: i64 = 83702;
 pub const CODE_IMSI_NOT_ALLOWED: i64 = 83703;
 pub const CODE_SIM_NOT_READY: i64 = 83704;
 pub const CODE_SIM_INACTIVE: i64 = 83705;
-pub const CODE_IMSI_NETWORK_NOT_ALLOWED: i64 = 83706;
+/// The HSS could not decide (`attachment.failed`).
+pub const CODE_HSS_UNABLE_TO_COMPLY: i64 = 83706;
+pub const CODE_IMSI_NETWORK_NOT_ALLOWED: i64 = 83707;
+/// The HSS did not answer in time (`attachment.failed`).
+pub const CODE_HSS_NO_ANSWER: i64 = 83708;
+/// The HSS had as many requests in hand as it takes and turned this one away
+/// (`attachment.failed`).
+pub const CODE_HSS_TOO_BUSY: i64 = 83709;
+
+/// Whether an Update-Location result means the attach failed (the HSS could not decide) rather
+/// than was accepted or refused.
+pub fn is_failure(result_code: u32) -> bool {
+    matches!(result_code, 3000..=4999 | DIAMETER_UNABLE_TO_COMPLY)
+}
+
+/// Requests the HSS decides at once; beyond them it answers `DIAMETER_TOO_BUSY` at once rather
+/// than let a flood of attaches queue without bound.
+pub const MAX_IN_FLIGHT: usize = 4096;
 
 fn refuse(result_code: u32, code: i64, message: &str, subscriber: Option<SubscriberProfile>) -> UpdateLocationAnswer {
     UpdateLocationAnswer { result_code, error: Some(ConnectionError { code, message: message.to_owned() }), subscriber }
@@ -101,11 +123,29 @@ pub fn update_location(view: &SubscriberView, req: &UpdateLocationRequest) -> Up
     UpdateLocationAnswer { result_code: DIAMETER_SUCCESS, error: None, subscriber: Some(profile) }
 }
 
-pub async fn run(client: async_nats::Client, requests: async_nats::Subscriber, views: Arc<CoreViews>) {
+/// The answer to one request, or `DIAMETER_TOO_BUSY` when `in_flight` has no room for it.
+pub fn answer(
+    views: &CoreViews,
+    in_flight: &tokio::sync::Semaphore,
+    req: &UpdateLocationRequest,
+) -> UpdateLocationAnswer {
+    let Ok(_permit) = in_flight.try_acquire() else {
+        return refuse(DIAMETER_TOO_BUSY, CODE_HSS_TOO_BUSY, "DIAMETER_TOO_BUSY", None);
+    };
+    update_location(&views.subscribers.read().expect("view lock"), req)
+}
+
+pub async fn run(
+    client: async_nats::Client,
+    requests: async_nats::Subscriber,
+    views: Arc<CoreViews>,
+    max_in_flight: usize,
+) {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
     crate::serve::serve(client, requests, "hss", move |req: UpdateLocationRequest| {
-        let views = views.clone();
+        let (views, in_flight) = (views.clone(), in_flight.clone());
         async move {
-            let answer = update_location(&views.subscribers.read().expect("view lock"), &req);
+            let answer = answer(&views, &in_flight, &req);
             metrics::counter!("simledger_hss_answers_total", "result" => answer.result_code.to_string()).increment(1);
             answer
         }

@@ -158,6 +158,7 @@ pub async fn start_nodes(
     let mme = mme::Mme {
         client: client.clone(),
         hss_subject: names.request(protocol::subjects::S6A_UPDATE_LOCATION),
+        hss_timeout: mme::HSS_TIMEOUT,
         publisher: publisher.clone(),
     };
     let smsc = smsc::Smsc { publisher: publisher.clone(), views: views.clone() };
@@ -168,7 +169,7 @@ pub async fn start_nodes(
     let (create, usage, delete) =
         (sub(S11_CREATE_SESSION, "pgw").await?, sub(S11_USAGE, "pgw").await?, sub(S11_DELETE_SESSION, "pgw").await?);
     let tasks = vec![
-        tokio::spawn(hss::run(client.clone(), hss_in, views.clone())),
+        tokio::spawn(hss::run(client.clone(), hss_in, views.clone(), hss::MAX_IN_FLIGHT)),
         tokio::spawn(mme.run(mme_in)),
         tokio::spawn(pgw.clone().run(create, usage, delete, client.clone())),
         tokio::spawn(smsc.run(smsc_in, client.clone())),

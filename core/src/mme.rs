@@ -1,5 +1,10 @@
 //! MME: takes a device's attach request, asks the HSS (S6a), records the outcome as a connection
 //! event and answers the device with the context it needs for a data session.
+//!
+//! Accepted and refused attaches are the HSS's decisions; one the HSS could not decide (no
+//! answer within `hss_timeout`, an answer that does not parse, a Diameter protocol error or
+//! transient failure such as `DIAMETER_TOO_BUSY`) is `attachment.failed`, with the Diameter
+//! result in its `error`.
 
 use std::time::Duration;
 
@@ -7,35 +12,34 @@ use simledger_eventlog::catalog::{CellLocation, ConnectionError};
 
 use crate::events::{self, ATTACHMENT_ACCEPTED, ATTACHMENT_FAILED, ATTACHMENT_REJECTED};
 use crate::protocol::{AttachAnswer, AttachRequest, SessionContext, UpdateLocationAnswer, UpdateLocationRequest};
-use crate::{happening, CorePublisher};
+use crate::{happening, hss, CorePublisher};
 
-/// Diameter's "unable to comply": the HSS could not decide; the attach failed, it was not refused.
-pub const DIAMETER_UNABLE_TO_COMPLY: u32 = 5012;
+/// How long the MME waits for the HSS before the attach fails.
+pub const HSS_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct Mme {
     pub client: async_nats::Client,
     pub hss_subject: String,
+    pub hss_timeout: Duration,
     pub publisher: CorePublisher,
 }
 
 impl Mme {
-    pub async fn attach(&self, req: AttachRequest) -> Option<AttachAnswer> {
-        let ulr = UpdateLocationRequest { imsi: req.imsi.clone(), mcc: req.mcc.clone(), mnc: req.mnc.clone() };
-        let body = serde_json::to_vec(&ulr).expect("requests serialize");
-        // No answer from the HSS: no event; the device retries the same request (same seq).
-        let reply =
-            tokio::time::timeout(Duration::from_secs(5), self.client.request(self.hss_subject.clone(), body.into()))
-                .await
-                .ok()?
-                .ok()?;
-        let ula: UpdateLocationAnswer = serde_json::from_slice(&reply.payload).ok()?;
-        let event_type = match (ula.result_code, &ula.error) {
-            (crate::hss::DIAMETER_SUCCESS, _) => ATTACHMENT_ACCEPTED,
-            (DIAMETER_UNABLE_TO_COMPLY, _) => ATTACHMENT_FAILED,
+    pub async fn attach(&self, req: AttachRequest) -> AttachAnswer {
+        let ula = self.update_location(&req).await;
+        let event_type = match ula.result_code {
+            hss::DIAMETER_SUCCESS => ATTACHMENT_ACCEPTED,
+            code if hss::is_failure(code) => ATTACHMENT_FAILED,
             _ => ATTACHMENT_REJECTED,
         };
-        let event_id = happening::event_id(&format!("attach:{}:{}", req.imsi, req.seq), req.at);
+        // A failed attach is its own happening: the device's retry of the same request (same
+        // seq) that then succeeds must not share its id, and a failure redelivered must.
+        let key = match event_type {
+            ATTACHMENT_FAILED => format!("attach-failed:{}:{}", req.imsi, req.seq),
+            _ => format!("attach:{}:{}", req.imsi, req.seq),
+        };
+        let event_id = happening::event_id(&key, req.at);
         let network = events::network_ref(&req.mcc, &req.mnc);
         let location = Some(CellLocation { cell_id: req.cell_id.clone(), lac: req.lac.clone(), lat: None, lon: None });
         let event = events::base(
@@ -59,8 +63,9 @@ impl Mme {
         metrics::counter!("simledger_mme_attaches_total", "outcome" => event_type.rsplit('.').next().unwrap_or(""))
             .increment(1);
         let accepted = event_type == ATTACHMENT_ACCEPTED;
-        Some(AttachAnswer {
+        AttachAnswer {
             accepted,
+            failed: event_type == ATTACHMENT_FAILED,
             context: match (accepted, ula.subscriber) {
                 (true, Some(subscriber)) => Some(SessionContext {
                     imsi: req.imsi,
@@ -73,8 +78,39 @@ impl Mme {
                 _ => None,
             },
             error: ula.error.or_else(|| {
-                (!accepted).then(|| ConnectionError { code: 83706, message: "DIAMETER_UNABLE_TO_COMPLY".into() })
+                (!accepted).then(|| ConnectionError {
+                    code: hss::CODE_HSS_UNABLE_TO_COMPLY,
+                    message: "DIAMETER_UNABLE_TO_COMPLY".into(),
+                })
             }),
+        }
+    }
+
+    /// Asks the HSS; no answer in time, or one that does not parse, is a failure with a
+    /// Diameter result of its own.
+    async fn update_location(&self, req: &AttachRequest) -> UpdateLocationAnswer {
+        let ulr = UpdateLocationRequest { imsi: req.imsi.clone(), mcc: req.mcc.clone(), mnc: req.mnc.clone() };
+        let body = serde_json::to_vec(&ulr).expect("requests serialize");
+        let failed = |result_code, code, message: String| UpdateLocationAnswer {
+            result_code,
+            error: Some(ConnectionError { code, message }),
+            subscriber: None,
+        };
+        let reply =
+            tokio::time::timeout(self.hss_timeout, self.client.request(self.hss_subject.clone(), body.into())).await;
+        let reply = match reply {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) => {
+                let message = format!("DIAMETER_UNABLE_TO_DELIVER: {:?}", e.kind());
+                return failed(hss::DIAMETER_UNABLE_TO_DELIVER, hss::CODE_HSS_NO_ANSWER, message);
+            }
+            Err(_) => {
+                let message = format!("DIAMETER_UNABLE_TO_DELIVER: no answer within {:?}", self.hss_timeout);
+                return failed(hss::DIAMETER_UNABLE_TO_DELIVER, hss::CODE_HSS_NO_ANSWER, message);
+            }
+        };
+        serde_json::from_slice(&reply.payload).unwrap_or_else(|_| {
+            failed(hss::DIAMETER_UNABLE_TO_COMPLY, hss::CODE_HSS_UNABLE_TO_COMPLY, "DIAMETER_UNABLE_TO_COMPLY".into())
         })
     }
 
@@ -82,12 +118,7 @@ impl Mme {
         let client = self.client.clone();
         crate::serve::serve(client, requests, "mme", move |req: AttachRequest| {
             let mme = self.clone();
-            async move {
-                match mme.attach(req).await {
-                    Some(answer) => serde_json::to_value(answer).expect("answers serialize"),
-                    None => serde_json::json!({ "error": "HSS unavailable" }),
-                }
-            }
+            async move { mme.attach(req).await }
         })
         .await
     }

@@ -37,6 +37,9 @@ pub struct AttachRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttachAnswer {
     pub accepted: bool,
+    /// The network could not decide (`attachment.failed`): a device tries the same request again.
+    #[serde(default)]
+    pub failed: bool,
     /// What the SGW/PGW and SMSC need to serve the device; present when accepted.
     pub context: Option<SessionContext>,
     pub error: Option<ConnectionError>,

@@ -130,6 +130,8 @@ impl SimConfig {
 pub struct SimStats {
     pub attaches_accepted: AtomicU64,
     pub attaches_rejected: AtomicU64,
+    /// Attach requests that failed at least once before the network decided them.
+    pub attaches_failed: AtomicU64,
     pub sessions_opened: AtomicU64,
     pub sessions_failed: AtomicU64,
     pub usage_reports: AtomicU64,
@@ -253,22 +255,31 @@ impl Simulator {
             let imsi = if card.imsis.len() > 1 && rng.random_bool(0.4) { &card.imsis[1] } else { &card.imsis[0] };
             seq += 1;
             self.pace(t).await;
-            let attach: AttachAnswer = self
-                .call(
-                    subjects::S1_ATTACH,
-                    &AttachRequest {
-                        imsi: imsi.clone(),
-                        imei: Some(imei.clone()),
-                        mcc: network.mcc.clone(),
-                        mnc: network.mnc.clone(),
-                        cell_id: format!("{:07x}", rng.random_range(0..0x0fff_ffffu32)),
-                        lac: format!("{:04x}", rng.random_range(0..0xffffu32)),
-                        rat_type: if rng.random_bool(0.9) { "4G LTE".into() } else { "3G".into() },
-                        at: t,
-                        seq,
-                    },
-                )
-                .await;
+            let request = AttachRequest {
+                imsi: imsi.clone(),
+                imei: Some(imei.clone()),
+                mcc: network.mcc.clone(),
+                mnc: network.mnc.clone(),
+                cell_id: format!("{:07x}", rng.random_range(0..0x0fff_ffffu32)),
+                lac: format!("{:04x}", rng.random_range(0..0xffffu32)),
+                rat_type: if rng.random_bool(0.9) { "4G LTE".into() } else { "3G".into() },
+                at: t,
+                seq,
+            };
+            // A failed attach (the network could not decide) is tried again as it was, as a
+            // device does: the failure is recorded once, the outcome once.
+            let mut failed = false;
+            let attach: AttachAnswer = loop {
+                let answer: AttachAnswer = self.call(subjects::S1_ATTACH, &request).await;
+                if !answer.failed || self.stopped.load(Ordering::Relaxed) {
+                    break answer;
+                }
+                if !failed {
+                    failed = true;
+                    self.stats.attaches_failed.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(StdDuration::from_millis(200)).await;
+            };
             let Some(context) = attach.context.filter(|_| attach.accepted) else {
                 self.stats.attaches_rejected.fetch_add(1, Ordering::Relaxed);
                 t += Duration::seconds(rng.random_range(60..900));

@@ -127,3 +127,94 @@ async fn committed_events_leave_the_core_stream() {
     }
     assert_eq!(left, 0);
 }
+
+/// An MME of its own that asks the HSS on `hss_subject`, publishing into the test core's stream.
+fn mme_asking(core: &common::Core, hss_subject: String, hss_timeout: std::time::Duration) -> simledger_core::mme::Mme {
+    simledger_core::mme::Mme {
+        client: core.nats.clone(),
+        hss_subject,
+        hss_timeout,
+        publisher: core.core.publisher.clone(),
+    }
+}
+
+fn attach_request(imsi: &str, seq: u64) -> simledger_core::protocol::AttachRequest {
+    simledger_core::protocol::AttachRequest {
+        imsi: imsi.into(),
+        imei: None,
+        mcc: UK.0.into(),
+        mnc: UK.1.into(),
+        cell_id: "1a2b3c".into(),
+        lac: "00ff".into(),
+        rat_type: "4G LTE".into(),
+        at: common::at(seq as i64),
+        seq,
+    }
+}
+
+async fn failed_event(core: &common::Core, imsi: &str) -> simledger_eventlog::catalog::ConnectionEvent {
+    let e = core.event(|e| matches!(&e.event, Event::AttachmentFailed(c) if c.imsi == imsi)).await;
+    let Event::AttachmentFailed(c) = e.event else { unreachable!() };
+    c
+}
+
+#[tokio::test]
+async fn an_hss_that_does_not_answer_in_time_makes_the_attach_fail_and_a_retry_succeed_apart() {
+    let core = start().await;
+    let imsi = "310240000000031";
+    let sim = core.sim(1, &[imsi], SimStatus::Active).await;
+    // An HSS that takes the request and never answers.
+    let silent = format!("{}.silent-hss", core.names.prefix());
+    let _taken = core.nats.subscribe(silent.clone()).await.unwrap();
+    core.nats.flush().await.unwrap();
+    let mme = mme_asking(&core, silent, std::time::Duration::from_millis(300));
+
+    let answer = mme.attach(attach_request(imsi, 1)).await;
+
+    assert!(answer.failed && !answer.accepted, "{answer:?}");
+    assert_eq!(answer.error.as_ref().map(|e| e.code), Some(simledger_core::hss::CODE_HSS_NO_ANSWER));
+    let failed = failed_event(&core, imsi).await;
+    let error = failed.error.expect("the failure says why");
+    assert_eq!(error.code, simledger_core::hss::CODE_HSS_NO_ANSWER);
+    assert!(error.message.starts_with("DIAMETER_UNABLE_TO_DELIVER"), "{}", error.message);
+    assert_eq!(failed.network.sid, network_sid("234", "15"));
+
+    // The device tries the same request again once the HSS answers: accepted, as its own event.
+    let retried = core.attach(imsi, UK.0, UK.1, 1).await;
+    assert!(retried.accepted, "{retried:?}");
+    let accepted = core.event(|e| matches!(&e.event, Event::AttachmentAccepted(c) if c.sim_sid == sim)).await;
+    let failed_id = core.event(|e| matches!(&e.event, Event::AttachmentFailed(c) if c.imsi == imsi)).await.event_id;
+    assert_ne!(accepted.event_id, failed_id, "a failure and the success of its retry are two happenings");
+}
+
+#[tokio::test]
+async fn no_hss_at_all_fails_the_attach_at_once() {
+    let core = start().await;
+    let imsi = "310240000000032";
+    core.sim(1, &[imsi], SimStatus::Active).await;
+    let mme = mme_asking(&core, format!("{}.no-hss-here", core.names.prefix()), std::time::Duration::from_secs(5));
+    let started = std::time::Instant::now();
+    let answer = mme.attach(attach_request(imsi, 1)).await;
+    assert!(answer.failed, "{answer:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "no responders is known at once");
+    assert_eq!(failed_event(&core, imsi).await.error.map(|e| e.code), Some(simledger_core::hss::CODE_HSS_NO_ANSWER));
+}
+
+#[tokio::test]
+async fn an_hss_with_no_room_answers_too_busy_and_the_attach_fails() {
+    let core = start().await;
+    let imsi = "310240000000033";
+    core.sim(1, &[imsi], SimStatus::Active).await;
+    // An HSS that takes no request at once.
+    let full = format!("{}.full-hss", core.names.prefix());
+    let requests = core.nats.queue_subscribe(full.clone(), "hss".into()).await.unwrap();
+    core.nats.flush().await.unwrap();
+    tokio::spawn(simledger_core::hss::run(core.nats.clone(), requests, core.core.views.clone(), 0));
+    let mme = mme_asking(&core, full, std::time::Duration::from_secs(5));
+
+    let answer = mme.attach(attach_request(imsi, 1)).await;
+
+    assert!(answer.failed, "{answer:?}");
+    let error = failed_event(&core, imsi).await.error.expect("the failure says why");
+    assert_eq!((error.code, error.message.as_str()), (simledger_core::hss::CODE_HSS_TOO_BUSY, "DIAMETER_TOO_BUSY"));
+}

@@ -108,6 +108,7 @@ pub(crate) fn requests(sim: &Simulator) -> u64 {
     // attach + (create + delete per session) + reports + SMS
     s.attaches_accepted.load(Relaxed)
         + s.attaches_rejected.load(Relaxed)
+        + s.attaches_failed.load(Relaxed)
         + 2 * s.sessions_opened.load(Relaxed)
         + s.sessions_failed.load(Relaxed)
         + s.usage_reports.load(Relaxed)
