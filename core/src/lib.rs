@@ -155,6 +155,10 @@ pub async fn start_nodes(
     }
     let publisher = CorePublisher::new(js, names.clone());
     let pgw = pgw::Pgw::new(publisher.clone(), views.clone(), update_interval);
+    let recovered = pgw.recover(pgw::RECOVERY_GRACE);
+    if recovered > 0 {
+        tracing::info!(sessions = recovered, "the PGW took over the sessions the log shows open");
+    }
     let mme = mme::Mme {
         client: client.clone(),
         hss_subject: names.request(protocol::subjects::S6A_UPDATE_LOCATION),

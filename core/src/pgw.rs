@@ -2,6 +2,14 @@
 //! bytes into `data-session.updated` windows every update interval, and closes sessions with
 //! their totals. It obeys the data-limit view: a blocked SIM's sessions carry
 //! `data_modifier: "blocked"` and pass no more bytes.
+//!
+//! A restarted PGW takes over the sessions the log shows open ([`Pgw::recover`]): their context,
+//! address and totals as of their last `updated` window. A device that carries on (its retried
+//! create, its next usage report) finds its session where it was, and reports the log has
+//! already counted are not counted again. A session whose device does not come back within the
+//! grace period is closed as the restart left it: `data-session.failed` (83712), then
+//! `data-session.ended` with the bytes counted so far. Bytes of a window not yet reported when
+//! the PGW stopped are lost with it.
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -13,10 +21,10 @@ use uuid::Uuid;
 
 use crate::events::{self, SESSION_ENDED, SESSION_FAILED, SESSION_STARTED, SESSION_UPDATED};
 use crate::protocol::{
-    CreateSessionAnswer, CreateSessionRequest, DeleteSessionAnswer, DeleteSessionRequest, SessionContext, UsageAnswer,
-    UsageReport,
+    CreateSessionAnswer, CreateSessionRequest, DeleteSessionAnswer, DeleteSessionRequest, SessionContext,
+    SubscriberProfile, UsageAnswer, UsageReport,
 };
-use crate::views::CoreViews;
+use crate::views::{CoreViews, OpenSession};
 use crate::{happening, CorePublisher};
 
 /// APNs this PGW serves: the user APN and the over-the-air one.
@@ -24,6 +32,10 @@ pub const APNS: &[&str] = &["super", "ota.super"];
 /// Not a Twilio code: simledger's, for a session refused for its APN.
 pub const CODE_UNKNOWN_APN: i64 = 83711;
 pub const DEFAULT_UPDATE_INTERVAL: Duration = Duration::minutes(6);
+/// Not a Twilio code: simledger's, for a session lost with a PGW's restart.
+pub const CODE_PGW_RESTARTED: i64 = 83712;
+/// How long a restarted PGW waits for the devices of the sessions it took over.
+pub const RECOVERY_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 
 struct Session {
     ctx: SessionContext,
@@ -37,6 +49,9 @@ struct Session {
     total_down: i64,
     updates: u32,
     last_report: u64,
+    /// Taken over from the log at a restart; the device has not been heard since.
+    recovered: bool,
+    heard: bool,
 }
 
 #[derive(Default)]
@@ -117,7 +132,8 @@ impl Pgw {
         }
         let started = {
             let mut sessions = self.sessions.lock().expect("sessions lock");
-            if let Some(existing) = sessions.by_sid.get(&sid) {
+            if let Some(existing) = sessions.by_sid.get_mut(&sid) {
+                existing.heard = true;
                 // A retried request: the session is already open.
                 return CreateSessionAnswer {
                     data_session_sid: sid,
@@ -138,6 +154,8 @@ impl Pgw {
                 total_down: 0,
                 updates: 0,
                 last_report: 0,
+                recovered: false,
+                heard: true,
             };
             let (id, event) = self.session_event(SESSION_STARTED, &format!("{sid}:started"), req.at, &session, &sid);
             sessions.ips.insert(ip);
@@ -157,10 +175,15 @@ impl Pgw {
                 return UsageAnswer { unknown_session: true, blocked: false };
             };
             let blocked = self.views.is_blocked(&s.ctx.subscriber.sim_sid, report.at);
+            s.heard = true;
             if report.report_seq <= s.last_report {
                 return UsageAnswer { unknown_session: false, blocked };
             }
             s.last_report = report.report_seq;
+            // A session taken over at a restart: what the log counted already is not counted again.
+            if s.recovered && report.at <= s.window_start {
+                return UsageAnswer { unknown_session: false, blocked };
+            }
             if !blocked {
                 s.window_up += report.upload.max(0);
                 s.window_down += report.download.max(0);
@@ -206,6 +229,83 @@ impl Pgw {
         DeleteSessionAnswer { found: true }
     }
 
+    /// Takes over the sessions the log shows open that this PGW does not hold (after a
+    /// restart), and closes, once `grace` has passed, those whose device has not been heard
+    /// since. Returns how many it took over.
+    pub fn recover(&self, grace: std::time::Duration) -> usize {
+        let open: Vec<(String, OpenSession)> = {
+            let view = self.views.sessions.read().expect("view lock");
+            view.open.iter().map(|(sid, s)| (sid.clone(), s.clone())).collect()
+        };
+        let mut taken = 0;
+        {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            for (sid, open) in open {
+                if sessions.by_sid.contains_key(&sid) {
+                    continue;
+                }
+                let session = recovered_session(&sessions, &sid, open);
+                sessions.ips.insert(session.ip);
+                sessions.by_sid.insert(sid, session);
+                taken += 1;
+            }
+        }
+        if taken > 0 {
+            let pgw = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                pgw.close_unheard().await;
+            });
+            metrics::gauge!("simledger_pgw_sessions_open").set(self.open_sessions() as f64);
+        }
+        taken
+    }
+
+    /// Closes the sessions taken over at a restart whose device never came back.
+    async fn close_unheard(&self) {
+        let lost: Vec<(String, Session)> = {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            // One the log has seen end meanwhile (its end was still on its way to the log at the
+            // restart) is only forgotten.
+            let still_open = self.views.sessions.read().expect("view lock");
+            let (ended, unheard): (Vec<String>, Vec<String>) = sessions
+                .by_sid
+                .iter()
+                .filter(|(_, s)| s.recovered && !s.heard)
+                .map(|(sid, _)| sid.clone())
+                .partition(|sid| !still_open.open.contains_key(sid));
+            drop(still_open);
+            for sid in ended {
+                if let Some(s) = sessions.by_sid.remove(&sid) {
+                    sessions.ips.remove(&s.ip);
+                }
+            }
+            let sids = unheard;
+            sids.into_iter()
+                .filter_map(|sid| {
+                    let s = sessions.by_sid.remove(&sid)?;
+                    sessions.ips.remove(&s.ip);
+                    Some((sid, s))
+                })
+                .collect()
+        };
+        for (sid, s) in lost {
+            // The last moment the log knows of the session.
+            let at = s.window_start;
+            let (id, mut failed) = self.session_event(SESSION_FAILED, &format!("{sid}:failed"), at, &s, &sid);
+            failed.error = Some(ConnectionError {
+                code: CODE_PGW_RESTARTED,
+                message: "PGW_RESTARTED: the session was lost with the PGW's state".into(),
+            });
+            self.publish(format!("session-{sid}"), id, failed).await;
+            let (id, mut ended) = self.session_event(SESSION_ENDED, &format!("{sid}:ended"), at, &s, &sid);
+            fill_window(&mut ended, &s, at);
+            ended.data_session_end_time = Some(at);
+            self.publish(format!("session-{sid}"), id, ended).await;
+        }
+        metrics::gauge!("simledger_pgw_sessions_open").set(self.open_sessions() as f64);
+    }
+
     pub async fn run(
         self,
         create: async_nats::Subscriber,
@@ -228,6 +328,47 @@ impl Pgw {
                 async move { p.delete_session(r).await }
             }),
         );
+    }
+}
+
+/// A session as the log left it: its context from its last event, its window starting where
+/// the last `updated` one ended.
+fn recovered_session(sessions: &Sessions, sid: &str, open: OpenSession) -> Session {
+    let c = open.last;
+    let started = c.data_session_start_time.unwrap_or(c.timestamp);
+    let ip = c
+        .ip_address
+        .as_deref()
+        .and_then(|ip| ip.parse().ok())
+        .filter(|ip| !sessions.ips.contains(ip))
+        .unwrap_or_else(|| allocate_ip(sessions, sid));
+    Session {
+        apn: c.apn.clone().unwrap_or_default(),
+        ip,
+        started,
+        window_start: c.data_session_update_end_time.unwrap_or(started),
+        window_up: 0,
+        window_down: 0,
+        total_up: c.data_session_data_upload.unwrap_or(0),
+        total_down: c.data_session_data_download.unwrap_or(0),
+        updates: open.updates,
+        last_report: 0,
+        recovered: true,
+        heard: false,
+        ctx: SessionContext {
+            subscriber: SubscriberProfile {
+                sim_sid: c.sim_sid,
+                sim_iccid: c.sim_iccid,
+                sim_unique_name: c.sim_unique_name,
+                fleet_sid: c.fleet_sid,
+                account_sid: c.account_sid,
+            },
+            imsi: c.imsi,
+            imei: c.imei,
+            network: c.network,
+            location: c.location,
+            rat_type: c.rat_type,
+        },
     }
 }
 

@@ -1,15 +1,15 @@
 //! The in-memory views the nodes decide from, built by following the log: the HSS's subscriber
-//! view and the PGW's data-limit view. One subscription feeds both; nodes wait until it has
+//! view, the PGW's data-limit view and the data sessions the log shows open (what a restarted
+//! PGW carries on). One subscription feeds them all; nodes wait until it has
 //! caught up with the log before they answer, so a restarted node never answers from half a view.
 
-use simledger_eventlog::catalog::{FleetSid, SimSid};
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use simledger_eventlog::catalog::SimStatus;
+use simledger_eventlog::catalog::{ConnectionEvent, FleetSid, SimSid, SimStatus};
 use simledger_eventlog::{Event, EventLog, Position};
 use tokio::sync::watch;
 
@@ -150,6 +150,44 @@ impl SubscriberView {
     }
 }
 
+/// A data session the log shows open: what a restarted PGW needs to carry it on (or close it
+/// with what it had counted).
+#[derive(Debug, Clone)]
+pub struct OpenSession {
+    /// Its last event (`started` or the latest `updated`): the context, APN, IP and totals.
+    pub last: ConnectionEvent,
+    /// `updated` events so far.
+    pub updates: u32,
+}
+
+/// Data sessions started and not yet ended or failed, as the log shows them.
+#[derive(Debug, Default)]
+pub struct SessionsView {
+    pub open: HashMap<String, OpenSession>,
+}
+
+impl SessionsView {
+    pub fn apply(&mut self, event: &Event) {
+        let Some(c) = event.connection() else { return };
+        let Some(sid) = c.data_session_sid.clone() else { return };
+        match event {
+            Event::DataSessionStarted(_) => {
+                self.open.insert(sid, OpenSession { last: c.clone(), updates: 0 });
+            }
+            Event::DataSessionUpdated(_) => {
+                if let Some(s) = self.open.get_mut(&sid) {
+                    s.last = c.clone();
+                    s.updates += 1;
+                }
+            }
+            Event::DataSessionEnded(_) | Event::DataSessionFailed(_) => {
+                self.open.remove(&sid);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// What the PGW knows: which SIMs are over their data limit, and until when (the end of the
 /// billing period the block belongs to; `None`: until cleared).
 #[derive(Debug, Default)]
@@ -175,6 +213,7 @@ impl LimitsView {
 pub struct CoreViews {
     pub subscribers: RwLock<SubscriberView>,
     pub limits: RwLock<LimitsView>,
+    pub sessions: RwLock<SessionsView>,
     position: watch::Sender<Position>,
     /// The task feeding the views. It holds them, so they are never dropped while it runs:
     /// whoever owns the nodes stops it ([`CoreViews::stop`]).
@@ -187,6 +226,7 @@ impl CoreViews {
         let views = Arc::new(Self {
             subscribers: RwLock::new(SubscriberView::default()),
             limits: RwLock::new(LimitsView::default()),
+            sessions: RwLock::new(SessionsView::default()),
             position: watch::channel(0).0,
             feeder: std::sync::OnceLock::new(),
         });
@@ -218,9 +258,11 @@ impl CoreViews {
             {
                 let mut subscribers = self.subscribers.write().expect("view lock");
                 let mut limits = self.limits.write().expect("view lock");
+                let mut sessions = self.sessions.write().expect("view lock");
                 for e in &events {
                     subscribers.apply(&e.event);
                     limits.apply(&e.event);
+                    sessions.apply(&e.event);
                 }
             }
             self.position.send_replace(subscription.position());

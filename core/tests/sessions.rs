@@ -307,3 +307,73 @@ async fn a_nul_in_a_devices_sms_fails_that_sms_at_the_smsc_and_nothing_else() {
     core.event(|e| matches!(&e.event, Event::SmsMoDelivered(s) if s.sms_command_sid == fine.sms_command_sid)).await;
     assert!(dead_letter_reasons(&core).await.is_empty(), "nothing the log could not take");
 }
+
+async fn ended(core: &common::Core, sid: &str) -> simledger_eventlog::catalog::ConnectionEvent {
+    let e = core.event(|e| matches!(e.event, Event::DataSessionEnded(_)) && session_of(e) == Some(sid)).await;
+    e.event.connection().unwrap().clone()
+}
+
+fn session_of(e: &simledger_eventlog::RecordedEvent) -> Option<&str> {
+    e.event.connection().and_then(|c| c.data_session_sid.as_deref())
+}
+
+#[tokio::test]
+async fn a_restarted_pgw_carries_on_sessions_whose_device_returns_and_closes_the_others_with_their_bytes() {
+    let core = start().await;
+    core.sim(1, &["310240000000041"], SimStatus::Active).await;
+    let (back, lost) = (
+        open_session(&core, "310240000000041", "super", 1).await,
+        open_session(&core, "310240000000041", "super", 3).await,
+    );
+    let (back, lost) = (back.data_session_sid, lost.data_session_sid);
+    for sid in [&back, &lost] {
+        // One window reported (7 minutes past its start: an `updated` event), then bytes of a
+        // window the PGW has not reported yet.
+        for (report_seq, minute, up, down) in [(1, 7, 1000, 2000), (2, 8, 400, 100)] {
+            let report =
+                UsageReport { data_session_sid: sid.clone(), report_seq, at: at(minute), upload: up, download: down };
+            let answer: UsageAnswer = core.call(subjects::S11_USAGE, &report).await;
+            assert!(!answer.unknown_session);
+        }
+        core.event(|e| matches!(e.event, Event::DataSessionUpdated(_)) && session_of(e) == Some(sid.as_str())).await;
+    }
+    core.views_current().await;
+
+    // The PGW restarts: a new one, with nothing in memory, takes over what the log shows open.
+    let restarted = simledger_core::pgw::Pgw::new(
+        core.core.publisher.clone(),
+        core.core.views.clone(),
+        simledger_core::pgw::DEFAULT_UPDATE_INTERVAL,
+    );
+    assert_eq!(restarted.recover(Duration::from_millis(300)), 2);
+
+    // One device comes back: its retried report is not counted twice, its session ends whole.
+    let replayed =
+        UsageReport { data_session_sid: back.clone(), report_seq: 1, at: at(7), upload: 1000, download: 2000 };
+    assert!(!restarted.usage(replayed).await.unknown_session, "the session was carried on");
+    let later = UsageReport { data_session_sid: back.clone(), report_seq: 3, at: at(9), upload: 5, download: 5 };
+    restarted.usage(later).await;
+    assert!(restarted.delete_session(DeleteSessionRequest { data_session_sid: back.clone(), at: at(10) }).await.found);
+
+    // The other never does: failed, then ended with the bytes the log had counted.
+    let failed =
+        core.event(|e| matches!(e.event, Event::DataSessionFailed(_)) && session_of(e) == Some(lost.as_str())).await;
+    let failed = failed.event.connection().unwrap().clone();
+    assert_eq!(failed.error.map(|e| e.code), Some(simledger_core::pgw::CODE_PGW_RESTARTED));
+    let lost_end = ended(&core, &lost).await;
+    assert_eq!(lost_end.data_session_data_total, Some(3000), "the bytes counted so far; the unreported window is lost");
+    let back_end = ended(&core, &back).await;
+    assert_eq!(back_end.data_session_data_total, Some(3010), "counted once: the replayed report was not added again");
+
+    // Each session has exactly one end, and only the lost one failed.
+    let events = core.network_events().await;
+    for sid in [&back, &lost] {
+        let ends = events
+            .iter()
+            .filter(|e| matches!(e.event, Event::DataSessionEnded(_)) && session_of(e) == Some(sid.as_str()));
+        assert_eq!(ends.count(), 1, "{sid}");
+    }
+    let fails: Vec<_> =
+        events.iter().filter(|e| matches!(e.event, Event::DataSessionFailed(_))).filter_map(session_of).collect();
+    assert_eq!(fails, [lost.as_str()]);
+}
