@@ -189,7 +189,9 @@ async fn an_esim_profile_is_reserved_with_an_activation_code() {
     assert_eq!(p["status"], "available");
     assert!(p["eid"].is_null() && p["sim_sid"].is_null() && p["error_code"].is_null());
     let matching = p["matching_id"].as_str().expect("generated without an Eid");
-    assert_eq!(p["activation_code"], format!("LPA:1${}${matching}", p["smdp_plus_address"].as_str().unwrap()));
+    let smdp = p["smdp_plus_address"].as_str().unwrap();
+    let host = smdp.strip_prefix("https://").expect("the SM-DP+ address is an https URI");
+    assert_eq!(p["activation_code"], format!("LPA:1${host}${matching}"));
     assert_eq!(p["iccid"].as_str().unwrap().len(), 19);
     assert_eq!(app.get(&app.alice, &format!("/v1/ESimProfiles/{sid}")).await.body, r.body);
 

@@ -32,6 +32,8 @@ pub struct EsimProfile {
     /// `new`, `reserving`, `available`, `downloaded`, `installed` or `failed`.
     pub status: String,
     pub eid: Option<String>,
+    /// The SM-DP+ server's URI, as Twilio's schema has it (`https://…`); the activation code
+    /// carries its host alone, as GSMA SGP.22 writes it.
     pub smdp_plus_address: String,
     pub matching_id: Option<String>,
     pub activation_code: String,
@@ -56,7 +58,7 @@ impl EsimProfile {
             sim_sid: r.sim_sid,
             status: r.status,
             eid: r.eid,
-            smdp_plus_address: r.smdp_plus_address,
+            smdp_plus_address: smdp_uri(&r.smdp_plus_address),
             matching_id: r.matching_id,
             activation_code: r.activation_code,
             error_code: r.error_code,
@@ -64,6 +66,15 @@ impl EsimProfile {
             date_created: r.date_created,
             date_updated: r.date_updated,
         }
+    }
+}
+
+/// The SM-DP+ address as a URI: profiles record the server's host, as activation codes carry it.
+fn smdp_uri(address: &str) -> String {
+    if address.contains("://") {
+        address.to_owned()
+    } else {
+        format!("https://{address}")
     }
 }
 
