@@ -5,6 +5,10 @@
 //! Inside the transaction the shard's head row is locked first. That lock serializes appenders
 //! across processes and is released only once the commit is visible, which is what makes
 //! position order equal commit order with no gaps.
+//!
+//! Time under the lock is time no other group can commit, so it is kept to few round trips:
+//! the lock and the duplicate check are one statement, and a small group's rows, the new head
+//! and the notification another ([`SMALL_GROUP`]); a large group is copied in binary.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -63,6 +67,10 @@ pub fn profile() -> AppendProfile {
 
 /// Most events one group-commit transaction takes.
 pub const MAX_GROUP_EVENTS: usize = 8192;
+
+/// Groups up to this many events are written by one `INSERT … SELECT FROM unnest(…)` that also
+/// moves the head and notifies (one round trip); larger ones by binary `COPY`.
+pub const SMALL_GROUP: usize = 64;
 
 /// What a stream's version must be for an append to go ahead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,17 +212,18 @@ async fn commit_group(
 ) -> Result<Vec<Result<Vec<Appended>>>> {
     let mut clock = Instant::now();
     let mut tx = pool.begin().await?;
-    let head: i64 = sqlx::query_scalar("SELECT head FROM log_shards WHERE shard = $1 FOR UPDATE")
-        .bind(shard)
-        .fetch_one(&mut *tx)
-        .await?;
+    let ids: Vec<Uuid> = group.iter().flat_map(|r| r.events.iter().map(|e| e.event_id)).collect();
+    let found = lock_and_find(&mut tx, shard, &ids).await?;
+    let (head, mut known) = (found.head, found.known);
     add(&phase::LOCK, &mut clock);
+    if found.head_before_lock != head {
+        // An append committed while the statement waited for the lock: its duplicate check read
+        // the table as it was before. Read again, now that the lock is held.
+        known = existing_events(&mut tx, &ids).await?;
+    }
     if cache.valid_at_head != Some(head) || cache.versions.len() > VersionCache::MAX_STREAMS {
         cache.invalidate();
     }
-
-    let ids: Vec<Uuid> = group.iter().flat_map(|r| r.events.iter().map(|e| e.event_id)).collect();
-    let mut known = existing_events(&mut tx, &ids).await?;
     add(&phase::DEDUPE, &mut clock);
     let mut versions = stream_versions(&mut tx, group, &known, &cache.versions).await?;
     add(&phase::VERSIONS, &mut clock);
@@ -251,14 +260,11 @@ async fn commit_group(
         outcomes.push(Ok(out));
     }
 
-    if !fresh.is_empty() {
+    if fresh.len() > SMALL_GROUP {
         copy_rows(&mut tx, shard, &fresh).await?;
-        sqlx::query("UPDATE log_shards SET head = $2 WHERE shard = $1")
-            .bind(shard)
-            .bind(next)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("SELECT pg_notify($1, $2)").bind(NOTIFY_CHANNEL).bind(next.to_string()).execute(&mut *tx).await?;
+        move_head(&mut tx, shard, next).await?;
+    } else if !fresh.is_empty() {
+        insert_rows_and_move_head(&mut tx, shard, &fresh, next).await?;
     }
     add(&phase::COPY, &mut clock);
     tx.commit().await?;
@@ -274,6 +280,88 @@ async fn commit_group(
     metrics::counter!("simledger_eventlog_appended_total").increment(fresh.len() as u64);
     metrics::gauge!("simledger_eventlog_head").set(next as f64);
     Ok(outcomes)
+}
+
+/// What [`lock_and_find`] found.
+struct Found {
+    /// The head, locked.
+    head: Position,
+    /// The head as the statement's snapshot saw it, before it waited for the lock. Equal to
+    /// `head` when no append committed meanwhile, which is when `known` is complete.
+    head_before_lock: Position,
+    /// Which of the ids are in the log, as of the snapshot.
+    known: HashMap<Uuid, (Position, i32)>,
+}
+
+/// Locks the shard's head row and finds which of `ids` are in the log, in one round trip.
+async fn lock_and_find(conn: &mut PgConnection, shard: i32, ids: &[Uuid]) -> Result<Found> {
+    /// Head, head before the lock, and a logged event's id, position and stream version.
+    type Row = (i64, i64, Option<Uuid>, Option<i64>, Option<i32>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "WITH h AS MATERIALIZED (SELECT head FROM log_shards WHERE shard = $1 FOR UPDATE) \
+         SELECT h.head, (SELECT head FROM log_shards WHERE shard = $1), e.event_id, e.position, e.stream_version \
+         FROM h LEFT JOIN events e ON e.event_id = ANY($2)",
+    )
+    .bind(shard)
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    let Some(&(head, head_before_lock, ..)) = rows.first() else {
+        return Err(EventLogError::InvalidBatch(format!("no shard {shard}")));
+    };
+    let known = rows.into_iter().filter_map(|(_, _, id, p, v)| Some((id?, (p?, v?)))).collect();
+    Ok(Found { head, head_before_lock, known })
+}
+
+/// Moves the head and tells the subscribers, in one statement.
+async fn move_head(conn: &mut PgConnection, shard: i32, head: Position) -> Result<()> {
+    sqlx::query("WITH h AS (UPDATE log_shards SET head = $2 WHERE shard = $1) SELECT pg_notify($3, $4)")
+        .bind(shard)
+        .bind(head)
+        .bind(NOTIFY_CHANNEL)
+        .bind(head.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A small group's rows, the new head and the notification, in one statement.
+async fn insert_rows_and_move_head(
+    conn: &mut PgConnection,
+    shard: i32,
+    rows: &[(&NewEvent, Position, i32)],
+    head: Position,
+) -> Result<()> {
+    let positions: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.0.event_id).collect();
+    let streams: Vec<&str> = rows.iter().map(|r| r.0.stream.as_str()).collect();
+    let versions: Vec<i32> = rows.iter().map(|r| r.2).collect();
+    let types: Vec<&str> = rows.iter().map(|r| r.0.event_type).collect();
+    let data: Vec<&str> = rows.iter().map(|r| r.0.data.as_str()).collect();
+    let metadata: Vec<&str> = rows.iter().map(|r| r.0.metadata.as_str()).collect();
+    sqlx::query(
+        "WITH ins AS (INSERT INTO events (shard, position, event_id, stream, stream_version, type, data, metadata, \
+         recorded_at) SELECT $1, u.p, u.id, u.s, u.v, u.t, u.d::jsonb, u.m::jsonb, $9 \
+         FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[]) \
+         AS u(p, id, s, v, t, d, m)), \
+         h AS (UPDATE log_shards SET head = $10 WHERE shard = $1) \
+         SELECT pg_notify($11, $12)",
+    )
+    .bind(shard)
+    .bind(&positions)
+    .bind(&ids)
+    .bind(&streams)
+    .bind(&versions)
+    .bind(&types)
+    .bind(&data)
+    .bind(&metadata)
+    .bind(Utc::now())
+    .bind(head)
+    .bind(NOTIFY_CHANNEL)
+    .bind(head.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn existing_events(conn: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, (Position, i32)>> {

@@ -43,6 +43,27 @@ async fn the_same_event_id_twice_in_concurrent_appends_is_stored_once() {
 }
 
 #[tokio::test]
+async fn two_processes_appending_the_same_events_at_once_store_each_once() {
+    // Two handles, each with its own appender and connections, as two processes have: one
+    // often waits for the head lock while the other commits the very events it is about to
+    // write, which its duplicate check must then see.
+    let (db, a) = common::fresh_log().await;
+    let b = simledger_eventlog::EventLog::new(db.pool().await);
+    for round in 0..60u64 {
+        let events: Vec<NewEvent> = (0..4).map(|n| common::sms(&format!("s{}", n % 2), round * 4 + n)).collect();
+        let (x, y) =
+            tokio::join!(a.append(events.clone(), ExpectedVersion::Any), b.append(events, ExpectedVersion::Any));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        let positions = |r: &[simledger_eventlog::Appended]| r.iter().map(|e| e.position).collect::<Vec<_>>();
+        assert_eq!(positions(&x), positions(&y), "both were told the one place each event has");
+    }
+    assert_eq!(a.head().await.unwrap(), 240, "each event once, positions gap-free");
+    let distinct: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT event_id) FROM events").fetch_one(a.pool()).await.unwrap();
+    assert_eq!(distinct, 240);
+}
+
+#[tokio::test]
 async fn a_stale_expected_version_is_a_conflict_and_appends_nothing() {
     let (_db, log) = common::fresh_log().await;
     log.append(vec![common::sms("fleet-1", 1)], ExpectedVersion::NoStream).await.unwrap();

@@ -34,6 +34,12 @@ pub struct EventlogArgs {
     /// Events per append call.
     #[arg(long, default_value_t = 20)]
     batch: usize,
+    /// Events appended one per call by `small-callers` callers, as API commands append
+    /// (`append_small`).
+    #[arg(long, default_value_t = 20_000)]
+    small_events: usize,
+    #[arg(long, default_value_t = 8)]
+    small_callers: usize,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -73,7 +79,12 @@ impl Spec {
 /// The benchmark's events: ~360-byte payloads spread over `streams` streams, with ids as the
 /// system makes them (time-ordered).
 pub(crate) fn spec(events: usize, streams: usize) -> Arc<Spec> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    spec_seeded(events, streams, 7)
+}
+
+/// As [`spec`], with ids of their own: another seed draws other ids.
+fn spec_seeded(events: usize, streams: usize, seed: u64) -> Arc<Spec> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     Arc::new(Spec {
         ids: (0..events)
             .map(|i| {
@@ -168,6 +179,15 @@ pub async fn run(config: &Config, args: EventlogArgs) -> anyhow::Result<()> {
     }
     let decode_rate = sample.len() as f64 / started.elapsed().as_secs_f64();
 
+    eprintln!("appending {} events one per call from {} callers…", args.small_events, args.small_callers);
+    let small = spec_seeded(args.small_events, args.streams, 11);
+    let before_small = simledger_eventlog::profile();
+    let small_secs = append_all(&log, &small, args.small_callers, 1).await?;
+    let after_small = simledger_eventlog::profile();
+    let small_groups = (after_small.groups - before_small.groups).max(1) as f64;
+    let small_per_group = (after_small.events - before_small.events) as f64 / small_groups;
+    let small_reference_secs = insert_one_row_each(&pool, &small, &metadata, args.small_callers).await?;
+
     eprintln!("measuring the references…");
     let copy_out_secs = copy_out(&pool).await?;
     let (rows, _) = encode_rows(&spec, &metadata);
@@ -202,6 +222,15 @@ pub async fn run(config: &Config, args: EventlogArgs) -> anyhow::Result<()> {
         Figure::against("catch_up_vs_select", n / read_secs, "events/s", "SELECT pages, one at a time", select_rate),
         Figure::against("catch_up_vs_decode", n / read_secs, "events/s", "JSON decode alone, 1 core", decode_rate),
         Figure::against("append_vs_copy", append, "events/s", "COPY into plain table", copy_plain),
+        Figure::plain("small_events_per_group", small_per_group, "events"),
+        Figure::plain("small_group_commits_per_s", small_groups / small_secs, "groups/s"),
+        Figure::against(
+            "append_small",
+            args.small_events as f64 / small_secs,
+            "events/s",
+            "one-row INSERT transactions from as many connections",
+            args.small_events as f64 / small_reference_secs,
+        ),
     ];
     print(&figures, args.json);
     db.drop_database().await?;
@@ -266,6 +295,49 @@ async fn copy_in(pool: &sqlx::PgPool, table: &str, indexed: bool, chunks: &[Vec<
         sink.finish().await?;
     }
     tx.commit().await?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Seconds for `callers` connections to insert the same rows one `INSERT` transaction each into
+/// a table with a primary key: what an ordinary CRUD write path costs per row.
+async fn insert_one_row_each(
+    pool: &sqlx::PgPool,
+    spec: &Arc<Spec>,
+    metadata: &Metadata,
+    callers: usize,
+) -> anyhow::Result<f64> {
+    sqlx::query(
+        "CREATE TABLE insert_reference (event_id uuid PRIMARY KEY, stream text NOT NULL, type text NOT NULL, \
+         data jsonb NOT NULL, metadata jsonb NOT NULL, recorded_at timestamptz NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    let metadata_json = serde_json::to_string(metadata)?;
+    let events = spec.ids.len();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..callers {
+        let (pool, spec, metadata_json) = (pool.clone(), spec.clone(), metadata_json.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = pool.acquire().await?;
+            for i in (c..events).step_by(callers) {
+                sqlx::query(
+                    "INSERT INTO insert_reference (event_id, stream, type, data, metadata, recorded_at) \
+                     VALUES ($1, $2, 'sms.mo.submitted', $3::jsonb, $4::jsonb, now())",
+                )
+                .bind(spec.ids[i])
+                .bind(spec.stream(i))
+                .bind(spec.event(i).to_json().expect("serializes"))
+                .bind(&metadata_json)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
     Ok(started.elapsed().as_secs_f64())
 }
 
