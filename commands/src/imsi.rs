@@ -113,23 +113,21 @@ impl Commands {
         }
         let not_found = || CommandError::NotFound { what: "Imsi", id: format!("{}/{}", short(sim), short(imsi)) };
         let imsi = Imsi::parse(imsi).map_err(|_| not_found())?;
-        let row: ImsiRow = match actor {
-            Actor::Customer(account) => sqlx::query_as(
-                "SELECT s.sim_sid, s.account_sid, s.version, i.allowed, i.networks \
-                 FROM registry_sims s JOIN registry_sim_imsis i ON i.sim_sid = s.sim_sid \
-                 WHERE s.account_sid = $1 AND (s.sim_sid = $2 OR s.unique_name = $2) AND i.imsi = $3",
-            )
-            .bind(account)
-            .bind(sim)
-            .bind(&imsi),
-            Actor::Operator => sqlx::query_as(
-                "SELECT s.sim_sid, s.account_sid, s.version, i.allowed, i.networks \
-                 FROM registry_sims s JOIN registry_sim_imsis i ON i.sim_sid = s.sim_sid \
-                 WHERE s.sim_sid = $1 AND i.imsi = $2",
-            )
-            .bind(sim)
-            .bind(&imsi),
-        }
+        // A customer finds the SIM by SID or unique name within their account; the operator by
+        // SID anywhere, inventory included.
+        let account = match actor {
+            Actor::Customer(account) => Some(account),
+            Actor::Operator => None,
+        };
+        let row: ImsiRow = sqlx::query_as(
+            "SELECT s.sim_sid, s.account_sid, s.version, i.allowed, i.networks \
+             FROM registry_sims s JOIN registry_sim_imsis i ON i.sim_sid = s.sim_sid \
+             WHERE i.imsi = $3 AND CASE WHEN $1::text IS NULL THEN s.sim_sid = $2 \
+             ELSE s.account_sid = $1 AND (s.sim_sid = $2 OR s.unique_name = $2) END",
+        )
+        .bind(account)
+        .bind(sim)
+        .bind(&imsi)
         .fetch_optional(self.log.pool())
         .await?
         .ok_or_else(not_found)?;

@@ -4,7 +4,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use simledger_eventlog::networks;
 use simledger_projections::read::Rows;
 use simledger_projections::registry::read::{self, NapRow};
 use utoipa::ToSchema;
@@ -76,13 +75,13 @@ pub struct NapNetwork {
 
 impl NapNetwork {
     fn new(origin: &str, nap_sid: &str, network_sid: &str) -> Self {
-        let n = networks::catalog().by_sid(network_sid);
+        let (friendly_name, iso_country, identifiers) = super::networks::described(network_sid);
         Self {
             sid: network_sid.to_owned(),
             network_access_profile_sid: nap_sid.to_owned(),
-            friendly_name: n.map(|n| n.friendly_name.clone()).unwrap_or_default(),
-            iso_country: n.map(|n| n.iso_country.clone()).unwrap_or_default(),
-            identifiers: n.map(|n| vec![Identifier { mcc: n.mcc.clone(), mnc: n.mnc.clone() }]).unwrap_or_default(),
+            friendly_name,
+            iso_country,
+            identifiers,
             url: format!("{origin}/v1/NetworkAccessProfiles/{nap_sid}/Networks/{network_sid}"),
         }
     }

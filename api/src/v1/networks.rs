@@ -47,6 +47,19 @@ impl Network {
     }
 }
 
+/// What a resource that names a network (a profile's, an IMSI's) shows of it: its friendly
+/// name, country and identifiers, or empty ones for a SID the catalogue does not hold.
+pub(crate) fn described(network_sid: &str) -> (String, String, Vec<Identifier>) {
+    match networks::catalog().by_sid(network_sid) {
+        Some(n) => (
+            n.friendly_name.clone(),
+            n.iso_country.clone(),
+            vec![Identifier { mcc: n.mcc.clone(), mnc: n.mnc.clone() }],
+        ),
+        None => Default::default(),
+    }
+}
+
 list_envelope!(NetworkPage, networks, Network);
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use simledger_commands::{Actor, ImsiChange, ImsiState};
-use simledger_eventlog::networks;
 use simledger_projections::read::Rows;
 use simledger_projections::registry::read::{self, ImsiRow};
 use utoipa::ToSchema;
@@ -96,14 +95,14 @@ pub struct ImsiNetwork {
 
 impl ImsiNetwork {
     fn new(origin: &str, sim_sid: &str, imsi: &str, network_sid: &str) -> Self {
-        let n = networks::catalog().by_sid(network_sid);
+        let (friendly_name, iso_country, identifiers) = super::networks::described(network_sid);
         Self {
             sid: network_sid.to_owned(),
             sim_sid: sim_sid.to_owned(),
             imsi: imsi.to_owned(),
-            friendly_name: n.map(|n| n.friendly_name.clone()).unwrap_or_default(),
-            iso_country: n.map(|n| n.iso_country.clone()).unwrap_or_default(),
-            identifiers: n.map(|n| vec![Identifier { mcc: n.mcc.clone(), mnc: n.mnc.clone() }]).unwrap_or_default(),
+            friendly_name,
+            iso_country,
+            identifiers,
             url: format!("{origin}/v1/Sims/{sim_sid}/Imsis/{imsi}/Networks/{network_sid}"),
         }
     }
@@ -205,9 +204,25 @@ async fn update_imsi(
     let allowed = p.allowed.ok_or_else(|| ApiError::missing("Allowed", true))?;
     let account = caller.account();
     let cmd = command_id(&headers, account, &format!("UpdateImsi:{sim}:{imsi}:{allowed}"));
-    let change = ImsiChange::Allow(allowed);
-    let done = state.commands.update_imsi(cmd, Actor::Customer(account), &sim, &imsi, change).await?;
-    Ok(Json(SimImsi::from_state(&origin, "/v1", done)))
+    change_imsi(&state, cmd, Actor::Customer(account), &origin, &sim, &imsi, ImsiChange::Allow(allowed)).await
+}
+
+/// Makes a change of one IMSI and answers the IMSI as it is after it.
+async fn change_imsi(
+    state: &AppState,
+    cmd: simledger_commands::CommandId,
+    actor: Actor<'_>,
+    origin: &str,
+    sim: &str,
+    imsi: &str,
+    change: ImsiChange,
+) -> Result<Json<SimImsi>, ApiError> {
+    let base = match actor {
+        Actor::Customer(_) => "/v1",
+        Actor::Operator => "/operator",
+    };
+    let done = state.commands.update_imsi(cmd, actor, sim, imsi, change).await?;
+    Ok(Json(SimImsi::from_state(origin, base, done)))
 }
 
 /// Keeps an IMSI to a network (beside the others it is kept to).
@@ -343,8 +358,7 @@ async fn operator_update_imsi(
 ) -> Result<Json<SimImsi>, ApiError> {
     let allowed = p.allowed.ok_or_else(|| ApiError::missing("Allowed", true))?;
     let cmd = command_id(&headers, &op.0.account_sid, &format!("UpdateImsi:{sim}:{imsi}:{allowed}"));
-    let done = state.commands.update_imsi(cmd, Actor::Operator, &sim, &imsi, ImsiChange::Allow(allowed)).await?;
-    Ok(Json(SimImsi::from_state(&origin, "/operator", done)))
+    change_imsi(&state, cmd, Actor::Operator, &origin, &sim, &imsi, ImsiChange::Allow(allowed)).await
 }
 
 /// Keeps an IMSI of any SIM to a network (the operator's).
@@ -365,9 +379,7 @@ async fn operator_add_imsi_network(
 ) -> Result<Json<SimImsi>, ApiError> {
     let network = p.network.ok_or_else(|| ApiError::missing("Network", true))?;
     let cmd = command_id(&headers, &op.0.account_sid, &format!("AddImsiNetwork:{sim}:{imsi}:{network}"));
-    let change = ImsiChange::AddNetwork(network);
-    let done = state.commands.update_imsi(cmd, Actor::Operator, &sim, &imsi, change).await?;
-    Ok(Json(SimImsi::from_state(&origin, "/operator", done)))
+    change_imsi(&state, cmd, Actor::Operator, &origin, &sim, &imsi, ImsiChange::AddNetwork(network)).await
 }
 
 /// Stops keeping an IMSI of any SIM to a network (the operator's).
