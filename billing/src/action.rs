@@ -143,6 +143,7 @@ pub const ACTION_TYPES: &[&str] = &[
     "*log",
     "*cdrlog",
     "*http_post",
+    "*http_post_async",
     "*export",
     "*suspend_sim",
     "*resume_sim",
@@ -265,7 +266,7 @@ pub fn check(a: &Action) -> Result<(), ActionError> {
     if a.action_type == "*set_fleet_data_limit" {
         parse_fleet_data_limit(&a.extra_parameters)?;
     }
-    if a.action_type == "*http_post" {
+    if matches!(a.action_type.as_str(), "*http_post" | "*http_post_async") {
         http_post_url(&a.extra_parameters)?;
     }
     if a.action_type == "*export" {
@@ -431,7 +432,9 @@ pub fn execute(
             "*reset_counters" => work.unit_counters.clear(),
             "*log" => effects.push(Effect::Log { account: Box::new(work.clone()) }),
             "*cdrlog" => {} // the balance-changing actions of the group already queued theirs
-            "*http_post" => {
+            // Both are queued and made at least once, after the account is written: CGrateS's
+            // synchronous form never holds a debit here.
+            "*http_post" | "*http_post_async" => {
                 let url = http_post_url(&a.extra_parameters)?.to_owned();
                 effects.push(Effect::HttpPost { url, account: Box::new(work.clone()) });
             }

@@ -13,6 +13,7 @@
 //! moves the cursor without writing a file.
 
 pub mod config;
+pub mod converter;
 pub mod download;
 pub mod filter;
 pub mod grants;

@@ -5,12 +5,14 @@
 //! literal), `*constant` and `*filler` (`value` verbatim), `*datetime` (one time field, written
 //! with `layout`: a Go reference layout such as `2006-01-02 15:04:05`, or strftime when it holds
 //! a `%`; RFC 3339 without one). `rounding_decimals` rounds numbers (half away from zero). A
-//! field whose own `filters` fail is written empty.
+//! field whose own `filters` fail is written empty. A `~` part may end in CGrateS's data
+//! converters, `~*req.Usage{*duration_seconds&*round:2}` (see `converter`).
 
 use chrono::format::{Item, StrftimeItems};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
+use super::converter::{self, Converted, Converter};
 use super::filter::Filter;
 use super::record::{CdrFields, CdrRecord, Field, Value};
 
@@ -45,6 +47,18 @@ pub struct FieldTemplate {
 enum Part {
     Literal(String),
     Field(Field),
+    Converted(Field, Vec<Converter>),
+}
+
+/// A `~` part: its field, and the converters after it, if any.
+fn field_part(p: &str) -> Result<Part, String> {
+    match p.split_once('{') {
+        Some((path, rest)) => {
+            let spec = rest.strip_suffix('}').ok_or_else(|| format!("{p:?}: converters end with }}"))?;
+            Ok(Part::Converted(Field::parse(path)?, converter::parse_all(spec)?))
+        }
+        None => Field::parse(p).map(Part::Field),
+    }
 }
 
 /// A template checked and ready to render.
@@ -78,7 +92,7 @@ impl CompiledField {
                 .filter(|p| !p.is_empty())
                 .map(|p| {
                     if p.starts_with('~') {
-                        Field::parse(p).map(Part::Field)
+                        field_part(p)
                     } else {
                         Ok(Part::Literal(p.to_owned()))
                     }
@@ -123,6 +137,17 @@ impl CompiledField {
         for part in &self.parts {
             match part {
                 Part::Literal(s) => out.push_str(s),
+                Part::Converted(f, converters) => {
+                    let start = Converted::from_value(&cdr.get(f));
+                    match (converters.iter().try_fold(start, |v, c| c.apply(v)), self.rounding) {
+                        (Some(Converted::Number(d)), Some(dp)) => {
+                            let rounded = d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
+                            out.push_str(&format!("{:.*}", dp as usize, rounded));
+                        }
+                        (Some(v), _) => out.push_str(&v.render()),
+                        (None, _) => {}
+                    }
+                }
                 Part::Field(f) => match (cdr.get(f), &self.layout, self.rounding) {
                     (Value::Time(t), Some(layout), _) => {
                         use std::fmt::Write;
@@ -225,6 +250,18 @@ mod tests {
             kind: kind.into(),
             value: value.into(),
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_part_runs_its_converters_in_order() {
+        assert_eq!(render(field("*variable", "~*req.Cost{*multiply:100&*round:0}")), "12");
+        assert_eq!(render(field("*composed", "~*req.Account{*string2hex};-;~*req.Cost{*round:2}")), "0x485331-0.12");
+        let mut t = field("*variable", "~*req.Cost{*multiply:3}");
+        t.rounding_decimals = Some(2);
+        assert_eq!(render(t), "0.37", "rounding_decimals still rounds the converted number");
+        for bad in ["~*req.Cost{*multiply:x}", "~*req.Cost{*round:2", "~*req.Nope{*len}"] {
+            assert!(CompiledField::compile(&field("*variable", bad)).is_err(), "{bad}");
         }
     }
 
