@@ -112,6 +112,23 @@ async fn a_simulation_killed_three_times_logs_every_event_exactly_once() {
         expected.len()
     );
 
+    // A kill took the PGW down with sessions open (started before the kill, ended after it): the
+    // restarted PGW carried them on, and the comparison above shows it counted nothing twice.
+    let mut open_at_kills = Vec::new();
+    for &at in &heads_at_kill {
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events s JOIN events e ON e.data->>'data_session_sid' = s.data->>'data_session_sid' \
+             WHERE s.type = 'com.twilio.iot.supersim.connection.data-session.started' \
+             AND e.type = 'com.twilio.iot.supersim.connection.data-session.ended' AND s.position <= $1 AND e.position > $1",
+        )
+        .bind(at)
+        .fetch_one(&crashed_db.pool().await)
+        .await
+        .unwrap();
+        open_at_kills.push(open);
+    }
+    assert!(open_at_kills.iter().any(|&n| n > 0), "a kill found sessions open: {open_at_kills:?}");
+
     // The dashboard's counters, kept by the killed runs, equal a rebuild from the log: no batch
     // of a killed run was counted without its checkpoint, none twice.
     use simledger_projections::dashboard::{self, Dashboard};
