@@ -132,7 +132,8 @@ fn bench_eventlog_prints_json_lines_ending_with_the_headline() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = rt.block_on(TestDatabase::new());
     let out = simledger()
-        .args(["bench", "eventlog", "--events", "2000", "--streams", "50", "--producers", "4", "--json"])
+        .args(["bench", "eventlog", "--events", "2000", "--streams", "50", "--producers", "4", "--small-events", "400"])
+        .arg("--json")
         .env("DATABASE_URL", &db.url)
         .env("NO_COLOR", "1")
         .output()
@@ -150,6 +151,7 @@ fn bench_eventlog_prints_json_lines_ending_with_the_headline() {
     let ratio = last["ratio"].as_f64().unwrap();
     assert!((ratio - last["value"].as_f64().unwrap() / last["reference"].as_f64().unwrap()).abs() < 1e-9);
     assert!(lines.iter().any(|l| l["name"] == "catch_up_read"));
+    assert!(lines.iter().any(|l| l["name"] == "append_small" && l["ratio"].as_f64().unwrap() > 0.0));
 }
 
 #[test]
