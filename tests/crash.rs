@@ -101,11 +101,30 @@ async fn a_simulation_killed_three_times_logs_every_event_exactly_once() {
 
     let (head, logged) = event_ids(&crashed_db).await;
     let missing = expected.difference(&logged).count();
-    let extra = logged.difference(&expected).count();
-    assert_eq!((missing, extra), (0, 0), "missing {missing}, unexpected {extra}; heads at the kills {heads_at_kill:?}");
+    // A kill can leave an attach the HSS never answered (its request went to the dead process):
+    // that is `attachment.failed`, a happening of the crashed run alone, and the device's retry
+    // then logs the outcome the reference has. Nothing else may be extra.
+    let extra: Vec<uuid::Uuid> = logged.difference(&expected).copied().collect();
+    let extra_kinds: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT type, data->'error'->>'code' FROM events WHERE event_id = ANY($1) ORDER BY position")
+            .bind(&extra)
+            .fetch_all(&crashed_db.pool().await)
+            .await
+            .unwrap();
+    let failed_attach = |(kind, code): &(String, Option<String>)| {
+        kind == "com.twilio.iot.supersim.connection.attachment.failed" && code.as_deref() == Some("83708")
+    };
+    let unexplained: Vec<_> = extra_kinds.iter().filter(|k| !failed_attach(k)).collect();
+    assert_eq!(
+        (missing, unexplained.len()),
+        (0, 0),
+        "missing {missing}, unexpected {unexplained:?}; heads at the kills {heads_at_kill:?}"
+    );
+    let extra = extra.len();
     let got_decisions = decisions(&crashed_db).await;
     assert_eq!(got_decisions, expected_decisions, "each data-limit decision exactly once, as in the reference");
     assert_eq!(head as usize, logged.len() + got_decisions.len(), "positions are gap-free and nothing is there twice");
+    eprintln!("{extra} attaches failed when a kill took their HSS away");
     assert!(
         heads_at_kill.iter().all(|&h| h > 0 && (h as usize) < expected.len() + expected_decisions.len()),
         "every kill landed mid-run: {heads_at_kill:?} of {}",

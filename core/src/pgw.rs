@@ -47,7 +47,6 @@ struct Session {
     window_down: i64,
     total_up: i64,
     total_down: i64,
-    updates: u32,
     last_report: u64,
     /// Taken over from the log at a restart; the device has not been heard since.
     recovered: bool,
@@ -152,7 +151,6 @@ impl Pgw {
                 window_down: 0,
                 total_up: 0,
                 total_down: 0,
-                updates: 0,
                 last_report: 0,
                 recovered: false,
                 heard: true,
@@ -190,10 +188,12 @@ impl Pgw {
             }
             let mut update = None;
             if report.at - s.window_start >= self.update_interval {
-                s.updates += 1;
                 s.total_up += s.window_up;
                 s.total_down += s.window_down;
-                let key = format!("{sid}:update:{}", s.updates);
+                // Named by the window's end (the event id takes the time), not by a count: a
+                // PGW that takes the session over after a crash may not know every window
+                // before it, and must still name this one as the first PGW did.
+                let key = format!("{sid}:update");
                 let (id, mut e) = self.session_event(SESSION_UPDATED, &key, report.at, s, &sid);
                 fill_window(&mut e, s, report.at);
                 s.window_start = report.at;
@@ -351,7 +351,6 @@ fn recovered_session(sessions: &Sessions, sid: &str, open: OpenSession) -> Sessi
         window_down: 0,
         total_up: c.data_session_data_upload.unwrap_or(0),
         total_down: c.data_session_data_download.unwrap_or(0),
-        updates: open.updates,
         last_report: 0,
         recovered: true,
         heard: false,

@@ -154,10 +154,10 @@ impl SubscriberView {
 /// with what it had counted).
 #[derive(Debug, Clone)]
 pub struct OpenSession {
-    /// Its last event (`started` or the latest `updated`): the context, APN, IP and totals.
+    /// Its latest event (`started`, or the `updated` window that ends last): the context, APN,
+    /// IP and totals. Windows can reach the log out of order after a crash, so the latest is
+    /// chosen by its end, not by when it was logged.
     pub last: ConnectionEvent,
-    /// `updated` events so far.
-    pub updates: u32,
 }
 
 /// Data sessions started and not yet ended or failed, as the log shows them.
@@ -172,12 +172,13 @@ impl SessionsView {
         let Some(sid) = c.data_session_sid.clone() else { return };
         match event {
             Event::DataSessionStarted(_) => {
-                self.open.insert(sid, OpenSession { last: c.clone(), updates: 0 });
+                self.open.insert(sid, OpenSession { last: c.clone() });
             }
             Event::DataSessionUpdated(_) => {
                 if let Some(s) = self.open.get_mut(&sid) {
-                    s.last = c.clone();
-                    s.updates += 1;
+                    if c.data_session_update_end_time >= s.last.data_session_update_end_time {
+                        s.last = c.clone();
+                    }
                 }
             }
             Event::DataSessionEnded(_) | Event::DataSessionFailed(_) => {
