@@ -42,9 +42,14 @@ pub fn is_failure(result_code: u32) -> bool {
     matches!(result_code, 3000..=4999 | DIAMETER_UNABLE_TO_COMPLY)
 }
 
-/// Requests the HSS decides at once; beyond them it answers `DIAMETER_TOO_BUSY` at once rather
-/// than let a flood of attaches queue without bound.
+/// Requests the HSS holds at once (received, not yet answered); beyond them it answers
+/// `DIAMETER_TOO_BUSY` at once rather than let a flood of attaches pile up without bound.
 pub const MAX_IN_FLIGHT: usize = 4096;
+
+/// The answer to a request the HSS has no room for.
+pub fn too_busy() -> UpdateLocationAnswer {
+    refuse(DIAMETER_TOO_BUSY, CODE_HSS_TOO_BUSY, "DIAMETER_TOO_BUSY", None)
+}
 
 fn refuse(result_code: u32, code: i64, message: &str, subscriber: Option<SubscriberProfile>) -> UpdateLocationAnswer {
     UpdateLocationAnswer { result_code, error: Some(ConnectionError { code, message: message.to_owned() }), subscriber }
@@ -123,29 +128,16 @@ pub fn update_location(view: &SubscriberView, req: &UpdateLocationRequest) -> Up
     UpdateLocationAnswer { result_code: DIAMETER_SUCCESS, error: None, subscriber: Some(profile) }
 }
 
-/// The answer to one request, or `DIAMETER_TOO_BUSY` when `in_flight` has no room for it.
-pub fn answer(
-    views: &CoreViews,
-    in_flight: &tokio::sync::Semaphore,
-    req: &UpdateLocationRequest,
-) -> UpdateLocationAnswer {
-    let Ok(_permit) = in_flight.try_acquire() else {
-        return refuse(DIAMETER_TOO_BUSY, CODE_HSS_TOO_BUSY, "DIAMETER_TOO_BUSY", None);
-    };
-    update_location(&views.subscribers.read().expect("view lock"), req)
-}
-
 pub async fn run(
     client: async_nats::Client,
     requests: async_nats::Subscriber,
     views: Arc<CoreViews>,
     max_in_flight: usize,
 ) {
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
-    crate::serve::serve(client, requests, "hss", move |req: UpdateLocationRequest| {
-        let (views, in_flight) = (views.clone(), in_flight.clone());
+    crate::serve::serve_bounded(client, requests, "hss", max_in_flight, too_busy, move |req: UpdateLocationRequest| {
+        let views = views.clone();
         async move {
-            let answer = answer(&views, &in_flight, &req);
+            let answer = update_location(&views.subscribers.read().expect("view lock"), &req);
             metrics::counter!("simledger_hss_answers_total", "result" => answer.result_code.to_string()).increment(1);
             answer
         }

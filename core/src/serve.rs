@@ -19,6 +19,51 @@ pub async fn subscribe(
         .map_err(|e| crate::CoreError::JetStream(format!("subscribing {node} to {subject}: {e}")))
 }
 
+/// As [`serve`], holding at most `max_in_flight` requests at once: one beyond them is answered
+/// `busy(request)` at once, so a flood of requests cannot pile up tasks without bound.
+pub async fn serve_bounded<Req, Resp, F, Fut, B>(
+    client: async_nats::Client,
+    mut requests: async_nats::Subscriber,
+    node: &'static str,
+    max_in_flight: usize,
+    busy: B,
+    handler: F,
+) where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+    F: Fn(Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Resp> + Send + 'static,
+    B: Fn() -> Resp + Send + Sync + 'static,
+{
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(max_in_flight));
+    while let Some(msg) = requests.next().await {
+        let Some(reply) = msg.reply.clone() else {
+            continue;
+        };
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            metrics::counter!("simledger_node_busy_total", "node" => node).increment(1);
+            if let Ok(body) = serde_json::to_vec(&busy()) {
+                let _ = client.publish(reply, body.into()).await;
+            }
+            continue;
+        };
+        let (client, handler) = (client.clone(), handler.clone());
+        tokio::spawn(async move {
+            let body = match serde_json::from_slice::<Req>(&msg.payload) {
+                Ok(req) => serde_json::to_vec(&handler(req).await),
+                Err(e) => {
+                    tracing::warn!(node, subject = %msg.subject, error = %e, "malformed request refused");
+                    serde_json::to_vec(&serde_json::json!({ "error": e.to_string() }))
+                }
+            };
+            if let Ok(body) = body {
+                let _ = client.publish(reply, body.into()).await;
+            }
+            drop(permit);
+        });
+    }
+}
+
 /// Serves a subscription until it ends. A request that does not parse is answered with
 /// `{"error": "..."}` and logged; it never stops the node.
 pub async fn serve<Req, Resp, F, Fut>(
