@@ -20,7 +20,7 @@ pub async fn subscribe(
 }
 
 /// As [`serve`], holding at most `max_in_flight` requests at once: one beyond them is answered
-/// `busy(request)` at once, so a flood of requests cannot pile up tasks without bound.
+/// `busy()` at once, so a flood of requests cannot pile up tasks without bound.
 pub async fn serve_bounded<Req, Resp, F, Fut, B>(
     client: async_nats::Client,
     mut requests: async_nats::Subscriber,
@@ -49,16 +49,7 @@ pub async fn serve_bounded<Req, Resp, F, Fut, B>(
         };
         let (client, handler) = (client.clone(), handler.clone());
         tokio::spawn(async move {
-            let body = match serde_json::from_slice::<Req>(&msg.payload) {
-                Ok(req) => serde_json::to_vec(&handler(req).await),
-                Err(e) => {
-                    tracing::warn!(node, subject = %msg.subject, error = %e, "malformed request refused");
-                    serde_json::to_vec(&serde_json::json!({ "error": e.to_string() }))
-                }
-            };
-            if let Ok(body) = body {
-                let _ = client.publish(reply, body.into()).await;
-            }
+            answer(&client, msg, reply, node, handler).await;
             drop(permit);
         });
     }
@@ -82,17 +73,31 @@ pub async fn serve<Req, Resp, F, Fut>(
             continue;
         };
         let (client, handler) = (client.clone(), handler.clone());
-        tokio::spawn(async move {
-            let body = match serde_json::from_slice::<Req>(&msg.payload) {
-                Ok(req) => serde_json::to_vec(&handler(req).await),
-                Err(e) => {
-                    tracing::warn!(node, subject = %msg.subject, error = %e, "malformed request refused");
-                    serde_json::to_vec(&serde_json::json!({ "error": e.to_string() }))
-                }
-            };
-            if let Ok(body) = body {
-                let _ = client.publish(reply, body.into()).await;
-            }
-        });
+        tokio::spawn(async move { answer(&client, msg, reply, node, handler).await });
+    }
+}
+
+/// Handles one request and publishes the answer to `reply`.
+async fn answer<Req, Resp, F, Fut>(
+    client: &async_nats::Client,
+    msg: async_nats::Message,
+    reply: async_nats::Subject,
+    node: &'static str,
+    handler: F,
+) where
+    Req: DeserializeOwned,
+    Resp: Serialize,
+    F: Fn(Req) -> Fut,
+    Fut: Future<Output = Resp>,
+{
+    let body = match serde_json::from_slice::<Req>(&msg.payload) {
+        Ok(req) => serde_json::to_vec(&handler(req).await),
+        Err(e) => {
+            tracing::warn!(node, subject = %msg.subject, error = %e, "malformed request refused");
+            serde_json::to_vec(&serde_json::json!({ "error": e.to_string() }))
+        }
+    };
+    if let Ok(body) = body {
+        let _ = client.publish(reply, body.into()).await;
     }
 }
