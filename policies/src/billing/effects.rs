@@ -33,23 +33,27 @@ fn decision(
     Ok((cause.position, NewEvent::new(derived_id(cause.event_id, what), stream, event, meta)?))
 }
 
-/// Turns a fold's effects into events (or log lines).
+/// Turns a fold's effects into events (or log lines). `sim` is the SIM the account's usage or
+/// name points at, as text: it is read as a SID only when an effect acts on a SIM, since this
+/// runs for every debit and almost none has an effect.
 pub(super) async fn derive_effects(
     tx: &mut PgConnection,
     b: &mut Batch,
     e: &RecordedEvent,
     tenant: &str,
     account: &str,
-    sim: Option<&SimSid>,
+    sim: Option<&str>,
     outcome: &Outcome,
 ) -> Result<(), ApplyError> {
+    if outcome.effects.is_empty() {
+        return Ok(());
+    }
     let meta = Metadata::from_source(NAME).with_account(tenant.to_owned());
-    // A billing account named by a fleet's SID bills that fleet.
-    let account_fleet = FleetSid::parse(account).ok();
+    let sim = sim.and_then(|s| SimSid::parse(s).ok());
     for (n, effect) in outcome.effects.iter().enumerate() {
         match effect {
             Effect::SimStatus { active } => {
-                let Some(sim) = sim else {
+                let Some(sim) = &sim else {
                     tracing::warn!(account, "*suspend_sim/*resume_sim on an account that is not a SIM's");
                     continue;
                 };
@@ -90,10 +94,12 @@ pub(super) async fn derive_effects(
                 b.derived.push(decision(e, &format!("cdrlog-event:{n}"), format!("cdr-{tenant}"), &cdr, &meta)?);
             }
             Effect::SetFleetDataLimit { fleet, megabytes } => {
-                let sim_fleet = match (fleet, sim) {
+                let sim_fleet = match (fleet, &sim) {
                     (None, Some(sim)) => super::registry::sim_fleet(tx, tenant, sim).await?,
                     _ => None,
                 };
+                // A billing account named by a fleet's SID bills that fleet.
+                let account_fleet = FleetSid::parse(account).ok();
                 let target = effect_rule::limit_target(fleet.as_ref(), account_fleet.as_ref(), sim_fleet.as_ref());
                 // Only the tenant's own fleet.
                 let current = match target {

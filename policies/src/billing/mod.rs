@@ -34,7 +34,6 @@ use chrono::{DateTime, Utc};
 use simledger_billing::{Account, Catalog};
 use simledger_eventlog::catalog::{BillingRemovable, BillingRemoved};
 use simledger_eventlog::{Event, EventLog, ExpectedVersion, NewEvent, RecordedEvent};
-use simledger_ids::SimSid;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -207,8 +206,8 @@ impl Subscriber for Billing {
                         Ok(outcome) => {
                             b.touch(&s.tenant, &s.account);
                             // A billing account named by a SIM's SID bills that SIM.
-                            let sim = SimSid::parse(&s.account).ok();
-                            derive_effects(tx, &mut b, e, &s.tenant, &s.account, sim.as_ref(), &outcome).await?;
+                            let sim = Some(s.account.as_str());
+                            derive_effects(tx, &mut b, e, &s.tenant, &s.account, sim, &outcome).await?;
                         }
                         // Commands check first; a race with another change can still refuse it.
                         Err(err) => tracing::warn!(event = %e.event_id, error = %err, "billing actions refused"),
@@ -267,8 +266,8 @@ impl Subscriber for Billing {
                     match simledger_billing::run_actions(account, &catalog, &actions, f.at, &e.event_id.to_string()) {
                         Ok(outcome) => {
                             b.touch(&f.tenant, &f.account);
-                            let sim = SimSid::parse(&f.account).ok();
-                            derive_effects(tx, &mut b, e, &f.tenant, &f.account, sim.as_ref(), &outcome).await?;
+                            let sim = Some(f.account.as_str());
+                            derive_effects(tx, &mut b, e, &f.tenant, &f.account, sim, &outcome).await?;
                         }
                         Err(err) => {
                             tracing::warn!(plan = %f.plan_id, account = %f.account, error = %err, "plan actions refused")

@@ -6,7 +6,6 @@ use rust_decimal::Decimal;
 use simledger_billing::{DebitMode, DebitRequest, Rate};
 use simledger_eventlog::catalog::{BalanceDebited, ConnectionEvent, ExternalCdr, SmsEvent};
 use simledger_eventlog::{Event, Metadata, NewEvent, RecordedEvent};
-use simledger_ids::SimSid;
 use sqlx::PgConnection;
 
 use super::batch::Batch;
@@ -150,6 +149,5 @@ pub(super) async fn debit(tx: &mut PgConnection, b: &mut Batch, e: &RecordedEven
     let meta = Metadata::from_source(NAME).with_account(u.tenant.clone());
     let id = derived_id(e.event_id, &format!("balance.debited:{account_id}"));
     b.derived.push((e.position, NewEvent::new(id, format!("billing-{}-{account_id}", u.tenant), &debited, &meta)?));
-    let sim = u.sim_sid.as_deref().and_then(|s| SimSid::parse(s).ok());
-    derive_effects(tx, b, e, &u.tenant, &account_id, sim.as_ref(), &outcome).await
+    derive_effects(tx, b, e, &u.tenant, &account_id, u.sim_sid.as_deref(), &outcome).await
 }
