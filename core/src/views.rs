@@ -169,20 +169,20 @@ pub struct SessionsView {
 impl SessionsView {
     pub fn apply(&mut self, event: &Event) {
         let Some(c) = event.connection() else { return };
-        let Some(sid) = c.data_session_sid.clone() else { return };
+        let Some(sid) = c.data_session_sid.as_deref() else { return };
         match event {
             Event::DataSessionStarted(_) => {
-                self.open.insert(sid, OpenSession { last: c.clone() });
+                self.open.insert(sid.to_owned(), OpenSession { last: c.clone() });
             }
             Event::DataSessionUpdated(_) => {
-                if let Some(s) = self.open.get_mut(&sid) {
+                if let Some(s) = self.open.get_mut(sid) {
                     if c.data_session_update_end_time >= s.last.data_session_update_end_time {
                         s.last = c.clone();
                     }
                 }
             }
             Event::DataSessionEnded(_) | Event::DataSessionFailed(_) => {
-                self.open.remove(&sid);
+                self.open.remove(sid);
             }
             _ => {}
         }
