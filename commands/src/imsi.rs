@@ -6,7 +6,7 @@
 
 use simledger_eventlog::catalog::SimImsiUpdated;
 use simledger_eventlog::{networks, Event, ExpectedVersion, Metadata};
-use simledger_ids::{Imsi, Sim};
+use simledger_ids::{shown, Imsi, Sim};
 
 use crate::{metadata, stored_sid, CommandError, CommandId, Commands, Result};
 
@@ -53,7 +53,7 @@ pub fn apply(allowed: bool, networks: &[String], change: &ImsiChange) -> Result<
         ImsiChange::Allow(a) => return Ok((*a, networks)),
         ImsiChange::AddNetwork(n) => {
             if networks::catalog().by_sid(n).is_none() {
-                return Err(CommandError::invalid("Network", format!("{} is not a Network", short(n))));
+                return Err(CommandError::invalid("Network", format!("{} is not a Network", shown(n))));
             }
             if !networks.contains(n) {
                 if networks.len() >= MAX_IMSI_NETWORKS {
@@ -69,11 +69,6 @@ pub fn apply(allowed: bool, networks: &[String], change: &ImsiChange) -> Result<
         ImsiChange::RemoveNetwork(n) => networks.retain(|x| x != n),
     }
     Ok((allowed, networks))
-}
-
-/// Input echoed in a message, bounded.
-fn short(s: &str) -> String {
-    s.chars().take(40).collect()
 }
 
 impl Commands {
@@ -111,7 +106,7 @@ impl Commands {
                 });
             }
         }
-        let not_found = || CommandError::NotFound { what: "Imsi", id: format!("{}/{}", short(sim), short(imsi)) };
+        let not_found = || CommandError::NotFound { what: "Imsi", id: format!("{}/{}", shown(sim), shown(imsi)) };
         let imsi = Imsi::parse(imsi).map_err(|_| not_found())?;
         // A customer finds the SIM by SID or unique name within their account; the operator by
         // SID anywhere, inventory included.

@@ -113,7 +113,7 @@ impl<K: SidKind> Sid<K> {
 }
 
 /// Input quoted in an error, bounded: a hostile caller must not make the error large.
-fn shown(text: &str) -> String {
+pub fn shown(text: &str) -> String {
     text.chars().take(40).collect()
 }
 

@@ -17,7 +17,7 @@ use simledger_projections::registry::read::{self as registry, SimFilter};
 
 use super::feed::{self, FeedFilter, FeedItem};
 use super::session::same_origin;
-use simledger_ids::{AccountSid, SimSid};
+use simledger_ids::{shown as short, AccountSid, SimSid};
 
 use super::{DashboardError, Session};
 use crate::error::TwilioError;
@@ -43,11 +43,6 @@ pub fn scope(session: &Session, requested: Option<String>) -> Result<Option<Stri
 /// The one account a page about one account's things reads.
 fn one_account(session: &Session, requested: Option<String>) -> Result<String, DashboardError> {
     scope(session, requested)?.ok_or_else(|| DashboardError::Invalid("Pick an account".into()))
-}
-
-/// Input echoed in a message, bounded.
-fn short(s: &str) -> String {
-    s.chars().take(40).collect()
 }
 
 /// Filters are SIDs or type names: anything else is refused before a query sees it.
