@@ -139,17 +139,7 @@ fn mme_asking(core: &common::Core, hss_subject: String, hss_timeout: std::time::
 }
 
 fn attach_request(imsi: &str, seq: u64) -> simledger_core::protocol::AttachRequest {
-    simledger_core::protocol::AttachRequest {
-        imsi: imsi.into(),
-        imei: None,
-        mcc: UK.0.into(),
-        mnc: UK.1.into(),
-        cell_id: "1a2b3c".into(),
-        lac: "00ff".into(),
-        rat_type: "4G LTE".into(),
-        at: common::at(seq as i64),
-        seq,
-    }
+    common::attach_request(imsi, UK.0, UK.1, seq)
 }
 
 async fn failed_event(core: &common::Core, imsi: &str) -> simledger_eventlog::catalog::ConnectionEvent {

@@ -83,21 +83,7 @@ impl Core {
     }
 
     pub async fn attach(&self, imsi: &str, mcc: &str, mnc: &str, seq: u64) -> AttachAnswer {
-        self.call(
-            subjects::S1_ATTACH,
-            &AttachRequest {
-                imsi: imsi.into(),
-                imei: Some("356938035643809".into()),
-                mcc: mcc.into(),
-                mnc: mnc.into(),
-                cell_id: "1a2b3c".into(),
-                lac: "00ff".into(),
-                rat_type: "4G LTE".into(),
-                at: at(seq as i64),
-                seq,
-            },
-        )
-        .await
+        self.call(subjects::S1_ATTACH, &attach_request(imsi, mcc, mnc, seq)).await
     }
 
     /// The first event in the log matching `pred`, waiting (bounded) for ingest to bring it.
@@ -119,6 +105,21 @@ impl Core {
         let js = async_nats::jetstream::new(self.nats.clone());
         simledger_core::ingest::drained(&js, &self.names, Duration::from_secs(30)).await.expect("ingest drained");
         self.log.read(0, 1_000_000).await.unwrap().into_iter().filter(|e| connection(&e.event).is_some()).collect()
+    }
+}
+
+/// A device's attach on `mcc`/`mnc`, its `seq`th request, `seq` minutes into the test.
+pub fn attach_request(imsi: &str, mcc: &str, mnc: &str, seq: u64) -> AttachRequest {
+    AttachRequest {
+        imsi: imsi.into(),
+        imei: Some("356938035643809".into()),
+        mcc: mcc.into(),
+        mnc: mnc.into(),
+        cell_id: "1a2b3c".into(),
+        lac: "00ff".into(),
+        rat_type: "4G LTE".into(),
+        at: at(seq as i64),
+        seq,
     }
 }
 
