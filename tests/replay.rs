@@ -41,7 +41,7 @@ fn operator_rate(price: &str) -> Event {
 }
 
 fn action(kind: &str, balance: BalanceFilter) -> Action {
-    Action { action_type: kind.into(), extra_parameters: String::new(), weight: Decimal::from(10), balance }
+    Action { action_type: kind.parse().unwrap(), extra_parameters: String::new(), weight: Decimal::from(10), balance }
 }
 
 fn data(id: &str, bytes: i64) -> BalanceFilter {

@@ -112,7 +112,7 @@ impl BalanceFilter {
 #[serde(rename_all = "PascalCase")]
 pub struct Action {
     #[serde(rename = "Identifier")]
-    pub action_type: String,
+    pub action_type: ActionType,
     #[serde(default)]
     pub extra_parameters: String,
     pub weight: Decimal,
@@ -120,35 +120,98 @@ pub struct Action {
     pub balance: BalanceFilter,
 }
 
-/// The action types simledger runs.
-pub const ACTION_TYPES: &[&str] = &[
-    "*topup",
-    "*topup_reset",
-    "*topup_zero_negative",
-    "*debit",
-    "*debit_reset",
-    "*set_balance",
-    "*remove_balance",
-    "*remove_expired",
-    "*set_expiry",
-    "*reset_account",
-    "*enable_account",
-    "*disable_account",
-    "*allow_negative",
-    "*deny_negative",
-    "*reset_triggers",
-    "*set_recurrent",
-    "*unset_recurrent",
-    "*reset_counters",
-    "*log",
-    "*cdrlog",
-    "*http_post",
-    "*http_post_async",
-    "*export",
-    "*suspend_sim",
-    "*resume_sim",
-    "*set_fleet_data_limit",
-];
+macro_rules! action_types {
+    ($($variant:ident => $name:literal,)*) => {
+        /// The action types simledger runs, by CGrateS's names (`*topup`, …) plus its own
+        /// three that reach the network. Parsed once where an action enters; an unknown name
+        /// is refused there ([`ActionError::Unsupported`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ActionType { $($variant,)* }
+
+        impl ActionType {
+            pub const ALL: &'static [ActionType] = &[$(Self::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $name,)* }
+            }
+        }
+    };
+}
+
+action_types! {
+    Topup => "*topup",
+    TopupReset => "*topup_reset",
+    TopupZeroNegative => "*topup_zero_negative",
+    Debit => "*debit",
+    DebitReset => "*debit_reset",
+    SetBalance => "*set_balance",
+    RemoveBalance => "*remove_balance",
+    RemoveExpired => "*remove_expired",
+    SetExpiry => "*set_expiry",
+    ResetAccount => "*reset_account",
+    EnableAccount => "*enable_account",
+    DisableAccount => "*disable_account",
+    AllowNegative => "*allow_negative",
+    DenyNegative => "*deny_negative",
+    ResetTriggers => "*reset_triggers",
+    SetRecurrent => "*set_recurrent",
+    UnsetRecurrent => "*unset_recurrent",
+    ResetCounters => "*reset_counters",
+    Log => "*log",
+    Cdrlog => "*cdrlog",
+    HttpPost => "*http_post",
+    HttpPostAsync => "*http_post_async",
+    Export => "*export",
+    SuspendSim => "*suspend_sim",
+    ResumeSim => "*resume_sim",
+    SetFleetDataLimit => "*set_fleet_data_limit",
+}
+
+impl ActionType {
+    /// The actions that change a balance, so need its type.
+    pub fn needs_balance_type(self) -> bool {
+        matches!(
+            self,
+            Self::Topup
+                | Self::TopupReset
+                | Self::TopupZeroNegative
+                | Self::Debit
+                | Self::DebitReset
+                | Self::SetBalance
+        )
+    }
+}
+
+impl std::fmt::Display for ActionType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ActionType {
+    type Err = ActionError;
+
+    fn from_str(s: &str) -> Result<Self, ActionError> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| ActionError::Unsupported(simledger_ids::shown(s)))
+    }
+}
+
+impl Serialize for ActionType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ActionType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 /// The data limits a fleet accepts, in megabytes (as `POST /v1/Fleets` `DataLimit`).
 pub const FLEET_DATA_LIMIT_MB: std::ops::RangeInclusive<i64> = 1..=2_000_000;
@@ -220,7 +283,7 @@ pub enum Effect {
     },
     /// CGrateS's `*cdrlog`: one CDR per balance-changing action of the group.
     CdrLog {
-        action_type: String,
+        action_type: ActionType,
         balance_id: String,
         balance_type: BalanceType,
         value: Decimal,
@@ -247,30 +310,30 @@ pub enum ActionError {
 
 /// Checks an action before it is stored.
 pub fn check(a: &Action) -> Result<(), ActionError> {
-    if !ACTION_TYPES.contains(&a.action_type.as_str()) {
-        return Err(ActionError::Unsupported(a.action_type.clone()));
-    }
     a.check_bounds().map_err(ActionError::Invalid)?;
     if let Some(v) = a.balance.value {
-        if v < Decimal::ZERO && a.action_type.starts_with("*topup") {
+        let topup = matches!(a.action_type, ActionType::Topup | ActionType::TopupReset | ActionType::TopupZeroNegative);
+        if v < Decimal::ZERO && topup {
             return Err(ActionError::Invalid(format!("{} takes non-negative units, not {v}", a.action_type)));
         }
     }
     if let Some(e) = &a.balance.expiry_time {
         resolve_expiry(e, Utc::now()).map_err(ActionError::Invalid)?;
     }
-    let needs_type = ["*topup", "*topup_reset", "*topup_zero_negative", "*debit", "*debit_reset", "*set_balance"];
-    if needs_type.contains(&a.action_type.as_str()) && a.balance.kind.is_none() {
+    if a.action_type.needs_balance_type() && a.balance.kind.is_none() {
         return Err(ActionError::Invalid(format!("{} needs a balance type", a.action_type)));
     }
-    if a.action_type == "*set_fleet_data_limit" {
-        parse_fleet_data_limit(&a.extra_parameters)?;
-    }
-    if matches!(a.action_type.as_str(), "*http_post" | "*http_post_async") {
-        http_post_url(&a.extra_parameters)?;
-    }
-    if a.action_type == "*export" {
-        export_ids(&a.extra_parameters)?;
+    match a.action_type {
+        ActionType::SetFleetDataLimit => {
+            parse_fleet_data_limit(&a.extra_parameters)?;
+        }
+        ActionType::HttpPost | ActionType::HttpPostAsync => {
+            http_post_url(&a.extra_parameters)?;
+        }
+        ActionType::Export => {
+            export_ids(&a.extra_parameters)?;
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -297,16 +360,16 @@ pub fn execute(
         let kind = a.balance.kind;
         let units = a.balance.value.unwrap_or_default();
         let uuid = |i: usize| format!("{seed}:{n}:{i}");
-        match a.action_type.as_str() {
-            "*topup" | "*topup_reset" | "*topup_zero_negative" => {
+        match a.action_type {
+            ActionType::Topup | ActionType::TopupReset | ActionType::TopupZeroNegative => {
                 let kind = kind.expect("checked");
                 let list = work.balances_mut(kind);
                 let mut matched = false;
                 for b in list.iter_mut().filter(|b| a.balance.matches(b)) {
                     matched = true;
-                    match a.action_type.as_str() {
-                        "*topup_reset" => b.value = units,
-                        "*topup_zero_negative" if b.value < Decimal::ZERO => b.value = units,
+                    match a.action_type {
+                        ActionType::TopupReset => b.value = units,
+                        ActionType::TopupZeroNegative if b.value < Decimal::ZERO => b.value = units,
                         _ => b.value += units,
                     }
                     // A topup of an existing balance keeps its expiry unless one is given
@@ -322,9 +385,9 @@ pub fn execute(
                 effects.push(cdrlog(a, kind, units));
                 dirty.push(kind);
             }
-            "*debit" | "*debit_reset" => {
+            ActionType::Debit | ActionType::DebitReset => {
                 let kind = kind.expect("checked");
-                if a.action_type == "*debit_reset" {
+                if a.action_type == ActionType::DebitReset {
                     for b in work.balances_mut(kind).iter_mut().filter(|b| a.balance.matches(b)) {
                         b.value = Decimal::ZERO;
                     }
@@ -358,7 +421,7 @@ pub fn execute(
                 effects.push(cdrlog(a, kind, units));
                 dirty.push(kind);
             }
-            "*set_balance" => {
+            ActionType::SetBalance => {
                 let kind = kind.expect("checked");
                 let list = work.balances_mut(kind);
                 let found = list.iter().position(|b| {
@@ -382,17 +445,17 @@ pub fn execute(
                 effects.push(cdrlog(a, kind, units));
                 dirty.push(kind);
             }
-            "*remove_balance" => {
+            ActionType::RemoveBalance => {
                 for kind in kinds(kind) {
                     work.balances_mut(kind).retain(|b| !a.balance.matches(b));
                 }
             }
-            "*remove_expired" => {
+            ActionType::RemoveExpired => {
                 for kind in kinds(kind) {
                     work.balances_mut(kind).retain(|b| !(a.balance.matches(b) && b.is_expired(at)));
                 }
             }
-            "*set_expiry" => {
+            ActionType::SetExpiry => {
                 let expiry =
                     resolve_expiry(a.balance.expiry_time.as_deref().unwrap_or(""), at).map_err(ActionError::Invalid)?;
                 for kind in kinds(kind) {
@@ -402,7 +465,7 @@ pub fn execute(
                     }
                 }
             }
-            "*reset_account" => {
+            ActionType::ResetAccount => {
                 for list in work.balance_map.values_mut() {
                     for b in list.iter_mut() {
                         b.value = Decimal::ZERO;
@@ -413,46 +476,45 @@ pub fn execute(
                     t.executed = false;
                 }
             }
-            "*enable_account" => work.disabled = false,
-            "*disable_account" => work.disabled = true,
-            "*allow_negative" => work.allow_negative = true,
-            "*deny_negative" => work.allow_negative = false,
-            "*reset_triggers" | "*set_recurrent" | "*unset_recurrent" => {
+            ActionType::EnableAccount => work.disabled = false,
+            ActionType::DisableAccount => work.disabled = true,
+            ActionType::AllowNegative => work.allow_negative = true,
+            ActionType::DenyNegative => work.allow_negative = false,
+            ActionType::ResetTriggers | ActionType::SetRecurrent | ActionType::UnsetRecurrent => {
                 for t in work.action_triggers.iter_mut().filter(|t| trigger_matches(a, t)) {
-                    match a.action_type.as_str() {
-                        "*reset_triggers" => t.executed = false,
-                        "*set_recurrent" => t.recurrent = true,
+                    match a.action_type {
+                        ActionType::ResetTriggers => t.executed = false,
+                        ActionType::SetRecurrent => t.recurrent = true,
                         _ => t.recurrent = false,
                     }
                 }
-                if a.action_type == "*reset_triggers" {
+                if a.action_type == ActionType::ResetTriggers {
                     dirty.extend(BalanceType::ALL);
                 }
             }
-            "*reset_counters" => work.unit_counters.clear(),
-            "*log" => effects.push(Effect::Log { account: Box::new(work.clone()) }),
-            "*cdrlog" => {} // the balance-changing actions of the group already queued theirs
+            ActionType::ResetCounters => work.unit_counters.clear(),
+            ActionType::Log => effects.push(Effect::Log { account: Box::new(work.clone()) }),
+            ActionType::Cdrlog => {} // the balance-changing actions of the group already queued theirs
             // Both are queued and made at least once, after the account is written: CGrateS's
             // synchronous form never holds a debit here.
-            "*http_post" | "*http_post_async" => {
+            ActionType::HttpPost | ActionType::HttpPostAsync => {
                 let url = http_post_url(&a.extra_parameters)?.to_owned();
                 effects.push(Effect::HttpPost { url, account: Box::new(work.clone()) });
             }
-            "*export" => {
+            ActionType::Export => {
                 let exporter_ids = export_ids(&a.extra_parameters)?;
                 effects.push(Effect::Export { exporter_ids, account: Box::new(work.clone()) });
             }
-            "*suspend_sim" => effects.push(Effect::SimStatus { active: false }),
-            "*resume_sim" => effects.push(Effect::SimStatus { active: true }),
-            "*set_fleet_data_limit" => {
+            ActionType::SuspendSim => effects.push(Effect::SimStatus { active: false }),
+            ActionType::ResumeSim => effects.push(Effect::SimStatus { active: true }),
+            ActionType::SetFleetDataLimit => {
                 let (fleet, megabytes) = parse_fleet_data_limit(&a.extra_parameters)?;
                 effects.push(Effect::SetFleetDataLimit { fleet, megabytes });
             }
-            other => return Err(ActionError::Unsupported(other.to_owned())),
         }
     }
     // `*cdrlog` asks for the CDRs; without it in the group they are not written.
-    if !actions.iter().any(|a| a.action_type == "*cdrlog") {
+    if !actions.iter().any(|a| a.action_type == ActionType::Cdrlog) {
         effects.retain(|e| !matches!(e, Effect::CdrLog { .. }));
     }
     *account = work;
@@ -463,7 +525,7 @@ pub fn execute(
 
 fn cdrlog(a: &Action, kind: BalanceType, units: Decimal) -> Effect {
     Effect::CdrLog {
-        action_type: a.action_type.clone(),
+        action_type: a.action_type,
         balance_id: a.balance.id.clone().unwrap_or_default(),
         balance_type: kind,
         value: units,
@@ -479,4 +541,31 @@ fn kinds(kind: Option<BalanceType>) -> Vec<BalanceType> {
 fn trigger_matches(a: &Action, t: &crate::trigger::ActionTrigger) -> bool {
     let group = a.extra_parameters.trim();
     (group.is_empty() || t.id == group) && a.balance.kind.is_none_or(|k| t.balance.kind == Some(k))
+}
+
+#[cfg(test)]
+mod action_type_tests {
+    use super::*;
+
+    #[test]
+    fn every_action_type_reads_back_from_its_cgrates_name() {
+        for t in ActionType::ALL {
+            assert_eq!(t.as_str().parse::<ActionType>(), Ok(*t));
+            let json = serde_json::to_string(t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.as_str()), "stored as CGrateS's name");
+            assert_eq!(serde_json::from_str::<ActionType>(&json).unwrap(), *t);
+        }
+    }
+
+    #[test]
+    fn an_unknown_action_type_is_refused_where_it_is_read() {
+        assert_eq!("*teleport".parse::<ActionType>(), Err(ActionError::Unsupported("*teleport".into())));
+        assert!("*TOPUP".parse::<ActionType>().is_err(), "names are case-sensitive, as CGrateS's");
+        let long = format!("*{}", "x".repeat(500));
+        match long.parse::<ActionType>() {
+            Err(ActionError::Unsupported(shown)) => assert!(shown.len() <= 40, "quoted input is bounded"),
+            other => panic!("{other:?}"),
+        }
+        assert!(serde_json::from_str::<Action>(r#"{"Identifier":"*teleport","Weight":1}"#).is_err());
+    }
 }

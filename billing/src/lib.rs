@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use account::Account;
-pub use action::{Action, ActionError, BalanceFilter, Effect};
+pub use action::{Action, ActionError, ActionType, BalanceFilter, Effect};
 pub use balance::{Balance, BalanceType};
 pub use debit::{Debit, DebitError, DebitMode, DebitRequest, Rate};
 pub use destinations::Destinations;
@@ -146,7 +146,7 @@ mod tests {
 
     fn topup(kind: BalanceType, id: &str, units: &str) -> Action {
         Action {
-            action_type: "*topup".into(),
+            action_type: ActionType::Topup,
             extra_parameters: String::new(),
             weight: d("10"),
             balance: BalanceFilter {
@@ -160,7 +160,7 @@ mod tests {
 
     fn simple(action_type: &str) -> Action {
         Action {
-            action_type: action_type.into(),
+            action_type: action_type.parse().unwrap(),
             extra_parameters: String::new(),
             weight: d("0"),
             balance: Default::default(),
@@ -224,14 +224,14 @@ mod tests {
     fn an_action_group_runs_all_or_nothing_in_weight_order() {
         let catalog = Catalog::default();
         let mut a = Account::new("t", "a");
-        let mut bad = topup(BalanceType::Data, "x", "1");
-        bad.action_type = "*teleport".into();
+        // Runs after the topup (weight 0 < 10) and fails: it names no data limit.
+        let bad = simple("*set_fleet_data_limit");
         let before = a.clone();
         assert!(run_actions(&mut a, &catalog, &[topup(BalanceType::Data, "x", "1"), bad], at(0), "e").is_err());
         assert_eq!(a, before);
         // Weight desc: the reset (weight 20) runs before the topup (weight 10).
         let mut reset = topup(BalanceType::Data, "x", "5");
-        reset.action_type = "*topup_reset".into();
+        reset.action_type = ActionType::TopupReset;
         reset.weight = d("20");
         run_actions(&mut a, &catalog, &[topup(BalanceType::Data, "x", "1"), reset], at(0), "e").unwrap();
         assert_eq!(value(&a, BalanceType::Data, "x"), d("6"));
@@ -243,7 +243,7 @@ mod tests {
         let mut a = Account::new("t", "a");
         run_actions(&mut a, &catalog, &[topup(BalanceType::Monetary, "cash", "1")], at(0), "e1").unwrap();
         let mut debit = topup(BalanceType::Monetary, "cash", "3");
-        debit.action_type = "*debit".into();
+        debit.action_type = ActionType::Debit;
         let refused = run_actions(&mut a, &catalog, std::slice::from_ref(&debit), at(1), "e2");
         assert_eq!(refused, Err(ActionError::Debit(DebitError::InsufficientCredit)));
         assert_eq!(value(&a, BalanceType::Monetary, "cash"), d("1"));
@@ -267,7 +267,7 @@ mod tests {
         assert_eq!(out.fired.len(), 1, "50 left ≤ 100: fired");
         assert_eq!(value(&a, BalanceType::Data, "data"), d("1050"));
         assert!(
-            matches!(&out.effects[..], [Effect::CdrLog { action_type, value, .. }] if action_type == "*topup" && *value == d("1000"))
+            matches!(&out.effects[..], [Effect::CdrLog { action_type, value, .. }] if *action_type == ActionType::Topup && *value == d("1000"))
         );
         let (_, out) = debit_usage(&mut a, &catalog, &data_usage("1000", 2), "u2").unwrap();
         assert!(out.fired.is_empty(), "executed: it stays quiet");
@@ -333,7 +333,7 @@ mod tests {
 
     fn with_extra(kind: &str, extra: &str) -> Action {
         Action {
-            action_type: kind.into(),
+            action_type: kind.parse().unwrap(),
             extra_parameters: extra.into(),
             weight: d("10"),
             balance: BalanceFilter::default(),

@@ -2,7 +2,7 @@
 //! appended as a `billing.*` event, and answered once the projection shows it.
 
 use chrono::Utc;
-use simledger_billing::{Action, ActionPlan, ActionTrigger, RateDef};
+use simledger_billing::{Action, ActionPlan, ActionTrigger, ActionType, RateDef};
 use simledger_eventlog::catalog::{
     BillingAccountSet, BillingAccountTriggersAdded, BillingActionPlanSet, BillingActionsApplied, BillingActionsDefined,
     BillingDestinationSet, BillingRateSet, BillingRemovable, BillingRemoved, BillingTriggersDefined,
@@ -94,7 +94,7 @@ impl Commands {
 
     /// `*http_post` URLs are called for the tenant: the destination policy applies.
     async fn check_http_posts(&self, actions: &[Action]) -> Result<()> {
-        for a in actions.iter().filter(|a| a.action_type.starts_with("*http_post")) {
+        for a in actions.iter().filter(|a| matches!(a.action_type, ActionType::HttpPost | ActionType::HttpPostAsync)) {
             if let Err(e) = self.destinations.check(a.extra_parameters.trim()).await {
                 return Err(CommandError::Refused(format!("SERVER_ERROR: *http_post URL {e}")));
             }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use common::{start, ACCOUNT};
 use rust_decimal::Decimal;
-use simledger_billing::{Action, ActionTrigger, BalanceFilter, BalanceType, ThresholdType};
+use simledger_billing::{Action, ActionTrigger, ActionType, BalanceFilter, BalanceType, ThresholdType};
 use simledger_commands::AccountSettings;
 use simledger_core::protocol::*;
 use simledger_eventlog::catalog::SimStatus;
@@ -23,7 +23,7 @@ async fn a_prepaid_sim_is_cut_off_when_its_data_balance_runs_out_mid_session() {
     let sim = core.sim(1, &["310240000000031"], SimStatus::Active).await;
     let c = &core.commands;
     let suspend = Action {
-        action_type: "*suspend_sim".into(),
+        action_type: ActionType::SuspendSim,
         extra_parameters: String::new(),
         weight: Decimal::from(10),
         balance: BalanceFilter::default(),
@@ -50,7 +50,7 @@ async fn a_prepaid_sim_is_cut_off_when_its_data_balance_runs_out_mid_session() {
     let settings = AccountSettings { action_trigger_ids: vec!["EMPTY".into()], ..Default::default() };
     c.billing_set_account(ACCOUNT, &sim, settings).await.unwrap();
     let one_mb = Action {
-        action_type: "*topup".into(),
+        action_type: ActionType::Topup,
         extra_parameters: String::new(),
         weight: Decimal::from(10),
         balance: BalanceFilter {
@@ -125,7 +125,7 @@ async fn a_min_balance_trigger_lowers_the_data_limit_of_the_sims_fleet() {
     let sim = core.sim(1, &["310240000000041"], SimStatus::Active).await;
     let c = &core.commands;
     let action = |kind: &str, extra: &str, balance: BalanceFilter| Action {
-        action_type: kind.into(),
+        action_type: kind.parse().unwrap(),
         extra_parameters: extra.into(),
         weight: Decimal::from(10),
         balance,

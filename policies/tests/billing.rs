@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use rust_decimal::Decimal;
-use simledger_billing::{Action, BalanceFilter, BalanceType};
+use simledger_billing::{Action, ActionType, BalanceFilter, BalanceType};
 use simledger_eventlog::catalog::*;
 use simledger_eventlog::checkpoint;
 use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent};
@@ -44,7 +44,7 @@ async fn a_live_worker_sees_an_account_another_writer_changed_at_its_own_positio
     let log = EventLog::new(db.pool().await);
     let worker = simledger_projections::spawn(log.clone(), NAME, Billing::new(log.clone()));
     let topup = Action {
-        action_type: "*topup".into(),
+        action_type: ActionType::Topup,
         extra_parameters: String::new(),
         weight: Decimal::from(10),
         balance: BalanceFilter {
@@ -114,7 +114,7 @@ fn suspend() -> Event {
         tenant: TENANT.into(),
         account: SIM.into(),
         actions: vec![Action {
-            action_type: "*suspend_sim".into(),
+            action_type: ActionType::SuspendSim,
             extra_parameters: String::new(),
             weight: Decimal::from(10),
             balance: BalanceFilter::default(),

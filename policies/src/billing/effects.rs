@@ -74,7 +74,7 @@ pub(super) async fn derive_effects(
                 let origin_id = derived_id(e.event_id, &format!("cdrlog:{n}")).to_string();
                 let cdr = Event::CdrReceived(ExternalCdr {
                     cgrid: simledger_projections::cdrs::cgrid(&origin_id, "billing"),
-                    run_id: action_type.clone(),
+                    run_id: action_type.to_string(),
                     origin_host: "billing".into(),
                     source: simledger_projections::cdrs::CDRLOG_SOURCE.into(),
                     origin_id: origin_id.clone(),

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use simledger_billing::{Action, BalanceFilter, BalanceType};
+use simledger_billing::{Action, ActionType, BalanceFilter, BalanceType};
 use simledger_commands::AccountSettings;
 use simledger_eventlog::catalog::BillingRemovable;
 use simledger_policies::billing::read;
@@ -102,25 +102,25 @@ pub async fn change_balance(call: &Call, p: &RawValue, method: &str) -> Result<R
     let value = args.value.or(args.balance.value).map(|v| v.0).unwrap_or_default();
     let (action_type, value) = match method {
         // CGrateS passes SetBalance's value through math.Abs: a negative value cannot be set.
-        "SetBalance" => ("*set_balance", value.abs()),
-        "AddBalance" if args.overwrite => ("*topup_reset", value),
-        "AddBalance" => ("*topup", value),
-        "RemoveBalances" => ("*remove_balance", value),
-        _ => ("*debit", value),
+        "SetBalance" => (ActionType::SetBalance, value.abs()),
+        "AddBalance" if args.overwrite => (ActionType::TopupReset, value),
+        "AddBalance" => (ActionType::Topup, value),
+        "RemoveBalances" => (ActionType::RemoveBalance, value),
+        _ => (ActionType::Debit, value),
     };
     if value < Decimal::ZERO {
         return Err(RpcError::server(format!("{method} takes a non-negative Value, not {value}")));
     }
     let tenant = call.tenant(Some(&args.tenant))?;
     let mut actions = vec![Action {
-        action_type: action_type.into(),
+        action_type,
         extra_parameters: String::new(),
         weight: Decimal::from(10),
         balance: args.filter(kind, value),
     }];
     if args.cdrlog {
         actions.push(Action {
-            action_type: "*cdrlog".into(),
+            action_type: ActionType::Cdrlog,
             extra_parameters: String::new(),
             weight: Decimal::ZERO,
             balance: BalanceFilter::default(),

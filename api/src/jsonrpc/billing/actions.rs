@@ -28,7 +28,7 @@ pub async fn get_actions(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
             let b = &a.balance;
             let joined = |set: Option<Vec<String>>| set.map(|s| s.join(";")).unwrap_or_default();
             serde_json::json!({
-                "Identifier": a.action_type,
+                "Identifier": a.action_type.as_str(),
                 "BalanceId": b.id.clone().unwrap_or_default(),
                 "BalanceUuid": b.uuid.clone().unwrap_or_default(),
                 "BalanceType": b.kind.map(|k| k.as_str().to_owned()).unwrap_or_default(),
@@ -100,7 +100,7 @@ impl TpAction {
         let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         let kind = if self.balance_type.is_empty() { None } else { Some(balance_type(&self.balance_type)?) };
         Ok(Action {
-            action_type: self.identifier.clone(),
+            action_type: self.identifier.parse().map_err(RpcError::server)?,
             extra_parameters: self.extra_parameters.clone(),
             weight: self.weight.unwrap_or_default().0,
             balance: BalanceFilter {
