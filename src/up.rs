@@ -231,7 +231,11 @@ async fn declare_exporters(
         let database = simledger_services::postgres::database_name(&config.database_url)?;
         let dir = config.data_dir().absolute()?.join("exports").join(database);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut e = simledger_exporters::cdr_export::Exporter::new("cdrs_csv", "*file_csv", dir.display().to_string());
+        let mut e = simledger_exporters::cdr_export::Exporter::new(
+            "cdrs_csv",
+            simledger_exporters::cdr_export::ExporterKind::FileCsv,
+            dir.display().to_string(),
+        );
         e.schedule = Some("*every:5m".into());
         e.declared = true;
         declared.push((account.to_owned(), e));

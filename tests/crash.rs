@@ -179,7 +179,11 @@ async fn cdr_exports_killed_mid_run_still_export_every_cdr_exactly_once() {
     let account = "AC00000000000000000000000000000042";
     let dir = std::env::temp_dir().join(format!("simledger-crash-export-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    let exporter = simledger_exporters::cdr_export::Exporter::new("crash", "*file_csv", dir.display().to_string());
+    let exporter = simledger_exporters::cdr_export::Exporter::new(
+        "crash",
+        simledger_exporters::cdr_export::ExporterKind::FileCsv,
+        dir.display().to_string(),
+    );
     simledger_exporters::cdr_export::create(log.pool(), account, &exporter).await.unwrap();
     let export = || {
         let mut c = common::simledger();
@@ -300,7 +304,11 @@ async fn account_exports_killed_mid_batch_still_write_every_document_once() {
     let tenant = "cgrates.org";
     let dir = std::env::temp_dir().join(format!("simledger-crash-account-export-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    let exporter = simledger_exporters::cdr_export::Exporter::new("acc", "*file_csv", dir.display().to_string());
+    let exporter = simledger_exporters::cdr_export::Exporter::new(
+        "acc",
+        simledger_exporters::cdr_export::ExporterKind::FileCsv,
+        dir.display().to_string(),
+    );
     simledger_exporters::cdr_export::create(log.pool(), tenant, &exporter).await.unwrap();
     let exports: Vec<NewEvent> = (0..1500)
         .map(|n| {

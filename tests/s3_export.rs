@@ -47,7 +47,8 @@ fn export(s3: &Moto, db: &TestDatabase, exporter: &str) -> Command {
 
 /// An exporter the operator declared: it writes with the process's own credentials.
 fn exporter(id: &str, path: &str) -> simledger_exporters::cdr_export::Exporter {
-    let mut e = simledger_exporters::cdr_export::Exporter::new(id, "*s3_csv", path);
+    let mut e =
+        simledger_exporters::cdr_export::Exporter::new(id, simledger_exporters::cdr_export::ExporterKind::S3Csv, path);
     e.declared = true;
     e
 }
@@ -171,7 +172,7 @@ async fn a_tenants_exporter_writes_with_the_credentials_of_its_grant_and_nowhere
     let last = log.append(events, ExpectedVersion::Any).await.unwrap().last().unwrap().position;
     assert!(cdrs.reached(last).await);
     // Alice's own exporter, confined by her grant, writes through her credentials.
-    let mut mine = cdr_export::Exporter::new("mine", "*s3_csv", "s3://granted/alice/daily");
+    let mut mine = cdr_export::Exporter::new("mine", cdr_export::ExporterKind::S3Csv, "s3://granted/alice/daily");
     grants.confine(alice, &mut mine).unwrap();
     cdr_export::create(log.pool(), alice, &mine).await.unwrap();
     let report = cdr_export::run(log.pool(), log.shard(), alice, "mine").await.unwrap();
@@ -181,12 +182,12 @@ async fn a_tenants_exporter_writes_with_the_credentials_of_its_grant_and_nowhere
     assert_eq!(written.len(), 1, "{written:?}");
     // Bob has no grant: an exporter of his that reached the table anyway (an older release,
     // a hand edit) writes nothing, with no credentials to write with.
-    let theirs = cdr_export::Exporter::new("theirs", "*s3_csv", "s3://other/bob");
+    let theirs = cdr_export::Exporter::new("theirs", cdr_export::ExporterKind::S3Csv, "s3://other/bob");
     cdr_export::create(log.pool(), bob, &theirs).await.unwrap();
     let refused = cdr_export::run(log.pool(), log.shard(), bob, "theirs").await;
     assert!(matches!(refused, Err(ExportError::Invalid(ref m)) if m.contains("granted")), "{refused:?}");
     // Nor does alice's grant reach another bucket.
-    let stray = cdr_export::Exporter::new("stray", "*s3_csv", "s3://other/alice");
+    let stray = cdr_export::Exporter::new("stray", cdr_export::ExporterKind::S3Csv, "s3://other/alice");
     cdr_export::create(log.pool(), alice, &stray).await.unwrap();
     assert!(cdr_export::run(log.pool(), log.shard(), alice, "stray").await.is_err());
     assert!(store(&s3, "other").list(None).collect::<Vec<_>>().await.is_empty(), "nothing in the other bucket");

@@ -76,7 +76,11 @@ pub async fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
     eprintln!("export to a CSV file…");
     let dir = std::env::temp_dir().join(format!("simledger-bench-export-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
-    let exporter = simledger_exporters::cdr_export::Exporter::new("bench", "*file_csv", dir.display().to_string());
+    let exporter = simledger_exporters::cdr_export::Exporter::new(
+        "bench",
+        simledger_exporters::cdr_export::ExporterKind::FileCsv,
+        dir.display().to_string(),
+    );
     simledger_exporters::cdr_export::create(&pool, TENANT, &exporter).await?;
     let started = Instant::now();
     let report = simledger_exporters::cdr_export::run(&pool, shard, TENANT, "bench").await?;
@@ -92,7 +96,7 @@ pub async fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
             eprintln!("export to {location}…");
             let s3 = simledger_exporters::cdr_export::Exporter {
                 id: "bench-s3".into(),
-                kind: "*s3_csv".into(),
+                kind: simledger_exporters::cdr_export::ExporterKind::S3Csv,
                 export_path: location.clone(),
                 ..exporter
             };

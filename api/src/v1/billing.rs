@@ -49,7 +49,7 @@ impl From<simledger_exporters::cdr_export::Exporter> for ExporterResource {
     fn from(e: simledger_exporters::cdr_export::Exporter) -> Self {
         Self {
             id: e.id,
-            kind: e.kind,
+            kind: e.kind.to_string(),
             export_path: e.export_path,
             filters: e.filters,
             fields: e.fields,
@@ -130,7 +130,10 @@ async fn create_exporter(
         schedule: p.schedule,
         ..simledger_exporters::cdr_export::Exporter::new(
             p.id.ok_or_else(|| ApiError::missing("Id", true))?,
-            p.r#type.unwrap_or_else(|| "*file_csv".into()),
+            match p.r#type.as_deref() {
+                None | Some("") => simledger_exporters::cdr_export::ExporterKind::FileCsv,
+                Some(kind) => kind.parse().map_err(export_error)?,
+            },
             p.export_path.ok_or_else(|| ApiError::missing("ExportPath", true))?,
         )
     };

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::template::FieldTemplate;
-use super::{ExportError, Exporter};
+use super::{ExportError, Exporter, ExporterKind};
 
 /// CGrateS's `ees` section.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -25,7 +25,7 @@ pub struct EesConfig {
 pub struct ExporterConfig {
     pub id: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ExporterKind,
     #[serde(default)]
     pub export_path: String,
     #[serde(default)]
@@ -91,7 +91,7 @@ impl ExporterConfig {
             .or_else(|| default_tenant.map(str::to_owned))
             .ok_or_else(|| invalid("no tenant: set `tenant`, or general.default_tenant".into()))?;
         let mut export_path = self.export_path.clone();
-        if self.kind.starts_with("*s3_") {
+        if self.kind.is_s3() {
             if let Some(bucket) = text("s3BucketID")? {
                 let folder = text("s3FolderPath")?.unwrap_or_default();
                 export_path = format!("s3://{bucket}/{}", folder.trim_matches('/'));
@@ -104,7 +104,7 @@ impl ExporterConfig {
         };
         let exporter = Exporter {
             id: self.id.clone(),
-            kind: self.kind.clone(),
+            kind: self.kind,
             export_path,
             filters: self.filters.clone(),
             fields: self.fields.clone(),
@@ -124,7 +124,7 @@ impl ExporterConfig {
         opts.insert("csvHeader".into(), serde_json::Value::Bool(e.header));
         Self {
             id: e.id.clone(),
-            kind: e.kind.clone(),
+            kind: e.kind,
             export_path: e.export_path.clone(),
             filters: e.filters.clone(),
             fields: e.fields.clone(),

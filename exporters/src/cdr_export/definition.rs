@@ -21,15 +21,78 @@ pub(super) enum Store {
     S3,
 }
 
-pub const KINDS: &[&str] = &["*file_csv", "*file_json", "*s3_csv", "*s3_json_map"];
+/// An exporter's type, by CGrateS's names: where it writes, and in which format. Parsed once
+/// where a definition enters (the `ees` configuration, the REST API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExporterKind {
+    FileCsv,
+    FileJson,
+    S3Csv,
+    S3JsonMap,
+}
 
-pub(super) fn kind(kind: &str) -> Result<(Store, Format), ExportError> {
-    match kind {
-        "*file_csv" => Ok((Store::File, Format::Csv)),
-        "*file_json" => Ok((Store::File, Format::JsonLines)),
-        "*s3_csv" => Ok((Store::S3, Format::Csv)),
-        "*s3_json_map" => Ok((Store::S3, Format::JsonLines)),
-        other => Err(ExportError::Invalid(format!("unsupported type {other:?} (supported: {})", KINDS.join(", ")))),
+impl ExporterKind {
+    pub const ALL: [ExporterKind; 4] = [Self::FileCsv, Self::FileJson, Self::S3Csv, Self::S3JsonMap];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FileCsv => "*file_csv",
+            Self::FileJson => "*file_json",
+            Self::S3Csv => "*s3_csv",
+            Self::S3JsonMap => "*s3_json_map",
+        }
+    }
+
+    pub(super) fn store(self) -> Store {
+        match self {
+            Self::FileCsv | Self::FileJson => Store::File,
+            Self::S3Csv | Self::S3JsonMap => Store::S3,
+        }
+    }
+
+    pub(super) fn format(self) -> Format {
+        match self {
+            Self::FileCsv | Self::S3Csv => Format::Csv,
+            Self::FileJson | Self::S3JsonMap => Format::JsonLines,
+        }
+    }
+
+    pub fn is_s3(self) -> bool {
+        self.store() == Store::S3
+    }
+}
+
+impl std::fmt::Display for ExporterKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ExporterKind {
+    type Err = ExportError;
+
+    fn from_str(s: &str) -> Result<Self, ExportError> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            let supported: Vec<&str> = Self::ALL.iter().map(|k| k.as_str()).collect();
+            ExportError::Invalid(format!(
+                "unsupported type {:?} (supported: {})",
+                simledger_ids::shown(s),
+                supported.join(", ")
+            ))
+        })
+    }
+}
+
+impl serde::Serialize for ExporterKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ExporterKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -44,7 +107,7 @@ pub(super) struct Compiled {
 }
 
 pub(super) fn compile(e: &Exporter) -> Result<Compiled, ExportError> {
-    let (store, format) = kind(&e.kind)?;
+    let (store, format) = (e.kind.store(), e.kind.format());
     let filters = e.filters.iter().map(|f| Filter::parse(f)).collect::<Result<_, _>>().map_err(ExportError::Invalid)?;
     let fields: Vec<CompiledField> =
         e.fields.iter().map(CompiledField::compile).collect::<Result<_, _>>().map_err(ExportError::Invalid)?;
@@ -123,4 +186,20 @@ pub fn check(e: &Exporter) -> Result<(), ExportError> {
 pub(super) fn next_run(e: &Exporter) -> Option<chrono::DateTime<chrono::Utc>> {
     let schedule = Schedule::parse(e.schedule.as_deref()?).ok()?;
     Some(schedule.next(chrono::Utc::now()))
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::ExporterKind;
+
+    #[test]
+    fn exporter_kinds_read_back_from_their_names_and_unknown_ones_are_refused() {
+        for k in ExporterKind::ALL {
+            assert_eq!(k.as_str().parse::<ExporterKind>().unwrap(), k);
+            assert_eq!(serde_json::to_value(k).unwrap(), serde_json::json!(k.as_str()));
+        }
+        let refused = "*kafka_json_map".parse::<ExporterKind>().unwrap_err().to_string();
+        assert!(refused.contains("unsupported type") && refused.contains("*s3_json_map"), "{refused}");
+        assert!(serde_json::from_str::<ExporterKind>("\"*file_xml\"").is_err());
+    }
 }

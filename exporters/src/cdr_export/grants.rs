@@ -123,6 +123,7 @@ impl ExportGrants {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cdr_export::ExporterKind;
 
     fn root() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("simledger-grants-{}", uuid::Uuid::new_v4().simple()));
@@ -148,14 +149,14 @@ mod tests {
             "link/deeper",
             base.join("tenants/ACb").to_str().unwrap(),
         ] {
-            let mut e = Exporter::new("x", "*file_csv", path);
+            let mut e = Exporter::new("x", ExporterKind::FileCsv, path);
             assert!(grants.confine("ACa", &mut e).is_err(), "{path} was let through");
         }
         assert!(std::fs::read_dir(&outside).unwrap().next().is_none(), "nothing was created outside");
-        let mut ok = Exporter::new("x", "*file_csv", "daily/sms");
+        let mut ok = Exporter::new("x", ExporterKind::FileCsv, "daily/sms");
         grants.confine("ACa", &mut ok).unwrap();
         assert!(Path::new(&ok.export_path).starts_with(tenant_root.canonicalize().unwrap()));
-        let mut inside = Exporter::new("x", "*file_csv", tenant_root.join("abs").to_str().unwrap());
+        let mut inside = Exporter::new("x", ExporterKind::FileCsv, tenant_root.join("abs").to_str().unwrap());
         assert!(grants.confine("ACa", &mut inside).is_ok());
         std::fs::remove_dir_all(&base).unwrap();
     }
@@ -163,7 +164,9 @@ mod tests {
     #[test]
     fn s3_locations_need_the_operators_grant() {
         let grants = ExportGrants::new(root()).allow_s3("ACa", "s3://cdrs/ACa", super::S3Credentials::Process).unwrap();
-        let ok = |path: &str, tenant: &str| grants.confine(tenant, &mut Exporter::new("x", "*s3_csv", path)).is_ok();
+        let ok = |path: &str, tenant: &str| {
+            grants.confine(tenant, &mut Exporter::new("x", ExporterKind::S3Csv, path)).is_ok()
+        };
         assert!(ok("s3://cdrs/ACa", "ACa"));
         assert!(ok("s3://cdrs/ACa/daily", "ACa"));
         assert!(!ok("s3://cdrs/ACab", "ACa"), "a prefix is a folder, not a string prefix");

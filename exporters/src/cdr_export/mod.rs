@@ -60,7 +60,7 @@ pub enum ExportError {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Exporter {
     pub id: String,
-    pub kind: String,
+    pub kind: ExporterKind,
     pub export_path: String,
     pub filters: Vec<String>,
     pub fields: Vec<FieldTemplate>,
@@ -75,10 +75,10 @@ pub struct Exporter {
 
 impl Exporter {
     /// A `*file_csv` exporter with the defaults: every field, a header row, comma-separated.
-    pub fn new(id: impl Into<String>, kind: impl Into<String>, export_path: impl Into<String>) -> Self {
+    pub fn new(id: impl Into<String>, kind: ExporterKind, export_path: impl Into<String>) -> Self {
         Self {
             id: id.into(),
-            kind: kind.into(),
+            kind,
             export_path: export_path.into(),
             filters: Vec::new(),
             fields: Vec::new(),

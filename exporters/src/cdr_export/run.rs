@@ -122,7 +122,7 @@ pub async fn run_with(
 ) -> Result<RunReport, ExportError> {
     let held = hold(pool, tenant, id).await?;
     let exporter = get(pool, tenant, id).await?;
-    if kind(&exporter.kind)?.0 == Store::File {
+    if exporter.kind.store() == Store::File {
         remove_stale_temporaries(&exporter);
     }
     let mut total = RunReport::default();

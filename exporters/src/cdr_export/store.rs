@@ -54,7 +54,7 @@ pub(super) async fn store(pool: &PgPool, tenant: &str, e: &Exporter, on_conflict
     let done = sqlx::query(&sql)
         .bind(&e.id)
         .bind(tenant)
-        .bind(&e.kind)
+        .bind(e.kind.as_str())
         .bind(&e.export_path)
         .bind(&e.filters)
         .bind(sqlx::types::Json(&e.fields))
@@ -71,10 +71,12 @@ pub(super) async fn store(pool: &PgPool, tenant: &str, e: &Exporter, on_conflict
 pub(super) const EXPORTER_COLUMNS: &str =
     "exporter_id, kind, export_path, filters, fields, field_separator, header, schedule, declared, last_exported_order_id";
 
-pub(super) fn exporter_from_row(r: &sqlx::postgres::PgRow) -> Exporter {
-    Exporter {
+/// A stored definition; its kind was checked when it was stored, so one that no longer parses
+/// is reported rather than guessed at.
+pub(super) fn exporter_from_row(r: &sqlx::postgres::PgRow) -> Result<Exporter, ExportError> {
+    Ok(Exporter {
         id: r.get(0),
-        kind: r.get(1),
+        kind: r.get::<String, _>(1).parse()?,
         export_path: r.get(2),
         filters: r.get(3),
         fields: r.get::<sqlx::types::Json<Vec<FieldTemplate>>, _>(4).0,
@@ -83,7 +85,7 @@ pub(super) fn exporter_from_row(r: &sqlx::postgres::PgRow) -> Exporter {
         schedule: r.get(7),
         declared: r.get(8),
         last_exported_order_id: r.get(9),
-    }
+    })
 }
 
 pub async fn list(pool: &PgPool, tenant: &str) -> Result<Vec<Exporter>, ExportError> {
@@ -92,7 +94,7 @@ pub async fn list(pool: &PgPool, tenant: &str) -> Result<Vec<Exporter>, ExportEr
             .bind(tenant)
             .fetch_all(pool)
             .await?;
-    Ok(rows.iter().map(exporter_from_row).collect())
+    rows.iter().map(exporter_from_row).collect()
 }
 
 pub async fn get(pool: &PgPool, tenant: &str, id: &str) -> Result<Exporter, ExportError> {
@@ -103,7 +105,7 @@ pub async fn get(pool: &PgPool, tenant: &str, id: &str) -> Result<Exporter, Expo
             .fetch_optional(pool)
             .await?
             .ok_or_else(|| ExportError::NotFound(id.to_owned()))?;
-    Ok(exporter_from_row(&row))
+    exporter_from_row(&row)
 }
 
 /// Plans a run: a pending range left by an interrupted run, or the next one. `None`: nothing to do.
@@ -123,7 +125,7 @@ pub(super) async fn plan(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| ExportError::NotFound(id.to_owned()))?;
-    let exporter = exporter_from_row(&row);
+    let exporter = exporter_from_row(&row)?;
     if let (Some(first), Some(last)) = (row.get::<Option<i64>, _>(10), row.get::<Option<i64>, _>(11)) {
         return Ok(Some((exporter, first, last)));
     }
