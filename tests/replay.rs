@@ -68,6 +68,17 @@ async fn billing_set_up(log: &EventLog, tenant: &str) {
         }),
     )
     .await;
+    // Staged under a tariff plan, not loaded: the staging table is billing's and replays too.
+    append(
+        log,
+        Event::BillingTpDestinationStaged(BillingTpDestinationStaged {
+            tenant: tenant.clone(),
+            tpid: "TP_NEXT".into(),
+            id: "FR".into(),
+            prefixes: vec!["208".into()],
+        }),
+    )
+    .await;
     let rate = RateDef {
         id: "RT_UK".into(),
         tor: "*data".into(),

@@ -118,7 +118,11 @@ async fn a_customer_cannot_rewrite_an_exporter_the_operator_declared() {
     let app = spawn_app().await;
     let dir = std::env::temp_dir().join(format!("simledger-declared-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut declared = simledger_exporters::cdr_export::Exporter::new("billing", "*file_csv", dir.to_str().unwrap());
+    let mut declared = simledger_exporters::cdr_export::Exporter::new(
+        "billing",
+        simledger_exporters::cdr_export::ExporterKind::FileCsv,
+        dir.to_str().unwrap(),
+    );
     declared.declared = true;
     simledger_exporters::cdr_export::upsert(app.log.pool(), &app.alice.sid, &declared).await.unwrap();
     let reply = rpc_as(
@@ -409,4 +413,33 @@ async fn tenant_a_cannot_set_tenant_b_fleet_data_limit() {
     // Bob still changes his own fleet.
     let own = app.post(&app.bob, &format!("/v1/Fleets/{bobs_fleet}"), &[("DataLimit", "500")]).await;
     assert_eq!((own.status, own.body["data_limit"].as_i64()), (200, Some(500)), "{:?}", own.body);
+}
+
+#[tokio::test]
+async fn a_tariff_plan_staged_by_one_tenant_is_neither_seen_nor_loaded_by_another() {
+    let app = spawn_app().await;
+    let staged =
+        rpc_as(&app, &app.bob, "APIerSv2.SetTPDestination", json!({"TPid": "TP1", "ID": "D", "Prefixes": ["44"]}))
+            .await;
+    assert_eq!(staged["result"], "OK", "{staged}");
+    // Alice names bob's plan: hers holds nothing, and nothing of bob's becomes hers.
+    let head = app.log.head().await.unwrap();
+    let load = rpc_as(&app, &app.alice, "APIerSv1.LoadTariffPlanFromStorDb", json!({"TPid": "TP1"})).await;
+    assert_eq!(load["error"], "NOT_FOUND", "{load}");
+    assert_eq!(app.log.head().await.unwrap(), head, "a refused load appends nothing");
+    // A hostile prefix is refused at staging, before anything is logged.
+    let bad =
+        rpc_as(&app, &app.alice, "APIerSv2.SetTPDestination", json!({"TPid": "TP1", "ID": "D", "Prefixes": ["4'4"]}))
+            .await;
+    assert!(bad["error"].as_str().is_some_and(|e| e.contains("prefix")), "{bad}");
+    assert_eq!(app.log.head().await.unwrap(), head);
+    // Bob's plan still loads, into bob's destinations only.
+    let load = rpc_as(&app, &app.bob, "APIerSv1.LoadTariffPlanFromStorDb", json!({"TPid": "TP1"})).await;
+    assert_eq!(load["result"], "OK", "{load}");
+    let tenants: Vec<String> =
+        sqlx::query_scalar("SELECT tenant FROM billing_catalog WHERE kind = 'destination' AND id = 'D'")
+            .fetch_all(app.log.pool())
+            .await
+            .unwrap();
+    assert_eq!(tenants, vec![app.bob.sid.to_string()]);
 }

@@ -5,7 +5,8 @@ use chrono::Utc;
 use simledger_billing::{Action, ActionPlan, ActionTrigger, ActionType, RateDef};
 use simledger_eventlog::catalog::{
     BillingAccountSet, BillingAccountTriggersAdded, BillingActionPlanSet, BillingActionsApplied, BillingActionsDefined,
-    BillingDestinationSet, BillingRateSet, BillingRemovable, BillingRemoved, BillingTriggersDefined,
+    BillingDestinationSet, BillingRateSet, BillingRemovable, BillingRemoved, BillingTpDestinationStaged,
+    BillingTriggersDefined,
 };
 use simledger_eventlog::{Event, ExpectedVersion, Metadata, NewEvent};
 use simledger_policies::billing::read;
@@ -25,9 +26,18 @@ pub struct AccountSettings {
 
 impl Commands {
     async fn billing_commit(&self, tenant: &str, event: Event) -> Result<()> {
+        self.billing_commit_all(tenant, vec![event]).await
+    }
+
+    /// Appends `events` in one request (all or none) and answers once billing has applied them.
+    async fn billing_commit_all(&self, tenant: &str, events: Vec<Event>) -> Result<()> {
         let meta = Metadata::from_source("billing-api").with_account(tenant.to_owned());
-        let e = NewEvent::new(uuid::Uuid::now_v7(), format!("billing-{tenant}"), &event, &meta)?;
-        let appended = self.log.append(vec![e], ExpectedVersion::Any).await?;
+        let stream = format!("billing-{tenant}");
+        let events = events
+            .iter()
+            .map(|event| NewEvent::new(uuid::Uuid::now_v7(), stream.clone(), event, &meta))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let appended = self.log.append(events, ExpectedVersion::Any).await?;
         let position = appended.last().map(|a| a.position).unwrap_or(0);
         self.visible_in(&self.billing, position).await
     }
@@ -248,21 +258,7 @@ impl Commands {
         prefixes: Vec<String>,
         overwrite: bool,
     ) -> Result<()> {
-        let mut missing = Vec::new();
-        if id.is_empty() {
-            missing.push("Id");
-        }
-        if prefixes.is_empty() {
-            missing.push("Prefixes");
-        }
-        if !missing.is_empty() {
-            return Err(CommandError::Missing(missing));
-        }
-        if let Some(bad) =
-            prefixes.iter().find(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+'))
-        {
-            return Err(CommandError::invalid("Prefixes", format!("{bad:?} is not a number prefix")));
-        }
+        check_destination(id, &prefixes)?;
         if !overwrite && read::catalog(self.log.pool(), tenant).await?.destinations.prefixes(id).is_some() {
             return Err(CommandError::Duplicate(format!("destination {id} exists")));
         }
@@ -272,6 +268,47 @@ impl Commands {
             prefixes,
         });
         self.billing_commit(tenant, event).await
+    }
+
+    /// `APIerSv1.SetTPDestination`: stages a destination under a tariff plan ID; it is not
+    /// live until the plan is loaded.
+    pub async fn billing_stage_destination(
+        &self,
+        tenant: &str,
+        tpid: &str,
+        id: &str,
+        prefixes: Vec<String>,
+    ) -> Result<()> {
+        if tpid.is_empty() {
+            return Err(CommandError::Missing(vec!["TPid"]));
+        }
+        check_destination(id, &prefixes)?;
+        let event = Event::BillingTpDestinationStaged(BillingTpDestinationStaged {
+            tenant: tenant.to_owned(),
+            tpid: tpid.to_owned(),
+            id: id.to_owned(),
+            prefixes,
+        });
+        self.billing_commit(tenant, event).await
+    }
+
+    /// `APIerSv1.LoadTariffPlanFromStorDb`: makes a plan's staged destinations live, all in one
+    /// append (a `billing.destination_set` each, overwriting), so a load is all or nothing.
+    pub async fn billing_load_tariff_plan(&self, tenant: &str, tpid: &str) -> Result<()> {
+        if tpid.is_empty() {
+            return Err(CommandError::Missing(vec!["TPid"]));
+        }
+        let staged = read::staged_destinations(self.log.pool(), tenant, tpid).await?;
+        if staged.is_empty() {
+            return Err(CommandError::NotFound { what: "TariffPlan", id: tpid.to_owned() });
+        }
+        let events = staged
+            .into_iter()
+            .map(|(id, prefixes)| {
+                Event::BillingDestinationSet(BillingDestinationSet { tenant: tenant.to_owned(), id, prefixes })
+            })
+            .collect();
+        self.billing_commit_all(tenant, events).await
     }
 
     /// `POST /v1/Billing/Rates`: the destination must exist (or be `*any`); an existing ID is
@@ -329,4 +366,24 @@ fn check_trigger_groups(catalog: &simledger_billing::Catalog, groups: &[String])
         Some(missing) => Err(CommandError::NotFound { what: "ActionTrigger", id: missing.clone() }),
         None => Ok(()),
     }
+}
+
+/// A destination's ID and prefixes, as `SetDestination` and `SetTPDestination` take them.
+fn check_destination(id: &str, prefixes: &[String]) -> Result<()> {
+    let mut missing = Vec::new();
+    if id.is_empty() {
+        missing.push("Id");
+    }
+    if prefixes.is_empty() {
+        missing.push("Prefixes");
+    }
+    if !missing.is_empty() {
+        return Err(CommandError::Missing(missing));
+    }
+    if let Some(bad) =
+        prefixes.iter().find(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+'))
+    {
+        return Err(CommandError::invalid("Prefixes", format!("{bad:?} is not a number prefix")));
+    }
+    Ok(())
 }

@@ -95,6 +95,7 @@ catalog! {
     BillingTriggersDefined(BillingTriggersDefined) = "billing.triggers_defined",
     BillingAccountTriggersAdded(BillingAccountTriggersAdded) = "billing.account_triggers_added",
     BillingDestinationSet(BillingDestinationSet) = "billing.destination_set",
+    BillingTpDestinationStaged(BillingTpDestinationStaged) = "billing.tp_destination_staged",
     BillingActionPlanSet(BillingActionPlanSet) = "billing.action_plan_set",
     BillingRateSet(BillingRateSet) = "billing.rate_set",
     BillingRemoved(BillingRemoved) = "billing.removed",
@@ -159,6 +160,7 @@ impl Event {
             BillingTriggersDefined(e) => &e.tenant,
             BillingAccountTriggersAdded(e) => &e.tenant,
             BillingDestinationSet(e) => &e.tenant,
+            BillingTpDestinationStaged(e) => &e.tenant,
             BillingActionPlanSet(e) => &e.tenant,
             BillingRateSet(e) => &e.tenant,
             BillingRemoved(e) => &e.tenant,
@@ -901,6 +903,16 @@ pub struct BillingAccountTriggersAdded {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BillingDestinationSet {
     pub tenant: String,
+    pub id: String,
+    pub prefixes: Vec<String>,
+}
+
+/// `APIerSv1.SetTPDestination`: a destination staged under a tariff plan ID (CGrateS's StorDB),
+/// live only once `LoadTariffPlanFromStorDb` loads the plan (as `billing.destination_set`s).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingTpDestinationStaged {
+    pub tenant: String,
+    pub tpid: String,
     pub id: String,
     pub prefixes: Vec<String>,
 }

@@ -135,6 +135,7 @@ impl Projection for Billing {
         "billing_operator_rates",
         "billing_sims",
         "billing_fleets",
+        "billing_tp_destinations",
     ];
 }
 
@@ -278,6 +279,20 @@ impl Subscriber for Billing {
                     b.catalog(tx, &s.tenant).await?.destinations.set(&s.id, s.prefixes.clone());
                     b.catalog_writes
                         .insert((s.tenant.clone(), "destination", s.id.clone()), serde_json::to_value(&s.prefixes)?);
+                }
+                Event::BillingTpDestinationStaged(s) => {
+                    // Staged, not live: read only by `LoadTariffPlanFromStorDb`, which loads the
+                    // plan as `billing.destination_set`s.
+                    sqlx::query(
+                        "INSERT INTO billing_tp_destinations (tenant, tpid, id, prefixes) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (tenant, tpid, id) DO UPDATE SET prefixes = $4",
+                    )
+                    .bind(&s.tenant)
+                    .bind(&s.tpid)
+                    .bind(&s.id)
+                    .bind(&s.prefixes)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 Event::DataSessionUpdated(c) | Event::DataSessionEnded(c) => {
                     if let Some(u) = data_usage(c) {

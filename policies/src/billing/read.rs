@@ -78,3 +78,12 @@ pub async fn catalog(pool: &PgPool, tenant: &str) -> sqlx::Result<Catalog> {
             .await?;
     super::batch::catalog_from_rows(rows).map_err(|e| sqlx::Error::Decode(e.into()))
 }
+
+/// The destinations staged under a tariff plan ID (`SetTPDestination`), by ID.
+pub async fn staged_destinations(pool: &PgPool, tenant: &str, tpid: &str) -> sqlx::Result<Vec<(String, Vec<String>)>> {
+    sqlx::query_as("SELECT id, prefixes FROM billing_tp_destinations WHERE tenant = $1 AND tpid = $2 ORDER BY id")
+        .bind(tenant)
+        .bind(tpid)
+        .fetch_all(pool)
+        .await
+}

@@ -45,16 +45,7 @@ pub async fn set_tp_destination(call: &Call, p: &RawValue) -> Result<Reply, RpcE
     let args: SetTpDestinationParams = params(p)?;
     require(&[("TPid", !args.tpid.is_empty()), ("ID", !args.id.is_empty()), ("Prefixes", !args.prefixes.is_empty())])?;
     let tenant = call.tenant(None)?;
-    sqlx::query(
-        "INSERT INTO billing_tp_destinations (tenant, tpid, id, prefixes) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (tenant, tpid, id) DO UPDATE SET prefixes = $4",
-    )
-    .bind(&tenant)
-    .bind(&args.tpid)
-    .bind(&args.id)
-    .bind(&args.prefixes)
-    .execute(call.state.pool())
-    .await?;
+    call.state.commands.billing_stage_destination(&tenant, &args.tpid, &args.id, args.prefixes).await?;
     ok(&"OK")
 }
 
@@ -71,17 +62,6 @@ pub async fn load_tariff_plan(call: &Call, p: &RawValue) -> Result<Reply, RpcErr
         return Err(RpcError::missing(&["TPid"]));
     }
     let tenant = call.tenant(None)?;
-    let staged: Vec<(String, Vec<String>)> =
-        sqlx::query_as("SELECT id, prefixes FROM billing_tp_destinations WHERE tenant = $1 AND tpid = $2 ORDER BY id")
-            .bind(&tenant)
-            .bind(&args.tpid)
-            .fetch_all(call.state.pool())
-            .await?;
-    if staged.is_empty() {
-        return Err(RpcError::not_found());
-    }
-    for (id, prefixes) in staged {
-        call.state.commands.billing_set_destination(&tenant, &id, prefixes, true).await?;
-    }
+    call.state.commands.billing_load_tariff_plan(&tenant, &args.tpid).await?;
     ok(&"OK")
 }
