@@ -138,8 +138,64 @@ impl From<simledger_commands::CommandError> for ApiError {
     }
 }
 
+/// The `/v1/Billing` mirror of the CGrateS methods: the same failures, as Twilio words them.
+impl From<crate::jsonrpc::RpcError> for ApiError {
+    fn from(e: crate::jsonrpc::RpcError) -> Self {
+        use crate::jsonrpc::RpcError as R;
+        match e {
+            R::NotFound => Self::NotFound("The requested resource was not found".into()),
+            R::Exists => Self::Conflict("The resource exists; send Overwrite to replace it".into()),
+            R::Missing(fields) => Self::invalid(format!("Missing required parameter {}", fields.join(" "))),
+            R::Unauthorized => Self::Forbidden,
+            // Logged with its cause where it happened; the caller learns nothing of our database.
+            R::Internal => Self::Internal(Box::new(e)),
+            R::Code(message) | R::Refused(message) => Self::invalid(message),
+            R::NoSuchMethod(_) => Self::invalid(e.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         Self::Internal(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jsonrpc::RpcError;
+
+    /// One failure, two dialects: CGrateS's bare string and Twilio's status and code.
+    #[test]
+    fn a_billing_failure_reads_as_cgrates_words_it_and_as_twilio_answers_it() {
+        let cases = [
+            (RpcError::NotFound, "NOT_FOUND", StatusCode::NOT_FOUND),
+            (RpcError::Exists, "ERR_EXISTS", StatusCode::CONFLICT),
+            (
+                RpcError::missing(&["Account", "BalanceType"]),
+                "MANDATORY_IE_MISSING: [Account BalanceType]",
+                StatusCode::BAD_REQUEST,
+            ),
+            (RpcError::Unauthorized, "UNAUTHORIZED", StatusCode::FORBIDDEN),
+            (RpcError::Code("INSUFFICIENT_CREDIT".into()), "INSUFFICIENT_CREDIT", StatusCode::BAD_REQUEST),
+            (RpcError::server("not a timing"), "SERVER_ERROR: not a timing", StatusCode::BAD_REQUEST),
+            (RpcError::Internal, "SERVER_ERROR: internal error", StatusCode::INTERNAL_SERVER_ERROR),
+        ];
+        for (error, cgrates, status) in cases {
+            assert_eq!(error.to_string(), cgrates);
+            assert_eq!(ApiError::from(error).parts().0, status, "{cgrates}");
+        }
+    }
+
+    #[test]
+    fn a_database_failure_is_internal_in_both_dialects_and_carries_no_database_text() {
+        let refused =
+            simledger_commands::CommandError::Database(sqlx::Error::Protocol("relation \"x\" does not exist".into()));
+        let rpc = RpcError::from(refused);
+        assert_eq!(rpc.to_string(), "SERVER_ERROR: internal error");
+        let api = ApiError::from(rpc);
+        assert_eq!(api.parts().0, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!api.to_string().contains("relation"), "{api}");
     }
 }

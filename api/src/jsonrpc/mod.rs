@@ -50,46 +50,60 @@ pub fn router(exposure: Exposure) -> Router<AppState> {
     )
 }
 
-/// A CGrateS error string.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RpcError(pub String);
-
-/// What a caller is told when the failure is ours; the REST mirror answers it with a 500.
-pub const INTERNAL: &str = "SERVER_ERROR: internal error";
+/// Why a call failed, as a type: mapped once to CGrateS's bare error strings (its `Display`,
+/// what the JSON-RPC reply carries) and once to Twilio's errors (`From<RpcError> for
+/// ApiError`, what the `/v1/Billing` mirror answers).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RpcError {
+    #[error("NOT_FOUND")]
+    NotFound,
+    #[error("ERR_EXISTS")]
+    Exists,
+    #[error("MANDATORY_IE_MISSING: [{}]", .0.join(" "))]
+    Missing(Vec<String>),
+    #[error("UNAUTHORIZED")]
+    Unauthorized,
+    /// A refusal CGrateS names by a code of its own (`INSUFFICIENT_CREDIT`, …).
+    #[error("{0}")]
+    Code(String),
+    /// The request cannot be carried out as written.
+    #[error("SERVER_ERROR: {0}")]
+    Refused(String),
+    /// A failure of ours (the database, the log); its cause chain was logged where it happened
+    /// and the caller learns nothing of it.
+    #[error("SERVER_ERROR: internal error")]
+    Internal,
+    /// Go's `net/rpc` wording for a method or service it does not have.
+    #[error("rpc: can't find {0}")]
+    NoSuchMethod(String),
+}
 
 impl RpcError {
     pub fn not_found() -> Self {
-        Self("NOT_FOUND".into())
+        Self::NotFound
     }
 
     pub fn missing(fields: &[&str]) -> Self {
-        Self(format!("MANDATORY_IE_MISSING: [{}]", fields.join(" ")))
+        Self::Missing(fields.iter().map(|f| (*f).to_owned()).collect())
     }
 
     pub fn server(message: impl std::fmt::Display) -> Self {
-        Self(format!("SERVER_ERROR: {message}"))
+        Self::Refused(message.to_string())
     }
 
-    /// A failure of ours (the database, the log), not of the request: its cause chain is logged
-    /// and the caller gets a generic [`INTERNAL`] that carries no database text.
+    /// A failure of ours: its cause chain is logged and the caller gets [`RpcError::Internal`].
     pub fn internal(e: &(dyn std::error::Error + 'static)) -> Self {
-        let mut chain = e.to_string();
-        let mut source = e.source();
-        while let Some(cause) = source {
-            chain.push_str(": ");
-            chain.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        let chain = simledger_eventlog::error::cause_chain(e);
         tracing::error!(error = %chain, "JSON-RPC call failed on our side");
-        Self(INTERNAL.into())
+        Self::Internal
     }
 
     pub fn exists() -> Self {
-        Self("ERR_EXISTS".into())
+        Self::Exists
     }
 
     pub fn unauthorized() -> Self {
-        Self("UNAUTHORIZED".into())
+        Self::Unauthorized
     }
 }
 
@@ -99,8 +113,11 @@ impl From<CommandError> for RpcError {
             CommandError::Missing(fields) => Self::missing(&fields),
             CommandError::Duplicate(_) => Self::exists(),
             // CGrateS's own codes stand as they are; other refusals are server errors.
-            CommandError::Refused(e) if e.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') => Self(e),
-            CommandError::Refused(e) => Self::server(e),
+            CommandError::Refused(e) if e.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') => Self::Code(e),
+            CommandError::Refused(e) => match e.strip_prefix("SERVER_ERROR: ") {
+                Some(message) => Self::Refused(message.to_owned()),
+                None => Self::Refused(e),
+            },
             CommandError::NotFound { .. } => Self::not_found(),
             CommandError::EventLog(simledger_eventlog::EventLogError::Conflict { .. }) => {
                 Self::server("the account was changed by another request; try again")
@@ -216,7 +233,7 @@ async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes, 
     let method = canonical(&method);
     let result = dispatch(&call, &method, &params).await;
     if let Err(e) = &result {
-        tracing::debug!(method, error = %e.0, "JSON-RPC call refused");
+        tracing::debug!(method, error = %e, "JSON-RPC call refused");
     }
     reply(StatusCode::OK, id, result)
 }
@@ -300,9 +317,9 @@ async fn dispatch(call: &Call, method: &str, params: &RawValue) -> Result<Reply,
             // Go's net/rpc words it so.
             let service = other.split_once('.').map(|(s, _)| s).unwrap_or(other);
             if KNOWN_SERVICES.contains(&service) {
-                Err(RpcError(format!("rpc: can't find method {other}")))
+                Err(RpcError::NoSuchMethod(format!("method {other}")))
             } else {
-                Err(RpcError(format!("rpc: can't find service {other}")))
+                Err(RpcError::NoSuchMethod(format!("service {other}")))
             }
         }
     }
@@ -360,7 +377,7 @@ struct Answer {
 fn reply(status: StatusCode, id: Value, result: Result<Reply, RpcError>) -> Response {
     let body = match result {
         Ok(result) => Answer { id, result: Some(result), error: None },
-        Err(RpcError(e)) => Answer { id, result: None, error: Some(e) },
+        Err(e) => Answer { id, result: None, error: Some(e.to_string()) },
     };
     (status, Json(body)).into_response()
 }

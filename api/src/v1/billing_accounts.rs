@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use super::Errors;
 use crate::extract::Caller;
-use crate::jsonrpc::{self, Call, RpcError};
+use crate::jsonrpc::{self, Call};
 use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -50,25 +50,6 @@ fn body(bytes: &Bytes) -> Result<Box<RawValue>, ApiError> {
     Ok(raw)
 }
 
-/// CGrateS's error strings as Twilio's errors.
-fn api_error(e: RpcError) -> ApiError {
-    let text = e.0;
-    if text == "NOT_FOUND" {
-        ApiError::NotFound("The requested resource was not found".into())
-    } else if text == "ERR_EXISTS" {
-        ApiError::Conflict("The resource exists; send Overwrite to replace it".into())
-    } else if let Some(fields) = text.strip_prefix("MANDATORY_IE_MISSING: ") {
-        ApiError::invalid(format!("Missing required parameter {}", fields.trim_matches(['[', ']'])))
-    } else if text == "UNAUTHORIZED" {
-        ApiError::Forbidden
-    } else if text == jsonrpc::INTERNAL {
-        // Logged with its cause where it happened; the caller learns nothing of our database.
-        ApiError::Internal("internal error".into())
-    } else {
-        ApiError::invalid(text.strip_prefix("SERVER_ERROR: ").unwrap_or(&text).to_owned())
-    }
-}
-
 fn answer(status: StatusCode, reply: &RawValue) -> Response {
     (status, [(axum::http::header::CONTENT_TYPE, "application/json")], reply.get().to_owned()).into_response()
 }
@@ -87,11 +68,11 @@ fn call(state: AppState, caller: &Caller) -> Call {
 async fn set_account(State(state): State<AppState>, caller: Caller, bytes: Bytes) -> Result<Response, ApiError> {
     let raw = body(&bytes)?;
     let c = call(state, &caller);
-    jsonrpc::billing::set_account(&c, &raw).await.map_err(api_error)?;
+    jsonrpc::billing::set_account(&c, &raw).await?;
     let account: serde_json::Value = serde_json::from_str(raw.get()).unwrap_or_default();
     let key = serde_json::json!({"Account": account["Account"]});
     let key = serde_json::value::to_raw_value(&key).map_err(|e| ApiError::invalid(e.to_string()))?;
-    Ok(answer(StatusCode::OK, &jsonrpc::billing::get_account(&c, &key).await.map_err(api_error)?))
+    Ok(answer(StatusCode::OK, &jsonrpc::billing::get_account(&c, &key).await?))
 }
 
 /// A billing account with its balances, triggers and counters (`APIerSv2.GetAccount`).
@@ -106,7 +87,7 @@ async fn get_account(
 ) -> Result<Response, ApiError> {
     let key = serde_json::value::to_raw_value(&serde_json::json!({"Account": account}))
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    Ok(answer(StatusCode::OK, &jsonrpc::billing::get_account(&call(state, &caller), &key).await.map_err(api_error)?))
+    Ok(answer(StatusCode::OK, &jsonrpc::billing::get_account(&call(state, &caller), &key).await?))
 }
 
 /// Changes a balance: `Action` `set` (`APIerSv1.SetBalance`), `add` (`AddBalance`) or `debit`
@@ -129,10 +110,10 @@ async fn change_balance(State(state): State<AppState>, caller: Caller, bytes: By
     let account = object.get("Account").cloned().unwrap_or_default();
     let rest = serde_json::value::to_raw_value(&object).map_err(|e| ApiError::invalid(e.to_string()))?;
     let c = call(state, &caller);
-    jsonrpc::billing::change_balance(&c, &rest, method).await.map_err(api_error)?;
+    jsonrpc::billing::change_balance(&c, &rest, method).await?;
     let key = serde_json::value::to_raw_value(&serde_json::json!({"Account": account}))
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    Ok(answer(StatusCode::OK, &jsonrpc::billing::get_account(&c, &key).await.map_err(api_error)?))
+    Ok(answer(StatusCode::OK, &jsonrpc::billing::get_account(&c, &key).await?))
 }
 
 macro_rules! define_and_list {
@@ -145,7 +126,7 @@ macro_rules! define_and_list {
             security(("accountSid_authToken" = [])))]
         async fn $set(State(state): State<AppState>, caller: Caller, bytes: Bytes) -> Result<Response, ApiError> {
             let raw = body(&bytes)?;
-            $rpc(&call(state, &caller), &raw).await.map_err(api_error)?;
+            $rpc(&call(state, &caller), &raw).await?;
             Ok((StatusCode::CREATED, axum::Json(serde_json::json!({"result": "OK"}))).into_response())
         }
 
