@@ -114,6 +114,8 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
         tracing::info!(ignored = ?file.ignored, "configuration keys with no meaning in simledger were ignored");
     }
     if has(Role::Exporters) {
+        // Definitions a command logged but did not get to apply (it crashed) are applied here.
+        simledger_exporters::cdr_export::spawn_definitions(p.log.clone());
         tokio::spawn(run_export_schedules(p.log.clone()));
     }
     let _ = simledger_api::prometheus_handle();
@@ -245,7 +247,7 @@ async fn declare_exporters(
             .with_context(|| format!("exporter {} of {tenant} in the configuration", exporter.id))?;
     }
     for (tenant, exporter) in &declared {
-        simledger_exporters::cdr_export::upsert(p.log.pool(), tenant, exporter)
+        simledger_exporters::cdr_export::upsert(&p.log, tenant, exporter)
             .await
             .with_context(|| format!("declaring exporter {} of {tenant}", exporter.id))?;
         tracing::info!(id = %exporter.id, %tenant, kind = %exporter.kind, path = %exporter.export_path,

@@ -184,7 +184,7 @@ async fn cdr_exports_killed_mid_run_still_export_every_cdr_exactly_once() {
         simledger_exporters::cdr_export::ExporterKind::FileCsv,
         dir.display().to_string(),
     );
-    simledger_exporters::cdr_export::create(log.pool(), account, &exporter).await.unwrap();
+    simledger_exporters::cdr_export::create(&log, account, &exporter).await.unwrap();
     let export = || {
         let mut c = common::simledger();
         c.args(["export", "--account", account, "--exporter", "crash"])
@@ -309,7 +309,7 @@ async fn account_exports_killed_mid_batch_still_write_every_document_once() {
         simledger_exporters::cdr_export::ExporterKind::FileCsv,
         dir.display().to_string(),
     );
-    simledger_exporters::cdr_export::create(log.pool(), tenant, &exporter).await.unwrap();
+    simledger_exporters::cdr_export::create(&log, tenant, &exporter).await.unwrap();
     let exports: Vec<NewEvent> = (0..1500)
         .map(|n| {
             let e = Event::BillingExportRequested(BillingExportRequested {

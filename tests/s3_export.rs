@@ -61,7 +61,7 @@ async fn s3_exports_killed_mid_upload_still_hold_every_cdr_exactly_once() {
     let db = TestDatabase::new().await;
     let log = EventLog::new(db.pool().await);
     let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
-    simledger_exporters::cdr_export::create(log.pool(), ACCOUNT, &exporter("s3", "s3://cdrs/exports")).await.unwrap();
+    simledger_exporters::cdr_export::create(&log, ACCOUNT, &exporter("s3", "s3://cdrs/exports")).await.unwrap();
 
     let seed: u64 = rand::rng().random();
     eprintln!("kill point seed {seed}");
@@ -114,7 +114,7 @@ async fn an_s3_export_to_a_missing_bucket_fails_and_moves_nothing() {
     let log = EventLog::new(db.pool().await);
     let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
     let bad = exporter("nowhere", "s3://no-such-bucket");
-    simledger_exporters::cdr_export::create(log.pool(), ACCOUNT, &bad).await.unwrap();
+    simledger_exporters::cdr_export::create(&log, ACCOUNT, &bad).await.unwrap();
     let e =
         NewEvent::new(uuid::Uuid::new_v4(), "s", &common::ended_session(ACCOUNT, 1), &Metadata::from_source("test"))
             .unwrap();
@@ -128,7 +128,7 @@ async fn an_s3_export_to_a_missing_bucket_fails_and_moves_nothing() {
             .unwrap();
     assert_eq!(cursor, 0, "the cursor did not move");
     let malformed = exporter("bad", "bucket-without-scheme");
-    assert!(simledger_exporters::cdr_export::create(log.pool(), ACCOUNT, &malformed).await.is_err());
+    assert!(simledger_exporters::cdr_export::create(&log, ACCOUNT, &malformed).await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -174,7 +174,7 @@ async fn a_tenants_exporter_writes_with_the_credentials_of_its_grant_and_nowhere
     // Alice's own exporter, confined by her grant, writes through her credentials.
     let mut mine = cdr_export::Exporter::new("mine", cdr_export::ExporterKind::S3Csv, "s3://granted/alice/daily");
     grants.confine(alice, &mut mine).unwrap();
-    cdr_export::create(log.pool(), alice, &mine).await.unwrap();
+    cdr_export::create(&log, alice, &mine).await.unwrap();
     let report = cdr_export::run(log.pool(), log.shard(), alice, "mine").await.unwrap();
     assert_eq!(report.events, 1);
     let granted = store(&s3, "granted");
@@ -183,12 +183,12 @@ async fn a_tenants_exporter_writes_with_the_credentials_of_its_grant_and_nowhere
     // Bob has no grant: an exporter of his that reached the table anyway (an older release,
     // a hand edit) writes nothing, with no credentials to write with.
     let theirs = cdr_export::Exporter::new("theirs", cdr_export::ExporterKind::S3Csv, "s3://other/bob");
-    cdr_export::create(log.pool(), bob, &theirs).await.unwrap();
+    cdr_export::create(&log, bob, &theirs).await.unwrap();
     let refused = cdr_export::run(log.pool(), log.shard(), bob, "theirs").await;
     assert!(matches!(refused, Err(ExportError::Invalid(ref m)) if m.contains("granted")), "{refused:?}");
     // Nor does alice's grant reach another bucket.
     let stray = cdr_export::Exporter::new("stray", cdr_export::ExporterKind::S3Csv, "s3://other/alice");
-    cdr_export::create(log.pool(), alice, &stray).await.unwrap();
+    cdr_export::create(&log, alice, &stray).await.unwrap();
     assert!(cdr_export::run(log.pool(), log.shard(), alice, "stray").await.is_err());
     assert!(store(&s3, "other").list(None).collect::<Vec<_>>().await.is_empty(), "nothing in the other bucket");
 }

@@ -124,7 +124,7 @@ async fn a_customer_cannot_rewrite_an_exporter_the_operator_declared() {
         dir.to_str().unwrap(),
     );
     declared.declared = true;
-    simledger_exporters::cdr_export::upsert(app.log.pool(), &app.alice.sid, &declared).await.unwrap();
+    simledger_exporters::cdr_export::upsert(&app.log, &app.alice.sid, &declared).await.unwrap();
     let reply = rpc_as(
         &app,
         &app.alice,

@@ -101,6 +101,8 @@ catalog! {
     BillingRemoved(BillingRemoved) = "billing.removed",
     // The operator's price of usage no tenant rate covers (`POST /operator/CdrRates`).
     OperatorRateSet(OperatorRateSet) = "operator.cdr_rate_set",
+    // A CDR exporter's definition (the `ees` configuration, `ConfigSv1.SetConfig`, REST).
+    CdrExporterDefined(CdrExporterDefined) = "cdr_exporter.defined",
     // From the plan scheduler: one per firing, its id derived from the binding and the moment.
     BillingPlanFired(BillingPlanFired) = "billing.plan_fired",
 
@@ -165,6 +167,7 @@ impl Event {
             BillingRateSet(e) => &e.tenant,
             BillingRemoved(e) => &e.tenant,
             OperatorRateSet(_) => return None,
+            CdrExporterDefined(e) => &e.tenant,
             BillingPlanFired(e) => &e.tenant,
             SimDataLimitReached(e) | SimDataLimitCleared(e) => &e.account_sid,
             BalanceDebited(e) => &e.tenant,
@@ -905,6 +908,38 @@ pub struct BillingDestinationSet {
     pub tenant: String,
     pub id: String,
     pub prefixes: Vec<String>,
+}
+
+/// How a [`CdrExporterDefined`] meets an exporter of the same ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExporterDefinitionMode {
+    /// Only if there is none yet (`POST /v1/Billing/Exporters`).
+    Create,
+    /// Replaces any (the operator's configuration).
+    Redefine,
+    /// Replaces any but one the operator declared (a customer's `ConfigSv1.SetConfig`).
+    RedefineOwn,
+}
+
+/// A CDR exporter's whole definition, checked before it was logged. Its cursor is the
+/// exporter's own state, not part of the definition: a redefinition never moves it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CdrExporterDefined {
+    pub tenant: String,
+    pub exporter_id: String,
+    /// `*file_csv`, `*file_json`, `*s3_csv`, `*s3_json_map`.
+    pub kind: String,
+    pub export_path: String,
+    pub filters: Vec<String>,
+    /// CGrateS field templates, as the exporters crate reads them.
+    pub fields: serde_json::Value,
+    pub field_separator: String,
+    pub header: bool,
+    pub schedule: Option<String>,
+    /// Declared by the operator's configuration.
+    pub declared: bool,
+    pub mode: ExporterDefinitionMode,
 }
 
 /// `APIerSv1.SetTPDestination`: a destination staged under a tariff plan ID (CGrateS's StorDB),

@@ -21,9 +21,7 @@ fn temp_dir() -> PathBuf {
 }
 
 async fn exporter(log: &EventLog, id: &str, kind: &str, dir: &Path) {
-    cdr_export::create(log.pool(), TENANT, &Exporter::new(id, kind.parse().unwrap(), dir.to_str().unwrap()))
-        .await
-        .unwrap();
+    cdr_export::create(log, TENANT, &Exporter::new(id, kind.parse().unwrap(), dir.to_str().unwrap())).await.unwrap();
 }
 
 async fn request_export(log: &EventLog, exporters: &[&str]) {

@@ -81,7 +81,8 @@ pub async fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
         simledger_exporters::cdr_export::ExporterKind::FileCsv,
         dir.display().to_string(),
     );
-    simledger_exporters::cdr_export::create(&pool, TENANT, &exporter).await?;
+    simledger_exporters::cdr_export::create(&simledger_eventlog::EventLog::new(pool.clone()), TENANT, &exporter)
+        .await?;
     let started = Instant::now();
     let report = simledger_exporters::cdr_export::run(&pool, shard, TENANT, "bench").await?;
     let export_rate = report.events as f64 / started.elapsed().as_secs_f64();
@@ -100,7 +101,8 @@ pub async fn run(config: &Config, args: ExportArgs) -> anyhow::Result<()> {
                 export_path: location.clone(),
                 ..exporter
             };
-            simledger_exporters::cdr_export::create(&pool, TENANT, &s3).await?;
+            simledger_exporters::cdr_export::create(&simledger_eventlog::EventLog::new(pool.clone()), TENANT, &s3)
+                .await?;
             let started = Instant::now();
             let report = simledger_exporters::cdr_export::run(&pool, shard, TENANT, "bench-s3").await?;
             anyhow::ensure!(report.events == args.cdrs, "exported {} of {} CDRs to S3", report.events, args.cdrs);

@@ -588,9 +588,9 @@ pub async fn set_config(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     if !args.dry_run {
         for (tenant, exporter) in &checked {
             if call.is_operator() {
-                cdr_export::upsert(call.state.pool(), tenant, exporter).await.map_err(export_error)?;
+                cdr_export::upsert(call.state.log(), tenant, exporter).await.map_err(export_error)?;
             } else {
-                cdr_export::upsert_own(call.state.pool(), tenant, exporter).await.map_err(export_error)?;
+                cdr_export::upsert_own(call.state.log(), tenant, exporter).await.map_err(export_error)?;
             }
         }
     }

@@ -183,11 +183,6 @@ pub fn check(e: &Exporter) -> Result<(), ExportError> {
     Ok(())
 }
 
-pub(super) fn next_run(e: &Exporter) -> Option<chrono::DateTime<chrono::Utc>> {
-    let schedule = Schedule::parse(e.schedule.as_deref()?).ok()?;
-    Some(schedule.next(chrono::Utc::now()))
-}
-
 #[cfg(test)]
 mod kind_tests {
     use super::ExporterKind;

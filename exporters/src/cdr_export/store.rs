@@ -1,71 +1,173 @@
-//! Exporter definitions and cursors in `cdr_exporters`: storing, listing, and planning a run's
-//! range.
+//! Exporter definitions and cursors in `cdr_exporters`: definitions logged as
+//! `cdr_exporter.defined` and folded in, listing, and planning a run's range.
 
 use super::*;
 
-use simledger_eventlog::checkpoint;
+use simledger_eventlog::catalog::{CdrExporterDefined, ExporterDefinitionMode};
+use simledger_eventlog::{checkpoint, Event, EventLog, ExpectedVersion, Metadata, NewEvent};
 use sqlx::{PgPool, Row};
 
 use super::template::FieldTemplate;
 
 /// Creates an exporter whose cursor starts before the first CDR; an existing ID is an error.
-pub async fn create(pool: &PgPool, tenant: &str, e: &Exporter) -> Result<(), ExportError> {
-    if store(pool, tenant, e, "ON CONFLICT DO NOTHING").await? == 0 {
-        return Err(ExportError::Invalid(format!("an exporter {} already exists", e.id)));
+pub async fn create(log: &EventLog, tenant: &str, e: &Exporter) -> Result<(), ExportError> {
+    if get(log.pool(), tenant, &e.id).await.is_ok() {
+        return Err(already_exists(e));
+    }
+    if define(log, tenant, e, ExporterDefinitionMode::Create).await? == 0 {
+        // Another request created it between the check and the append: its definition stands.
+        return Err(already_exists(e));
     }
     Ok(())
+}
+
+fn already_exists(e: &Exporter) -> ExportError {
+    ExportError::Invalid(format!("an exporter {} already exists", e.id))
 }
 
 /// Creates or redefines an exporter (configuration file, `ConfigSv1.SetConfig`), keeping its
 /// cursor and any pending range: a redefinition changes what later runs write, never which CDRs
-/// count as exported.
-pub async fn upsert(pool: &PgPool, tenant: &str, e: &Exporter) -> Result<(), ExportError> {
-    let redefine = "ON CONFLICT (tenant, exporter_id) DO UPDATE SET kind = $3, export_path = $4, filters = $5, \
-        fields = $6, field_separator = $7, header = $8, schedule = $9, declared = $11, next_run_at = CASE \
-        WHEN cdr_exporters.schedule IS NOT DISTINCT FROM $9 THEN cdr_exporters.next_run_at ELSE $10 END";
-    store(pool, tenant, e, redefine).await?;
+/// count as exported. Declaring the definition already in force appends nothing, so restarts
+/// with the same configuration leave the log as it is.
+pub async fn upsert(log: &EventLog, tenant: &str, e: &Exporter) -> Result<(), ExportError> {
+    if let Ok(stored) = get(log.pool(), tenant, &e.id).await {
+        let same = Exporter { last_exported_order_id: stored.last_exported_order_id, ..e.clone() };
+        if same == stored {
+            return Ok(());
+        }
+    }
+    define(log, tenant, e, ExporterDefinitionMode::Redefine).await?;
     Ok(())
 }
 
 /// Creates or redefines a tenant's own exporter ([`upsert`]), refusing to touch one the operator
-/// declared for it: those are the operator's.
-pub async fn upsert_own(pool: &PgPool, tenant: &str, e: &Exporter) -> Result<(), ExportError> {
+/// declared for it: those are the operator's. The fold refuses it too, so a declaration that
+/// lands between this check and the append still stands.
+pub async fn upsert_own(log: &EventLog, tenant: &str, e: &Exporter) -> Result<(), ExportError> {
+    let refused = || ExportError::Invalid(format!("exporter {} is the operator's and cannot be changed here", e.id));
     let declared: Option<bool> =
         sqlx::query_scalar("SELECT declared FROM cdr_exporters WHERE tenant = $1 AND exporter_id = $2")
             .bind(tenant)
             .bind(&e.id)
-            .fetch_optional(pool)
+            .fetch_optional(log.pool())
             .await?;
     if declared == Some(true) {
-        return Err(ExportError::Invalid(format!("exporter {} is the operator's and cannot be changed here", e.id)));
+        return Err(refused());
     }
     let own = Exporter { declared: false, ..e.clone() };
-    upsert(pool, tenant, &own).await
+    if define(log, tenant, &own, ExporterDefinitionMode::RedefineOwn).await? == 0 {
+        return Err(refused());
+    }
+    Ok(())
 }
 
-/// Checks and inserts a definition; `on_conflict` (a constant of this module) says what an
-/// existing ID does. Returns the rows written.
-pub(super) async fn store(pool: &PgPool, tenant: &str, e: &Exporter, on_conflict: &str) -> Result<u64, ExportError> {
+/// Checks a definition, logs it as `cdr_exporter.defined`, and applies it at once (the
+/// [`ExporterDefinitions`] subscriber applies it too, after a crash between the two). Returns
+/// the rows the definition wrote: 0 when its mode let an existing exporter stand.
+async fn define(log: &EventLog, tenant: &str, e: &Exporter, mode: ExporterDefinitionMode) -> Result<u64, ExportError> {
     check(e)?;
+    let defined = CdrExporterDefined {
+        tenant: tenant.to_owned(),
+        exporter_id: e.id.clone(),
+        kind: e.kind.as_str().to_owned(),
+        export_path: e.export_path.clone(),
+        filters: e.filters.clone(),
+        fields: serde_json::to_value(&e.fields).map_err(|e| ExportError::Invalid(e.to_string()))?,
+        field_separator: e.field_separator.clone(),
+        header: e.header,
+        schedule: e.schedule.clone(),
+        declared: e.declared,
+        mode,
+    };
+    let meta = Metadata::from_source("cdr-exporters").with_account(tenant.to_owned());
+    let event = Event::CdrExporterDefined(defined);
+    let new = NewEvent::new(uuid::Uuid::now_v7(), format!("cdr-exporter-{tenant}"), &event, &meta)?;
+    let appended = log.append(vec![new], ExpectedVersion::Any).await?;
+    let Event::CdrExporterDefined(defined) = event else { unreachable!("built above") };
+    let position = appended.first().map(|a| a.position).unwrap_or(0);
+    Ok(apply_definition(&mut *log.pool().acquire().await?, &defined, position).await?)
+}
+
+/// The fold of one `cdr_exporter.defined` at `position` into `cdr_exporters`: definition columns
+/// only, never the cursor. Applying a definition twice, or an older one after a newer, changes
+/// nothing (`defined_position`), so the command and the subscriber may both apply it in any
+/// order. Returns the rows written.
+pub async fn apply_definition(
+    conn: &mut sqlx::PgConnection,
+    d: &CdrExporterDefined,
+    position: i64,
+) -> Result<u64, sqlx::Error> {
+    let on_conflict = match d.mode {
+        ExporterDefinitionMode::Create => "ON CONFLICT DO NOTHING",
+        ExporterDefinitionMode::Redefine => REDEFINE_NEWER,
+        ExporterDefinitionMode::RedefineOwn => REDEFINE_NEWER_UNDECLARED,
+    };
+    let schedule = d.schedule.as_deref().and_then(|s| schedule::Schedule::parse(s).ok());
+    let next_run_at = schedule.map(|s| s.next(chrono::Utc::now()));
     let sql = format!(
         "INSERT INTO cdr_exporters (exporter_id, tenant, kind, export_path, filters, fields, field_separator, header, \
-         schedule, next_run_at, declared) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) {on_conflict}"
+         schedule, next_run_at, declared, defined_position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         {on_conflict}"
     );
     let done = sqlx::query(&sql)
-        .bind(&e.id)
-        .bind(tenant)
-        .bind(e.kind.as_str())
-        .bind(&e.export_path)
-        .bind(&e.filters)
-        .bind(sqlx::types::Json(&e.fields))
-        .bind(&e.field_separator)
-        .bind(e.header)
-        .bind(&e.schedule)
-        .bind(next_run(e))
-        .bind(e.declared)
-        .execute(pool)
+        .bind(&d.exporter_id)
+        .bind(&d.tenant)
+        .bind(&d.kind)
+        .bind(&d.export_path)
+        .bind(&d.filters)
+        .bind(&d.fields)
+        .bind(&d.field_separator)
+        .bind(d.header)
+        .bind(&d.schedule)
+        .bind(next_run_at)
+        .bind(d.declared)
+        .bind(position)
+        .execute(conn)
         .await?;
     Ok(done.rows_affected())
+}
+
+macro_rules! redefine {
+    () => {
+        "ON CONFLICT (tenant, exporter_id) DO UPDATE SET kind = $3, export_path = $4, filters = $5, fields = $6, \
+         field_separator = $7, header = $8, schedule = $9, declared = $11, defined_position = $12, next_run_at = \
+         CASE WHEN cdr_exporters.schedule IS NOT DISTINCT FROM $9 THEN cdr_exporters.next_run_at ELSE $10 END \
+         WHERE cdr_exporters.defined_position < $12"
+    };
+}
+const REDEFINE_NEWER: &str = redefine!();
+const REDEFINE_NEWER_UNDECLARED: &str = concat!(redefine!(), " AND NOT cdr_exporters.declared");
+
+/// Folds `cdr_exporter.defined` into `cdr_exporters` from the log: what makes a definition
+/// whose command crashed after the append count all the same. It only ever upserts definitions,
+/// so running it again from position 0 leaves every definition and cursor as it is.
+#[derive(Clone)]
+pub struct ExporterDefinitions;
+
+pub const DEFINITIONS: &str = "cdr_exporter_definitions";
+
+impl checkpoint::Subscriber for ExporterDefinitions {
+    fn name(&self) -> &str {
+        DEFINITIONS
+    }
+
+    async fn apply(
+        &mut self,
+        tx: &mut sqlx::PgConnection,
+        events: &[simledger_eventlog::RecordedEvent],
+    ) -> Result<(), checkpoint::ApplyError> {
+        for e in events {
+            if let Event::CdrExporterDefined(d) = &e.event {
+                apply_definition(tx, d, e.position).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs [`ExporterDefinitions`] for ever, resuming from its checkpoint after any failure.
+pub fn spawn_definitions(log: EventLog) -> tokio::task::JoinHandle<()> {
+    crate::spawn_sink(log, ExporterDefinitions)
 }
 
 pub(super) const EXPORTER_COLUMNS: &str =
