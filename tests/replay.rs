@@ -33,7 +33,7 @@ async fn append(log: &EventLog, event: Event) -> i64 {
 
 fn operator_rate(price: &str) -> Event {
     Event::OperatorRateSet(OperatorRateSet {
-        tor: "*data".into(),
+        tor: BalanceType::Data,
         prefix: "2".into(),
         price_per_unit: price.parse().unwrap(),
         unit_size: 1_000_000,
@@ -81,7 +81,7 @@ async fn billing_set_up(log: &EventLog, tenant: &str) {
     .await;
     let rate = RateDef {
         id: "RT_UK".into(),
-        tor: "*data".into(),
+        tor: BalanceType::Data,
         destination_id: "UK".into(),
         rate: "0.05".parse().unwrap(),
         rate_unit: Decimal::from(1_000_000),

@@ -235,7 +235,7 @@ async fn an_overflowing_rate_does_not_stop_the_cdrs_projection() {
         tenant: app.alice.sid.clone(),
         rate: simledger_billing::RateDef {
             id: "R".into(),
-            tor: "*data".into(),
+            tor: simledger_billing::BalanceType::Data,
             destination_id: "*any".into(),
             rate: huge.parse().unwrap(),
             rate_unit: "0.000000001".parse().unwrap(),

@@ -43,6 +43,30 @@ impl BalanceType {
     }
 }
 
+/// A usage's type of record (CGrateS's ToR): what a CDR, a rate or an operator's price is for.
+/// CGrateS names ToRs and balance types with the same constants (a `*cdrlog` CDR's ToR is the
+/// balance type it changed, `*monetary` included), so they are one type here.
+pub type Tor = BalanceType;
+
+impl BalanceType {
+    /// The ToRs usage is reported and rated in (`*monetary` is billing's own).
+    pub const USAGE: [Tor; 5] = [Self::Voice, Self::Data, Self::Sms, Self::Mms, Self::Generic];
+
+    /// A ToR a CDR or a rate may carry: one of [`BalanceType::USAGE`].
+    pub fn parse_usage(s: &str) -> Result<Tor, String> {
+        Self::USAGE.into_iter().find(|t| t.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = Self::USAGE.iter().map(|t| t.as_str()).collect();
+            format!("{:?} is not one of {}", simledger_ids::shown(s), names.join(", "))
+        })
+    }
+}
+
+impl std::fmt::Display for BalanceType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The monetary balance that absorbs debt.
 pub const DEFAULT_BALANCE_ID: &str = "*default";
 
@@ -228,5 +252,24 @@ mod tests {
         assert_eq!(b.increment(BalanceType::Voice), Decimal::from(60_000_000_000i64));
         b.rating_subject = "*zero1024".into();
         assert_eq!(b.increment(BalanceType::Data), Decimal::from(1024));
+    }
+}
+
+#[cfg(test)]
+mod tor_tests {
+    use super::*;
+
+    #[test]
+    fn a_usage_tor_is_one_of_cgrates_five_and_money_is_not_one() {
+        for t in BalanceType::USAGE {
+            assert_eq!(BalanceType::parse_usage(t.as_str()), Ok(t));
+        }
+        let refused = BalanceType::parse_usage("*monetary").unwrap_err();
+        assert!(refused.contains("*voice, *data, *sms, *mms, *generic"), "{refused}");
+        assert!(BalanceType::parse_usage("*DATA").is_err(), "case-sensitive, as CGrateS");
+        assert!(BalanceType::parse_usage(&"x".repeat(10_000)).unwrap_err().len() < 200, "quoted input is bounded");
+        // A *cdrlog CDR's ToR is the balance type it changed, money included.
+        let cdrlog: Tor = serde_json::from_str("\"*monetary\"").unwrap();
+        assert_eq!(cdrlog, BalanceType::Monetary);
     }
 }

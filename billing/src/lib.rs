@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use account::Account;
 pub use action::{Action, ActionError, ActionType, BalanceFilter, Effect};
-pub use balance::{Balance, BalanceType};
+pub use balance::{Balance, BalanceType, Tor};
 pub use debit::{Debit, DebitError, DebitMode, DebitRequest, Rate};
 pub use destinations::Destinations;
 pub use rating::RateDef;
@@ -46,7 +46,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// The tenant's price for usage no unit balance covers ([`rating::rate_for`]).
-    pub fn rate_for(&self, tor: &str, destination: &str) -> Option<Rate> {
+    pub fn rate_for(&self, tor: Tor, destination: &str) -> Option<Rate> {
         rating::rate_for(&self.rates, &self.destinations, tor, destination)
     }
 }

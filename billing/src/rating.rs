@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::balance::Tor;
 use crate::debit::Rate;
 use crate::destinations::Destinations;
 
@@ -27,7 +28,7 @@ pub struct RateDef {
     #[serde(rename = "ID")]
     pub id: String,
     #[serde(rename = "ToR")]
-    pub tor: String,
+    pub tor: Tor,
     #[serde(rename = "DestinationID")]
     pub destination_id: String,
     /// Price per `rate_unit`, in the account's money.
@@ -54,7 +55,7 @@ impl RateDef {
 pub fn rate_for(
     rates: &BTreeMap<String, RateDef>,
     destinations: &Destinations,
-    tor: &str,
+    tor: Tor,
     destination: &str,
 ) -> Option<Rate> {
     let mut best: Option<(usize, &RateDef)> = None;
@@ -91,7 +92,7 @@ mod tests {
     fn def(id: &str, tor: &str, dest: &str, rate: &str, unit: &str, increment: &str) -> RateDef {
         RateDef {
             id: id.into(),
-            tor: tor.into(),
+            tor: crate::BalanceType::parse_usage(tor).unwrap(),
             destination_id: dest.into(),
             rate: d(rate),
             rate_unit: d(unit),
@@ -116,38 +117,38 @@ mod tests {
     #[test]
     fn the_rate_whose_destination_matches_the_longest_prefix_wins() {
         let (rates, dest) = catalog();
-        assert_eq!(rate_for(&rates, &dest, "*voice", "61412345678").unwrap().price, d("0.30"));
-        assert_eq!(rate_for(&rates, &dest, "*voice", "61298765432").unwrap().price, d("0.20"));
-        assert_eq!(rate_for(&rates, &dest, "*voice", "4420").unwrap().price, d("0.50"), "*any matches the rest");
+        assert_eq!(rate_for(&rates, &dest, Tor::Voice, "61412345678").unwrap().price, d("0.30"));
+        assert_eq!(rate_for(&rates, &dest, Tor::Voice, "61298765432").unwrap().price, d("0.20"));
+        assert_eq!(rate_for(&rates, &dest, Tor::Voice, "4420").unwrap().price, d("0.50"), "*any matches the rest");
     }
 
     #[test]
     fn a_rate_of_another_tor_or_an_unmatched_destination_does_not_apply() {
         let (mut rates, dest) = catalog();
         rates.remove("RT_ANY");
-        assert_eq!(rate_for(&rates, &dest, "*voice", "4420"), None);
-        assert_eq!(rate_for(&rates, &dest, "*sms", "61412345678"), None);
+        assert_eq!(rate_for(&rates, &dest, Tor::Voice, "4420"), None);
+        assert_eq!(rate_for(&rates, &dest, Tor::Sms, "61412345678"), None);
     }
 
     #[test]
     fn equal_matches_go_to_the_lowest_id() {
         let (mut rates, dest) = catalog();
         rates.insert("RT_A".into(), def("RT_A", "*voice", "Dest_AU", "0.99", "1", "1"));
-        assert_eq!(rate_for(&rates, &dest, "*voice", "612").unwrap().price, d("0.99"));
+        assert_eq!(rate_for(&rates, &dest, Tor::Voice, "612").unwrap().price, d("0.99"));
     }
 
     #[test]
     fn a_price_per_minute_charged_by_the_second_rounds_the_cost_once() {
         let (rates, dest) = catalog();
-        let per_second = rate_for(&rates, &dest, "*voice", "612").unwrap();
+        let per_second = rate_for(&rates, &dest, Tor::Voice, "612").unwrap();
         // 61 s at 0.20/min = 0.20333…, rounded to 4 decimals.
         assert_eq!(per_second.cost(d("61000000000")), Some(d("0.2033")));
         // 60.2 s is charged as 61 s.
         assert_eq!(per_second.cost(d("60200000000")), Some(d("0.2033")));
-        let per_minute = rate_for(&rates, &dest, "*voice", "4420").unwrap();
+        let per_minute = rate_for(&rates, &dest, Tor::Voice, "4420").unwrap();
         assert_eq!(per_minute.cost(d("61000000000")), Some(d("1.00")), "two started minutes");
         // 1 MB (1,000,000 bytes) at 0.01/MB in 1024-byte steps: 977 steps = 1,000,448 bytes.
-        let data = rate_for(&rates, &dest, "*data", "23415").unwrap();
+        let data = rate_for(&rates, &dest, Tor::Data, "23415").unwrap();
         assert_eq!(data.cost(d("1000000")), Some(d("0.0100")));
         assert_eq!(data.cost(d("100000000")), Some(d("1.0000")));
     }

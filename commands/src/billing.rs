@@ -315,11 +315,7 @@ impl Commands {
     /// refused unless `overwrite`.
     pub async fn billing_set_rate(&self, tenant: &str, rate: RateDef, overwrite: bool) -> Result<()> {
         let mut missing = Vec::new();
-        for (field, empty) in [
-            ("ID", rate.id.is_empty()),
-            ("ToR", rate.tor.is_empty()),
-            ("DestinationID", rate.destination_id.is_empty()),
-        ] {
+        for (field, empty) in [("ID", rate.id.is_empty()), ("DestinationID", rate.destination_id.is_empty())] {
             if empty {
                 missing.push(field);
             }
@@ -327,11 +323,9 @@ impl Commands {
         if !missing.is_empty() {
             return Err(CommandError::Missing(missing));
         }
-        if !crate::TORS.contains(&rate.tor.as_str()) {
-            return Err(CommandError::invalid(
-                "ToR",
-                format!("{:?} is not one of {}", rate.tor, crate::TORS.join(", ")),
-            ));
+        if !simledger_billing::BalanceType::USAGE.contains(&rate.tor) {
+            let refused = simledger_billing::BalanceType::parse_usage(rate.tor.as_str());
+            return Err(CommandError::invalid("ToR", refused.err().unwrap_or_default()));
         }
         if rate.rate.is_sign_negative() {
             return Err(CommandError::invalid("Rate", "must not be negative"));

@@ -83,7 +83,6 @@ pub struct ExternalCdrInput {
     pub api_opts: serde_json::Value,
 }
 
-pub const TORS: &[&str] = &["*voice", "*data", "*sms", "*mms", "*generic"];
 const REQUEST_TYPES: &[&str] =
     &["*prepaid", "*postpaid", "*pseudoprepaid", "*rated", "*none", "*dynaprepaid", "*directdebit"];
 
@@ -117,9 +116,7 @@ impl ExternalCdrInput {
             ));
         }
         let tor = if self.tor.is_empty() { "*voice" } else { self.tor.as_str() };
-        if !TORS.contains(&tor) {
-            return Err(CommandError::invalid("ToR", format!("{tor:?} is not one of {}", TORS.join(", "))));
-        }
+        let tor = simledger_billing::BalanceType::parse_usage(tor).map_err(|m| CommandError::invalid("ToR", m))?;
         let request_type = if self.request_type.is_empty() { "*postpaid" } else { self.request_type.as_str() };
         if !REQUEST_TYPES.contains(&request_type) {
             return Err(CommandError::invalid(
@@ -176,7 +173,7 @@ impl ExternalCdrInput {
             origin_host: self.origin_host.clone(),
             source: if self.source.is_empty() { "external".into() } else { self.source.clone() },
             origin_id: self.origin_id.clone(),
-            tor: tor.to_owned(),
+            tor,
             request_type: request_type.to_owned(),
             tenant: tenant.to_owned(),
             category: if self.category.is_empty() { "call".into() } else { self.category.clone() },

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 pub use account::{Accounts, Credential, Principal, Role};
 pub use billing::AccountSettings;
-pub use cdr::{ExternalCdrInput, ProcessedCdr, TORS};
+pub use cdr::{ExternalCdrInput, ProcessedCdr};
 pub use device::{Callback, NewIpCommand, IP_PAYLOAD_MAX_BYTES, SMS_PAYLOAD_MAX_CHARS};
 pub(crate) use error::stored_sid;
 pub use error::CommandError;

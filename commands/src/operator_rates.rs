@@ -25,9 +25,7 @@ impl Commands {
         price_per_unit: Decimal,
         unit_size: i64,
     ) -> Result<()> {
-        if !crate::TORS.contains(&tor) {
-            return Err(CommandError::invalid("ToR", format!("must be one of {}", crate::TORS.join(", "))));
-        }
+        let tor = simledger_billing::BalanceType::parse_usage(tor).map_err(|m| CommandError::invalid("ToR", m))?;
         if prefix.chars().count() > MAX_PREFIX_CHARS || prefix.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Err(CommandError::invalid(
                 "Prefix",
@@ -46,7 +44,7 @@ impl Commands {
             Some(done) => done.position,
             None => {
                 let event = Event::OperatorRateSet(OperatorRateSet {
-                    tor: tor.to_owned(),
+                    tor,
                     prefix: prefix.to_owned(),
                     price_per_unit: price_per_unit.normalize(),
                     unit_size,

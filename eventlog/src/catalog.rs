@@ -446,8 +446,7 @@ pub struct ExternalCdr {
     pub origin_host: String,
     pub source: String,
     pub origin_id: String,
-    /// `*voice`, `*data`, `*sms`, `*mms` or `*generic`.
-    pub tor: String,
+    pub tor: simledger_billing::Tor,
     pub request_type: String,
     pub tenant: String,
     pub category: String,
@@ -957,7 +956,7 @@ pub struct BillingTpDestinationStaged {
 /// and what billing debits past the unit balances. The longest prefix wins.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OperatorRateSet {
-    pub tor: String,
+    pub tor: simledger_billing::Tor,
     pub prefix: String,
     #[serde(with = "rust_decimal::serde::str")]
     pub price_per_unit: rust_decimal::Decimal,

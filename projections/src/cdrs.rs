@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use rust_decimal::Decimal;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use simledger_billing::{Destinations, Rate, RateDef};
+use simledger_billing::{Destinations, Rate, RateDef, Tor};
 use simledger_eventlog::catalog::{ConnectionEvent, ExternalCdr, SmsEvent};
 use simledger_eventlog::{Event, RecordedEvent};
 use sqlx::PgConnection;
@@ -40,7 +40,7 @@ struct Cdr {
     origin_host: String,
     source: String,
     origin_id: String,
-    tor: String,
+    tor: Tor,
     request_type: String,
     tenant: String,
     category: String,
@@ -63,7 +63,7 @@ impl Cdr {
     fn core(
         origin_host: &str,
         origin_id: String,
-        tor: &str,
+        tor: Tor,
         tenant: String,
         category: &str,
         account: String,
@@ -79,7 +79,7 @@ impl Cdr {
             origin_host: origin_host.into(),
             source: CORE_SOURCE.into(),
             origin_id,
-            tor: tor.into(),
+            tor,
             request_type: "*postpaid".into(),
             tenant,
             category: category.into(),
@@ -103,7 +103,7 @@ fn external_cdr(c: &ExternalCdr) -> Cdr {
         origin_host: c.origin_host.clone(),
         source: c.source.clone(),
         origin_id: c.origin_id.clone(),
-        tor: c.tor.clone(),
+        tor: c.tor,
         request_type: c.request_type.clone(),
         tenant: c.tenant.clone(),
         category: c.category.clone(),
@@ -144,7 +144,7 @@ fn data_cdr(c: &ConnectionEvent) -> Cdr {
     Cdr::core(
         "pgw",
         c.data_session_sid.clone().unwrap_or_else(|| c.event_sid.clone()),
-        "*data",
+        Tor::Data,
         c.account_sid.clone(),
         "data",
         c.sim_sid.clone(),
@@ -167,7 +167,7 @@ fn sms_cdr(s: &SmsEvent, delivered: bool) -> Cdr {
     Cdr::core(
         "smsc",
         s.sms_command_sid.clone(),
-        "*sms",
+        Tor::Sms,
         s.account_sid.clone(),
         "sms",
         s.sim_sid.clone(),
@@ -204,7 +204,7 @@ impl Subscriber for Cdrs {
                     )
                     .bind(&s.tenant)
                     .bind(&s.rate.id)
-                    .bind(&s.rate.tor)
+                    .bind(s.rate.tor.as_str())
                     .bind(sqlx::types::Json(&s.rate))
                     .execute(&mut *tx)
                     .await?;
@@ -235,7 +235,7 @@ impl Subscriber for Cdrs {
             }
             let own = match cdr.cost {
                 Some(_) => None,
-                None => tenant_rates.rate(tx, &cdr.tenant, &cdr.tor, &cdr.rating_key).await?,
+                None => tenant_rates.rate(tx, &cdr.tenant, cdr.tor, &cdr.rating_key).await?,
             };
             insert(tx, &cdr, own, e.position).await?;
         }
@@ -255,7 +255,7 @@ impl TenantRates {
         &mut self,
         tx: &mut PgConnection,
         tenant: &str,
-        tor: &str,
+        tor: Tor,
         destination: &str,
     ) -> Result<Option<Rate>, ApplyError> {
         if !self.0.contains_key(tenant) {
@@ -302,7 +302,7 @@ async fn insert(tx: &mut PgConnection, cdr: &Cdr, own: Option<Rate>, order_id: i
     let operator: Option<(Decimal, i64)> = if cdr.cost.is_some() || own.is_some() {
         None
     } else {
-        crate::operator_rates::price(tx, RateTable::Cdrs, &cdr.tor, &cdr.rating_key).await?
+        crate::operator_rates::price(tx, RateTable::Cdrs, cdr.tor, &cdr.rating_key).await?
     };
     let usage = Decimal::from(cdr.usage);
     // A cost too large to represent is "not rated" (-1, as CGrateS marks a CDR it could not
@@ -333,7 +333,7 @@ async fn insert(tx: &mut PgConnection, cdr: &Cdr, own: Option<Rate>, order_id: i
     .bind(&cdr.origin_host)
     .bind(&cdr.source)
     .bind(&cdr.origin_id)
-    .bind(&cdr.tor)
+    .bind(cdr.tor.as_str())
     .bind(&cdr.request_type)
     .bind(&cdr.tenant)
     .bind(&cdr.category)
@@ -387,7 +387,7 @@ pub mod read {
     #[derive(Debug, Clone, Default)]
     pub struct CdrFilter {
         pub account: Option<String>,
-        pub tor: Option<String>,
+        pub tor: Option<simledger_billing::Tor>,
         pub setup_time_start: Option<DateTime<Utc>>,
         pub setup_time_end: Option<DateTime<Utc>>,
         /// Inclusive, as CGrateS's `OrderIDStart`.
@@ -474,8 +474,8 @@ pub mod read {
         if let Some(v) = &f.account {
             q.push(" AND account = ").push_bind(v.clone());
         }
-        if let Some(v) = &f.tor {
-            q.push(" AND tor = ").push_bind(v.clone());
+        if let Some(v) = f.tor {
+            q.push(" AND tor = ").push_bind(v.as_str());
         }
         if let Some(v) = f.setup_time_start {
             q.push(" AND setup_time >= ").push_bind(v);

@@ -3,6 +3,7 @@
 //! never sees the other's state.
 
 use rust_decimal::Decimal;
+use simledger_billing::Tor;
 use simledger_eventlog::catalog::OperatorRateSet;
 use sqlx::PgConnection;
 
@@ -30,7 +31,7 @@ pub async fn record(tx: &mut PgConnection, table: RateTable, r: &OperatorRateSet
          ON CONFLICT (tor, prefix) DO UPDATE SET price_per_unit = $3, unit_size = $4",
         table.name()
     ))
-    .bind(&r.tor)
+    .bind(r.tor.as_str())
     .bind(&r.prefix)
     .bind(r.price_per_unit)
     .bind(r.unit_size)
@@ -43,7 +44,7 @@ pub async fn record(tx: &mut PgConnection, table: RateTable, r: &OperatorRateSet
 pub async fn price(
     tx: &mut PgConnection,
     table: RateTable,
-    tor: &str,
+    tor: Tor,
     key: &str,
 ) -> sqlx::Result<Option<(Decimal, i64)>> {
     sqlx::query_as(&format!(
@@ -51,7 +52,7 @@ pub async fn price(
          ORDER BY length(prefix) DESC LIMIT 1",
         table.name()
     ))
-    .bind(tor)
+    .bind(tor.as_str())
     .bind(key)
     .fetch_optional(&mut *tx)
     .await

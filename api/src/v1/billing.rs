@@ -250,14 +250,15 @@ pub enum Tor {
     Generic,
 }
 
-impl Tor {
-    fn as_str(self) -> &'static str {
-        match self {
-            Tor::Data => "*data",
-            Tor::Sms => "*sms",
-            Tor::Voice => "*voice",
-            Tor::Mms => "*mms",
-            Tor::Generic => "*generic",
+/// The query parameter's values, as OpenAPI lists them; the domain's type past the edge.
+impl From<Tor> for simledger_billing::Tor {
+    fn from(t: Tor) -> Self {
+        match t {
+            Tor::Data => Self::Data,
+            Tor::Sms => Self::Sms,
+            Tor::Voice => Self::Voice,
+            Tor::Mms => Self::Mms,
+            Tor::Generic => Self::Generic,
         }
     }
 }
@@ -266,7 +267,7 @@ impl From<&CdrFilterParams> for CdrFilter {
     fn from(f: &CdrFilterParams) -> Self {
         CdrFilter {
             account: f.account.clone(),
-            tor: f.tor.map(|t| t.as_str().to_owned()),
+            tor: f.tor.map(Into::into),
             setup_time_start: f.setup_time_start,
             setup_time_end: f.setup_time_end,
             order_id_start: f.order_id_start,

@@ -56,7 +56,7 @@ pub(super) struct Batch {
     pub(super) catalog_writes: BTreeMap<(String, &'static str, String), serde_json::Value>,
     /// Decisions, each with the position of the event that caused it.
     pub(super) derived: Vec<(i64, NewEvent)>,
-    pub(super) rates: HashMap<(&'static str, String), Option<Rate>>,
+    pub(super) rates: HashMap<(simledger_billing::Tor, String), Option<Rate>>,
 }
 
 impl Batch {
@@ -123,7 +123,7 @@ impl Batch {
     pub(super) async fn rate(
         &mut self,
         tx: &mut PgConnection,
-        tor: &'static str,
+        tor: simledger_billing::Tor,
         destination: &str,
     ) -> Result<Option<Rate>, ApplyError> {
         let key = (tor, destination.to_owned());

@@ -78,7 +78,7 @@ pub(super) async fn derive_effects(
                     origin_host: "billing".into(),
                     source: simledger_projections::cdrs::CDRLOG_SOURCE.into(),
                     origin_id: origin_id.clone(),
-                    tor: balance_type.as_str().into(),
+                    tor: *balance_type,
                     request_type: "*none".into(),
                     tenant: tenant.to_owned(),
                     category: balance_id.clone(),

@@ -71,7 +71,7 @@ pub(super) fn external_usage(c: &ExternalCdr) -> Option<Usage> {
         tenant: c.tenant.clone(),
         accounts: vec![c.account.clone()],
         sim_sid: None,
-        tor: simledger_billing::BalanceType::parse(&c.tor)?,
+        tor: c.tor,
         units: Decimal::from(c.usage),
         destination: c.destination.clone(),
         category: c.category.clone(),
@@ -81,7 +81,11 @@ pub(super) fn external_usage(c: &ExternalCdr) -> Option<Usage> {
 
 /// The price of usage past the unit balances: the longest prefix of its ToR among the
 /// operator's rates, as folded here from the log (in force at the usage's place in it).
-pub(super) async fn rate(tx: &mut PgConnection, tor: &str, destination: &str) -> Result<Option<Rate>, ApplyError> {
+pub(super) async fn rate(
+    tx: &mut PgConnection,
+    tor: simledger_billing::Tor,
+    destination: &str,
+) -> Result<Option<Rate>, ApplyError> {
     let found = simledger_projections::operator_rates::price(
         tx,
         simledger_projections::operator_rates::RateTable::Billing,
@@ -107,9 +111,9 @@ pub(super) async fn debit(tx: &mut PgConnection, b: &mut Batch, e: &RecordedEven
     }
     let Some(account_id) = holder else { return Ok(()) };
     // The tenant's own rate, else the operator's rate table.
-    let rate = match b.catalog(tx, &u.tenant).await?.rate_for(u.tor.as_str(), &u.destination) {
+    let rate = match b.catalog(tx, &u.tenant).await?.rate_for(u.tor, &u.destination) {
         Some(own) => Some(own),
-        None => b.rate(tx, u.tor.as_str(), &u.destination).await?,
+        None => b.rate(tx, u.tor, &u.destination).await?,
     };
     // Taken out while the account is borrowed, put back below: no copy per debit.
     let catalog = b.catalogs.remove(&u.tenant).expect("loaded above");

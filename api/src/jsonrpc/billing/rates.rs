@@ -41,7 +41,9 @@ pub async fn set_rate(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let unit = args.rate_unit.map_or(Decimal::ONE, |u| u.0);
     let def = simledger_billing::RateDef {
         id: args.id,
-        tor: args.tor,
+        tor: simledger_billing::BalanceType::parse_usage(&args.tor).map_err(|m| {
+            RpcError::from(simledger_commands::CommandError::InvalidParameter { param: "ToR", message: m })
+        })?,
         destination_id: args.destination_id,
         rate,
         rate_unit: unit,
