@@ -946,3 +946,48 @@ async fn a_database_failure_is_a_500_and_a_server_error_that_tell_nothing_of_the
     assert_eq!(fetched.status, 200, "{:?}", fetched.body);
     assert!(fetched.body["ID"].as_str().unwrap().ends_with(":1001"), "{:?}", fetched.body);
 }
+
+#[tokio::test]
+async fn a_cdrlog_template_shapes_the_cdr_as_cgrates_tutorials_write_it() {
+    let app = spawn_app().await;
+    // ExtraParameters as an object (as tutorials write it) and as its JSON text.
+    for (id, extra) in [
+        ("SIGNUP", json!({"Category": "^activation", "Destination": "~BalanceID", "Plan": "gold"})),
+        ("AS_TEXT", json!(r#"{"Category":"renewal","Cost":"~BalanceValue"}"#)),
+    ] {
+        ok(
+            &app,
+            "APIerSv1.SetActions",
+            json!({"ActionsId": id, "Actions": [
+            {"Identifier": "*topup", "BalanceId": "bonus", "BalanceType": "*monetary", "Units": "5", "Weight": 20},
+            {"Identifier": "*cdrlog", "ExtraParameters": extra, "Weight": 10}]}),
+        )
+        .await;
+    }
+    ok(&app, "APIerSv1.ExecuteAction", json!({"Account": "1001", "ActionsId": "SIGNUP"})).await;
+    ok(&app, "APIerSv1.ExecuteAction", json!({"Account": "1001", "ActionsId": "AS_TEXT"})).await;
+    settled(&app).await;
+    let (cdrs, _) = app.rpc("APIerSv1.GetCDRs", json!({"Accounts": ["1001"]})).await;
+    let logged: Vec<&Value> = cdrs.as_array().unwrap().iter().filter(|c| c["Source"] == "*cdrlog").collect();
+    assert_eq!(logged.len(), 2, "{cdrs}");
+    let signup = logged.iter().find(|c| c["Category"] == "activation").expect("the signup CDR");
+    assert_eq!((signup["Destination"].as_str(), signup["ToR"].as_str()), (Some("bonus"), Some("*monetary")));
+    assert_eq!(signup["ExtraFields"]["Plan"], "gold");
+    assert_eq!(signup["Cost"].as_f64(), Some(5.0), "the action's value, by default");
+    let renewal = logged.iter().find(|c| c["Category"] == "renewal").expect("the renewal CDR");
+    assert_eq!(renewal["Cost"].as_f64(), Some(10.0), "~BalanceValue: the balance after the topup");
+
+    // A template that names the CDR's tenant, or that Go would not read, is refused whole.
+    let head = app.log.head().await.unwrap();
+    for (extra, says) in [(json!({"Tenant": "cgrates.org"}), "set by the platform"), (json!({"Cost": 1}), "strings")] {
+        let (result, error) = app
+            .rpc(
+                "APIerSv1.SetActions",
+                json!({"ActionsId": "BAD", "Actions": [{"Identifier": "*cdrlog", "ExtraParameters": extra, "Weight": 1}]}),
+            )
+            .await;
+        assert_eq!(result, Value::Null);
+        assert!(error.as_str().is_some_and(|e| e.contains(says)), "{error}");
+    }
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing appended");
+}

@@ -287,6 +287,9 @@ pub enum Effect {
         balance_id: String,
         balance_type: BalanceType,
         value: Decimal,
+        /// The CDR fields the group's `*cdrlog` template set (see [`crate::cdrlog`]).
+        #[serde(default)]
+        fields: BTreeMap<String, String>,
     },
     HttpPost {
         url: String,
@@ -333,6 +336,9 @@ pub fn check(a: &Action) -> Result<(), ActionError> {
         ActionType::Export => {
             export_ids(&a.extra_parameters)?;
         }
+        ActionType::Cdrlog => {
+            crate::cdrlog::parse(&a.extra_parameters)?;
+        }
         _ => {}
     }
     Ok(())
@@ -352,6 +358,8 @@ pub fn execute(
     // Set first, so the snapshots `*log`, `*http_post` and `*export` take show it too.
     work.update_time = Some(at);
     let mut effects = Vec::new();
+    // What a `*cdrlog` template may read of each balance-changing action, as it ran.
+    let mut cdrlog_vars = Vec::new();
     let mut dirty = Vec::new();
     let mut ordered: Vec<(usize, &Action)> = actions.iter().enumerate().collect();
     ordered.sort_by(|(ia, a), (ib, b)| b.weight.cmp(&a.weight).then(ia.cmp(ib)));
@@ -382,6 +390,7 @@ pub fn execute(
                     a.balance.apply(&mut b, at)?;
                     list.push(b);
                 }
+                cdrlog_vars.push((effects.len(), cdrlog_variables(a, kind, units, &work)));
                 effects.push(cdrlog(a, kind, units));
                 dirty.push(kind);
             }
@@ -418,6 +427,7 @@ pub fn execute(
                     };
                     debit::debit(&mut work, &req, destinations)?;
                 }
+                cdrlog_vars.push((effects.len(), cdrlog_variables(a, kind, units, &work)));
                 effects.push(cdrlog(a, kind, units));
                 dirty.push(kind);
             }
@@ -442,6 +452,7 @@ pub fn execute(
                     b.value = v;
                 }
                 a.balance.apply(b, at)?;
+                cdrlog_vars.push((effects.len(), cdrlog_variables(a, kind, units, &work)));
                 effects.push(cdrlog(a, kind, units));
                 dirty.push(kind);
             }
@@ -513,9 +524,17 @@ pub fn execute(
             }
         }
     }
-    // `*cdrlog` asks for the CDRs; without it in the group they are not written.
-    if !actions.iter().any(|a| a.action_type == ActionType::Cdrlog) {
-        effects.retain(|e| !matches!(e, Effect::CdrLog { .. }));
+    // `*cdrlog` asks for the CDRs, shaped by its template; without it they are not written.
+    match actions.iter().find(|a| a.action_type == ActionType::Cdrlog) {
+        Some(log) => {
+            let template = crate::cdrlog::parse(&log.extra_parameters)?;
+            for (i, vars) in cdrlog_vars {
+                if let Effect::CdrLog { fields, .. } = &mut effects[i] {
+                    *fields = template.resolve(&vars);
+                }
+            }
+        }
+        None => effects.retain(|e| !matches!(e, Effect::CdrLog { .. })),
     }
     *account = work;
     dirty.sort();
@@ -529,7 +548,39 @@ fn cdrlog(a: &Action, kind: BalanceType, units: Decimal) -> Effect {
         balance_id: a.balance.id.clone().unwrap_or_default(),
         balance_type: kind,
         value: units,
+        fields: BTreeMap::new(),
     }
+}
+
+/// The values a `*cdrlog` template reads (`~Name`), for an action that just changed a balance.
+fn cdrlog_variables(
+    a: &Action,
+    kind: BalanceType,
+    units: Decimal,
+    account: &Account,
+) -> BTreeMap<&'static str, String> {
+    let balance = account.balances(kind).iter().find(|b| a.balance.matches(b));
+    let joined = |items: Vec<String>| items.join(";");
+    BTreeMap::from([
+        ("AccountID", format!("{}:{}", account.tenant, account.id)),
+        ("Tenant", account.tenant.clone()),
+        ("Account", account.id.clone()),
+        ("ActionType", a.action_type.to_string()),
+        ("ActionValue", units.normalize().to_string()),
+        ("BalanceType", kind.to_string()),
+        ("BalanceID", balance.map(|b| b.id.clone()).or_else(|| a.balance.id.clone()).unwrap_or_default()),
+        ("BalanceUUID", balance.map(|b| b.uuid.clone()).unwrap_or_default()),
+        ("BalanceValue", balance.map(|b| b.value.normalize().to_string()).unwrap_or_default()),
+        (
+            "DestinationIDs",
+            joined(balance.map_or_else(Vec::new, |b| {
+                b.destination_ids.iter().map(|(id, on)| if *on { id.clone() } else { format!("!{id}") }).collect()
+            })),
+        ),
+        ("ExtraParameters", a.extra_parameters.clone()),
+        ("RatingSubject", balance.map(|b| b.rating_subject.clone()).unwrap_or_default()),
+        ("Category", joined(balance.map_or_else(Vec::new, |b| b.categories.iter().cloned().collect()))),
+    ])
 }
 
 fn kinds(kind: Option<BalanceType>) -> Vec<BalanceType> {

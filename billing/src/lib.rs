@@ -11,6 +11,7 @@ pub mod account;
 pub mod action;
 pub mod balance;
 pub mod bounds;
+pub mod cdrlog;
 pub mod debit;
 pub mod destinations;
 pub mod rating;

@@ -70,9 +70,9 @@ pub(super) async fn derive_effects(
                 });
                 b.derived.push(decision(e, &format!("sim_status:{n}"), format!("sim-{sim}"), &change, &meta)?);
             }
-            Effect::CdrLog { action_type, balance_id, balance_type, value } => {
+            Effect::CdrLog { action_type, balance_id, balance_type, value, fields } => {
                 let origin_id = derived_id(e.event_id, &format!("cdrlog:{n}")).to_string();
-                let cdr = Event::CdrReceived(ExternalCdr {
+                let mut cdr = ExternalCdr {
                     cgrid: simledger_projections::cdrs::cgrid(&origin_id, "billing"),
                     run_id: action_type.to_string(),
                     origin_host: "billing".into(),
@@ -90,7 +90,9 @@ pub(super) async fn derive_effects(
                     usage: 1,
                     extra_fields: BTreeMap::new(),
                     cost: Some(*value),
-                });
+                };
+                effect_rule::apply_cdrlog_fields(&mut cdr, fields);
+                let cdr = Event::CdrReceived(cdr);
                 b.derived.push(decision(e, &format!("cdrlog-event:{n}"), format!("cdr-{tenant}"), &cdr, &meta)?);
             }
             Effect::SetFleetDataLimit { fleet, megabytes } => {

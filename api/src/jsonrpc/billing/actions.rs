@@ -85,7 +85,7 @@ struct TpAction {
     #[serde(default)]
     _shared_groups: String,
     balance_weight: Option<Amount>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "text_or_json")]
     extra_parameters: String,
     #[serde(default)]
     balance_blocker: String,

@@ -54,6 +54,16 @@ pub(super) fn semicolon_list<'de, D: Deserializer<'de>>(d: D) -> Result<String, 
     })
 }
 
+/// `ExtraParameters`, which CGrateS users write as a string or, for `*cdrlog`'s template and
+/// the like, as a JSON object: kept as text either way (an object as its JSON).
+pub(super) fn text_or_json<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    })
+}
+
 /// A timing's `Years`, `Months`, `MonthDays` or `WeekDays` as CGrateS takes them: an array
 /// of numbers, a `;`-separated string of them, or `*any` (every one).
 pub(super) fn cron_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
