@@ -129,6 +129,49 @@ async fn export_cdrs_runs_exporters_defined_through_config_and_never_repeats_a_c
 }
 
 #[tokio::test]
+async fn header_and_trailer_fields_frame_a_csv_export_as_cgrates_writes_them() {
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir().join(format!("simledger-rpc-hdr-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ees = json!({"exporters": [{
+        "id": "framed", "type": "*file_csv", "export_path": dir,
+        "fields": [
+            {"tag": "Kind", "path": "*hdr.Kind", "type": "*constant", "value": "HDR"},
+            {"tag": "Version", "path": "*hdr.Version", "type": "*constant", "value": "v1"},
+            {"tag": "CGRID", "path": "*exp.CGRID", "type": "*variable", "value": "~*req.CGRID"},
+            {"tag": "Usage", "path": "*exp.Usage", "type": "*variable", "value": "~*req.Usage"},
+            {"tag": "Kind", "path": "*trl.Kind", "type": "*constant", "value": "TRL"},
+            {"tag": "Count", "path": "*trl.Count", "type": "*variable", "value": "~*em.NumberOfEvents"},
+            {"tag": "Data", "path": "*trl.Data", "type": "*composed", "value": "bytes=;~*em.TotalDataUsage"}]
+    }]});
+    assert_eq!(app.rpc("ConfigSv1.SetConfig", json!({"Config": {"ees": ees}})).await, (json!("OK"), Value::Null));
+    let alice = app.alice.sid.clone();
+    log_events(&app, vec![ended_session(&alice, "HS1", 1, 300), ended_session(&alice, "HS1", 2, 200)]).await;
+    let (metrics, error) = app.rpc("APIerSv1.ExportCDRs", json!({"ExporterIDs": ["framed"], "Verbose": true})).await;
+    assert_eq!(error, Value::Null);
+    let file = std::fs::read_to_string(metrics["framed"]["FilePath"].as_str().unwrap()).unwrap();
+    let lines: Vec<&str> = file.lines().collect();
+    assert_eq!(lines.len(), 4, "{file}");
+    assert_eq!(lines[0], "HDR,v1", "the header fields replace the column names");
+    assert_eq!(lines[3], "TRL,2,bytes=500", "the trailer reads the export's figures");
+
+    // A header cannot read a CDR, a trailer only the export's figures, JSON has no rows to frame.
+    let head = app.log.head().await.unwrap();
+    for (field, kind, says) in [
+        (json!({"tag": "X", "path": "*hdr.X", "value": "~*req.CGRID"}), "*file_csv", "constants only"),
+        (json!({"tag": "X", "path": "*trl.X", "value": "~*em.Password"}), "*file_csv", "unknown metric"),
+        (json!({"tag": "X", "path": "*trl.X", "value": "x"}), "*file_json", "CSV exporters only"),
+        (json!({"tag": "X", "path": "*body.X", "value": "x"}), "*file_csv", "unknown field path"),
+    ] {
+        let ees = json!({"exporters": [{"id": "bad", "type": kind, "export_path": dir, "fields": [field]}]});
+        let (_, error) = app.rpc("ConfigSv1.SetConfig", json!({"Config": {"ees": ees}})).await;
+        assert!(error.as_str().is_some_and(|e| e.contains(says)), "{error}");
+    }
+    assert_eq!(app.log.head().await.unwrap(), head, "a refused definition logs nothing");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
 async fn bad_calls_get_cgrates_errors_and_change_nothing() {
     let app = spawn_app().await;
     let head = app.log.head().await.unwrap();

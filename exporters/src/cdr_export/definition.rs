@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::filter::Filter;
 use super::schedule::Schedule;
-use super::template::CompiledField;
+use super::template::{CompiledField, Section};
 
 /// Where a kind writes, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,14 +103,29 @@ pub(super) struct Compiled {
     pub(super) filters: Vec<Filter>,
     /// Empty: every CDR field, in [`COLUMNS`] order.
     pub(super) fields: Vec<CompiledField>,
+    /// `*hdr.` fields: the header row (instead of the column names), CSV only.
+    pub(super) header: Vec<CompiledField>,
+    /// `*trl.` fields: a trailer row after the CDRs, CSV only.
+    pub(super) trailer: Vec<CompiledField>,
     pub(super) separator: u8,
 }
 
 pub(super) fn compile(e: &Exporter) -> Result<Compiled, ExportError> {
     let (store, format) = (e.kind.store(), e.kind.format());
     let filters = e.filters.iter().map(|f| Filter::parse(f)).collect::<Result<_, _>>().map_err(ExportError::Invalid)?;
-    let fields: Vec<CompiledField> =
+    let all: Vec<CompiledField> =
         e.fields.iter().map(CompiledField::compile).collect::<Result<_, _>>().map_err(ExportError::Invalid)?;
+    let (mut fields, mut header, mut trailer) = (Vec::new(), Vec::new(), Vec::new());
+    for f in all {
+        match f.section {
+            Section::Exp => fields.push(f),
+            Section::Hdr => header.push(f),
+            Section::Trl => trailer.push(f),
+        }
+    }
+    if format != Format::Csv && !(header.is_empty() && trailer.is_empty()) {
+        return Err(ExportError::Invalid("*hdr and *trl fields are rows of a CSV file: CSV exporters only".into()));
+    }
     let mut keys: Vec<&str> = fields.iter().map(|f| f.key.as_str()).collect();
     keys.sort_unstable();
     if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
@@ -127,7 +142,7 @@ pub(super) fn compile(e: &Exporter) -> Result<Compiled, ExportError> {
     if let Some(s) = &e.schedule {
         Schedule::parse(s).map_err(ExportError::Invalid)?;
     }
-    Ok(Compiled { store, format, filters, fields, separator })
+    Ok(Compiled { store, format, filters, fields, header, trailer, separator })
 }
 
 pub(super) const COLUMNS: &[&str] = &[

@@ -84,6 +84,24 @@ impl RunReport {
     }
 }
 
+impl super::template::Metrics for RunReport {
+    fn metric(&self, m: super::template::Metric) -> String {
+        use super::template::Metric as M;
+        let id = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+        match m {
+            M::NumberOfEvents => self.events.to_string(),
+            M::TotalCost => self.total_cost.normalize().to_string(),
+            M::FirstExpOrderID => id(self.first_order_id),
+            M::LastExpOrderID => id(self.last_order_id),
+            M::TotalDataUsage => self.data_usage.to_string(),
+            M::TotalSMSUsage => self.sms_usage.to_string(),
+            M::TotalDuration => self.voice_usage.to_string(),
+            M::TotalGenericUsage => self.generic_usage.to_string(),
+            M::TimeNow => chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+}
+
 /// Export runs under way at once in one process.
 pub(super) const CONCURRENT_RUNS: usize = 4;
 pub(super) static RUNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_RUNS);

@@ -7,6 +7,10 @@
 //! a `%`; RFC 3339 without one). `rounding_decimals` rounds numbers (half away from zero). A
 //! field whose own `filters` fail is written empty. A `~` part may end in CGrateS's data
 //! converters, `~*req.Usage{*duration_seconds&*round:2}` (see `converter`).
+//!
+//! `*hdr.<Name>` fields make a CSV file's header row (constants: it is written before any CDR)
+//! in place of the column names, `*trl.<Name>` fields a trailer row after the CDRs, which may
+//! read the export's figures as `~*em.NumberOfEvents`, `~*em.TotalCost`, … (see [`Metric`]).
 
 use chrono::format::{Item, StrftimeItems};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -48,6 +52,55 @@ enum Part {
     Literal(String),
     Field(Field),
     Converted(Field, Vec<Converter>),
+    /// `~*em.<Metric>`: a figure of the whole export, for a trailer row.
+    Metric(Metric),
+}
+
+/// Where a field goes: each exported CDR's row, the file's header row, or its trailer row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Exp,
+    Hdr,
+    Trl,
+}
+
+/// The export's own figures (CGrateS's `*em` metrics) a trailer reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    NumberOfEvents,
+    TotalCost,
+    FirstExpOrderID,
+    LastExpOrderID,
+    TotalDataUsage,
+    TotalSMSUsage,
+    TotalDuration,
+    TotalGenericUsage,
+    TimeNow,
+}
+
+const METRICS: &[(&str, Metric)] = &[
+    ("NumberOfEvents", Metric::NumberOfEvents),
+    ("TotalCost", Metric::TotalCost),
+    ("FirstExpOrderID", Metric::FirstExpOrderID),
+    ("LastExpOrderID", Metric::LastExpOrderID),
+    ("TotalDataUsage", Metric::TotalDataUsage),
+    ("TotalSMSUsage", Metric::TotalSMSUsage),
+    ("TotalDuration", Metric::TotalDuration),
+    ("TotalGenericUsage", Metric::TotalGenericUsage),
+    ("TimeNow", Metric::TimeNow),
+];
+
+/// The figures of an export so far, as a trailer renders them.
+pub trait Metrics {
+    fn metric(&self, m: Metric) -> String;
+}
+
+fn metric_part(p: &str) -> Result<Part, String> {
+    let name = p.strip_prefix("~*em.").unwrap_or_default();
+    METRICS.iter().find(|(n, _)| *n == name).map(|(_, m)| Part::Metric(*m)).ok_or_else(|| {
+        let names: Vec<&str> = METRICS.iter().map(|(n, _)| *n).collect();
+        format!("unknown metric {p:?}: a trailer reads ~*em.<{}>", names.join("|"))
+    })
 }
 
 /// A `~` part: its field, and the converters after it, if any.
@@ -67,6 +120,7 @@ pub struct CompiledField {
     pub tag: String,
     /// The JSON key (`*exp.<Name>`'s name).
     pub key: String,
+    pub section: Section,
     parts: Vec<Part>,
     layout: Option<String>,
     rounding: Option<u32>,
@@ -80,9 +134,15 @@ impl CompiledField {
             return Err("every field needs a tag".into());
         }
         let path = if t.path.is_empty() { format!("*exp.{tag}") } else { t.path.clone() };
-        let key = path.strip_prefix("*exp.").filter(|k| !k.is_empty()).ok_or_else(|| {
-            format!("unknown field path {path:?} for {tag}: exported fields go to *exp.<Name> (*hdr and *trl are not written)")
-        })?;
+        let (section, key) = [("*exp.", Section::Exp), ("*hdr.", Section::Hdr), ("*trl.", Section::Trl)]
+            .into_iter()
+            .find_map(|(prefix, section)| path.strip_prefix(prefix).filter(|k| !k.is_empty()).map(|k| (section, k)))
+            .ok_or_else(|| {
+                format!(
+                    "unknown field path {path:?} for {tag}: fields go to *exp.<Name> (each CDR), *hdr.<Name> (the \
+                     header row) or *trl.<Name> (the trailer row)"
+                )
+            })?;
         let kind = if t.kind.is_empty() { "*variable" } else { t.kind.as_str() };
         let parts = match kind {
             "*constant" | "*filler" => vec![Part::Literal(t.value.clone())],
@@ -90,12 +150,13 @@ impl CompiledField {
                 .value
                 .split(';')
                 .filter(|p| !p.is_empty())
-                .map(|p| {
-                    if p.starts_with('~') {
-                        field_part(p)
-                    } else {
-                        Ok(Part::Literal(p.to_owned()))
-                    }
+                .map(|p| match (p.starts_with('~'), section) {
+                    (false, _) => Ok(Part::Literal(p.to_owned())),
+                    (true, Section::Exp) => field_part(p),
+                    (true, Section::Trl) => metric_part(p),
+                    (true, Section::Hdr) => Err(format!(
+                        "{p:?}: a header is written before any CDR, so it holds constants only"
+                    )),
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("field {tag}: {e}"))?,
@@ -105,6 +166,9 @@ impl CompiledField {
                 ))
             }
         };
+        if section != Section::Exp && !t.filters.is_empty() {
+            return Err(format!("field {tag}: a header or trailer field has no CDR to filter on"));
+        }
         if kind == "*datetime" && !matches!(parts.as_slice(), [Part::Field(f)] if f.is_time()) {
             return Err(format!("field {tag}: *datetime takes one time field, ~*req.SetupTime or ~*req.AnswerTime"));
         }
@@ -126,7 +190,26 @@ impl CompiledField {
         if t.value.len() > MAX_VALUE_BYTES || t.layout.len() > MAX_VALUE_BYTES || tag.len() > MAX_VALUE_BYTES {
             return Err(format!("field {tag}: tag, value and layout must be at most {MAX_VALUE_BYTES} bytes each"));
         }
-        Ok(Self { tag: tag.to_owned(), key: key.to_owned(), parts, layout, rounding: t.rounding_decimals, filters })
+        Ok(Self {
+            tag: tag.to_owned(),
+            key: key.to_owned(),
+            section,
+            parts,
+            layout,
+            rounding: t.rounding_decimals,
+            filters,
+        })
+    }
+
+    /// Appends a header or trailer field's text (constants and the export's figures) to `out`.
+    pub fn render_summary(&self, metrics: &dyn Metrics, out: &mut String) {
+        for part in &self.parts {
+            match part {
+                Part::Literal(s) => out.push_str(s),
+                Part::Metric(m) => out.push_str(&metrics.metric(*m)),
+                Part::Field(_) | Part::Converted(..) => {} // refused outside *exp when compiled
+            }
+        }
     }
 
     /// Appends the field's text for `cdr` to `out`.
@@ -148,6 +231,7 @@ impl CompiledField {
                         (None, _) => {}
                     }
                 }
+                Part::Metric(_) => {} // refused in *exp when compiled
                 Part::Field(f) => match (cdr.get(f), &self.layout, self.rounding) {
                     (Value::Time(t), Some(layout), _) => {
                         use std::fmt::Write;
@@ -312,10 +396,16 @@ mod tests {
     fn bad_templates_are_refused_with_the_reason() {
         let mut hdr = field("*constant", "x");
         hdr.path = "*hdr.X".into();
+        assert!(CompiledField::compile(&hdr).is_ok(), "a constant header field");
+        let mut other = field("*constant", "x");
+        other.path = "*body.X".into();
+        let mut hdr_reading_a_cdr = field("*variable", "~*req.CGRID");
+        hdr_reading_a_cdr.path = "*hdr.X".into();
         for (t, why) in [
             (field("*variable", "~*req.Nope"), "unknown field path"),
             (field("*variable", "~*ec.Charges"), "unknown field path"),
-            (hdr, "*exp.<Name>"),
+            (other, "*exp.<Name>"),
+            (hdr_reading_a_cdr, "constants only"),
             (field("*masked_destination", "~*req.Destination"), "unsupported type"),
             (field("*datetime", "~*req.Account"), "one time field"),
             (FieldTemplate { tag: " ".into(), ..field("*constant", "x") }, "needs a tag"),

@@ -104,13 +104,26 @@ impl Range<'_> {
         let mut line = String::new();
         let csv_err = |e: csv::Error| ExportError::Invalid(format!("CSV: {e}"));
         let io_err = |e: std::io::Error| ExportError::Invalid(format!("CSV: {e}"));
-        // CSV rows go through the writer into its Vec, JSON lines into `json`; either is handed
+        // CSV rows (of any length: a header or trailer need not match the CDR rows) go through
+        // the writer into its Vec, JSON lines into `json`; either is handed
         // on whenever it holds a chunk.
-        let new_writer =
-            || csv::WriterBuilder::new().delimiter(c.separator).from_writer(Vec::with_capacity(CHUNK + (64 << 10)));
+        let new_writer = || {
+            csv::WriterBuilder::new()
+                .delimiter(c.separator)
+                .flexible(true)
+                .from_writer(Vec::with_capacity(CHUNK + (64 << 10)))
+        };
         let mut w = new_writer();
         let mut json: Vec<u8> = Vec::new();
-        if c.format == Format::Csv && self.exporter.header {
+        if c.format == Format::Csv && !c.header.is_empty() {
+            let metrics = RunReport::default();
+            for f in &c.header {
+                line.clear();
+                f.render_summary(&metrics, &mut line);
+                w.write_field(&line).map_err(csv_err)?;
+            }
+            w.write_record(None::<&[u8]>).map_err(csv_err)?;
+        } else if c.format == Format::Csv && self.exporter.header {
             if c.fields.is_empty() {
                 w.write_record(COLUMNS).map_err(csv_err)?;
             } else {
@@ -162,6 +175,14 @@ impl Range<'_> {
                 out(&json);
                 json.clear();
             }
+        }
+        if c.format == Format::Csv && !c.trailer.is_empty() {
+            for f in &c.trailer {
+                line.clear();
+                f.render_summary(&report, &mut line);
+                w.write_field(&line).map_err(csv_err)?;
+            }
+            w.write_record(None::<&[u8]>).map_err(csv_err)?;
         }
         let rest = w.into_inner().map_err(|e| io_err(e.into_error()))?;
         if report.events > 0 {
