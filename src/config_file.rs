@@ -79,11 +79,13 @@ impl ConfigFile {
 
     /// The declared exporters with their tenants, checked for shape (paths are checked when
     /// they are stored).
-    pub fn exporters(&mut self, fallback_tenant: Option<&str>) -> anyhow::Result<Vec<(String, Exporter)>> {
-        let tenant = self.default_tenant.clone().or(fallback_tenant.map(str::to_owned));
+    /// The exporters the file declares: the operator's, exporting every tenant's CDRs, or one
+    /// tenant's where an exporter names its `tenant`.
+    pub fn exporters(&mut self) -> anyhow::Result<Vec<(String, Exporter)>> {
         let mut out = Vec::new();
         for e in &self.ees.exporters {
-            let (tenant, mut exporter) = e.to_exporter(tenant.as_deref(), &mut self.ignored)?;
+            let operator = Some(simledger_exporters::cdr_export::OPERATOR);
+            let (tenant, mut exporter) = e.to_exporter(operator, &mut self.ignored)?;
             exporter.declared = true;
             out.push((tenant, exporter));
         }
@@ -104,8 +106,8 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(c.default_tenant.as_deref(), Some("AC1"));
-        let exporters = c.exporters(None).unwrap();
-        assert_eq!((exporters[0].0.as_str(), exporters[0].1.declared), ("AC1", true));
+        let exporters = c.exporters().unwrap();
+        assert_eq!((exporters[0].0.as_str(), exporters[0].1.declared), ("*operator", true), "the operator's");
         assert_eq!(c.ignored, ["ees.enabled", "general.node_id", "listen"]);
     }
 
@@ -122,7 +124,7 @@ mod tests {
         "#;
         let value: Value = toml::from_str(text).unwrap();
         let mut c = ConfigFile::from_value(value).unwrap();
-        let (_, e) = c.exporters(None).unwrap().remove(0);
+        let (_, e) = c.exporters().unwrap().remove(0);
         assert_eq!((e.kind.as_str(), e.schedule.as_deref()), ("*file_json", Some("*hourly")));
     }
 }

@@ -227,7 +227,7 @@ async fn declare_exporters(
     simulated_account: Option<&str>,
     p: &Platform,
 ) -> anyhow::Result<()> {
-    let mut declared = file.exporters(simulated_account)?;
+    let mut declared = file.exporters()?;
     if let (true, Some(account)) = (no_file, simulated_account) {
         // One folder per database, so instances sharing a data directory never share files.
         let database = simledger_services::postgres::database_name(&config.database_url)?;

@@ -312,27 +312,52 @@ async fn up_declares_configured_exporters_answers_cgrates_json_rpc_and_runs_expo
     let config: serde_json::Value =
         rpc("ConfigSv1.GetConfig", serde_json::json!({"Section": "ees"})).await.unwrap().json().await.unwrap();
     let declared = &config["result"]["ees"]["exporters"][0];
-    assert_eq!((declared["id"].as_str(), declared["tenant"].as_str()), (Some("each_second"), Some(tenant)));
+    assert_eq!(
+        (declared["id"].as_str(), declared["tenant"].as_str()),
+        (Some("each_second"), Some("*operator")),
+        "declared without a tenant: the operator's, over every tenant's CDRs"
+    );
 
-    let cdr = serde_json::json!({"OriginID": "ext-1", "Account": "1001", "ToR": "*data", "Usage": "2048"});
-    let done: serde_json::Value = rpc("CDRsV1.ProcessExternalCDR", cdr).await.unwrap().json().await.unwrap();
-    assert_eq!(done["result"], "OK", "{done}");
+    // Two tenants' CDRs: the default tenant's, and another's named with Tenant.
+    let other = "AC00000000000000000000000000000078";
+    for (origin, tenant) in [("ext-1", tenant), ("ext-2", other)] {
+        let cdr = serde_json::json!({"OriginID": origin, "Tenant": tenant, "Account": "1001", "ToR": "*data",
+                                     "Usage": "2048"});
+        let done: serde_json::Value = rpc("CDRsV1.ProcessExternalCDR", cdr).await.unwrap().json().await.unwrap();
+        assert_eq!(done["result"], "OK", "{done}");
+    }
     // The schedule exports it within a couple of seconds, with nobody asking.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let line = loop {
-        let found = std::fs::read_dir(&dir)
+    let mut exported: Vec<serde_json::Value> = loop {
+        let lines: Vec<serde_json::Value> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|e| e == "jsonl"));
-        if let Some(path) = found {
-            break std::fs::read_to_string(path).unwrap();
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .flat_map(|p| std::fs::read_to_string(p).unwrap().lines().map(str::to_owned).collect::<Vec<_>>())
+            .map(|l| serde_json::from_str(&l).unwrap())
+            .collect();
+        if lines.len() >= 2 {
+            break lines;
         }
-        assert!(std::time::Instant::now() < deadline, "no scheduled export appeared in {}", dir.display());
+        assert!(std::time::Instant::now() < deadline, "no scheduled export of both appeared in {}", dir.display());
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let exported: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
-    assert_eq!((exported["OriginID"].as_str(), exported["Usage"].as_i64()), (Some("ext-1"), Some(2048)));
-    assert_eq!(exported["Tenant"], tenant);
+    exported.sort_by_key(|c| c["OriginID"].as_str().unwrap_or_default().to_owned());
+    let got: Vec<(&str, &str, i64)> = exported
+        .iter()
+        .map(|c| (c["OriginID"].as_str().unwrap(), c["Tenant"].as_str().unwrap(), c["Usage"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(got, [("ext-1", tenant, 2048), ("ext-2", other, 2048)], "each tenant's CDR, once");
+
     drop(platform);
+    // Stopped, so no scheduled run holds the exporter: the operator runs it by hand without
+    // naming an account; a tenant has no such one.
+    let run = |args: &[&str]| simledger().arg("export").args(args).env("DATABASE_URL", &db.url).output().unwrap();
+    let by_hand = run(&["--exporter", "each_second"]);
+    assert!(by_hand.status.success(), "{}", String::from_utf8_lossy(&by_hand.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&by_hand.stdout).unwrap();
+    assert!(report["NumberOfEvents"].as_i64().is_some(), "{report}");
+    let as_tenant = run(&["--account", other, "--exporter", "each_second"]);
+    assert!(!as_tenant.status.success(), "another tenant's name does not reach the operator's exporter");
     std::fs::remove_dir_all(&dir).unwrap();
 }

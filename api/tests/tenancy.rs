@@ -443,3 +443,23 @@ async fn a_tariff_plan_staged_by_one_tenant_is_neither_seen_nor_loaded_by_anothe
             .unwrap();
     assert_eq!(tenants, vec![app.bob.sid.to_string()]);
 }
+
+#[tokio::test]
+async fn a_customer_cannot_define_or_see_an_exporter_over_every_tenant() {
+    let app = spawn_app().await;
+    let head = app.log.head().await.unwrap();
+    let reply = rpc_as(
+        &app,
+        &app.alice,
+        "ConfigSv1.SetConfig",
+        json!({"Config": {"ees": {"exporters": [
+        {"id": "all", "type": "*file_csv", "export_path": "all", "tenant": "*operator"}]}}}),
+    )
+    .await;
+    assert_eq!(reply["error"], "UNAUTHORIZED", "{reply}");
+    let reply = rpc_as(&app, &app.alice, "ConfigSv1.GetConfig", json!({"Section": "ees", "Tenant": "*operator"})).await;
+    assert_eq!(reply["error"], "UNAUTHORIZED", "{reply}");
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing logged");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM cdr_exporters").fetch_one(app.log.pool()).await.unwrap();
+    assert_eq!(count, 0);
+}

@@ -615,7 +615,16 @@ pub async fn get_config(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
         return Err(RpcError::server(format!("section {:?} is not available; \"ees\" is", args.section)));
     }
     let tenant = call.tenant(Some(&args.tenant))?;
-    let exporters = cdr_export::list(call.state.pool(), &tenant).await.map_err(export_error)?;
-    let ees = EesConfig { exporters: exporters.iter().map(|e| ExporterConfig::from_exporter(&tenant, e)).collect() };
+    let mut ees = EesConfig::default();
+    // The operator sees its own exporters (the configuration file's, every tenant's CDRs), as
+    // CGrateS's configuration holds them, beside the tenant's.
+    let mut tenants = vec![tenant];
+    if call.is_operator() && tenants[0] != cdr_export::OPERATOR {
+        tenants.insert(0, cdr_export::OPERATOR.to_owned());
+    }
+    for tenant in &tenants {
+        let exporters = cdr_export::list(call.state.pool(), tenant).await.map_err(export_error)?;
+        ees.exporters.extend(exporters.iter().map(|e| ExporterConfig::from_exporter(tenant, e)));
+    }
     ok(&serde_json::json!({ "ees": ees }))
 }

@@ -56,6 +56,11 @@ pub enum ExportError {
     EventLog(#[from] simledger_eventlog::EventLogError),
 }
 
+/// The tenant of the operator's exporters (those declared in the configuration file without a
+/// `tenant`): as CGrateS's, they export every tenant's CDRs, unless their filters choose some
+/// (`*string:~*req.Tenant:AC…`). No account SID can take this name.
+pub const OPERATOR: &str = "*operator";
+
 /// An exporter's definition and cursor.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Exporter {

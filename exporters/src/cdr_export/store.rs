@@ -233,13 +233,15 @@ pub(super) async fn plan(
     }
     // Every CDR closed at or before the projection's checkpoint is in the table.
     let safe = checkpoint::load(&mut tx, simledger_projections::cdrs::NAME, shard).await?;
-    let last: Option<i64> =
-        sqlx::query_scalar("SELECT max(order_id) FROM cdrs WHERE tenant = $1 AND order_id > $2 AND order_id <= $3")
-            .bind(tenant)
-            .bind(exporter.last_exported_order_id)
-            .bind(safe)
-            .fetch_one(&mut *tx)
-            .await?;
+    let whose = if tenant == OPERATOR { "$1 = $1" } else { "tenant = $1" };
+    let last: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT max(order_id) FROM cdrs WHERE {whose} AND order_id > $2 AND order_id <= $3"
+    ))
+    .bind(tenant)
+    .bind(exporter.last_exported_order_id)
+    .bind(safe)
+    .fetch_one(&mut *tx)
+    .await?;
     let Some(last) = last else { return Ok(None) };
     let first = exporter.last_exported_order_id + 1;
     sqlx::query(

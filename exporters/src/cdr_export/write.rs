@@ -130,8 +130,10 @@ impl Range<'_> {
                 w.write_record(c.fields.iter().map(|f| f.tag.as_str())).map_err(csv_err)?;
             }
         }
+        // The operator's exporters read every tenant's CDRs; `$1 = $1` keeps the binds alike.
+        let whose = if self.tenant == OPERATOR { "$1 = $1" } else { "tenant = $1" };
         let sql = format!(
-            "SELECT {} FROM cdrs WHERE tenant = $1 AND order_id BETWEEN $2 AND $3 ORDER BY order_id",
+            "SELECT {} FROM cdrs WHERE {whose} AND order_id BETWEEN $2 AND $3 ORDER BY order_id",
             record::SELECT
         );
         let mut rows = sqlx::query(&sql).bind(self.tenant).bind(self.first).bind(self.last).fetch(self.pool);
