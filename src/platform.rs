@@ -133,6 +133,8 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
     if core.is_some() {
         let dispatcher = simledger_core::dispatch::SmsDispatcher::new(nats.clone(), &names);
         others.push(simledger_core::dispatch::spawn(log.clone(), dispatcher).abort_handle());
+        let ip = simledger_core::dispatch::IpDispatcher::new(nats.clone(), &names);
+        others.push(simledger_core::dispatch::spawn_dispatcher(log.clone(), ip).abort_handle());
     }
     Ok(Platform { log, limits, enforcer, usage, cdrs, billing, nats, names, registry, commands, core, ingest, others })
 }

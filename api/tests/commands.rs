@@ -206,3 +206,61 @@ async fn an_esim_profile_is_reserved_with_an_activation_code() {
     assert_error(&app.get(&app.bob, &format!("/v1/ESimProfiles/{sid}")).await, 404, 20404);
     assert_error(&app.get(&app.alice, "/v1/ESimProfiles?Status=lost").await, 400, 20001);
 }
+
+/// The next callback heard, on the status hook.
+async fn next_status(heard: &mut tokio::sync::mpsc::UnboundedReceiver<Heard>) -> Vec<(String, String)> {
+    let (hook, params, _) =
+        tokio::time::timeout(std::time::Duration::from_secs(15), heard.recv()).await.unwrap().unwrap();
+    assert_eq!(hook, "status");
+    params
+}
+
+#[tokio::test]
+async fn an_ip_command_reaches_the_device_of_an_open_session_and_fails_without_one() {
+    let app = spawn_app_with_core().await;
+    let (hooks, mut heard) = capture().await;
+    let (_, fleet) = app.fleet(&app.alice).await;
+    let sim = app.sim(&app.alice, 1).await;
+    app.post(&app.alice, &format!("/v1/Sims/{sim}"), &[("Fleet", &fleet), ("Status", "active")]).await;
+    let status_url = format!("{hooks}/status");
+    let send = |payload: &'static str| {
+        let (app, sim, url) = (&app, sim.clone(), status_url.clone());
+        async move {
+            let form = [("Sim", sim.as_str()), ("Payload", payload), ("DevicePort", "4000"), ("CallbackUrl", &url)];
+            let r = app.post(&app.alice, "/v1/IpCommands", &form).await;
+            assert_eq!(r.status, 201, "{:?}", r.body);
+            r.body["sid"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // No data session yet: the PGW has nowhere to send it.
+    let lost = send("before").await;
+    let failed = app.eventually(&app.alice, &format!("/v1/IpCommands/{lost}"), |b| b["status"] == "failed").await;
+    assert!(failed["device_ip"].is_null());
+    let params = next_status(&mut heard).await;
+    assert_eq!((param(&params, "IpCommandSid"), param(&params, "Status")), (lost.as_str(), "failed"));
+    assert_eq!(param(&params, "ErrorCode"), simledger_core::pgw::CODE_NO_DATA_SESSION.to_string());
+
+    // The device attaches and opens a session: the datagram goes to its session address.
+    let attached = app.attach("234150000000001", ("234", "15"), 1).await;
+    let context = attached.context.expect("attached");
+    let (_, names) = app.core.as_ref().unwrap();
+    let create =
+        simledger_core::protocol::CreateSessionRequest { context, apn: "super".into(), at: chrono::Utc::now(), seq: 2 };
+    let subject = names.request(simledger_core::protocol::subjects::S11_CREATE_SESSION);
+    let reply = app.nats.request(subject, serde_json::to_vec(&create).unwrap().into()).await.unwrap();
+    let session: simledger_core::protocol::CreateSessionAnswer = serde_json::from_slice(&reply.payload).unwrap();
+    let ip = session.ip_address.expect("a session address");
+    let sid = send("hello").await;
+    let received = app.eventually(&app.alice, &format!("/v1/IpCommands/{sid}"), |b| b["status"] == "received").await;
+    assert_eq!(received["device_ip"], ip.as_str());
+    let statuses: Vec<(String, String)> = [next_status(&mut heard).await, next_status(&mut heard).await]
+        .iter()
+        .map(|p| (param(p, "Status").to_owned(), param(p, "DeviceIp").to_owned()))
+        .collect();
+    assert_eq!(statuses, [("sent".to_owned(), ip.clone()), ("received".to_owned(), ip.clone())]);
+    // The failed one stays failed; bob sees neither.
+    let listed = app.get(&app.alice, "/v1/IpCommands?Status=failed").await.body;
+    assert_eq!(listed["ip_commands"].as_array().unwrap().len(), 1);
+    assert_eq!(app.get(&app.bob, &format!("/v1/IpCommands/{sid}")).await.status, 404);
+}

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{assert_error, spawn_app, spawn_app_with_core, TestApp};
-use simledger_core::protocol::{subjects, AttachAnswer, AttachRequest};
+use simledger_core::protocol::AttachAnswer;
 use simledger_eventlog::networks::network_sid;
 use simledger_eventlog::Event;
 
@@ -43,29 +43,6 @@ async fn roaming_sim(app: &TestApp) -> String {
     let r = app.post(&app.alice, &format!("/v1/Sims/{sim}"), &[("Fleet", &fleet), ("Status", "active")]).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     sim
-}
-
-/// An attach through the MME and HSS over NATS, once the nodes' views hold the whole log.
-async fn attach(app: &TestApp, imsi: &str, (mcc, mnc): (&str, &str), seq: u64) -> AttachAnswer {
-    let (core, names) = app.core.as_ref().expect("the core runs");
-    assert!(core.views.caught_up(&app.log, Duration::from_secs(10)).await, "views caught up");
-    let req = AttachRequest {
-        imsi: imsi.into(),
-        imei: Some("356938035643809".into()),
-        mcc: mcc.into(),
-        mnc: mnc.into(),
-        cell_id: "1a2b3c".into(),
-        lac: "00ff".into(),
-        rat_type: "4G LTE".into(),
-        at: chrono::Utc::now(),
-        seq,
-    };
-    let reply = app
-        .nats
-        .request(names.request(subjects::S1_ATTACH), serde_json::to_vec(&req).unwrap().into())
-        .await
-        .expect("the MME answers");
-    serde_json::from_slice(&reply.payload).unwrap()
 }
 
 /// Waits (bounded) until an event matching `pred` is in the log.
@@ -114,11 +91,11 @@ async fn a_roaming_imsi_kept_to_two_networks_attaches_only_there_and_the_home_im
     assert_eq!(networks["networks"].as_array().unwrap().len(), 2);
 
     // Then it attaches there, is refused in the UK, and the home IMSI attaches in the UK.
-    assert_eq!(refused_with(&attach(&app, ROAMING, DE, 1).await), None);
-    assert_eq!(refused_with(&attach(&app, ROAMING, FR, 2).await), None);
-    let uk = attach(&app, ROAMING, UK, 3).await;
+    assert_eq!(refused_with(&app.attach(ROAMING, DE, 1).await), None);
+    assert_eq!(refused_with(&app.attach(ROAMING, FR, 2).await), None);
+    let uk = app.attach(ROAMING, UK, 3).await;
     assert_eq!(refused_with(&uk), Some(simledger_core::hss::CODE_IMSI_NETWORK_NOT_ALLOWED), "{uk:?}");
-    assert_eq!(refused_with(&attach(&app, HOME, UK, 4).await), None);
+    assert_eq!(refused_with(&app.attach(HOME, UK, 4).await), None);
 
     // The refusal is a connection event (ingest brings it); the changes are events of the SIM's
     // stream.
@@ -136,17 +113,17 @@ async fn a_roaming_imsi_kept_to_two_networks_attaches_only_there_and_the_home_im
     let r = app.delete(&app.alice, &format!("{base}/{ROAMING}/Networks/{}", net(DE))).await;
     assert_eq!(r.status, 204, "{:?}", r.body);
     assert_eq!(
-        refused_with(&attach(&app, ROAMING, DE, 5).await),
+        refused_with(&app.attach(ROAMING, DE, 5).await),
         Some(simledger_core::hss::CODE_IMSI_NETWORK_NOT_ALLOWED)
     );
-    assert_eq!(refused_with(&attach(&app, ROAMING, FR, 6).await), None);
+    assert_eq!(refused_with(&app.attach(ROAMING, FR, 6).await), None);
 
     // When the home IMSI is disallowed, it is refused anywhere; allowed again, it attaches.
     let r = app.post(&app.alice, &format!("{base}/{HOME}"), &[("Allowed", "false")]).await;
     assert_eq!((r.status, &r.body["allowed"]), (200, &serde_json::json!(false)), "{:?}", r.body);
-    assert_eq!(refused_with(&attach(&app, HOME, UK, 7).await), Some(simledger_core::hss::CODE_IMSI_NOT_ALLOWED));
+    assert_eq!(refused_with(&app.attach(HOME, UK, 7).await), Some(simledger_core::hss::CODE_IMSI_NOT_ALLOWED));
     app.post(&app.alice, &format!("{base}/{HOME}"), &[("Allowed", "true")]).await;
-    assert_eq!(refused_with(&attach(&app, HOME, UK, 8).await), None);
+    assert_eq!(refused_with(&app.attach(HOME, UK, 8).await), None);
 }
 
 #[tokio::test]

@@ -16,13 +16,14 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use simledger_eventlog::catalog::{ConnectionError, ConnectionEvent};
+use simledger_eventlog::catalog::{ConnectionError, ConnectionEvent, IpCommandStatus};
+use simledger_eventlog::Event;
 use uuid::Uuid;
 
 use crate::events::{self, SESSION_ENDED, SESSION_FAILED, SESSION_STARTED, SESSION_UPDATED};
 use crate::protocol::{
-    CreateSessionAnswer, CreateSessionRequest, DeleteSessionAnswer, DeleteSessionRequest, SessionContext,
-    SubscriberProfile, UsageAnswer, UsageReport,
+    CreateSessionAnswer, CreateSessionRequest, DeleteSessionAnswer, DeleteSessionRequest, Downlink, DownlinkAnswer,
+    SessionContext, SubscriberProfile, UsageAnswer, UsageReport,
 };
 use crate::views::{CoreViews, OpenSession};
 use crate::{happening, CorePublisher};
@@ -34,6 +35,8 @@ pub const CODE_UNKNOWN_APN: i64 = 83711;
 pub const DEFAULT_UPDATE_INTERVAL: Duration = Duration::minutes(6);
 /// Not a Twilio code: simledger's, for a session lost with a PGW's restart.
 pub const CODE_PGW_RESTARTED: i64 = 83712;
+/// Not a Twilio code: simledger's, for an IP Command to a SIM with no data session open.
+pub const CODE_NO_DATA_SESSION: i64 = 83730;
 /// How long a restarted PGW waits for the devices of the sessions it took over.
 pub const RECOVERY_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -306,15 +309,65 @@ impl Pgw {
         metrics::gauge!("simledger_pgw_sessions_open").set(self.open_sessions() as f64);
     }
 
+    /// Carries an IP Command's datagram to the device of the SIM's open data session: `sent` to
+    /// its session address, then `received` (the simulated device takes every datagram to its
+    /// address while its session is open), or `failed` with no session. Event ids derive from
+    /// the command, so a second hand-over (a redelivery) logs nothing new.
+    pub async fn downlink(&self, d: Downlink) -> DownlinkAnswer {
+        let device_ip = {
+            let sessions = self.sessions.lock().expect("sessions lock");
+            sessions
+                .by_sid
+                .values()
+                .filter(|s| s.ctx.subscriber.sim_sid == d.sim_sid)
+                .max_by_key(|s| s.started)
+                .map(|s| s.ip.to_string())
+        };
+        let status = |device_ip: Option<String>, error: Option<ConnectionError>| IpCommandStatus {
+            ip_command_sid: d.ip_command_sid.clone(),
+            account_sid: d.account_sid.clone(),
+            sim_sid: d.sim_sid.clone(),
+            sim_iccid: d.sim_iccid.clone(),
+            device_port: d.device_port,
+            device_ip,
+            timestamp: d.at,
+            error,
+        };
+        let stream = format!("ipc-{}", d.ip_command_sid);
+        let meta = events::metadata("pgw", &d.account_sid);
+        let id = |what: &str| happening::event_id(&format!("{}:{what}", d.ip_command_sid), d.at);
+        match device_ip {
+            Some(ip) => {
+                let sent = Event::IpCommandSent(status(Some(ip.clone()), None));
+                let received = Event::IpCommandReceived(status(Some(ip.clone()), None));
+                self.publisher.publish("pgw", stream.clone(), id("sent"), &sent, meta.clone()).await;
+                self.publisher.publish("pgw", stream, id("received"), &received, meta).await;
+                DownlinkAnswer { device_ip: Some(ip), error: None }
+            }
+            None => {
+                let error =
+                    ConnectionError { code: CODE_NO_DATA_SESSION, message: "the SIM has no data session open".into() };
+                let failed = Event::IpCommandFailed(status(None, Some(error.clone())));
+                self.publisher.publish("pgw", stream, id("failed"), &failed, meta).await;
+                DownlinkAnswer { device_ip: None, error: Some(error) }
+            }
+        }
+    }
+
     pub async fn run(
         self,
         create: async_nats::Subscriber,
         usage: async_nats::Subscriber,
         delete: async_nats::Subscriber,
+        downlink: async_nats::Subscriber,
         client: async_nats::Client,
     ) {
-        let (a, b, c) = (self.clone(), self.clone(), self);
+        let (a, b, c, d) = (self.clone(), self.clone(), self.clone(), self);
         tokio::join!(
+            crate::serve::serve(client.clone(), downlink, "pgw", move |r: Downlink| {
+                let p = d.clone();
+                async move { p.downlink(r).await }
+            }),
             crate::serve::serve(client.clone(), create, "pgw", move |r: CreateSessionRequest| {
                 let p = a.clone();
                 async move { p.create_session(r).await }

@@ -18,6 +18,8 @@ pub mod subjects {
     pub const S11_USAGE: &str = "s11.usage";
     pub const S11_DELETE_SESSION: &str = "s11.delete_session";
     pub const SMSC_SUBMIT: &str = "smsc.submit";
+    /// SGi downlink: a datagram from the platform to a device's session address (IP Commands).
+    pub const SGI_DOWNLINK: &str = "sgi.downlink";
 }
 
 /// S1 attach request, as the MME receives it from the radio side.
@@ -147,5 +149,26 @@ pub struct SmsSubmit {
 pub struct SmsAnswer {
     pub sms_command_sid: String,
     pub delivered: bool,
+    pub error: Option<ConnectionError>,
+}
+
+/// An IP Command's datagram into the PGW, for the device of `sim_sid`'s open data session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Downlink {
+    pub ip_command_sid: String,
+    pub account_sid: String,
+    pub sim_sid: String,
+    pub sim_iccid: String,
+    pub device_port: i32,
+    /// `text` or `binary` (base64).
+    pub payload_type: String,
+    pub payload: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DownlinkAnswer {
+    /// The session address it went to; `None` when it could not be sent.
+    pub device_ip: Option<String>,
     pub error: Option<ConnectionError>,
 }

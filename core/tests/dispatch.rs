@@ -1,11 +1,12 @@
-//! The SMS dispatcher hands a command to the SMSC at least once; a second hand-over (a crash
-//! before its checkpoint committed) leaves one copy of each SMSC event in the log.
+//! The dispatchers hand a command to its node (SMSC, PGW) at least once; a second hand-over (a
+//! crash before the checkpoint committed) leaves one copy of each of the node's events in the log.
 
 mod common;
 
 use common::{start, ACCOUNT};
+use simledger_commands::NewIpCommand;
 use simledger_commands::{Callback, CommandId};
-use simledger_core::dispatch::SmsDispatcher;
+use simledger_core::dispatch::{IpDispatcher, SmsDispatcher};
 use simledger_eventlog::catalog::SimStatus;
 use simledger_eventlog::checkpoint::Subscriber;
 use simledger_eventlog::Event;
@@ -50,4 +51,50 @@ fn sms_sid(e: &Event) -> Option<&str> {
         Event::SmsMtSubmitted(s) | Event::SmsMtDelivered(s) | Event::SmsMtFailed(s) => Some(&s.sms_command_sid),
         _ => None,
     }
+}
+
+#[tokio::test]
+async fn handing_an_ip_command_over_twice_logs_its_pgw_event_once() {
+    let core = start().await;
+    let sim = core.sim(1, &["310240000000032"], SimStatus::Active).await;
+    let new = NewIpCommand {
+        sim: sim.clone(),
+        payload: "ping".into(),
+        device_port: 4000,
+        payload_type: None,
+        callback: Callback::default(),
+    };
+    let sid = core.commands.create_ip_command(CommandId::random(), ACCOUNT, new).await.unwrap();
+    let created: Vec<_> = core
+        .log
+        .read(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| matches!(&e.event, Event::IpCommandCreated(c) if c.ip_command_sid == sid))
+        .collect();
+    assert_eq!(created.len(), 1);
+
+    let mut dispatcher = IpDispatcher::new(core.nats.clone(), &core.names);
+    for _ in 0..2 {
+        let mut tx = core.log.pool().begin().await.unwrap();
+        dispatcher.apply(&mut tx, &created).await.unwrap();
+        drop(tx); // never committed: the next run sees the command again
+    }
+
+    core.network_events().await; // waits until ingest has committed everything the PGW published
+    let outcomes: Vec<&'static str> = core
+        .log
+        .read(0, 100_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::IpCommandSent(s) if s.ip_command_sid == sid => Some("sent"),
+            Event::IpCommandReceived(s) if s.ip_command_sid == sid => Some("received"),
+            Event::IpCommandFailed(s) if s.ip_command_sid == sid => Some("failed"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outcomes, ["failed"], "no session open: failed, once");
 }

@@ -68,6 +68,10 @@ catalog! {
     NapNetworkRemoved(NapNetworkChange) = "nap.network_removed",
     SmsCommandCreated(SmsCommandCreated) = "sms_command.created",
     IpCommandCreated(IpCommandCreated) = "ip_command.created",
+    // From the PGW: a datagram carried to the device's session address, its receipt, or why not.
+    IpCommandSent(IpCommandStatus) = "ip_command.sent",
+    IpCommandReceived(IpCommandStatus) = "ip_command.received",
+    IpCommandFailed(IpCommandStatus) = "ip_command.failed",
     EsimProfileCreated(EsimProfileCreated) = "esim_profile.created",
 
     // Network, from the core nodes: Twilio Super SIM connection events, data unchanged.
@@ -145,6 +149,7 @@ impl Event {
             NapNetworkAdded(e) | NapNetworkRemoved(e) => &e.account_sid,
             SmsCommandCreated(e) => &e.account_sid,
             IpCommandCreated(e) => &e.account_sid,
+            IpCommandSent(e) | IpCommandReceived(e) | IpCommandFailed(e) => &e.account_sid,
             EsimProfileCreated(e) => &e.account_sid,
             AttachmentAccepted(e)
             | AttachmentRejected(e)
@@ -213,6 +218,7 @@ impl Event {
             SimImsiUpdated(e) => Some(e.sim_sid.as_str()),
             SmsCommandCreated(e) => Some(e.sim_sid.as_str()),
             IpCommandCreated(e) => Some(e.sim_sid.as_str()),
+            IpCommandSent(e) | IpCommandReceived(e) | IpCommandFailed(e) => Some(&e.sim_sid),
             AttachmentAccepted(e)
             | AttachmentRejected(e)
             | AttachmentFailed(e)
@@ -493,6 +499,23 @@ pub struct IpCommandCreated {
     pub callback_url: Option<String>,
     #[serde(default)]
     pub callback_method: Option<String>,
+}
+
+/// What became of an IP Command at the PGW: `sent` to the device's session address, `received`
+/// by the device, or `failed` (the SIM had no data session), each once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpCommandStatus {
+    pub ip_command_sid: String,
+    pub account_sid: String,
+    pub sim_sid: String,
+    pub sim_iccid: String,
+    pub device_port: i32,
+    /// The device's address in its data session, where the datagram went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_ip: Option<String>,
+    pub timestamp: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ConnectionError>,
 }
 
 /// An eSIM profile reserved at simledger's SM-DP+ (`POST /v1/ESimProfiles`).

@@ -1,14 +1,15 @@
-//! Customer callbacks of SMS Commands, as Twilio makes them:
+//! Customer callbacks of SMS and IP Commands, as Twilio makes them:
 //!
-//! - an MT command's `CallbackUrl` is called when it is `sent`, then `delivered` or `failed`;
-//! - an MO SMS from a device is posted to its fleet's `SmsCommandsUrl` (`received`).
+//! - an MT SMS command's `CallbackUrl` is called when it is `sent`, then `delivered` or `failed`;
+//! - an MO SMS from a device is posted to its fleet's `SmsCommandsUrl` (`received`);
+//! - an IP Command's `CallbackUrl` is called when it is `sent`, then `received` or `failed`.
 //!
 //! The notifier is a checkpointed log subscriber that queues each callback in the tenant's
 //! outbound calls ([`crate::outbound_calls`]) in its batch's transaction: every callback is
 //! queued once, then made at least once, retried, signed with `X-Twilio-Signature` under the
 //! account's auth token, and never held up by another tenant's dead endpoint.
 
-use simledger_eventlog::catalog::SmsEvent;
+use simledger_eventlog::catalog::{IpCommandStatus, SmsEvent};
 use simledger_eventlog::checkpoint::{ApplyError, Subscriber};
 use simledger_eventlog::{Event, EventLog, RecordedEvent};
 use simledger_projections::registry::read as registry;
@@ -46,6 +47,54 @@ fn status_params(s: &SmsEvent, status: &str) -> Vec<(&'static str, String)> {
     p
 }
 
+fn ip_status_params(s: &IpCommandStatus, status: &str) -> Vec<(&'static str, String)> {
+    let mut p = vec![
+        ("IpCommandSid", s.ip_command_sid.clone()),
+        ("AccountSid", s.account_sid.clone()),
+        ("SimSid", s.sim_sid.clone()),
+        ("SimIccid", s.sim_iccid.clone()),
+        ("Status", status.to_owned()),
+        ("Direction", "to_sim".to_owned()),
+        ("DevicePort", s.device_port.to_string()),
+        ("Timestamp", s.timestamp.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+    ];
+    if let Some(ip) = &s.device_ip {
+        p.push(("DeviceIp", ip.clone()));
+    }
+    if let Some(e) = &s.error {
+        p.push(("ErrorCode", e.code.to_string()));
+    }
+    p
+}
+
+/// Remembers a command's `CallbackUrl` (SMS `HC…` and IP `HG…` SIDs never meet, so one table
+/// keyed by the command's SID holds both).
+async fn remember_target(
+    tx: &mut PgConnection,
+    sid: &str,
+    url: &Option<String>,
+    method: &Option<String>,
+) -> Result<(), ApplyError> {
+    if let Some(url) = url {
+        sqlx::query(
+            "INSERT INTO callback_sms_targets (sms_command_sid, url, method) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(sid)
+        .bind(url)
+        .bind(method.as_deref().unwrap_or("POST"))
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn target(tx: &mut PgConnection, sid: &str) -> Result<Option<(String, String)>, ApplyError> {
+    Ok(sqlx::query_as("SELECT url, method FROM callback_sms_targets WHERE sms_command_sid = $1")
+        .bind(sid)
+        .fetch_optional(&mut *tx)
+        .await?)
+}
+
 impl Subscriber for CallbackNotifier {
     fn name(&self) -> &str {
         NAME
@@ -55,16 +104,23 @@ impl Subscriber for CallbackNotifier {
         for e in events {
             let (s, status) = match &e.event {
                 Event::SmsCommandCreated(c) => {
-                    if let Some(url) = &c.callback_url {
-                        sqlx::query(
-                            "INSERT INTO callback_sms_targets (sms_command_sid, url, method) VALUES ($1, $2, $3) \
-                             ON CONFLICT DO NOTHING",
-                        )
-                        .bind(&c.sms_command_sid)
-                        .bind(url)
-                        .bind(c.callback_method.as_deref().unwrap_or("POST"))
-                        .execute(&mut *tx)
-                        .await?;
+                    remember_target(tx, &c.sms_command_sid, &c.callback_url, &c.callback_method).await?;
+                    continue;
+                }
+                Event::IpCommandCreated(c) => {
+                    remember_target(tx, &c.ip_command_sid, &c.callback_url, &c.callback_method).await?;
+                    continue;
+                }
+                Event::IpCommandSent(s) | Event::IpCommandReceived(s) | Event::IpCommandFailed(s) => {
+                    let status = match &e.event {
+                        Event::IpCommandSent(_) => "sent",
+                        Event::IpCommandReceived(_) => "received",
+                        _ => "failed",
+                    };
+                    if let Some((url, method)) = target(tx, &s.ip_command_sid).await? {
+                        let params = ip_status_params(s, status);
+                        let call = OutboundCall::form(&s.account_sid, e.event_id, &url, &method, &params);
+                        outbound_calls::enqueue(&mut *tx, &call).await?;
                     }
                     continue;
                 }
@@ -77,12 +133,7 @@ impl Subscriber for CallbackNotifier {
                 }
                 _ => continue,
             };
-            let target: Option<(String, String)> =
-                sqlx::query_as("SELECT url, method FROM callback_sms_targets WHERE sms_command_sid = $1")
-                    .bind(&s.sms_command_sid)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some((url, method)) = target {
+            if let Some((url, method)) = target(tx, &s.sms_command_sid).await? {
                 let call = OutboundCall::form(&s.account_sid, e.event_id, &url, &method, &status_params(s, status));
                 outbound_calls::enqueue(&mut *tx, &call).await?;
             }

@@ -119,6 +119,27 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
             .execute(tx)
             .await?;
         }
+        Event::IpCommandSent(c) | Event::IpCommandReceived(c) | Event::IpCommandFailed(c) => {
+            let status = match &e.event {
+                Event::IpCommandSent(_) => "sent",
+                Event::IpCommandReceived(_) => "received",
+                _ => "failed",
+            };
+            // Only forward (queued → sent → received, or failed), so a redelivered `sent` after
+            // `received` leaves it received.
+            sqlx::query(
+                "UPDATE device_ip_commands SET status = $2, device_ip = COALESCE($3, device_ip), date_updated = $4 \
+                 WHERE ip_command_sid = $1 AND account_sid = $5 AND CASE status WHEN 'queued' THEN true \
+                 WHEN 'sent' THEN $2 IN ('received', 'failed') ELSE false END",
+            )
+            .bind(&c.ip_command_sid)
+            .bind(status)
+            .bind(&c.device_ip)
+            .bind(at)
+            .bind(&c.account_sid)
+            .execute(tx)
+            .await?;
+        }
         _ => {}
     }
     Ok(())

@@ -62,7 +62,7 @@ pub async fn spawn_app_public_only() -> TestApp {
     spawn(false, simledger_api::DEFAULT_RATE_LIMIT, DestinationPolicy::PUBLIC_ONLY).await
 }
 
-/// With the core nodes, ingest and the SMS dispatcher running.
+/// With the core nodes, ingest and the SMS and IP Command dispatchers running.
 pub async fn spawn_app_with_core() -> TestApp {
     spawn(true, simledger_api::DEFAULT_RATE_LIMIT, DestinationPolicy::ALLOW_PRIVATE).await
 }
@@ -126,6 +126,10 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
         simledger_core::dispatch::spawn(
             log.clone(),
             simledger_core::dispatch::SmsDispatcher::new(nats.clone(), &names),
+        );
+        simledger_core::dispatch::spawn_dispatcher(
+            log.clone(),
+            simledger_core::dispatch::IpDispatcher::new(nats.clone(), &names),
         );
         simledger_exporters::callbacks::spawn(log.clone());
         Some((core, names))
@@ -236,6 +240,36 @@ impl TestApp {
         let fleet = self.post(who, "/v1/Fleets", &[("NetworkAccessProfile", &nap)]).await;
         assert_eq!(fleet.status, 201, "{:?}", fleet.body);
         (nap, fleet.body["sid"].as_str().unwrap().to_owned())
+    }
+
+    /// An attach through the MME and HSS over NATS, once the nodes' views hold the whole log.
+    #[allow(dead_code)] // not every test binary attaches
+    pub async fn attach(
+        &self,
+        imsi: &str,
+        (mcc, mnc): (&str, &str),
+        seq: u64,
+    ) -> simledger_core::protocol::AttachAnswer {
+        use simledger_core::protocol::{subjects, AttachRequest};
+        let (core, names) = self.core.as_ref().expect("the core runs");
+        assert!(core.views.caught_up(&self.log, Duration::from_secs(10)).await, "views caught up");
+        let req = AttachRequest {
+            imsi: imsi.into(),
+            imei: Some("356938035643809".into()),
+            mcc: mcc.into(),
+            mnc: mnc.into(),
+            cell_id: "1a2b3c".into(),
+            lac: "00ff".into(),
+            rat_type: "4G LTE".into(),
+            at: chrono::Utc::now(),
+            seq,
+        };
+        let reply = self
+            .nats
+            .request(names.request(subjects::S1_ATTACH), serde_json::to_vec(&req).unwrap().into())
+            .await
+            .expect("the MME answers");
+        serde_json::from_slice(&reply.payload).unwrap()
     }
 
     /// Registers card `n` to `who`; returns the SIM's SID.
