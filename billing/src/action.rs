@@ -182,11 +182,7 @@ impl ActionType {
     }
 }
 
-impl std::fmt::Display for ActionType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+simledger_ids::named_kind!(ActionType);
 
 impl std::str::FromStr for ActionType {
     type Err = ActionError;
@@ -197,19 +193,6 @@ impl std::str::FromStr for ActionType {
             .copied()
             .find(|t| t.as_str() == s)
             .ok_or_else(|| ActionError::Unsupported(simledger_ids::shown(s)))
-    }
-}
-
-impl Serialize for ActionType {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for ActionType {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
-        name.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -112,6 +112,33 @@ impl<K: SidKind> Sid<K> {
     }
 }
 
+/// Display, JSON and parsing of a kind named by text (`*topup`, `*file_csv`): `$t` has
+/// `as_str(self) -> &'static str` and `FromStr`; JSON holds the name, and a name that does not
+/// parse is refused as `FromStr` words it.
+#[macro_export]
+macro_rules! named_kind {
+    ($t:ty) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
+                name.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 /// Input quoted in an error, bounded: a hostile caller must not make the error large.
 pub fn shown(text: &str) -> String {
     text.chars().take(40).collect()

@@ -62,11 +62,7 @@ impl ExporterKind {
     }
 }
 
-impl std::fmt::Display for ExporterKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+simledger_ids::named_kind!(ExporterKind);
 
 impl std::str::FromStr for ExporterKind {
     type Err = ExportError;
@@ -80,19 +76,6 @@ impl std::str::FromStr for ExporterKind {
                 supported.join(", ")
             ))
         })
-    }
-}
-
-impl serde::Serialize for ExporterKind {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for ExporterKind {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
-        name.parse().map_err(serde::de::Error::custom)
     }
 }
 
