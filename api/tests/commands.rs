@@ -216,7 +216,7 @@ async fn next_status(heard: &mut tokio::sync::mpsc::UnboundedReceiver<Heard>) ->
 }
 
 #[tokio::test]
-async fn an_ip_command_reaches_the_device_of_an_open_session_and_fails_without_one() {
+async fn an_ip_command_reaches_the_device_of_an_open_session_and_the_device_answers_to_the_fleets_url() {
     let app = spawn_app_with_core().await;
     let (hooks, mut heard) = capture().await;
     let (_, fleet) = app.fleet(&app.alice).await;
@@ -263,4 +263,58 @@ async fn an_ip_command_reaches_the_device_of_an_open_session_and_fails_without_o
     let listed = app.get(&app.alice, "/v1/IpCommands?Status=failed").await.body;
     assert_eq!(listed["ip_commands"].as_array().unwrap().len(), 1);
     assert_eq!(app.get(&app.bob, &format!("/v1/IpCommands/{sid}")).await.status, 404);
+
+    // The device answers from its session: posted to the fleet's IpCommandsUrl, listed from_sim.
+    let mo_url = format!("{hooks}/mo");
+    app.post(&app.alice, &format!("/v1/Fleets/{fleet}"), &[("IpCommandsUrl", &mo_url)]).await;
+    let uplink = |imsi: &str, payload: &str, seq: u64| simledger_core::protocol::Uplink {
+        imsi: imsi.into(),
+        device_port: 5000,
+        payload_type: "text".into(),
+        payload: payload.into(),
+        at: chrono::Utc::now(),
+        seq,
+    };
+    let send_up = |u: simledger_core::protocol::Uplink| {
+        let subject = names.request(simledger_core::protocol::subjects::SGI_UPLINK);
+        let nats = app.nats.clone();
+        async move {
+            let reply = nats.request(subject, serde_json::to_vec(&u).unwrap().into()).await.unwrap();
+            serde_json::from_slice::<simledger_core::protocol::UplinkAnswer>(&reply.payload).unwrap()
+        }
+    };
+    // What the platform cannot take is dropped at the PGW, logging nothing: a NUL, too many
+    // bytes, a device with no session.
+    let head = app.log.head().await.unwrap();
+    for bad in [
+        uplink("234150000000001", "a\0b", 3),
+        uplink("234150000000001", &"x".repeat(1301), 4),
+        uplink("234150000000099", "hi", 5),
+    ] {
+        let answer = send_up(bad).await;
+        assert_eq!(answer.error.map(|e| e.code), Some(simledger_core::pgw::CODE_UPLINK_DROPPED));
+    }
+    let answer = send_up(uplink("234150000000001", "pong", 6)).await;
+    let mo_sid = answer.ip_command_sid.expect("taken");
+    let (hook, params, signature) =
+        tokio::time::timeout(std::time::Duration::from_secs(15), heard.recv()).await.unwrap().unwrap();
+    assert_eq!(hook, "mo");
+    assert_eq!(
+        signature,
+        simledger_exporters::outbound_calls::twilio_form_signature(&app.alice.secret, &mo_url, &params)
+    );
+    assert_eq!((param(&params, "IpCommandSid"), param(&params, "Payload")), (mo_sid.as_str(), "pong"));
+    assert_eq!((param(&params, "Direction"), param(&params, "DeviceIp")), ("from_sim", ip.as_str()));
+    let listed =
+        app.eventually(&app.alice, "/v1/IpCommands?Direction=from_sim", |b| b["ip_commands"][0].is_object()).await;
+    assert_eq!(listed["ip_commands"][0]["status"], "received");
+    let from_sim: usize = app
+        .log
+        .read(head, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e.event, simledger_eventlog::Event::IpCommandFromSim(_)))
+        .count();
+    assert_eq!(from_sim, 1, "only the datagram the platform took is logged");
 }

@@ -172,11 +172,11 @@ pub async fn start_nodes(
         (sub(S6A_UPDATE_LOCATION, "hss").await?, sub(S1_ATTACH, "mme").await?, sub(SMSC_SUBMIT, "smsc").await?);
     let (create, usage, delete) =
         (sub(S11_CREATE_SESSION, "pgw").await?, sub(S11_USAGE, "pgw").await?, sub(S11_DELETE_SESSION, "pgw").await?);
-    let downlink = sub(SGI_DOWNLINK, "pgw").await?;
+    let (downlink, uplink) = (sub(SGI_DOWNLINK, "pgw").await?, sub(SGI_UPLINK, "pgw").await?);
     let tasks = vec![
         tokio::spawn(hss::run(client.clone(), hss_in, views.clone(), hss::MAX_IN_FLIGHT)),
         tokio::spawn(mme.run(mme_in)),
-        tokio::spawn(pgw.clone().run(create, usage, delete, downlink, client.clone())),
+        tokio::spawn(pgw.clone().run(create, usage, delete, downlink, uplink, client.clone())),
         tokio::spawn(smsc.run(smsc_in, client.clone())),
     ];
     // The subscriptions are registered with the server before any caller is told we started.

@@ -16,14 +16,14 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use simledger_eventlog::catalog::{ConnectionError, ConnectionEvent, IpCommandStatus};
+use simledger_eventlog::catalog::{ConnectionError, ConnectionEvent, IpCommandFromSim, IpCommandStatus};
 use simledger_eventlog::Event;
 use uuid::Uuid;
 
 use crate::events::{self, SESSION_ENDED, SESSION_FAILED, SESSION_STARTED, SESSION_UPDATED};
 use crate::protocol::{
     CreateSessionAnswer, CreateSessionRequest, DeleteSessionAnswer, DeleteSessionRequest, Downlink, DownlinkAnswer,
-    SessionContext, SubscriberProfile, UsageAnswer, UsageReport,
+    SessionContext, SubscriberProfile, Uplink, UplinkAnswer, UsageAnswer, UsageReport,
 };
 use crate::views::{CoreViews, OpenSession};
 use crate::{happening, CorePublisher};
@@ -37,6 +37,11 @@ pub const DEFAULT_UPDATE_INTERVAL: Duration = Duration::minutes(6);
 pub const CODE_PGW_RESTARTED: i64 = 83712;
 /// Not a Twilio code: simledger's, for an IP Command to a SIM with no data session open.
 pub const CODE_NO_DATA_SESSION: i64 = 83730;
+/// Not a Twilio code: simledger's, for a device's datagram the platform cannot take (no session,
+/// or a payload that is not 1 to 1300 bytes of text without NUL or of base64).
+pub const CODE_UPLINK_DROPPED: i64 = 83731;
+/// The largest datagram payload, as `POST /v1/IpCommands` takes.
+pub const MAX_DATAGRAM_BYTES: usize = 1300;
 /// How long a restarted PGW waits for the devices of the sessions it took over.
 pub const RECOVERY_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -354,16 +359,66 @@ impl Pgw {
         }
     }
 
+    /// Takes a datagram a device sends from its open session to the platform: an IP Command
+    /// `from_sim` (`ip_command.from_sim`), its SID derived from the device's request so a retry
+    /// logs nothing new. A device without a session, or a payload the platform cannot store, is
+    /// dropped here, at the edge, with nothing logged.
+    pub async fn uplink(&self, u: Uplink) -> UplinkAnswer {
+        let dropped = |message: &str| UplinkAnswer {
+            ip_command_sid: None,
+            error: Some(ConnectionError { code: CODE_UPLINK_DROPPED, message: message.into() }),
+        };
+        let bytes = match u.payload_type.as_str() {
+            "text" if !u.payload.contains('\0') => Some(u.payload.len()),
+            "binary" => base64_len(&u.payload),
+            _ => None,
+        };
+        if !bytes.is_some_and(|b| (1..=MAX_DATAGRAM_BYTES).contains(&b)) || !(1..=65535).contains(&u.device_port) {
+            return dropped("the datagram is not 1 to 1300 bytes of text or base64 from a port");
+        }
+        let session = {
+            let sessions = self.sessions.lock().expect("sessions lock");
+            sessions
+                .by_sid
+                .values()
+                .filter(|s| s.ctx.imsi == u.imsi)
+                .max_by_key(|s| s.started)
+                .map(|s| (s.ctx.subscriber.clone(), s.ip.to_string()))
+        };
+        let Some((subscriber, device_ip)) = session else { return dropped("no data session is open") };
+        let sid = happening::sid("HG", &format!("uplink:{}:{}:{}", u.imsi, u.seq, u.at.timestamp_millis()));
+        let event = Event::IpCommandFromSim(IpCommandFromSim {
+            ip_command_sid: sid.clone(),
+            account_sid: subscriber.account_sid.clone(),
+            sim_sid: subscriber.sim_sid.clone(),
+            sim_iccid: subscriber.sim_iccid.clone(),
+            device_ip,
+            device_port: u.device_port,
+            payload_type: u.payload_type.clone(),
+            payload: u.payload.clone(),
+            timestamp: u.at,
+        });
+        let id = happening::event_id(&format!("{sid}:from_sim"), u.at);
+        let meta = events::metadata("pgw", &subscriber.account_sid);
+        self.publisher.publish("pgw", format!("ipc-{sid}"), id, &event, meta).await;
+        UplinkAnswer { ip_command_sid: Some(sid), error: None }
+    }
+
     pub async fn run(
         self,
         create: async_nats::Subscriber,
         usage: async_nats::Subscriber,
         delete: async_nats::Subscriber,
         downlink: async_nats::Subscriber,
+        uplink: async_nats::Subscriber,
         client: async_nats::Client,
     ) {
-        let (a, b, c, d) = (self.clone(), self.clone(), self.clone(), self);
+        let (a, b, c, d, e) = (self.clone(), self.clone(), self.clone(), self.clone(), self);
         tokio::join!(
+            crate::serve::serve(client.clone(), uplink, "pgw", move |r: Uplink| {
+                let p = e.clone();
+                async move { p.uplink(r).await }
+            }),
             crate::serve::serve(client.clone(), downlink, "pgw", move |r: Downlink| {
                 let p = d.clone();
                 async move { p.downlink(r).await }
@@ -422,6 +477,12 @@ fn recovered_session(sessions: &Sessions, sid: &str, open: OpenSession) -> Sessi
             rat_type: c.rat_type,
         },
     }
+}
+
+/// The bytes a base64 text decodes to, if it is base64.
+fn base64_len(text: &str) -> Option<usize> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text).ok().map(|b| b.len())
 }
 
 /// The window's bytes and the session's totals (already including the window).

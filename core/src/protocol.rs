@@ -20,6 +20,8 @@ pub mod subjects {
     pub const SMSC_SUBMIT: &str = "smsc.submit";
     /// SGi downlink: a datagram from the platform to a device's session address (IP Commands).
     pub const SGI_DOWNLINK: &str = "sgi.downlink";
+    /// SGi uplink: a datagram a device sends from its session to the platform (MO IP Commands).
+    pub const SGI_UPLINK: &str = "sgi.uplink";
 }
 
 /// S1 attach request, as the MME receives it from the radio side.
@@ -170,5 +172,25 @@ pub struct Downlink {
 pub struct DownlinkAnswer {
     /// The session address it went to; `None` when it could not be sent.
     pub device_ip: Option<String>,
+    pub error: Option<ConnectionError>,
+}
+
+/// A datagram from a device's data session to the platform (an MO IP Command).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Uplink {
+    pub imsi: String,
+    /// The device's source port.
+    pub device_port: i32,
+    /// `text` or `binary` (base64).
+    pub payload_type: String,
+    pub payload: String,
+    pub at: DateTime<Utc>,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UplinkAnswer {
+    /// The IP Command it became; `None` when it was dropped (`error` says why).
+    pub ip_command_sid: Option<String>,
     pub error: Option<ConnectionError>,
 }

@@ -72,6 +72,8 @@ catalog! {
     IpCommandSent(IpCommandStatus) = "ip_command.sent",
     IpCommandReceived(IpCommandStatus) = "ip_command.received",
     IpCommandFailed(IpCommandStatus) = "ip_command.failed",
+    // From the PGW: a datagram a device sent to the platform (an MO IP Command, `from_sim`).
+    IpCommandFromSim(IpCommandFromSim) = "ip_command.from_sim",
     EsimProfileCreated(EsimProfileCreated) = "esim_profile.created",
 
     // Network, from the core nodes: Twilio Super SIM connection events, data unchanged.
@@ -150,6 +152,7 @@ impl Event {
             SmsCommandCreated(e) => &e.account_sid,
             IpCommandCreated(e) => &e.account_sid,
             IpCommandSent(e) | IpCommandReceived(e) | IpCommandFailed(e) => &e.account_sid,
+            IpCommandFromSim(e) => &e.account_sid,
             EsimProfileCreated(e) => &e.account_sid,
             AttachmentAccepted(e)
             | AttachmentRejected(e)
@@ -219,6 +222,7 @@ impl Event {
             SmsCommandCreated(e) => Some(e.sim_sid.as_str()),
             IpCommandCreated(e) => Some(e.sim_sid.as_str()),
             IpCommandSent(e) | IpCommandReceived(e) | IpCommandFailed(e) => Some(&e.sim_sid),
+            IpCommandFromSim(e) => Some(&e.sim_sid),
             AttachmentAccepted(e)
             | AttachmentRejected(e)
             | AttachmentFailed(e)
@@ -516,6 +520,22 @@ pub struct IpCommandStatus {
     pub timestamp: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ConnectionError>,
+}
+
+/// A datagram a device sent from its data session to the platform: an IP Command `from_sim`,
+/// `received`, for its fleet's `IpCommandsUrl`. Its SID derives from the device's request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpCommandFromSim {
+    pub ip_command_sid: String,
+    pub account_sid: String,
+    pub sim_sid: String,
+    pub sim_iccid: String,
+    pub device_ip: String,
+    pub device_port: i32,
+    /// `text` or `binary` (then `payload` is base64).
+    pub payload_type: String,
+    pub payload: String,
+    pub timestamp: DateTime<Utc>,
 }
 
 /// An eSIM profile reserved at simledger's SM-DP+ (`POST /v1/ESimProfiles`).

@@ -2,14 +2,15 @@
 //!
 //! - an MT SMS command's `CallbackUrl` is called when it is `sent`, then `delivered` or `failed`;
 //! - an MO SMS from a device is posted to its fleet's `SmsCommandsUrl` (`received`);
-//! - an IP Command's `CallbackUrl` is called when it is `sent`, then `received` or `failed`.
+//! - an IP Command's `CallbackUrl` is called when it is `sent`, then `received` or `failed`;
+//! - an IP Command from a device is posted to its fleet's `IpCommandsUrl` (`received`).
 //!
 //! The notifier is a checkpointed log subscriber that queues each callback in the tenant's
 //! outbound calls ([`crate::outbound_calls`]) in its batch's transaction: every callback is
 //! queued once, then made at least once, retried, signed with `X-Twilio-Signature` under the
 //! account's auth token, and never held up by another tenant's dead endpoint.
 
-use simledger_eventlog::catalog::{IpCommandStatus, SmsEvent};
+use simledger_eventlog::catalog::{IpCommandFromSim, IpCommandStatus, SmsEvent};
 use simledger_eventlog::checkpoint::{ApplyError, Subscriber};
 use simledger_eventlog::{Event, EventLog, RecordedEvent};
 use simledger_projections::registry::read as registry;
@@ -131,6 +132,10 @@ impl Subscriber for CallbackNotifier {
                     self.mo_to_fleet(tx, e, s).await?;
                     continue;
                 }
+                Event::IpCommandFromSim(c) => {
+                    self.ip_from_sim_to_fleet(tx, e, c).await?;
+                    continue;
+                }
                 _ => continue,
             };
             if let Some((url, method)) = target(tx, &s.sms_command_sid).await? {
@@ -153,6 +158,38 @@ impl CallbackNotifier {
         params.push(("Payload", s.payload.clone()));
         let method = fleet.sms_commands_method.as_deref().unwrap_or("POST");
         outbound_calls::enqueue(&mut *tx, &OutboundCall::form(&s.account_sid, e.event_id, &url, method, &params))
+            .await?;
+        Ok(())
+    }
+}
+
+impl CallbackNotifier {
+    /// Queues an IP Command from a device for the fleet's `IpCommandsUrl`, if it has one.
+    async fn ip_from_sim_to_fleet(
+        &self,
+        tx: &mut PgConnection,
+        e: &RecordedEvent,
+        c: &IpCommandFromSim,
+    ) -> Result<(), ApplyError> {
+        let Some(sim) = registry::sim(&self.pool, &c.account_sid, &c.sim_sid).await? else { return Ok(()) };
+        let Some(fleet_sid) = sim.fleet_sid else { return Ok(()) };
+        let Some(fleet) = registry::fleet(&self.pool, &c.account_sid, &fleet_sid).await? else { return Ok(()) };
+        let Some(url) = fleet.ip_commands_url else { return Ok(()) };
+        let params = vec![
+            ("IpCommandSid", c.ip_command_sid.clone()),
+            ("AccountSid", c.account_sid.clone()),
+            ("SimSid", c.sim_sid.clone()),
+            ("SimIccid", c.sim_iccid.clone()),
+            ("Status", "received".to_owned()),
+            ("Direction", "from_sim".to_owned()),
+            ("DeviceIp", c.device_ip.clone()),
+            ("DevicePort", c.device_port.to_string()),
+            ("PayloadType", c.payload_type.clone()),
+            ("Payload", c.payload.clone()),
+            ("Timestamp", c.timestamp.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        ];
+        let method = fleet.ip_commands_method.as_deref().unwrap_or("POST");
+        outbound_calls::enqueue(&mut *tx, &OutboundCall::form(&c.account_sid, e.event_id, &url, method, &params))
             .await?;
         Ok(())
     }

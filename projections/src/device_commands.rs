@@ -119,6 +119,24 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
             .execute(tx)
             .await?;
         }
+        Event::IpCommandFromSim(c) => {
+            sqlx::query(
+                "INSERT INTO device_ip_commands (ip_command_sid, account_sid, sim_sid, sim_iccid, status, direction, \
+                 device_ip, device_port, payload_type, payload, date_created, date_updated) \
+                 VALUES ($1, $2, $3, $4, 'received', 'from_sim', $5, $6, $7, $8, $9, $9) ON CONFLICT DO NOTHING",
+            )
+            .bind(&c.ip_command_sid)
+            .bind(&c.account_sid)
+            .bind(&c.sim_sid)
+            .bind(&c.sim_iccid)
+            .bind(&c.device_ip)
+            .bind(c.device_port)
+            .bind(&c.payload_type)
+            .bind(&c.payload)
+            .bind(at)
+            .execute(tx)
+            .await?;
+        }
         Event::IpCommandSent(c) | Event::IpCommandReceived(c) | Event::IpCommandFailed(c) => {
             let status = match &e.event {
                 Event::IpCommandSent(_) => "sent",
