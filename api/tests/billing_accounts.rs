@@ -329,6 +329,8 @@ async fn bad_billing_calls_get_cgrates_errors_and_change_nothing() {
         ("APIerSv1.SetActionPlan", json!({"Id": "P"}), "MANDATORY_IE_MISSING: [ActionPlan]"),
         ("APIerSv1.SetDestination", json!({"Id": "D", "Prefixes": []}), "MANDATORY_IE_MISSING: [Prefixes]"),
         ("APIerSv1.SetDestination", json!({"Id": "D", "Prefixes": ["6 1"]}), "prefix"),
+        ("APIerSv1.SetDestination", json!({"Id": "D", "Prefixes": ["1".repeat(33)]}), "prefix"),
+        ("APIerSv2.SetTPDestination", json!({"TPid": "T", "ID": "D", "Prefixes": vec!["44"; 1001]}), "at most 1000"),
         ("APIerSv1.LoadTariffPlanFromStorDb", json!({"TPid": "NONE"}), "NOT_FOUND"),
     ];
     for (method, params, says) in cases {

@@ -294,7 +294,17 @@ pub enum ActionError {
     Debit(#[from] debit::DebitError),
 }
 
-/// Checks an action before it is stored.
+/// Checks an action before it is stored: [`check`], and what only new actions are held to (a
+/// `*cdrlog` template that reads as one; groups stored before templates were read still run).
+pub fn check_to_store(a: &Action) -> Result<(), ActionError> {
+    check(a)?;
+    if a.action_type == ActionType::Cdrlog {
+        crate::cdrlog::parse(&a.extra_parameters)?;
+    }
+    Ok(())
+}
+
+/// Checks an action, stored or about to be run.
 pub fn check(a: &Action) -> Result<(), ActionError> {
     a.check_bounds().map_err(ActionError::Invalid)?;
     if let Some(v) = a.balance.value {
@@ -319,9 +329,7 @@ pub fn check(a: &Action) -> Result<(), ActionError> {
         ActionType::Export => {
             export_ids(&a.extra_parameters)?;
         }
-        ActionType::Cdrlog => {
-            crate::cdrlog::parse(&a.extra_parameters)?;
-        }
+
         _ => {}
     }
     Ok(())
@@ -510,7 +518,9 @@ pub fn execute(
     // `*cdrlog` asks for the CDRs, shaped by its template; without it they are not written.
     match actions.iter().find(|a| a.action_type == ActionType::Cdrlog) {
         Some(log) => {
-            let template = crate::cdrlog::parse(&log.extra_parameters)?;
+            // Checked when the group was stored; a group stored before templates were read may
+            // hold text that is not one, and it runs as it always did: without.
+            let template = crate::cdrlog::parse(&log.extra_parameters).unwrap_or_default();
             for (i, vars) in cdrlog_vars {
                 if let Effect::CdrLog { fields, .. } = &mut effects[i] {
                     *fields = template.resolve(&vars);

@@ -119,7 +119,11 @@ impl Template {
             .map(|(field, source)| {
                 let value = match source {
                     Source::Constant(c) => c.clone(),
-                    Source::Variable(v) => vars.get(v.as_str()).cloned().unwrap_or_default(),
+                    // A variable's value is bounded as a constant is: `~ExtraParameters` of a
+                    // large action must not make a CDR the log refuses.
+                    Source::Variable(v) => {
+                        vars.get(v.as_str()).map(|v| v.chars().take(MAX_VALUE_CHARS).collect()).unwrap_or_default()
+                    }
                 };
                 (field.clone(), value)
             })
@@ -140,6 +144,13 @@ mod tests {
         assert_eq!(fields["Destination"], "bonus");
         assert_eq!(fields["Plan"], "gold", "a field CGrateS's CDR lacks is kept (an extra field)");
         assert_eq!(parse("").unwrap(), Template::default());
+    }
+
+    #[test]
+    fn a_variable_is_bounded_as_a_constant_is() {
+        let t = parse(r#"{"A":"~ExtraParameters","B":"~ExtraParameters"}"#).unwrap();
+        let vars = BTreeMap::from([("ExtraParameters", "x".repeat(100_000))]);
+        assert!(t.resolve(&vars).values().all(|v| v.chars().count() == MAX_VALUE_CHARS));
     }
 
     #[test]

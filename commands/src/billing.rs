@@ -82,7 +82,7 @@ impl Commands {
             return Err(CommandError::Missing(vec!["Account"]));
         }
         for a in &actions {
-            simledger_billing::action::check(a).map_err(|e| CommandError::Refused(e.to_string()))?;
+            simledger_billing::action::check_to_store(a).map_err(|e| CommandError::Refused(e.to_string()))?;
         }
         let at = Utc::now();
         let mut copy = read::account(self.log.pool(), tenant, account)
@@ -138,7 +138,7 @@ impl Commands {
             return Err(CommandError::Missing(vec!["Actions"]));
         }
         for a in &actions {
-            simledger_billing::action::check(a).map_err(|e| CommandError::Refused(e.to_string()))?;
+            simledger_billing::action::check_to_store(a).map_err(|e| CommandError::Refused(e.to_string()))?;
         }
         self.check_http_posts(&actions).await?;
         if !overwrite && read::catalog(self.log.pool(), tenant).await?.actions.contains_key(actions_id) {
@@ -283,6 +283,13 @@ impl Commands {
             return Err(CommandError::Missing(vec!["TPid"]));
         }
         check_destination(id, &prefixes)?;
+        // A plan is loaded in one append: its size is bounded so a load never holds the log's
+        // head for long.
+        let others = read::staged_destinations(self.log.pool(), tenant, tpid).await?;
+        if others.len() >= MAX_TP_DESTINATIONS && !others.iter().any(|(staged, _)| staged == id) {
+            let message = format!("a tariff plan holds at most {MAX_TP_DESTINATIONS} destinations");
+            return Err(CommandError::invalid("ID", message));
+        }
         let event = Event::BillingTpDestinationStaged(BillingTpDestinationStaged {
             tenant: tenant.to_owned(),
             tpid: tpid.to_owned(),
@@ -362,6 +369,12 @@ fn check_trigger_groups(catalog: &simledger_billing::Catalog, groups: &[String])
     }
 }
 
+/// The most destinations one tariff plan stages (its load is one append).
+pub const MAX_TP_DESTINATIONS: usize = 1000;
+/// The most prefixes of one destination, and the longest prefix.
+pub const MAX_PREFIXES: usize = 1000;
+pub const MAX_PREFIX_LEN: usize = 32;
+
 /// A destination's ID and prefixes, as `SetDestination` and `SetTPDestination` take them.
 fn check_destination(id: &str, prefixes: &[String]) -> Result<()> {
     let mut missing = Vec::new();
@@ -374,9 +387,12 @@ fn check_destination(id: &str, prefixes: &[String]) -> Result<()> {
     if !missing.is_empty() {
         return Err(CommandError::Missing(missing));
     }
-    if let Some(bad) =
-        prefixes.iter().find(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+'))
-    {
+    if prefixes.len() > MAX_PREFIXES {
+        return Err(CommandError::invalid("Prefixes", format!("at most {MAX_PREFIXES} prefixes")));
+    }
+    if let Some(bad) = prefixes.iter().find(|p| {
+        p.is_empty() || p.len() > MAX_PREFIX_LEN || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+')
+    }) {
         return Err(CommandError::invalid("Prefixes", format!("{bad:?} is not a number prefix")));
     }
     Ok(())
