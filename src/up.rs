@@ -250,8 +250,25 @@ async fn declare_exporters(
         simledger_exporters::cdr_export::upsert(&p.log, tenant, exporter)
             .await
             .with_context(|| format!("declaring exporter {} of {tenant}", exporter.id))?;
-        tracing::info!(id = %exporter.id, %tenant, kind = %exporter.kind, path = %exporter.export_path,
+        let scope = if tenant == simledger_exporters::cdr_export::OPERATOR { "every tenant" } else { "one tenant" };
+        tracing::info!(id = %exporter.id, %tenant, scope, kind = %exporter.kind, path = %exporter.export_path,
             schedule = exporter.schedule.as_deref().unwrap_or("on demand"), "CDR exporter declared");
+    }
+    // An exporter an earlier configuration declared and this one does not (or declares for
+    // another tenant) keeps its cursor but is no longer scheduled: two exporters must not go
+    // on writing one folder.
+    let stale = simledger_exporters::cdr_export::declared(p.log.pool()).await?;
+    for (tenant, old) in stale {
+        let still = declared.iter().any(|(t, e)| t == &tenant && e.id == old.id);
+        if still || old.schedule.is_none() {
+            continue;
+        }
+        tracing::warn!(id = %old.id, %tenant, "a CDR exporter no longer in the configuration is unscheduled");
+        let unscheduled = simledger_exporters::cdr_export::Exporter { schedule: None, ..old };
+        if let Err(e) = simledger_exporters::cdr_export::upsert(&p.log, &tenant, &unscheduled).await {
+            // Its folder may be gone with its configuration: it stays as it was, and says so.
+            tracing::warn!(id = %unscheduled.id, %tenant, error = %e, "the exporter could not be unscheduled");
+        }
     }
     Ok(())
 }

@@ -58,6 +58,9 @@ struct Envelope<'a> {
 fn decode(payload: &[u8]) -> Result<(NewEvent, u64), String> {
     let env: Envelope = serde_json::from_slice(payload).map_err(|e| format!("not an event envelope: {e}"))?;
     let event = Event::decode(env.event_type, env.data.get()).map_err(|e| format!("{}: {e}", env.event_type))?;
+    if !event.reported_by_core() {
+        return Err(format!("{} is not a type the core's nodes report", env.event_type));
+    }
     let new = NewEvent::new(env.event_id, env.stream, &event, &env.metadata).map_err(|e| e.to_string())?;
     Ok((new, env.published_at_ms))
 }
@@ -248,5 +251,30 @@ async fn dead_letter(js: &jetstream::Context, names: &CoreNames, msg: &jetstream
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode;
+
+    fn envelope(event_type: &str, data: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "event_id": uuid::Uuid::now_v7(), "stream": "x", "type": event_type, "data": data,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn only_the_types_the_nodes_report_are_taken_from_the_core_stream() {
+        // A rate, as a publisher on the core's stream might forge it: refused, never logged.
+        let rate = serde_json::json!({"tor": "*data", "prefix": "", "price_per_unit": "0", "unit_size": 1});
+        let refused = decode(&envelope("operator.cdr_rate_set", rate)).unwrap_err();
+        assert!(refused.contains("not a type the core's nodes report"), "{refused}");
+        let from_sim = serde_json::json!({
+            "ip_command_sid": "HG1", "account_sid": "AC1", "sim_sid": "HS1", "sim_iccid": "89", "device_ip": "10.64.0.1",
+            "device_port": 5000, "payload_type": "text", "payload": "pong", "timestamp": "2026-05-01T10:00:00Z",
+        });
+        assert!(decode(&envelope("ip_command.from_sim", from_sim)).is_ok());
     }
 }

@@ -317,7 +317,9 @@ impl Pgw {
     /// Carries an IP Command's datagram to the device of the SIM's open data session: `sent` to
     /// its session address, then `received` (the simulated device takes every datagram to its
     /// address while its session is open), or `failed` with no session. Event ids derive from
-    /// the command, so a second hand-over (a redelivery) logs nothing new.
+    /// the command, and `sent` and `failed` share one (the outcome), so a second hand-over (a
+    /// redelivery) logs nothing new even if the SIM's session changed in between: the first
+    /// outcome stands.
     pub async fn downlink(&self, d: Downlink) -> DownlinkAnswer {
         let device_ip = {
             let sessions = self.sessions.lock().expect("sessions lock");
@@ -345,7 +347,7 @@ impl Pgw {
             Some(ip) => {
                 let sent = Event::IpCommandSent(status(Some(ip.clone()), None));
                 let received = Event::IpCommandReceived(status(Some(ip.clone()), None));
-                self.publisher.publish("pgw", stream.clone(), id("sent"), &sent, meta.clone()).await;
+                self.publisher.publish("pgw", stream.clone(), id("outcome"), &sent, meta.clone()).await;
                 self.publisher.publish("pgw", stream, id("received"), &received, meta).await;
                 DownlinkAnswer { device_ip: Some(ip), error: None }
             }
@@ -353,7 +355,7 @@ impl Pgw {
                 let error =
                     ConnectionError { code: CODE_NO_DATA_SESSION, message: "the SIM has no data session open".into() };
                 let failed = Event::IpCommandFailed(status(None, Some(error.clone())));
-                self.publisher.publish("pgw", stream, id("failed"), &failed, meta).await;
+                self.publisher.publish("pgw", stream, id("outcome"), &failed, meta).await;
                 DownlinkAnswer { device_ip: None, error: Some(error) }
             }
         }

@@ -209,6 +209,33 @@ impl Event {
         }
     }
 
+    /// Whether the embedded core's nodes report this type: the only types ingest takes from the
+    /// core's stream, so a publisher on it cannot log a command's or a decider's event (an
+    /// exporter definition, a rate, a status change).
+    pub fn reported_by_core(&self) -> bool {
+        use Event::*;
+        matches!(
+            self,
+            AttachmentAccepted(_)
+                | AttachmentRejected(_)
+                | AttachmentFailed(_)
+                | DataSessionStarted(_)
+                | DataSessionUpdated(_)
+                | DataSessionEnded(_)
+                | DataSessionFailed(_)
+                | SmsMoSubmitted(_)
+                | SmsMoDelivered(_)
+                | SmsMoFailed(_)
+                | SmsMtSubmitted(_)
+                | SmsMtDelivered(_)
+                | SmsMtFailed(_)
+                | IpCommandSent(_)
+                | IpCommandReceived(_)
+                | IpCommandFailed(_)
+                | IpCommandFromSim(_)
+        )
+    }
+
     /// The SIM an event is about, if any: the unit whose events a sink delivers in log order
     /// (and Kinesis's partition key).
     pub fn sim_sid(&self) -> Option<&str> {

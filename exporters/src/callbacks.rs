@@ -123,6 +123,14 @@ impl Subscriber for CallbackNotifier {
                         let call = OutboundCall::form(&s.account_sid, e.event_id, &url, &method, &params);
                         outbound_calls::enqueue(&mut *tx, &call).await?;
                     }
+                    // `received` and `failed` are final: a `received` after a `failed` (a
+                    // redelivered hand-over whose SIM had a session by then) calls nobody.
+                    if status != "sent" {
+                        sqlx::query("DELETE FROM callback_sms_targets WHERE sms_command_sid = $1")
+                            .bind(&s.ip_command_sid)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     continue;
                 }
                 Event::SmsMtSubmitted(s) => (s, "sent"),

@@ -545,8 +545,10 @@ fn export_error(e: ExportError) -> RpcError {
         ExportError::Busy(_) => RpcError::server("EXPORTER_BUSY"),
         ExportError::Io { .. } | ExportError::S3(_) => {
             tracing::warn!(error = %e, "an export could not be written");
-            RpcError::server("SERVER_ERROR: the export could not be written")
+            RpcError::server("the export could not be written")
         }
+        // Ours, not the caller's: logged with its cause, answered without database text.
+        e @ (ExportError::Database(_) | ExportError::EventLog(_)) => RpcError::internal(&e),
         other => RpcError::server(other),
     }
 }

@@ -215,12 +215,17 @@ pub async fn export_selection(
     let exporter = get(pool, tenant, id).await?;
     let mut compiled = compile(&exporter)?;
     compiled.filters.extend(selection.filters.iter().cloned());
-    let newest: Option<i64> = sqlx::query_scalar(
-        "SELECT order_id FROM cdrs WHERE tenant = $1 ORDER BY lpad(order_id::text, 20, '0') DESC LIMIT 1",
-    )
-    .bind(tenant)
-    .fetch_optional(pool)
-    .await?;
+    // The operator's exporters choose among every tenant's CDRs.
+    let newest: Option<i64> = if tenant == OPERATOR {
+        sqlx::query_scalar("SELECT max(order_id) FROM cdrs").fetch_one(pool).await?
+    } else {
+        sqlx::query_scalar(
+            "SELECT order_id FROM cdrs WHERE tenant = $1 ORDER BY lpad(order_id::text, 20, '0') DESC LIMIT 1",
+        )
+        .bind(tenant)
+        .fetch_optional(pool)
+        .await?
+    };
     let first = selection.order_id_start.unwrap_or(1).max(1);
     let last = newest.unwrap_or(0).min(selection.order_id_end.map_or(i64::MAX, |end| end.saturating_sub(1)));
     let report = if first > last {

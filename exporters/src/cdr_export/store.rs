@@ -41,8 +41,9 @@ pub async fn upsert(log: &EventLog, tenant: &str, e: &Exporter) -> Result<(), Ex
 }
 
 /// Creates or redefines a tenant's own exporter ([`upsert`]), refusing to touch one the operator
-/// declared for it: those are the operator's. The fold refuses it too, so a declaration that
-/// lands between this check and the append still stands.
+/// declared for it: those are the operator's. The fold refuses it too once the declaration is
+/// applied; a declaration applied after a later redefinition of the tenant's (the two commands
+/// raced) gives way to it until the configuration is declared again at the next start.
 pub async fn upsert_own(log: &EventLog, tenant: &str, e: &Exporter) -> Result<(), ExportError> {
     let refused = || ExportError::Invalid(format!("exporter {} is the operator's and cannot be changed here", e.id));
     let declared: Option<bool> =
@@ -197,6 +198,16 @@ pub async fn list(pool: &PgPool, tenant: &str) -> Result<Vec<Exporter>, ExportEr
             .fetch_all(pool)
             .await?;
     rows.iter().map(exporter_from_row).collect()
+}
+
+/// Every exporter a configuration file declared, with its tenant.
+pub async fn declared(pool: &PgPool) -> Result<Vec<(String, Exporter)>, ExportError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {EXPORTER_COLUMNS}, tenant FROM cdr_exporters WHERE declared ORDER BY tenant, exporter_id"
+    ))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(|r| Ok((r.get::<String, _>(10), exporter_from_row(r)?))).collect()
 }
 
 pub async fn get(pool: &PgPool, tenant: &str, id: &str) -> Result<Exporter, ExportError> {
