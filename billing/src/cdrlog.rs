@@ -100,8 +100,8 @@ pub fn parse(extra: &str) -> Result<Template, ActionError> {
 fn check_constant(field: &str, value: &str) -> Result<(), String> {
     let fits = match field {
         "ToR" => BalanceType::parse(value).is_some(),
-        "Cost" => value.parse::<Decimal>().is_ok_and(|c| c.abs() <= crate::bounds::MAX_PRICE),
-        "Usage" => value.parse::<i64>().is_ok_and(|u| u >= 0),
+        "Cost" => fits_cost(value),
+        "Usage" => fits_usage(value),
         _ => true,
     };
     if fits {
@@ -109,6 +109,16 @@ fn check_constant(field: &str, value: &str) -> Result<(), String> {
     } else {
         Err(format!("{value:?} is not a valid {field}"))
     }
+}
+
+/// A cost a `*cdrlog` CDR may carry: within the bound of every amount (10^15).
+pub fn fits_cost(value: &str) -> bool {
+    value.parse::<Decimal>().is_ok_and(|c| c.abs() <= crate::bounds::MAX_AMOUNT)
+}
+
+/// A usage a `*cdrlog` CDR may carry: 0 to 10^18, as every usage.
+pub fn fits_usage(value: &str) -> bool {
+    value.parse::<i64>().is_ok_and(|u| (0..=1_000_000_000_000_000_000).contains(&u))
 }
 
 impl Template {
@@ -163,6 +173,8 @@ mod tests {
             (r#"["Category"]"#, "not a JSON object of strings"),
             (r#"{"Cost":"lots"}"#, "not a valid Cost"),
             (r#"{"Usage":"-1"}"#, "not a valid Usage"),
+            (r#"{"Usage":"9223372036854775807"}"#, "not a valid Usage"),
+            (r#"{"Cost":"100000000000000000000"}"#, "not a valid Cost"),
             (r#"{"ToR":"*gold"}"#, "not a valid ToR"),
             (r#"{"Category":"~Password"}"#, "is not one of"),
             (r#"{"Category":"a\nb"}"#, "visible characters"),

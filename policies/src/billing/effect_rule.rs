@@ -54,12 +54,12 @@ pub fn apply_cdrlog_fields(cdr: &mut ExternalCdr, fields: &BTreeMap<String, Stri
             "RunID" => cdr.run_id = value.clone(),
             "OriginHost" => cdr.origin_host = value.clone(),
             "Cost" => {
-                if let Ok(c) = value.parse::<Decimal>() {
+                if let (true, Ok(c)) = (simledger_billing::cdrlog::fits_cost(value), value.parse::<Decimal>()) {
                     cdr.cost = Some(c);
                 }
             }
             "Usage" => {
-                if let Ok(u) = value.parse::<i64>() {
+                if let (true, Ok(u)) = (simledger_billing::cdrlog::fits_usage(value), value.parse::<i64>()) {
                     cdr.usage = u;
                 }
             }
@@ -170,7 +170,10 @@ mod tests {
     #[test]
     fn given_a_value_that_does_not_fit_when_applied_then_the_default_stays() {
         let mut cdr = logged();
-        let fields = BTreeMap::from([("Cost".to_owned(), String::new()), ("Usage".to_owned(), "x".to_owned())]);
+        let fields = BTreeMap::from([
+            ("Cost".to_owned(), "1000000000000000000000".to_owned()),
+            ("Usage".to_owned(), i64::MAX.to_string()),
+        ]);
         apply_cdrlog_fields(&mut cdr, &fields);
         assert_eq!((cdr.cost, cdr.usage), (Some(Decimal::from(10)), 1));
     }
