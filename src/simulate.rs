@@ -76,7 +76,7 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     let s = &simulator.stats;
     let head = p.log.head().await?;
     tracing::info!(
-        "simulation done in {:.1}s: log position {head}; attaches accepted {} rejected {} failed {}; sessions {} (failed {}); usage reports {}; SMS {}",
+        "simulation done in {:.1}s: log position {head}; attaches accepted {} rejected {} failed {}; sessions {} (failed {}); usage reports {}; SMS {}; IP Commands from devices {}",
         started.elapsed().as_secs_f64(),
         s.attaches_accepted.load(Ordering::Relaxed),
         s.attaches_rejected.load(Ordering::Relaxed),
@@ -85,6 +85,7 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
         s.sessions_failed.load(Ordering::Relaxed),
         s.usage_reports.load(Ordering::Relaxed),
         s.sms.load(Ordering::Relaxed),
+        s.ip_commands.load(Ordering::Relaxed),
     );
     Ok(())
 }

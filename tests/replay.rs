@@ -282,6 +282,7 @@ async fn every_projection_replayed_after_live_traffic_rebuilds_its_rows_and_appe
     assert!(count("billing.plan_fired").await == 1, "the welcome plan fired once");
     assert!(count("cdr.received").await > 0, "the low-data trigger fired and logged its CDR");
     assert!(count("operator.cdr_rate_set").await == 1);
+    assert!(count("ip_command.from_sim").await > 0, "devices sent datagrams from their sessions");
     let billed_after: i64 =
         sqlx::query_scalar("SELECT count(*) FROM events WHERE type = 'balance.debited' AND position > $1")
             .bind(rate_changed)

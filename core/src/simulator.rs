@@ -136,6 +136,8 @@ pub struct SimStats {
     pub sessions_failed: AtomicU64,
     pub usage_reports: AtomicU64,
     pub sms: AtomicU64,
+    /// Datagrams devices sent to the platform from their sessions (MO IP Commands).
+    pub ip_commands: AtomicU64,
 }
 
 /// Spaces requests evenly at most `rate` per second across every device.
@@ -244,6 +246,9 @@ impl Simulator {
             ChaCha8Rng::seed_from_u64(self.config.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let end = self.config.duration.map(|d| self.config.start + d);
         let over = |t: DateTime<Utc>| end.is_some_and(|e| t >= e) || self.stopped.load(Ordering::Relaxed);
+        // Datagrams draw from a stream of their own, so the rest of a seeded run is as it was.
+        let mut datagrams =
+            ChaCha8Rng::seed_from_u64(self.config.seed ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
         let imei = format!("35{:013}", rng.random_range(0..10_000_000_000_000u64));
         let mut t = self.config.start + Duration::seconds(rng.random_range(0..600));
         let mut seq = 0u64;
@@ -332,6 +337,19 @@ impl Simulator {
                 self.stats.usage_reports.fetch_add(1, Ordering::Relaxed);
                 if usage.unknown_session {
                     break;
+                }
+                // Now and then the device reports to its fleet's IpCommandsUrl from its session.
+                if datagrams.random_bool(0.05) {
+                    let uplink = Uplink {
+                        imsi: imsi.clone(),
+                        device_port: 5683,
+                        payload_type: "text".into(),
+                        payload: format!("{{\"battery\":{}}}", datagrams.random_range(5..100)),
+                        at: t,
+                        seq: report_seq,
+                    };
+                    let _: UplinkAnswer = self.call(subjects::SGI_UPLINK, &uplink).await;
+                    self.stats.ip_commands.fetch_add(1, Ordering::Relaxed);
                 }
             }
             t = session_end.max(t + Duration::seconds(1));

@@ -105,7 +105,7 @@ fn start_devices(p: &platform::Platform, plan: &FleetPlan, rate: f64) -> Simulat
 pub(crate) fn requests(sim: &Simulator) -> u64 {
     use std::sync::atomic::Ordering::Relaxed;
     let s = &sim.stats;
-    // attach + (create + delete per session) + reports + SMS
+    // attach + (create + delete per session) + reports + SMS + datagrams
     s.attaches_accepted.load(Relaxed)
         + s.attaches_rejected.load(Relaxed)
         + s.attaches_failed.load(Relaxed)
@@ -113,4 +113,5 @@ pub(crate) fn requests(sim: &Simulator) -> u64 {
         + s.sessions_failed.load(Relaxed)
         + s.usage_reports.load(Relaxed)
         + s.sms.load(Relaxed)
+        + s.ip_commands.load(Relaxed)
 }
