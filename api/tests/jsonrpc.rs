@@ -172,6 +172,27 @@ async fn header_and_trailer_fields_frame_a_csv_export_as_cgrates_writes_them() {
 }
 
 #[tokio::test]
+async fn an_operator_exporter_chooses_among_every_tenants_cdrs() {
+    let app = spawn_app().await;
+    let dir = std::env::temp_dir().join(format!("simledger-rpc-operator-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ees = json!({"exporters": [{"id": "all", "type": "*file_csv", "export_path": dir, "tenant": "*operator"}]});
+    let (done, error) = app.rpc("ConfigSv1.SetConfig", json!({"Config": {"ees": ees}})).await;
+    assert_eq!((done, error), (json!("OK"), Value::Null));
+    let (alice, bob) = (app.alice.sid.clone(), app.bob.sid.clone());
+    log_events(&app, vec![ended_session(&alice, "HS1", 1, 300), ended_session(&bob, "HS2", 2, 200)]).await;
+    // A filtered export through the operator's exporter: both tenants' CDRs, filtered by account.
+    let chosen = json!({"Tenant": "*operator", "ExporterIDs": ["all"], "Verbose": true, "Accounts": ["HS1", "HS2"]});
+    let (picked, error) = app.rpc("APIerSv1.ExportCDRs", chosen).await;
+    assert_eq!(error, Value::Null, "{picked}");
+    assert_eq!(picked["all"]["NumberOfEvents"], 2, "{picked}");
+    let one = json!({"Tenant": "*operator", "ExporterIDs": ["all"], "Verbose": true, "Accounts": ["HS2"]});
+    let (picked, _) = app.rpc("APIerSv1.ExportCDRs", one).await;
+    assert_eq!(picked["all"]["NumberOfEvents"], 1, "{picked}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
 async fn bad_calls_get_cgrates_errors_and_change_nothing() {
     let app = spawn_app().await;
     let head = app.log.head().await.unwrap();

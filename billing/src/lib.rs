@@ -239,6 +239,22 @@ mod tests {
     }
 
     #[test]
+    fn a_cdrlog_group_stored_before_templates_were_read_runs_as_it_did() {
+        let catalog = Catalog::default();
+        let mut a = Account::new("t", "a");
+        let mut legacy = simple("*cdrlog");
+        legacy.extra_parameters = "not a template".into();
+        assert!(action::check_to_store(&legacy).is_err(), "refused when stored now");
+        let out = run_actions(&mut a, &catalog, &[topup(BalanceType::Data, "x", "7"), legacy], at(0), "e").unwrap();
+        assert_eq!(value(&a, BalanceType::Data, "x"), d("7"), "the group ran");
+        assert!(
+            matches!(&out.effects[..], [Effect::CdrLog { fields, .. }] if fields.is_empty()),
+            "its CDR with CGrateS's defaults: {:?}",
+            out.effects
+        );
+    }
+
+    #[test]
     fn a_debit_action_honours_the_negative_policy() {
         let catalog = Catalog::default();
         let mut a = Account::new("t", "a");
