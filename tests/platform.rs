@@ -361,3 +361,40 @@ async fn up_declares_configured_exporters_answers_cgrates_json_rpc_and_runs_expo
     assert!(!as_tenant.status.success(), "another tenant's name does not reach the operator's exporter");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn an_exporter_dropped_from_the_configuration_is_unscheduled_and_keeps_its_cursor() {
+    let db = TestDatabase::new().await;
+    let dir = std::env::temp_dir().join(format!("simledger-config-drop-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("simledger.toml");
+    let declare = |id: &str| {
+        let text = format!(
+            "[[ees.exporters]]\nid = \"{id}\"\ntype = \"*file_csv\"\nexport_path = \"{}\"\nschedule = \"*hourly\"\n",
+            dir.display()
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    let schedules = || async {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT exporter_id, schedule, last_exported_order_id FROM cdr_exporters ORDER BY exporter_id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        rows
+    };
+    declare("old");
+    drop(start_up_with(&db.url, &["--sim-sims", "0", "--config", config.to_str().unwrap()]));
+    assert_eq!(schedules().await, [("old".to_owned(), Some("*hourly".to_owned()), 0)]);
+    // The next configuration declares another exporter in its place, writing the same folder.
+    declare("new");
+    drop(start_up_with(&db.url, &["--sim-sims", "0", "--config", config.to_str().unwrap()]));
+    assert_eq!(
+        schedules().await,
+        [("new".to_owned(), Some("*hourly".to_owned()), 0), ("old".to_owned(), None, 0)],
+        "the old one stays, unscheduled, so the two never both write the folder"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
