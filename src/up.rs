@@ -113,17 +113,24 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     if !file.ignored.is_empty() {
         tracing::info!(ignored = ?file.ignored, "configuration keys with no meaning in simledger were ignored");
     }
+    let _ = simledger_api::prometheus_handle();
+    tracing::info!(stream = %p.names.stream(), subjects = %p.names.all_subjects(), "core stream ready");
+    // Read once: the accounts store derives tokens from the deployment secret, which sinks,
+    // online exporters, the API and the simulated fleet all share.
+    let secret = config.deployment_secret()?;
+    let accounts = simledger_commands::Accounts::new(p.log.pool().clone()).with_token_secret(secret.as_bytes());
     if has(Role::Exporters) {
         // Definitions a command logged but did not get to apply (it crashed) are applied here.
         simledger_exporters::cdr_export::spawn_definitions(p.log.clone());
         tokio::spawn(run_export_schedules(p.log.clone()));
+        let mut online = simledger_exporters::cdr_export::OnlineSettings::new(
+            config.destination_policy(),
+            accounts.clone(),
+            secret.clone(),
+        );
+        online.reserved_subject_prefix = Some(p.names.prefix().to_owned());
+        simledger_exporters::cdr_export::spawn_online(p.log.pool().clone(), p.log.shard(), online);
     }
-    let _ = simledger_api::prometheus_handle();
-    tracing::info!(stream = %p.names.stream(), subjects = %p.names.all_subjects(), "core stream ready");
-    // Read once: the accounts store derives tokens from the deployment secret, which sinks,
-    // the API and the simulated fleet all share.
-    let secret = config.deployment_secret()?;
-    let accounts = simledger_commands::Accounts::new(p.log.pool().clone()).with_token_secret(secret.as_bytes());
     if has(Role::Sinks) {
         simledger_exporters::callbacks::spawn(p.log.clone());
         simledger_exporters::billing_posts::spawn(p.log.clone(), BillingPoster::new());
@@ -244,6 +251,7 @@ async fn declare_exporters(
     }
     for (tenant, exporter) in &declared {
         simledger_exporters::cdr_export::check(exporter)
+            .and_then(|()| simledger_exporters::cdr_export::check_destination(exporter, config.destination_policy()))
             .with_context(|| format!("exporter {} of {tenant} in the configuration", exporter.id))?;
     }
     for (tenant, exporter) in &declared {

@@ -243,8 +243,17 @@ async fn cdr_exports_killed_mid_run_still_export_every_cdr_exactly_once() {
 /// `up` with only the sinks role: the subscribers that write outside (callbacks, billing's
 /// posts, account exports) and the outbound calls' deliverer.
 fn sinks(database_url: &str) -> Command {
+    up_with_role(database_url, "sinks")
+}
+
+/// `up` with only the exporters role: definitions, scheduled and online exporters.
+fn exporters(database_url: &str) -> Command {
+    up_with_role(database_url, "exporters")
+}
+
+fn up_with_role(database_url: &str, role: &str) -> Command {
     let mut c = common::simledger();
-    c.args(["up", "--roles", "sinks", "--signing-key", "k", "--allow-private-destinations"])
+    c.args(["up", "--roles", role, "--signing-key", "k", "--allow-private-destinations"])
         .env("DATABASE_URL", database_url)
         .env("NATS_URL", testing::nats_url())
         .env("SIMLEDGER_NATS_PREFIX", testing::unique_nats_prefix())
@@ -424,6 +433,94 @@ async fn billing_posts_killed_mid_queue_still_post_every_request_at_least_once()
     assert_eq!(missing, 0, "every request posted");
     assert_eq!(seen.len(), ids.len(), "nothing posted that was not requested");
     // Repeats come only from the call each kill interrupted (one tenant: one call at a time).
+    let repeats: usize = seen.values().map(|n| n - 1).sum();
+    assert!(repeats <= 3, "{repeats} repeats");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_online_exporter_killed_mid_posting_still_posts_every_cdr_at_least_once() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use simledger_eventlog::{EventLog, ExpectedVersion, Metadata, NewEvent};
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
+    let account = "AC00000000000000000000000000000043";
+    // CGRID → how many times it was posted.
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let state = seen.clone();
+    let receiver = axum::Router::new().route(
+        "/cdrs",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let seen = state.clone();
+            async move {
+                let cdr: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                *seen.lock().unwrap().entry(cdr["CGRID"].as_str().unwrap().to_owned()).or_default() += 1;
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/cdrs", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    let exporter = simledger_exporters::cdr_export::Exporter::new(
+        "live",
+        simledger_exporters::cdr_export::ExporterKind::HttpJsonMap,
+        &url,
+    );
+    simledger_exporters::cdr_export::create(&log, account, &exporter).await.unwrap();
+    let batch: Vec<_> = (1..=1500)
+        .map(|n| {
+            let e = common::ended_session(account, n);
+            NewEvent::new(uuid::Uuid::new_v4(), "s", &e, &Metadata::from_source("test")).unwrap()
+        })
+        .collect();
+    let head = log.append(batch, ExpectedVersion::Any).await.unwrap().last().unwrap().position;
+    assert!(cdrs.reached(head).await);
+    let all: Vec<String> = sqlx::query_scalar("SELECT cgrid FROM cdrs").fetch_all(log.pool()).await.unwrap();
+    let last_order: i64 = sqlx::query_scalar("SELECT max(order_id) FROM cdrs").fetch_one(log.pool()).await.unwrap();
+    let cursor = || async {
+        simledger_exporters::cdr_export::get(log.pool(), account, "live").await.unwrap().last_exported_order_id
+    };
+
+    // Killed three times at random moments once CDRs are being posted, so mid-range.
+    let seed: u64 = rand::rng().random();
+    eprintln!("kill point seed {seed}");
+    let mut delays = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let posted = || seen.lock().unwrap().len();
+    let mut at_kills = Vec::new();
+    for _ in 0..3 {
+        let before = posted();
+        let mut child = exporters(&db.url).spawn().unwrap();
+        for _ in 0..4000 {
+            if posted() > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(delays.random_range(0..100))).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        at_kills.push(posted());
+    }
+    assert!(at_kills.iter().any(|&n| n > 0 && n < all.len()), "a kill landed mid-export: {at_kills:?}");
+    let mut last = exporters(&db.url).spawn().unwrap();
+    for _ in 0..3000 {
+        if cursor().await >= last_order {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    last.kill().unwrap();
+    last.wait().unwrap();
+    assert_eq!(cursor().await, last_order, "the last run sent every CDR");
+
+    let seen = seen.lock().unwrap();
+    let missing = all.iter().filter(|c| !seen.contains_key(*c)).count();
+    assert_eq!(missing, 0, "every CDR posted");
+    assert_eq!(seen.len(), all.len(), "nothing posted that is not a CDR");
+    // A kill repeats at most the CDR in flight.
     let repeats: usize = seen.values().map(|n| n - 1).sum();
     assert!(repeats <= 3, "{repeats} repeats");
 }

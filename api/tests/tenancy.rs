@@ -463,3 +463,56 @@ async fn a_customer_cannot_define_or_see_an_exporter_over_every_tenant() {
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM cdr_exporters").fetch_one(app.log.pool()).await.unwrap();
     assert_eq!(count, 0);
 }
+
+#[tokio::test]
+async fn a_customers_online_exporter_cannot_reach_private_addresses_or_command_nats() {
+    let app = common::spawn_app_public_only().await;
+    let head = app.log.head().await.unwrap();
+    // Loopback and cloud-metadata URLs, through the REST API and JSON-RPC.
+    for url in ["http://127.0.0.1:4222/cdrs", "http://169.254.169.254/latest/meta-data"] {
+        let r = app
+            .post(
+                &app.alice,
+                "/v1/Billing/Exporters",
+                &[("Id", "live"), ("Type", "*http_json_map"), ("ExportPath", url)],
+            )
+            .await;
+        common::assert_error(&r, 400, 20001);
+    }
+    let bad = [
+        json!({"id": "live", "type": "*http_post", "export_path": "http://10.0.0.5/cdrs"}),
+        json!({"id": "bus", "type": "*nats_json_map", "export_path": "nats://127.0.0.1:4222",
+               "opts": {"natsSubject": "cdrs"}}),
+        // A JetStream API subject would command the server; a wildcard is no subject.
+        json!({"id": "bus", "type": "*nats_json_map", "export_path": "nats://nats.example.com",
+               "opts": {"natsSubject": "$JS.API.STREAM.DELETE.CORE"}}),
+        json!({"id": "bus", "type": "*nats_json_map", "export_path": "nats://nats.example.com/cdrs.>"}),
+        json!({"id": "live", "type": "*http_json_map", "export_path": "https://example.com/cdrs",
+               "schedule": "*hourly"}),
+    ];
+    for exporter in bad {
+        let reply =
+            rpc_as(&app, &app.alice, "ConfigSv1.SetConfig", json!({"Config": {"ees": {"exporters": [exporter]}}}))
+                .await;
+        assert!(reply["error"].as_str().is_some_and(|e| e.starts_with("SERVER_ERROR")), "{reply}");
+    }
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing logged");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM cdr_exporters").fetch_one(app.log.pool()).await.unwrap();
+    assert_eq!(count, 0, "nothing stored");
+    // A public destination is taken, and another tenant keeps working.
+    let ok = rpc_as(
+        &app,
+        &app.bob,
+        "ConfigSv1.SetConfig",
+        json!({"Config": {"ees": {"exporters": [{"id": "bus", "type": "*nats_json_map",
+            "export_path": "nats://nats.example.com:4222", "opts": {"natsSubject": "bob.cdrs"}}]}}}),
+    )
+    .await;
+    assert_eq!(ok["result"], "OK", "{ok}");
+    let listed = app.get(&app.bob, "/v1/Billing/Exporters").await;
+    assert_eq!(
+        listed.body["exporters"][0]["export_path"], "nats://nats.example.com:4222/bob.cdrs",
+        "{:?}",
+        listed.body
+    );
+}

@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use url::Url;
+pub use url::{Host, Url};
 
 /// Why a destination was refused. The text is safe to show the customer who gave the URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -580,6 +580,7 @@ pub async fn set_config(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     for e in &ees.exporters {
         let (tenant, mut exporter) = e.to_exporter(Some(&default_tenant), &mut Vec::new()).map_err(export_error)?;
         let tenant = call.tenant(Some(&tenant))?;
+        cdr_export::check_destination(&exporter, call.state.commands.destination_policy()).map_err(export_error)?;
         // A customer's exporters write only where the operator granted it.
         if !call.is_operator() {
             call.state.export_grants.confine(&tenant, &mut exporter).map_err(export_error)?;

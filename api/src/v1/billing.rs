@@ -30,7 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExporterResource {
     pub id: String,
-    /// `*file_csv`, `*file_json`, `*s3_csv` or `*s3_json_map`.
+    /// `*file_csv`, `*file_json`, `*s3_csv`, `*s3_json_map`, or an online kind: `*http_post`,
+    /// `*http_json_map`, `*nats_json_map`.
     #[serde(rename = "type")]
     pub kind: String,
     pub export_path: String,
@@ -71,9 +72,12 @@ pub struct ExporterList {
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CreateExporterParams {
     pub id: Option<String>,
-    /// `*file_csv` (default), `*file_json` (JSON Lines), `*s3_csv` or `*s3_json_map`.
+    /// `*file_csv` (default), `*file_json` (JSON Lines), `*s3_csv` or `*s3_json_map`; online
+    /// (each CDR sent as it is closed, signed, at least once): `*http_post` (a form),
+    /// `*http_json_map` (a JSON map), `*nats_json_map` (a JetStream message, `Nats-Msg-Id` the CGRID).
     pub r#type: Option<String>,
-    /// A folder the server can write to, or `s3://bucket/prefix`.
+    /// A folder the server can write to, `s3://bucket/prefix`, an `https://` URL, or
+    /// `nats://host[:port]/subject`.
     pub export_path: Option<String>,
     /// Repeatable; CGrateS inline filters such as `*string:~*req.ToR:*sms`,
     /// `*prefix:~*req.Destination:44`, `*gte:~*req.SetupTime:2026-01-01T00:00:00Z`.
@@ -103,6 +107,11 @@ pub(crate) fn export_error(e: simledger_exporters::cdr_export::ExportError) -> A
         }
         E::Database(d) => d.into(),
         E::EventLog(l) => l.into(),
+        // Online exporters are not run here; a delivery failure is theirs to retry.
+        E::Delivery { .. } => {
+            tracing::warn!(error = %e, "an online export could not be delivered");
+            ApiError::Unavailable("The CDR could not be delivered; it is sent again".into())
+        }
     }
 }
 
@@ -138,6 +147,8 @@ async fn create_exporter(
         )
     };
     let mut exporter = exporter;
+    simledger_exporters::cdr_export::check_destination(&exporter, state.commands.destination_policy())
+        .map_err(export_error)?;
     if caller.0.role != simledger_commands::Role::Operator {
         state.export_grants.confine(caller.account(), &mut exporter).map_err(export_error)?;
     }

@@ -3,7 +3,7 @@
 //!
 //! Understood: `id`, `type`, `export_path`, `filters`, `fields`, and in `opts`
 //! `csvFieldSeparator`, `s3BucketID` + `s3FolderPath` (for `*s3_*`, as CGrateS names the
-//! bucket). simledger's own: `tenant` (else the configuration's default tenant), `schedule`
+//! bucket), `natsSubject` and `natsJetStream` (for `*nats_json_map`: JetStream only). simledger's own: `tenant` (else the configuration's default tenant), `schedule`
 //! and `opts.csvHeader` (default true). CGrateS keys that mean nothing here (`flags`,
 //! `synchronous`, `attempts`, …) are accepted and reported as ignored; any other key is an error.
 
@@ -56,7 +56,8 @@ const IGNORED_KEYS: &[&str] = &[
     "failed_posts_dir",
 ];
 
-const KNOWN_OPTS: &[&str] = &["csvFieldSeparator", "csvHeader", "s3BucketID", "s3FolderPath"];
+const KNOWN_OPTS: &[&str] =
+    &["csvFieldSeparator", "csvHeader", "s3BucketID", "s3FolderPath", "natsSubject", "natsJetStream"];
 
 impl ExporterConfig {
     /// The exporter and its tenant; `ignored` collects the keys that were accepted but mean nothing.
@@ -95,6 +96,21 @@ impl ExporterConfig {
             if let Some(bucket) = text("s3BucketID")? {
                 let folder = text("s3FolderPath")?.unwrap_or_default();
                 export_path = format!("s3://{bucket}/{}", folder.trim_matches('/'));
+            }
+        }
+        if self.kind.is_nats() {
+            // CGrateS names the server in export_path and the subject in opts.
+            if let Some(subject) = text("natsSubject")? {
+                export_path = format!("{}/{subject}", export_path.trim_end_matches('/'));
+            }
+            match self.opts.get("natsJetStream") {
+                None | Some(serde_json::Value::Bool(true)) => {}
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "opts.natsJetStream is {other}: simledger publishes CDRs through JetStream only, so each \
+                         is acknowledged and deduplicated"
+                    )))
+                }
             }
         }
         let header = match self.opts.get("csvHeader") {
@@ -166,6 +182,20 @@ mod tests {
         let config: ExporterConfig = serde_json::from_value(json).unwrap();
         let (_, e) = config.to_exporter(None, &mut Vec::new()).unwrap();
         assert_eq!(e.export_path, "s3://cdrs/fleet");
+    }
+
+    #[test]
+    fn a_nats_subject_named_in_opts_joins_the_server() {
+        let json = serde_json::json!({"id": "n", "type": "*nats_json_map", "tenant": "AC1",
+            "export_path": "nats://nats.example.com:4222", "opts": {"natsSubject": "cdrs.retail", "natsJetStream": true}});
+        let config: ExporterConfig = serde_json::from_value(json).unwrap();
+        let (_, e) = config.to_exporter(None, &mut Vec::new()).unwrap();
+        assert_eq!(e.export_path, "nats://nats.example.com:4222/cdrs.retail");
+        assert!(crate::cdr_export::check(&e).is_ok());
+        let core_nats: ExporterConfig = serde_json::from_value(serde_json::json!({"id": "n", "type": "*nats_json_map",
+            "tenant": "AC1", "export_path": "nats://h", "opts": {"natsSubject": "x", "natsJetStream": false}}))
+        .unwrap();
+        assert!(core_nats.to_exporter(None, &mut Vec::new()).unwrap_err().to_string().contains("JetStream"));
     }
 
     #[test]

@@ -12,13 +12,20 @@ use super::template::{CompiledField, Section};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Format {
     Csv,
+    /// One JSON object per CDR: a line of a file, or the body of one request or message.
     JsonLines,
+    /// One form-encoded request per CDR (`*http_post`).
+    Form,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Store {
     File,
     S3,
+    /// Online: one POST per CDR to the exporter's URL.
+    Http,
+    /// Online: one JetStream message per CDR on the exporter's subject.
+    Nats,
 }
 
 /// An exporter's type, by CGrateS's names: where it writes, and in which format. Parsed once
@@ -29,10 +36,21 @@ pub enum ExporterKind {
     FileJson,
     S3Csv,
     S3JsonMap,
+    HttpPost,
+    HttpJsonMap,
+    NatsJsonMap,
 }
 
 impl ExporterKind {
-    pub const ALL: [ExporterKind; 4] = [Self::FileCsv, Self::FileJson, Self::S3Csv, Self::S3JsonMap];
+    pub const ALL: [ExporterKind; 7] = [
+        Self::FileCsv,
+        Self::FileJson,
+        Self::S3Csv,
+        Self::S3JsonMap,
+        Self::HttpPost,
+        Self::HttpJsonMap,
+        Self::NatsJsonMap,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -40,6 +58,9 @@ impl ExporterKind {
             Self::FileJson => "*file_json",
             Self::S3Csv => "*s3_csv",
             Self::S3JsonMap => "*s3_json_map",
+            Self::HttpPost => "*http_post",
+            Self::HttpJsonMap => "*http_json_map",
+            Self::NatsJsonMap => "*nats_json_map",
         }
     }
 
@@ -47,18 +68,31 @@ impl ExporterKind {
         match self {
             Self::FileCsv | Self::FileJson => Store::File,
             Self::S3Csv | Self::S3JsonMap => Store::S3,
+            Self::HttpPost | Self::HttpJsonMap => Store::Http,
+            Self::NatsJsonMap => Store::Nats,
         }
     }
 
     pub(super) fn format(self) -> Format {
         match self {
             Self::FileCsv | Self::S3Csv => Format::Csv,
-            Self::FileJson | Self::S3JsonMap => Format::JsonLines,
+            Self::FileJson | Self::S3JsonMap | Self::HttpJsonMap | Self::NatsJsonMap => Format::JsonLines,
+            Self::HttpPost => Format::Form,
         }
     }
 
     pub fn is_s3(self) -> bool {
         self.store() == Store::S3
+    }
+
+    pub fn is_nats(self) -> bool {
+        self.store() == Store::Nats
+    }
+
+    /// Sends each CDR as it is closed (see [`super::online`]) rather than writing ranges on a
+    /// schedule or on demand.
+    pub fn is_online(self) -> bool {
+        matches!(self.store(), Store::Http | Store::Nats)
     }
 }
 
@@ -123,6 +157,12 @@ pub(super) fn compile(e: &Exporter) -> Result<Compiled, ExportError> {
         }
     };
     if let Some(s) = &e.schedule {
+        if e.kind.is_online() {
+            return Err(ExportError::Invalid(format!(
+                "{} exporters send each CDR as it is closed: a schedule is for file and S3 exporters",
+                e.kind
+            )));
+        }
         Schedule::parse(s).map_err(ExportError::Invalid)?;
     }
     Ok(Compiled { store, format, filters, fields, header, trailer, separator })
@@ -176,6 +216,16 @@ pub fn check(e: &Exporter) -> Result<(), ExportError> {
         // environment); here, the shape.
         Store::S3 => {
             s3_location(&e.export_path)?;
+        }
+        // The shape; the destination policy is applied where a customer gives the URL
+        // (`grants::ExportGrants::confine`) and again at every connection.
+        Store::Http => {
+            simledger_outbound::DestinationPolicy::ALLOW_PRIVATE
+                .parse(&e.export_path)
+                .map_err(|why| ExportError::Invalid(format!("ExportPath {why}")))?;
+        }
+        Store::Nats => {
+            super::online::NatsLocation::parse(&e.export_path)?;
         }
     }
     Ok(())

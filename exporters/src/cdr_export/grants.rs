@@ -8,6 +8,8 @@
 //!   `s3_access`); without a grant a tenant has no S3 exporter.
 //!
 //! Exporters the operator declares (configuration file, loopback JSON-RPC) are not confined.
+//! Online exporters (URLs, NATS servers) are held to the destination policy instead
+//! (`online::check_destination`).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -79,6 +81,8 @@ impl ExportGrants {
                     )))
                 }
             }
+            // Online exporters write nowhere of ours; the destination policy governs them.
+            Store::Http | Store::Nats => Ok(()),
         }
     }
 

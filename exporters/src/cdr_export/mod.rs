@@ -11,6 +11,9 @@
 //! the new one; a rerun finishes a pending range first, into the same name. So the union of
 //! exported files holds every CDR exactly once. A range no CDR of which passes the filters
 //! moves the cursor without writing a file.
+//!
+//! Online exporters (`*http_post`, `*http_json_map`, `*nats_json_map`, see `online`) send each
+//! CDR as it is closed, through the same cursor and pending range.
 
 pub mod config;
 pub mod converter;
@@ -23,11 +26,13 @@ pub mod schedule;
 pub mod template;
 
 mod definition;
+pub mod online;
 mod run;
 mod store;
 mod write;
 
 pub use self::definition::*;
+pub use self::online::{check_destination, spawn_online, OnlineSettings};
 pub use self::run::*;
 pub use self::store::*;
 pub use self::write::*;
@@ -54,12 +59,25 @@ pub enum ExportError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     EventLog(#[from] simledger_eventlog::EventLogError),
+    /// An online exporter's destination did not take a CDR; it is sent again.
+    #[error("exporter {id}: CDR {order_id} not delivered: {reason}")]
+    Delivery { id: String, order_id: i64, reason: String },
 }
 
 /// The tenant of the operator's exporters (those declared in the configuration file without a
 /// `tenant`): as CGrateS's, they export every tenant's CDRs, unless their filters choose some
 /// (`*string:~*req.Tenant:AC…`). No account SID can take this name.
 pub const OPERATOR: &str = "*operator";
+
+/// Whose CDRs an exporter of `tenant` reads, as a clause on `cdrs` with the tenant bound as
+/// `$1`: the tenant's own, or every tenant's for the operator (`$1 = $1` keeps the binds alike).
+pub(super) fn whose_cdrs(tenant: &str) -> &'static str {
+    if tenant == OPERATOR {
+        "$1 = $1"
+    } else {
+        "tenant = $1"
+    }
+}
 
 /// An exporter's definition and cursor.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -17,6 +17,7 @@ pub(super) fn object_name(exporter: &str, format: Format, first: i64, last: i64)
     let ext = match format {
         Format::Csv => "csv",
         Format::JsonLines => "jsonl",
+        Format::Form => "form",
     };
     format!("cdrs_{exporter}_{first:020}_{last:020}.{ext}")
 }
@@ -140,6 +141,10 @@ pub async fn run_with(
 ) -> Result<RunReport, ExportError> {
     let held = hold(pool, tenant, id).await?;
     let exporter = get(pool, tenant, id).await?;
+    if exporter.kind.is_online() {
+        held.release().await;
+        return Err(online_only(&exporter));
+    }
     if exporter.kind.store() == Store::File {
         remove_stale_temporaries(&exporter);
     }
@@ -177,6 +182,12 @@ pub(super) async fn hold(pool: &PgPool, tenant: &str, id: &str) -> Result<Held, 
     // run is abandoned midway, the connection closes and the lock goes with it, and a run never
     // waits for the pool while holding a pooled connection. It is only tried: a second run of
     // the same exporter is refused at once instead of queueing a connection behind the first.
+    let lock = lock_exporter(pool, tenant, id).await?;
+    Ok(Held { _tenant: tenant_run, _permit: permit, lock })
+}
+
+/// Takes exporter `id`'s lock on a connection of its own, or answers `Busy` at once.
+pub(super) async fn lock_exporter(pool: &PgPool, tenant: &str, id: &str) -> Result<sqlx::PgConnection, ExportError> {
     let mut lock = sqlx::PgConnection::connect_with(&pool.connect_options()).await?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
         .bind(format!("cdr_export/{tenant}/{id}"))
@@ -186,7 +197,7 @@ pub(super) async fn hold(pool: &PgPool, tenant: &str, id: &str) -> Result<Held, 
         let _ = lock.close().await;
         return Err(ExportError::Busy(id.to_owned()));
     }
-    Ok(Held { _tenant: tenant_run, _permit: permit, lock })
+    Ok(lock)
 }
 
 /// A one-off choice of CDRs (CGrateS's `RPCCDRsFilter` on `ExportCDRs`): exported through an
@@ -213,6 +224,10 @@ pub async fn export_selection(
 ) -> Result<RunReport, ExportError> {
     let held = hold(pool, tenant, id).await?;
     let exporter = get(pool, tenant, id).await?;
+    if exporter.kind.is_online() {
+        held.release().await;
+        return Err(online_only(&exporter));
+    }
     let mut compiled = compile(&exporter)?;
     compiled.filters.extend(selection.filters.iter().cloned());
     // The operator's exporters choose among every tenant's CDRs.
@@ -237,6 +252,7 @@ pub async fn export_selection(
         match compiled.store {
             Store::S3 => range.upload().await?,
             Store::File => range.write_file().await?,
+            Store::Http | Store::Nats => return Err(online_only(&exporter)),
         }
     };
     held.release().await;
@@ -264,7 +280,7 @@ pub(super) async fn run_one_range(
     id: &str,
     verbose: bool,
 ) -> Result<Option<RunReport>, ExportError> {
-    let Some((exporter, first, last)) = plan(pool, tenant, id, shard).await? else {
+    let Some((exporter, first, last)) = plan(pool, tenant, id, shard, None).await? else {
         return Ok(None);
     };
     let compiled = compile(&exporter)?;
@@ -273,6 +289,7 @@ pub(super) async fn run_one_range(
     let report = match compiled.store {
         Store::S3 => range.upload().await?,
         Store::File => range.write_file().await?,
+        Store::Http | Store::Nats => return Err(online_only(&exporter)),
     };
     // The cursor moves and the run is recorded in one statement: a run shows in the history
     // exactly when it counts.

@@ -222,11 +222,13 @@ pub async fn get(pool: &PgPool, tenant: &str, id: &str) -> Result<Exporter, Expo
 }
 
 /// Plans a run: a pending range left by an interrupted run, or the next one. `None`: nothing to do.
+/// `limit` bounds the CDRs of a new range (online exporters send a bounded range at a time).
 pub(super) async fn plan(
     pool: &PgPool,
     tenant: &str,
     id: &str,
     shard: i32,
+    limit: Option<i64>,
 ) -> Result<Option<(Exporter, i64, i64)>, ExportError> {
     let mut tx = pool.begin().await?;
     let row = sqlx::query(&format!(
@@ -244,15 +246,17 @@ pub(super) async fn plan(
     }
     // Every CDR closed at or before the projection's checkpoint is in the table.
     let safe = checkpoint::load(&mut tx, simledger_projections::cdrs::NAME, shard).await?;
-    let whose = if tenant == OPERATOR { "$1 = $1" } else { "tenant = $1" };
-    let last: Option<i64> = sqlx::query_scalar(&format!(
-        "SELECT max(order_id) FROM cdrs WHERE {whose} AND order_id > $2 AND order_id <= $3"
-    ))
-    .bind(tenant)
-    .bind(exporter.last_exported_order_id)
-    .bind(safe)
-    .fetch_one(&mut *tx)
-    .await?;
+    let whose = whose_cdrs(tenant);
+    let in_range = format!("FROM cdrs WHERE {whose} AND order_id > $2 AND order_id <= $3");
+    let sql = match limit {
+        None => format!("SELECT max(order_id) {in_range}"),
+        Some(_) => format!("SELECT max(order_id) FROM (SELECT order_id {in_range} ORDER BY order_id LIMIT $4) AS r"),
+    };
+    let mut query = sqlx::query_scalar(&sql).bind(tenant).bind(exporter.last_exported_order_id).bind(safe);
+    if let Some(limit) = limit {
+        query = query.bind(limit);
+    }
+    let last: Option<i64> = query.fetch_one(&mut *tx).await?;
     let Some(last) = last else { return Ok(None) };
     let first = exporter.last_exported_order_id + 1;
     sqlx::query(

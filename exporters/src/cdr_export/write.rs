@@ -130,8 +130,7 @@ impl Range<'_> {
                 w.write_record(c.fields.iter().map(|f| f.tag.as_str())).map_err(csv_err)?;
             }
         }
-        // The operator's exporters read every tenant's CDRs; `$1 = $1` keeps the binds alike.
-        let whose = if self.tenant == OPERATOR { "$1 = $1" } else { "tenant = $1" };
+        let whose = whose_cdrs(self.tenant);
         let sql = format!(
             "SELECT {} FROM cdrs WHERE {whose} AND order_id BETWEEN $2 AND $3 ORDER BY order_id",
             record::SELECT
@@ -152,18 +151,8 @@ impl Range<'_> {
                     }
                     w.write_record(None::<&[u8]>).map_err(csv_err)?;
                 }
-                (Format::JsonLines, all) => {
-                    let value = if all {
-                        cdr.to_json()
-                    } else {
-                        let mut map = serde_json::Map::new();
-                        for f in &c.fields {
-                            line.clear();
-                            f.render(&cdr, &mut line);
-                            map.insert(f.key.clone(), serde_json::Value::String(line.clone()));
-                        }
-                        serde_json::Value::Object(map)
-                    };
+                (Format::JsonLines | Format::Form, _) => {
+                    let value = json_map(c, &cdr, &mut line);
                     serde_json::to_writer(&mut json, &value).map_err(|e| ExportError::Invalid(format!("JSON: {e}")))?;
                     json.push(b'\n');
                 }
@@ -193,6 +182,21 @@ impl Range<'_> {
         }
         Ok(report)
     }
+}
+
+/// A CDR as a JSON map: every field, or the exporter's fields (each rendered as text, as
+/// CGrateS's `*json_map` exporters write them). `line` is scratch space.
+pub(super) fn json_map(c: &Compiled, cdr: &CdrRecord, line: &mut String) -> serde_json::Value {
+    if c.fields.is_empty() {
+        return cdr.to_json();
+    }
+    let mut map = serde_json::Map::new();
+    for f in &c.fields {
+        line.clear();
+        f.render(cdr, line);
+        map.insert(f.key.clone(), serde_json::Value::String(line.clone()));
+    }
+    serde_json::Value::Object(map)
 }
 
 /// Every field in [`COLUMNS`] order.
@@ -239,9 +243,12 @@ pub enum DocumentFormat {
 
 pub fn document_format(e: &Exporter) -> Result<DocumentFormat, ExportError> {
     let c = compile(e)?;
+    if e.kind.is_online() {
+        return Err(online_only(e));
+    }
     Ok(match c.format {
         Format::Csv => DocumentFormat::Csv { separator: c.separator, header: e.header },
-        Format::JsonLines => DocumentFormat::Json,
+        Format::JsonLines | Format::Form => DocumentFormat::Json,
     })
 }
 
@@ -275,7 +282,16 @@ pub async fn write_document(tenant: &str, e: &Exporter, name: &str, bytes: Vec<u
             store.put(&object_store::path::Path::from(key.as_str()), bytes.into()).await?;
             Ok(format!("s3://{bucket}/{key}"))
         }
+        Store::Http | Store::Nats => Err(online_only(e)),
     }
+}
+
+/// What an online exporter answers when asked to write a file: it sends CDRs as they close.
+pub(super) fn online_only(e: &Exporter) -> ExportError {
+    ExportError::Invalid(format!(
+        "exporter {} is {}: it sends each CDR as it is closed, and writes no file or object",
+        e.id, e.kind
+    ))
 }
 
 /// `s3://bucket/prefix` → (bucket, prefix).
