@@ -5,6 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+/// The tenant of global destinations. CGrateS's destinations have no tenant: every account
+/// rates against the same ones. Here the operator's destinations set without a `Tenant` are
+/// global in the same way; each tenant's catalog reads them under its own, and a tenant's own
+/// destination of the same ID takes precedence. Customers define their own only. No account
+/// SID can take this name.
+pub const GLOBAL_TENANT: &str = "*global";
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Destinations {
     by_id: BTreeMap<String, BTreeSet<String>>,

@@ -27,7 +27,7 @@ pub use account::Account;
 pub use action::{Action, ActionError, ActionType, BalanceFilter, Effect};
 pub use balance::{Balance, BalanceType, Tor};
 pub use debit::{Debit, DebitError, DebitMode, DebitRequest, Rate};
-pub use destinations::Destinations;
+pub use destinations::{Destinations, GLOBAL_TENANT};
 pub use rating::RateDef;
 pub use timing::{ActionPlan, PlanTiming, Timing};
 pub use trigger::{ActionTrigger, ThresholdType};

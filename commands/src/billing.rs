@@ -55,6 +55,11 @@ impl Commands {
         if let Some(missing) = s.action_plan_ids.iter().find(|p| !catalog.plans.contains_key(*p)) {
             return Err(CommandError::NotFound { what: "ActionPlan", id: missing.clone() });
         }
+        let asap = s
+            .action_plan_ids
+            .iter()
+            .filter_map(|p| catalog.plans.get(p))
+            .any(|plan| plan.timings.iter().any(|t| t.timing == simledger_billing::Timing::Asap));
         let event = Event::BillingAccountSet(BillingAccountSet {
             tenant: tenant.to_owned(),
             account: account.to_owned(),
@@ -65,7 +70,24 @@ impl Commands {
             action_plan_ids: s.action_plan_ids,
             action_plans_overwrite: s.action_plans_overwrite,
         });
-        self.billing_commit(tenant, event).await
+        self.billing_commit(tenant, event).await?;
+        if asap {
+            // As CGrateS answers: after the plan's *asap actions ran.
+            let fired =
+                simledger_policies::plan_scheduler::fire_due_plans_of(&self.log, tenant, account, chrono::Utc::now())
+                    .await
+                    .map_err(|e| match e {
+                        simledger_eventlog::checkpoint::ApplyError::Database(d) => CommandError::Database(d),
+                        simledger_eventlog::checkpoint::ApplyError::Log(l) => CommandError::EventLog(l),
+                        // A stored plan that no longer reads: the account is set, its firing
+                        // is left to the scheduler, which reports it.
+                        other => CommandError::Refused(format!("SERVER_ERROR: {other}")),
+                    })?;
+            if let Some(position) = fired {
+                self.visible_in(&self.billing, position).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs an action group on an account (made if missing). It is first run on a copy of the
@@ -259,7 +281,7 @@ impl Commands {
         overwrite: bool,
     ) -> Result<()> {
         check_destination(id, &prefixes)?;
-        if !overwrite && read::catalog(self.log.pool(), tenant).await?.destinations.prefixes(id).is_some() {
+        if !overwrite && read::has_own_destination(self.log.pool(), tenant, id).await? {
             return Err(CommandError::Duplicate(format!("destination {id} exists")));
         }
         let event = Event::BillingDestinationSet(BillingDestinationSet {

@@ -225,7 +225,11 @@ impl Subscriber for Cdrs {
                     .bind(&s.prefixes)
                     .execute(&mut *tx)
                     .await?;
-                    tenant_rates.changed(&s.tenant);
+                    if s.tenant == simledger_billing::GLOBAL_TENANT {
+                        tenant_rates.0.clear(); // every tenant rates against global destinations
+                    } else {
+                        tenant_rates.changed(&s.tenant);
+                    }
                     continue;
                 }
                 _ => continue,
@@ -286,12 +290,16 @@ async fn load_tenant_rates(
         return Ok((rates, destinations));
     }
     let ids: Vec<&str> = rates.values().map(|d| d.destination_id.as_str()).collect();
-    let rows: Vec<(String, Vec<String>)> =
-        sqlx::query_as("SELECT id, prefixes FROM cdr_tenant_destinations WHERE tenant = $1 AND id = ANY($2)")
-            .bind(tenant)
-            .bind(&ids)
-            .fetch_all(&mut *tx)
-            .await?;
+    // The global destinations first, so that the tenant's own of the same ID replaces them.
+    let rows: Vec<(String, Vec<String>)> = sqlx::query_as(
+        "SELECT id, prefixes FROM cdr_tenant_destinations WHERE (tenant = $1 OR tenant = $3) AND id = ANY($2) \
+         ORDER BY tenant = $1",
+    )
+    .bind(tenant)
+    .bind(&ids)
+    .bind(simledger_billing::GLOBAL_TENANT)
+    .fetch_all(&mut *tx)
+    .await?;
     for (id, prefixes) in rows {
         destinations.set(&id, prefixes);
     }

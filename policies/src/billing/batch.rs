@@ -141,11 +141,11 @@ impl Batch {
 
     pub(super) async fn catalog(&mut self, tx: &mut PgConnection, tenant: &str) -> Result<&mut Catalog, ApplyError> {
         if !self.catalogs.contains_key(tenant) {
-            let rows: Vec<(String, String, serde_json::Value)> =
-                sqlx::query_as("SELECT kind, id, doc FROM billing_catalog WHERE tenant = $1")
-                    .bind(tenant)
-                    .fetch_all(&mut *tx)
-                    .await?;
+            let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(CATALOG_ROWS)
+                .bind(tenant)
+                .bind(simledger_billing::GLOBAL_TENANT)
+                .fetch_all(&mut *tx)
+                .await?;
             self.catalogs.insert(tenant.to_owned(), catalog_from_rows(rows)?);
         }
         Ok(self.catalogs.get_mut(tenant).expect("just loaded"))
@@ -174,6 +174,11 @@ impl Batch {
             .execute(&mut *tx)
             .await?;
         }
+        self.write_catalog(tx).await
+    }
+
+    /// Writes the catalog changes made so far.
+    pub(super) async fn write_catalog(&mut self, tx: &mut PgConnection) -> Result<(), ApplyError> {
         for ((tenant, kind, id), doc) in std::mem::take(&mut self.catalog_writes) {
             sqlx::query(
                 "INSERT INTO billing_catalog (tenant, kind, id, doc) VALUES ($1, $2, $3, $4) \
@@ -190,7 +195,13 @@ impl Batch {
     }
 }
 
-/// A tenant's definitions from its `billing_catalog` rows `(kind, id, doc)`.
+/// A tenant's `billing_catalog` rows (`$1`) with the global destinations (`$2`) before them, so
+/// that [`catalog_from_rows`] lets the tenant's own destination of an ID replace the global one.
+pub(super) const CATALOG_ROWS: &str = "SELECT kind, id, doc FROM billing_catalog \
+     WHERE tenant = $1 OR (tenant = $2 AND kind = 'destination') ORDER BY tenant = $1";
+
+/// A tenant's definitions from its `billing_catalog` rows `(kind, id, doc)`, later rows
+/// replacing earlier ones of the same kind and ID.
 pub(super) fn catalog_from_rows(rows: Vec<(String, String, serde_json::Value)>) -> Result<Catalog, serde_json::Error> {
     let mut catalog = Catalog::default();
     for (kind, id, doc) in rows {

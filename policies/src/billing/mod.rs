@@ -275,6 +275,22 @@ impl Subscriber for Billing {
                         }
                     }
                 }
+                Event::BillingDestinationSet(s) if s.tenant == simledger_billing::GLOBAL_TENANT => {
+                    // Every tenant's catalog reads a global destination: it is written now, in
+                    // this transaction, after the batch's catalog changes so far, and every
+                    // catalog is loaded again, so later events of this batch rate with it.
+                    b.write_catalog(tx).await?;
+                    sqlx::query(
+                        "INSERT INTO billing_catalog (tenant, kind, id, doc) VALUES ($1, 'destination', $2, $3) \
+                         ON CONFLICT (tenant, kind, id) DO UPDATE SET doc = $3",
+                    )
+                    .bind(&s.tenant)
+                    .bind(&s.id)
+                    .bind(serde_json::to_value(&s.prefixes)?)
+                    .execute(&mut *tx)
+                    .await?;
+                    b.catalogs.clear();
+                }
                 Event::BillingDestinationSet(s) => {
                     b.catalog(tx, &s.tenant).await?.destinations.set(&s.id, s.prefixes.clone());
                     b.catalog_writes

@@ -69,14 +69,26 @@ pub async fn plan_bindings(pool: &PgPool, tenant: &str, limit: i64) -> sqlx::Res
     .await
 }
 
-/// The tenant's definitions (destinations, action groups, trigger groups, plans).
+/// The tenant's definitions (destinations, action groups, trigger groups, plans), with the
+/// global destinations it rates against.
 pub async fn catalog(pool: &PgPool, tenant: &str) -> sqlx::Result<Catalog> {
-    let rows: Vec<(String, String, serde_json::Value)> =
-        sqlx::query_as("SELECT kind, id, doc FROM billing_catalog WHERE tenant = $1")
-            .bind(tenant)
-            .fetch_all(pool)
-            .await?;
+    let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(super::batch::CATALOG_ROWS)
+        .bind(tenant)
+        .bind(simledger_billing::GLOBAL_TENANT)
+        .fetch_all(pool)
+        .await?;
     super::batch::catalog_from_rows(rows).map_err(|e| sqlx::Error::Decode(e.into()))
+}
+
+/// Whether the tenant has a destination `id` of its own (a global one does not count).
+pub async fn has_own_destination(pool: &PgPool, tenant: &str, id: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM billing_catalog WHERE tenant = $1 AND kind = 'destination' AND id = $2)",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_one(pool)
+    .await
 }
 
 /// The destinations staged under a tariff plan ID (`SetTPDestination`), by ID.
