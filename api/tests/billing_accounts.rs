@@ -129,7 +129,8 @@ async fn a_min_balance_trigger_tops_up_and_cdrlogs_once_and_again_only_after_res
     )
     .await;
     ok(&app, "APIerSv2.SetAccount", json!({"Account": "1001", "ActionPlanIDs": ["START_PLAN"]})).await;
-    assert_eq!(fire(&app, chrono::Utc::now(), 1).await, 1);
+    // SetAccount answered after the *asap firing; the scheduler repeats none.
+    assert_eq!(fire(&app, chrono::Utc::now(), 1).await, 0);
     assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 1000)]);
     let data = |id: &str, bytes: i64| json!({"OriginID": id, "ToR": "*data", "RequestType": "*prepaid", "Account": "1001", "Usage": bytes.to_string()});
     ok(&app, "CDRsV1.ProcessExternalCDR", data("d1", 950)).await;
@@ -527,8 +528,8 @@ async fn plans_fire_asap_once_then_each_period_and_a_rerun_scheduler_repeats_not
     .await;
     ok(&app, "APIerSv2.SetAccount", json!({"Account": "1001", "ActionPlanIDs": ["PLAN"]})).await;
     let bound = chrono::Utc::now();
-    // 3.5 minutes on: the *asap firing and three minutes' worth.
-    assert_eq!(fire(&app, bound, 210).await, 4);
+    // The *asap firing came with SetAccount; 3.5 minutes on, three minutes' worth.
+    assert_eq!(fire(&app, bound, 210).await, 3);
     assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 4000)]);
     // The same moment again (a restarted scheduler, or a second one): nothing new.
     let head = app.log.head().await.unwrap();

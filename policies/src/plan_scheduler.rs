@@ -19,11 +19,38 @@ type BindingRow = (String, String, String, i32, DateTime<Utc>, Option<DateTime<U
 /// a restarted (or second) scheduler appends none twice and misses none. At most `per_binding`
 /// firings per binding per call (a long outage catches up over several calls).
 pub async fn fire_due_plans(log: &EventLog, now: DateTime<Utc>, per_binding: usize) -> Result<usize, ApplyError> {
+    Ok(fire(log, now, per_binding, None).await?.0)
+}
+
+/// [`fire_due_plans`] for one account's bindings only: what `SetAccount` runs at once, so that
+/// a plan's `*asap` actions are applied before it answers, as CGrateS's are. The firings have
+/// the scheduler's ids, so it appends none of them again. Returns the log position of the last
+/// firing appended, if any.
+pub async fn fire_due_plans_of(
+    log: &EventLog,
+    tenant: &str,
+    account: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, ApplyError> {
+    Ok(fire(log, now, 1, Some((tenant, account))).await?.1)
+}
+
+/// The firings due, appended: how many, and the position of the last.
+async fn fire(
+    log: &EventLog,
+    now: DateTime<Utc>,
+    per_binding: usize,
+    only: Option<(&str, &str)>,
+) -> Result<(usize, Option<i64>), ApplyError> {
+    let (tenant, account) = only.unzip();
     let rows: Vec<BindingRow> = sqlx::query_as(
         "SELECT b.tenant, b.plan_id, b.account, b.timing_index, b.anchor, b.last_fired, c.doc \
              FROM billing_plan_bindings b JOIN billing_catalog c \
-             ON c.tenant = b.tenant AND c.kind = 'plan' AND c.id = b.plan_id",
+             ON c.tenant = b.tenant AND c.kind = 'plan' AND c.id = b.plan_id \
+             WHERE $1::text IS NULL OR (b.tenant = $1 AND b.account = $2)",
     )
+    .bind(tenant)
+    .bind(account)
     .fetch_all(log.pool())
     .await?;
     let mut firings = Vec::new();
@@ -57,10 +84,12 @@ pub async fn fire_due_plans(log: &EventLog, now: DateTime<Utc>, per_binding: usi
     // Earlier firings first; at the same moment, heavier timings first.
     firings.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     let count = firings.len();
+    let mut last = None;
     if count > 0 {
-        log.append(firings.into_iter().map(|(_, _, e)| e).collect(), ExpectedVersion::Any).await?;
+        let appended = log.append(firings.into_iter().map(|(_, _, e)| e).collect(), ExpectedVersion::Any).await?;
+        last = appended.last().map(|a| a.position);
     }
-    Ok(count)
+    Ok((count, last))
 }
 
 /// Runs [`fire_due_plans`] every second, for ever.
