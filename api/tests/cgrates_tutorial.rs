@@ -1,0 +1,256 @@
+//! A CGrateS tutorial session replayed verbatim on the loopback listener, the way CGrateS users
+//! write their scripts: destinations staged without a tenant (global, as CGrateS's are) and
+//! accounts and CDRs under `"Tenant": "cgrates.org"`; actions, plans and triggers belong to a
+//! tenant here (see README), so they name it too. Mixed key case, string numbers, Go
+//! durations, `;` lists, `*any`, V1/V2 and `ApierV*` aliases. Balances, CDRs and the export are
+//! checked to the unit.
+
+mod common;
+
+use common::{spawn_app, TestApp};
+use serde_json::{json, Value};
+
+const SECOND: i64 = 1_000_000_000;
+
+/// Calls `method` with `params` written as a script writes them, and expects `"OK"`.
+async fn ok(app: &TestApp, method: &str, params: &str) {
+    let params: Value = serde_json::from_str(params).unwrap_or_else(|e| panic!("{method}: {e}"));
+    let (result, error) = app.rpc(method, params).await;
+    assert_eq!((result, error), (json!("OK"), Value::Null), "{method}");
+}
+
+/// The account's balances of `kind` as (ID, Value), by ID.
+async fn balances(app: &TestApp, account: &str, kind: &str) -> Vec<(String, i64)> {
+    let (account, error) = app.rpc("APIerSv2.GetAccount", json!({"Tenant": "cgrates.org", "Account": account})).await;
+    assert_eq!(error, Value::Null);
+    let mut list: Vec<(String, i64)> = account["BalanceMap"][kind]
+        .as_array()
+        .map(|l| l.iter().map(|b| (b["ID"].as_str().unwrap().to_owned(), b["Value"].as_i64().unwrap())).collect())
+        .unwrap_or_default();
+    list.sort();
+    list
+}
+
+async fn settled(app: &TestApp) {
+    assert!(app.billing.reached(app.log.head().await.unwrap()).await);
+    assert!(app.cdrs.reached(app.log.head().await.unwrap()).await);
+}
+
+#[tokio::test]
+async fn a_tutorial_session_with_global_destinations_and_the_cgrates_org_tenant_runs_as_on_cgrates() {
+    let app = spawn_app().await;
+    // Tariff plan: destinations staged in StorDB, then loaded. Neither call names a tenant.
+    ok(&app, "APIerSv1.SetTPDestination", r#"{"TPid":"cgrates_tut","ID":"DST_NZ_MOBILE","Prefixes":["642"]}"#).await;
+    ok(&app, "ApierV2.SetTPDestination", r#"{"TPid":"cgrates_tut","ID":"DST_AU_MOBILE","Prefixes":["614"]}"#).await;
+    ok(&app, "APIerSv1.LoadTariffPlanFromStorDb", r#"{"TPid":"cgrates_tut","DryRun":false,"Validate":true}"#).await;
+
+    // 1001: 30 minutes to NZ and AU mobiles, one hour anywhere. The older top-level
+    // Categories/DestinationIDs are dropped by Go's decoder, so they restrict nothing.
+    ok(&app, "APIerSv2.SetAccount", r#"{"Tenant":"cgrates.org","Account":"1001","ActionPlanIDs":[]}"#).await;
+    ok(
+        &app,
+        "APIerSv1.SetBalance",
+        r#"{"tenant":"cgrates.org","account":"1001","BalanceType":"*voice","Value":"30m",
+            "Balance":{"ID":"nz_au_minutes","DestinationIDs":"DST_NZ_MOBILE;DST_AU_MOBILE","Weight":"20"}}"#,
+    )
+    .await;
+    ok(
+        &app,
+        "ApierV1.SetBalance",
+        r#"{"Tenant":"cgrates.org","Account":"1001","BalanceType":"*voice","Directions":"*out",
+            "Categories":"*any","DestinationIDs":"DST_NZ_MOBILE","Value":3600000000000,
+            "Balance":{"ID":"any_minutes","Weight":10}}"#,
+    )
+    .await;
+    // A 2450 s call to an NZ mobile drains the destination-bound balance (1800 s) and spills
+    // 650 s onto the next one.
+    ok(
+        &app,
+        "CDRsV2.ProcessExternalCDR",
+        r#"{"Tenant":"cgrates.org","OriginID":"tut-call-1","OriginHost":"192.168.56.203","Source":"tutorial",
+            "ToR":"*voice","RequestType":"*prepaid","Category":"call","Account":"1001","Subject":"1001",
+            "Destination":"6421234567","SetupTime":"2026-11-30T10:00:00Z","AnswerTime":"2026-11-30T10:00:05Z",
+            "Usage":"2450s"}"#,
+    )
+    .await;
+    assert_eq!(
+        balances(&app, "1001", "*voice").await,
+        [("any_minutes".into(), 2950 * SECOND), ("nz_au_minutes".into(), 0)]
+    );
+
+    // An SMS bundle: three messages leave 97.
+    ok(
+        &app,
+        "APIerSv1.AddBalance",
+        r#"{"Tenant":"cgrates.org","Account":"1001","BalanceType":"*sms","Value":"100",
+            "Balance":{"ID":"sms_bundle","DestinationIDs":"*any","Weight":10}}"#,
+    )
+    .await;
+    for n in 1..=3 {
+        let cdr = format!(
+            r#"{{"Tenant":"cgrates.org","OriginID":"tut-sms-{n}","OriginHost":"192.168.56.203","ToR":"*sms",
+                "RequestType":"*prepaid","Account":"1001","Destination":"61412345678","Usage":1,
+                "SetupTime":"2026-11-30T10:0{n}:00Z"}}"#
+        );
+        ok(&app, "CDRsV1.ProcessExternalCDR", &cdr).await;
+    }
+    assert_eq!(balances(&app, "1001", "*sms").await, [("sms_bundle".into(), 97)]);
+
+    // 1002 signs up: an *asap bonus of 10, applied before SetAccount answers; then 1 a minute,
+    // and a *min_balance trigger under 7.5 that gifts 5 SMS, once.
+    ok(
+        &app,
+        "APIerSv2.SetActions",
+        r#"{"Tenant":"cgrates.org","ActionsId":"ACT_SIGNUP_BONUS","Overwrite":true,"Actions":[{"Identifier":"*topup",
+            "BalanceType":"*monetary","Units":"10","BalanceId":"bonus","Weight":10}]}"#,
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.SetActions",
+        r#"{"Tenant":"cgrates.org","ActionsId":"ACT_MINUTE_FEE","Actions":[{"Identifier":"*debit","BalanceType":"*monetary",
+            "Units":1,"BalanceId":"bonus","Weight":10}]}"#,
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.SetActions",
+        r#"{"Tenant":"cgrates.org","ActionsId":"ACT_LOW_GIFT","Actions":[{"Identifier":"*topup","BalanceType":"*sms","Units":"5",
+            "BalanceId":"sms_gift","Weight":10}]}"#,
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv2.SetActionPlan",
+        r#"{"Tenant":"cgrates.org","Id":"AP_SIGNUP","Overwrite":true,"ReloadScheduler":true,"ActionPlan":[
+            {"ActionsId":"ACT_SIGNUP_BONUS","Years":"*any","Months":"*any","MonthDays":"*any","WeekDays":"*any",
+             "Time":"*asap","Weight":20},
+            {"ActionsId":"ACT_MINUTE_FEE","TimingID":"*every_minute","Weight":10}]}"#,
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.SetActionTrigger",
+        r#"{"Tenant":"cgrates.org","GroupID":"TRG_LOW","ActionTrigger":{"ThresholdType":"*min_balance","ThresholdValue":7.5,
+            "Balance":{"Type":"*monetary"},"ActionsID":"ACT_LOW_GIFT"}}"#,
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv2.SetAccount",
+        r#"{"Tenant":"cgrates.org","Account":"1002","ActionPlanIds":["AP_SIGNUP"],
+            "ActionTriggerIds":["TRG_LOW"],"ReloadScheduler":true}"#,
+    )
+    .await;
+    assert_eq!(balances(&app, "1002", "*monetary").await, [("bonus".into(), 10)], "the *asap bonus, at once");
+    let bound = chrono::Utc::now();
+    // Three and a half minutes: three fees (10 → 7), crossing 7.5 once.
+    let fired =
+        simledger_policies::plan_scheduler::fire_due_plans(&app.log, bound + chrono::Duration::seconds(210), 100)
+            .await
+            .unwrap();
+    assert_eq!(fired, 3, "the *asap firing is not repeated");
+    settled(&app).await;
+    assert_eq!(balances(&app, "1002", "*monetary").await, [("bonus".into(), 7)]);
+    assert_eq!(balances(&app, "1002", "*sms").await, [("sms_gift".into(), 5)]);
+    // Two minutes more: 5 left, and the trigger does not fire again.
+    simledger_policies::plan_scheduler::fire_due_plans(&app.log, bound + chrono::Duration::seconds(330), 100)
+        .await
+        .unwrap();
+    settled(&app).await;
+    assert_eq!(balances(&app, "1002", "*monetary").await, [("bonus".into(), 5)]);
+    assert_eq!(balances(&app, "1002", "*sms").await, [("sms_gift".into(), 5)], "fired once");
+
+    // The CDRs, read and exported as a billing team's script does, with no tenant on GetCDRs.
+    let (cdrs, error) = app.rpc("ApierV2.GetCDRs", json!({"Tenants": ["cgrates.org"], "Accounts": ["1001"]})).await;
+    assert_eq!(error, Value::Null);
+    let cdrs = cdrs.as_array().unwrap();
+    assert_eq!(cdrs.len(), 4, "{cdrs:?}");
+    let call = cdrs.iter().find(|c| c["OriginID"] == "tut-call-1").unwrap();
+    // CGrateS's ExternalCDR: Usage as text, a Go duration for *voice.
+    assert_eq!((call["Tenant"].as_str(), call["Usage"].as_str()), (Some("cgrates.org"), Some("40m50s")), "{call}");
+    let dir = std::env::temp_dir().join(format!("simledger-tutorial-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let set = json!({"Tenant": "cgrates.org", "Config": {"ees": {"exporters": [{
+        "id": "tutorial_csv", "type": "*file_csv", "export_path": dir, "flags": [], "attempts": 1,
+        "fields": [
+            {"tag": "OriginID", "path": "*exp.OriginID", "type": "*variable", "value": "~*req.OriginID"},
+            {"tag": "ToR", "path": "*exp.ToR", "type": "*variable", "value": "~*req.ToR"},
+            {"tag": "Seconds", "path": "*exp.Seconds", "type": "*variable", "value": "~*req.Usage{*duration_seconds}"}]}]}}});
+    assert_eq!(app.rpc("ConfigSv1.SetConfig", set).await, (json!("OK"), Value::Null));
+    let (report, error) = app
+        .rpc("APIerSv1.ExportCDRs", json!({"Tenant": "cgrates.org", "ExporterIDs": ["tutorial_csv"], "Verbose": true}))
+        .await;
+    assert_eq!(error, Value::Null, "{report}");
+    let file = std::fs::read_to_string(report["tutorial_csv"]["FilePath"].as_str().unwrap()).unwrap();
+    let lines: Vec<&str> = file.lines().collect();
+    assert_eq!(lines[0], "OriginID,ToR,Seconds");
+    assert!(lines.contains(&"tut-call-1,*voice,2450"), "{file}");
+    assert_eq!(lines.iter().filter(|l| l.contains(",*sms,")).count(), 3, "{file}");
+    let (_, error) =
+        app.rpc("APIerSv1.ExportCDRs", json!({"Tenant": "cgrates.org", "ExporterIDs": ["tutorial_csv"]})).await;
+    assert_eq!(error, "NOT_FOUND", "nothing exported twice");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_tenants_own_destination_takes_precedence_over_a_global_one_and_customers_cannot_write_global_ones() {
+    let app = spawn_app().await;
+    ok(&app, "APIerSv1.SetDestination", r#"{"Id":"DST_HOME","Prefixes":["44"]}"#).await;
+    // cgrates.org rates against the global DST_HOME; acme.example has its own.
+    ok(&app, "APIerSv1.SetDestination", r#"{"Tenant":"acme.example","Id":"DST_HOME","Prefixes":["33"]}"#).await;
+    for tenant in ["cgrates.org", "acme.example"] {
+        let balance = format!(
+            r#"{{"Tenant":"{tenant}","Account":"1001","BalanceType":"*voice","Value":"10m",
+                "Balance":{{"ID":"home","DestinationIDs":"DST_HOME","Weight":10}}}}"#
+        );
+        ok(&app, "APIerSv1.SetBalance", &balance).await;
+        let call = format!(
+            r#"{{"Tenant":"{tenant}","OriginID":"uk-call","OriginHost":"pbx","ToR":"*voice","RequestType":"*prepaid",
+                "Account":"1001","Destination":"447700900123","Usage":"60s"}}"#
+        );
+        ok(&app, "CDRsV1.ProcessExternalCDR", &call).await;
+    }
+    let left = |tenant: &'static str| {
+        let app = &app;
+        async move {
+            let (a, _) = app.rpc("APIerSv2.GetAccount", json!({"Tenant": tenant, "Account": "1001"})).await;
+            a["BalanceMap"]["*voice"][0]["Value"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(left("cgrates.org").await, 540 * SECOND, "the global DST_HOME (44) covers a UK call");
+    assert_eq!(left("acme.example").await, 600 * SECOND, "acme's own DST_HOME (33) does not");
+
+    // A customer's destination is its own, whatever it asks for: no global one is changed.
+    let head = app.log.head().await.unwrap();
+    let reply = app
+        .send(app.http.post(app.url("/jsonrpc")).basic_auth(&app.alice.sid, Some(&app.alice.secret)).json(&json!({
+            "method": "APIerSv1.SetDestination", "id": 1,
+            "params": [{"Tenant": simledger_billing::GLOBAL_TENANT, "Id": "DST_HOME", "Prefixes": ["1"], "Overwrite": true}]
+        })))
+        .await;
+    assert_eq!(reply.body["error"], "UNAUTHORIZED", "{:?}", reply.body);
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing logged");
+    let global: Vec<String> = sqlx::query_scalar(
+        "SELECT jsonb_array_elements_text(doc) FROM billing_catalog WHERE tenant = $1 AND id = 'DST_HOME'",
+    )
+    .bind(simledger_billing::GLOBAL_TENANT)
+    .fetch_all(app.log.pool())
+    .await
+    .unwrap();
+    assert_eq!(global, ["44"]);
+    // Without Tenant, a customer's destination lands in its own tenant.
+    let own = app
+        .send(app.http.post(app.url("/jsonrpc")).basic_auth(&app.alice.sid, Some(&app.alice.secret)).json(&json!({
+            "method": "APIerSv1.SetDestination", "id": 1, "params": [{"Id": "DST_HOME", "Prefixes": ["49"]}]
+        })))
+        .await;
+    assert_eq!(own.body["result"], "OK", "{:?}", own.body);
+    settled(&app).await;
+    let tenants: Vec<String> =
+        sqlx::query_scalar("SELECT tenant FROM billing_catalog WHERE id = 'DST_HOME' ORDER BY tenant COLLATE \"C\"")
+            .fetch_all(app.log.pool())
+            .await
+            .unwrap();
+    assert_eq!(tenants, [simledger_billing::GLOBAL_TENANT.to_owned(), app.alice.sid.clone(), "acme.example".into()]);
+}
