@@ -72,19 +72,15 @@ impl Commands {
         });
         self.billing_commit(tenant, event).await?;
         if asap {
-            // As CGrateS answers: after the plan's *asap actions ran.
-            let fired =
-                simledger_policies::plan_scheduler::fire_due_plans_of(&self.log, tenant, account, chrono::Utc::now())
-                    .await
-                    .map_err(|e| match e {
-                        simledger_eventlog::checkpoint::ApplyError::Database(d) => CommandError::Database(d),
-                        simledger_eventlog::checkpoint::ApplyError::Log(l) => CommandError::EventLog(l),
-                        // A stored plan that no longer reads: the account is set, its firing
-                        // is left to the scheduler, which reports it.
-                        other => CommandError::Refused(format!("SERVER_ERROR: {other}")),
-                    })?;
-            if let Some(position) = fired {
-                self.visible_in(&self.billing, position).await?;
+            // As CGrateS answers: after the plan's *asap actions ran. The account is set
+            // whatever happens here; a firing that cannot be made now is the scheduler's, which
+            // makes it within a second and reports what fails.
+            let now = chrono::Utc::now();
+            match simledger_policies::plan_scheduler::fire_due_plans_of(&self.log, tenant, account, now).await {
+                Ok(Some(position)) => self.visible_in(&self.billing, position).await?,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(%tenant, %account, error = %simledger_eventlog::error::cause_chain(&e),
+                    "firing an *asap plan at SetAccount; the scheduler will"),
             }
         }
         Ok(())

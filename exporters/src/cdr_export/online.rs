@@ -8,8 +8,9 @@
 //!   cursor moves once the range is done, so a kill repeats at most the CDR in flight. A CDR
 //!   not accepted after its attempts stops its exporter, never skipped: the exporter is tried
 //!   again after a pause that grows to [`OnlineSettings::max_backoff`].
-//! - **Duplicates can be dropped.** Each request carries `X-Simledger-CGRID`; each NATS message
-//!   carries `Nats-Msg-Id` = the CGRID, so JetStream itself drops a repeat within its
+//! - **Duplicates can be dropped.** Each request carries `X-Simledger-Order-Id` (the CDR's
+//!   unique order ID; the CGRID is in the body); each NATS message carries `Nats-Msg-Id` =
+//!   `cdr-<order ID>` (see [`message_id`]), so JetStream itself drops a repeat within its
 //!   duplicate window.
 //! - **Signed** as billing's `*http_post` is: `X-Simledger-Signature` over the timestamp, URL
 //!   and body, under the tenant's auth token (the deployment secret for the operator's).
@@ -42,6 +43,10 @@ pub const MAX_RUNNING: usize = 32;
 pub const PER_TENANT: usize = 2;
 /// NATS's own default port.
 const NATS_PORT: u16 = 4222;
+/// NATS servers this process keeps a connection to at once.
+const MAX_NATS_SERVERS: usize = 64;
+/// Reconnections a NATS connection tries before it ends (it is made again when next needed).
+const MAX_RECONNECTS: usize = 5;
 /// The longest subject taken.
 const MAX_SUBJECT: usize = 256;
 
@@ -196,16 +201,19 @@ impl Online {
                     Ok(Ok(_)) | Ok(Err(ExportError::Busy(_))) => {
                         resting.remove(&key);
                     }
-                    Ok(Err(e)) => {
+                    outcome => {
+                        let why = match outcome {
+                            Ok(Err(e)) => simledger_eventlog::error::cause_chain(&e),
+                            Err(e) => format!("the sending task ended: {e}"),
+                            Ok(Ok(_)) => unreachable!("matched above"),
+                        };
+                        // A failure or a panic alike: the exporter rests before it is tried again.
                         let first = self.settings.pauses.first().copied().unwrap_or(Duration::from_secs(1));
                         let pause = resting.get(&key).map_or(first, |(_, p)| (*p * 2).min(self.settings.max_backoff));
-                        tracing::warn!(tenant = %key.0, exporter = %key.1, error = %simledger_eventlog::error::cause_chain(&e),
+                        tracing::warn!(tenant = %key.0, exporter = %key.1, error = %why,
                             pause_ms = pause.as_millis() as u64, "online exporter stopped at a CDR; it is tried again");
                         metrics::counter!("simledger_cdr_online_failures_total").increment(1);
                         resting.insert(key, (Instant::now() + pause, pause));
-                    }
-                    Err(e) => {
-                        tracing::error!(tenant = %key.0, exporter = %key.1, error = %e, "online exporter task ended")
                     }
                 }
             }
@@ -236,8 +244,9 @@ impl Online {
         let kinds: Vec<&str> = ExporterKind::ALL.iter().filter(|k| k.is_online()).map(|k| k.as_str()).collect();
         sqlx::query_as(
             "SELECT e.tenant, e.exporter_id FROM cdr_exporters e WHERE e.kind = ANY($1) AND (e.pending_last IS NOT NULL \
-             OR EXISTS (SELECT 1 FROM cdrs c WHERE c.order_id > e.last_exported_order_id \
-                        AND (e.tenant = $2 OR c.tenant = e.tenant))) \
+             OR (e.tenant = $2 AND EXISTS (SELECT 1 FROM cdrs c WHERE c.order_id > e.last_exported_order_id)) \
+             OR (e.tenant <> $2 AND EXISTS (SELECT 1 FROM cdrs c WHERE c.tenant = e.tenant \
+                                            AND c.order_id > e.last_exported_order_id))) \
              ORDER BY e.tenant, e.exporter_id LIMIT 1000",
         )
         .bind(kinds)
@@ -338,25 +347,36 @@ impl Online {
 
     /// The JetStream context of `at`'s server, connected once to an address the policy allows.
     async fn jetstream(&self, at: &NatsLocation) -> Result<async_nats::jetstream::Context, String> {
-        let mut connections = self.nats.lock().await;
-        if let Some(js) = connections.get(&(at.host.clone(), at.port)) {
+        // The lock guards the map only: a server that never answers delays its own exporters,
+        // not every NATS exporter.
+        if let Some(js) = self.nats.lock().await.get(&(at.host.clone(), at.port)) {
             return Ok(js.clone());
         }
-        let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((at.host.as_str(), at.port))
+        let lookup = tokio::net::lookup_host((at.host.as_str(), at.port));
+        let addrs: Vec<std::net::SocketAddr> = tokio::time::timeout(self.settings.timeout, lookup)
             .await
+            .map_err(|_| format!("resolving {}: no answer in time", at.host))?
             .map_err(|e| format!("resolving {}: {e}", at.host))?
             .collect();
         // Every address must be allowed, as for URLs, so a name cannot mix in a private one.
         if addrs.is_empty() || addrs.iter().any(|a| !self.settings.policy.permits(a.ip())) {
             return Err(format!("NATS server {}: {}", at.host, simledger_outbound::OutboundError::Private));
         }
+        // Only the checked address: servers the server advertises (its INFO `connect_urls`)
+        // would be reached without the policy's check.
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(self.settings.timeout)
             .request_timeout(Some(self.settings.timeout))
+            .ignore_discovered_servers()
+            .max_reconnects(Some(MAX_RECONNECTS))
             .connect(format!("nats://{}", addrs[0]))
             .await
             .map_err(|e| format!("connecting to NATS at {}: {e}", at.host))?;
         let js = async_nats::jetstream::new(client);
+        let mut connections = self.nats.lock().await;
+        if connections.len() >= MAX_NATS_SERVERS {
+            connections.clear(); // bounded: a connection is made again when next needed
+        }
         connections.insert((at.host.clone(), at.port), js.clone());
         Ok(js)
     }
@@ -398,7 +418,7 @@ impl Online {
                     .request(reqwest::Method::POST, url)
                     .map_err(|e| e.to_string())?
                     .header(reqwest::header::CONTENT_TYPE, content_type)
-                    .header("X-Simledger-CGRID", &cdr.cgrid)
+                    .header("X-Simledger-Order-Id", cdr.order_id.to_string())
                     .header("X-Simledger-Timestamp", &timestamp)
                     .header("X-Simledger-Signature", signature)
                     .body(body.to_vec());
@@ -412,7 +432,7 @@ impl Online {
             }
             Target::Nats { js, subject } => {
                 let mut headers = async_nats::HeaderMap::new();
-                headers.insert("Nats-Msg-Id", cdr.cgrid.as_str());
+                headers.insert("Nats-Msg-Id", message_id(cdr).as_str());
                 let ack = js
                     .publish_with_headers(subject.clone(), headers, body.to_vec().into())
                     .await
@@ -421,6 +441,14 @@ impl Online {
             }
         }
     }
+}
+
+/// The JetStream message id of a CDR: `cdr-<order ID>`, unique to the CDR and the same on
+/// every redelivery. Not the CGRID: a customer chooses an external CDR's CGRID (it could break
+/// a header, or make JetStream drop another tenant's CDR as a repeat), and one CGRID can have
+/// several runs.
+fn message_id(cdr: &CdrRecord) -> String {
+    format!("cdr-{}", cdr.order_id)
 }
 
 /// The request body of one CDR: a JSON map, or for `*http_post` its fields as a form.
