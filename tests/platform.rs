@@ -179,10 +179,20 @@ fn bench_limits_prints_reaction_overshoot_and_overhead() {
 
 #[test]
 fn bench_billing_prints_debits_and_the_overhead_against_ingest_without_billing() {
-    let figures = bench_figures(&["billing", "--sims", "30", "--accounts", "100", "--seconds", "3"]);
+    let figures =
+        bench_figures(&["billing", "--sims", "30", "--accounts", "100", "--seconds", "3", "--catchup-events", "2000"]);
     let named = |n: &str| figures.iter().find(|f| f["name"] == n).unwrap_or_else(|| panic!("{n} in {figures:?}"));
-    assert!(named("debits")["value"].as_f64().unwrap() > 0.0, "usage was debited: {figures:?}");
-    assert!(named("debits_with_triggers")["value"].as_f64().unwrap() > 0.0, "{figures:?}");
+    // The catch-up runs debit every preloaded usage window before they report (the bench checks
+    // the count), so their rates are positive on any machine. Under load, a starved projection
+    // may debit nothing in a 3 s window: those rates are measured, not promised, and the lag
+    // figures say how far behind it was.
+    for name in ["debits_catch_up", "debits_catch_up_with_triggers"] {
+        let f = named(name);
+        assert!(f["value"].as_f64().unwrap() > 0.0 && f["reference"].as_f64().unwrap() > 0.0, "{f}");
+    }
+    for name in ["debits", "debits_with_triggers", "billing_lag_at_end", "billing_lag_at_end_with_triggers"] {
+        assert!(named(name)["value"].as_f64().unwrap() >= 0.0, "{figures:?}");
+    }
     let overhead = named("billing_overhead");
     let (with, without) = (overhead["value"].as_f64().unwrap(), overhead["reference"].as_f64().unwrap());
     assert!(without > 0.0);
