@@ -8,8 +8,7 @@ use common::{spawn_app, TestApp};
 use serde_json::{json, Value};
 
 async fn ok(app: &TestApp, method: &str, params: Value) {
-    let (result, error) = app.rpc(method, params.clone()).await;
-    assert_eq!((result, error), (json!("OK"), Value::Null), "{method} {params}");
+    app.rpc_ok(method, params).await
 }
 
 /// A `*prepaid` call of `usage` from account 1001 to `destination`, as an external CDR.
@@ -17,25 +16,6 @@ async fn call(app: &TestApp, id: &str, destination: &str, usage: &str) {
     let cdr = json!({"OriginID": id, "OriginHost": "pbx", "ToR": "*voice", "RequestType": "*prepaid",
         "Account": "1001", "Destination": destination, "Usage": usage, "SetupTime": "2026-05-01T10:00:00Z"});
     ok(app, "CDRsV1.ProcessExternalCDR", cdr).await;
-}
-
-async fn balances(app: &TestApp, account: &str, kind: &str) -> Vec<(String, i64)> {
-    let (account, error) = app.rpc("APIerSv2.GetAccount", json!({"Account": account})).await;
-    assert_eq!(error, Value::Null);
-    let mut list: Vec<(String, i64)> = account["BalanceMap"][kind]
-        .as_array()
-        .map(|l| l.iter().map(|b| (b["ID"].as_str().unwrap().to_owned(), b["Value"].as_i64().unwrap())).collect())
-        .unwrap_or_default();
-    list.sort();
-    list
-}
-
-/// Waits until billing has applied everything in the log (the usage debits of
-/// external CDRs are applied after the call that recorded them answers), and the CDR projection
-/// everything billing appended (`*cdrlog` CDRs).
-async fn settled(app: &TestApp) {
-    assert!(app.billing.reached(app.log.head().await.unwrap()).await);
-    assert!(app.cdrs.reached(app.log.head().await.unwrap()).await);
 }
 
 const SECOND: i64 = 1_000_000_000;
@@ -51,8 +31,8 @@ async fn a_150_second_call_leaves_150_seconds_of_a_5_minute_voice_balance() {
     )
     .await;
     call(&app, "c1", "61412345678", "150s").await;
-    settled(&app).await;
-    assert_eq!(balances(&app, "1001", "*voice").await, [("voice5m".to_owned(), 150000000000)]);
+    app.billing_settled().await;
+    assert_eq!(app.balances(None, "1001", "*voice").await, [("voice5m".to_owned(), 150000000000)]);
     let (account, _) = app.rpc("APIerSv2.GetAccount", json!({"Account": "1001"})).await;
     assert_eq!(account["ID"], format!("{}:1001", app.alice.sid));
     assert_eq!(account["BalanceMap"]["*voice"][0]["ExpirationDate"], "0001-01-01T00:00:00Z");
@@ -77,23 +57,23 @@ async fn destination_balances_are_drained_by_precision_then_weight_across_calls(
     }
     // To a mobile: the mobile balance (precision 3) first, whatever the weights.
     call(&app, "c1", "61412345678", "45s").await;
-    settled(&app).await;
+    app.billing_settled().await;
     assert_eq!(
-        balances(&app, "1001", "*voice").await,
+        app.balances(None, "1001", "*voice").await,
         [("any".into(), 60 * SECOND), ("au".into(), 60 * SECOND), ("mobile".into(), 15 * SECOND)]
     );
     // 30 s more: the mobile balance's last 15 s, then the Australian one (precision 2).
     call(&app, "c2", "61412345678", "30s").await;
-    settled(&app).await;
+    app.billing_settled().await;
     assert_eq!(
-        balances(&app, "1001", "*voice").await,
+        app.balances(None, "1001", "*voice").await,
         [("any".into(), 60 * SECOND), ("au".into(), 45 * SECOND), ("mobile".into(), 0)]
     );
     // A landline: Australian first (precision 2), then the heaviest catch-all.
     call(&app, "c3", "61298765432", "60s").await;
-    settled(&app).await;
+    app.billing_settled().await;
     assert_eq!(
-        balances(&app, "1001", "*voice").await,
+        app.balances(None, "1001", "*voice").await,
         [("any".into(), 45 * SECOND), ("au".into(), 0), ("mobile".into(), 0)]
     );
 }
@@ -131,18 +111,18 @@ async fn a_min_balance_trigger_tops_up_and_cdrlogs_once_and_again_only_after_res
     ok(&app, "APIerSv2.SetAccount", json!({"Account": "1001", "ActionPlanIDs": ["START_PLAN"]})).await;
     // SetAccount answered after the *asap firing; the scheduler repeats none.
     assert_eq!(fire(&app, chrono::Utc::now(), 1).await, 0);
-    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 1000)]);
+    assert_eq!(app.balances(None, "1001", "*data").await, [("data".into(), 1000)]);
     let data = |id: &str, bytes: i64| json!({"OriginID": id, "ToR": "*data", "RequestType": "*prepaid", "Account": "1001", "Usage": bytes.to_string()});
     ok(&app, "CDRsV1.ProcessExternalCDR", data("d1", 950)).await;
-    settled(&app).await;
-    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 550)], "50 ≤ 100: refilled");
+    app.billing_settled().await;
+    assert_eq!(app.balances(None, "1001", "*data").await, [("data".into(), 550)], "50 ≤ 100: refilled");
     ok(&app, "CDRsV1.ProcessExternalCDR", data("d2", 500)).await;
-    settled(&app).await;
-    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 50)], "executed: not again");
+    app.billing_settled().await;
+    assert_eq!(app.balances(None, "1001", "*data").await, [("data".into(), 50)], "executed: not again");
     ok(&app, "APIerSv1.ExecuteAction", json!({"Account": "1001", "ActionsId": "RESET"})).await;
-    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 550)], "reset, re-evaluated, refilled");
+    assert_eq!(app.balances(None, "1001", "*data").await, [("data".into(), 550)], "reset, re-evaluated, refilled");
     // Each refill wrote one *cdrlog CDR (the START topup, without *cdrlog, wrote none).
-    settled(&app).await;
+    app.billing_settled().await;
     let (cdrs, _) = app.rpc("APIerSv1.GetCDRs", json!({"ToRs": ["*data"], "Accounts": ["1001"]})).await;
     let logged: Vec<&Value> = cdrs.as_array().unwrap().iter().filter(|c| c["Source"] == "*cdrlog").collect();
     assert_eq!(logged.len(), 2);
@@ -185,9 +165,9 @@ async fn a_recurrent_trigger_with_min_sleep_fires_at_most_once_per_min_sleep() {
             "Usage": 1, "AnswerTime": format!("2026-05-01T10:{minute:02}:00Z"), "iccid": "8988"}});
         ok(&app, "CDRsV1.ProcessEvent", event).await;
     }
-    settled(&app).await;
-    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 100000 - 25)]);
-    assert_eq!(balances(&app, "1001", "*monetary").await, [("fired".into(), 3)], "at minutes 1, 11 and 21");
+    app.billing_settled().await;
+    assert_eq!(app.balances(None, "1001", "*data").await, [("data".into(), 100000 - 25)]);
+    assert_eq!(app.balances(None, "1001", "*monetary").await, [("fired".into(), 3)], "at minutes 1, 11 and 21");
     let (cdrs, _) = app.rpc("APIerSv1.GetCDRs", json!({"OriginIDs": ["m7"]})).await;
     assert_eq!(cdrs[0]["ExtraFields"]["iccid"], "8988", "unknown event keys are extra fields: {cdrs}");
     assert_eq!(cdrs[0]["Usage"], "1", "a number as Usage, as CGrateS events carry it");
@@ -202,7 +182,7 @@ async fn a_recurrent_trigger_with_min_sleep_fires_at_most_once_per_min_sleep() {
     assert_eq!((cdr["OriginID"].as_str(), cdr["Usage"].as_str()), (Some("v2"), Some("2")), "{processed}");
     assert_eq!(cdr["CGRID"].as_str().map(str::len), Some(64), "a SHA-256 in hex");
     assert!(cdr["OrderID"].as_i64().unwrap() > 0);
-    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 100000 - 27)], "debited before the answer");
+    assert_eq!(app.balances(None, "1001", "*data").await, [("data".into(), 100000 - 27)], "debited before the answer");
 }
 
 #[tokio::test]
@@ -340,7 +320,7 @@ async fn bad_billing_calls_get_cgrates_errors_and_change_nothing() {
         assert!(error.as_str().is_some_and(|e| e.contains(says)), "{method} {params}: {error}");
     }
     assert_eq!(app.log.head().await.unwrap(), head, "nothing appended");
-    assert_eq!(balances(&app, "1001", "*data").await, [("d".into(), 10)]);
+    assert_eq!(app.balances(None, "1001", "*data").await, [("d".into(), 10)]);
 }
 
 #[tokio::test]
@@ -489,7 +469,7 @@ async fn replaying_the_billing_projection_gives_identical_balances() {
     for n in 0..20 {
         call(&app, &format!("c{n}"), "61412345678", &format!("{}s", 7 + n)).await;
     }
-    settled(&app).await;
+    app.billing_settled().await;
     let docs = || async {
         let rows: Vec<(String, String, Value)> =
             sqlx::query_as("SELECT tenant, account, doc FROM billing_accounts ORDER BY 1, 2")
@@ -530,22 +510,22 @@ async fn plans_fire_asap_once_then_each_period_and_a_rerun_scheduler_repeats_not
     let bound = chrono::Utc::now();
     // The *asap firing came with SetAccount; 3.5 minutes on, three minutes' worth.
     assert_eq!(fire(&app, bound, 210).await, 3);
-    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 4000)]);
+    assert_eq!(app.balances(None, "1001", "*data").await, [("data".into(), 4000)]);
     // The same moment again (a restarted scheduler, or a second one): nothing new.
     let head = app.log.head().await.unwrap();
     fire(&app, bound, 210).await;
     assert_eq!(app.log.head().await.unwrap(), head, "no firing appended twice");
-    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 4000)]);
+    assert_eq!(app.balances(None, "1001", "*data").await, [("data".into(), 4000)]);
     // Two more minutes: two more firings, none skipped.
     assert_eq!(fire(&app, bound, 330).await, 2);
-    assert_eq!(balances(&app, "1001", "*data").await, [("data".into(), 6000)]);
+    assert_eq!(app.balances(None, "1001", "*data").await, [("data".into(), 6000)]);
 }
 
 /// Runs the plan scheduler once as if `seconds` after `from`, and waits for billing to apply it.
 async fn fire(app: &TestApp, from: chrono::DateTime<chrono::Utc>, seconds: i64) -> usize {
     let now = from + chrono::Duration::seconds(seconds);
     let n = simledger_policies::plan_scheduler::fire_due_plans(&app.log, now, 100).await.unwrap();
-    settled(app).await;
+    app.billing_settled().await;
     n
 }
 
@@ -654,7 +634,7 @@ async fn a_tenant_rate_prices_what_balances_leave_by_the_longest_destination_mat
     call(&app, "mobile", "61412345678", "61s").await; // 61 s at 0.30/min by the second: 0.3050
     call(&app, "fixed", "61298765432", "61s").await; // 0.20/min: 0.2033
     call(&app, "abroad", "4420", "61s").await; // 0.50/min by the minute, two started: 1.00
-    settled(&app).await;
+    app.billing_settled().await;
     let (account, _) = app.rpc("APIerSv2.GetAccount", json!({"Account": "1001"})).await;
     assert_eq!(account["BalanceMap"]["*monetary"][0]["Value"], json!(8.4917), "10 - 1.5083: {account}");
     // The CDRs are rated by the same rates.
@@ -703,16 +683,16 @@ async fn balances_set_as_cgrates_tutorials_set_them_are_debited_as_on_cgrates() 
     )
     .await;
     assert_eq!(
-        balances(&app, "1001", "*voice").await,
+        app.balances(None, "1001", "*voice").await,
         [("anywhere".to_owned(), 300 * SECOND), ("australia".to_owned(), 60 * SECOND)]
     );
     // 90 s to Australia: its own 60 s first (heavier), then 30 s of the anywhere balance; a
     // call elsewhere draws on the anywhere balance alone.
     call(&app, "au", "61412345678", "90s").await;
     call(&app, "nz", "6421000000", "20s").await;
-    settled(&app).await;
+    app.billing_settled().await;
     assert_eq!(
-        balances(&app, "1001", "*voice").await,
+        app.balances(None, "1001", "*voice").await,
         [("anywhere".to_owned(), 250 * SECOND), ("australia".to_owned(), 0)]
     );
     let (account, _) = app.rpc("APIerSv2.GetAccount", json!({"Account": "1001"})).await;
@@ -734,7 +714,7 @@ async fn a_debit_is_seen_right_after_the_call_and_accounts_and_actions_read_back
     .await;
     // No waiting: the CDR's answer comes once its debit is applied, as CGrateS's does.
     call(&app, "c1", "61412345678", "150s").await;
-    assert_eq!(balances(&app, "1001", "*voice").await, [("voice5m".to_owned(), 150 * SECOND)]);
+    assert_eq!(app.balances(None, "1001", "*voice").await, [("voice5m".to_owned(), 150 * SECOND)]);
     for n in ["1002", "1003"] {
         ok(&app, "APIerSv2.SetAccount", json!({"Account": n})).await;
     }
@@ -808,7 +788,7 @@ async fn what_is_removed_is_gone_and_removing_what_is_not_there_is_not_found() {
         "Balance": {"ID": "bonus"}}),
     )
     .await;
-    assert_eq!(balances(&app, "1001", "*monetary").await, [("main".to_owned(), 5)]);
+    assert_eq!(app.balances(None, "1001", "*monetary").await, [("main".to_owned(), 5)]);
     ok(&app, "APIerSv1.RemoveActionTrigger", json!({"GroupID": "G", "UniqueID": "u1"})).await;
     let group: serde_json::Value =
         sqlx::query_scalar("SELECT doc FROM billing_catalog WHERE kind = 'triggers' AND id = 'G'")
@@ -845,7 +825,7 @@ async fn what_is_removed_is_gone_and_removing_what_is_not_there_is_not_found() {
     assert_eq!(app.log.head().await.unwrap(), head);
     // The account can be made again, empty.
     ok(&app, "APIerSv2.SetAccount", json!({"Account": "1001"})).await;
-    assert!(balances(&app, "1001", "*monetary").await.is_empty());
+    assert!(app.balances(None, "1001", "*monetary").await.is_empty());
 }
 
 #[tokio::test]
@@ -969,7 +949,7 @@ async fn a_cdrlog_template_shapes_the_cdr_as_cgrates_tutorials_write_it() {
     }
     ok(&app, "APIerSv1.ExecuteAction", json!({"Account": "1001", "ActionsId": "SIGNUP"})).await;
     ok(&app, "APIerSv1.ExecuteAction", json!({"Account": "1001", "ActionsId": "AS_TEXT"})).await;
-    settled(&app).await;
+    app.billing_settled().await;
     let (cdrs, _) = app.rpc("APIerSv1.GetCDRs", json!({"Accounts": ["1001"]})).await;
     let logged: Vec<&Value> = cdrs.as_array().unwrap().iter().filter(|c| c["Source"] == "*cdrlog").collect();
     assert_eq!(logged.len(), 2, "{cdrs}");

@@ -15,25 +15,7 @@ const SECOND: i64 = 1_000_000_000;
 /// Calls `method` with `params` written as a script writes them, and expects `"OK"`.
 async fn ok(app: &TestApp, method: &str, params: &str) {
     let params: Value = serde_json::from_str(params).unwrap_or_else(|e| panic!("{method}: {e}"));
-    let (result, error) = app.rpc(method, params).await;
-    assert_eq!((result, error), (json!("OK"), Value::Null), "{method}");
-}
-
-/// The account's balances of `kind` as (ID, Value), by ID.
-async fn balances(app: &TestApp, account: &str, kind: &str) -> Vec<(String, i64)> {
-    let (account, error) = app.rpc("APIerSv2.GetAccount", json!({"Tenant": "cgrates.org", "Account": account})).await;
-    assert_eq!(error, Value::Null);
-    let mut list: Vec<(String, i64)> = account["BalanceMap"][kind]
-        .as_array()
-        .map(|l| l.iter().map(|b| (b["ID"].as_str().unwrap().to_owned(), b["Value"].as_i64().unwrap())).collect())
-        .unwrap_or_default();
-    list.sort();
-    list
-}
-
-async fn settled(app: &TestApp) {
-    assert!(app.billing.reached(app.log.head().await.unwrap()).await);
-    assert!(app.cdrs.reached(app.log.head().await.unwrap()).await);
+    app.rpc_ok(method, params).await
 }
 
 #[tokio::test]
@@ -74,7 +56,7 @@ async fn a_tutorial_session_with_global_destinations_and_the_cgrates_org_tenant_
     )
     .await;
     assert_eq!(
-        balances(&app, "1001", "*voice").await,
+        app.balances(Some("cgrates.org"), "1001", "*voice").await,
         [("any_minutes".into(), 2950 * SECOND), ("nz_au_minutes".into(), 0)]
     );
 
@@ -94,7 +76,7 @@ async fn a_tutorial_session_with_global_destinations_and_the_cgrates_org_tenant_
         );
         ok(&app, "CDRsV1.ProcessExternalCDR", &cdr).await;
     }
-    assert_eq!(balances(&app, "1001", "*sms").await, [("sms_bundle".into(), 97)]);
+    assert_eq!(app.balances(Some("cgrates.org"), "1001", "*sms").await, [("sms_bundle".into(), 97)]);
 
     // 1002 signs up: an *asap bonus of 10, applied before SetAccount answers; then 1 a minute,
     // and a *min_balance trigger under 7.5 that gifts 5 SMS, once.
@@ -142,7 +124,11 @@ async fn a_tutorial_session_with_global_destinations_and_the_cgrates_org_tenant_
             "ActionTriggerIds":["TRG_LOW"],"ReloadScheduler":true}"#,
     )
     .await;
-    assert_eq!(balances(&app, "1002", "*monetary").await, [("bonus".into(), 10)], "the *asap bonus, at once");
+    assert_eq!(
+        app.balances(Some("cgrates.org"), "1002", "*monetary").await,
+        [("bonus".into(), 10)],
+        "the *asap bonus, at once"
+    );
     let bound = chrono::Utc::now();
     // Three and a half minutes: three fees (10 → 7), crossing 7.5 once.
     let fired =
@@ -150,16 +136,16 @@ async fn a_tutorial_session_with_global_destinations_and_the_cgrates_org_tenant_
             .await
             .unwrap();
     assert_eq!(fired, 3, "the *asap firing is not repeated");
-    settled(&app).await;
-    assert_eq!(balances(&app, "1002", "*monetary").await, [("bonus".into(), 7)]);
-    assert_eq!(balances(&app, "1002", "*sms").await, [("sms_gift".into(), 5)]);
+    app.billing_settled().await;
+    assert_eq!(app.balances(Some("cgrates.org"), "1002", "*monetary").await, [("bonus".into(), 7)]);
+    assert_eq!(app.balances(Some("cgrates.org"), "1002", "*sms").await, [("sms_gift".into(), 5)]);
     // Two minutes more: 5 left, and the trigger does not fire again.
     simledger_policies::plan_scheduler::fire_due_plans(&app.log, bound + chrono::Duration::seconds(330), 100)
         .await
         .unwrap();
-    settled(&app).await;
-    assert_eq!(balances(&app, "1002", "*monetary").await, [("bonus".into(), 5)]);
-    assert_eq!(balances(&app, "1002", "*sms").await, [("sms_gift".into(), 5)], "fired once");
+    app.billing_settled().await;
+    assert_eq!(app.balances(Some("cgrates.org"), "1002", "*monetary").await, [("bonus".into(), 5)]);
+    assert_eq!(app.balances(Some("cgrates.org"), "1002", "*sms").await, [("sms_gift".into(), 5)], "fired once");
 
     // The CDRs, read and exported as a billing team's script does, with no tenant on GetCDRs.
     let (cdrs, error) = app.rpc("ApierV2.GetCDRs", json!({"Tenants": ["cgrates.org"], "Accounts": ["1001"]})).await;
@@ -246,7 +232,7 @@ async fn a_tenants_own_destination_takes_precedence_over_a_global_one_and_custom
         })))
         .await;
     assert_eq!(own.body["result"], "OK", "{:?}", own.body);
-    settled(&app).await;
+    app.billing_settled().await;
     let tenants: Vec<String> =
         sqlx::query_scalar("SELECT tenant FROM billing_catalog WHERE id = 'DST_HOME' ORDER BY tenant COLLATE \"C\"")
             .fetch_all(app.log.pool())

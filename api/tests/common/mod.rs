@@ -224,6 +224,40 @@ impl TestApp {
         (answer["result"].clone(), answer["error"].clone())
     }
 
+    /// A CGrateS call that must answer `"OK"`.
+    #[allow(dead_code)] // not every test binary speaks CGrateS
+    pub async fn rpc_ok(&self, method: &str, params: Value) {
+        let (result, error) = self.rpc(method, params.clone()).await;
+        assert_eq!((result, error), (serde_json::json!("OK"), Value::Null), "{method} {params}");
+    }
+
+    /// A billing account's balances of `kind` (`*voice`, `*data`…) as (ID, Value), by ID,
+    /// read through `APIerSv2.GetAccount` (under `tenant`, or the caller's own).
+    #[allow(dead_code)] // not every test binary speaks CGrateS
+    pub async fn balances(&self, tenant: Option<&str>, account: &str, kind: &str) -> Vec<(String, i64)> {
+        let mut params = serde_json::json!({"Account": account});
+        if let Some(tenant) = tenant {
+            params["Tenant"] = tenant.into();
+        }
+        let (account, error) = self.rpc("APIerSv2.GetAccount", params).await;
+        assert_eq!(error, Value::Null);
+        let mut list: Vec<(String, i64)> = account["BalanceMap"][kind]
+            .as_array()
+            .map(|l| l.iter().map(|b| (b["ID"].as_str().unwrap().to_owned(), b["Value"].as_i64().unwrap())).collect())
+            .unwrap_or_default();
+        list.sort();
+        list
+    }
+
+    /// Waits until billing has applied everything in the log (the usage debits of external
+    /// CDRs are applied after the call that recorded them answers), and the CDR projection
+    /// everything billing appended (`*cdrlog` CDRs).
+    #[allow(dead_code)] // not every test binary bills
+    pub async fn billing_settled(&self) {
+        assert!(self.billing.reached(self.log.head().await.unwrap()).await);
+        assert!(self.cdrs.reached(self.log.head().await.unwrap()).await);
+    }
+
     /// Puts a card into inventory (as the operator would) and returns its ICCID.
     pub async fn card(&self, n: u32) -> String {
         let iccid = format!("89883070000000{n:05}");
