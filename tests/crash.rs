@@ -269,38 +269,56 @@ async fn checkpoint(pool: &sqlx::PgPool, subscriber: &str) -> i64 {
     simledger_eventlog::checkpoint::load(&mut conn, subscriber, 0).await.unwrap()
 }
 
-/// Runs the sinks three times, each killed with SIGKILL at a random moment after `subscriber`'s
-/// checkpoint has moved (so mid-batch or between batches), then once more until it reaches
-/// `head`. Asserts a kill landed mid-run.
-async fn kill_sinks_three_times_then_finish(db: &TestDatabase, pool: &sqlx::PgPool, subscriber: &str, head: i64) {
+/// Starts `start`'s process three times, each killed with SIGKILL at a random moment (up to
+/// 100 ms) after `progress` has moved past where it was, so mid-work; returns `progress` at
+/// each kill. The seed of the moments is printed, to replay a failure.
+async fn kill_three_times_once_working<P, F>(start: impl Fn() -> Command, progress: P) -> Vec<i64>
+where
+    P: Fn() -> F,
+    F: std::future::Future<Output = i64>,
+{
     let seed: u64 = rand::rng().random();
     eprintln!("kill point seed {seed}");
     let mut delays = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut at_kills = Vec::new();
     for _ in 0..3 {
-        let before = checkpoint(pool, subscriber).await;
-        let mut child = sinks(&db.url).spawn().unwrap();
-        for _ in 0..2000 {
-            if checkpoint(pool, subscriber).await > before {
-                break;
-            }
+        let before = progress().await;
+        let mut child = start().spawn().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while progress().await <= before && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         tokio::time::sleep(Duration::from_millis(delays.random_range(0..100))).await;
-        child.kill().unwrap();
+        child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        at_kills.push(checkpoint(pool, subscriber).await);
+        at_kills.push(progress().await);
     }
-    assert!(at_kills.iter().any(|&p| p > 0 && p < head), "a kill landed mid-run: {at_kills:?} of {head}");
-    let mut last = sinks(&db.url).spawn().unwrap();
-    for _ in 0..6000 {
-        if checkpoint(pool, subscriber).await >= head {
-            break;
-        }
+    at_kills
+}
+
+/// Runs `start`'s process until `done` holds (or `patience` ends), then stops it.
+async fn run_until<D, F>(start: impl Fn() -> Command, patience: Duration, done: D)
+where
+    D: Fn() -> F,
+    F: std::future::Future<Output = bool>,
+{
+    let mut last = start().spawn().unwrap();
+    let deadline = std::time::Instant::now() + patience;
+    while !done().await && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     last.kill().unwrap();
     last.wait().unwrap();
+}
+
+/// Runs the sinks three times, each killed with SIGKILL at a random moment after `subscriber`'s
+/// checkpoint has moved (so mid-batch or between batches), then once more until it reaches
+/// `head`. Asserts a kill landed mid-run.
+async fn kill_sinks_three_times_then_finish(db: &TestDatabase, pool: &sqlx::PgPool, subscriber: &str, head: i64) {
+    let at_kills = kill_three_times_once_working(|| sinks(&db.url), || checkpoint(pool, subscriber)).await;
+    assert!(at_kills.iter().any(|&p| p > 0 && p < head), "a kill landed mid-run: {at_kills:?} of {head}");
+    run_until(|| sinks(&db.url), Duration::from_secs(120), || async { checkpoint(pool, subscriber).await >= head })
+        .await;
     assert_eq!(checkpoint(pool, subscriber).await, head, "the last run finished");
 }
 
@@ -393,39 +411,19 @@ async fn billing_posts_killed_mid_queue_still_post_every_request_at_least_once()
     log.append(posts, ExpectedVersion::Any).await.unwrap();
     // Killed three times at random moments once posts are being made, so mid-queue; then run
     // until every post has been made and the queue is empty.
-    let seed: u64 = rand::rng().random();
-    eprintln!("kill point seed {seed}");
-    let mut delays = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let posted = || seen.lock().unwrap().len();
-    let mut at_kills = Vec::new();
-    for _ in 0..3 {
-        let before = posted();
-        let mut child = sinks(&db.url).spawn().unwrap();
-        for _ in 0..2000 {
-            if posted() > before {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(delays.random_range(0..100))).await;
-        child.kill().unwrap();
-        child.wait().unwrap();
-        at_kills.push(posted());
-    }
-    assert!(at_kills.iter().any(|&n| n > 0 && n < ids.len()), "a kill landed mid-queue: {at_kills:?}");
-    let mut last = sinks(&db.url).spawn().unwrap();
+    let posted = || async { seen.lock().unwrap().len() as i64 };
+    let at_kills = kill_three_times_once_working(|| sinks(&db.url), posted).await;
+    assert!(at_kills.iter().any(|&n| n > 0 && n < ids.len() as i64), "a kill landed mid-queue: {at_kills:?}");
     let queued = || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbound_calls").fetch_one(log.pool()).await.unwrap()
     };
     // A call in flight at a kill is made again once its lease (15 s) ends.
-    for _ in 0..3000 {
-        if checkpoint(log.pool(), simledger_exporters::billing_posts::NAME).await > 0 && queued().await == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    last.kill().unwrap();
-    last.wait().unwrap();
+    run_until(
+        || sinks(&db.url),
+        Duration::from_secs(60),
+        || async { checkpoint(log.pool(), simledger_exporters::billing_posts::NAME).await > 0 && queued().await == 0 },
+    )
+    .await;
     assert_eq!(queued().await, 0, "the last run made every queued call");
 
     let seen = seen.lock().unwrap();
@@ -485,35 +483,10 @@ async fn an_online_exporter_killed_mid_posting_still_posts_every_cdr_at_least_on
     };
 
     // Killed three times at random moments once CDRs are being posted, so mid-range.
-    let seed: u64 = rand::rng().random();
-    eprintln!("kill point seed {seed}");
-    let mut delays = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let posted = || seen.lock().unwrap().len();
-    let mut at_kills = Vec::new();
-    for _ in 0..3 {
-        let before = posted();
-        let mut child = exporters(&db.url).spawn().unwrap();
-        for _ in 0..4000 {
-            if posted() > before {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(delays.random_range(0..100))).await;
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        at_kills.push(posted());
-    }
-    assert!(at_kills.iter().any(|&n| n > 0 && n < all.len()), "a kill landed mid-export: {at_kills:?}");
-    let mut last = exporters(&db.url).spawn().unwrap();
-    for _ in 0..3000 {
-        if cursor().await >= last_order {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    last.kill().unwrap();
-    last.wait().unwrap();
+    let posted = || async { seen.lock().unwrap().len() as i64 };
+    let at_kills = kill_three_times_once_working(|| exporters(&db.url), posted).await;
+    assert!(at_kills.iter().any(|&n| n > 0 && n < all.len() as i64), "a kill landed mid-export: {at_kills:?}");
+    run_until(|| exporters(&db.url), Duration::from_secs(60), || async { cursor().await >= last_order }).await;
     assert_eq!(cursor().await, last_order, "the last run sent every CDR");
 
     let seen = seen.lock().unwrap();
