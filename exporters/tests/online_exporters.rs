@@ -31,6 +31,11 @@ type Seen = Arc<Mutex<Vec<Received>>>;
 
 /// A receiver on a random port whose answer is decided by `ok` (true: 200, false: 503).
 async fn receiver(ok: Arc<std::sync::atomic::AtomicBool>) -> (String, Seen) {
+    slow_receiver(ok, Duration::ZERO).await
+}
+
+/// A [`receiver`] that takes `delay` over each request.
+async fn slow_receiver(ok: Arc<std::sync::atomic::AtomicBool>, delay: Duration) -> (String, Seen) {
     let seen: Seen = Arc::default();
     let state = seen.clone();
     let app = axum::Router::new().route(
@@ -38,6 +43,7 @@ async fn receiver(ok: Arc<std::sync::atomic::AtomicBool>) -> (String, Seen) {
         axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
             let (seen, ok) = (state.clone(), ok.clone());
             async move {
+                tokio::time::sleep(delay).await;
                 if !ok.load(std::sync::atomic::Ordering::SeqCst) {
                     return StatusCode::SERVICE_UNAVAILABLE;
                 }
@@ -291,4 +297,87 @@ async fn online_exporters_never_publish_to_the_platforms_subjects_and_are_not_ru
     let mut scheduled = Exporter::new("sched", ExporterKind::HttpJsonMap, "https://example.com/cdrs");
     scheduled.schedule = Some("*hourly".into());
     assert!(cdr_export::create(&log, account, &scheduled).await.unwrap_err().to_string().contains("schedule"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_failing_exporters_do_not_starve_another_tenants_and_a_slow_one_gives_its_slot_back() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let accounts = Accounts::new(log.pool().clone()).with_token_secret(b"token-secret");
+    let alice = accounts.create("alice", Role::Customer).await.unwrap();
+    let bob = accounts.create("bob", Role::Customer).await.unwrap();
+    let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
+
+    // The operator's configuration declares a thousand exporters (it is not capped) to an
+    // address that refuses every connection; they sort before every customer's.
+    for n in 0..1000 {
+        let dead = Exporter::new(format!("dead-{n:04}"), ExporterKind::HttpJsonMap, "http://127.0.0.1:1/cdrs");
+        cdr_export::upsert(&log, cdr_export::OPERATOR, &dead).await.unwrap();
+    }
+    // Bob's two slow exporters (0.2 s a CDR) hold his two slots.
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let slow = Duration::from_millis(200);
+    let (slow_a_url, slow_a) = slow_receiver(up.clone(), slow).await;
+    let (slow_b_url, slow_b) = slow_receiver(up.clone(), slow).await;
+    cdr_export::create(&log, &bob.sid, &Exporter::new("slow-a", ExporterKind::HttpJsonMap, &slow_a_url)).await.unwrap();
+    cdr_export::create(&log, &bob.sid, &Exporter::new("slow-b", ExporterKind::HttpJsonMap, &slow_b_url)).await.unwrap();
+    let (alice_url, alice_seen) = receiver(up.clone()).await;
+    cdr_export::create(&log, &alice.sid, &Exporter::new("live", ExporterKind::HttpJsonMap, &alice_url)).await.unwrap();
+    let mut settings = quick(&accounts);
+    settings.max_backoff = Duration::from_secs(60);
+    settings.run_budget = Duration::from_millis(300);
+    let _running = Running(vec![cdr_export::spawn_online(log.pool().clone(), log.shard(), settings)]);
+
+    let head = sessions(&log, &alice.sid, 0, 40).await.max(sessions(&log, &bob.sid, 100, 40).await);
+    assert!(cdrs.reached(head).await);
+    wait_until("Alice's CDRs past a thousand failing exporters", || alice_seen.lock().unwrap().len() >= 40).await;
+    wait_until("both slow exporters sending", || {
+        !slow_a.lock().unwrap().is_empty() && !slow_b.lock().unwrap().is_empty()
+    })
+    .await;
+
+    // A third exporter of Bob's: it gets a slot once a slow one's run ends at its budget, long
+    // before either slow range (40 CDRs, 8 s) is done.
+    let (fast_url, fast_seen) = receiver(up.clone()).await;
+    cdr_export::create(&log, &bob.sid, &Exporter::new("fast", ExporterKind::HttpJsonMap, &fast_url)).await.unwrap();
+    wait_until("the fast exporter's CDRs", || fast_seen.lock().unwrap().len() >= 40).await;
+    let (a, b) = (slow_a.lock().unwrap().len(), slow_b.lock().unwrap().len());
+    assert!(a < 40 && b < 40, "the slow ranges were still going: {a}, {b}");
+    // The slow ones go on from where their runs stopped: each CDR once, in order.
+    wait_until("the slow exporters' CDRs", || slow_a.lock().unwrap().len() >= 40 && slow_b.lock().unwrap().len() >= 40)
+        .await;
+    let bob_cdrs = cgrids(&log, &bob.sid).await;
+    for seen in [&slow_a, &slow_b, &fast_seen] {
+        assert_eq!(seen.lock().unwrap().iter().map(|r| r.cgrid.clone()).collect::<Vec<_>>(), bob_cdrs);
+    }
+    let alice_received: Vec<String> = alice_seen.lock().unwrap().iter().map(|r| r.cgrid.clone()).collect();
+    assert_eq!(alice_received, cgrids(&log, &alice.sid).await);
+}
+
+#[tokio::test]
+async fn a_customer_has_at_most_fifty_exporters_and_the_fifty_first_changes_nothing() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let accounts = Accounts::new(log.pool().clone());
+    let alice = accounts.create("alice", Role::Customer).await.unwrap();
+    let bob = accounts.create("bob", Role::Customer).await.unwrap();
+    let url = "https://example.com/cdrs";
+    for n in 0..cdr_export::MAX_EXPORTERS_PER_TENANT {
+        cdr_export::create(&log, &alice.sid, &Exporter::new(format!("e{n}"), ExporterKind::HttpJsonMap, url))
+            .await
+            .unwrap();
+    }
+    let head = log.head().await.unwrap();
+    let more = Exporter::new("one-more", ExporterKind::HttpJsonMap, url);
+    let refused = cdr_export::create(&log, &alice.sid, &more).await.unwrap_err();
+    assert!(refused.to_string().contains("at most 50 exporters"), "{refused}");
+    let refused = cdr_export::upsert_own(&log, &alice.sid, &more).await.unwrap_err();
+    assert!(refused.to_string().contains("at most 50 exporters"), "{refused}");
+    assert_eq!(log.head().await.unwrap(), head, "nothing logged");
+    assert!(cdr_export::get(log.pool(), &alice.sid, "one-more").await.is_err());
+    // Redefining one of hers is not a new one; Bob is not affected.
+    let mut again = Exporter::new("e0", ExporterKind::HttpPost, url);
+    again.filters = vec!["*string:~*req.ToR:*data".into()];
+    cdr_export::upsert_own(&log, &alice.sid, &again).await.unwrap();
+    cdr_export::create(&log, &bob.sid, &more).await.unwrap();
 }

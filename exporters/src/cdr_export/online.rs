@@ -41,6 +41,9 @@ pub const BATCH: i64 = 256;
 pub const MAX_RUNNING: usize = 32;
 /// Exporters of one tenant sending at once.
 pub const PER_TENANT: usize = 2;
+/// A tenant's exporters considered at one look for work: more than it may run at once, so a
+/// finished one's slot is filled at the next look.
+const CANDIDATES_PER_TENANT: i64 = 4 * PER_TENANT as i64;
 /// NATS's own default port.
 const NATS_PORT: u16 = 4222;
 /// NATS servers this process keeps a connection to at once.
@@ -140,6 +143,9 @@ pub struct OnlineSettings {
     pub max_backoff: Duration,
     /// How often exporters with CDRs to send are looked for.
     pub poll: Duration,
+    /// How long one run may send before it gives its slot back (its range goes on at the next
+    /// run), so that a slow endpoint cannot hold a slot for a whole range.
+    pub run_budget: Duration,
 }
 
 impl OnlineSettings {
@@ -155,6 +161,7 @@ impl OnlineSettings {
             pauses: vec![Duration::from_millis(200), Duration::from_secs(1)],
             max_backoff: Duration::from_secs(30),
             poll: Duration::from_millis(200),
+            run_budget: Duration::from_secs(10),
         }
     }
 }
@@ -217,15 +224,17 @@ impl Online {
                     }
                 }
             }
-            match self.with_cdrs_to_send().await {
+            let now = Instant::now();
+            let still_resting: Vec<&Key> =
+                resting.iter().filter(|(_, (until, _))| *until > now).map(|(k, _)| k).collect();
+            match self.with_cdrs_to_send(&still_resting).await {
                 Ok(keys) => {
                     for key in keys {
                         if running.len() >= MAX_RUNNING {
                             break;
                         }
                         let tenant_busy = running.keys().filter(|(t, _)| *t == key.0).count() >= PER_TENANT;
-                        let rests = resting.get(&key).is_some_and(|(until, _)| *until > Instant::now());
-                        if tenant_busy || rests || running.contains_key(&key) {
+                        if tenant_busy || running.contains_key(&key) {
                             continue;
                         }
                         let this = self.clone();
@@ -239,18 +248,29 @@ impl Online {
         }
     }
 
-    /// Online exporters with a pending range or a CDR after their cursor.
-    async fn with_cdrs_to_send(&self) -> sqlx::Result<Vec<Key>> {
+    /// Online exporters with a pending range or a CDR after their cursor, but for those
+    /// `resting`. At most [`CANDIDATES_PER_TENANT`] of a tenant's, in random order, so that
+    /// no tenant's many exporters (failing ones, say) fill the page and starve the others.
+    async fn with_cdrs_to_send(&self, resting: &[&Key]) -> sqlx::Result<Vec<Key>> {
         let kinds: Vec<&str> = ExporterKind::ALL.iter().filter(|k| k.is_online()).map(|k| k.as_str()).collect();
+        let (resting_tenants, resting_ids): (Vec<&str>, Vec<&str>) =
+            resting.iter().map(|(t, id)| (t.as_str(), id.as_str())).unzip();
         sqlx::query_as(
-            "SELECT e.tenant, e.exporter_id FROM cdr_exporters e WHERE e.kind = ANY($1) AND (e.pending_last IS NOT NULL \
-             OR (e.tenant = $2 AND EXISTS (SELECT 1 FROM cdrs c WHERE c.order_id > e.last_exported_order_id)) \
-             OR (e.tenant <> $2 AND EXISTS (SELECT 1 FROM cdrs c WHERE c.tenant = e.tenant \
-                                            AND c.order_id > e.last_exported_order_id))) \
-             ORDER BY e.tenant, e.exporter_id LIMIT 1000",
+            "SELECT tenant, exporter_id FROM ( \
+               SELECT e.tenant, e.exporter_id, \
+                      row_number() OVER (PARTITION BY e.tenant ORDER BY e.exporter_id) AS nth \
+               FROM cdr_exporters e WHERE e.kind = ANY($1) AND (e.pending_last IS NOT NULL \
+                 OR (e.tenant = $2 AND EXISTS (SELECT 1 FROM cdrs c WHERE c.order_id > e.last_exported_order_id)) \
+                 OR (e.tenant <> $2 AND EXISTS (SELECT 1 FROM cdrs c WHERE c.tenant = e.tenant \
+                                                AND c.order_id > e.last_exported_order_id))) \
+               AND (e.tenant, e.exporter_id) NOT IN (SELECT * FROM unnest($3::text[], $4::text[])) \
+             ) w WHERE nth <= $5 ORDER BY random() LIMIT 1000",
         )
         .bind(kinds)
         .bind(OPERATOR)
+        .bind(resting_tenants)
+        .bind(resting_ids)
+        .bind(CANDIDATES_PER_TENANT)
         .fetch_all(&self.pool)
         .await
     }
@@ -279,9 +299,12 @@ impl Online {
             whose_cdrs(tenant)
         );
         let rows = sqlx::query(&sql).bind(tenant).bind(first).bind(last).fetch_all(&self.pool).await?;
-        let mut sent = 0;
-        let mut line = String::new();
+        let (mut sent, mut line, started) = (0, String::new(), Instant::now());
         for row in rows {
+            if started.elapsed() > self.settings.run_budget {
+                // A slow endpoint gives its slot back; the range goes on from its progress.
+                return Ok(sent);
+            }
             let cdr = CdrRecord::from_row(&row)?;
             if !compiled.filters.iter().all(|f| f.passes(&cdr)) {
                 continue;

@@ -9,14 +9,32 @@ use sqlx::{PgPool, Row};
 
 use super::template::FieldTemplate;
 
+/// The exporters a tenant may define itself (REST, `ConfigSv1.SetConfig`): each is polled and
+/// may hold a sending slot, so their number is bounded. The operator's configuration is not.
+pub const MAX_EXPORTERS_PER_TENANT: i64 = 50;
+
 /// Creates an exporter whose cursor starts before the first CDR; an existing ID is an error.
 pub async fn create(log: &EventLog, tenant: &str, e: &Exporter) -> Result<(), ExportError> {
     if get(log.pool(), tenant, &e.id).await.is_ok() {
         return Err(already_exists(e));
     }
+    check_room_for_one_more(log.pool(), tenant).await?;
     if define(log, tenant, e, ExporterDefinitionMode::Create).await? == 0 {
         // Another request created it between the check and the append: its definition stands.
         return Err(already_exists(e));
+    }
+    Ok(())
+}
+
+/// Refuses a new exporter of `tenant` once it has [`MAX_EXPORTERS_PER_TENANT`]. (Two racing
+/// creations may pass together; the bound is on what an account can pile up, not exact.)
+async fn check_room_for_one_more(pool: &PgPool, tenant: &str) -> Result<(), ExportError> {
+    let defined: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM cdr_exporters WHERE tenant = $1").bind(tenant).fetch_one(pool).await?;
+    if defined >= MAX_EXPORTERS_PER_TENANT {
+        return Err(ExportError::Invalid(format!(
+            "an account has at most {MAX_EXPORTERS_PER_TENANT} exporters; redefine one of them instead"
+        )));
     }
     Ok(())
 }
@@ -54,6 +72,9 @@ pub async fn upsert_own(log: &EventLog, tenant: &str, e: &Exporter) -> Result<()
             .await?;
     if declared == Some(true) {
         return Err(refused());
+    }
+    if declared.is_none() {
+        check_room_for_one_more(log.pool(), tenant).await?;
     }
     let own = Exporter { declared: false, ..e.clone() };
     if define(log, tenant, &own, ExporterDefinitionMode::RedefineOwn).await? == 0 {
