@@ -1,9 +1,8 @@
 //! A CGrateS tutorial session replayed verbatim on the loopback listener, the way CGrateS users
-//! write their scripts: destinations staged without a tenant (global, as CGrateS's are) and
-//! accounts and CDRs under `"Tenant": "cgrates.org"`; actions, plans and triggers belong to a
-//! tenant here (see README), so they name it too. Mixed key case, string numbers, Go
-//! durations, `;` lists, `*any`, V1/V2 and `ApierV*` aliases. Balances, CDRs and the export are
-//! checked to the unit.
+//! write their scripts: destinations, actions, action plans and triggers defined without a
+//! tenant (global, as CGrateS's are) and accounts and CDRs under `"Tenant": "cgrates.org"`.
+//! Mixed key case, string numbers, Go durations, `;` lists, `*any`, V1/V2 and `ApierV*`
+//! aliases. Balances, CDRs and the export are checked to the unit.
 
 mod common;
 
@@ -83,28 +82,28 @@ async fn a_tutorial_session_with_global_destinations_and_the_cgrates_org_tenant_
     ok(
         &app,
         "APIerSv2.SetActions",
-        r#"{"Tenant":"cgrates.org","ActionsId":"ACT_SIGNUP_BONUS","Overwrite":true,"Actions":[{"Identifier":"*topup",
+        r#"{"ActionsId":"ACT_SIGNUP_BONUS","Overwrite":true,"Actions":[{"Identifier":"*topup",
             "BalanceType":"*monetary","Units":"10","BalanceId":"bonus","Weight":10}]}"#,
     )
     .await;
     ok(
         &app,
         "APIerSv1.SetActions",
-        r#"{"Tenant":"cgrates.org","ActionsId":"ACT_MINUTE_FEE","Actions":[{"Identifier":"*debit","BalanceType":"*monetary",
+        r#"{"ActionsId":"ACT_MINUTE_FEE","Actions":[{"Identifier":"*debit","BalanceType":"*monetary",
             "Units":1,"BalanceId":"bonus","Weight":10}]}"#,
     )
     .await;
     ok(
         &app,
         "APIerSv1.SetActions",
-        r#"{"Tenant":"cgrates.org","ActionsId":"ACT_LOW_GIFT","Actions":[{"Identifier":"*topup","BalanceType":"*sms","Units":"5",
+        r#"{"ActionsId":"ACT_LOW_GIFT","Actions":[{"Identifier":"*topup","BalanceType":"*sms","Units":"5",
             "BalanceId":"sms_gift","Weight":10}]}"#,
     )
     .await;
     ok(
         &app,
         "APIerSv2.SetActionPlan",
-        r#"{"Tenant":"cgrates.org","Id":"AP_SIGNUP","Overwrite":true,"ReloadScheduler":true,"ActionPlan":[
+        r#"{"Id":"AP_SIGNUP","Overwrite":true,"ReloadScheduler":true,"ActionPlan":[
             {"ActionsId":"ACT_SIGNUP_BONUS","Years":"*any","Months":"*any","MonthDays":"*any","WeekDays":"*any",
              "Time":"*asap","Weight":20},
             {"ActionsId":"ACT_MINUTE_FEE","TimingID":"*every_minute","Weight":10}]}"#,
@@ -113,7 +112,7 @@ async fn a_tutorial_session_with_global_destinations_and_the_cgrates_org_tenant_
     ok(
         &app,
         "APIerSv1.SetActionTrigger",
-        r#"{"Tenant":"cgrates.org","GroupID":"TRG_LOW","ActionTrigger":{"ThresholdType":"*min_balance","ThresholdValue":7.5,
+        r#"{"GroupID":"TRG_LOW","ActionTrigger":{"ThresholdType":"*min_balance","ThresholdValue":7.5,
             "Balance":{"Type":"*monetary"},"ActionsID":"ACT_LOW_GIFT"}}"#,
     )
     .await;
@@ -239,4 +238,70 @@ async fn a_tenants_own_destination_takes_precedence_over_a_global_one_and_custom
             .await
             .unwrap();
     assert_eq!(tenants, [simledger_billing::GLOBAL_TENANT.to_owned(), app.alice.sid.clone(), "acme.example".into()]);
+}
+
+#[tokio::test]
+async fn global_actions_and_plans_serve_every_tenant_under_its_own_and_customers_change_only_their_own() {
+    let app = spawn_app().await;
+    let customer = |method: &'static str, params: Value| {
+        let app = &app;
+        async move {
+            let request = json!({"method": method, "id": 1, "params": [params]});
+            let auth = app.http.post(app.url("/jsonrpc")).basic_auth(&app.alice.sid, Some(&app.alice.secret));
+            app.send(auth.json(&request)).await.body
+        }
+    };
+    let gift = |units: &str| {
+        format!(
+            r#"{{"ActionsId":"ACT_GIFT","Overwrite":true,"Actions":[{{"Identifier":"*topup","BalanceType":"*sms",
+                "Units":"{units}","BalanceId":"gift","Weight":10}}]}}"#
+        )
+    };
+    // The operator's, without Tenant: global. acme.example has an ACT_GIFT of its own.
+    ok(&app, "APIerSv1.SetActions", &gift("5")).await;
+    ok(&app, "APIerSv1.SetActions", &gift("50").replacen('{', r#"{"Tenant":"acme.example","#, 1)).await;
+    ok(&app, "APIerSv1.SetActionPlan", r#"{"Id":"AP_GIFT","ActionPlan":[{"ActionsId":"ACT_GIFT","Time":"*asap"}]}"#)
+        .await;
+    for tenant in ["cgrates.org", "acme.example"] {
+        ok(
+            &app,
+            "APIerSv2.SetAccount",
+            &format!(r#"{{"Tenant":"{tenant}","Account":"1001","ActionPlanIDs":["AP_GIFT"]}}"#),
+        )
+        .await;
+    }
+    app.billing_settled().await;
+    assert_eq!(app.balances(Some("cgrates.org"), "1001", "*sms").await, [("gift".into(), 5)], "the global actions");
+    assert_eq!(app.balances(Some("acme.example"), "1001", "*sms").await, [("gift".into(), 50)], "acme's own");
+    let (plans, error) = app.rpc("APIerSv1.GetActionPlan", json!({"ID": "AP_GIFT"})).await;
+    assert_eq!(error, Value::Null);
+    let bound: Vec<&String> = plans[0]["AccountIDs"].as_object().unwrap().keys().collect();
+    assert_eq!(bound, ["acme.example:1001", "cgrates.org:1001"]);
+
+    // A customer reads the global actions, but removes or overwrites only its own.
+    let read = customer("APIerSv1.GetActions", json!("ACT_GIFT")).await;
+    assert_eq!(read["result"][0]["Units"], "5", "{read}");
+    let head = app.log.head().await.unwrap();
+    let removed = customer("APIerSv1.RemoveActions", json!({"ActionIDs": ["ACT_GIFT"]})).await;
+    assert_eq!(removed["error"], "NOT_FOUND", "{removed}");
+    let global = customer("APIerSv1.SetActions", serde_json::from_str::<Value>(&gift("500")).unwrap()).await;
+    let mut global_params: Value = serde_json::from_str(&gift("500")).unwrap();
+    global_params["Tenant"] = simledger_billing::GLOBAL_TENANT.into();
+    let forbidden = customer("APIerSv1.SetActions", global_params).await;
+    assert_eq!(forbidden["error"], "UNAUTHORIZED", "{forbidden}");
+    assert_eq!(global["result"], "OK", "its own ACT_GIFT: {global}");
+    assert_eq!(app.log.head().await.unwrap(), head + 1, "only the customer's own definition logged");
+    let (operator_view, _) = app.rpc("APIerSv1.GetActions", json!("ACT_GIFT")).await;
+    assert_eq!(operator_view[0]["Units"], "5", "the global one is unchanged");
+    let own = customer("APIerSv1.GetActions", json!("ACT_GIFT")).await;
+    assert_eq!(own["result"][0]["Units"], "500", "{own}");
+
+    // Removing the global plan unbinds every tenant's account from it.
+    ok(&app, "APIerSv1.RemoveActionPlan", r#"{"ID":"AP_GIFT"}"#).await;
+    app.billing_settled().await;
+    let bindings: i64 = sqlx::query_scalar("SELECT count(*) FROM billing_plan_bindings WHERE plan_id = 'AP_GIFT'")
+        .fetch_one(app.log.pool())
+        .await
+        .unwrap();
+    assert_eq!(bindings, 0);
 }

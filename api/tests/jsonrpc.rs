@@ -440,7 +440,8 @@ async fn the_readmes_cgrates_session_runs_as_written() {
     assert_eq!(all.as_array().map(Vec::len), Some(1), "every plan when no ID is given");
     let (none, error) = app.rpc("APIerSv1.GetActionPlan", json!({"ID": "NOPE"})).await;
     assert_eq!((none, error.as_str()), (Value::Null, Some("NOT_FOUND")));
-    // Plans are the tenant's: Bob's tenant holds none of Alice's.
+    // Defined without Tenant, the plan is global as in CGrateS: Bob's tenant reads it too, with
+    // none of its accounts bound to it.
     let bob = app
         .http
         .post(&app.jsonrpc)
@@ -453,5 +454,6 @@ async fn the_readmes_cgrates_session_runs_as_written() {
         .json::<Value>()
         .await
         .unwrap();
-    assert_eq!(bob["error"], "NOT_FOUND", "{bob}");
+    assert_eq!(bob["error"], Value::Null, "{bob}");
+    assert_eq!(bob["result"][0]["AccountIDs"], json!({}), "{bob}");
 }

@@ -159,7 +159,7 @@ impl Commands {
             simledger_billing::action::check_to_store(a).map_err(|e| CommandError::Refused(e.to_string()))?;
         }
         self.check_http_posts(&actions).await?;
-        if !overwrite && read::catalog(self.log.pool(), tenant).await?.actions.contains_key(actions_id) {
+        if !overwrite && read::own_catalog(self.log.pool(), tenant).await?.actions.contains_key(actions_id) {
             return Err(CommandError::Duplicate(format!("actions {actions_id} exist")));
         }
         let event = Event::BillingActionsDefined(BillingActionsDefined {
@@ -190,9 +190,10 @@ impl Commands {
         let pool = self.log.pool();
         let exists = match what {
             BillingRemovable::Account => read::account(pool, tenant, id).await?.is_some(),
-            BillingRemovable::Actions => read::catalog(pool, tenant).await?.actions.contains_key(id),
-            BillingRemovable::ActionPlan => read::catalog(pool, tenant).await?.plans.contains_key(id),
-            BillingRemovable::TriggerGroup => read::catalog(pool, tenant)
+            // A tenant removes its own definitions, never a global one it reads.
+            BillingRemovable::Actions => read::own_catalog(pool, tenant).await?.actions.contains_key(id),
+            BillingRemovable::ActionPlan => read::own_catalog(pool, tenant).await?.plans.contains_key(id),
+            BillingRemovable::TriggerGroup => read::own_catalog(pool, tenant)
                 .await?
                 .trigger_groups
                 .get(id)
@@ -223,7 +224,7 @@ impl Commands {
         if let Some(t) = plan.timings.iter().find(|t| !catalog.actions.contains_key(&t.actions_id)) {
             return Err(CommandError::NotFound { what: "Actions", id: t.actions_id.clone() });
         }
-        if !overwrite && catalog.plans.contains_key(&plan.id) {
+        if !overwrite && read::own_catalog(self.log.pool(), tenant).await?.plans.contains_key(&plan.id) {
             return Err(CommandError::Duplicate(format!("action plan {} exists", plan.id)));
         }
         let event = Event::BillingActionPlanSet(BillingActionPlanSet { tenant: tenant.to_owned(), plan });
@@ -277,7 +278,7 @@ impl Commands {
         overwrite: bool,
     ) -> Result<()> {
         check_destination(id, &prefixes)?;
-        if !overwrite && read::has_own_destination(self.log.pool(), tenant, id).await? {
+        if !overwrite && read::own_catalog(self.log.pool(), tenant).await?.destinations.prefixes(id).is_some() {
             return Err(CommandError::Duplicate(format!("destination {id} exists")));
         }
         let event = Event::BillingDestinationSet(BillingDestinationSet {

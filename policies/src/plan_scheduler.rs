@@ -44,13 +44,16 @@ async fn fire(
 ) -> Result<(usize, Option<i64>), ApplyError> {
     let (tenant, account) = only.unzip();
     let rows: Vec<BindingRow> = sqlx::query_as(
+        // A binding's plan: the tenant's own of the ID, else the global one.
         "SELECT b.tenant, b.plan_id, b.account, b.timing_index, b.anchor, b.last_fired, c.doc \
-             FROM billing_plan_bindings b JOIN billing_catalog c \
-             ON c.tenant = b.tenant AND c.kind = 'plan' AND c.id = b.plan_id \
+             FROM billing_plan_bindings b CROSS JOIN LATERAL ( \
+               SELECT doc FROM billing_catalog c WHERE c.kind = 'plan' AND c.id = b.plan_id \
+               AND c.tenant IN (b.tenant, $3) ORDER BY c.tenant = b.tenant DESC LIMIT 1) c \
              WHERE $1::text IS NULL OR (b.tenant = $1 AND b.account = $2)",
     )
     .bind(tenant)
     .bind(account)
+    .bind(simledger_billing::GLOBAL_TENANT)
     .fetch_all(log.pool())
     .await?;
     let mut firings = Vec::new();

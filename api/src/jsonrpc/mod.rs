@@ -155,10 +155,11 @@ impl Call {
         Self { state, operator: false, own_account: Some(account) }
     }
 
-    /// The tenant a destination is defined in. CGrateS's destinations have no tenant, so the
-    /// operator's, given without `Tenant`, are global ([`simledger_billing::GLOBAL_TENANT`]);
-    /// with `Tenant`, and for customers always, they are the tenant's own.
-    pub fn destination_tenant(&self, requested: Option<&str>) -> Result<String, RpcError> {
+    /// The tenant a definition (destination, actions, action plan, trigger group) is in.
+    /// CGrateS's have no tenant, so the operator's, given without `Tenant`, are global
+    /// ([`simledger_billing::GLOBAL_TENANT`]): every tenant reads them. With `Tenant`, and for
+    /// customers always, they are the tenant's own.
+    pub fn definition_tenant(&self, requested: Option<&str>) -> Result<String, RpcError> {
         match requested.filter(|t| !t.is_empty()) {
             None if self.operator => Ok(simledger_billing::GLOBAL_TENANT.to_owned()),
             requested => self.tenant(requested),

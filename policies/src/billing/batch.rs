@@ -177,6 +177,44 @@ impl Batch {
         self.write_catalog(tx).await
     }
 
+    /// The tenant's own trigger group `id` as this batch has it: its pending write, else its
+    /// row; never the global group of that ID, which a tenant's change must not copy in.
+    pub(super) async fn own_trigger_group(
+        &self,
+        tx: &mut PgConnection,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Vec<simledger_billing::ActionTrigger>, ApplyError> {
+        let pending = self.catalog_writes.get(&(tenant.to_owned(), "triggers", id.to_owned())).cloned();
+        let doc = match pending {
+            Some(doc) => Some(doc),
+            None => {
+                sqlx::query_scalar(
+                    "SELECT doc FROM billing_catalog WHERE tenant = $1 AND kind = 'triggers' AND id = $2",
+                )
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+        };
+        Ok(doc.map(serde_json::from_value).transpose()?.unwrap_or_default())
+    }
+
+    /// After a change to `tenant`'s definitions that the cached catalogs cannot follow by
+    /// themselves (a removal, which uncovers a global definition; any change to the global
+    /// ones, which every tenant reads): the changes so far are written, and the catalogs it
+    /// touches are loaded again when next read.
+    pub(super) async fn reload_catalogs_of(&mut self, tx: &mut PgConnection, tenant: &str) -> Result<(), ApplyError> {
+        self.write_catalog(tx).await?;
+        if tenant == simledger_billing::GLOBAL_TENANT {
+            self.catalogs.clear();
+        } else {
+            self.catalogs.remove(tenant);
+        }
+        Ok(())
+    }
+
     /// Writes the catalog changes made so far.
     pub(super) async fn write_catalog(&mut self, tx: &mut PgConnection) -> Result<(), ApplyError> {
         for ((tenant, kind, id), doc) in std::mem::take(&mut self.catalog_writes) {
@@ -195,10 +233,15 @@ impl Batch {
     }
 }
 
-/// A tenant's `billing_catalog` rows (`$1`) with the global destinations (`$2`) before them, so
-/// that [`catalog_from_rows`] lets the tenant's own destination of an ID replace the global one.
+/// A tenant's `billing_catalog` rows (`$1`) with the global definitions (`$2`: destinations,
+/// actions, trigger groups and plans, all global in CGrateS) before them, so that
+/// [`catalog_from_rows`] lets the tenant's own definition of an ID replace the global one.
+/// Rates stay the tenant's.
 pub(super) const CATALOG_ROWS: &str = "SELECT kind, id, doc FROM billing_catalog \
-     WHERE tenant = $1 OR (tenant = $2 AND kind = 'destination') ORDER BY tenant = $1";
+     WHERE tenant = $1 OR (tenant = $2 AND kind <> 'rate') ORDER BY tenant = $1";
+
+/// A tenant's own `billing_catalog` rows (`$1`), without the global ones.
+pub(super) const OWN_CATALOG_ROWS: &str = "SELECT kind, id, doc FROM billing_catalog WHERE tenant = $1";
 
 /// A tenant's definitions from its `billing_catalog` rows `(kind, id, doc)`, later rows
 /// replacing earlier ones of the same kind and ID.

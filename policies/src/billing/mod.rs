@@ -220,8 +220,7 @@ impl Subscriber for Billing {
                         .insert((s.tenant.clone(), "actions", s.actions_id.clone()), serde_json::to_value(&s.actions)?);
                 }
                 Event::BillingTriggersDefined(s) => {
-                    let catalog = b.catalog(tx, &s.tenant).await?;
-                    let group = catalog.trigger_groups.entry(s.group_id.clone()).or_default();
+                    let mut group = b.own_trigger_group(tx, &s.tenant, &s.group_id).await?;
                     if s.overwrite {
                         group.clear();
                     }
@@ -229,7 +228,8 @@ impl Subscriber for Billing {
                         group.retain(|old| old.unique_id != t.unique_id);
                         group.push(t.clone());
                     }
-                    let doc = serde_json::to_value(&*group)?;
+                    let doc = serde_json::to_value(&group)?;
+                    b.catalog(tx, &s.tenant).await?.trigger_groups.insert(s.group_id.clone(), group);
                     b.catalog_writes.insert((s.tenant.clone(), "triggers", s.group_id.clone()), doc);
                 }
                 Event::BillingRateSet(s) => {
@@ -275,22 +275,6 @@ impl Subscriber for Billing {
                         }
                     }
                 }
-                Event::BillingDestinationSet(s) if s.tenant == simledger_billing::GLOBAL_TENANT => {
-                    // Every tenant's catalog reads a global destination: it is written now, in
-                    // this transaction, after the batch's catalog changes so far, and every
-                    // catalog is loaded again, so later events of this batch rate with it.
-                    b.write_catalog(tx).await?;
-                    sqlx::query(
-                        "INSERT INTO billing_catalog (tenant, kind, id, doc) VALUES ($1, 'destination', $2, $3) \
-                         ON CONFLICT (tenant, kind, id) DO UPDATE SET doc = $3",
-                    )
-                    .bind(&s.tenant)
-                    .bind(&s.id)
-                    .bind(serde_json::to_value(&s.prefixes)?)
-                    .execute(&mut *tx)
-                    .await?;
-                    b.catalogs.clear();
-                }
                 Event::BillingDestinationSet(s) => {
                     b.catalog(tx, &s.tenant).await?.destinations.set(&s.id, s.prefixes.clone());
                     b.catalog_writes
@@ -327,6 +311,9 @@ impl Subscriber for Billing {
                 }
                 _ => {}
             }
+            if let Some(tenant) = catalogs_to_reload(&e.event) {
+                b.reload_catalogs_of(tx, tenant).await?;
+            }
         }
         // The accounts go into this batch's transaction and the derived events into the log's
         // own, side by side. A crash between the two commits is already allowed for: the redo
@@ -342,6 +329,21 @@ impl Subscriber for Billing {
         self.cache = cache;
         Ok(())
     }
+}
+
+/// Whose cached catalogs an event leaves stale: every tenant's after a change to the global
+/// definitions (each tenant reads them), and a tenant's after a removal of its own (which may
+/// uncover a global definition of the same ID).
+fn catalogs_to_reload(event: &Event) -> Option<&str> {
+    let tenant = match event {
+        Event::BillingRemoved(r) if r.what != BillingRemovable::Account => return Some(&r.tenant),
+        Event::BillingActionsDefined(s) => &s.tenant,
+        Event::BillingTriggersDefined(s) => &s.tenant,
+        Event::BillingActionPlanSet(s) => &s.tenant,
+        Event::BillingDestinationSet(s) => &s.tenant,
+        _ => return None,
+    };
+    (tenant == simledger_billing::GLOBAL_TENANT).then_some(tenant)
 }
 
 /// Binds an account to plans (each timing a binding anchored now); `overwrite` unbinds it from
@@ -430,28 +432,35 @@ async fn remove(tx: &mut PgConnection, b: &mut Batch, r: &BillingRemoved) -> Res
         }
         BillingRemovable::ActionPlan => {
             b.catalog(tx, tenant).await?.plans.remove(&r.id);
-            sqlx::query("DELETE FROM billing_plan_bindings WHERE tenant = $1 AND plan_id = $2")
-                .bind(tenant)
-                .bind(&r.id)
-                .execute(&mut *tx)
-                .await?;
+            // The bindings to it go: the tenant's, or for a global plan every tenant's that
+            // has no plan of its own of the ID (written first, so this batch's count).
+            b.write_catalog(tx).await?;
+            sqlx::query(
+                "DELETE FROM billing_plan_bindings b WHERE b.plan_id = $2 AND (b.tenant = $1 OR ($1 = $3 \
+                 AND NOT EXISTS (SELECT 1 FROM billing_catalog c \
+                   WHERE c.tenant = b.tenant AND c.kind = 'plan' AND c.id = b.plan_id)))",
+            )
+            .bind(tenant)
+            .bind(&r.id)
+            .bind(simledger_billing::GLOBAL_TENANT)
+            .execute(&mut *tx)
+            .await?;
             "plan"
         }
         BillingRemovable::TriggerGroup => {
-            let groups = &mut b.catalog(tx, tenant).await?.trigger_groups;
-            // One trigger out of a group that keeps others: the group is written again.
-            let kept = match (&r.unique_id, groups.get_mut(&r.id)) {
-                (Some(unique), Some(group)) => {
-                    group.retain(|t| &t.unique_id != unique);
-                    (!group.is_empty()).then(|| serde_json::to_value(&*group)).transpose()?
+            // One trigger out of a group of the tenant's own that keeps others: the group is
+            // written again.
+            if let Some(unique) = &r.unique_id {
+                let mut group = b.own_trigger_group(tx, tenant, &r.id).await?;
+                group.retain(|t| &t.unique_id != unique);
+                if !group.is_empty() {
+                    let doc = serde_json::to_value(&group)?;
+                    b.catalog(tx, tenant).await?.trigger_groups.insert(r.id.clone(), group);
+                    b.catalog_writes.insert((tenant.clone(), "triggers", r.id.clone()), doc);
+                    return Ok(());
                 }
-                _ => None,
-            };
-            if let Some(doc) = kept {
-                b.catalog_writes.insert((tenant.clone(), "triggers", r.id.clone()), doc);
-                return Ok(());
             }
-            groups.remove(&r.id);
+            b.catalog(tx, tenant).await?.trigger_groups.remove(&r.id);
             "triggers"
         }
     };

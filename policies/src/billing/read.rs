@@ -50,6 +50,8 @@ pub async fn accounts(pool: &PgPool, tenant: &str, after: &str, limit: i64) -> s
 }
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct PlanBinding {
+    /// The account's tenant (of interest when the plan is global).
+    pub tenant: String,
     pub plan_id: String,
     pub account: String,
     pub timing_index: i32,
@@ -58,19 +60,24 @@ pub struct PlanBinding {
 }
 
 /// Which accounts each of a tenant's action plans is bound to, and when each timing last fired.
+/// For [`simledger_billing::GLOBAL_TENANT`]: every tenant's bindings to a global plan (those of
+/// a tenant that has a plan of its own of the ID are to that one).
 pub async fn plan_bindings(pool: &PgPool, tenant: &str, limit: i64) -> sqlx::Result<Vec<PlanBinding>> {
     sqlx::query_as(
-        "SELECT plan_id, account, timing_index, anchor, last_fired FROM billing_plan_bindings \
-         WHERE tenant = $1 ORDER BY plan_id, account, timing_index LIMIT $2",
+        "SELECT b.tenant, b.plan_id, b.account, b.timing_index, b.anchor, b.last_fired FROM billing_plan_bindings b \
+         WHERE b.tenant = $1 OR ($1 = $2 AND NOT EXISTS (SELECT 1 FROM billing_catalog c \
+           WHERE c.tenant = b.tenant AND c.kind = 'plan' AND c.id = b.plan_id)) \
+         ORDER BY b.plan_id, b.tenant, b.account, b.timing_index LIMIT $3",
     )
     .bind(tenant)
+    .bind(simledger_billing::GLOBAL_TENANT)
     .bind(limit)
     .fetch_all(pool)
     .await
 }
 
 /// The tenant's definitions (destinations, action groups, trigger groups, plans), with the
-/// global destinations it rates against.
+/// global ones it reads where it has none of its own of the ID.
 pub async fn catalog(pool: &PgPool, tenant: &str) -> sqlx::Result<Catalog> {
     let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(super::batch::CATALOG_ROWS)
         .bind(tenant)
@@ -80,15 +87,11 @@ pub async fn catalog(pool: &PgPool, tenant: &str) -> sqlx::Result<Catalog> {
     super::batch::catalog_from_rows(rows).map_err(|e| sqlx::Error::Decode(e.into()))
 }
 
-/// Whether the tenant has a destination `id` of its own (a global one does not count).
-pub async fn has_own_destination(pool: &PgPool, tenant: &str, id: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM billing_catalog WHERE tenant = $1 AND kind = 'destination' AND id = $2)",
-    )
-    .bind(tenant)
-    .bind(id)
-    .fetch_one(pool)
-    .await
+/// The tenant's own definitions, without the global ones: what it may overwrite or remove.
+pub async fn own_catalog(pool: &PgPool, tenant: &str) -> sqlx::Result<Catalog> {
+    let rows: Vec<(String, String, serde_json::Value)> =
+        sqlx::query_as(super::batch::OWN_CATALOG_ROWS).bind(tenant).fetch_all(pool).await?;
+    super::batch::catalog_from_rows(rows).map_err(|e| sqlx::Error::Decode(e.into()))
 }
 
 /// The destinations staged under a tariff plan ID (`SetTPDestination`), by ID.

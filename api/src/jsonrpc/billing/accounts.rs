@@ -272,7 +272,10 @@ struct RemoveParams {
 /// (`ID`), `RemoveActionTrigger` (`GroupID`, and `UniqueID` for one trigger of the group).
 pub async fn remove(call: &Call, p: &RawValue, what: BillingRemovable) -> Result<Reply, RpcError> {
     let args: RemoveParams = params(p)?;
-    let tenant = call.tenant(Some(&args.tenant))?;
+    let tenant = match what {
+        BillingRemovable::Account => call.tenant(Some(&args.tenant))?,
+        _ => call.definition_tenant(Some(&args.tenant))?,
+    };
     let commands = &call.state.commands;
     match what {
         BillingRemovable::Account => commands.billing_remove(&tenant, what, &args.account, None).await?,

@@ -19,7 +19,7 @@ pub async fn get_actions(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     if id.is_empty() {
         return Err(RpcError::missing(&["ActionsId"]));
     }
-    let tenant = call.tenant(None)?;
+    let tenant = call.definition_tenant(None)?;
     let catalog = read::catalog(call.state.pool(), &tenant).await?;
     let actions = catalog.actions.get(&id).ok_or_else(RpcError::not_found)?;
     let listed: Vec<Value> = actions
@@ -140,7 +140,7 @@ pub async fn set_actions(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: SetActionsParams = params(p)?;
     require(&[("ActionsId", !args.actions_id.is_empty()), ("Actions", !args.actions.is_empty())])?;
     let actions = args.actions.iter().map(TpAction::to_action).collect::<Result<Vec<_>, _>>()?;
-    let tenant = call.tenant(Some(&args.tenant))?;
+    let tenant = call.definition_tenant(Some(&args.tenant))?;
     call.state.commands.billing_define_actions(&tenant, &args.actions_id, actions, args.overwrite).await?;
     ok(&"OK")
 }

@@ -24,7 +24,7 @@ struct SetDestinationParams {
 
 pub async fn set_destination(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: SetDestinationParams = params(p)?;
-    let tenant = call.destination_tenant(Some(&args.tenant))?;
+    let tenant = call.definition_tenant(Some(&args.tenant))?;
     call.state.commands.billing_set_destination(&tenant, &args.id, args.prefixes, args.overwrite).await?;
     ok(&"OK")
 }
@@ -45,7 +45,7 @@ struct SetTpDestinationParams {
 pub async fn set_tp_destination(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: SetTpDestinationParams = params(p)?;
     require(&[("TPid", !args.tpid.is_empty()), ("ID", !args.id.is_empty()), ("Prefixes", !args.prefixes.is_empty())])?;
-    let tenant = call.destination_tenant(None)?;
+    let tenant = call.definition_tenant(None)?;
     call.state.commands.billing_stage_destination(&tenant, &args.tpid, &args.id, args.prefixes).await?;
     ok(&"OK")
 }
@@ -62,7 +62,7 @@ pub async fn load_tariff_plan(call: &Call, p: &RawValue) -> Result<Reply, RpcErr
     if args.tpid.is_empty() {
         return Err(RpcError::missing(&["TPid"]));
     }
-    let tenant = call.destination_tenant(None)?;
+    let tenant = call.definition_tenant(None)?;
     call.state.commands.billing_load_tariff_plan(&tenant, &args.tpid).await?;
     ok(&"OK")
 }

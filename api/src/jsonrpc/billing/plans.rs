@@ -65,7 +65,7 @@ pub async fn set_action_plan(call: &Call, p: &RawValue) -> Result<Reply, RpcErro
             weight: t.weight.unwrap_or_default().0,
         });
     }
-    let tenant = call.tenant(Some(&args.tenant))?;
+    let tenant = call.definition_tenant(Some(&args.tenant))?;
     let plan = simledger_billing::ActionPlan { id: args.id.clone(), timings };
     call.state.commands.billing_set_action_plan(&tenant, plan, args.overwrite).await?;
     ok(&"OK")
@@ -87,7 +87,7 @@ struct GetActionPlanParams {
 /// actions and weight. `NOT_FOUND` when the plan (or, asked for all, any plan) is missing.
 pub async fn get_action_plan(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: GetActionPlanParams = params(p)?;
-    let tenant = call.tenant(Some(&args.tenant))?;
+    let tenant = call.definition_tenant(Some(&args.tenant))?;
     let catalog = read::catalog(call.state.pool(), &tenant).await?;
     let plans: Vec<&simledger_billing::ActionPlan> = if args.id.is_empty() {
         catalog.plans.values().collect()
@@ -104,7 +104,7 @@ pub async fn get_action_plan(call: &Call, p: &RawValue) -> Result<Reply, RpcErro
             let accounts: serde_json::Map<String, Value> = bindings
                 .iter()
                 .filter(|b| b.plan_id == plan.id)
-                .map(|b| (format!("{tenant}:{}", b.account), Value::Bool(true)))
+                .map(|b| (format!("{}:{}", b.tenant, b.account), Value::Bool(true)))
                 .collect();
             let timings: Vec<Value> = plan
                 .timings

@@ -30,7 +30,7 @@ struct GetTriggersParams {
 /// named), as CGrateS shows them; `NOT_FOUND` when there are none.
 pub async fn get_action_triggers(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let args: GetTriggersParams = params(p)?;
-    let tenant = call.tenant(Some(&args.tenant))?;
+    let tenant = call.definition_tenant(Some(&args.tenant))?;
     let catalog = read::catalog(call.state.pool(), &tenant).await?;
     let triggers: Vec<simledger_eventlog::cgr::TriggerReply> = catalog
         .trigger_groups
@@ -221,7 +221,7 @@ pub async fn set_action_trigger(call: &Call, p: &RawValue) -> Result<Reply, RpcE
     // Without a UniqueID the trigger gets one, as CGrateS generates it.
     let unique_id = if args.unique_id.is_empty() { uuid::Uuid::new_v4().to_string() } else { args.unique_id };
     let trigger = trigger_from_map(&args.group_id, &unique_id, &args.action_trigger)?;
-    let tenant = call.tenant(Some(&args.tenant))?;
+    let tenant = call.definition_tenant(Some(&args.tenant))?;
     call.state.commands.billing_define_trigger(&tenant, &args.group_id, trigger, args.overwrite).await?;
     ok(&"OK")
 }
