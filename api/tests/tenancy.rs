@@ -516,3 +516,51 @@ async fn a_customers_online_exporter_cannot_reach_private_addresses_or_command_n
         listed.body
     );
 }
+
+#[tokio::test]
+async fn a_customer_removes_only_its_own_exporters_and_fifty_is_the_most_it_keeps() {
+    let app = spawn_app().await;
+    let online = |id: String| {
+        let app = &app;
+        async move {
+            let form = [("Id", id.as_str()), ("Type", "*http_json_map"), ("ExportPath", "https://example.com/cdrs")];
+            app.post(&app.alice, "/v1/Billing/Exporters", &form).await
+        }
+    };
+    for n in 0..simledger_exporters::cdr_export::MAX_EXPORTERS_PER_TENANT {
+        assert_eq!(online(format!("e{n}")).await.status, 201);
+    }
+    let head = app.log.head().await.unwrap();
+    let refused = online("one-more".into()).await;
+    common::assert_error(&refused, 400, 20001);
+    assert!(refused.body["message"].as_str().is_some_and(|m| m.contains("at most 50")), "{:?}", refused.body);
+    // Bob cannot remove Alice's; an unknown ID is 404; the operator's stays; nothing logged.
+    common::assert_error(&app.delete(&app.bob, "/v1/Billing/Exporters/e0").await, 404, 20404);
+    common::assert_error(&app.delete(&app.alice, "/v1/Billing/Exporters/nope").await, 404, 20404);
+    let declared = simledger_exporters::cdr_export::Exporter {
+        declared: true,
+        ..simledger_exporters::cdr_export::Exporter::new(
+            "operators",
+            simledger_exporters::cdr_export::ExporterKind::HttpJsonMap,
+            "https://example.com/operator",
+        )
+    };
+    simledger_exporters::cdr_export::upsert(&app.log, &app.bob.sid, &declared).await.unwrap();
+    let head = head + 1;
+    common::assert_error(&app.delete(&app.bob, "/v1/Billing/Exporters/operators").await, 400, 20001);
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing logged");
+    assert_eq!(app.get(&app.alice, "/v1/Billing/Exporters").await.body["exporters"].as_array().unwrap().len(), 50);
+    assert_eq!(app.get(&app.bob, "/v1/Billing/Exporters").await.body["exporters"][0]["id"], "operators");
+
+    // Alice removes one of hers: room for another.
+    let removed = app.delete(&app.alice, "/v1/Billing/Exporters/e0").await;
+    assert_eq!(removed.status, 204, "{:?}", removed.body);
+    assert_eq!(online("one-more".into()).await.status, 201);
+    let ids: Vec<String> = app.get(&app.alice, "/v1/Billing/Exporters").await.body["exporters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!ids.contains(&"e0".to_owned()) && ids.contains(&"one-more".to_owned()) && ids.len() == 50, "{ids:?}");
+}

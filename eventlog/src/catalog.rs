@@ -109,6 +109,8 @@ catalog! {
     OperatorRateSet(OperatorRateSet) = "operator.cdr_rate_set",
     // A CDR exporter's definition (the `ees` configuration, `ConfigSv1.SetConfig`, REST).
     CdrExporterDefined(CdrExporterDefined) = "cdr_exporter.defined",
+    // A customer's CDR exporter removed (`DELETE /v1/Billing/Exporters/{Id}`).
+    CdrExporterRemoved(CdrExporterRemoved) = "cdr_exporter.removed",
     // From the plan scheduler: one per firing, its id derived from the binding and the moment.
     BillingPlanFired(BillingPlanFired) = "billing.plan_fired",
 
@@ -176,6 +178,7 @@ impl Event {
             BillingRemoved(e) => &e.tenant,
             OperatorRateSet(_) => return None,
             CdrExporterDefined(e) => &e.tenant,
+            CdrExporterRemoved(e) => &e.tenant,
             BillingPlanFired(e) => &e.tenant,
             SimDataLimitReached(e) | SimDataLimitCleared(e) => &e.account_sid,
             BalanceDebited(e) => &e.tenant,
@@ -1009,6 +1012,13 @@ pub struct CdrExporterDefined {
     /// Declared by the operator's configuration.
     pub declared: bool,
     pub mode: ExporterDefinitionMode,
+}
+
+/// A CDR exporter removed, with its cursor: a later exporter of the ID starts afresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CdrExporterRemoved {
+    pub tenant: String,
+    pub exporter_id: String,
 }
 
 /// `APIerSv1.SetTPDestination`: a destination staged under a tariff plan ID (CGrateS's StorDB),

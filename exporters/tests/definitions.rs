@@ -148,3 +148,32 @@ async fn an_older_definition_applied_late_and_a_customer_redefinition_of_a_decla
     assert_eq!(cdr_export::apply_definition(&mut conn, &stale, first_at).await.unwrap(), 0);
     assert_eq!(paths_and_cursors(&log).await[0].1, s3("operator/path"));
 }
+
+#[tokio::test]
+async fn a_removal_is_folded_once_and_spares_a_later_exporter_of_the_id_and_the_operators() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    cdr_export::create(&log, TENANT, &exporter("gone", "a")).await.unwrap();
+    cdr_export::create(&log, TENANT, &exporter("again", "a")).await.unwrap();
+    cdr_export::remove(&log, TENANT, "gone").await.unwrap();
+    cdr_export::remove(&log, TENANT, "again").await.unwrap();
+    // Created again after its removal: it starts afresh, and the removal does not reach it.
+    cdr_export::create(&log, TENANT, &exporter("again", "b")).await.unwrap();
+    sqlx::query("UPDATE cdr_exporters SET last_exported_order_id = 7 WHERE exporter_id = 'again'")
+        .execute(log.pool())
+        .await
+        .unwrap();
+    let declared = Exporter { declared: true, ..exporter("operators", "c") };
+    cdr_export::upsert(&log, TENANT, &declared).await.unwrap();
+    let head = log.head().await.unwrap();
+    let refused = cdr_export::remove(&log, TENANT, "operators").await.unwrap_err();
+    assert!(refused.to_string().contains("the operator's"), "{refused}");
+    let missing = cdr_export::remove(&log, TENANT, "gone").await.unwrap_err();
+    assert!(matches!(missing, cdr_export::ExportError::NotFound(_)), "{missing}");
+    assert_eq!(log.head().await.unwrap(), head, "refusals log nothing");
+    let expected = [("again".into(), s3("b"), 7, false), ("operators".into(), s3("c"), 0, true)];
+    assert_eq!(paths_and_cursors(&log).await, expected);
+    // Folding the whole log again, from 0, ends where the commands left it.
+    fold_to_head(&log).await;
+    assert_eq!(paths_and_cursors(&log).await, expected);
+}

@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_cdrs, process_external_cdr))
         .routes(routes!(download_cdrs))
         .routes(routes!(create_exporter, list_exporters))
+        .routes(routes!(delete_exporter))
         .routes(routes!(run_exporter))
 }
 
@@ -164,6 +165,21 @@ async fn list_exporters(State(state): State<AppState>, caller: Caller) -> Result
     let exporters =
         simledger_exporters::cdr_export::list(state.pool(), caller.account()).await.map_err(export_error)?;
     Ok(Json(ExporterList { exporters: exporters.into_iter().map(Into::into).collect() }))
+}
+
+/// Removes one of the account's exporters with its cursor (an exporter created again with the
+/// ID starts before the first CDR). One the operator's configuration declares cannot be.
+#[utoipa::path(delete, path = "/v1/Billing/Exporters/{Id}", tag = "Billing", operation_id = "DeleteExporter",
+    params(("Id" = String, Path, description = "The exporter's ID")),
+    responses((status = 204, description = "Removed"), Errors, super::WriteErrors),
+    security(("accountSid_authToken" = [])))]
+async fn delete_exporter(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    simledger_exporters::cdr_export::remove(state.log(), caller.account(), &id).await.map_err(export_error)?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// Runs an exporter now: every CDR after its cursor, into one file.

@@ -3,7 +3,7 @@
 
 use super::*;
 
-use simledger_eventlog::catalog::{CdrExporterDefined, ExporterDefinitionMode};
+use simledger_eventlog::catalog::{CdrExporterDefined, CdrExporterRemoved, ExporterDefinitionMode};
 use simledger_eventlog::{checkpoint, Event, EventLog, ExpectedVersion, Metadata, NewEvent};
 use sqlx::{PgPool, Row};
 
@@ -83,6 +83,40 @@ pub async fn upsert_own(log: &EventLog, tenant: &str, e: &Exporter) -> Result<()
     Ok(())
 }
 
+/// Removes a tenant's own exporter, cursor and all (a later one of the ID starts before the
+/// first CDR). One the operator declared is the operator's, and stays.
+pub async fn remove(log: &EventLog, tenant: &str, id: &str) -> Result<(), ExportError> {
+    let existing = get(log.pool(), tenant, id).await?;
+    if existing.declared {
+        return Err(ExportError::Invalid(format!("exporter {id} is the operator's and cannot be removed here")));
+    }
+    let removed = CdrExporterRemoved { tenant: tenant.to_owned(), exporter_id: id.to_owned() };
+    let meta = Metadata::from_source("cdr-exporters").with_account(tenant.to_owned());
+    let event = Event::CdrExporterRemoved(removed.clone());
+    let new = NewEvent::new(uuid::Uuid::now_v7(), format!("cdr-exporter-{tenant}"), &event, &meta)?;
+    let position = log.append(vec![new], ExpectedVersion::Any).await?.first().map(|a| a.position).unwrap_or(0);
+    apply_removal(&mut *log.pool().acquire().await?, &removed, position).await?;
+    Ok(())
+}
+
+/// The fold of one `cdr_exporter.removed` at `position`: the exporter goes unless it was
+/// defined after the removal (applied late, or again from the log) or the operator declared it.
+pub async fn apply_removal(
+    conn: &mut sqlx::PgConnection,
+    r: &CdrExporterRemoved,
+    position: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM cdr_exporters WHERE tenant = $1 AND exporter_id = $2 AND defined_position < $3 AND NOT declared",
+    )
+    .bind(&r.tenant)
+    .bind(&r.exporter_id)
+    .bind(position)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Checks a definition, logs it as `cdr_exporter.defined`, and applies it at once (the
 /// [`ExporterDefinitions`] subscriber applies it too, after a crash between the two). Returns
 /// the rows the definition wrote: 0 when its mode let an existing exporter stand.
@@ -160,9 +194,10 @@ macro_rules! redefine {
 const REDEFINE_NEWER: &str = redefine!();
 const REDEFINE_NEWER_UNDECLARED: &str = concat!(redefine!(), " AND NOT cdr_exporters.declared");
 
-/// Folds `cdr_exporter.defined` into `cdr_exporters` from the log: what makes a definition
-/// whose command crashed after the append count all the same. It only ever upserts definitions,
-/// so running it again from position 0 leaves every definition and cursor as it is.
+/// Folds `cdr_exporter.defined` and `cdr_exporter.removed` into `cdr_exporters` from the log:
+/// what makes a definition or removal whose command crashed after the append count all the
+/// same. Each applies only over what is older than itself, so running it again from position 0
+/// ends with every definition and cursor as it was.
 #[derive(Clone)]
 pub struct ExporterDefinitions;
 
@@ -179,8 +214,14 @@ impl checkpoint::Subscriber for ExporterDefinitions {
         events: &[simledger_eventlog::RecordedEvent],
     ) -> Result<(), checkpoint::ApplyError> {
         for e in events {
-            if let Event::CdrExporterDefined(d) = &e.event {
-                apply_definition(tx, d, e.position).await?;
+            match &e.event {
+                Event::CdrExporterDefined(d) => {
+                    apply_definition(tx, d, e.position).await?;
+                }
+                Event::CdrExporterRemoved(r) => {
+                    apply_removal(tx, r, e.position).await?;
+                }
+                _ => {}
             }
         }
         Ok(())
