@@ -563,4 +563,20 @@ async fn a_customer_removes_only_its_own_exporters_and_fifty_is_the_most_it_keep
         .map(|e| e["id"].as_str().unwrap().to_owned())
         .collect();
     assert!(!ids.contains(&"e0".to_owned()) && ids.contains(&"one-more".to_owned()) && ids.len() == 50, "{ids:?}");
+
+    // A whole `ees` section past the cap is refused before any of it is stored; the operator's
+    // exporter in Bob's tenant does not count against him.
+    let section = |count: usize| {
+        let exporters: Vec<serde_json::Value> = (0..count)
+            .map(|n| json!({"id": format!("b{n}"), "type": "*http_json_map", "export_path": "https://example.com/b"}))
+            .collect();
+        json!({"Config": {"ees": {"exporters": exporters}}})
+    };
+    let head = app.log.head().await.unwrap();
+    let over = rpc_as(&app, &app.bob, "ConfigSv1.SetConfig", section(51)).await;
+    assert!(over["error"].as_str().is_some_and(|e| e.contains("at most 50")), "{over}");
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing logged");
+    let within = rpc_as(&app, &app.bob, "ConfigSv1.SetConfig", section(50)).await;
+    assert_eq!(within["result"], "OK", "{within}");
+    assert_eq!(app.get(&app.bob, "/v1/Billing/Exporters").await.body["exporters"].as_array().unwrap().len(), 51);
 }

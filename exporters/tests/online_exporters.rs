@@ -362,11 +362,22 @@ async fn a_customer_has_at_most_fifty_exporters_and_the_fifty_first_changes_noth
     let alice = accounts.create("alice", Role::Customer).await.unwrap();
     let bob = accounts.create("bob", Role::Customer).await.unwrap();
     let url = "https://example.com/cdrs";
-    for n in 0..cdr_export::MAX_EXPORTERS_PER_TENANT {
+    for n in 0..cdr_export::MAX_EXPORTERS_PER_TENANT - 5 {
         cdr_export::create(&log, &alice.sid, &Exporter::new(format!("e{n}"), ExporterKind::HttpJsonMap, url))
             .await
             .unwrap();
     }
+    // Twelve creations at once for the last five places: five pass, however they interleave.
+    let mut burst = tokio::task::JoinSet::new();
+    for n in 0..12 {
+        let (log, tenant) = (log.clone(), alice.sid.clone());
+        burst.spawn(async move {
+            cdr_export::create(&log, &tenant, &Exporter::new(format!("burst{n}"), ExporterKind::HttpJsonMap, url)).await
+        });
+    }
+    let passed = burst.join_all().await.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(passed, 5);
+    assert_eq!(cdr_export::list(log.pool(), &alice.sid).await.unwrap().len(), 50);
     let head = log.head().await.unwrap();
     let more = Exporter::new("one-more", ExporterKind::HttpJsonMap, url);
     let refused = cdr_export::create(&log, &alice.sid, &more).await.unwrap_err();

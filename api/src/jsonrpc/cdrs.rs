@@ -588,6 +588,12 @@ pub async fn set_config(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
         cdr_export::check(&exporter).map_err(export_error)?;
         checked.push((tenant, exporter));
     }
+    if !call.is_operator() {
+        // The cap, for the whole section before any of it is stored (customers name only
+        // their own tenant).
+        let ids: Vec<&str> = checked.iter().map(|(_, e)| e.id.as_str()).collect();
+        cdr_export::check_room_for(call.state.pool(), &default_tenant, &ids).await.map_err(export_error)?;
+    }
     if !args.dry_run {
         for (tenant, exporter) in &checked {
             if call.is_operator() {

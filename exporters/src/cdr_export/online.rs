@@ -144,7 +144,8 @@ pub struct OnlineSettings {
     /// How often exporters with CDRs to send are looked for.
     pub poll: Duration,
     /// How long one run may send before it gives its slot back (its range goes on at the next
-    /// run), so that a slow endpoint cannot hold a slot for a whole range.
+    /// run), so that a slow endpoint cannot hold a slot for a whole range. Checked between
+    /// CDRs: a CDR being sent keeps its attempts (cutting one short would repeat it for ever).
     pub run_budget: Duration,
 }
 
@@ -224,10 +225,12 @@ impl Online {
                     }
                 }
             }
+            // Running and resting exporters are left out, so a tenant's candidates are ones
+            // that can start now.
             let now = Instant::now();
-            let still_resting: Vec<&Key> =
-                resting.iter().filter(|(_, (until, _))| *until > now).map(|(k, _)| k).collect();
-            match self.with_cdrs_to_send(&still_resting).await {
+            let busy: Vec<&Key> =
+                resting.iter().filter(|(_, (until, _))| *until > now).map(|(k, _)| k).chain(running.keys()).collect();
+            match self.with_cdrs_to_send(&busy).await {
                 Ok(keys) => {
                     for key in keys {
                         if running.len() >= MAX_RUNNING {
@@ -249,16 +252,17 @@ impl Online {
     }
 
     /// Online exporters with a pending range or a CDR after their cursor, but for those
-    /// `resting`. At most [`CANDIDATES_PER_TENANT`] of a tenant's, in random order, so that
-    /// no tenant's many exporters (failing ones, say) fill the page and starve the others.
-    async fn with_cdrs_to_send(&self, resting: &[&Key]) -> sqlx::Result<Vec<Key>> {
+    /// `busy` (running or resting). At most [`CANDIDATES_PER_TENANT`] of a tenant's, drawn at
+    /// random, so that no tenant's many exporters (failing ones, say) fill the page and starve
+    /// the others, and none of a tenant's (low IDs, say) starve its others.
+    async fn with_cdrs_to_send(&self, busy: &[&Key]) -> sqlx::Result<Vec<Key>> {
         let kinds: Vec<&str> = ExporterKind::ALL.iter().filter(|k| k.is_online()).map(|k| k.as_str()).collect();
         let (resting_tenants, resting_ids): (Vec<&str>, Vec<&str>) =
-            resting.iter().map(|(t, id)| (t.as_str(), id.as_str())).unzip();
+            busy.iter().map(|(t, id)| (t.as_str(), id.as_str())).unzip();
         sqlx::query_as(
             "SELECT tenant, exporter_id FROM ( \
                SELECT e.tenant, e.exporter_id, \
-                      row_number() OVER (PARTITION BY e.tenant ORDER BY e.exporter_id) AS nth \
+                      row_number() OVER (PARTITION BY e.tenant ORDER BY random()) AS nth \
                FROM cdr_exporters e WHERE e.kind = ANY($1) AND (e.pending_last IS NOT NULL \
                  OR (e.tenant = $2 AND EXISTS (SELECT 1 FROM cdrs c WHERE c.order_id > e.last_exported_order_id)) \
                  OR (e.tenant <> $2 AND EXISTS (SELECT 1 FROM cdrs c WHERE c.tenant = e.tenant \

@@ -15,10 +15,11 @@ pub const MAX_EXPORTERS_PER_TENANT: i64 = 50;
 
 /// Creates an exporter whose cursor starts before the first CDR; an existing ID is an error.
 pub async fn create(log: &EventLog, tenant: &str, e: &Exporter) -> Result<(), ExportError> {
+    let _serialised = lock_definitions_of(log.pool(), tenant).await?;
     if get(log.pool(), tenant, &e.id).await.is_ok() {
         return Err(already_exists(e));
     }
-    check_room_for_one_more(log.pool(), tenant).await?;
+    check_room_for(log.pool(), tenant, &[e.id.as_str()]).await?;
     if define(log, tenant, e, ExporterDefinitionMode::Create).await? == 0 {
         // Another request created it between the check and the append: its definition stands.
         return Err(already_exists(e));
@@ -26,17 +27,44 @@ pub async fn create(log: &EventLog, tenant: &str, e: &Exporter) -> Result<(), Ex
     Ok(())
 }
 
-/// Refuses a new exporter of `tenant` once it has [`MAX_EXPORTERS_PER_TENANT`]. (Two racing
-/// creations may pass together; the bound is on what an account can pile up, not exact.)
-async fn check_room_for_one_more(pool: &PgPool, tenant: &str) -> Result<(), ExportError> {
-    let defined: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM cdr_exporters WHERE tenant = $1").bind(tenant).fetch_one(pool).await?;
-    if defined >= MAX_EXPORTERS_PER_TENANT {
+/// Refuses exporters `ids` of `tenant` if those of them that are new would take its own
+/// (undeclared) exporters past [`MAX_EXPORTERS_PER_TENANT`]. Exact under
+/// [`lock_definitions_of`]; a check ahead of it (a whole `ees` section before any is stored)
+/// refuses early.
+pub async fn check_room_for(pool: &PgPool, tenant: &str, ids: &[&str]) -> Result<(), ExportError> {
+    let (own, new): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM cdr_exporters WHERE tenant = $1 AND NOT declared), \
+                (SELECT count(DISTINCT id) FROM unnest($2::text[]) AS id \
+                 WHERE NOT EXISTS (SELECT 1 FROM cdr_exporters WHERE tenant = $1 AND exporter_id = id))",
+    )
+    .bind(tenant)
+    .bind(ids)
+    .fetch_one(pool)
+    .await?;
+    if new > 0 && own + new > MAX_EXPORTERS_PER_TENANT {
         return Err(ExportError::Invalid(format!(
-            "an account has at most {MAX_EXPORTERS_PER_TENANT} exporters; redefine one of them instead"
+            "an account has at most {MAX_EXPORTERS_PER_TENANT} exporters; remove or redefine one of them instead"
         )));
     }
     Ok(())
+}
+
+/// The advisory-lock class of a tenant's exporter definitions (the key is the tenant's hash).
+const DEFINITIONS_LOCK: i32 = 0x5e_d0;
+
+/// Serialises a tenant's customer-side definitions for as long as the returned transaction
+/// lives, so that parallel creations cannot all pass the cap's count.
+async fn lock_definitions_of(
+    pool: &PgPool,
+    tenant: &str,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ExportError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(DEFINITIONS_LOCK)
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 fn already_exists(e: &Exporter) -> ExportError {
@@ -64,6 +92,7 @@ pub async fn upsert(log: &EventLog, tenant: &str, e: &Exporter) -> Result<(), Ex
 /// raced) gives way to it until the configuration is declared again at the next start.
 pub async fn upsert_own(log: &EventLog, tenant: &str, e: &Exporter) -> Result<(), ExportError> {
     let refused = || ExportError::Invalid(format!("exporter {} is the operator's and cannot be changed here", e.id));
+    let _serialised = lock_definitions_of(log.pool(), tenant).await?;
     let declared: Option<bool> =
         sqlx::query_scalar("SELECT declared FROM cdr_exporters WHERE tenant = $1 AND exporter_id = $2")
             .bind(tenant)
@@ -74,7 +103,7 @@ pub async fn upsert_own(log: &EventLog, tenant: &str, e: &Exporter) -> Result<()
         return Err(refused());
     }
     if declared.is_none() {
-        check_room_for_one_more(log.pool(), tenant).await?;
+        check_room_for(log.pool(), tenant, &[e.id.as_str()]).await?;
     }
     let own = Exporter { declared: false, ..e.clone() };
     if define(log, tenant, &own, ExporterDefinitionMode::RedefineOwn).await? == 0 {
