@@ -122,6 +122,22 @@ fn quick(accounts: &Accounts) -> OnlineSettings {
     s
 }
 
+/// A fresh database: its log, its accounts (tokens signed), and the CDR projection running.
+struct World {
+    _db: TestDatabase,
+    log: EventLog,
+    accounts: Accounts,
+    cdrs: simledger_projections::ProjectionHandle,
+}
+
+async fn world() -> World {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let accounts = Accounts::new(log.pool().clone()).with_token_secret(b"token-secret");
+    let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
+    World { _db: db, log, accounts, cdrs }
+}
+
 struct Running(Vec<tokio::task::JoinHandle<()>>);
 
 impl Drop for Running {
@@ -134,12 +150,9 @@ impl Drop for Running {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_cdr_is_posted_once_in_order_signed_and_a_failing_receiver_holds_only_its_own_exporter() {
-    let db = TestDatabase::new().await;
-    let log = EventLog::new(db.pool().await);
-    let accounts = Accounts::new(log.pool().clone()).with_token_secret(b"token-secret");
+    let World { _db, log, accounts, cdrs } = world().await;
     let alice = accounts.create("alice", Role::Customer).await.unwrap();
     let bob = accounts.create("bob", Role::Customer).await.unwrap();
-    let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
 
     let alice_up = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let bob_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -205,11 +218,8 @@ async fn each_cdr_is_posted_once_in_order_signed_and_a_failing_receiver_holds_on
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_nats_exporter_publishes_each_cdr_once_even_when_its_range_is_sent_again() {
-    let db = TestDatabase::new().await;
-    let log = EventLog::new(db.pool().await);
-    let accounts = Accounts::new(log.pool().clone()).with_token_secret(b"token-secret");
+    let World { _db, log, accounts, cdrs } = world().await;
     let account = "AC00000000000000000000000000000077";
-    let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
     let nats = async_nats::connect(testing::nats_url()).await.unwrap();
     let js = async_nats::jetstream::new(nats);
     let prefix = testing::unique_nats_prefix();
@@ -263,11 +273,8 @@ async fn a_nats_exporter_publishes_each_cdr_once_even_when_its_range_is_sent_aga
 
 #[tokio::test(flavor = "multi_thread")]
 async fn online_exporters_never_publish_to_the_platforms_subjects_and_are_not_run_on_demand() {
-    let db = TestDatabase::new().await;
-    let log = EventLog::new(db.pool().await);
-    let accounts = Accounts::new(log.pool().clone()).with_token_secret(b"token-secret");
+    let World { _db, log, accounts, cdrs } = world().await;
     let account = "AC00000000000000000000000000000078";
-    let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
     let server = testing::nats_url().trim_start_matches("nats://").to_owned();
     // The platform's prefix is "platform" here (see `quick`): its subjects are never published to.
     let e = Exporter::new("core", ExporterKind::NatsJsonMap, format!("nats://{server}/platform.core.mme.attach"));
@@ -301,12 +308,9 @@ async fn online_exporters_never_publish_to_the_platforms_subjects_and_are_not_ru
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_failing_exporters_do_not_starve_another_tenants_and_a_slow_one_gives_its_slot_back() {
-    let db = TestDatabase::new().await;
-    let log = EventLog::new(db.pool().await);
-    let accounts = Accounts::new(log.pool().clone()).with_token_secret(b"token-secret");
+    let World { _db, log, accounts, cdrs } = world().await;
     let alice = accounts.create("alice", Role::Customer).await.unwrap();
     let bob = accounts.create("bob", Role::Customer).await.unwrap();
-    let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
 
     // The operator's configuration declares a thousand exporters (it is not capped) to an
     // address that refuses every connection; they sort before every customer's.
