@@ -580,3 +580,25 @@ async fn a_customer_removes_only_its_own_exporters_and_fifty_is_the_most_it_keep
     assert_eq!(within["result"], "OK", "{within}");
     assert_eq!(app.get(&app.bob, "/v1/Billing/Exporters").await.body["exporters"].as_array().unwrap().len(), 51);
 }
+
+#[tokio::test]
+async fn a_customer_whose_token_cannot_sign_cannot_define_an_http_exporter() {
+    let app = spawn_app().await;
+    sqlx::query("UPDATE accounts SET auth_token_nonce = NULL WHERE account_sid = $1")
+        .bind(&app.alice.sid)
+        .execute(app.log.pool())
+        .await
+        .unwrap();
+    let head = app.log.head().await.unwrap();
+    let form = [("Id", "live"), ("Type", "*http_json_map"), ("ExportPath", "https://example.com/cdrs")];
+    let refused = app.post(&app.alice, "/v1/Billing/Exporters", &form).await;
+    common::assert_error(&refused, 400, 20001);
+    assert!(refused.body["message"].as_str().is_some_and(|m| m.contains("auth token")), "{:?}", refused.body);
+    let section = json!({"Config": {"ees": {"exporters": [
+        {"id": "live", "type": "*http_post", "export_path": "https://example.com/cdrs"}]}}});
+    let reply = rpc_as(&app, &app.alice, "ConfigSv1.SetConfig", section.clone()).await;
+    assert!(reply["error"].as_str().is_some_and(|e| e.contains("auth token")), "{reply}");
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing logged");
+    // Bob's token is this deployment's: his exporter is taken.
+    assert_eq!(rpc_as(&app, &app.bob, "ConfigSv1.SetConfig", section).await["result"], "OK");
+}

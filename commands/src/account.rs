@@ -113,6 +113,24 @@ impl Accounts {
         Ok(nonce.flatten().map(|n| derive_token(secret, account_sid, &n)))
     }
 
+    /// The key requests made for `tenant` are signed with: its account's signing token; the
+    /// deployment secret for a tenant with no account (the operator's own, such as
+    /// `cgrates.org`); `None` for an account whose token this deployment did not issue. Such an
+    /// account must not borrow the deployment secret: it names its own receivers, and one could
+    /// be the operator's, which trusts that secret.
+    pub async fn request_signing_key(&self, tenant: &str, deployment_key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let nonce: Option<Option<String>> =
+            sqlx::query_scalar("SELECT auth_token_nonce FROM accounts WHERE account_sid = $1")
+                .bind(tenant)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match (nonce, &self.token_secret) {
+            (None, _) => Some(deployment_key.to_vec()),
+            (Some(Some(nonce)), Some(secret)) => Some(derive_token(secret, tenant, &nonce).into_bytes()),
+            (Some(_), _) => None,
+        })
+    }
+
     /// The first `limit` accounts by SID: SID, name and role (an operator's account picker).
     pub async fn list(&self, limit: i64) -> Result<Vec<(String, String, String)>> {
         Ok(sqlx::query_as("SELECT account_sid, friendly_name, role FROM accounts ORDER BY account_sid LIMIT $1")

@@ -396,3 +396,43 @@ async fn a_customer_has_at_most_fifty_exporters_and_the_fifty_first_changes_noth
     cdr_export::upsert_own(&log, &alice.sid, &again).await.unwrap();
     cdr_export::create(&log, &bob.sid, &more).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_whose_token_cannot_sign_waits_and_never_posts_under_the_deployment_key() {
+    let World { _db, log, accounts, cdrs } = world().await;
+    let alice = accounts.create("alice", Role::Customer).await.unwrap();
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (url, seen) = receiver(up).await;
+    cdr_export::create(&log, &alice.sid, &Exporter::new("live", ExporterKind::HttpJsonMap, &url)).await.unwrap();
+    // Its token stops being one this deployment issued (as an account made before the secret).
+    sqlx::query("UPDATE accounts SET auth_token_nonce = NULL WHERE account_sid = $1")
+        .bind(&alice.sid)
+        .execute(log.pool())
+        .await
+        .unwrap();
+    let _running = Running(vec![cdr_export::spawn_online(log.pool().clone(), log.shard(), quick(&accounts))]);
+    let head = sessions(&log, &alice.sid, 0, 10).await;
+    assert!(cdrs.reached(head).await);
+    // The runner looks for work every 20 ms here: let it look many times, then check nothing
+    // was sent and nothing counted as sent.
+    let planned = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM cdr_exporters WHERE pending_last IS NOT NULL")
+            .fetch_one(log.pool())
+            .await
+            .unwrap()
+    };
+    for _ in 0..200 {
+        if planned().await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(planned().await, 1, "a run planned its range and stopped at the signature");
+    assert!(seen.lock().unwrap().is_empty(), "nothing posted");
+    assert_eq!(cursor(&log, &alice.sid, "live").await, 0);
+    // A new token: the range goes out, signed with it.
+    let renewed = accounts.set_token(&alice.sid, "alice", Role::Customer).await.unwrap();
+    wait_until("the CDRs under the new token", || seen.lock().unwrap().len() >= 10).await;
+    let first = seen.lock().unwrap()[0].clone();
+    assert_eq!(first.signature, http_post_signature(renewed.secret.as_bytes(), &first.timestamp, &url, &first.body));
+}

@@ -187,3 +187,32 @@ async fn one_tenants_dead_endpoint_does_not_delay_another_tenants_calls() {
             .unwrap();
     assert_eq!(left, vec![("tenant-a".to_owned(), 20)], "b's queue is empty, a's waits");
 }
+
+#[tokio::test]
+async fn an_account_without_a_token_of_this_deployment_never_borrows_the_deployment_key() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let accounts = Accounts::new(log.pool().clone()).with_token_secret(KEY);
+    let legacy = accounts.create("legacy", Role::Customer).await.unwrap();
+    // An account whose token predates the deployment's secret: it has no nonce to derive from.
+    sqlx::query("UPDATE accounts SET auth_token_nonce = NULL WHERE account_sid = $1")
+        .bind(&legacy.sid)
+        .execute(log.pool())
+        .await
+        .unwrap();
+    let (url, seen) = receiver(|_| Some(StatusCode::OK)).await;
+    // Its post could name the operator's own receiver: it is not made. The operator's tenant
+    // (no account, as `cgrates.org` on JSON-RPC) is signed with the deployment key.
+    request_post(&log, &legacy.sid, &url).await;
+    request_post(&log, "cgrates.org", &url).await;
+    let _running = Running(vec![
+        billing_posts::spawn(log.clone(), BillingPoster::new()),
+        outbound_calls::spawn(quick(&log, &accounts)),
+    ]);
+    wait_for(&seen, 1).await;
+    wait_until_queue_empty(&log).await;
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1, "only the operator's tenant's post was made");
+    let (_, timestamp, sig, body) = &seen[0];
+    assert_eq!(sig, &http_post_signature(KEY, timestamp, &url, body));
+}

@@ -46,6 +46,9 @@ pub const PER_TENANT: usize = 2;
 const CANDIDATES_PER_TENANT: i64 = 4 * PER_TENANT as i64;
 /// NATS's own default port.
 const NATS_PORT: u16 = 4222;
+/// Why an account's requests cannot be signed (its token predates this deployment's secret).
+pub const UNSIGNABLE: &str = "this account's auth token was not issued by this deployment's secret, so requests \
+     cannot be signed with it; ask the operator to issue a new auth token";
 /// NATS servers this process keeps a connection to at once.
 const MAX_NATS_SERVERS: usize = 64;
 /// Reconnections a NATS connection tries before it ends (it is made again when next needed).
@@ -343,13 +346,16 @@ impl Online {
     async fn target(&self, tenant: &str, e: &Exporter) -> Result<Target, ExportError> {
         match e.kind.store() {
             Store::Http => {
-                let token = self
+                let key = self
                     .settings
                     .accounts
-                    .signing_token(tenant)
+                    .request_signing_key(tenant, &self.settings.deployment_key)
                     .await
-                    .map_err(|err| ExportError::Invalid(format!("reading the signing token of {tenant}: {err}")))?;
-                let key = token.map_or_else(|| self.settings.deployment_key.clone(), String::into_bytes);
+                    .map_err(|err| ExportError::Invalid(format!("reading the signing token of {tenant}: {err}")))?
+                    .ok_or_else(|| {
+                        // Waits, never skipped, until the account has a token this deployment issued.
+                        ExportError::Invalid(format!("exporter {}: {}", e.id, UNSIGNABLE))
+                    })?;
                 Ok(Target::Http { url: e.export_path.clone(), key })
             }
             Store::Nats => {
