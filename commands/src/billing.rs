@@ -159,7 +159,7 @@ impl Commands {
             simledger_billing::action::check_to_store(a).map_err(|e| CommandError::Refused(e.to_string()))?;
         }
         self.check_http_posts(&actions).await?;
-        if !overwrite && read::own_catalog(self.log.pool(), tenant).await?.actions.contains_key(actions_id) {
+        if !overwrite && read::has_own(self.log.pool(), tenant, "actions", actions_id).await? {
             return Err(CommandError::Duplicate(format!("actions {actions_id} exist")));
         }
         let event = Event::BillingActionsDefined(BillingActionsDefined {
@@ -191,12 +191,10 @@ impl Commands {
         let exists = match what {
             BillingRemovable::Account => read::account(pool, tenant, id).await?.is_some(),
             // A tenant removes its own definitions, never a global one it reads.
-            BillingRemovable::Actions => read::own_catalog(pool, tenant).await?.actions.contains_key(id),
-            BillingRemovable::ActionPlan => read::own_catalog(pool, tenant).await?.plans.contains_key(id),
-            BillingRemovable::TriggerGroup => read::own_catalog(pool, tenant)
+            BillingRemovable::Actions => read::has_own(pool, tenant, "actions", id).await?,
+            BillingRemovable::ActionPlan => read::has_own(pool, tenant, "plan", id).await?,
+            BillingRemovable::TriggerGroup => read::own_trigger_group(pool, tenant, id)
                 .await?
-                .trigger_groups
-                .get(id)
                 .is_some_and(|g| unique_id.is_none_or(|u| g.iter().any(|t| t.unique_id == u))),
         };
         if !exists {
@@ -224,7 +222,7 @@ impl Commands {
         if let Some(t) = plan.timings.iter().find(|t| !catalog.actions.contains_key(&t.actions_id)) {
             return Err(CommandError::NotFound { what: "Actions", id: t.actions_id.clone() });
         }
-        if !overwrite && read::own_catalog(self.log.pool(), tenant).await?.plans.contains_key(&plan.id) {
+        if !overwrite && read::has_own(self.log.pool(), tenant, "plan", &plan.id).await? {
             return Err(CommandError::Duplicate(format!("action plan {} exists", plan.id)));
         }
         let event = Event::BillingActionPlanSet(BillingActionPlanSet { tenant: tenant.to_owned(), plan });
@@ -278,7 +276,7 @@ impl Commands {
         overwrite: bool,
     ) -> Result<()> {
         check_destination(id, &prefixes)?;
-        if !overwrite && read::own_catalog(self.log.pool(), tenant).await?.destinations.prefixes(id).is_some() {
+        if !overwrite && read::has_own(self.log.pool(), tenant, "destination", id).await? {
             return Err(CommandError::Duplicate(format!("destination {id} exists")));
         }
         let event = Event::BillingDestinationSet(BillingDestinationSet {

@@ -189,13 +189,12 @@ impl Batch {
         let doc = match pending {
             Some(doc) => Some(doc),
             None => {
-                sqlx::query_scalar(
-                    "SELECT doc FROM billing_catalog WHERE tenant = $1 AND kind = 'triggers' AND id = $2",
-                )
-                .bind(tenant)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
+                sqlx::query_scalar(OWN_DEFINITION)
+                    .bind(tenant)
+                    .bind("triggers")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
             }
         };
         Ok(doc.map(serde_json::from_value).transpose()?.unwrap_or_default())
@@ -240,8 +239,8 @@ impl Batch {
 pub(super) const CATALOG_ROWS: &str = "SELECT kind, id, doc FROM billing_catalog \
      WHERE tenant = $1 OR (tenant = $2 AND kind <> 'rate') ORDER BY tenant = $1";
 
-/// A tenant's own `billing_catalog` rows (`$1`), without the global ones.
-pub(super) const OWN_CATALOG_ROWS: &str = "SELECT kind, id, doc FROM billing_catalog WHERE tenant = $1";
+/// A tenant's own definition of a kind and ID (`$1`, `$2`, `$3`), never the global one.
+pub(super) const OWN_DEFINITION: &str = "SELECT doc FROM billing_catalog WHERE tenant = $1 AND kind = $2 AND id = $3";
 
 /// A tenant's definitions from its `billing_catalog` rows `(kind, id, doc)`, later rows
 /// replacing earlier ones of the same kind and ID.

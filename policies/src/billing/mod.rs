@@ -426,12 +426,10 @@ async fn remove(tx: &mut PgConnection, b: &mut Batch, r: &BillingRemoved) -> Res
             }
             return Ok(());
         }
-        BillingRemovable::Actions => {
-            b.catalog(tx, tenant).await?.actions.remove(&r.id);
-            "actions"
-        }
+        // The tenant's cached catalog is loaded again after a removal ([`catalogs_to_reload`]),
+        // so only the table and this batch's pending writes change here.
+        BillingRemovable::Actions => "actions",
         BillingRemovable::ActionPlan => {
-            b.catalog(tx, tenant).await?.plans.remove(&r.id);
             // The bindings to it go: the tenant's, or for a global plan every tenant's that
             // has no plan of its own of the ID (written first, so this batch's count).
             b.write_catalog(tx).await?;
@@ -454,13 +452,10 @@ async fn remove(tx: &mut PgConnection, b: &mut Batch, r: &BillingRemoved) -> Res
                 let mut group = b.own_trigger_group(tx, tenant, &r.id).await?;
                 group.retain(|t| &t.unique_id != unique);
                 if !group.is_empty() {
-                    let doc = serde_json::to_value(&group)?;
-                    b.catalog(tx, tenant).await?.trigger_groups.insert(r.id.clone(), group);
-                    b.catalog_writes.insert((tenant.clone(), "triggers", r.id.clone()), doc);
+                    b.catalog_writes.insert((tenant.clone(), "triggers", r.id.clone()), serde_json::to_value(&group)?);
                     return Ok(());
                 }
             }
-            b.catalog(tx, tenant).await?.trigger_groups.remove(&r.id);
             "triggers"
         }
     };

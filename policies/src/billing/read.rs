@@ -87,11 +87,28 @@ pub async fn catalog(pool: &PgPool, tenant: &str) -> sqlx::Result<Catalog> {
     super::batch::catalog_from_rows(rows).map_err(|e| sqlx::Error::Decode(e.into()))
 }
 
-/// The tenant's own definitions, without the global ones: what it may overwrite or remove.
-pub async fn own_catalog(pool: &PgPool, tenant: &str) -> sqlx::Result<Catalog> {
-    let rows: Vec<(String, String, serde_json::Value)> =
-        sqlx::query_as(super::batch::OWN_CATALOG_ROWS).bind(tenant).fetch_all(pool).await?;
-    super::batch::catalog_from_rows(rows).map_err(|e| sqlx::Error::Decode(e.into()))
+/// Whether the tenant has a definition of `kind` (`destination`, `actions`, `plan`,
+/// `triggers`) and `id` of its own: what it may overwrite or remove (a global one it reads does
+/// not count).
+pub async fn has_own(pool: &PgPool, tenant: &str, kind: &str, id: &str) -> sqlx::Result<bool> {
+    Ok(own_doc(pool, tenant, kind, id).await?.is_some())
+}
+
+/// The tenant's own trigger group `id`, if it has one.
+pub async fn own_trigger_group(
+    pool: &PgPool,
+    tenant: &str,
+    id: &str,
+) -> sqlx::Result<Option<Vec<simledger_billing::ActionTrigger>>> {
+    own_doc(pool, tenant, "triggers", id)
+        .await?
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| sqlx::Error::Decode(e.into()))
+}
+
+async fn own_doc(pool: &PgPool, tenant: &str, kind: &str, id: &str) -> sqlx::Result<Option<serde_json::Value>> {
+    sqlx::query_scalar(super::batch::OWN_DEFINITION).bind(tenant).bind(kind).bind(id).fetch_optional(pool).await
 }
 
 /// The destinations staged under a tariff plan ID (`SetTPDestination`), by ID.
