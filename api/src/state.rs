@@ -108,25 +108,6 @@ impl AppState {
         self
     }
 
-    /// Refuses a customer's HTTP exporter its requests could not be signed for (the account's
-    /// token was not issued by this deployment's secret), as a webhook sink is refused.
-    pub async fn check_exporter_signable(
-        &self,
-        tenant: &str,
-        e: &simledger_exporters::cdr_export::Exporter,
-    ) -> Result<(), simledger_exporters::cdr_export::ExportError> {
-        use simledger_exporters::cdr_export::ExportError;
-        if !e.kind.is_online() || e.kind.is_nats() {
-            return Ok(());
-        }
-        match self.accounts.signing_token(tenant).await {
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => Err(ExportError::Invalid(simledger_exporters::cdr_export::online::UNSIGNABLE.into())),
-            Err(simledger_commands::CommandError::Database(d)) => Err(ExportError::Database(d)),
-            Err(other) => Err(ExportError::Invalid(other.to_string())),
-        }
-    }
-
     pub fn log(&self) -> &EventLog {
         self.commands.log()
     }

@@ -57,6 +57,34 @@ pub struct Accounts {
 }
 
 /// An auth token derived from the deployment secret: 128 bits, hex, as Twilio's.
+/// Why a [`RequestSigner::Unsignable`] account's requests are not made.
+pub const UNSIGNABLE: &str = "this account's auth token was not issued by this deployment's secret, so requests \
+     cannot be signed with it; ask the operator to issue a new auth token";
+
+/// Who signs the requests made for a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestSigner {
+    /// The account's auth token, derived again from the deployment secret and its nonce.
+    Account(String),
+    /// The deployment secret: the tenant is no account (the operator's own, such as
+    /// `cgrates.org`).
+    Deployment,
+    /// An account whose token this deployment did not issue. It must not borrow the deployment
+    /// secret: it names its own receivers, and one could be the operator's, which trusts it.
+    Unsignable,
+}
+
+impl RequestSigner {
+    /// The key an `X-Simledger-Signature` is made with, `None` when there is none.
+    pub fn key<'a>(&'a self, deployment_key: &'a [u8]) -> Option<&'a [u8]> {
+        match self {
+            Self::Account(token) => Some(token.as_bytes()),
+            Self::Deployment => Some(deployment_key),
+            Self::Unsignable => None,
+        }
+    }
+}
+
 fn derive_token(secret: &[u8], account_sid: &str, nonce: &str) -> String {
     use hmac::{Hmac, Mac};
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
@@ -102,32 +130,26 @@ impl Accounts {
     }
 
     /// The account's auth token, derived again to sign what is sent on its behalf; `None` when
-    /// the token was not derived from this deployment's secret (made without one).
+    /// the token was not derived from this deployment's secret (made without one), or there is
+    /// no such account.
     pub async fn signing_token(&self, account_sid: &str) -> Result<Option<String>> {
-        let Some(secret) = &self.token_secret else { return Ok(None) };
-        let nonce: Option<Option<String>> =
-            sqlx::query_scalar("SELECT auth_token_nonce FROM accounts WHERE account_sid = $1")
-                .bind(account_sid)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(nonce.flatten().map(|n| derive_token(secret, account_sid, &n)))
+        Ok(match self.request_signer(account_sid).await? {
+            RequestSigner::Account(token) => Some(token),
+            RequestSigner::Deployment | RequestSigner::Unsignable => None,
+        })
     }
 
-    /// The key requests made for `tenant` are signed with: its account's signing token; the
-    /// deployment secret for a tenant with no account (the operator's own, such as
-    /// `cgrates.org`); `None` for an account whose token this deployment did not issue. Such an
-    /// account must not borrow the deployment secret: it names its own receivers, and one could
-    /// be the operator's, which trusts that secret.
-    pub async fn request_signing_key(&self, tenant: &str, deployment_key: &[u8]) -> Result<Option<Vec<u8>>> {
+    /// Who signs the requests made for `tenant` ([`RequestSigner`]), in one lookup.
+    pub async fn request_signer(&self, tenant: &str) -> Result<RequestSigner> {
         let nonce: Option<Option<String>> =
             sqlx::query_scalar("SELECT auth_token_nonce FROM accounts WHERE account_sid = $1")
                 .bind(tenant)
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(match (nonce, &self.token_secret) {
-            (None, _) => Some(deployment_key.to_vec()),
-            (Some(Some(nonce)), Some(secret)) => Some(derive_token(secret, tenant, &nonce).into_bytes()),
-            (Some(_), _) => None,
+            (None, _) => RequestSigner::Deployment,
+            (Some(Some(nonce)), Some(secret)) => RequestSigner::Account(derive_token(secret, tenant, &nonce)),
+            (Some(_), _) => RequestSigner::Unsignable,
         })
     }
 

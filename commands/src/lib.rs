@@ -24,7 +24,7 @@ use std::time::Duration;
 use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent};
 use tokio::sync::watch;
 
-pub use account::{Accounts, Credential, Principal, Role};
+pub use account::{Accounts, Credential, Principal, RequestSigner, Role, UNSIGNABLE};
 pub use billing::AccountSettings;
 pub use cdr::{ExternalCdrInput, ProcessedCdr};
 pub use device::{Callback, NewIpCommand, IP_PAYLOAD_MAX_BYTES, SMS_PAYLOAD_MAX_CHARS};

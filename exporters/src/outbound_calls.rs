@@ -28,7 +28,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
-use simledger_commands::Accounts;
+use simledger_commands::{Accounts, RequestSigner};
 use simledger_outbound::{DestinationPolicy, OutboundClient};
 use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinHandle;
@@ -206,15 +206,9 @@ impl Deliverer {
 
     /// Makes `tenant`'s due calls, one at a time, until none is due.
     async fn drain(&self, tenant: &str) {
-        // The tenant's signing token and `*http_post` key, looked up once for all its calls of
-        // this round.
-        let keys = async {
-            let token = self.accounts.signing_token(tenant).await?;
-            let post_key = self.accounts.request_signing_key(tenant, &self.deployment_key).await?;
-            Ok::<_, simledger_commands::CommandError>(Keys { token, post_key })
-        };
-        let keys = match keys.await {
-            Ok(keys) => keys,
+        // Who signs the tenant's calls, looked up once for all its calls of this round.
+        let signer = match self.accounts.request_signer(tenant).await {
+            Ok(signer) => signer,
             Err(e) => {
                 tracing::warn!(tenant, error = %e, "reading the tenant's signing token; its calls wait");
                 return;
@@ -222,7 +216,7 @@ impl Deliverer {
         };
         loop {
             match self.lease_next(tenant).await {
-                Ok(Some(call)) => self.attempt(call, &keys).await,
+                Ok(Some(call)) => self.attempt(call, &signer).await,
                 Ok(None) => return,
                 Err(e) => {
                     tracing::warn!(tenant, error = %e, "leasing an outbound call");
@@ -245,14 +239,14 @@ impl Deliverer {
         .await
     }
 
-    async fn attempt(&self, call: Leased, keys: &Keys) {
+    async fn attempt(&self, call: Leased, signer: &RequestSigner) {
         // The query of a customer's URL may hold a secret: logs name the URL without it.
         let shown = call.url.split('?').next().unwrap_or_default().to_owned();
         // Attempts are counted when leased, so a call whose attempts kill the worker ends too.
         let outcome = if call.attempts as usize > self.backoff.len() + 1 {
             Err(Failure::Failed("its attempts ended without an answer".into()))
         } else {
-            self.send(&call, keys).await
+            self.send(&call, signer).await
         };
         let done = match &outcome {
             Ok(()) => true,
@@ -296,7 +290,7 @@ impl Deliverer {
         }
     }
 
-    async fn send(&self, call: &Leased, keys: &Keys) -> Result<(), Failure> {
+    async fn send(&self, call: &Leased, signer: &RequestSigner) -> Result<(), Failure> {
         let method =
             reqwest::Method::from_bytes(call.method.as_bytes()).map_err(|e| Failure::Refused(e.to_string()))?;
         let mut request = self
@@ -306,16 +300,15 @@ impl Deliverer {
             .header("X-Simledger-Event-Id", call.event_id.to_string());
         match CallKind::parse(&call.kind) {
             Some(CallKind::SmsCallback) => {
-                if let Some(token) = &keys.token {
+                if let RequestSigner::Account(token) = signer {
                     let params: Vec<(String, String)> = form_urlencoded::parse(&call.body).into_owned().collect();
                     request = request.header("X-Twilio-Signature", twilio_form_signature(token, &call.url, &params));
                 }
             }
             Some(CallKind::HttpPost) => {
-                let key = keys
-                    .post_key
-                    .as_deref()
-                    .ok_or_else(|| Failure::Refused(crate::cdr_export::online::UNSIGNABLE.into()))?;
+                let key = signer
+                    .key(&self.deployment_key)
+                    .ok_or_else(|| Failure::Refused(simledger_commands::UNSIGNABLE.into()))?;
                 let timestamp = chrono::Utc::now().timestamp().to_string();
                 request = request
                     .header("X-Simledger-Timestamp", &timestamp)
@@ -333,13 +326,6 @@ impl Deliverer {
             Err(_) => Err(Failure::Failed("could not connect".into())),
         }
     }
-}
-
-/// What a tenant's calls are signed with: its token (Twilio's signature on SMS callbacks, when
-/// it has one) and the `*http_post` key ([`Accounts::request_signing_key`]).
-struct Keys {
-    token: Option<String>,
-    post_key: Option<Vec<u8>>,
 }
 
 enum Failure {

@@ -584,7 +584,7 @@ pub async fn set_config(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
         // A customer's exporters write only where the operator granted it.
         if !call.is_operator() {
             call.state.export_grants.confine(&tenant, &mut exporter).map_err(export_error)?;
-            call.state.check_exporter_signable(&tenant, &exporter).await.map_err(export_error)?;
+            cdr_export::check_signable(&call.state.accounts, &tenant, &exporter).await.map_err(export_error)?;
         }
         cdr_export::check(&exporter).map_err(export_error)?;
         checked.push((tenant, exporter));

@@ -152,7 +152,9 @@ async fn create_exporter(
         .map_err(export_error)?;
     if caller.0.role != simledger_commands::Role::Operator {
         state.export_grants.confine(caller.account(), &mut exporter).map_err(export_error)?;
-        state.check_exporter_signable(caller.account(), &exporter).await.map_err(export_error)?;
+        simledger_exporters::cdr_export::check_signable(&state.accounts, caller.account(), &exporter)
+            .await
+            .map_err(export_error)?;
     }
     simledger_exporters::cdr_export::create(state.log(), caller.account(), &exporter).await.map_err(export_error)?;
     Ok((axum::http::StatusCode::CREATED, Json(exporter.into())))

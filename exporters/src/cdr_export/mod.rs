@@ -32,7 +32,7 @@ mod store;
 mod write;
 
 pub use self::definition::*;
-pub use self::online::{check_destination, spawn_online, OnlineSettings};
+pub use self::online::{check_destination, check_signable, spawn_online, OnlineSettings};
 pub use self::run::*;
 pub use self::store::*;
 pub use self::write::*;

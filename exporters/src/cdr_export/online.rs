@@ -27,7 +27,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use simledger_commands::Accounts;
+use simledger_commands::{Accounts, RequestSigner, UNSIGNABLE};
 use simledger_outbound::{DestinationPolicy, OutboundClient};
 use sqlx::{FromRow, PgPool};
 use tokio::task::JoinHandle;
@@ -46,9 +46,6 @@ pub const PER_TENANT: usize = 2;
 const CANDIDATES_PER_TENANT: i64 = 4 * PER_TENANT as i64;
 /// NATS's own default port.
 const NATS_PORT: u16 = 4222;
-/// Why an account's requests cannot be signed (its token predates this deployment's secret).
-pub const UNSIGNABLE: &str = "this account's auth token was not issued by this deployment's secret, so requests \
-     cannot be signed with it; ask the operator to issue a new auth token";
 /// NATS servers this process keeps a connection to at once.
 const MAX_NATS_SERVERS: usize = 64;
 /// Reconnections a NATS connection tries before it ends (it is made again when next needed).
@@ -127,6 +124,21 @@ pub fn check_destination(e: &Exporter, policy: DestinationPolicy) -> Result<(), 
         Store::File | Store::S3 => {}
     }
     Ok(())
+}
+
+/// Refuses an HTTP exporter of `tenant` whose requests could not be signed
+/// ([`RequestSigner::Unsignable`]), as a webhook sink is refused: checked when a customer
+/// defines one, by the rule its runs sign by.
+pub async fn check_signable(accounts: &Accounts, tenant: &str, e: &Exporter) -> Result<(), ExportError> {
+    if e.kind.store() != Store::Http {
+        return Ok(());
+    }
+    match accounts.request_signer(tenant).await {
+        Ok(RequestSigner::Unsignable) => Err(ExportError::Invalid(UNSIGNABLE.into())),
+        Ok(_) => Ok(()),
+        Err(simledger_commands::CommandError::Database(d)) => Err(ExportError::Database(d)),
+        Err(other) => Err(ExportError::Invalid(other.to_string())),
+    }
 }
 
 /// How online exporters send.
@@ -208,25 +220,22 @@ impl Online {
             let finished: Vec<Key> = running.iter().filter(|(_, t)| t.is_finished()).map(|(k, _)| k.clone()).collect();
             for key in finished {
                 let Some(task) = running.remove(&key) else { continue };
-                match task.await {
-                    Ok(Ok(_)) | Ok(Err(ExportError::Busy(_))) => {
-                        resting.remove(&key);
-                    }
-                    outcome => {
-                        let why = match outcome {
-                            Ok(Err(e)) => simledger_eventlog::error::cause_chain(&e),
-                            Err(e) => format!("the sending task ended: {e}"),
-                            Ok(Ok(_)) => unreachable!("matched above"),
-                        };
-                        // A failure or a panic alike: the exporter rests before it is tried again.
-                        let first = self.settings.pauses.first().copied().unwrap_or(Duration::from_secs(1));
-                        let pause = resting.get(&key).map_or(first, |(_, p)| (*p * 2).min(self.settings.max_backoff));
-                        tracing::warn!(tenant = %key.0, exporter = %key.1, error = %why,
-                            pause_ms = pause.as_millis() as u64, "online exporter stopped at a CDR; it is tried again");
-                        metrics::counter!("simledger_cdr_online_failures_total").increment(1);
-                        resting.insert(key, (Instant::now() + pause, pause));
-                    }
-                }
+                let failure = match task.await {
+                    Ok(Ok(_)) | Ok(Err(ExportError::Busy(_))) => None,
+                    Ok(Err(e)) => Some(simledger_eventlog::error::cause_chain(&e)),
+                    Err(e) => Some(format!("the sending task ended: {e}")),
+                };
+                let Some(why) = failure else {
+                    resting.remove(&key);
+                    continue;
+                };
+                // A failure or a panic alike: the exporter rests before it is tried again.
+                let first = self.settings.pauses.first().copied().unwrap_or(Duration::from_secs(1));
+                let pause = resting.get(&key).map_or(first, |(_, p)| (*p * 2).min(self.settings.max_backoff));
+                tracing::warn!(tenant = %key.0, exporter = %key.1, error = %why,
+                    pause_ms = pause.as_millis() as u64, "online exporter stopped at a CDR; it is tried again");
+                metrics::counter!("simledger_cdr_online_failures_total").increment(1);
+                resting.insert(key, (Instant::now() + pause, pause));
             }
             // Running and resting exporters are left out, so a tenant's candidates are ones
             // that can start now.
@@ -239,8 +248,8 @@ impl Online {
                         if running.len() >= MAX_RUNNING {
                             break;
                         }
-                        let tenant_busy = running.keys().filter(|(t, _)| *t == key.0).count() >= PER_TENANT;
-                        if tenant_busy || running.contains_key(&key) {
+                        // (The query left out the running ones: `key` is not among them.)
+                        if running.keys().filter(|(t, _)| *t == key.0).count() >= PER_TENANT {
                             continue;
                         }
                         let this = self.clone();
@@ -260,7 +269,7 @@ impl Online {
     /// the others, and none of a tenant's (low IDs, say) starve its others.
     async fn with_cdrs_to_send(&self, busy: &[&Key]) -> sqlx::Result<Vec<Key>> {
         let kinds: Vec<&str> = ExporterKind::ALL.iter().filter(|k| k.is_online()).map(|k| k.as_str()).collect();
-        let (resting_tenants, resting_ids): (Vec<&str>, Vec<&str>) =
+        let (busy_tenants, busy_ids): (Vec<&str>, Vec<&str>) =
             busy.iter().map(|(t, id)| (t.as_str(), id.as_str())).unzip();
         sqlx::query_as(
             "SELECT tenant, exporter_id FROM ( \
@@ -275,8 +284,8 @@ impl Online {
         )
         .bind(kinds)
         .bind(OPERATOR)
-        .bind(resting_tenants)
-        .bind(resting_ids)
+        .bind(busy_tenants)
+        .bind(busy_ids)
         .bind(CANDIDATES_PER_TENANT)
         .fetch_all(&self.pool)
         .await
@@ -346,17 +355,17 @@ impl Online {
     async fn target(&self, tenant: &str, e: &Exporter) -> Result<Target, ExportError> {
         match e.kind.store() {
             Store::Http => {
-                let key = self
+                let signer = self
                     .settings
                     .accounts
-                    .request_signing_key(tenant, &self.settings.deployment_key)
+                    .request_signer(tenant)
                     .await
-                    .map_err(|err| ExportError::Invalid(format!("reading the signing token of {tenant}: {err}")))?
-                    .ok_or_else(|| {
-                        // Waits, never skipped, until the account has a token this deployment issued.
-                        ExportError::Invalid(format!("exporter {}: {}", e.id, UNSIGNABLE))
-                    })?;
-                Ok(Target::Http { url: e.export_path.clone(), key })
+                    .map_err(|err| ExportError::Invalid(format!("reading the signing token of {tenant}: {err}")))?;
+                // Waits, never skipped, until the account has a token this deployment issued.
+                let key = signer
+                    .key(&self.settings.deployment_key)
+                    .ok_or_else(|| ExportError::Invalid(format!("exporter {}: {}", e.id, UNSIGNABLE)))?;
+                Ok(Target::Http { url: e.export_path.clone(), key: key.to_vec() })
             }
             Store::Nats => {
                 let at = NatsLocation::parse(&e.export_path)?;
