@@ -120,12 +120,16 @@ pub async fn remove(log: &EventLog, tenant: &str, id: &str) -> Result<(), Export
         return Err(ExportError::Invalid(format!("exporter {id} is the operator's and cannot be removed here")));
     }
     let removed = CdrExporterRemoved { tenant: tenant.to_owned(), exporter_id: id.to_owned() };
-    let meta = Metadata::from_source("cdr-exporters").with_account(tenant.to_owned());
-    let event = Event::CdrExporterRemoved(removed.clone());
-    let new = NewEvent::new(uuid::Uuid::now_v7(), format!("cdr-exporter-{tenant}"), &event, &meta)?;
-    let position = log.append(vec![new], ExpectedVersion::Any).await?.first().map(|a| a.position).unwrap_or(0);
+    let position = append(log, tenant, &Event::CdrExporterRemoved(removed.clone())).await?;
     apply_removal(&mut *log.pool().acquire().await?, &removed, position).await?;
     Ok(())
+}
+
+/// Logs one event of `tenant`'s exporters; returns its position.
+async fn append(log: &EventLog, tenant: &str, event: &Event) -> Result<i64, ExportError> {
+    let meta = Metadata::from_source("cdr-exporters").with_account(tenant.to_owned());
+    let new = NewEvent::new(uuid::Uuid::now_v7(), format!("cdr-exporter-{tenant}"), event, &meta)?;
+    Ok(log.append(vec![new], ExpectedVersion::Any).await?.first().map(|a| a.position).unwrap_or(0))
 }
 
 /// The fold of one `cdr_exporter.removed` at `position`: the exporter goes unless it was
@@ -164,12 +168,9 @@ async fn define(log: &EventLog, tenant: &str, e: &Exporter, mode: ExporterDefini
         declared: e.declared,
         mode,
     };
-    let meta = Metadata::from_source("cdr-exporters").with_account(tenant.to_owned());
     let event = Event::CdrExporterDefined(defined);
-    let new = NewEvent::new(uuid::Uuid::now_v7(), format!("cdr-exporter-{tenant}"), &event, &meta)?;
-    let appended = log.append(vec![new], ExpectedVersion::Any).await?;
+    let position = append(log, tenant, &event).await?;
     let Event::CdrExporterDefined(defined) = event else { unreachable!("built above") };
-    let position = appended.first().map(|a| a.position).unwrap_or(0);
     Ok(apply_definition(&mut *log.pool().acquire().await?, &defined, position).await?)
 }
 
