@@ -4,6 +4,7 @@ mod account;
 mod bench;
 mod config;
 mod config_file;
+mod device;
 mod export;
 mod inventory;
 mod platform;
@@ -49,6 +50,8 @@ enum Command {
     Account(account::AccountArgs),
     /// SIM card inventory that customers register with `POST /v1/Sims` (operator).
     Inventory(inventory::InventoryArgs),
+    /// Act as a device against a running platform (`device esim-install`).
+    Device(device::DeviceArgs),
     /// Run a CDR exporter once: every CDR after its cursor, into one file.
     Export(export::ExportArgs),
     /// Benchmarks: programs that print figures, each against a reference measured in the same run.
@@ -58,8 +61,10 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let json_out =
-        matches!(cli.command, Command::Account(_) | Command::Inventory(_) | Command::Bench(_) | Command::Export(_));
+    let json_out = matches!(
+        cli.command,
+        Command::Account(_) | Command::Inventory(_) | Command::Bench(_) | Command::Export(_) | Command::Device(_)
+    );
     telemetry::init(&cli.config.log_filter, json_out);
     match cli.command {
         Command::Up(args) => up::run(&cli.config, args).await,
@@ -74,5 +79,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Account(args) => account::run(&cli.config, args).await,
         Command::Export(args) => export::run(&cli.config, args).await,
         Command::Inventory(args) => inventory::run(&cli.config, args).await,
+        Command::Device(args) => device::run(&cli.config, args).await,
     }
 }

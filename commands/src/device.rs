@@ -138,8 +138,7 @@ impl Commands {
     }
 }
 
-/// simledger's SM-DP+ (the server an eSIM downloads its profile from).
-pub const SMDP_PLUS_ADDRESS: &str = "rsp.simledger.local";
+pub use simledger_eventlog::catalog::SMDP_PLUS_ADDRESS;
 
 impl Commands {
     /// Reserves an eSIM profile (`POST /v1/ESimProfiles`). With an `Eid`, the profile is bound
@@ -169,19 +168,31 @@ impl Commands {
         let digits: String = cmd.as_uuid().as_u128().to_string().chars().rev().take(12).collect();
         let iccid = format!("8988307{digits:0>12}");
         let matching_id = (generate_matching_id || eid.is_none()).then(|| cmd.sid("MI")[2..22].to_uppercase());
-        let activation_code = format!("LPA:1${SMDP_PLUS_ADDRESS}${}", matching_id.as_deref().unwrap_or(""));
-        let event = Event::EsimProfileCreated(EsimProfileCreated {
+        let profile = EsimProfileCreated {
             esim_profile_sid: sid.clone(),
             account_sid: account_sid.to_owned(),
             iccid,
             eid,
             status: "available".into(),
             smdp_plus_address: SMDP_PLUS_ADDRESS.into(),
+            activation_code: format!("LPA:1${SMDP_PLUS_ADDRESS}${}", matching_id.as_deref().unwrap_or("")),
             matching_id,
-            activation_code,
             callback_url: callback.url,
             callback_method: callback.method,
-        });
+        };
+        // The SIM the profile becomes must not share its ICCID or IMSI with a card in inventory.
+        let taken: Option<String> = sqlx::query_scalar(
+            "SELECT iccid FROM registry_sims WHERE iccid = $1 \
+             UNION ALL SELECT imsi FROM registry_sim_imsis WHERE imsi = ANY($2) LIMIT 1",
+        )
+        .bind(&profile.iccid)
+        .bind(profile.imsis())
+        .fetch_optional(self.log.pool())
+        .await?;
+        if let Some(taken) = taken {
+            return Err(CommandError::Conflict(format!("{taken} is already a SIM's; try again with another request")));
+        }
+        let event = Event::EsimProfileCreated(profile);
         let meta = metadata(&cmd, Some(account_sid));
         self.commit(&cmd, format!("esim-{sid}"), ExpectedVersion::NoStream, vec![event], meta).await?;
         Ok(sid)

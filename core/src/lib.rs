@@ -3,6 +3,7 @@
 //! ```text
 //! device ──s1.attach──► MME ──s6a.update_location──► HSS (subscriber view)
 //!        ──s11.*──────► SGW/PGW (limits view)        SMSC ◄──smsc.submit── device / SMS commands
+//!   LPA ──es9.*──────► SM-DP+ (eSIM profiles view)
 //!                 every node ──► JetStream <PREFIX>_CORE (<prefix>.core.<node>.<type>) ──► ingest ──► log
 //! ```
 //!
@@ -14,12 +15,14 @@ pub mod events;
 pub mod happening;
 pub mod hss;
 pub mod ingest;
+pub mod lpa;
 pub mod mme;
 pub mod pgw;
 pub mod protocol;
 mod publish;
 mod serve;
 pub mod simulator;
+pub mod smdp;
 pub mod smsc;
 pub mod views;
 
@@ -138,7 +141,7 @@ impl Drop for RunningCore {
     }
 }
 
-/// Starts HSS, MME, SGW/PGW and SMSC. Waits first until the views have caught up with the log,
+/// Starts HSS, MME, SGW/PGW, SMSC and SM-DP+. Waits first until the views have caught up with the log,
 /// so no node answers from a partial view (a restarted HSS must not reject a known IMSI).
 pub async fn start_nodes(
     client: async_nats::Client,
@@ -173,11 +176,14 @@ pub async fn start_nodes(
     let (create, usage, delete) =
         (sub(S11_CREATE_SESSION, "pgw").await?, sub(S11_USAGE, "pgw").await?, sub(S11_DELETE_SESSION, "pgw").await?);
     let (downlink, uplink) = (sub(SGI_DOWNLINK, "pgw").await?, sub(SGI_UPLINK, "pgw").await?);
+    let (es9_download, es9_notify) = (sub(ES9_DOWNLOAD, "smdp").await?, sub(ES9_NOTIFY, "smdp").await?);
+    let smdp = smdp::SmdpPlus::new(publisher.clone(), views.clone());
     let tasks = vec![
         tokio::spawn(hss::run(client.clone(), hss_in, views.clone(), hss::MAX_IN_FLIGHT)),
         tokio::spawn(mme.run(mme_in)),
         tokio::spawn(pgw.clone().run(create, usage, delete, downlink, uplink, client.clone())),
         tokio::spawn(smsc.run(smsc_in, client.clone())),
+        tokio::spawn(smdp.run(client.clone(), es9_download, es9_notify)),
     ];
     // The subscriptions are registered with the server before any caller is told we started.
     client.flush().await.map_err(|e| CoreError::JetStream(e.to_string()))?;

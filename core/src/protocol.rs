@@ -22,6 +22,10 @@ pub mod subjects {
     pub const SGI_DOWNLINK: &str = "sgi.downlink";
     /// SGi uplink: a datagram a device sends from its session to the platform (MO IP Commands).
     pub const SGI_UPLINK: &str = "sgi.uplink";
+    /// ES9+ (LPA → SM-DP+): a device downloading the profile its activation code names.
+    pub const ES9_DOWNLOAD: &str = "es9.download";
+    /// ES9+ (LPA → SM-DP+): the device's report of the profile's installation.
+    pub const ES9_NOTIFY: &str = "es9.notify";
 }
 
 /// S1 attach request, as the MME receives it from the radio side.
@@ -193,4 +197,85 @@ pub struct UplinkAnswer {
     /// The IP Command it became; `None` when it was dropped (`error` says why).
     pub ip_command_sid: Option<String>,
     pub error: Option<ConnectionError>,
+}
+
+/// ES9+ download: a device's LPA presents its EID and the activation code's matching ID (none
+/// for a profile reserved for its EID). SGP.22 splits this into authentication and the bound
+/// profile package; the simulated SM-DP+ answers both in one exchange.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadRequest {
+    pub eid: String,
+    #[serde(default)]
+    pub matching_id: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// The profile package a device installs: the ICCID and IMSIs it will attach with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfilePackage {
+    pub iccid: String,
+    pub imsis: Vec<String>,
+}
+
+/// Why the SM-DP+ refused a request, as SGP.22 names the subject and reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Es9Refusal {
+    /// `8.1.1` EID, `8.2.6` matching ID, `8.2.1` profile ICCID, `8.2` profile.
+    pub subject_code: String,
+    /// `3.8` refused, `3.9` unknown, `3.3` already in use, `1.2` not allowed.
+    pub reason_code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DownloadAnswer {
+    pub package: Option<ProfilePackage>,
+    pub refusal: Option<Es9Refusal>,
+}
+
+/// SGP.22's ProfileInstallationResult: installed, or the eUICC's reason for not installing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum InstallResult {
+    Installed,
+    InstallFailedDueToIccidAlreadyExistsOnEuicc,
+    InstallFailedDueToInsufficientMemoryForProfile,
+    InstallFailedDueToInterruption,
+    InstallFailedDueToPeProcessingError,
+    InstallFailedDueToDataMismatch,
+    InstallFailedDueToUnknownError,
+}
+
+impl InstallResult {
+    /// SGP.22's errorReason number and name; `None` when installed.
+    pub fn error(self) -> Option<(u8, &'static str)> {
+        Some(match self {
+            Self::Installed => return None,
+            Self::InstallFailedDueToIccidAlreadyExistsOnEuicc => (9, "installFailedDueToIccidAlreadyExistsOnEuicc"),
+            Self::InstallFailedDueToInsufficientMemoryForProfile => {
+                (10, "installFailedDueToInsufficientMemoryForProfile")
+            }
+            Self::InstallFailedDueToInterruption => (11, "installFailedDueToInterruption"),
+            Self::InstallFailedDueToPeProcessingError => (12, "installFailedDueToPEProcessingError"),
+            Self::InstallFailedDueToDataMismatch => (13, "installFailedDueToDataMismatch"),
+            Self::InstallFailedDueToUnknownError => (127, "installFailedDueToUnknownError"),
+        })
+    }
+}
+
+/// ES9+ HandleNotification: the device's report of what became of the package.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallNotification {
+    pub eid: String,
+    pub iccid: String,
+    pub result: InstallResult,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NotifyAnswer {
+    pub acknowledged: bool,
+    pub refusal: Option<Es9Refusal>,
 }

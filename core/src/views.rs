@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use simledger_eventlog::catalog::{ConnectionEvent, FleetSid, SimSid, SimStatus};
+use simledger_eventlog::catalog::{ConnectionEvent, EsimProfileCreated, FleetSid, SimSid, SimStatus};
 use simledger_eventlog::{Event, EventLog, Position};
 use tokio::sync::watch;
 
@@ -210,11 +210,83 @@ impl LimitsView {
     }
 }
 
+/// Where a reserved eSIM profile stands, as the SM-DP+ decides downloads from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EsimStage {
+    Available,
+    Downloading,
+    Downloaded,
+    Installed,
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+pub struct EsimEntry {
+    pub profile: EsimProfileCreated,
+    pub stage: EsimStage,
+    /// The eUICC it went to, once a download began.
+    pub eid: Option<String>,
+}
+
+/// What the SM-DP+ knows: the profiles reserved, by SID, matching ID and ICCID.
+#[derive(Debug, Default)]
+pub struct EsimView {
+    pub profiles: HashMap<String, EsimEntry>,
+    pub by_matching_id: HashMap<String, String>,
+    pub by_iccid: HashMap<String, String>,
+}
+
+impl EsimView {
+    pub fn apply(&mut self, event: &Event) {
+        let (p, stage) = match event {
+            Event::EsimProfileCreated(p) => {
+                if let Some(m) = &p.matching_id {
+                    self.by_matching_id.insert(m.clone(), p.esim_profile_sid.clone());
+                }
+                self.by_iccid.insert(p.iccid.clone(), p.esim_profile_sid.clone());
+                let entry = EsimEntry { profile: p.clone(), stage: EsimStage::Available, eid: None };
+                self.profiles.insert(p.esim_profile_sid.clone(), entry);
+                return;
+            }
+            Event::EsimProfileDownloading(p) => (p, EsimStage::Downloading),
+            Event::EsimProfileDownloaded(p) => (p, EsimStage::Downloaded),
+            Event::EsimProfileInstalled(p) => (p, EsimStage::Installed),
+            Event::EsimProfileFailed(p) => (p, EsimStage::Failed),
+            _ => return,
+        };
+        if let Some(entry) = self.profiles.get_mut(&p.esim_profile_sid) {
+            // Steps only move forward: a redelivered earlier step changes nothing.
+            if stage > entry.stage {
+                entry.stage = stage;
+                entry.eid = Some(p.eid.clone());
+            }
+        }
+    }
+
+    /// The profile a matching ID names, or for none, the first available profile reserved for
+    /// the EID.
+    pub fn find(&self, matching_id: Option<&str>, eid: &str) -> Option<&EsimEntry> {
+        match matching_id.filter(|m| !m.is_empty()) {
+            Some(m) => self.by_matching_id.get(m).and_then(|sid| self.profiles.get(sid)),
+            None => {
+                let mut reserved: Vec<&EsimEntry> = self
+                    .profiles
+                    .values()
+                    .filter(|e| e.profile.eid.as_deref() == Some(eid) && e.profile.matching_id.is_none())
+                    .collect();
+                reserved.sort_by(|a, b| a.profile.esim_profile_sid.cmp(&b.profile.esim_profile_sid));
+                reserved.iter().find(|e| e.stage == EsimStage::Available).or(reserved.first()).copied()
+            }
+        }
+    }
+}
+
 /// The views, shared by the nodes of one process.
 pub struct CoreViews {
     pub subscribers: RwLock<SubscriberView>,
     pub limits: RwLock<LimitsView>,
     pub sessions: RwLock<SessionsView>,
+    pub esims: RwLock<EsimView>,
     position: watch::Sender<Position>,
     /// The task feeding the views. It holds them, so they are never dropped while it runs:
     /// whoever owns the nodes stops it ([`CoreViews::stop`]).
@@ -228,6 +300,7 @@ impl CoreViews {
             subscribers: RwLock::new(SubscriberView::default()),
             limits: RwLock::new(LimitsView::default()),
             sessions: RwLock::new(SessionsView::default()),
+            esims: RwLock::new(EsimView::default()),
             position: watch::channel(0).0,
             feeder: std::sync::OnceLock::new(),
         });
@@ -260,10 +333,12 @@ impl CoreViews {
                 let mut subscribers = self.subscribers.write().expect("view lock");
                 let mut limits = self.limits.write().expect("view lock");
                 let mut sessions = self.sessions.write().expect("view lock");
+                let mut esims = self.esims.write().expect("view lock");
                 for e in &events {
                     subscribers.apply(&e.event);
                     limits.apply(&e.event);
                     sessions.apply(&e.event);
+                    esims.apply(&e.event);
                 }
             }
             self.position.send_replace(subscription.position());

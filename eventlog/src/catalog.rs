@@ -75,6 +75,11 @@ catalog! {
     // From the PGW: a datagram a device sent to the platform (an MO IP Command, `from_sim`).
     IpCommandFromSim(IpCommandFromSim) = "ip_command.from_sim",
     EsimProfileCreated(EsimProfileCreated) = "esim_profile.created",
+    // From the SM-DP+: a device's LPA downloading and installing a reserved profile.
+    EsimProfileDownloading(EsimProfileProgress) = "esim_profile.downloading",
+    EsimProfileDownloaded(EsimProfileProgress) = "esim_profile.downloaded",
+    EsimProfileInstalled(EsimProfileProgress) = "esim_profile.installed",
+    EsimProfileFailed(EsimProfileProgress) = "esim_profile.failed",
 
     // Network, from the core nodes: Twilio Super SIM connection events, data unchanged.
     AttachmentAccepted(ConnectionEvent) = "com.twilio.iot.supersim.connection.attachment.accepted",
@@ -156,6 +161,9 @@ impl Event {
             IpCommandSent(e) | IpCommandReceived(e) | IpCommandFailed(e) => &e.account_sid,
             IpCommandFromSim(e) => &e.account_sid,
             EsimProfileCreated(e) => &e.account_sid,
+            EsimProfileDownloading(e) | EsimProfileDownloaded(e) | EsimProfileInstalled(e) | EsimProfileFailed(e) => {
+                &e.account_sid
+            }
             AttachmentAccepted(e)
             | AttachmentRejected(e)
             | AttachmentFailed(e)
@@ -236,6 +244,10 @@ impl Event {
                 | IpCommandReceived(_)
                 | IpCommandFailed(_)
                 | IpCommandFromSim(_)
+                | EsimProfileDownloading(_)
+                | EsimProfileDownloaded(_)
+                | EsimProfileInstalled(_)
+                | EsimProfileFailed(_)
         )
     }
 
@@ -263,6 +275,7 @@ impl Event {
             SmsMoSubmitted(e) | SmsMoDelivered(e) | SmsMoFailed(e) | SmsMtSubmitted(e) | SmsMtDelivered(e)
             | SmsMtFailed(e) => Some(&e.sim_sid),
             SimDataLimitReached(e) | SimDataLimitCleared(e) => Some(e.sim_sid.as_str()),
+            EsimProfileInstalled(e) => e.sim_sid.as_ref().map(SimSid::as_str),
             _ => None,
         }
     }
@@ -586,6 +599,46 @@ pub struct EsimProfileCreated {
     pub callback_url: Option<String>,
     #[serde(default)]
     pub callback_method: Option<String>,
+}
+
+/// simledger's SM-DP+ (the server an eSIM downloads its profile from), as activation codes name it.
+pub const SMDP_PLUS_ADDRESS: &str = "rsp.simledger.local";
+
+impl EsimProfileCreated {
+    /// The IMSI the profile carries: simledger's eSIM range (MCC 901, MNC 70) followed by the
+    /// last ten digits of the ICCID, so the profile, the SM-DP+ and the decider that makes it a
+    /// SIM agree without storing it.
+    pub fn imsis(&self) -> Vec<String> {
+        let digits = &self.iccid[self.iccid.len().saturating_sub(10)..];
+        vec![format!("90170{digits:0>10}")]
+    }
+
+    /// The SIM the profile becomes once installed.
+    pub fn sim_sid(&self) -> SimSid {
+        let key = format!("simledger-esim-sim:{}", self.esim_profile_sid);
+        let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes());
+        SimSid::parse(&format!("HS{}", id.simple())).expect("HS and 32 hex digits")
+    }
+}
+
+/// A step of an eSIM profile's download to a device, as simledger's SM-DP+ saw it. `installed`
+/// carries the SIM the profile becomes and its IMSIs; `failed` the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EsimProfileProgress {
+    pub esim_profile_sid: String,
+    pub account_sid: String,
+    pub iccid: String,
+    /// The eUICC the profile went to.
+    pub eid: String,
+    #[serde(default)]
+    pub sim_sid: Option<SimSid>,
+    #[serde(default)]
+    pub imsis: Vec<String>,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+    pub timestamp: DateTime<Utc>,
 }
 
 /// The visited network of a connection event.

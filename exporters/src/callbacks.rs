@@ -3,14 +3,16 @@
 //! - an MT SMS command's `CallbackUrl` is called when it is `sent`, then `delivered` or `failed`;
 //! - an MO SMS from a device is posted to its fleet's `SmsCommandsUrl` (`received`);
 //! - an IP Command's `CallbackUrl` is called when it is `sent`, then `received` or `failed`;
-//! - an IP Command from a device is posted to its fleet's `IpCommandsUrl` (`received`).
+//! - an IP Command from a device is posted to its fleet's `IpCommandsUrl` (`received`);
+//! - an eSIM profile's `CallbackUrl` is called at each step of its download: `downloading`,
+//!   `downloaded`, then `installed` or `failed`.
 //!
 //! The notifier is a checkpointed log subscriber that queues each callback in the tenant's
 //! outbound calls ([`crate::outbound_calls`]) in its batch's transaction: every callback is
 //! queued once, then made at least once, retried, signed with `X-Twilio-Signature` under the
 //! account's auth token, and never held up by another tenant's dead endpoint.
 
-use simledger_eventlog::catalog::{IpCommandFromSim, IpCommandStatus, SmsEvent};
+use simledger_eventlog::catalog::{EsimProfileProgress, IpCommandFromSim, IpCommandStatus, SmsEvent};
 use simledger_eventlog::checkpoint::{ApplyError, Subscriber};
 use simledger_eventlog::{Event, EventLog, RecordedEvent};
 use simledger_projections::registry::read as registry;
@@ -68,8 +70,30 @@ fn ip_status_params(s: &IpCommandStatus, status: &str) -> Vec<(&'static str, Str
     p
 }
 
-/// Remembers a command's `CallbackUrl` (SMS `HC…` and IP `HG…` SIDs never meet, so one table
-/// keyed by the command's SID holds both).
+/// The eSIM profile as Twilio's resource names its fields, at the step `status`.
+fn esim_params(p: &EsimProfileProgress, status: &str) -> Vec<(&'static str, String)> {
+    let mut params = vec![
+        ("Sid", p.esim_profile_sid.clone()),
+        ("AccountSid", p.account_sid.clone()),
+        ("Iccid", p.iccid.clone()),
+        ("Eid", p.eid.clone()),
+        ("Status", status.to_owned()),
+        ("Timestamp", p.timestamp.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+    ];
+    if let Some(sim) = &p.sim_sid {
+        params.push(("SimSid", sim.to_string()));
+    }
+    if let Some(code) = &p.error_code {
+        params.push(("ErrorCode", code.clone()));
+    }
+    if let Some(message) = &p.error_message {
+        params.push(("ErrorMessage", message.clone()));
+    }
+    params
+}
+
+/// Remembers a command's `CallbackUrl` (SMS `HC…`, IP `HG…` and eSIM profile `HP…` SIDs never
+/// meet, so one table keyed by the SID holds them all).
 async fn remember_target(
     tx: &mut PgConnection,
     sid: &str,
@@ -110,6 +134,27 @@ impl Subscriber for CallbackNotifier {
                 }
                 Event::IpCommandCreated(c) => {
                     remember_target(tx, &c.ip_command_sid, &c.callback_url, &c.callback_method).await?;
+                    continue;
+                }
+                Event::EsimProfileCreated(p) => {
+                    remember_target(tx, &p.esim_profile_sid, &p.callback_url, &p.callback_method).await?;
+                    continue;
+                }
+                Event::EsimProfileDownloading(p)
+                | Event::EsimProfileDownloaded(p)
+                | Event::EsimProfileInstalled(p)
+                | Event::EsimProfileFailed(p) => {
+                    let status = match &e.event {
+                        Event::EsimProfileDownloading(_) => "downloading",
+                        Event::EsimProfileDownloaded(_) => "downloaded",
+                        Event::EsimProfileInstalled(_) => "installed",
+                        _ => "failed",
+                    };
+                    if let Some((url, method)) = target(tx, &p.esim_profile_sid).await? {
+                        let call =
+                            OutboundCall::form(&p.account_sid, e.event_id, &url, &method, &esim_params(p, status));
+                        outbound_calls::enqueue(&mut *tx, &call).await?;
+                    }
                     continue;
                 }
                 Event::IpCommandSent(s) | Event::IpCommandReceived(s) | Event::IpCommandFailed(s) => {

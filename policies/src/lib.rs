@@ -7,6 +7,7 @@
 //! |---|---|---|---|
 //! | [`data_limits`] | `sim.data_limit_reached` / `cleared` | SIM, fleet and data-session events | `limit_enforcer_*` |
 //! | [`billing`] | `balance.debited`, and what actions and triggers decide: `sim.status_changed`, `fleet.updated`, `cdr.received` (`*cdrlog`), `billing.http_post_requested`, `billing.export_requested` | billing commands, usage windows, SMS, external CDRs, operator rates, SIM and fleet events | `billing_*`: CGrateS-style accounts and balances, the catalog, plan bindings, its own view of SIMs and fleets |
+//! | [`esim_installs`] | `sim.provisioned` + `sim.registered` for an installed eSIM profile | `esim_profile.created`, `esim_profile.installed` | `esim_installer_profiles` |
 //! | [`plan_scheduler`] | `billing.plan_fired` | the clock, and the plan bindings `billing` keeps | none: ids from binding and moment |
 //!
 //! The pure part of each (what a cause decides, and the state after it) is a module of its own
@@ -14,6 +15,7 @@
 
 pub mod billing;
 pub mod data_limits;
+pub mod esim_installs;
 pub mod plan_scheduler;
 
 pub use data_limits::DataLimitEnforcer;
@@ -25,11 +27,21 @@ use simledger_projections::ProjectionHandle;
 pub const NAMES: &[&str] = &[billing::NAME];
 
 /// Every decider that keeps a checkpoint, for the operator's view of how far behind each is.
-pub const DECIDERS: &[&str] = &[data_limits::NAME, billing::NAME];
+pub const DECIDERS: &[&str] = &[data_limits::NAME, billing::NAME, esim_installs::NAME];
 
 /// Runs the data-limit enforcer for ever, restarting it from its checkpoint after a failure.
 pub fn spawn_data_limit_enforcer(log: EventLog) -> ProjectionHandle {
     simledger_projections::spawn_subscriber(log.clone(), data_limits::NAME, DataLimitEnforcer::new(log), BATCH)
+}
+
+/// Runs the eSIM installer for ever, restarting it from its checkpoint after a failure.
+pub fn spawn_esim_installer(log: EventLog) -> ProjectionHandle {
+    simledger_projections::spawn_subscriber(
+        log.clone(),
+        esim_installs::NAME,
+        esim_installs::EsimInstaller::new(log),
+        BATCH,
+    )
 }
 
 /// Runs billing for ever, restarting it from its checkpoint after a failure.

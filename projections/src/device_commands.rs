@@ -100,6 +100,38 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
             .execute(tx)
             .await?;
         }
+        Event::EsimProfileDownloading(p)
+        | Event::EsimProfileDownloaded(p)
+        | Event::EsimProfileInstalled(p)
+        | Event::EsimProfileFailed(p) => {
+            // Twilio's statuses have no `downloading`: the profile shows `available`, with the
+            // EID it is going to, until it is downloaded.
+            let (status, rank) = match &e.event {
+                Event::EsimProfileDownloading(_) => ("available", 1),
+                Event::EsimProfileDownloaded(_) => ("downloaded", 2),
+                Event::EsimProfileInstalled(_) => ("installed", 3),
+                _ => ("failed", 3),
+            };
+            // Steps only move forward (available < downloaded < installed or failed): a step the
+            // SM-DP+ repeated after a later one changes nothing.
+            sqlx::query(
+                "UPDATE device_esim_profiles SET status = $2, eid = $3, sim_sid = COALESCE($4, sim_sid), \
+                 error_code = $5, error_message = $6, date_updated = $7 \
+                 WHERE esim_profile_sid = $1 AND account_sid = $8 AND CASE status \
+                 WHEN 'available' THEN 0 WHEN 'downloaded' THEN 2 ELSE 3 END < $9",
+            )
+            .bind(&p.esim_profile_sid)
+            .bind(status)
+            .bind(&p.eid)
+            .bind(p.sim_sid.as_ref().map(|s| s.as_str()))
+            .bind(&p.error_code)
+            .bind(&p.error_message)
+            .bind(at)
+            .bind(&p.account_sid)
+            .bind(rank)
+            .execute(tx)
+            .await?;
+        }
         Event::IpCommandCreated(c) => {
             sqlx::query(
                 "INSERT INTO device_ip_commands (ip_command_sid, account_sid, sim_sid, sim_iccid, status, direction, \

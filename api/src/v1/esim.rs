@@ -1,6 +1,7 @@
 //! `/v1/ESimProfiles`: eSIM profiles reserved at simledger's SM-DP+. Reservation is immediate,
-//! so a new profile is `available` at once; download and installation need a device that
-//! speaks to the SM-DP+, which the simulator does not model, so profiles stay `available`.
+//! so a new profile is `available` at once; a device's LPA then downloads it from the SM-DP+
+//! node (`downloaded`) and installs it (`installed`, and the profile's `sim_sid` is a SIM of the
+//! account) or reports why not (`failed`, SGP.22's reason in `error_code`/`error_message`).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -42,6 +42,7 @@ pub struct TestApp {
     pub limits: ProjectionHandle,
     /// The data-limit enforcer (a decider).
     pub enforcer: ProjectionHandle,
+    pub esim_installer: ProjectionHandle,
     pub usage: ProjectionHandle,
     pub cdrs: ProjectionHandle,
     pub billing: ProjectionHandle,
@@ -79,6 +80,7 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
     let device = simledger_projections::spawn(log.clone(), device_commands::NAME, DeviceCommands);
     let limits = simledger_projections::spawn(log.clone(), simledger_projections::limits::NAME, Limits);
     let enforcer = simledger_policies::spawn_data_limit_enforcer(log.clone());
+    let esim_installer = simledger_policies::spawn_esim_installer(log.clone());
     let usage = simledger_projections::spawn(log.clone(), "usage", Usage);
     let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
     let billing = simledger_projections::spawn(
@@ -167,6 +169,7 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
         nats,
         limits,
         enforcer,
+        esim_installer,
         usage,
         cdrs,
         billing,

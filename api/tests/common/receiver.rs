@@ -85,6 +85,20 @@ impl Receiver {
         self.requests.lock().unwrap().clone()
     }
 
+    /// Waits (bounded) until at least `n` requests have been received.
+    pub async fn wait_for_requests(&self, n: usize, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.requests().len() < n {
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {n} requests");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every form-encoded body received (callbacks), in arrival order.
+    pub fn forms(&self) -> Vec<Vec<(String, String)>> {
+        self.requests().iter().map(|r| form_urlencoded::parse(&r.body).into_owned().collect()).collect()
+    }
+
     /// Every event received, in arrival order.
     pub fn events(&self) -> Vec<serde_json::Value> {
         self.requests().iter().flat_map(Request::events).collect()

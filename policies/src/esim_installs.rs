@@ -1,0 +1,205 @@
+//! The eSIM installer: a profile the SM-DP+ reports installed becomes a SIM of the profile's
+//! account (`sim.provisioned` and `sim.registered`, status `new`), which the account then
+//! activates like any other.
+//!
+//! It decides from its own table of the profiles `esim_profile.created` reserved, not from
+//! what the installed event claims: a report that names another account, ICCID, SIM or IMSI
+//! than the reservation, or a profile already installed, makes no SIM. Decisions' ids are
+//! derived from the installed event, so a crash and a re-run append nothing twice.
+
+use simledger_eventlog::catalog::{EsimProfileProgress, SimProvisioned, SimRegistered, SimSid, SimStatus};
+use simledger_eventlog::checkpoint::{ApplyError, Subscriber};
+use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub const NAME: &str = "esim_installs";
+
+/// A SIM made from a profile is registered, never registrable again by a code: this stored
+/// hash matches no registration code.
+pub const NO_REGISTRATION_CODE: &str = "esim-profile$none";
+
+/// The reservation the installer holds a report to.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Reservation {
+    pub account_sid: String,
+    pub iccid: String,
+    pub sim_sid: String,
+    pub imsis: Vec<String>,
+    pub installed: bool,
+}
+
+/// What an installed report decides, given the reservation (pure): the two events that make
+/// the SIM, or nothing.
+pub fn decide(reservation: Option<&Reservation>, report: &EsimProfileProgress) -> Option<[Event; 2]> {
+    let r = reservation.filter(|r| !r.installed)?;
+    let sim_sid = report.sim_sid.as_ref()?;
+    let agrees = r.account_sid == report.account_sid
+        && r.iccid == report.iccid
+        && r.sim_sid == sim_sid.as_str()
+        && r.imsis == report.imsis;
+    if !agrees {
+        return None;
+    }
+    Some([
+        Event::SimProvisioned(SimProvisioned {
+            sim_sid: sim_sid.clone(),
+            iccid: r.iccid.clone(),
+            registration_code_hash: NO_REGISTRATION_CODE.into(),
+            imsis: r.imsis.clone(),
+        }),
+        Event::SimRegistered(SimRegistered {
+            sim_sid: sim_sid.clone(),
+            account_sid: r.account_sid.clone(),
+            iccid: r.iccid.clone(),
+            status: SimStatus::New,
+            fleet_sid: None,
+            unique_name: None,
+        }),
+    ])
+}
+
+/// The id of the `n`th decision caused by `cause`.
+pub fn decision_id(cause: Uuid, n: u8) -> Uuid {
+    Uuid::new_v5(&cause, format!("simledger-esim-install:{n}").as_bytes())
+}
+
+#[derive(Clone)]
+pub struct EsimInstaller {
+    log: EventLog,
+}
+
+impl EsimInstaller {
+    pub fn new(log: EventLog) -> Self {
+        Self { log }
+    }
+}
+
+impl Subscriber for EsimInstaller {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
+        let mut decisions = Vec::new();
+        for e in events {
+            match &e.event {
+                Event::EsimProfileCreated(p) => {
+                    sqlx::query(
+                        "INSERT INTO esim_installer_profiles (esim_profile_sid, account_sid, iccid, sim_sid, imsis) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (esim_profile_sid) DO NOTHING",
+                    )
+                    .bind(&p.esim_profile_sid)
+                    .bind(&p.account_sid)
+                    .bind(&p.iccid)
+                    .bind(p.sim_sid().as_str())
+                    .bind(p.imsis())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Event::EsimProfileInstalled(report) => {
+                    let reservation: Option<Reservation> = sqlx::query_as(
+                        "SELECT account_sid, iccid, sim_sid, imsis, installed FROM esim_installer_profiles \
+                         WHERE esim_profile_sid = $1",
+                    )
+                    .bind(&report.esim_profile_sid)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(made) = decide(reservation.as_ref(), report) else {
+                        tracing::warn!(profile = %report.esim_profile_sid, position = e.position,
+                            "an installation report that does not match its reservation makes no SIM");
+                        continue;
+                    };
+                    sqlx::query("UPDATE esim_installer_profiles SET installed = true WHERE esim_profile_sid = $1")
+                        .bind(&report.esim_profile_sid)
+                        .execute(&mut *tx)
+                        .await?;
+                    let sim_sid: SimSid = report.sim_sid.clone().expect("decide checked it");
+                    let meta = Metadata::from_source(NAME).with_account(report.account_sid.clone());
+                    for (n, event) in made.iter().enumerate() {
+                        let id = decision_id(e.event_id, n as u8);
+                        decisions.push(NewEvent::new(id, format!("sim-{sim_sid}"), event, &meta)?);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !decisions.is_empty() {
+            self.log.append(decisions, ExpectedVersion::Any).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    fn reservation() -> Reservation {
+        Reservation {
+            account_sid: "AC00000000000000000000000000000001".into(),
+            iccid: "8988307000000123456".into(),
+            sim_sid: SimSid::numbered(7).to_string(),
+            imsis: vec!["901700000123456".into()],
+            installed: false,
+        }
+    }
+
+    fn report() -> EsimProfileProgress {
+        EsimProfileProgress {
+            esim_profile_sid: "HP00000000000000000000000000000001".into(),
+            account_sid: "AC00000000000000000000000000000001".into(),
+            iccid: "8988307000000123456".into(),
+            eid: "89049032000000000000000000000001".into(),
+            sim_sid: Some(SimSid::numbered(7)),
+            imsis: vec!["901700000123456".into()],
+            error_code: None,
+            error_message: None,
+            timestamp: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn given_a_reservation_when_its_profile_is_installed_then_a_new_sim_of_its_account_is_made() {
+        let [provisioned, registered] = decide(Some(&reservation()), &report()).expect("a SIM");
+        let Event::SimProvisioned(p) = provisioned else { panic!("provisioned first") };
+        assert_eq!(
+            (p.iccid.as_str(), p.imsis.as_slice()),
+            ("8988307000000123456", &["901700000123456".to_owned()][..])
+        );
+        let Event::SimRegistered(r) = registered else { panic!("then registered") };
+        assert_eq!(r.account_sid, "AC00000000000000000000000000000001");
+        assert_eq!(r.status, SimStatus::New);
+        assert_eq!(r.sim_sid, SimSid::numbered(7));
+    }
+
+    #[test]
+    fn given_no_reservation_or_one_already_installed_then_nothing_is_made() {
+        assert!(decide(None, &report()).is_none());
+        let done = Reservation { installed: true, ..reservation() };
+        assert!(decide(Some(&done), &report()).is_none());
+    }
+
+    #[test]
+    fn given_a_report_that_disagrees_with_the_reservation_then_nothing_is_made() {
+        let r = reservation();
+        let other_account =
+            EsimProfileProgress { account_sid: "AC00000000000000000000000000000002".into(), ..report() };
+        let other_imsi = EsimProfileProgress { imsis: vec!["234150000000001".into()], ..report() };
+        let other_sim = EsimProfileProgress { sim_sid: Some(SimSid::numbered(8)), ..report() };
+        let no_sim = EsimProfileProgress { sim_sid: None, ..report() };
+        for bad in [other_account, other_imsi, other_sim, no_sim] {
+            assert!(decide(Some(&r), &bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn decision_ids_follow_from_the_cause() {
+        let cause = Uuid::new_v4();
+        assert_eq!(decision_id(cause, 0), decision_id(cause, 0));
+        assert_ne!(decision_id(cause, 0), decision_id(cause, 1));
+        assert_ne!(decision_id(cause, 0), decision_id(Uuid::new_v4(), 0));
+    }
+}
