@@ -113,6 +113,7 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
     let dashboard = simledger_projections::spawn(log.clone(), dashboard::NAME, dashboard::Dashboard);
     others.push(dashboard.task.abort_handle());
     others.push(simledger_policies::spawn_esim_installer(log.clone()).task.abort_handle());
+    others.push(simledger_policies::spawn_device_signals(log.clone()).task.abort_handle());
     let mut commands = Commands::new(log.clone(), registry.progress.clone())
         .with_code_pepper(config.deployment_secret()?.as_bytes())
         .with_visibility(device_commands.progress.clone())

@@ -17,6 +17,7 @@ mod ids;
 mod imsi;
 mod nap;
 mod operator_rates;
+mod signals;
 mod sim;
 
 use std::time::Duration;
@@ -34,6 +35,7 @@ pub use event_streams::{parse_kinesis_arn, parse_sink_configuration, TypeRequest
 pub use fleet::{FleetChanges, NewFleet, DATA_LIMIT_MB, DEFAULT_DATA_LIMIT_MB};
 pub use ids::CommandId;
 pub use imsi::{Actor, ImsiChange, ImsiState, MAX_IMSI_NETWORKS};
+pub use signals::{SignalPolicy, SignalPolicyChanges, ATTACH_STORM_REJECTIONS, USAGE_SPIKE_FACTOR};
 pub use sim::{transition_allowed, SimChanges};
 pub use simledger_outbound::DestinationPolicy;
 

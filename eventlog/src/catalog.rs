@@ -75,6 +75,8 @@ catalog! {
     // From the PGW: a datagram a device sent to the platform (an MO IP Command, `from_sim`).
     IpCommandFromSim(IpCommandFromSim) = "ip_command.from_sim",
     EsimProfileCreated(EsimProfileCreated) = "esim_profile.created",
+    // A fleet's device-signal thresholds and the actions a signal runs (simledger's own).
+    FleetSignalPolicySet(FleetSignalPolicySet) = "fleet.signal_policy_set",
     // From the SM-DP+: a device's LPA downloading and installing a reserved profile.
     EsimProfileDownloading(EsimProfileProgress) = "esim_profile.downloading",
     EsimProfileDownloaded(EsimProfileProgress) = "esim_profile.downloaded",
@@ -122,6 +124,8 @@ catalog! {
     // Decisions, from projections.
     SimDataLimitReached(DataLimitDecision) = "sim.data_limit_reached",
     SimDataLimitCleared(DataLimitDecision) = "sim.data_limit_cleared",
+    // From the device-signals decider: a SIM behaving as a stolen or hacked one would.
+    SimSignalRaised(SimSignalRaised) = "sim.signal_raised",
     BalanceDebited(BalanceDebited) = "balance.debited",
     BillingHttpPostRequested(BillingHttpPostRequested) = "billing.http_post_requested",
     BillingExportRequested(BillingExportRequested) = "billing.export_requested",
@@ -189,6 +193,8 @@ impl Event {
             CdrExporterRemoved(e) => &e.tenant,
             BillingPlanFired(e) => &e.tenant,
             SimDataLimitReached(e) | SimDataLimitCleared(e) => &e.account_sid,
+            SimSignalRaised(e) => &e.account_sid,
+            FleetSignalPolicySet(e) => &e.account_sid,
             BalanceDebited(e) => &e.tenant,
             BillingHttpPostRequested(e) => &e.tenant,
             BillingExportRequested(e) => &e.tenant,
@@ -276,6 +282,7 @@ impl Event {
             | SmsMtFailed(e) => Some(&e.sim_sid),
             SimDataLimitReached(e) | SimDataLimitCleared(e) => Some(e.sim_sid.as_str()),
             EsimProfileInstalled(e) => e.sim_sid.as_ref().map(SimSid::as_str),
+            SimSignalRaised(e) => Some(e.sim_sid.as_str()),
             _ => None,
         }
     }
@@ -773,6 +780,69 @@ pub struct SmsEvent {
     pub network: Option<NetworkRef>,
     #[serde(default)]
     pub error: Option<ConnectionError>,
+}
+
+/// What the device-signals decider watches for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceSignal {
+    /// The SIM attached from another device than last time (its IMEI changed).
+    ImeiChanged,
+    /// Two attaches in countries no one could travel between in the time between them.
+    ImpossibleTravel,
+    /// A data window far above the SIM's own baseline.
+    UsageSpike,
+    /// Many rejected attaches in a short window.
+    AttachStorm,
+}
+
+impl DeviceSignal {
+    pub const ALL: [DeviceSignal; 4] = [Self::ImeiChanged, Self::ImpossibleTravel, Self::UsageSpike, Self::AttachStorm];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ImeiChanged => "imei_changed",
+            Self::ImpossibleTravel => "impossible_travel",
+            Self::UsageSpike => "usage_spike",
+            Self::AttachStorm => "attach_storm",
+        }
+    }
+}
+
+/// A signal that a SIM may be stolen or hacked, with the fleet's bound actions at that moment
+/// (billing runs them on the SIM's billing account).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimSignalRaised {
+    pub sim_sid: SimSid,
+    pub account_sid: String,
+    #[serde(default)]
+    pub fleet_sid: Option<String>,
+    pub signal: DeviceSignal,
+    /// What was seen, in words (`356938035643809 → 490154203237518`).
+    pub detail: String,
+    #[serde(default)]
+    pub actions_id: Option<String>,
+    /// When the happening that raised it happened.
+    pub timestamp: DateTime<Utc>,
+}
+
+/// `POST /v1/Fleets/{Sid}/DeviceSignals`: the fleet's signal thresholds and bound actions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetSignalPolicySet {
+    pub fleet_sid: FleetSid,
+    pub account_sid: String,
+    /// A billing action group (`APIerSv1.SetActions`) run for the SIM on every signal.
+    #[serde(default)]
+    pub actions_id: Option<String>,
+    /// A data window above this many times the SIM's baseline is a spike.
+    pub usage_spike_factor: i64,
+    /// This many rejected attaches within ten minutes is a storm.
+    pub attach_storm_rejections: i64,
+}
+
+impl FleetSignalPolicySet {
+    pub const DEFAULT_USAGE_SPIKE_FACTOR: i64 = 10;
+    pub const DEFAULT_ATTACH_STORM_REJECTIONS: i64 = 20;
 }
 
 /// The limits projection's decision that a SIM crossed (or came back under) its data limit.

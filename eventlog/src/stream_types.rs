@@ -89,6 +89,10 @@ pub const SCHEMAS: &[Schema] = &[
         versions: &[version!(1, "2026-11-30T00:00:00Z", "Simledger.DataLimitDecision-1.json")],
     },
     Schema {
+        id: "Simledger.SimSignal",
+        versions: &[version!(1, "2026-12-01T00:00:00Z", "Simledger.SimSignal-1.json")],
+    },
+    Schema {
         id: "Simledger.BalanceDebited",
         versions: &[version!(1, "2026-11-30T00:00:00Z", "Simledger.BalanceDebited-1.json")],
     },
@@ -152,6 +156,12 @@ pub const TYPES: &[StreamType] = &[
         log_type: "sim.data_limit_cleared",
         schema_id: "Simledger.DataLimitDecision",
         description: "simledger: a blocked SIM may use data again",
+    },
+    StreamType {
+        name: "com.simledger.sim.signal_raised",
+        log_type: "sim.signal_raised",
+        schema_id: "Simledger.SimSignal",
+        description: "simledger: a SIM behaved as a stolen or hacked device would (IMEI change, impossible travel, usage spike, attach storm)",
     },
     StreamType {
         name: "com.simledger.balance.debited",

@@ -5,6 +5,7 @@
 pub(crate) mod billing;
 mod billing_accounts;
 mod commands;
+mod device_signals;
 mod esim;
 mod event_streams;
 mod fleets;
@@ -31,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(sims::router())
         .merge(sim_imsis::router())
         .merge(fleets::router())
+        .merge(device_signals::router())
         .merge(naps::router())
         .merge(networks::router())
         .merge(commands::router())

@@ -43,6 +43,7 @@ pub struct TestApp {
     /// The data-limit enforcer (a decider).
     pub enforcer: ProjectionHandle,
     pub esim_installer: ProjectionHandle,
+    pub device_signals: ProjectionHandle,
     pub usage: ProjectionHandle,
     pub cdrs: ProjectionHandle,
     pub billing: ProjectionHandle,
@@ -81,6 +82,7 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
     let limits = simledger_projections::spawn(log.clone(), simledger_projections::limits::NAME, Limits);
     let enforcer = simledger_policies::spawn_data_limit_enforcer(log.clone());
     let esim_installer = simledger_policies::spawn_esim_installer(log.clone());
+    let device_signals = simledger_policies::spawn_device_signals(log.clone());
     let usage = simledger_projections::spawn(log.clone(), "usage", Usage);
     let cdrs = simledger_projections::spawn(log.clone(), "cdrs", simledger_projections::cdrs::Cdrs);
     let billing = simledger_projections::spawn(
@@ -170,6 +172,7 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
         limits,
         enforcer,
         esim_installer,
+        device_signals,
         usage,
         cdrs,
         billing,
@@ -281,10 +284,18 @@ impl TestApp {
 
     /// An attach through the MME and HSS over NATS, once the nodes' views hold the whole log.
     #[allow(dead_code)] // not every test binary attaches
-    pub async fn attach(
+    pub async fn attach(&self, imsi: &str, network: (&str, &str), seq: u64) -> simledger_core::protocol::AttachAnswer {
+        self.attach_from(imsi, "356938035643809", network, chrono::Utc::now(), seq).await
+    }
+
+    /// An attach from the device `imei` at `at`.
+    #[allow(dead_code)] // not every test binary attaches
+    pub async fn attach_from(
         &self,
         imsi: &str,
+        imei: &str,
         (mcc, mnc): (&str, &str),
+        at: chrono::DateTime<chrono::Utc>,
         seq: u64,
     ) -> simledger_core::protocol::AttachAnswer {
         use simledger_core::protocol::{subjects, AttachRequest};
@@ -292,13 +303,13 @@ impl TestApp {
         assert!(core.views.caught_up(&self.log, Duration::from_secs(10)).await, "views caught up");
         let req = AttachRequest {
             imsi: imsi.into(),
-            imei: Some("356938035643809".into()),
+            imei: Some(imei.into()),
             mcc: mcc.into(),
             mnc: mnc.into(),
             cell_id: "1a2b3c".into(),
             lac: "00ff".into(),
             rat_type: "4G LTE".into(),
-            at: chrono::Utc::now(),
+            at,
             seq,
         };
         let reply = self

@@ -214,6 +214,27 @@ impl Subscriber for Billing {
                         Err(err) => tracing::warn!(event = %e.event_id, error = %err, "billing actions refused"),
                     }
                 }
+                // A device signal runs the action group its fleet bound (`*suspend_sim`,
+                // `*http_post`, `*set_fleet_data_limit`, …) on the SIM's billing account.
+                Event::SimSignalRaised(s) => {
+                    let Some(actions_id) = &s.actions_id else { continue };
+                    let catalog = b.catalog(tx, &s.account_sid).await?.clone();
+                    let Some(actions) = catalog.actions.get(actions_id).cloned() else {
+                        tracing::warn!(event = %e.event_id, actions = %actions_id, "a signal's action group is not defined");
+                        continue;
+                    };
+                    let account_name = s.sim_sid.to_string();
+                    let account = b.account_or_new(tx, &s.account_sid, &account_name).await?;
+                    let seed = e.event_id.to_string();
+                    match simledger_billing::run_actions(account, &catalog, &actions, s.timestamp, &seed) {
+                        Ok(outcome) => {
+                            b.touch(&s.account_sid, &account_name);
+                            let sim = Some(account_name.as_str());
+                            derive_effects(tx, &mut b, e, &s.account_sid, &account_name, sim, &outcome).await?;
+                        }
+                        Err(err) => tracing::warn!(event = %e.event_id, error = %err, "a signal's actions refused"),
+                    }
+                }
                 Event::BillingActionsDefined(s) => {
                     b.catalog(tx, &s.tenant).await?.actions.insert(s.actions_id.clone(), s.actions.clone());
                     b.catalog_writes
@@ -391,6 +412,9 @@ fn accounts_touched(e: &RecordedEvent) -> Vec<(String, String)> {
         Event::CdrReceived(c) => external_usage(c),
         Event::BillingAccountSet(s) => return vec![(s.tenant.clone(), s.account.clone())],
         Event::BillingActionsApplied(s) => return vec![(s.tenant.clone(), s.account.clone())],
+        Event::SimSignalRaised(s) if s.actions_id.is_some() => {
+            return vec![(s.account_sid.clone(), s.sim_sid.to_string())]
+        }
         _ => None,
     };
     usage.map(|u| u.accounts.iter().map(|a| (u.tenant.clone(), a.clone())).collect()).unwrap_or_default()

@@ -17,8 +17,14 @@ pub const NAME: &str = "registry";
 pub struct Registry;
 
 impl Projection for Registry {
-    const TABLES: &'static [&'static str] =
-        &["registry_sim_imsis", "registry_sims", "registry_nap_networks", "registry_naps", "registry_fleets"];
+    const TABLES: &'static [&'static str] = &[
+        "registry_sim_imsis",
+        "registry_sims",
+        "registry_nap_networks",
+        "registry_naps",
+        "registry_fleets",
+        "registry_fleet_signal_policies",
+    ];
 }
 
 impl Subscriber for Registry {
@@ -77,6 +83,25 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
             .await?;
         }
         Event::SimUpdated(u) => update_sim(tx, u, e).await?,
+        Event::FleetSignalPolicySet(p) => {
+            // The owner's policy only (commands check; a fold does not trust that alone).
+            sqlx::query(
+                "INSERT INTO registry_fleet_signal_policies (fleet_sid, account_sid, actions_id, usage_spike_factor, \
+                 attach_storm_rejections, date_updated) \
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
+                 (SELECT 1 FROM registry_fleets WHERE fleet_sid = $1 AND account_sid = $2) \
+                 ON CONFLICT (fleet_sid) DO UPDATE SET actions_id = $3, usage_spike_factor = $4, \
+                 attach_storm_rejections = $5, date_updated = $6",
+            )
+            .bind(&p.fleet_sid)
+            .bind(&p.account_sid)
+            .bind(&p.actions_id)
+            .bind(p.usage_spike_factor)
+            .bind(p.attach_storm_rejections)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
         Event::SimStatusChanged(s) => {
             // A change in another account's name than the SIM's owner's changes no status (the
             // stream's version still moves, so the owner's next command is not refused for it).

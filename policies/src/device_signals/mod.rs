@@ -1,0 +1,204 @@
+//! The device-signals decider: spots SIMs behaving as stolen or hacked ones do, from the log's
+//! connection events, and appends `sim.signal_raised` (an Event Streams type). A fleet's policy
+//! (`fleet.signal_policy_set`) sets its thresholds and names a billing action group, which
+//! billing runs on the SIM's billing account for each signal: `*suspend_sim`, `*http_post`,
+//! `*set_fleet_data_limit`, or any other action.
+//!
+//! | signal | raised when |
+//! |---|---|
+//! | `imei_changed` | an accepted attach from another IMEI than the SIM's last |
+//! | `impossible_travel` | two accepted attaches in countries farther apart than an airliner covers in the time between (see [`rule`]) |
+//! | `usage_spike` | a data window above the fleet's factor times the SIM's own baseline |
+//! | `attach_storm` | the fleet's number of rejected attaches within ten minutes |
+//!
+//! The rule is pure ([`rule::step`], given/when/then tests); the state it needs is folded into
+//! `signal_sims` and `signal_fleets`, written with the checkpoint; decisions' ids are derived
+//! from their cause, so a crash and a re-run append nothing twice.
+
+pub mod places;
+pub mod rule;
+
+use std::collections::{HashMap, HashSet};
+
+use simledger_eventlog::catalog::{ConnectionEvent, FleetSignalPolicySet, SimSid, SimSignalRaised};
+use simledger_eventlog::checkpoint::{ApplyError, Subscriber};
+use simledger_eventlog::{Event, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use rule::{Observation, SimState, Thresholds};
+
+pub const NAME: &str = "device_signals";
+
+/// SIMs kept in memory between batches; beyond this the cache starts afresh (the table has all).
+const CACHED_SIMS: usize = 200_000;
+
+#[derive(Debug, Clone)]
+struct FleetPolicy {
+    account_sid: String,
+    thresholds: Thresholds,
+    actions_id: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct DeviceSignals {
+    log: EventLog,
+    sims: HashMap<String, SimState>,
+    fleets: HashMap<String, Option<FleetPolicy>>,
+    dirty: HashSet<String>,
+}
+
+impl DeviceSignals {
+    pub fn new(log: EventLog) -> Self {
+        Self { log, sims: HashMap::new(), fleets: HashMap::new(), dirty: HashSet::new() }
+    }
+
+    async fn fleet(&mut self, tx: &mut PgConnection, fleet_sid: &str) -> sqlx::Result<Option<FleetPolicy>> {
+        if let Some(p) = self.fleets.get(fleet_sid) {
+            return Ok(p.clone());
+        }
+        let row: Option<(String, Option<String>, i64, i64)> = sqlx::query_as(
+            "SELECT account_sid, actions_id, usage_spike_factor, attach_storm_rejections FROM signal_fleets \
+             WHERE fleet_sid = $1",
+        )
+        .bind(fleet_sid)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let policy = row.map(|(account_sid, actions_id, factor, storm)| FleetPolicy {
+            account_sid,
+            thresholds: Thresholds { usage_spike_factor: factor, attach_storm_rejections: storm },
+            actions_id,
+        });
+        self.fleets.insert(fleet_sid.to_owned(), policy.clone());
+        Ok(policy)
+    }
+
+    async fn sim(&mut self, tx: &mut PgConnection, sim_sid: &str) -> Result<&mut SimState, ApplyError> {
+        if !self.sims.contains_key(sim_sid) {
+            let stored: Option<serde_json::Value> =
+                sqlx::query_scalar("SELECT state FROM signal_sims WHERE sim_sid = $1")
+                    .bind(sim_sid)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let state = stored.map(serde_json::from_value).transpose()?.unwrap_or_default();
+            self.sims.insert(sim_sid.to_owned(), state);
+        }
+        Ok(self.sims.get_mut(sim_sid).expect("just inserted"))
+    }
+
+    async fn observe(
+        &mut self,
+        tx: &mut PgConnection,
+        e: &RecordedEvent,
+        c: &ConnectionEvent,
+        decisions: &mut Vec<NewEvent>,
+    ) -> Result<(), ApplyError> {
+        // A refusal of an unknown IMSI names no SIM: nobody's to watch.
+        let Ok(sim_sid) = SimSid::parse(&c.sim_sid) else { return Ok(()) };
+        let policy = match &c.fleet_sid {
+            Some(f) => self.fleet(tx, f).await?.filter(|p| p.account_sid == c.account_sid),
+            None => None,
+        };
+        let thresholds = policy.as_ref().map(|p| p.thresholds).unwrap_or_default();
+        let obs = match &e.event {
+            Event::AttachmentAccepted(_) => {
+                Observation::Attached { imei: c.imei.as_deref(), country: &c.network.iso_country, at: c.timestamp }
+            }
+            Event::AttachmentRejected(_) => Observation::Refused { at: c.timestamp },
+            _ => Observation::Window {
+                bytes: c.data_total.unwrap_or(0),
+                at: c.data_session_update_end_time.unwrap_or(c.timestamp),
+            },
+        };
+        let state = self.sim(tx, sim_sid.as_str()).await?;
+        let raised = rule::step(state, obs, &thresholds);
+        self.dirty.insert(sim_sid.to_string());
+        for (signal, detail) in raised {
+            let event = Event::SimSignalRaised(SimSignalRaised {
+                sim_sid: sim_sid.clone(),
+                account_sid: c.account_sid.clone(),
+                fleet_sid: c.fleet_sid.clone(),
+                signal,
+                detail,
+                actions_id: policy.as_ref().and_then(|p| p.actions_id.clone()),
+                timestamp: c.timestamp,
+            });
+            let id = signal_id(e.event_id, signal.as_str());
+            let meta = Metadata::from_source(NAME).with_account(c.account_sid.clone());
+            decisions.push(NewEvent::new(id, format!("signals-{sim_sid}"), &event, &meta)?);
+        }
+        Ok(())
+    }
+
+    async fn set_policy(&mut self, tx: &mut PgConnection, p: &FleetSignalPolicySet) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO signal_fleets (fleet_sid, account_sid, actions_id, usage_spike_factor, attach_storm_rejections) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (fleet_sid) DO UPDATE SET actions_id = $3, \
+             usage_spike_factor = $4, attach_storm_rejections = $5 WHERE signal_fleets.account_sid = $2",
+        )
+        .bind(&p.fleet_sid)
+        .bind(&p.account_sid)
+        .bind(&p.actions_id)
+        .bind(p.usage_spike_factor)
+        .bind(p.attach_storm_rejections)
+        .execute(&mut *tx)
+        .await?;
+        self.fleets.remove(p.fleet_sid.as_str());
+        Ok(())
+    }
+
+    async fn flush(&mut self, tx: &mut PgConnection) -> Result<(), ApplyError> {
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let mut sids = Vec::with_capacity(self.dirty.len());
+        let mut states = Vec::with_capacity(self.dirty.len());
+        for sid in self.dirty.drain() {
+            if let Some(state) = self.sims.get(&sid) {
+                states.push(serde_json::to_value(state)?);
+                sids.push(sid);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO signal_sims (sim_sid, state) SELECT * FROM unnest($1::text[], $2::jsonb[]) \
+             ON CONFLICT (sim_sid) DO UPDATE SET state = EXCLUDED.state",
+        )
+        .bind(&sids)
+        .bind(&states)
+        .execute(&mut *tx)
+        .await?;
+        if self.sims.len() > CACHED_SIMS {
+            self.sims.clear();
+        }
+        Ok(())
+    }
+}
+
+/// The id of the signal `kind` raised by the event `cause`.
+pub fn signal_id(cause: Uuid, kind: &str) -> Uuid {
+    Uuid::new_v5(&cause, format!("simledger-signal:{kind}").as_bytes())
+}
+
+impl Subscriber for DeviceSignals {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
+        let mut decisions = Vec::new();
+        for e in events {
+            match &e.event {
+                Event::FleetSignalPolicySet(p) => self.set_policy(tx, p).await?,
+                Event::AttachmentAccepted(c) | Event::AttachmentRejected(c) | Event::DataSessionUpdated(c) => {
+                    self.observe(tx, e, c, &mut decisions).await?
+                }
+                _ => {}
+            }
+        }
+        self.flush(tx).await?;
+        if !decisions.is_empty() {
+            self.log.append(decisions, ExpectedVersion::Any).await?;
+        }
+        Ok(())
+    }
+}
