@@ -30,6 +30,8 @@ pub struct Platform {
     pub cdrs: ProjectionHandle,
     /// `None` when started without it (`bench billing`'s reference run).
     pub billing: Option<ProjectionHandle>,
+    /// The device-signals decider (its decisions are part of a run's result).
+    pub device_signals: ProjectionHandle,
     pub nats: async_nats::Client,
     pub names: CoreNames,
     pub registry: ProjectionHandle,
@@ -51,6 +53,7 @@ impl Drop for Platform {
             self.limits.as_ref(),
             self.enforcer.as_ref(),
             self.billing.as_ref(),
+            Some(&self.device_signals),
         ];
         for p in projections.into_iter().flatten() {
             p.task.abort();
@@ -113,7 +116,7 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
     let dashboard = simledger_projections::spawn(log.clone(), dashboard::NAME, dashboard::Dashboard);
     others.push(dashboard.task.abort_handle());
     others.push(simledger_policies::spawn_esim_installer(log.clone()).task.abort_handle());
-    others.push(simledger_policies::spawn_device_signals(log.clone()).task.abort_handle());
+    let device_signals = simledger_policies::spawn_device_signals(log.clone());
     let mut commands = Commands::new(log.clone(), registry.progress.clone())
         .with_code_pepper(config.deployment_secret()?.as_bytes())
         .with_visibility(device_commands.progress.clone())
@@ -138,7 +141,22 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
         let ip = simledger_core::dispatch::IpDispatcher::new(nats.clone(), &names);
         others.push(simledger_core::dispatch::spawn_dispatcher(log.clone(), ip).abort_handle());
     }
-    Ok(Platform { log, limits, enforcer, usage, cdrs, billing, nats, names, registry, commands, core, ingest, others })
+    Ok(Platform {
+        log,
+        limits,
+        enforcer,
+        usage,
+        cdrs,
+        billing,
+        device_signals,
+        nats,
+        names,
+        registry,
+        commands,
+        core,
+        ingest,
+        others,
+    })
 }
 
 /// The event log and the registry, without NATS: what the operator's CLI commands need.
@@ -242,6 +260,7 @@ pub async fn settle(platform: &Platform) -> anyhow::Result<()> {
         Some(&platform.usage),
         Some(&platform.cdrs),
         platform.billing.as_ref(),
+        Some(&platform.device_signals),
     ];
     loop {
         let head = platform.log.head().await?;

@@ -5,9 +5,11 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration as StdDuration, Instant};
 
+use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use clap::Args;
-use simledger_core::simulator::{FleetPlan, SimConfig, Simulator};
+use simledger_commands::{CommandId, Commands, SignalPolicyChanges};
+use simledger_core::simulator::{FleetPlan, Scenario, SimConfig, Simulator};
 
 use crate::config::Config;
 use crate::platform;
@@ -35,7 +37,20 @@ pub struct SimulateArgs {
     /// Simulated start time (RFC 3339).
     #[arg(long, default_value = "2026-01-01T00:00:00Z")]
     pub start: DateTime<Utc>,
+    /// `stolen-device`: a third of the way in, the fleet's first active card is put into another
+    /// device abroad; the fleet binds `*suspend_sim` to device signals, so the card is suspended.
+    #[arg(long, value_enum, default_value_t = ScenarioArg::Normal)]
+    pub scenario: ScenarioArg,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScenarioArg {
+    Normal,
+    StolenDevice,
+}
+
+/// The action group the stolen-device scenario binds to the fleet's device signals.
+pub const STOLEN_ACTIONS: &str = "SUSPEND_ON_SIGNAL";
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -56,11 +71,21 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     let p = platform::start(config, true, true).await?;
     let plan = FleetPlan::generate(args.seed, args.sims);
     platform::provision(&p.commands, &plan, args.data_limit_mb).await?;
+    let scenario = match args.scenario {
+        ScenarioArg::Normal => Scenario::Normal,
+        ScenarioArg::StolenDevice => {
+            bind_suspension(&p.commands, &plan).await?;
+            let card = plan.first_active().context("the fleet has no active card to steal")?;
+            tracing::info!(iccid = %plan.cards[card].iccid, "this card is stolen a third of the way in");
+            Scenario::StolenDevice { card, at: args.start + args.duration / 3 }
+        }
+    };
     let core = p.core.as_ref().expect("simulate runs the core");
     anyhow::ensure!(core.views.caught_up(&p.log, StdDuration::from_secs(60)).await, "core views did not catch up");
     tracing::info!(sims = args.sims, seed = args.seed, duration = %args.duration, "fleet provisioned; devices starting");
 
     let sim_config = SimConfig {
+        scenario,
         seed: args.seed,
         start: args.start,
         duration: Some(args.duration),
@@ -73,6 +98,14 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     // Data-limit decisions and usage are part of the run's result.
     platform::settle(&p).await?;
 
+    if args.scenario == ScenarioArg::StolenDevice {
+        let signals: Vec<(String, String)> = sqlx::query_as(
+            "SELECT data->>'sim_sid', data->>'signal' FROM events WHERE type = 'sim.signal_raised' ORDER BY position",
+        )
+        .fetch_all(p.log.pool())
+        .await?;
+        tracing::info!(?signals, "device signals raised");
+    }
     let s = &simulator.stats;
     let head = p.log.head().await?;
     tracing::info!(
@@ -87,6 +120,18 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
         s.sms.load(Ordering::Relaxed),
         s.ip_commands.load(Ordering::Relaxed),
     );
+    Ok(())
+}
+
+/// Defines `*suspend_sim` as the fleet's action group and binds it to its device signals.
+async fn bind_suspension(commands: &Commands, plan: &FleetPlan) -> anyhow::Result<()> {
+    let tenant = plan.account_sid.as_str();
+    let suspend: simledger_billing::Action =
+        serde_json::from_value(serde_json::json!({"Identifier": "*suspend_sim", "Weight": 10}))?;
+    commands.billing_define_actions(tenant, STOLEN_ACTIONS, vec![suspend], true).await?;
+    let changes = SignalPolicyChanges { actions_id: Some(Some(STOLEN_ACTIONS.into())), ..Default::default() };
+    let key = CommandId::named(&format!("simulated-fleet:{}:signals", plan.seed));
+    commands.set_signal_policy(key, tenant, "simulated", changes).await?;
     Ok(())
 }
 

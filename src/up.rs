@@ -307,7 +307,14 @@ async fn run_export_schedules(log: EventLog) {
 /// Provisions the built-in fleet (idempotently) in the background, then runs its devices in
 /// real time from now.
 fn start_simulated_fleet(p: &Platform, sims: usize, speed: f64) -> Simulator {
-    let config = SimConfig { seed: 1, start: chrono::Utc::now(), duration: None, speed, rate: 200.0 };
+    let config = SimConfig {
+        scenario: Default::default(),
+        seed: 1,
+        start: chrono::Utc::now(),
+        duration: None,
+        speed,
+        rate: 200.0,
+    };
     let simulator = Simulator::new(p.nats.clone(), p.names.clone(), config);
     let (runner, commands, log) = (simulator.clone(), p.commands.clone(), p.log.clone());
     let views = p.core.as_ref().expect("the core role is running").views.clone();

@@ -68,6 +68,13 @@ async fn a_simulation_killed_three_times_logs_every_event_exactly_once() {
     let (reference_head, expected) = event_ids(&reference_db).await;
     assert!(expected.len() > 500, "the reference run logged {} events", expected.len());
     let expected_decisions = decisions(&reference_db).await;
+    let pool = reference_db.pool().await;
+    let signals: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE type = 'sim.signal_raised'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(signals, 0, "ordinary traffic raises no device signal");
     assert!(!expected_decisions.is_empty(), "SIMs crossed their 1 MB limit in the reference run");
     assert_eq!(reference_head as usize, expected.len() + expected_decisions.len());
 

@@ -104,9 +104,32 @@ impl FleetPlan {
     }
 }
 
+/// What a run acts out beyond ordinary traffic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scenario {
+    #[default]
+    Normal,
+    /// Card `card` is stolen at `at`: from then on it attaches from another device, in another
+    /// country, as soon as its current session ends.
+    StolenDevice { card: usize, at: DateTime<Utc> },
+}
+
+/// The IMEI of the device a stolen card is put into.
+pub const THIEFS_IMEI: &str = "490154203237518";
+
+impl FleetPlan {
+    /// The first card that is active with every IMSI allowed: one whose traffic a scenario can
+    /// count on.
+    pub fn first_active(&self) -> Option<usize> {
+        self.cards.iter().position(|c| c.status == SimStatus::Active && c.disallowed_imsis.is_empty())
+    }
+}
+
 /// How a run paces itself. Pacing changes when events happen on the wall clock, never which.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
+    /// Ordinary traffic, or a scenario on top of it.
+    pub scenario: Scenario,
     pub seed: u64,
     /// Simulated time of the first happening.
     pub start: DateTime<Utc>,
@@ -249,14 +272,26 @@ impl Simulator {
         // Datagrams draw from a stream of their own, so the rest of a seeded run is as it was.
         let mut datagrams =
             ChaCha8Rng::seed_from_u64(self.config.seed ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
-        let imei = format!("35{:013}", rng.random_range(0..10_000_000_000_000u64));
+        let own_imei = format!("35{:013}", rng.random_range(0..10_000_000_000_000u64));
+        // A device lives in one country: its allowed attaches are on its home network.
+        let home = rng.random_range(0..plan.nap_networks.len());
+        let stolen_at = match self.config.scenario {
+            Scenario::StolenDevice { card, at } if index == card => Some(at),
+            _ => None,
+        };
         let mut t = self.config.start + Duration::seconds(rng.random_range(0..600));
         let mut seq = 0u64;
         while !over(t) {
+            let taken = stolen_at.is_some_and(|at| t >= at);
             let in_nap = rng.random_bool(0.85);
-            let pool = if in_nap { &plan.nap_networks } else { &plan.other_networks };
-            let network =
-                networks::catalog().by_sid(&pool[rng.random_range(0..pool.len())]).expect("plan networks exist");
+            let sid = match (taken, in_nap) {
+                // Abroad, half the list away: another country than home, far enough to be seen.
+                (true, _) => &plan.nap_networks[(home + plan.nap_networks.len() / 2) % plan.nap_networks.len()],
+                (false, true) => &plan.nap_networks[home],
+                (false, false) => &plan.other_networks[rng.random_range(0..plan.other_networks.len())],
+            };
+            let imei = if taken { THIEFS_IMEI.to_owned() } else { own_imei.clone() };
+            let network = networks::catalog().by_sid(sid).expect("plan networks exist");
             let imsi = if card.imsis.len() > 1 && rng.random_bool(0.4) { &card.imsis[1] } else { &card.imsis[0] };
             seq += 1;
             self.pace(t).await;
@@ -311,6 +346,10 @@ impl Simulator {
             let mut session_end = t + Duration::minutes(rng.random_range(10..90));
             if let Some(e) = end {
                 session_end = session_end.min(e);
+            }
+            // The owner's last session ends when the card is taken.
+            if let Some(at) = stolen_at.filter(|at| t < *at) {
+                session_end = session_end.min(at).max(t + Duration::seconds(1));
             }
             let mut report_seq = 0;
             loop {
@@ -379,7 +418,12 @@ impl Simulator {
                     .await;
                 self.stats.sms.fetch_add(1, Ordering::Relaxed);
             }
+            let rested = t;
             t += Duration::minutes(rng.random_range(5..60));
+            if let Some(at) = stolen_at.filter(|at| t > *at && session_end <= *at) {
+                // The thief puts the card to use at once.
+                t = at.max(rested + Duration::seconds(1));
+            }
         }
     }
 }

@@ -148,7 +148,14 @@ async fn one_run(config: &Config, args: &BillingArgs, mode: Mode) -> anyhow::Res
     let sim = Simulator::new(
         p.nats.clone(),
         p.names.clone(),
-        SimConfig { seed: 7, start: SimConfig::default_start(), duration: None, speed: 0.0, rate: 0.0 },
+        SimConfig {
+            scenario: Default::default(),
+            seed: 7,
+            start: SimConfig::default_start(),
+            duration: None,
+            speed: 0.0,
+            rate: 0.0,
+        },
     );
     let (runner, plan2) = (sim.clone(), plan.clone());
     tokio::spawn(async move { runner.run(&plan2).await });

@@ -94,8 +94,11 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
 fn start_devices(p: &platform::Platform, plan: &FleetPlan, rate: f64) -> Simulator {
     // Each phase starts its own simulated day, so its requests are new happenings.
     let start = SimConfig::default_start() + chrono::Duration::days(if rate > 0.0 { 1 } else { 0 });
-    let sim =
-        Simulator::new(p.nats.clone(), p.names.clone(), SimConfig { seed: 7, start, duration: None, speed: 0.0, rate });
+    let sim = Simulator::new(
+        p.nats.clone(),
+        p.names.clone(),
+        SimConfig { scenario: Default::default(), seed: 7, start, duration: None, speed: 0.0, rate },
+    );
     let (runner, plan) = (sim.clone(), plan.clone());
     tokio::spawn(async move { runner.run(&plan).await });
     sim

@@ -112,7 +112,14 @@ async fn one_run(config: &Config, args: &LimitsArgs, limits: bool, rate: f64) ->
     let sim = Simulator::new(
         p.nats.clone(),
         p.names.clone(),
-        SimConfig { seed: 7, start: SimConfig::default_start(), duration: None, speed: 0.0, rate },
+        SimConfig {
+            scenario: Default::default(),
+            seed: 7,
+            start: SimConfig::default_start(),
+            duration: None,
+            speed: 0.0,
+            rate,
+        },
     );
     let runner = sim.clone();
     let plan2 = plan.clone();
