@@ -165,6 +165,17 @@ fn bench_api_prints_fetch_and_list_figures_against_sqlx() {
 }
 
 #[test]
+fn bench_core_startup_prints_replay_and_snapshot_starts_at_two_lengths() {
+    let figures = bench_figures(&["core-startup", "--events", "20000", "--sims", "200", "--tail", "2000"]);
+    let named = |n: &str| figures.iter().find(|f| f["name"] == n).unwrap_or_else(|| panic!("{n} in {figures:?}"));
+    for name in ["startup_from_zero", "startup_with_snapshot", "snapshot_growth"] {
+        let f = named(name);
+        assert!(f["value"].as_f64().unwrap() > 0.0 && f["reference"].as_f64().unwrap() > 0.0, "{f}");
+    }
+    assert_eq!(named("events")["value"], 20000.0);
+}
+
+#[test]
 fn bench_limits_prints_reaction_overshoot_and_overhead() {
     let figures = bench_figures(&["limits", "--sims", "30", "--seconds", "3"]);
     let named = |n: &str| figures.iter().find(|f| f["name"] == n).unwrap_or_else(|| panic!("{n} in {figures:?}"));

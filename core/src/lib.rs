@@ -24,6 +24,7 @@ mod serve;
 pub mod simulator;
 pub mod smdp;
 pub mod smsc;
+pub mod snapshot;
 pub mod views;
 
 use std::sync::Arc;

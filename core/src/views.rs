@@ -9,11 +9,12 @@ use chrono::{DateTime, Utc};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use simledger_eventlog::catalog::{ConnectionEvent, EsimProfileCreated, FleetSid, SimSid, SimStatus};
 use simledger_eventlog::{Event, EventLog, Position};
 use tokio::sync::watch;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimEntry {
     pub iccid: String,
     pub account_sid: Option<String>,
@@ -22,14 +23,14 @@ pub struct SimEntry {
     pub unique_name: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FleetEntry {
     pub nap_sid: String,
     pub sms_commands_enabled: bool,
 }
 
 /// One IMSI: its SIM, whether it may attach, and the networks of its own it is kept to.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImsiEntry {
     pub sim_sid: SimSid,
     pub allowed: bool,
@@ -38,7 +39,7 @@ pub struct ImsiEntry {
 }
 
 /// What the HSS knows: IMSIs, SIMs, fleets, NAPs.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct SubscriberView {
     pub imsis: HashMap<String, ImsiEntry>,
     pub sims: HashMap<SimSid, SimEntry>,
@@ -152,7 +153,7 @@ impl SubscriberView {
 
 /// A data session the log shows open: what a restarted PGW needs to carry it on (or close it
 /// with what it had counted).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OpenSession {
     /// Its latest event (`started`, or the `updated` window that ends last): the context, APN,
     /// IP and totals. Windows can reach the log out of order after a crash, so the latest is
@@ -161,7 +162,7 @@ pub struct OpenSession {
 }
 
 /// Data sessions started and not yet ended or failed, as the log shows them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct SessionsView {
     pub open: HashMap<String, OpenSession>,
 }
@@ -191,7 +192,7 @@ impl SessionsView {
 
 /// What the PGW knows: which SIMs are over their data limit, and until when (the end of the
 /// billing period the block belongs to; `None`: until cleared).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct LimitsView {
     pub blocked: HashMap<SimSid, Option<DateTime<Utc>>>,
 }
@@ -211,7 +212,7 @@ impl LimitsView {
 }
 
 /// Where a reserved eSIM profile stands, as the SM-DP+ decides downloads from it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum EsimStage {
     Available,
     Downloading,
@@ -220,7 +221,7 @@ pub enum EsimStage {
     Failed,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EsimEntry {
     pub profile: EsimProfileCreated,
     pub stage: EsimStage,
@@ -229,7 +230,7 @@ pub struct EsimEntry {
 }
 
 /// What the SM-DP+ knows: the profiles reserved, by SID, matching ID and ICCID.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct EsimView {
     pub profiles: HashMap<String, EsimEntry>,
     pub by_matching_id: HashMap<String, String>,
@@ -294,7 +295,8 @@ pub struct CoreViews {
 }
 
 impl CoreViews {
-    /// Starts following the log from position 0.
+    /// Starts following the log: from the latest snapshot's position if there is one (see
+    /// [`crate::snapshot`]), else from 0.
     pub fn follow(log: EventLog) -> Arc<Self> {
         let views = Arc::new(Self {
             subscribers: RwLock::new(SubscriberView::default()),
@@ -306,6 +308,7 @@ impl CoreViews {
         });
         let feeder = views.clone();
         let task = tokio::spawn(async move {
+            feeder.restore(&log).await;
             loop {
                 if let Err(e) = feeder.feed(&log).await {
                     tracing::error!(error = %e, "core views stopped following the log; resuming");
@@ -315,6 +318,46 @@ impl CoreViews {
         });
         let _ = views.feeder.set(task.abort_handle());
         views
+    }
+
+    /// Loads the latest snapshot, if any; a missing or unreadable one means a replay from 0.
+    async fn restore(&self, log: &EventLog) {
+        match crate::snapshot::latest(log.pool()).await {
+            Ok(Some((position, s))) => {
+                *self.subscribers.write().expect("view lock") = s.subscribers;
+                *self.limits.write().expect("view lock") = s.limits;
+                *self.sessions.write().expect("view lock") = s.sessions;
+                *self.esims.write().expect("view lock") = s.esims;
+                self.position.send_replace(position);
+                tracing::info!(position, "core views restored from a snapshot");
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "no usable snapshot of the core views; following the log from 0"),
+        }
+    }
+
+    /// Serialises the views and the position they hold, under their read locks: exactly the
+    /// views at that position.
+    pub fn snapshot_bytes(&self) -> serde_json::Result<(Position, Vec<u8>)> {
+        let subscribers = self.subscribers.read().expect("view lock");
+        let limits = self.limits.read().expect("view lock");
+        let sessions = self.sessions.read().expect("view lock");
+        let esims = self.esims.read().expect("view lock");
+        let position = *self.position.borrow();
+        let snapshot = crate::snapshot::SnapshotRef {
+            subscribers: &subscribers,
+            limits: &limits,
+            sessions: &sessions,
+            esims: &esims,
+        };
+        Ok((position, serde_json::to_vec(&snapshot)?))
+    }
+
+    /// Writes a snapshot of the views as they are now; returns its position.
+    pub async fn snapshot_now(&self, log: &EventLog) -> Result<Position, crate::snapshot::SnapshotError> {
+        let (position, data) = self.snapshot_bytes()?;
+        crate::snapshot::save(log.pool(), position, data).await?;
+        Ok(position)
     }
 
     /// Stops following the log; the views keep what they had.
@@ -327,6 +370,7 @@ impl CoreViews {
     async fn feed(&self, log: &EventLog) -> simledger_eventlog::Result<()> {
         let from = *self.position.borrow();
         let mut subscription = log.subscribe(from, 5000).await?;
+        let mut since_snapshot = 0u64;
         loop {
             let events = subscription.next_batch().await?;
             {
@@ -340,8 +384,16 @@ impl CoreViews {
                     sessions.apply(&e.event);
                     esims.apply(&e.event);
                 }
+                // Moved under the locks, so a snapshot never pairs these views with another position.
+                self.position.send_replace(subscription.position());
             }
-            self.position.send_replace(subscription.position());
+            since_snapshot += events.len() as u64;
+            if since_snapshot >= crate::snapshot::SNAPSHOT_EVERY {
+                since_snapshot = 0;
+                if let Err(e) = self.snapshot_now(log).await {
+                    tracing::warn!(error = %e, "a snapshot of the core views was not written; the next one will be");
+                }
+            }
         }
     }
 

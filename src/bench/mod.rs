@@ -3,6 +3,7 @@
 
 mod api;
 mod billing;
+mod core_startup;
 mod dashboard;
 mod eventlog;
 mod export;
@@ -25,6 +26,9 @@ pub struct BenchArgs {
 enum Which {
     /// Append and catch-up read through the real event log, against raw COPY of the same rows.
     Eventlog(eventlog::EventlogArgs),
+    /// A core node's start to ready: replaying the log from 0 against starting from a snapshot,
+    /// at two log lengths.
+    CoreStartup(core_startup::CoreStartupArgs),
     /// A *file_csv CDR export, against COPY TO of the same rows; peak memory.
     Export(export::ExportArgs),
     /// Balance debits through billing under load, with and without triggers.
@@ -53,6 +57,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         Which::Export(a) => export::run(config, a).await,
         Which::Sinks(a) => sinks::run(config, a).await,
         Which::Dashboard(a) => dashboard::run(config, a).await,
+        Which::CoreStartup(a) => core_startup::run(config, a).await,
     }
 }
 
