@@ -1135,6 +1135,14 @@ pub struct CdrExporterDefined {
     /// Declared by the operator's configuration.
     pub declared: bool,
     pub mode: ExporterDefinitionMode,
+    /// `*nats_json_map`: through JetStream rather than plain NATS. Definitions logged before
+    /// the choice existed were JetStream's.
+    #[serde(default = "jetstream_before_the_choice")]
+    pub nats_jetstream: bool,
+}
+
+fn jetstream_before_the_choice() -> bool {
+    true
 }
 
 /// A CDR exporter removed, with its cursor: a later exporter of the ID starts afresh.

@@ -94,6 +94,7 @@ async fn a_definition_logged_but_never_applied_is_applied_by_the_subscriber() {
         schedule: Some("*hourly".into()),
         declared: false,
         mode: ExporterDefinitionMode::Create,
+        nats_jetstream: false,
     };
     let e = NewEvent::new(
         Uuid::now_v7(),

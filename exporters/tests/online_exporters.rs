@@ -234,7 +234,10 @@ async fn a_nats_exporter_publishes_each_cdr_once_even_when_its_range_is_sent_aga
         .await
         .unwrap();
     let server = testing::nats_url().trim_start_matches("nats://").to_owned();
-    let e = Exporter::new("bus", ExporterKind::NatsJsonMap, format!("nats://{server}/{subject}"));
+    let e = Exporter {
+        nats_jetstream: true,
+        ..Exporter::new("bus", ExporterKind::NatsJsonMap, format!("nats://{server}/{subject}"))
+    };
     cdr_export::create(&log, account, &e).await.unwrap();
     let head = sessions(&log, account, 0, 40).await;
     assert!(cdrs.reached(head).await);
@@ -269,6 +272,39 @@ async fn a_nats_exporter_publishes_each_cdr_once_even_when_its_range_is_sent_aga
     let body: serde_json::Value = serde_json::from_slice(&first.payload).unwrap();
     assert_eq!(body["CGRID"], cgrids(&log, account).await[0].as_str());
     js.delete_stream(format!("{prefix}_CDRS")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_nats_exporter_as_cgrates_defaults_to_publishes_every_cdr_in_order_to_a_subscriber() {
+    let World { _db, log, accounts, cdrs } = world().await;
+    let account = "AC00000000000000000000000000000079";
+    let subject = format!("{}.cdrs", testing::unique_nats_prefix());
+    let nats = async_nats::connect(testing::nats_url()).await.unwrap();
+    let mut heard = nats.subscribe(subject.clone()).await.unwrap();
+    nats.flush().await.unwrap();
+    let server = testing::nats_url().trim_start_matches("nats://").to_owned();
+    // No `natsJetStream`: plain NATS, CGrateS's default; no stream exists for the subject.
+    let e = Exporter::new("plain", ExporterKind::NatsJsonMap, format!("nats://{server}/{subject}"));
+    assert!(!e.nats_jetstream);
+    cdr_export::create(&log, account, &e).await.unwrap();
+    let head = sessions(&log, account, 0, 12).await;
+    assert!(cdrs.reached(head).await);
+    let _running = Running(vec![cdr_export::spawn_online(log.pool().clone(), log.shard(), quick(&accounts))]);
+    let mut ids = Vec::new();
+    let mut cgrids_heard = Vec::new();
+    while ids.len() < 12 {
+        let m = tokio::time::timeout(Duration::from_secs(15), futures_util::StreamExt::next(&mut heard))
+            .await
+            .expect("every CDR is published")
+            .unwrap();
+        ids.push(m.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).unwrap().to_string());
+        let body: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        cgrids_heard.push(body["CGRID"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(cgrids_heard, cgrids(&log, account).await, "each CDR once, in order");
+    let mut sorted = ids.clone();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 12, "each with its own message id: {ids:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -45,6 +45,8 @@ pub struct ExporterResource {
     /// Declared in the configuration file.
     pub declared: bool,
     pub last_exported_order_id: i64,
+    /// `*nats_json_map`: through JetStream rather than plain NATS.
+    pub nats_jetstream: bool,
 }
 
 impl From<simledger_exporters::cdr_export::Exporter> for ExporterResource {
@@ -60,6 +62,7 @@ impl From<simledger_exporters::cdr_export::Exporter> for ExporterResource {
             schedule: e.schedule,
             declared: e.declared,
             last_exported_order_id: e.last_exported_order_id,
+            nats_jetstream: e.nats_jetstream,
         }
     }
 }
@@ -75,7 +78,7 @@ pub struct CreateExporterParams {
     pub id: Option<String>,
     /// `*file_csv` (default), `*file_json` (JSON Lines), `*s3_csv` or `*s3_json_map`; online
     /// (each CDR sent as it is closed, signed, at least once): `*http_post` (a form),
-    /// `*http_json_map` (a JSON map), `*nats_json_map` (a JetStream message, `Nats-Msg-Id` the CGRID).
+    /// `*http_json_map` (a JSON map), `*nats_json_map` (a NATS message, `Nats-Msg-Id` the order ID).
     pub r#type: Option<String>,
     /// A folder the server can write to, `s3://bucket/prefix`, an `https://` URL, or
     /// `nats://host[:port]/subject`.
@@ -93,6 +96,9 @@ pub struct CreateExporterParams {
     pub field_separator: Option<String>,
     /// Whether each file starts with a header row; default true.
     pub header: Option<bool>,
+    /// `*nats_json_map`: publish through JetStream (acknowledged, deduplicated by
+    /// `Nats-Msg-Id`) rather than plain NATS, CGrateS's `natsJetStream` (default false).
+    pub nats_jet_stream: Option<bool>,
 }
 
 pub(crate) fn export_error(e: simledger_exporters::cdr_export::ExportError) -> ApiError {
@@ -138,6 +144,7 @@ async fn create_exporter(
         field_separator: p.field_separator.unwrap_or_else(|| ",".into()),
         header: p.header.unwrap_or(true),
         schedule: p.schedule,
+        nats_jetstream: p.nats_jet_stream.unwrap_or(false),
         ..simledger_exporters::cdr_export::Exporter::new(
             p.id.ok_or_else(|| ApiError::missing("Id", true))?,
             match p.r#type.as_deref() {

@@ -3,7 +3,7 @@
 //!
 //! Understood: `id`, `type`, `export_path`, `filters`, `fields`, and in `opts`
 //! `csvFieldSeparator`, `s3BucketID` + `s3FolderPath` (for `*s3_*`, as CGrateS names the
-//! bucket), `natsSubject` and `natsJetStream` (for `*nats_json_map`: JetStream only). simledger's own: `tenant` (else the configuration's default tenant), `schedule`
+//! bucket), `natsSubject` and `natsJetStream` (for `*nats_json_map`: plain NATS unless true, as CGrateS). simledger's own: `tenant` (else the configuration's default tenant), `schedule`
 //! and `opts.csvHeader` (default true). CGrateS keys that mean nothing here (`flags`,
 //! `synchronous`, `attempts`, …) are accepted and reported as ignored; any other key is an error.
 
@@ -103,16 +103,12 @@ impl ExporterConfig {
             if let Some(subject) = text("natsSubject")? {
                 export_path = format!("{}/{subject}", export_path.trim_end_matches('/'));
             }
-            match self.opts.get("natsJetStream") {
-                None | Some(serde_json::Value::Bool(true)) => {}
-                Some(other) => {
-                    return Err(invalid(format!(
-                        "opts.natsJetStream is {other}: simledger publishes CDRs through JetStream only, so each \
-                         is acknowledged and deduplicated"
-                    )))
-                }
-            }
         }
+        let nats_jetstream = match self.opts.get("natsJetStream") {
+            None => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(other) => return Err(invalid(format!("opts.natsJetStream must be true or false, not {other}"))),
+        };
         let header = match self.opts.get("csvHeader") {
             None => true,
             Some(serde_json::Value::Bool(b)) => *b,
@@ -129,6 +125,7 @@ impl ExporterConfig {
             schedule: self.schedule.clone(),
             declared: false,
             last_exported_order_id: 0,
+            nats_jetstream,
         };
         Ok((tenant, exporter))
     }
@@ -138,6 +135,9 @@ impl ExporterConfig {
         let mut opts = BTreeMap::new();
         opts.insert("csvFieldSeparator".into(), serde_json::Value::String(e.field_separator.clone()));
         opts.insert("csvHeader".into(), serde_json::Value::Bool(e.header));
+        if e.kind.is_nats() {
+            opts.insert("natsJetStream".into(), serde_json::Value::Bool(e.nats_jetstream));
+        }
         Self {
             id: e.id.clone(),
             kind: e.kind,
@@ -155,6 +155,20 @@ impl ExporterConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nats_exporters_publish_plainly_unless_nats_jetstream_is_true() {
+        let parse = |opts: serde_json::Value| {
+            let c: ExporterConfig = serde_json::from_value(serde_json::json!({
+                "id": "bus", "type": "*nats_json_map", "export_path": "nats://nats.example.com",
+                "opts": opts, "tenant": "cgrates.org"}))
+            .unwrap();
+            c.to_exporter(None, &mut Vec::new()).map(|(_, e)| e.nats_jetstream)
+        };
+        assert!(!parse(serde_json::json!({"natsSubject": "cdrs"})).unwrap());
+        assert!(parse(serde_json::json!({"natsSubject": "cdrs", "natsJetStream": true})).unwrap());
+        assert!(parse(serde_json::json!({"natsSubject": "cdrs", "natsJetStream": "yes"})).is_err());
+    }
 
     #[test]
     fn a_cgrates_exporter_definition_carries_over() {
@@ -192,10 +206,7 @@ mod tests {
         let (_, e) = config.to_exporter(None, &mut Vec::new()).unwrap();
         assert_eq!(e.export_path, "nats://nats.example.com:4222/cdrs.retail");
         assert!(crate::cdr_export::check(&e).is_ok());
-        let core_nats: ExporterConfig = serde_json::from_value(serde_json::json!({"id": "n", "type": "*nats_json_map",
-            "tenant": "AC1", "export_path": "nats://h", "opts": {"natsSubject": "x", "natsJetStream": false}}))
-        .unwrap();
-        assert!(core_nats.to_exporter(None, &mut Vec::new()).unwrap_err().to_string().contains("JetStream"));
+        assert!(e.nats_jetstream);
     }
 
     #[test]

@@ -94,6 +94,9 @@ pub struct Exporter {
     /// Declared in the configuration file rather than created through an API.
     pub declared: bool,
     pub last_exported_order_id: i64,
+    /// `*nats_json_map` only: publish through JetStream (acknowledged, deduplicated by
+    /// `Nats-Msg-Id`) rather than plain NATS (CGrateS's `natsJetStream`, false by default).
+    pub nats_jetstream: bool,
 }
 
 impl Exporter {
@@ -110,6 +113,7 @@ impl Exporter {
             schedule: None,
             declared: false,
             last_exported_order_id: 0,
+            nats_jetstream: false,
         }
     }
 }

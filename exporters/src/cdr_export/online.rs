@@ -1,6 +1,6 @@
 //! Online exporters, CGrateS's EEs that post each CDR as it is closed instead of writing files:
 //! `*http_post` (a form per CDR), `*http_json_map` (a JSON map per CDR) and `*nats_json_map`
-//! (a JetStream message per CDR).
+//! (a NATS message per CDR: plain, as CGrateS by default, or through JetStream).
 //!
 //! - **In order, at least once, none skipped.** An exporter sends the range its cursor plans
 //!   (the same `last_exported_order_id` and pending range as file exports, at most [`BATCH`]
@@ -202,13 +202,22 @@ struct Online {
     settings: OnlineSettings,
     http: OutboundClient,
     /// One connection per NATS server, made once its addresses passed the policy.
-    nats: tokio::sync::Mutex<HashMap<(String, u16), async_nats::jetstream::Context>>,
+    nats: tokio::sync::Mutex<HashMap<(String, u16), async_nats::Client>>,
 }
 
 /// Where one exporter's CDRs go during a run.
 enum Target {
-    Http { url: String, key: Vec<u8> },
-    Nats { js: async_nats::jetstream::Context, subject: String },
+    Http {
+        url: String,
+        key: Vec<u8>,
+    },
+    /// JetStream (`js`: acknowledged, deduplicated) or plain NATS (delivered once the server
+    /// has it, as a flush confirms; kept by nobody if nobody subscribes, as on CGrateS).
+    Nats {
+        client: async_nats::Client,
+        js: Option<Box<async_nats::jetstream::Context>>,
+        subject: String,
+    },
 }
 
 impl Online {
@@ -376,23 +385,24 @@ impl Online {
                         e.id, at.subject
                     )));
                 }
-                let js = self.jetstream(&at).await.map_err(|reason| ExportError::Delivery {
+                let client = self.connection(&at).await.map_err(|reason| ExportError::Delivery {
                     id: e.id.clone(),
                     order_id: e.last_exported_order_id + 1,
                     reason,
                 })?;
-                Ok(Target::Nats { js, subject: at.subject })
+                let js = e.nats_jetstream.then(|| Box::new(async_nats::jetstream::new(client.clone())));
+                Ok(Target::Nats { client, js, subject: at.subject })
             }
             Store::File | Store::S3 => Err(ExportError::Invalid(format!("exporter {} is not online", e.id))),
         }
     }
 
-    /// The JetStream context of `at`'s server, connected once to an address the policy allows.
-    async fn jetstream(&self, at: &NatsLocation) -> Result<async_nats::jetstream::Context, String> {
+    /// A connection to `at`'s server, made once to an address the policy allows.
+    async fn connection(&self, at: &NatsLocation) -> Result<async_nats::Client, String> {
         // The lock guards the map only: a server that never answers delays its own exporters,
         // not every NATS exporter.
-        if let Some(js) = self.nats.lock().await.get(&(at.host.clone(), at.port)) {
-            return Ok(js.clone());
+        if let Some(client) = self.nats.lock().await.get(&(at.host.clone(), at.port)) {
+            return Ok(client.clone());
         }
         let lookup = tokio::net::lookup_host((at.host.as_str(), at.port));
         let addrs: Vec<std::net::SocketAddr> = tokio::time::timeout(self.settings.timeout, lookup)
@@ -414,13 +424,12 @@ impl Online {
             .connect(format!("nats://{}", addrs[0]))
             .await
             .map_err(|e| format!("connecting to NATS at {}: {e}", at.host))?;
-        let js = async_nats::jetstream::new(client);
         let mut connections = self.nats.lock().await;
         if connections.len() >= MAX_NATS_SERVERS {
             connections.clear(); // bounded: a connection is made again when next needed
         }
-        connections.insert((at.host.clone(), at.port), js.clone());
-        Ok(js)
+        connections.insert((at.host.clone(), at.port), client.clone());
+        Ok(client)
     }
 
     async fn send_with_attempts(
@@ -472,14 +481,27 @@ impl Online {
                     Err(_) => Err("could not connect".into()),
                 }
             }
-            Target::Nats { js, subject } => {
+            Target::Nats { client, js, subject } => {
                 let mut headers = async_nats::HeaderMap::new();
                 headers.insert("Nats-Msg-Id", message_id(cdr).as_str());
-                let ack = js
-                    .publish_with_headers(subject.clone(), headers, body.to_vec().into())
-                    .await
-                    .map_err(|e| format!("publishing: {e}"))?;
-                ack.await.map(|_| ()).map_err(|e| format!("no JetStream acknowledgement: {e}"))
+                match js {
+                    Some(js) => {
+                        let ack = js
+                            .publish_with_headers(subject.clone(), headers, body.to_vec().into())
+                            .await
+                            .map_err(|e| format!("publishing: {e}"))?;
+                        ack.await.map(|_| ()).map_err(|e| format!("no JetStream acknowledgement: {e}"))
+                    }
+                    None => {
+                        client
+                            .publish_with_headers(subject.clone(), headers, body.to_vec().into())
+                            .await
+                            .map_err(|e| format!("publishing: {e}"))?;
+                        // The cursor moves only once the server has it.
+                        let flushed = tokio::time::timeout(self.settings.timeout, client.flush()).await;
+                        flushed.map_err(|_| "no flush in time".to_owned())?.map_err(|e| format!("flushing: {e}"))
+                    }
+                }
             }
         }
     }

@@ -167,6 +167,7 @@ async fn define(log: &EventLog, tenant: &str, e: &Exporter, mode: ExporterDefini
         schedule: e.schedule.clone(),
         declared: e.declared,
         mode,
+        nats_jetstream: e.nats_jetstream,
     };
     let event = Event::CdrExporterDefined(defined);
     let position = append(log, tenant, &event).await?;
@@ -192,7 +193,8 @@ pub async fn apply_definition(
     let next_run_at = schedule.map(|s| s.next(chrono::Utc::now()));
     let sql = format!(
         "INSERT INTO cdr_exporters (exporter_id, tenant, kind, export_path, filters, fields, field_separator, header, \
-         schedule, next_run_at, declared, defined_position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         schedule, next_run_at, declared, defined_position, nats_jetstream) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
          {on_conflict}"
     );
     let done = sqlx::query(&sql)
@@ -208,6 +210,7 @@ pub async fn apply_definition(
         .bind(next_run_at)
         .bind(d.declared)
         .bind(position)
+        .bind(d.nats_jetstream)
         .execute(conn)
         .await?;
     Ok(done.rows_affected())
@@ -216,7 +219,8 @@ pub async fn apply_definition(
 macro_rules! redefine {
     () => {
         "ON CONFLICT (tenant, exporter_id) DO UPDATE SET kind = $3, export_path = $4, filters = $5, fields = $6, \
-         field_separator = $7, header = $8, schedule = $9, declared = $11, defined_position = $12, next_run_at = \
+         field_separator = $7, header = $8, schedule = $9, declared = $11, defined_position = $12, \
+         nats_jetstream = $13, next_run_at = \
          CASE WHEN cdr_exporters.schedule IS NOT DISTINCT FROM $9 THEN cdr_exporters.next_run_at ELSE $10 END \
          WHERE cdr_exporters.defined_position < $12"
     };
@@ -264,7 +268,8 @@ pub fn spawn_definitions(log: EventLog) -> tokio::task::JoinHandle<()> {
 }
 
 pub(super) const EXPORTER_COLUMNS: &str =
-    "exporter_id, kind, export_path, filters, fields, field_separator, header, schedule, declared, last_exported_order_id";
+    "exporter_id, kind, export_path, filters, fields, field_separator, header, schedule, declared, last_exported_order_id, \
+     nats_jetstream";
 
 /// A stored definition; its kind was checked when it was stored, so one that no longer parses
 /// is reported rather than guessed at.
@@ -280,6 +285,7 @@ pub(super) fn exporter_from_row(r: &sqlx::postgres::PgRow) -> Result<Exporter, E
         schedule: r.get(7),
         declared: r.get(8),
         last_exported_order_id: r.get(9),
+        nats_jetstream: r.get(10),
     })
 }
 
@@ -299,7 +305,7 @@ pub async fn declared(pool: &PgPool) -> Result<Vec<(String, Exporter)>, ExportEr
     ))
     .fetch_all(pool)
     .await?;
-    rows.iter().map(|r| Ok((r.get::<String, _>(10), exporter_from_row(r)?))).collect()
+    rows.iter().map(|r| Ok((r.get::<String, _>(11), exporter_from_row(r)?))).collect()
 }
 
 pub async fn get(pool: &PgPool, tenant: &str, id: &str) -> Result<Exporter, ExportError> {
@@ -333,7 +339,7 @@ pub(super) async fn plan(
     .await?
     .ok_or_else(|| ExportError::NotFound(id.to_owned()))?;
     let exporter = exporter_from_row(&row)?;
-    if let (Some(first), Some(last)) = (row.get::<Option<i64>, _>(10), row.get::<Option<i64>, _>(11)) {
+    if let (Some(first), Some(last)) = (row.get::<Option<i64>, _>(11), row.get::<Option<i64>, _>(12)) {
         return Ok(Some((exporter, first, last)));
     }
     // Every CDR closed at or before the projection's checkpoint is in the table.
