@@ -1139,6 +1139,13 @@ pub struct CdrExporterDefined {
     /// the choice existed were JetStream's.
     #[serde(default = "jetstream_before_the_choice")]
     pub nats_jetstream: bool,
+    /// Online exporters: tries at one CDR before the exporter rests.
+    #[serde(default = "three_attempts")]
+    pub attempts: i16,
+}
+
+fn three_attempts() -> i16 {
+    3
 }
 
 fn jetstream_before_the_choice() -> bool {

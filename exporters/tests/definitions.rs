@@ -95,6 +95,7 @@ async fn a_definition_logged_but_never_applied_is_applied_by_the_subscriber() {
         declared: false,
         mode: ExporterDefinitionMode::Create,
         nats_jetstream: false,
+        attempts: 3,
     };
     let e = NewEvent::new(
         Uuid::now_v7(),

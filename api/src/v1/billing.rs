@@ -47,6 +47,8 @@ pub struct ExporterResource {
     pub last_exported_order_id: i64,
     /// `*nats_json_map`: through JetStream rather than plain NATS.
     pub nats_jetstream: bool,
+    /// Online exporters: tries at one CDR before the exporter rests.
+    pub attempts: i16,
 }
 
 impl From<simledger_exporters::cdr_export::Exporter> for ExporterResource {
@@ -63,6 +65,7 @@ impl From<simledger_exporters::cdr_export::Exporter> for ExporterResource {
             declared: e.declared,
             last_exported_order_id: e.last_exported_order_id,
             nats_jetstream: e.nats_jetstream,
+            attempts: e.attempts,
         }
     }
 }
@@ -99,6 +102,10 @@ pub struct CreateExporterParams {
     /// `*nats_json_map`: publish through JetStream (acknowledged, deduplicated by
     /// `Nats-Msg-Id`) rather than plain NATS, CGrateS's `natsJetStream` (default false).
     pub nats_jet_stream: Option<bool>,
+    /// Online exporters: tries at one CDR before the exporter rests (CGrateS's `attempts`,
+    /// 1 to 10, default 3); a CDR is never skipped.
+    #[schema(minimum = 1, maximum = 10)]
+    pub attempts: Option<i16>,
 }
 
 pub(crate) fn export_error(e: simledger_exporters::cdr_export::ExportError) -> ApiError {
@@ -145,6 +152,11 @@ async fn create_exporter(
         header: p.header.unwrap_or(true),
         schedule: p.schedule,
         nats_jetstream: p.nats_jet_stream.unwrap_or(false),
+        attempts: match p.attempts {
+            None => simledger_exporters::cdr_export::DEFAULT_ATTEMPTS,
+            Some(n @ 1..=10) => n,
+            Some(n) => return Err(ApiError::invalid(format!("Invalid parameter Attempts: 1 to 10, not {n}"))),
+        },
         ..simledger_exporters::cdr_export::Exporter::new(
             p.id.ok_or_else(|| ApiError::missing("Id", true))?,
             match p.r#type.as_deref() {

@@ -5,7 +5,8 @@
 //! `csvFieldSeparator`, `s3BucketID` + `s3FolderPath` (for `*s3_*`, as CGrateS names the
 //! bucket), `natsSubject` and `natsJetStream` (for `*nats_json_map`: plain NATS unless true, as CGrateS). simledger's own: `tenant` (else the configuration's default tenant), `schedule`
 //! and `opts.csvHeader` (default true). CGrateS keys that mean nothing here (`flags`,
-//! `synchronous`, `attempts`, …) are accepted and reported as ignored; any other key is an error.
+//! `synchronous`, …) are accepted and reported as ignored; any other key is an error. `attempts`
+//! (online exporters) is the tries at one CDR before the exporter rests; a CDR is never skipped.
 
 use std::collections::BTreeMap;
 
@@ -38,6 +39,9 @@ pub struct ExporterConfig {
     pub tenant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    /// Online exporters: tries at one CDR before the exporter rests (1 to 10, default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<i64>,
     /// Every other key, checked by [`ExporterConfig::to_exporter`].
     #[serde(flatten, skip_serializing)]
     pub other: BTreeMap<String, serde_json::Value>,
@@ -47,7 +51,6 @@ pub struct ExporterConfig {
 const IGNORED_KEYS: &[&str] = &[
     "flags",
     "synchronous",
-    "attempts",
     "concurrent_requests",
     "timezone",
     "metrics_reset_schedule",
@@ -104,6 +107,11 @@ impl ExporterConfig {
                 export_path = format!("{}/{subject}", export_path.trim_end_matches('/'));
             }
         }
+        let attempts = match self.attempts {
+            None => super::DEFAULT_ATTEMPTS,
+            Some(n) if (1..=i64::from(super::MAX_ATTEMPTS)).contains(&n) => n as i16,
+            Some(n) => return Err(invalid(format!("attempts must be 1 to {}, not {n}", super::MAX_ATTEMPTS))),
+        };
         let nats_jetstream = match self.opts.get("natsJetStream") {
             None => false,
             Some(serde_json::Value::Bool(b)) => *b,
@@ -126,6 +134,7 @@ impl ExporterConfig {
             declared: false,
             last_exported_order_id: 0,
             nats_jetstream,
+            attempts,
         };
         Ok((tenant, exporter))
     }
@@ -147,6 +156,7 @@ impl ExporterConfig {
             opts,
             tenant: Some(tenant.to_owned()),
             schedule: e.schedule.clone(),
+            attempts: Some(i64::from(e.attempts)),
             other: BTreeMap::new(),
         }
     }
@@ -171,6 +181,23 @@ mod tests {
     }
 
     #[test]
+    fn attempts_are_one_to_ten_and_three_when_not_given() {
+        let attempts = |extra: serde_json::Value| {
+            let mut json = serde_json::json!({"id": "h", "type": "*http_post", "tenant": "AC1",
+                "export_path": "https://example.com/cdrs"});
+            json.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            let c: ExporterConfig = serde_json::from_value(json).unwrap();
+            c.to_exporter(None, &mut Vec::new()).map(|(_, e)| e.attempts)
+        };
+        assert_eq!(attempts(serde_json::json!({})).unwrap(), 3);
+        assert_eq!(attempts(serde_json::json!({"attempts": 1})).unwrap(), 1);
+        assert_eq!(attempts(serde_json::json!({"attempts": 10})).unwrap(), 10);
+        for bad in [0, 11, -1, 1_i64 << 40] {
+            assert!(attempts(serde_json::json!({"attempts": bad})).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_cgrates_exporter_definition_carries_over() {
         let json = serde_json::json!({
             "id": "csv_sms", "type": "*file_csv", "export_path": "/var/spool/cdrs",
@@ -186,7 +213,7 @@ mod tests {
         let (tenant, e) = config.to_exporter(Some("ACdefault"), &mut ignored).unwrap();
         assert_eq!(tenant, "ACdefault");
         assert_eq!((e.kind.as_str(), e.field_separator.as_str(), e.fields.len()), ("*file_csv", ";", 2));
-        assert_eq!(ignored, ["csv_sms.attempts", "csv_sms.synchronous"]);
+        assert_eq!(ignored, ["csv_sms.synchronous"]);
     }
 
     #[test]

@@ -97,7 +97,14 @@ pub struct Exporter {
     /// `*nats_json_map` only: publish through JetStream (acknowledged, deduplicated by
     /// `Nats-Msg-Id`) rather than plain NATS (CGrateS's `natsJetStream`, false by default).
     pub nats_jetstream: bool,
+    /// Online exporters: tries at one CDR within a run before the exporter rests (CGrateS's
+    /// `attempts`); the CDR is never skipped.
+    pub attempts: i16,
 }
+
+/// Tries at one CDR when an exporter does not say (and the most it may say).
+pub const DEFAULT_ATTEMPTS: i16 = 3;
+pub const MAX_ATTEMPTS: i16 = 10;
 
 impl Exporter {
     /// A `*file_csv` exporter with the defaults: every field, a header row, comma-separated.
@@ -114,6 +121,7 @@ impl Exporter {
             declared: false,
             last_exported_order_id: 0,
             nats_jetstream: false,
+            attempts: DEFAULT_ATTEMPTS,
         }
     }
 }

@@ -335,7 +335,7 @@ impl Online {
                 continue;
             }
             let (content_type, body) = body_of(&compiled, &cdr, &mut line)?;
-            self.send_with_attempts(&target, id, &cdr, content_type, body).await?;
+            self.send_with_attempts(&target, id, exporter.attempts, &cdr, content_type, body).await?;
             sent += 1;
             metrics::counter!("simledger_cdr_online_sent_total").increment(1);
             // Sent: a kill from here on starts the range after this CDR.
@@ -436,14 +436,17 @@ impl Online {
         &self,
         target: &Target,
         id: &str,
+        attempts: i16,
         cdr: &CdrRecord,
         content_type: &'static str,
         body: Vec<u8>,
     ) -> Result<(), ExportError> {
         let mut reason = String::new();
-        for attempt in 0..=self.settings.pauses.len() {
-            if let Some(pause) = attempt.checked_sub(1).and_then(|i| self.settings.pauses.get(i)) {
-                tokio::time::sleep(*pause).await;
+        for attempt in 0..attempts.clamp(1, super::MAX_ATTEMPTS) as usize {
+            // Pauses between tries as the settings list them, the last one repeated.
+            if let Some(i) = attempt.checked_sub(1) {
+                let pause = self.settings.pauses.get(i).or(self.settings.pauses.last());
+                tokio::time::sleep(pause.copied().unwrap_or_default()).await;
             }
             match self.send_once(target, cdr, content_type, &body).await {
                 Ok(()) => return Ok(()),

@@ -168,6 +168,7 @@ async fn define(log: &EventLog, tenant: &str, e: &Exporter, mode: ExporterDefini
         declared: e.declared,
         mode,
         nats_jetstream: e.nats_jetstream,
+        attempts: e.attempts,
     };
     let event = Event::CdrExporterDefined(defined);
     let position = append(log, tenant, &event).await?;
@@ -193,8 +194,8 @@ pub async fn apply_definition(
     let next_run_at = schedule.map(|s| s.next(chrono::Utc::now()));
     let sql = format!(
         "INSERT INTO cdr_exporters (exporter_id, tenant, kind, export_path, filters, fields, field_separator, header, \
-         schedule, next_run_at, declared, defined_position, nats_jetstream) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         schedule, next_run_at, declared, defined_position, nats_jetstream, attempts) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
          {on_conflict}"
     );
     let done = sqlx::query(&sql)
@@ -211,6 +212,7 @@ pub async fn apply_definition(
         .bind(d.declared)
         .bind(position)
         .bind(d.nats_jetstream)
+        .bind(d.attempts)
         .execute(conn)
         .await?;
     Ok(done.rows_affected())
@@ -220,7 +222,7 @@ macro_rules! redefine {
     () => {
         "ON CONFLICT (tenant, exporter_id) DO UPDATE SET kind = $3, export_path = $4, filters = $5, fields = $6, \
          field_separator = $7, header = $8, schedule = $9, declared = $11, defined_position = $12, \
-         nats_jetstream = $13, next_run_at = \
+         nats_jetstream = $13, attempts = $14, next_run_at = \
          CASE WHEN cdr_exporters.schedule IS NOT DISTINCT FROM $9 THEN cdr_exporters.next_run_at ELSE $10 END \
          WHERE cdr_exporters.defined_position < $12"
     };
@@ -269,7 +271,7 @@ pub fn spawn_definitions(log: EventLog) -> tokio::task::JoinHandle<()> {
 
 pub(super) const EXPORTER_COLUMNS: &str =
     "exporter_id, kind, export_path, filters, fields, field_separator, header, schedule, declared, last_exported_order_id, \
-     nats_jetstream";
+     nats_jetstream, attempts";
 
 /// A stored definition; its kind was checked when it was stored, so one that no longer parses
 /// is reported rather than guessed at.
@@ -286,6 +288,7 @@ pub(super) fn exporter_from_row(r: &sqlx::postgres::PgRow) -> Result<Exporter, E
         declared: r.get(8),
         last_exported_order_id: r.get(9),
         nats_jetstream: r.get(10),
+        attempts: r.get(11),
     })
 }
 
@@ -305,7 +308,7 @@ pub async fn declared(pool: &PgPool) -> Result<Vec<(String, Exporter)>, ExportEr
     ))
     .fetch_all(pool)
     .await?;
-    rows.iter().map(|r| Ok((r.get::<String, _>(11), exporter_from_row(r)?))).collect()
+    rows.iter().map(|r| Ok((r.get::<String, _>(12), exporter_from_row(r)?))).collect()
 }
 
 pub async fn get(pool: &PgPool, tenant: &str, id: &str) -> Result<Exporter, ExportError> {
@@ -339,7 +342,7 @@ pub(super) async fn plan(
     .await?
     .ok_or_else(|| ExportError::NotFound(id.to_owned()))?;
     let exporter = exporter_from_row(&row)?;
-    if let (Some(first), Some(last)) = (row.get::<Option<i64>, _>(11), row.get::<Option<i64>, _>(12)) {
+    if let (Some(first), Some(last)) = (row.get::<Option<i64>, _>(12), row.get::<Option<i64>, _>(13)) {
         return Ok(Some((exporter, first, last)));
     }
     // Every CDR closed at or before the projection's checkpoint is in the table.
