@@ -183,4 +183,12 @@ async fn wrong_codes_other_eids_repeats_and_malformed_requests_change_nothing() 
     let (eid_only, _) = reserve(&app, &app.alice, &[("Eid", EID)]).await;
     lpa(&app, EID).await.download_and_install(None, InstallResult::Installed, at).await.expect("installed");
     app.eventually(&app.alice, &format!("/v1/ESimProfiles/{eid_only}"), |b| b["status"] == "installed").await;
+
+    // When two accounts reserve for one EID, neither gets the device without a matching ID.
+    let contested = "89049032000001000000012345678903";
+    reserve(&app, &app.bob, &[("Eid", contested)]).await;
+    let (alices, _) = reserve(&app, &app.alice, &[("Eid", contested)]).await;
+    let r = lpa(&app, contested).await.download_and_install(None, InstallResult::Installed, at).await;
+    assert_eq!(refused_on(r), "8.1.1");
+    assert_eq!(app.get(&app.alice, &format!("/v1/ESimProfiles/{alices}")).await.body["status"], "available");
 }

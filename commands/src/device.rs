@@ -140,6 +140,9 @@ impl Commands {
 
 pub use simledger_eventlog::catalog::SMDP_PLUS_ADDRESS;
 
+/// eSIM profiles an account may have waiting for a device (`available`) at once.
+pub const MAX_AVAILABLE_ESIM_PROFILES: i64 = 10_000;
+
 impl Commands {
     /// Reserves an eSIM profile (`POST /v1/ESimProfiles`). With an `Eid`, the profile is bound
     /// to that eUICC and needs no matching ID unless asked; without one, a matching ID is always
@@ -163,6 +166,19 @@ impl Commands {
             }
         }
         self.check_callback(&callback).await?;
+        // Reservations are held in every SM-DP+'s memory: an account keeps a bounded number
+        // waiting for a device.
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM device_esim_profiles WHERE account_sid = $1 AND status = 'available'",
+        )
+        .bind(account_sid)
+        .fetch_one(self.log.pool())
+        .await?;
+        if waiting >= MAX_AVAILABLE_ESIM_PROFILES {
+            return Err(CommandError::Conflict(format!(
+                "the account already has {MAX_AVAILABLE_ESIM_PROFILES} eSIM profiles waiting for a device"
+            )));
+        }
         let sid = cmd.sid("HP");
         // A 19-digit ICCID under simledger's issuer prefix, from the command: stable on retry.
         let digits: String = cmd.as_uuid().as_u128().to_string().chars().rev().take(12).collect();
@@ -180,10 +196,12 @@ impl Commands {
             callback_url: callback.url,
             callback_method: callback.method,
         };
-        // The SIM the profile becomes must not share its ICCID or IMSI with a card in inventory.
+        // The SIM the profile becomes must not share its ICCID or IMSI with a card in inventory
+        // or another reservation (its IMSI is the ICCID's last ten digits).
         let taken: Option<String> = sqlx::query_scalar(
             "SELECT iccid FROM registry_sims WHERE iccid = $1 \
-             UNION ALL SELECT imsi FROM registry_sim_imsis WHERE imsi = ANY($2) LIMIT 1",
+             UNION ALL SELECT imsi FROM registry_sim_imsis WHERE imsi = ANY($2) \
+             UNION ALL SELECT iccid FROM device_esim_profiles WHERE right(iccid, 10) = right($1, 10) LIMIT 1",
         )
         .bind(&profile.iccid)
         .bind(profile.imsis())

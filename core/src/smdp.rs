@@ -12,7 +12,7 @@
 //! Refusals (an unknown matching ID, another EID, a profile already downloaded) log nothing:
 //! whoever presents a wrong code must not be able to spoil someone else's profile.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -27,6 +27,18 @@ const NODE: &str = "smdp";
 
 fn refusal(subject_code: &str, reason_code: &str, message: &str) -> Es9Refusal {
     Es9Refusal { subject_code: subject_code.into(), reason_code: reason_code.into(), message: message.into() }
+}
+
+fn busy() -> Es9Refusal {
+    refusal("8.1", "4.2", "the SM-DP+ is busy; try again")
+}
+
+fn too_busy_download() -> DownloadAnswer {
+    DownloadAnswer { package: None, refusal: Some(busy()) }
+}
+
+fn too_busy_notify() -> NotifyAnswer {
+    NotifyAnswer { acknowledged: false, refusal: Some(busy()) }
 }
 
 /// What a download request decides.
@@ -64,11 +76,33 @@ pub fn decide_download(
     if !valid_eid(&req.eid) {
         return Download::Refuse(refusal("8.1.1", "3.8", "an EID is 32 digits"));
     }
-    let Some(entry) = esims.find(req.matching_id.as_deref(), &req.eid) else {
-        return Download::Refuse(match req.matching_id.as_deref().filter(|m| !m.is_empty()) {
-            Some(_) => refusal("8.2.6", "3.8", "matching ID refused"),
-            None => refusal("8.1.1", "3.9", "no profile is reserved for this EID"),
-        });
+    let entry = match req.matching_id.as_deref().filter(|m| !m.is_empty()) {
+        Some(m) => esims.by_matching_id(m).ok_or_else(|| refusal("8.2.6", "3.8", "matching ID refused")),
+        None => {
+            // Anyone may reserve for any EID: when two accounts did, neither profile goes to
+            // the device without its matching ID (else one account could take another's device).
+            let reserved = esims.reserved_for(&req.eid);
+            let accounts: std::collections::HashSet<&str> =
+                reserved.iter().map(|e| e.profile.account_sid.as_str()).collect();
+            if accounts.len() > 1 {
+                Err(refusal(
+                    "8.1.1",
+                    "3.8",
+                    "profiles of several accounts are reserved for this EID: a matching ID is needed",
+                ))
+            } else {
+                reserved
+                    .iter()
+                    .find(|e| e.stage == EsimStage::Available || holder(e, claims) == Some(req.eid.as_str()))
+                    .or(reserved.first())
+                    .copied()
+                    .ok_or_else(|| refusal("8.1.1", "3.9", "no profile is reserved for this EID"))
+            }
+        }
+    };
+    let entry = match entry {
+        Ok(entry) => entry,
+        Err(r) => return Download::Refuse(r),
     };
     let profile = &entry.profile;
     if profile.eid.as_deref().is_some_and(|bound| bound != req.eid) {
@@ -149,17 +183,33 @@ pub enum Step {
     Failed { code: String, message: String },
 }
 
-/// The node: decides from the core's views and publishes each step.
+/// What this node did that the log may not show yet.
+#[derive(Default)]
+struct Memory {
+    /// The EID each profile went to.
+    claims: HashMap<String, String>,
+    /// Profiles whose download steps this node published.
+    downloaded: HashSet<String>,
+    /// Profiles whose last step (installed or failed) this node published.
+    finished: HashSet<String>,
+}
+
+/// Requests the SM-DP+ holds at once; beyond them it refuses at once (a flood of devices
+/// cannot pile up tasks, or hold the views' locks, without bound).
+pub const MAX_IN_FLIGHT: usize = 1024;
+
+/// The node: decides from the core's views and publishes each step, once: a device repeating
+/// a request gets the same answer and logs nothing more.
 #[derive(Clone)]
 pub struct SmdpPlus {
     pub publisher: CorePublisher,
     pub views: Arc<CoreViews>,
-    claims: Arc<Mutex<HashMap<String, String>>>,
+    memory: Arc<Mutex<Memory>>,
 }
 
 impl SmdpPlus {
     pub fn new(publisher: CorePublisher, views: Arc<CoreViews>) -> Self {
-        Self { publisher, views, claims: Arc::default() }
+        Self { publisher, views, memory: Arc::default() }
     }
 
     async fn publish(&self, steps: Vec<(Event, &str)>) {
@@ -180,20 +230,25 @@ impl SmdpPlus {
 
     pub async fn download(&self, req: DownloadRequest) -> DownloadAnswer {
         // The decision and the claim are one step, so two devices cannot both take a profile.
-        let (decision, entry) = {
+        let (decision, entry, publish) = {
             let esims = self.views.esims.read().expect("view lock");
             let subscribers = self.views.subscribers.read().expect("view lock");
-            let mut claims = self.claims.lock().expect("claims lock");
-            let decision = decide_download(&esims, &subscribers, &claims, &req);
-            let sid = match &decision {
-                Download::Accept { profile_sid, .. } | Download::Conflict { profile_sid } => Some(profile_sid),
-                Download::Refuse(_) => None,
+            let mut memory = self.memory.lock().expect("memory lock");
+            let decision = decide_download(&esims, &subscribers, &memory.claims, &req);
+            let (entry, publish) = match &decision {
+                Download::Accept { profile_sid, .. } => {
+                    memory.claims.insert(profile_sid.clone(), req.eid.clone());
+                    let entry = esims.profiles.get(profile_sid).cloned();
+                    let fresh = entry.as_ref().is_some_and(|e| e.stage == EsimStage::Available);
+                    (entry, fresh && memory.downloaded.insert(profile_sid.clone()))
+                }
+                // No claim: a profile that cannot become a SIM goes to no device.
+                Download::Conflict { profile_sid } => {
+                    (esims.profiles.get(profile_sid).cloned(), memory.finished.insert(profile_sid.clone()))
+                }
+                Download::Refuse(_) => (None, false),
             };
-            let entry = sid.and_then(|s| esims.profiles.get(s)).cloned();
-            if let Some(sid) = sid {
-                claims.insert(sid.clone(), req.eid.clone());
-            }
-            (decision, entry)
+            (decision, entry, publish)
         };
         metrics::counter!("simledger_smdp_downloads_total", "result" => match &decision {
             Download::Accept { .. } => "accepted", Download::Conflict { .. } => "conflict", Download::Refuse(_) => "refused",
@@ -201,17 +256,21 @@ impl SmdpPlus {
         .increment(1);
         match (decision, entry) {
             (Download::Accept { package, .. }, Some(entry)) => {
-                self.publish(vec![
-                    (step(&entry, &req.eid, req.at, Step::Downloading), "downloading"),
-                    (step(&entry, &req.eid, req.at, Step::Downloaded), "downloaded"),
-                ])
-                .await;
+                if publish {
+                    self.publish(vec![
+                        (step(&entry, &req.eid, req.at, Step::Downloading), "downloading"),
+                        (step(&entry, &req.eid, req.at, Step::Downloaded), "downloaded"),
+                    ])
+                    .await;
+                }
                 DownloadAnswer { package: Some(package), refusal: None }
             }
             (Download::Conflict { .. }, Some(entry)) => {
                 let message = "the profile's ICCID or IMSI already belongs to a SIM".to_owned();
                 let failed = Step::Failed { code: "8.2.1-3.3".into(), message: message.clone() };
-                self.publish(vec![(step(&entry, &req.eid, req.at, failed), "failed")]).await;
+                if publish {
+                    self.publish(vec![(step(&entry, &req.eid, req.at, failed), "failed")]).await;
+                }
                 DownloadAnswer { package: None, refusal: Some(refusal("8.2.1", "3.3", &message)) }
             }
             (Download::Refuse(r), _) => DownloadAnswer { package: None, refusal: Some(r) },
@@ -220,22 +279,29 @@ impl SmdpPlus {
     }
 
     pub async fn notify(&self, req: InstallNotification) -> NotifyAnswer {
-        let entry = {
+        let decided = {
             let esims = self.views.esims.read().expect("view lock");
-            let claims = self.claims.lock().expect("claims lock");
-            decide_notify(&esims, &claims, &req).cloned()
+            let mut memory = self.memory.lock().expect("memory lock");
+            match decide_notify(&esims, &memory.claims, &req).cloned() {
+                // A report after the profile's last step is a device repeating itself: the
+                // log holds (or this node already published) the step.
+                Ok(entry) => {
+                    let last = matches!(entry.stage, EsimStage::Installed | EsimStage::Failed);
+                    let publish = !last && memory.finished.insert(entry.profile.esim_profile_sid.clone());
+                    Ok((entry, publish))
+                }
+                Err(r) => Err(r),
+            }
         };
-        let entry = match entry {
-            Ok(entry) => entry,
+        let (entry, publish) = match decided {
+            Ok(decided) => decided,
             Err(r) => return NotifyAnswer { acknowledged: false, refusal: Some(r) },
         };
         let (outcome, name) = match req.result.error() {
             None => (Step::Installed, "installed"),
             Some((code, message)) => (Step::Failed { code: code.to_string(), message: message.into() }, "failed"),
         };
-        // A report after the profile's last step (installed or failed) is a device repeating
-        // itself: the log already holds the step.
-        if !matches!(entry.stage, EsimStage::Installed | EsimStage::Failed) {
+        if publish {
             self.publish(vec![(step(&entry, &req.eid, req.at, outcome), name)]).await;
         }
         NotifyAnswer { acknowledged: true, refusal: None }
@@ -249,14 +315,28 @@ impl SmdpPlus {
     ) {
         let (a, b) = (self.clone(), self);
         tokio::join!(
-            crate::serve::serve(client.clone(), downloads, NODE, move |req: DownloadRequest| {
-                let node = a.clone();
-                async move { node.download(req).await }
-            }),
-            crate::serve::serve(client, notes, NODE, move |req: InstallNotification| {
-                let node = b.clone();
-                async move { node.notify(req).await }
-            }),
+            crate::serve::serve_bounded(
+                client.clone(),
+                downloads,
+                NODE,
+                MAX_IN_FLIGHT,
+                too_busy_download,
+                move |req: DownloadRequest| {
+                    let node = a.clone();
+                    async move { node.download(req).await }
+                }
+            ),
+            crate::serve::serve_bounded(
+                client,
+                notes,
+                NODE,
+                MAX_IN_FLIGHT,
+                too_busy_notify,
+                move |req: InstallNotification| {
+                    let node = b.clone();
+                    async move { node.notify(req).await }
+                }
+            ),
         );
     }
 }

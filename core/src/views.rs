@@ -235,6 +235,8 @@ pub struct EsimView {
     pub profiles: HashMap<String, EsimEntry>,
     pub by_matching_id: HashMap<String, String>,
     pub by_iccid: HashMap<String, String>,
+    /// Profiles reserved for an EID without a matching ID, found by the EID alone.
+    pub by_eid: HashMap<String, Vec<String>>,
 }
 
 impl EsimView {
@@ -245,6 +247,9 @@ impl EsimView {
                     self.by_matching_id.insert(m.clone(), p.esim_profile_sid.clone());
                 }
                 self.by_iccid.insert(p.iccid.clone(), p.esim_profile_sid.clone());
+                if let (Some(eid), None) = (&p.eid, &p.matching_id) {
+                    self.by_eid.entry(eid.clone()).or_default().push(p.esim_profile_sid.clone());
+                }
                 let entry = EsimEntry { profile: p.clone(), stage: EsimStage::Available, eid: None };
                 self.profiles.insert(p.esim_profile_sid.clone(), entry);
                 return;
@@ -264,21 +269,17 @@ impl EsimView {
         }
     }
 
-    /// The profile a matching ID names, or for none, the first available profile reserved for
-    /// the EID.
-    pub fn find(&self, matching_id: Option<&str>, eid: &str) -> Option<&EsimEntry> {
-        match matching_id.filter(|m| !m.is_empty()) {
-            Some(m) => self.by_matching_id.get(m).and_then(|sid| self.profiles.get(sid)),
-            None => {
-                let mut reserved: Vec<&EsimEntry> = self
-                    .profiles
-                    .values()
-                    .filter(|e| e.profile.eid.as_deref() == Some(eid) && e.profile.matching_id.is_none())
-                    .collect();
-                reserved.sort_by(|a, b| a.profile.esim_profile_sid.cmp(&b.profile.esim_profile_sid));
-                reserved.iter().find(|e| e.stage == EsimStage::Available).or(reserved.first()).copied()
-            }
-        }
+    /// The profile a matching ID names.
+    pub fn by_matching_id(&self, matching_id: &str) -> Option<&EsimEntry> {
+        self.by_matching_id.get(matching_id).and_then(|sid| self.profiles.get(sid))
+    }
+
+    /// The profiles reserved for `eid` without a matching ID, oldest SID first.
+    pub fn reserved_for(&self, eid: &str) -> Vec<&EsimEntry> {
+        let mut reserved: Vec<&EsimEntry> =
+            self.by_eid.get(eid).into_iter().flatten().filter_map(|sid| self.profiles.get(sid)).collect();
+        reserved.sort_by(|a, b| a.profile.esim_profile_sid.cmp(&b.profile.esim_profile_sid));
+        reserved
     }
 }
 
@@ -390,8 +391,18 @@ impl CoreViews {
             since_snapshot += events.len() as u64;
             if since_snapshot >= crate::snapshot::SNAPSHOT_EVERY {
                 since_snapshot = 0;
-                if let Err(e) = self.snapshot_now(log).await {
-                    tracing::warn!(error = %e, "a snapshot of the core views was not written; the next one will be");
+                // Serialised here, at a batch boundary; written in the background, so the views
+                // follow the log on while the database takes it.
+                match self.snapshot_bytes() {
+                    Ok((position, data)) => {
+                        let pool = log.pool().clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = crate::snapshot::save(&pool, position, data).await {
+                                tracing::warn!(error = %e, "a snapshot of the core views was not written; the next one will be");
+                            }
+                        });
+                    }
+                    Err(e) => tracing::warn!(error = %e, "the core views could not be serialised for a snapshot"),
                 }
             }
         }

@@ -2,9 +2,11 @@
 //! account (`sim.provisioned` and `sim.registered`, status `new`), which the account then
 //! activates like any other.
 //!
-//! It decides from its own table of the profiles `esim_profile.created` reserved, not from
-//! what the installed event claims: a report that names another account, ICCID, SIM or IMSI
-//! than the reservation, or a profile already installed, makes no SIM. Decisions' ids are
+//! It decides from its own tables, not from what the installed event claims: the profiles
+//! `esim_profile.created` reserved, and every ICCID and IMSI a SIM already holds. A report that
+//! names another account, ICCID, SIM or IMSI than the reservation, a profile already installed
+//! or failed, or one whose ICCID or IMSI is already a SIM's (which would take the IMSI from its
+//! SIM in the HSS), makes no SIM. Decisions' ids are
 //! derived from the installed event, so a crash and a re-run append nothing twice.
 
 use simledger_eventlog::catalog::{EsimProfileProgress, SimProvisioned, SimRegistered, SimSid, SimStatus};
@@ -27,12 +29,13 @@ pub struct Reservation {
     pub sim_sid: String,
     pub imsis: Vec<String>,
     pub installed: bool,
+    pub failed: bool,
 }
 
 /// What an installed report decides, given the reservation (pure): the two events that make
 /// the SIM, or nothing.
-pub fn decide(reservation: Option<&Reservation>, report: &EsimProfileProgress) -> Option<[Event; 2]> {
-    let r = reservation.filter(|r| !r.installed)?;
+pub fn decide(reservation: Option<&Reservation>, taken: bool, report: &EsimProfileProgress) -> Option<[Event; 2]> {
+    let r = reservation.filter(|r| !r.installed && !r.failed && !taken)?;
     let sim_sid = report.sim_sid.as_ref()?;
     let agrees = r.account_sid == report.account_sid
         && r.iccid == report.iccid
@@ -97,19 +100,49 @@ impl Subscriber for EsimInstaller {
                     .execute(&mut *tx)
                     .await?;
                 }
+                Event::SimProvisioned(p) => {
+                    let values: Vec<&str> =
+                        std::iter::once(p.iccid.as_str()).chain(p.imsis.iter().map(String::as_str)).collect();
+                    sqlx::query(
+                        "INSERT INTO esim_installer_taken (value) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&values)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Event::EsimProfileFailed(report) => {
+                    sqlx::query("UPDATE esim_installer_profiles SET failed = true WHERE esim_profile_sid = $1 AND NOT installed")
+                        .bind(&report.esim_profile_sid)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 Event::EsimProfileInstalled(report) => {
                     let reservation: Option<Reservation> = sqlx::query_as(
-                        "SELECT account_sid, iccid, sim_sid, imsis, installed FROM esim_installer_profiles \
+                        "SELECT account_sid, iccid, sim_sid, imsis, installed, failed FROM esim_installer_profiles \
                          WHERE esim_profile_sid = $1",
                     )
                     .bind(&report.esim_profile_sid)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    let Some(made) = decide(reservation.as_ref(), report) else {
+                    let taken = match &reservation {
+                        Some(r) => {
+                            let values: Vec<&str> =
+                                std::iter::once(r.iccid.as_str()).chain(r.imsis.iter().map(String::as_str)).collect();
+                            sqlx::query_scalar::<_, bool>(
+                                "SELECT EXISTS (SELECT 1 FROM esim_installer_taken WHERE value = ANY($1))",
+                            )
+                            .bind(&values)
+                            .fetch_one(&mut *tx)
+                            .await?
+                        }
+                        None => false,
+                    };
+                    let Some(made) = decide(reservation.as_ref(), taken, report) else {
                         tracing::warn!(profile = %report.esim_profile_sid, position = e.position,
                             "an installation report that does not match its reservation makes no SIM");
                         continue;
                     };
+                    // The SIM's own `sim.provisioned` marks its values taken when it comes by.
                     sqlx::query("UPDATE esim_installer_profiles SET installed = true WHERE esim_profile_sid = $1")
                         .bind(&report.esim_profile_sid)
                         .execute(&mut *tx)
@@ -144,6 +177,7 @@ mod tests {
             sim_sid: SimSid::numbered(7).to_string(),
             imsis: vec!["901700000123456".into()],
             installed: false,
+            failed: false,
         }
     }
 
@@ -163,7 +197,7 @@ mod tests {
 
     #[test]
     fn given_a_reservation_when_its_profile_is_installed_then_a_new_sim_of_its_account_is_made() {
-        let [provisioned, registered] = decide(Some(&reservation()), &report()).expect("a SIM");
+        let [provisioned, registered] = decide(Some(&reservation()), false, &report()).expect("a SIM");
         let Event::SimProvisioned(p) = provisioned else { panic!("provisioned first") };
         assert_eq!(
             (p.iccid.as_str(), p.imsis.as_slice()),
@@ -176,10 +210,17 @@ mod tests {
     }
 
     #[test]
-    fn given_no_reservation_or_one_already_installed_then_nothing_is_made() {
-        assert!(decide(None, &report()).is_none());
+    fn given_no_reservation_or_one_already_installed_or_failed_then_nothing_is_made() {
+        assert!(decide(None, false, &report()).is_none());
         let done = Reservation { installed: true, ..reservation() };
-        assert!(decide(Some(&done), &report()).is_none());
+        assert!(decide(Some(&done), false, &report()).is_none());
+        let failed = Reservation { failed: true, ..reservation() };
+        assert!(decide(Some(&failed), false, &report()).is_none());
+    }
+
+    #[test]
+    fn given_an_iccid_or_imsi_already_a_sims_then_nothing_is_made() {
+        assert!(decide(Some(&reservation()), true, &report()).is_none());
     }
 
     #[test]
@@ -191,7 +232,7 @@ mod tests {
         let other_sim = EsimProfileProgress { sim_sid: Some(SimSid::numbered(8)), ..report() };
         let no_sim = EsimProfileProgress { sim_sid: None, ..report() };
         for bad in [other_account, other_imsi, other_sim, no_sim] {
-            assert!(decide(Some(&r), &bad).is_none(), "{bad:?}");
+            assert!(decide(Some(&r), false, &bad).is_none(), "{bad:?}");
         }
     }
 

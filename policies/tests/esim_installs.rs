@@ -84,6 +84,34 @@ async fn a_crash_after_appending_the_sim_but_before_committing_makes_it_only_onc
 }
 
 #[tokio::test]
+async fn a_profile_whose_imsi_is_already_a_sims_or_that_failed_makes_no_sim() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let p = reserved();
+    // A card in inventory already holds the IMSI the profile would carry.
+    let card = SimProvisioned {
+        sim_sid: SimSid::numbered(5),
+        iccid: "8988307999999999999".into(),
+        registration_code_hash: "h".into(),
+        imsis: p.imsis(),
+    };
+    append(&log, "sim", Event::SimProvisioned(card)).await;
+    append(&log, "esim", Event::EsimProfileCreated(p.clone())).await;
+    append(&log, "esim", installed(&p, ALICE)).await;
+    let other = EsimProfileCreated {
+        esim_profile_sid: "HP00000000000000000000000000000002".into(),
+        iccid: "8988307000000654321".into(),
+        ..reserved()
+    };
+    append(&log, "esim", Event::EsimProfileCreated(other.clone())).await;
+    let Event::EsimProfileInstalled(progress) = installed(&other, ALICE) else { unreachable!() };
+    append(&log, "esim", Event::EsimProfileFailed(progress)).await;
+    append(&log, "esim", installed(&other, ALICE)).await;
+    run_once(&log, true).await;
+    assert_eq!(made(&log).await, [("sim.provisioned", None)], "only the card itself");
+}
+
+#[tokio::test]
 async fn a_report_naming_another_account_or_no_reservation_makes_no_sim() {
     let db = TestDatabase::new().await;
     let log = EventLog::new(db.pool().await);

@@ -100,14 +100,17 @@ impl DeviceSignals {
             None => None,
         };
         let thresholds = policy.as_ref().map(|p| p.thresholds).unwrap_or_default();
+        // A device's clock is its own: a time after the event was logged would freeze the
+        // SIM's last place and hide what follows, so it counts as the logging time.
+        let at = |t: chrono::DateTime<chrono::Utc>| t.min(e.recorded_at);
         let obs = match &e.event {
             Event::AttachmentAccepted(_) => {
-                Observation::Attached { imei: c.imei.as_deref(), country: &c.network.iso_country, at: c.timestamp }
+                Observation::Attached { imei: c.imei.as_deref(), country: &c.network.iso_country, at: at(c.timestamp) }
             }
-            Event::AttachmentRejected(_) => Observation::Refused { at: c.timestamp },
+            Event::AttachmentRejected(_) => Observation::Refused { at: at(c.timestamp) },
             _ => Observation::Window {
                 bytes: c.data_total.unwrap_or(0),
-                at: c.data_session_update_end_time.unwrap_or(c.timestamp),
+                at: at(c.data_session_update_end_time.unwrap_or(c.timestamp)),
             },
         };
         let state = self.sim(tx, sim_sid.as_str()).await?;
