@@ -1,6 +1,7 @@
 //! Signals of stolen or hacked devices end to end: attaches through the core, the
 //! device-signals decider raising `sim.signal_raised`, billing running the action group the
-//! fleet bound (`*suspend_sim`) and the HSS refusing the SIM from then on. And the abuse of it:
+//! fleet bound (`*suspend_sim`, or `*http_post` and `*set_fleet_data_limit`) and the HSS refusing
+//! a suspended SIM from then on. And the abuse of it:
 //! another account's fleet, bad thresholds, and a fleet with no actions bound change nothing.
 
 mod common;
@@ -94,6 +95,33 @@ async fn a_sim_moved_to_another_device_is_suspended_by_the_fleets_actions_and_th
     .await
     .unwrap();
     assert_eq!(reason.as_deref(), Some("billing:*suspend_sim"));
+}
+
+#[tokio::test]
+async fn a_signal_can_post_to_the_customer_and_lower_the_fleets_limit_instead() {
+    let app = spawn_app_with_core().await;
+    let hook = common::receiver::Receiver::start().await;
+    app.rpc_ok(
+        "APIerSv1.SetActions",
+        json!({"ActionsId": "ALERT", "Actions": [
+            {"Identifier": "*http_post", "ExtraParameters": hook.url("/stolen"), "Weight": 20},
+            {"Identifier": "*set_fleet_data_limit", "ExtraParameters": "1", "Weight": 10}]}),
+    )
+    .await;
+    let (_, fleet) = app.fleet(&app.alice).await;
+    let r = app.post(&app.alice, &format!("/v1/Fleets/{fleet}/DeviceSignals"), &[("ActionsId", "ALERT")]).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let (sim, imsi) = active_sim(&app, &app.alice, &fleet, 1).await;
+    let t0 = Utc::now();
+    assert!(app.attach_from(&imsi, PHONE, UK, t0, 1).await.accepted);
+    assert!(app.attach_from(&imsi, THIEFS_PHONE, UK, t0 + Duration::minutes(5), 2).await.accepted);
+
+    let limited = app.eventually(&app.alice, &format!("/v1/Fleets/{fleet}"), |b| b["data_limit"] == 1).await;
+    assert_eq!(limited["data_limit"], 1);
+    hook.wait_for_requests(1, std::time::Duration::from_secs(15)).await;
+    let posted: serde_json::Value = serde_json::from_slice(&hook.requests()[0].body).unwrap();
+    assert_eq!(posted["ID"].as_str().unwrap().rsplit(':').next(), Some(sim.as_str()), "{posted}");
+    assert_eq!(app.get(&app.alice, &format!("/v1/Sims/{sim}")).await.body["status"], "active", "not suspended");
 }
 
 #[tokio::test]
