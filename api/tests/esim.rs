@@ -192,3 +192,26 @@ async fn wrong_codes_other_eids_repeats_and_malformed_requests_change_nothing() 
     assert_eq!(refused_on(r), "8.1.1");
     assert_eq!(app.get(&app.alice, &format!("/v1/ESimProfiles/{alices}")).await.body["status"], "available");
 }
+
+#[tokio::test]
+async fn an_account_keeps_a_bounded_number_of_profiles_waiting_and_others_are_unaffected() {
+    let app = spawn_app_with_core().await;
+    // As if alice had reserved the most profiles an account may keep waiting for a device.
+    let max = simledger_commands::MAX_AVAILABLE_ESIM_PROFILES;
+    sqlx::query(
+        "INSERT INTO device_esim_profiles (esim_profile_sid, account_sid, iccid, status, smdp_plus_address, \
+         activation_code, date_created, date_updated) \
+         SELECT 'HP' || lpad(to_hex(n), 32, '0'), $1, '89883079' || lpad(n::text, 11, '0'), 'available', \
+         'rsp.simledger.local', '', now(), now() FROM generate_series(1, $2) n",
+    )
+    .bind(&app.alice.sid)
+    .bind(max)
+    .execute(app.log.pool())
+    .await
+    .unwrap();
+    let before = app.log.head().await.unwrap();
+    assert_error(&app.post(&app.alice, "/v1/ESimProfiles", &[]).await, 409, 20409);
+    assert_eq!(app.log.head().await.unwrap(), before, "nothing logged");
+    let bobs = app.post(&app.bob, "/v1/ESimProfiles", &[]).await;
+    assert_eq!(bobs.status, 201, "another account still reserves: {:?}", bobs.body);
+}

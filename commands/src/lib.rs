@@ -28,7 +28,7 @@ use tokio::sync::watch;
 pub use account::{Accounts, Credential, Principal, RequestSigner, Role, UNSIGNABLE};
 pub use billing::AccountSettings;
 pub use cdr::{ExternalCdrInput, ProcessedCdr};
-pub use device::{Callback, NewIpCommand, IP_PAYLOAD_MAX_BYTES, SMS_PAYLOAD_MAX_CHARS};
+pub use device::{Callback, NewIpCommand, IP_PAYLOAD_MAX_BYTES, MAX_AVAILABLE_ESIM_PROFILES, SMS_PAYLOAD_MAX_CHARS};
 pub(crate) use error::stored_sid;
 pub use error::CommandError;
 pub use event_streams::{parse_kinesis_arn, parse_sink_configuration, TypeRequest, MAX_SINKS_PER_ACCOUNT};
