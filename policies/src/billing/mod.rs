@@ -200,40 +200,14 @@ impl Subscriber for Billing {
                     b.touch(&s.tenant, &s.account);
                 }
                 Event::BillingActionsApplied(s) => {
-                    let catalog = b.catalog(tx, &s.tenant).await?.clone();
-                    let account = b.account_or_new(tx, &s.tenant, &s.account).await?;
-                    let seed = e.event_id.to_string();
-                    match simledger_billing::run_actions(account, &catalog, &s.actions, s.at, &seed) {
-                        Ok(outcome) => {
-                            b.touch(&s.tenant, &s.account);
-                            // A billing account named by a SIM's SID bills that SIM.
-                            let sim = Some(s.account.as_str());
-                            derive_effects(tx, &mut b, e, &s.tenant, &s.account, sim, &outcome).await?;
-                        }
-                        // Commands check first; a race with another change can still refuse it.
-                        Err(err) => tracing::warn!(event = %e.event_id, error = %err, "billing actions refused"),
-                    }
+                    run_actions_on(tx, &mut b, e, &s.tenant, &s.account, ActionsToRun::Given(&s.actions), s.at).await?;
                 }
                 // A device signal runs the action group its fleet bound (`*suspend_sim`,
                 // `*http_post`, `*set_fleet_data_limit`, …) on the SIM's billing account.
                 Event::SimSignalRaised(s) => {
                     let Some(actions_id) = &s.actions_id else { continue };
-                    let catalog = b.catalog(tx, &s.account_sid).await?.clone();
-                    let Some(actions) = catalog.actions.get(actions_id).cloned() else {
-                        tracing::warn!(event = %e.event_id, actions = %actions_id, "a signal's action group is not defined");
-                        continue;
-                    };
-                    let account_name = s.sim_sid.to_string();
-                    let account = b.account_or_new(tx, &s.account_sid, &account_name).await?;
-                    let seed = e.event_id.to_string();
-                    match simledger_billing::run_actions(account, &catalog, &actions, s.timestamp, &seed) {
-                        Ok(outcome) => {
-                            b.touch(&s.account_sid, &account_name);
-                            let sim = Some(account_name.as_str());
-                            derive_effects(tx, &mut b, e, &s.account_sid, &account_name, sim, &outcome).await?;
-                        }
-                        Err(err) => tracing::warn!(event = %e.event_id, error = %err, "a signal's actions refused"),
-                    }
+                    let group = ActionsToRun::Group(actions_id);
+                    run_actions_on(tx, &mut b, e, &s.account_sid, s.sim_sid.as_str(), group, s.timestamp).await?;
                 }
                 Event::BillingActionsDefined(s) => {
                     b.catalog(tx, &s.tenant).await?.actions.insert(s.actions_id.clone(), s.actions.clone());
@@ -400,6 +374,46 @@ async fn bind_plans(
             .execute(&mut *tx)
             .await?;
         }
+    }
+    Ok(())
+}
+
+/// Which actions [`run_actions_on`] runs: given with the event, or a group of the tenant's catalog.
+enum ActionsToRun<'a> {
+    Given(&'a [simledger_billing::Action]),
+    Group(&'a str),
+}
+
+/// Runs actions on a tenant's account (made if new) and derives their effects; an account named
+/// by a SIM's SID bills that SIM. A refusal (or a group no longer defined) is logged, not an
+/// error: commands check first, and a race with another change can still refuse.
+async fn run_actions_on(
+    tx: &mut PgConnection,
+    b: &mut Batch,
+    e: &RecordedEvent,
+    tenant: &str,
+    account: &str,
+    actions: ActionsToRun<'_>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApplyError> {
+    let catalog = b.catalog(tx, tenant).await?.clone();
+    let actions = match actions {
+        ActionsToRun::Given(actions) => actions,
+        ActionsToRun::Group(id) => match catalog.actions.get(id) {
+            Some(group) => group.as_slice(),
+            None => {
+                tracing::warn!(event = %e.event_id, actions = %id, "an action group to run is not defined");
+                return Ok(());
+            }
+        },
+    };
+    let state = b.account_or_new(tx, tenant, account).await?;
+    match simledger_billing::run_actions(state, &catalog, actions, at, &e.event_id.to_string()) {
+        Ok(outcome) => {
+            b.touch(tenant, account);
+            derive_effects(tx, b, e, tenant, account, Some(account), &outcome).await?;
+        }
+        Err(err) => tracing::warn!(event = %e.event_id, error = %err, "billing actions refused"),
     }
     Ok(())
 }
