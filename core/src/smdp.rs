@@ -41,17 +41,17 @@ fn too_busy_notify() -> NotifyAnswer {
     NotifyAnswer { acknowledged: false, refusal: Some(busy()) }
 }
 
-/// What a download request decides.
-#[derive(Debug, Clone, PartialEq)]
+/// What a download request decides, with the profile it is about.
+#[derive(Debug, Clone)]
 pub enum Download {
     /// Hand the package over: `downloading`, then `downloaded`.
     Accept {
-        profile_sid: String,
+        entry: EsimEntry,
         package: ProfilePackage,
     },
     /// The profile cannot become a SIM (its ICCID or IMSI is already someone's): `failed`.
     Conflict {
-        profile_sid: String,
+        entry: EsimEntry,
     },
     Refuse(Es9Refusal),
 }
@@ -82,8 +82,7 @@ pub fn decide_download(
             // Anyone may reserve for any EID: when two accounts did, neither profile goes to
             // the device without its matching ID (else one account could take another's device).
             let reserved = esims.reserved_for(&req.eid);
-            let accounts: std::collections::HashSet<&str> =
-                reserved.iter().map(|e| e.profile.account_sid.as_str()).collect();
+            let accounts: HashSet<&str> = reserved.iter().map(|e| e.profile.account_sid.as_str()).collect();
             if accounts.len() > 1 {
                 Err(refusal(
                     "8.1.1",
@@ -120,12 +119,12 @@ pub fn decide_download(
     let imsis = profile.imsis();
     let sim_sid = profile.sim_sid();
     let taken = imsis.iter().any(|i| subscribers.imsis.get(i).is_some_and(|e| e.sim_sid != sim_sid))
-        || subscribers.sims.iter().any(|(sid, s)| s.iccid == profile.iccid && *sid != sim_sid);
-    let profile_sid = profile.esim_profile_sid.clone();
+        || subscribers.by_iccid.get(&profile.iccid).is_some_and(|sid| *sid != sim_sid);
     if taken {
-        return Download::Conflict { profile_sid };
+        return Download::Conflict { entry: entry.clone() };
     }
-    Download::Accept { profile_sid, package: ProfilePackage { iccid: profile.iccid.clone(), imsis } }
+    let package = ProfilePackage { iccid: profile.iccid.clone(), imsis };
+    Download::Accept { entry: entry.clone(), package }
 }
 
 /// The SM-DP+'s rule for an installation report: the profile it names, if it went to that EID.
@@ -146,7 +145,7 @@ pub fn decide_notify<'a>(
 }
 
 /// The event of a step; `installed` names the SIM the profile becomes and its IMSIs.
-pub fn step(entry: &EsimEntry, eid: &str, at: DateTime<Utc>, outcome: Step) -> Event {
+pub fn step(entry: &EsimEntry, eid: &str, at: DateTime<Utc>, outcome: &Step) -> Event {
     let p = &entry.profile;
     let mut progress = EsimProfileProgress {
         esim_profile_sid: p.esim_profile_sid.clone(),
@@ -168,8 +167,8 @@ pub fn step(entry: &EsimEntry, eid: &str, at: DateTime<Utc>, outcome: Step) -> E
             Event::EsimProfileInstalled(progress)
         }
         Step::Failed { code, message } => {
-            progress.error_code = Some(code);
-            progress.error_message = Some(message);
+            progress.error_code = Some(code.clone());
+            progress.error_message = Some(message.clone());
             Event::EsimProfileFailed(progress)
         }
     }
@@ -181,6 +180,18 @@ pub enum Step {
     Downloaded,
     Installed,
     Failed { code: String, message: String },
+}
+
+impl Step {
+    /// The step's name in its event id.
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Downloading => "downloading",
+            Self::Downloaded => "downloaded",
+            Self::Installed => "installed",
+            Self::Failed { .. } => "failed",
+        }
+    }
 }
 
 /// What this node did that the log may not show yet.
@@ -212,69 +223,56 @@ impl SmdpPlus {
         Self { publisher, views, memory: Arc::default() }
     }
 
-    async fn publish(&self, steps: Vec<(Event, &str)>) {
-        for (event, name) in steps {
-            let Some(account) = event.account_sid().map(str::to_owned) else { continue };
-            let (sid, eid, at) = match &event {
-                Event::EsimProfileDownloading(p)
-                | Event::EsimProfileDownloaded(p)
-                | Event::EsimProfileInstalled(p)
-                | Event::EsimProfileFailed(p) => (p.esim_profile_sid.clone(), p.eid.clone(), p.timestamp),
-                _ => continue,
-            };
-            let id = happening::event_id(&format!("esim:{sid}:{name}:{eid}"), at);
-            let meta = Metadata::from_source(NODE).with_account(account);
-            self.publisher.publish(NODE, format!("esim-{sid}"), id, &event, meta).await;
+    /// Publishes `steps` of the profile's download to `eid`, each with an id derived from the
+    /// profile, the step, the EID and the device's time.
+    async fn publish(&self, entry: &EsimEntry, eid: &str, at: DateTime<Utc>, steps: &[Step]) {
+        let sid = &entry.profile.esim_profile_sid;
+        for s in steps {
+            let id = happening::event_id(&format!("esim:{sid}:{}:{eid}", s.name()), at);
+            let meta = Metadata::from_source(NODE).with_account(entry.profile.account_sid.clone());
+            self.publisher.publish(NODE, format!("esim-{sid}"), id, &step(entry, eid, at, s), meta).await;
         }
     }
 
     pub async fn download(&self, req: DownloadRequest) -> DownloadAnswer {
         // The decision and the claim are one step, so two devices cannot both take a profile.
-        let (decision, entry, publish) = {
+        let (decision, publish) = {
             let esims = self.views.esims.read().expect("view lock");
             let subscribers = self.views.subscribers.read().expect("view lock");
             let mut memory = self.memory.lock().expect("memory lock");
             let decision = decide_download(&esims, &subscribers, &memory.claims, &req);
-            let (entry, publish) = match &decision {
-                Download::Accept { profile_sid, .. } => {
-                    memory.claims.insert(profile_sid.clone(), req.eid.clone());
-                    let entry = esims.profiles.get(profile_sid).cloned();
-                    let fresh = entry.as_ref().is_some_and(|e| e.stage == EsimStage::Available);
-                    (entry, fresh && memory.downloaded.insert(profile_sid.clone()))
+            let publish = match &decision {
+                Download::Accept { entry, .. } => {
+                    let sid = &entry.profile.esim_profile_sid;
+                    memory.claims.insert(sid.clone(), req.eid.clone());
+                    entry.stage == EsimStage::Available && memory.downloaded.insert(sid.clone())
                 }
                 // No claim: a profile that cannot become a SIM goes to no device.
-                Download::Conflict { profile_sid } => {
-                    (esims.profiles.get(profile_sid).cloned(), memory.finished.insert(profile_sid.clone()))
-                }
-                Download::Refuse(_) => (None, false),
+                Download::Conflict { entry } => memory.finished.insert(entry.profile.esim_profile_sid.clone()),
+                Download::Refuse(_) => false,
             };
-            (decision, entry, publish)
+            (decision, publish)
         };
         metrics::counter!("simledger_smdp_downloads_total", "result" => match &decision {
             Download::Accept { .. } => "accepted", Download::Conflict { .. } => "conflict", Download::Refuse(_) => "refused",
         })
         .increment(1);
-        match (decision, entry) {
-            (Download::Accept { package, .. }, Some(entry)) => {
+        match decision {
+            Download::Accept { entry, package } => {
                 if publish {
-                    self.publish(vec![
-                        (step(&entry, &req.eid, req.at, Step::Downloading), "downloading"),
-                        (step(&entry, &req.eid, req.at, Step::Downloaded), "downloaded"),
-                    ])
-                    .await;
+                    self.publish(&entry, &req.eid, req.at, &[Step::Downloading, Step::Downloaded]).await;
                 }
                 DownloadAnswer { package: Some(package), refusal: None }
             }
-            (Download::Conflict { .. }, Some(entry)) => {
+            Download::Conflict { entry } => {
                 let message = "the profile's ICCID or IMSI already belongs to a SIM".to_owned();
-                let failed = Step::Failed { code: "8.2.1-3.3".into(), message: message.clone() };
                 if publish {
-                    self.publish(vec![(step(&entry, &req.eid, req.at, failed), "failed")]).await;
+                    let failed = Step::Failed { code: "8.2.1-3.3".into(), message: message.clone() };
+                    self.publish(&entry, &req.eid, req.at, &[failed]).await;
                 }
                 DownloadAnswer { package: None, refusal: Some(refusal("8.2.1", "3.3", &message)) }
             }
-            (Download::Refuse(r), _) => DownloadAnswer { package: None, refusal: Some(r) },
-            (_, None) => DownloadAnswer { package: None, refusal: Some(refusal("8.2", "3.9", "unknown profile")) },
+            Download::Refuse(r) => DownloadAnswer { package: None, refusal: Some(r) },
         }
     }
 
@@ -282,27 +280,24 @@ impl SmdpPlus {
         let decided = {
             let esims = self.views.esims.read().expect("view lock");
             let mut memory = self.memory.lock().expect("memory lock");
-            match decide_notify(&esims, &memory.claims, &req).cloned() {
-                // A report after the profile's last step is a device repeating itself: the
-                // log holds (or this node already published) the step.
-                Ok(entry) => {
-                    let last = matches!(entry.stage, EsimStage::Installed | EsimStage::Failed);
-                    let publish = !last && memory.finished.insert(entry.profile.esim_profile_sid.clone());
-                    Ok((entry, publish))
-                }
-                Err(r) => Err(r),
-            }
+            // A report after the profile's last step is a device repeating itself: the log
+            // holds (or this node already published) the step.
+            decide_notify(&esims, &memory.claims, &req).cloned().map(|entry| {
+                let last = matches!(entry.stage, EsimStage::Installed | EsimStage::Failed);
+                let publish = !last && memory.finished.insert(entry.profile.esim_profile_sid.clone());
+                (entry, publish)
+            })
         };
         let (entry, publish) = match decided {
             Ok(decided) => decided,
             Err(r) => return NotifyAnswer { acknowledged: false, refusal: Some(r) },
         };
-        let (outcome, name) = match req.result.error() {
-            None => (Step::Installed, "installed"),
-            Some((code, message)) => (Step::Failed { code: code.to_string(), message: message.into() }, "failed"),
-        };
         if publish {
-            self.publish(vec![(step(&entry, &req.eid, req.at, outcome), name)]).await;
+            let outcome = match req.result.error() {
+                None => Step::Installed,
+                Some((code, message)) => Step::Failed { code: code.to_string(), message: message.into() },
+            };
+            self.publish(&entry, &req.eid, req.at, &[outcome]).await;
         }
         NotifyAnswer { acknowledged: true, refusal: None }
     }
@@ -392,16 +387,16 @@ mod tests {
     }
 
     fn progressed(view: &EsimView, eid: &str, s: Step) -> Event {
-        step(&view.profiles[PROFILE], eid, Utc::now(), s)
+        step(&view.profiles[PROFILE], eid, Utc::now(), &s)
     }
 
     #[test]
     fn given_an_available_profile_when_its_matching_id_is_presented_then_the_package_is_handed_over() {
         let view = given(created(None, Some("MATCH1")), &[]);
-        let Download::Accept { profile_sid, package } = download(&view, &HashMap::new(), EID_A, Some("MATCH1")) else {
+        let Download::Accept { entry, package } = download(&view, &HashMap::new(), EID_A, Some("MATCH1")) else {
             panic!("accepted")
         };
-        assert_eq!(profile_sid, PROFILE);
+        assert_eq!(entry.profile.esim_profile_sid, PROFILE);
         assert_eq!(package.iccid, "8988307000000123456");
         assert_eq!(package.imsis, ["901700000123456"]);
     }

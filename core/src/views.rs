@@ -45,6 +45,8 @@ pub struct SubscriberView {
     pub sims: HashMap<SimSid, SimEntry>,
     pub fleets: HashMap<FleetSid, FleetEntry>,
     pub naps: HashMap<String, HashSet<String>>,
+    /// The SIM of each ICCID (the SM-DP+ checks a profile's against it).
+    pub by_iccid: HashMap<String, SimSid>,
 }
 
 impl SubscriberView {
@@ -55,6 +57,7 @@ impl SubscriberView {
                     let entry = ImsiEntry { sim_sid: p.sim_sid.clone(), allowed: true, networks: HashSet::new() };
                     self.imsis.insert(imsi.clone(), entry);
                 }
+                self.by_iccid.insert(p.iccid.clone(), p.sim_sid.clone());
                 self.sims.insert(
                     p.sim_sid.clone(),
                     SimEntry {
@@ -67,6 +70,7 @@ impl SubscriberView {
                 );
             }
             Event::SimRegistered(r) => {
+                self.by_iccid.insert(r.iccid.clone(), r.sim_sid.clone());
                 let sim = self.sims.entry(r.sim_sid.clone()).or_insert_with(|| SimEntry {
                     iccid: r.iccid.clone(),
                     account_sid: None,
