@@ -73,17 +73,32 @@ impl DeviceSignals {
         Ok(policy)
     }
 
-    async fn sim(&mut self, tx: &mut PgConnection, sim_sid: &str) -> Result<&mut SimState, ApplyError> {
-        if !self.sims.contains_key(sim_sid) {
-            let stored: Option<serde_json::Value> =
-                sqlx::query_scalar("SELECT state FROM signal_sims WHERE sim_sid = $1")
-                    .bind(sim_sid)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let state = stored.map(serde_json::from_value).transpose()?.unwrap_or_default();
-            self.sims.insert(sim_sid.to_owned(), state);
+    /// Loads, in one query, the stored state of every SIM the batch observes that is not in
+    /// memory; a SIM never stored starts afresh.
+    async fn prefetch(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
+        let mut missing: Vec<&str> = events
+            .iter()
+            .filter_map(|e| observed(&e.event))
+            .map(|c| c.sim_sid.as_str())
+            .filter(|sid| !self.sims.contains_key(*sid) && SimSid::parse(sid).is_ok())
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
         }
-        Ok(self.sims.get_mut(sim_sid).expect("just inserted"))
+        let stored: Vec<(String, serde_json::Value)> =
+            sqlx::query_as("SELECT sim_sid, state FROM signal_sims WHERE sim_sid = ANY($1)")
+                .bind(&missing)
+                .fetch_all(&mut *tx)
+                .await?;
+        for sid in missing {
+            self.sims.insert(sid.to_owned(), SimState::default());
+        }
+        for (sid, state) in stored {
+            self.sims.insert(sid, serde_json::from_value(state)?);
+        }
+        Ok(())
     }
 
     async fn observe(
@@ -113,7 +128,7 @@ impl DeviceSignals {
                 at: at(c.data_session_update_end_time.unwrap_or(c.timestamp)),
             },
         };
-        let state = self.sim(tx, sim_sid.as_str()).await?;
+        let state = self.sims.entry(sim_sid.to_string()).or_default();
         let raised = rule::step(state, obs, &thresholds);
         self.dirty.insert(sim_sid.to_string());
         for (signal, detail) in raised {
@@ -177,6 +192,14 @@ impl DeviceSignals {
     }
 }
 
+/// The connection event inside, for the types the rule observes.
+fn observed(event: &Event) -> Option<&ConnectionEvent> {
+    match event {
+        Event::AttachmentAccepted(c) | Event::AttachmentRejected(c) | Event::DataSessionUpdated(c) => Some(c),
+        _ => None,
+    }
+}
+
 /// The id of the signal `kind` raised by the event `cause`.
 pub fn signal_id(cause: Uuid, kind: &str) -> Uuid {
     Uuid::new_v5(&cause, format!("simledger-signal:{kind}").as_bytes())
@@ -188,14 +211,13 @@ impl Subscriber for DeviceSignals {
     }
 
     async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
+        self.prefetch(tx, events).await?;
         let mut decisions = Vec::new();
         for e in events {
-            match &e.event {
-                Event::FleetSignalPolicySet(p) => self.set_policy(tx, p).await?,
-                Event::AttachmentAccepted(c) | Event::AttachmentRejected(c) | Event::DataSessionUpdated(c) => {
-                    self.observe(tx, e, c, &mut decisions).await?
-                }
-                _ => {}
+            if let Event::FleetSignalPolicySet(p) = &e.event {
+                self.set_policy(tx, p).await?;
+            } else if let Some(c) = observed(&e.event) {
+                self.observe(tx, e, c, &mut decisions).await?;
             }
         }
         self.flush(tx).await?;
