@@ -62,6 +62,19 @@ pub fn decide(reservation: Option<&Reservation>, taken: bool, report: &EsimProfi
     ])
 }
 
+/// A SIM's ICCID and IMSIs: what two SIMs may never share.
+fn identities<'a>(iccid: &'a str, imsis: &'a [String]) -> Vec<&'a str> {
+    std::iter::once(iccid).chain(imsis.iter().map(String::as_str)).collect()
+}
+
+async fn mark_taken(tx: &mut PgConnection, values: &[&str]) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO esim_installer_taken (value) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING")
+        .bind(values)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 /// The id of the `n`th decision caused by `cause`.
 pub fn decision_id(cause: Uuid, n: u8) -> Uuid {
     Uuid::new_v5(&cause, format!("simledger-esim-install:{n}").as_bytes())
@@ -100,21 +113,14 @@ impl Subscriber for EsimInstaller {
                     .execute(&mut *tx)
                     .await?;
                 }
-                Event::SimProvisioned(p) => {
-                    let values: Vec<&str> =
-                        std::iter::once(p.iccid.as_str()).chain(p.imsis.iter().map(String::as_str)).collect();
+                Event::SimProvisioned(p) => mark_taken(tx, &identities(&p.iccid, &p.imsis)).await?,
+                Event::EsimProfileFailed(report) => {
                     sqlx::query(
-                        "INSERT INTO esim_installer_taken (value) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                        "UPDATE esim_installer_profiles SET failed = true WHERE esim_profile_sid = $1 AND NOT installed",
                     )
-                    .bind(&values)
+                    .bind(&report.esim_profile_sid)
                     .execute(&mut *tx)
                     .await?;
-                }
-                Event::EsimProfileFailed(report) => {
-                    sqlx::query("UPDATE esim_installer_profiles SET failed = true WHERE esim_profile_sid = $1 AND NOT installed")
-                        .bind(&report.esim_profile_sid)
-                        .execute(&mut *tx)
-                        .await?;
                 }
                 Event::EsimProfileInstalled(report) => {
                     let reservation: Option<Reservation> = sqlx::query_as(
@@ -126,12 +132,10 @@ impl Subscriber for EsimInstaller {
                     .await?;
                     let taken = match &reservation {
                         Some(r) => {
-                            let values: Vec<&str> =
-                                std::iter::once(r.iccid.as_str()).chain(r.imsis.iter().map(String::as_str)).collect();
                             sqlx::query_scalar::<_, bool>(
                                 "SELECT EXISTS (SELECT 1 FROM esim_installer_taken WHERE value = ANY($1))",
                             )
-                            .bind(&values)
+                            .bind(identities(&r.iccid, &r.imsis))
                             .fetch_one(&mut *tx)
                             .await?
                         }
@@ -142,11 +146,13 @@ impl Subscriber for EsimInstaller {
                             "an installation report that does not match its reservation makes no SIM");
                         continue;
                     };
-                    // The SIM's own `sim.provisioned` marks its values taken when it comes by.
                     sqlx::query("UPDATE esim_installer_profiles SET installed = true WHERE esim_profile_sid = $1")
                         .bind(&report.esim_profile_sid)
                         .execute(&mut *tx)
                         .await?;
+                    // Taken now, not when the SIM's own `sim.provisioned` comes by: a second report
+                    // in the same batch must already see them.
+                    mark_taken(tx, &identities(&report.iccid, &report.imsis)).await?;
                     let sim_sid: SimSid = report.sim_sid.clone().expect("decide checked it");
                     let meta = Metadata::from_source(NAME).with_account(report.account_sid.clone());
                     for (n, event) in made.iter().enumerate() {
