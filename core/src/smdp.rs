@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use simledger_eventlog::catalog::EsimProfileProgress;
+use simledger_eventlog::catalog::{EsimProfileProgress, EsimStep};
 use simledger_eventlog::{Event, Metadata};
 
 use crate::protocol::{DownloadAnswer, DownloadRequest, Es9Refusal, InstallNotification, NotifyAnswer, ProfilePackage};
@@ -185,12 +185,13 @@ pub enum Step {
 impl Step {
     /// The step's name in its event id.
     fn name(&self) -> &'static str {
-        match self {
-            Self::Downloading => "downloading",
-            Self::Downloaded => "downloaded",
-            Self::Installed => "installed",
-            Self::Failed { .. } => "failed",
-        }
+        let step = match self {
+            Self::Downloading => EsimStep::Downloading,
+            Self::Downloaded => EsimStep::Downloaded,
+            Self::Installed => EsimStep::Installed,
+            Self::Failed { .. } => EsimStep::Failed,
+        };
+        step.as_str()
     }
 }
 

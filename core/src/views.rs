@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use simledger_eventlog::catalog::{ConnectionEvent, EsimProfileCreated, FleetSid, SimSid, SimStatus};
+use simledger_eventlog::catalog::{ConnectionEvent, EsimProfileCreated, EsimStep, FleetSid, SimSid, SimStatus};
 use simledger_eventlog::{Event, EventLog, Position};
 use tokio::sync::watch;
 
@@ -225,6 +225,17 @@ pub enum EsimStage {
     Failed,
 }
 
+impl From<EsimStep> for EsimStage {
+    fn from(step: EsimStep) -> Self {
+        match step {
+            EsimStep::Downloading => Self::Downloading,
+            EsimStep::Downloaded => Self::Downloaded,
+            EsimStep::Installed => Self::Installed,
+            EsimStep::Failed => Self::Failed,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EsimEntry {
     pub profile: EsimProfileCreated,
@@ -258,11 +269,10 @@ impl EsimView {
                 self.profiles.insert(p.esim_profile_sid.clone(), entry);
                 return;
             }
-            Event::EsimProfileDownloading(p) => (p, EsimStage::Downloading),
-            Event::EsimProfileDownloaded(p) => (p, EsimStage::Downloaded),
-            Event::EsimProfileInstalled(p) => (p, EsimStage::Installed),
-            Event::EsimProfileFailed(p) => (p, EsimStage::Failed),
-            _ => return,
+            _ => match event.esim_progress() {
+                Some((step, p)) => (p, EsimStage::from(step)),
+                None => return,
+            },
         };
         if let Some(entry) = self.profiles.get_mut(&p.esim_profile_sid) {
             // Steps only move forward: a redelivered earlier step changes nothing.

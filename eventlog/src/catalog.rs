@@ -211,6 +211,18 @@ impl Event {
         Some(account.as_str())
     }
 
+    /// The step of an eSIM profile's download inside, for the four `esim_profile.*` steps.
+    pub fn esim_progress(&self) -> Option<(EsimStep, &EsimProfileProgress)> {
+        use Event::*;
+        match self {
+            EsimProfileDownloading(p) => Some((EsimStep::Downloading, p)),
+            EsimProfileDownloaded(p) => Some((EsimStep::Downloaded, p)),
+            EsimProfileInstalled(p) => Some((EsimStep::Installed, p)),
+            EsimProfileFailed(p) => Some((EsimStep::Failed, p)),
+            _ => None,
+        }
+    }
+
     /// The connection event inside, for the seven connection types.
     pub fn connection(&self) -> Option<&ConnectionEvent> {
         use Event::*;
@@ -625,6 +637,27 @@ impl EsimProfileCreated {
         let key = format!("simledger-esim-sim:{}", self.esim_profile_sid);
         let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes());
         SimSid::parse(&format!("HS{}", id.simple())).expect("HS and 32 hex digits")
+    }
+}
+
+/// The steps of an eSIM profile's download after its reservation, in order (`installed` and
+/// `failed` are both last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EsimStep {
+    Downloading,
+    Downloaded,
+    Installed,
+    Failed,
+}
+
+impl EsimStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Downloading => "downloading",
+            Self::Downloaded => "downloaded",
+            Self::Installed => "installed",
+            Self::Failed => "failed",
+        }
     }
 }
 

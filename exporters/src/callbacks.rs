@@ -127,6 +127,17 @@ impl Subscriber for CallbackNotifier {
 
     async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         for e in events {
+            if let Some((step, p)) = e.event.esim_progress() {
+                if let Some((url, method)) = target(tx, &p.esim_profile_sid).await? {
+                    let params = esim_params(p, step.as_str());
+                    outbound_calls::enqueue(
+                        &mut *tx,
+                        &OutboundCall::form(&p.account_sid, e.event_id, &url, &method, &params),
+                    )
+                    .await?;
+                }
+                continue;
+            }
             let (s, status) = match &e.event {
                 Event::SmsCommandCreated(c) => {
                     remember_target(tx, &c.sms_command_sid, &c.callback_url, &c.callback_method).await?;
@@ -138,23 +149,6 @@ impl Subscriber for CallbackNotifier {
                 }
                 Event::EsimProfileCreated(p) => {
                     remember_target(tx, &p.esim_profile_sid, &p.callback_url, &p.callback_method).await?;
-                    continue;
-                }
-                Event::EsimProfileDownloading(p)
-                | Event::EsimProfileDownloaded(p)
-                | Event::EsimProfileInstalled(p)
-                | Event::EsimProfileFailed(p) => {
-                    let status = match &e.event {
-                        Event::EsimProfileDownloading(_) => "downloading",
-                        Event::EsimProfileDownloaded(_) => "downloaded",
-                        Event::EsimProfileInstalled(_) => "installed",
-                        _ => "failed",
-                    };
-                    if let Some((url, method)) = target(tx, &p.esim_profile_sid).await? {
-                        let call =
-                            OutboundCall::form(&p.account_sid, e.event_id, &url, &method, &esim_params(p, status));
-                        outbound_calls::enqueue(&mut *tx, &call).await?;
-                    }
                     continue;
                 }
                 Event::IpCommandSent(s) | Event::IpCommandReceived(s) | Event::IpCommandFailed(s) => {

@@ -5,7 +5,7 @@
 //! refused it. IP Commands stay `queued`: the PGW does not carry downlink datagrams yet.
 //! The IP addresses each SIM's data sessions were given are kept too.
 
-use simledger_eventlog::catalog::SmsEvent;
+use simledger_eventlog::catalog::{EsimProfileProgress, EsimStep, SmsEvent};
 use simledger_eventlog::{Event, RecordedEvent};
 use sqlx::PgConnection;
 
@@ -34,8 +34,47 @@ impl Subscriber for DeviceCommands {
     }
 }
 
+/// An eSIM profile's download step, on the profile's row.
+async fn set_esim_step(
+    tx: &mut PgConnection,
+    step: EsimStep,
+    p: &EsimProfileProgress,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), sqlx::Error> {
+    // Twilio's statuses have no `downloading`: the profile shows `available`, with the EID it
+    // is going to, until it is downloaded.
+    let (status, rank) = match step {
+        EsimStep::Downloading => ("available", 1),
+        EsimStep::Downloaded => ("downloaded", 2),
+        EsimStep::Installed | EsimStep::Failed => (step.as_str(), 3),
+    };
+    // Steps only move forward (available < downloaded < installed or failed): a step the
+    // SM-DP+ repeated after a later one changes nothing.
+    sqlx::query(
+        "UPDATE device_esim_profiles SET status = $2, eid = $3, sim_sid = COALESCE($4, sim_sid), \
+         error_code = $5, error_message = $6, date_updated = $7 \
+         WHERE esim_profile_sid = $1 AND account_sid = $8 AND CASE status \
+         WHEN 'available' THEN 0 WHEN 'downloaded' THEN 2 ELSE 3 END < $9",
+    )
+    .bind(&p.esim_profile_sid)
+    .bind(status)
+    .bind(&p.eid)
+    .bind(p.sim_sid.as_ref().map(|s| s.as_str()))
+    .bind(&p.error_code)
+    .bind(&p.error_message)
+    .bind(at)
+    .bind(&p.account_sid)
+    .bind(rank)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx::Error> {
     let at = e.recorded_at;
+    if let Some((step, p)) = e.event.esim_progress() {
+        return set_esim_step(tx, step, p, at).await;
+    }
     match &e.event {
         Event::SmsCommandCreated(c) => {
             sqlx::query(
@@ -97,38 +136,6 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
             .bind(&p.matching_id)
             .bind(&p.activation_code)
             .bind(at)
-            .execute(tx)
-            .await?;
-        }
-        Event::EsimProfileDownloading(p)
-        | Event::EsimProfileDownloaded(p)
-        | Event::EsimProfileInstalled(p)
-        | Event::EsimProfileFailed(p) => {
-            // Twilio's statuses have no `downloading`: the profile shows `available`, with the
-            // EID it is going to, until it is downloaded.
-            let (status, rank) = match &e.event {
-                Event::EsimProfileDownloading(_) => ("available", 1),
-                Event::EsimProfileDownloaded(_) => ("downloaded", 2),
-                Event::EsimProfileInstalled(_) => ("installed", 3),
-                _ => ("failed", 3),
-            };
-            // Steps only move forward (available < downloaded < installed or failed): a step the
-            // SM-DP+ repeated after a later one changes nothing.
-            sqlx::query(
-                "UPDATE device_esim_profiles SET status = $2, eid = $3, sim_sid = COALESCE($4, sim_sid), \
-                 error_code = $5, error_message = $6, date_updated = $7 \
-                 WHERE esim_profile_sid = $1 AND account_sid = $8 AND CASE status \
-                 WHEN 'available' THEN 0 WHEN 'downloaded' THEN 2 ELSE 3 END < $9",
-            )
-            .bind(&p.esim_profile_sid)
-            .bind(status)
-            .bind(&p.eid)
-            .bind(p.sim_sid.as_ref().map(|s| s.as_str()))
-            .bind(&p.error_code)
-            .bind(&p.error_message)
-            .bind(at)
-            .bind(&p.account_sid)
-            .bind(rank)
             .execute(tx)
             .await?;
         }
