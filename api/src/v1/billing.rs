@@ -105,7 +105,7 @@ pub struct CreateExporterParams {
     /// Online exporters: tries at one CDR before the exporter rests (CGrateS's `attempts`,
     /// 1 to 10, default 3); a CDR is never skipped.
     #[schema(minimum = 1, maximum = 10)]
-    pub attempts: Option<i16>,
+    pub attempts: Option<i64>,
 }
 
 pub(crate) fn export_error(e: simledger_exporters::cdr_export::ExportError) -> ApiError {
@@ -152,11 +152,8 @@ async fn create_exporter(
         header: p.header.unwrap_or(true),
         schedule: p.schedule,
         nats_jetstream: p.nats_jet_stream.unwrap_or(false),
-        attempts: match p.attempts {
-            None => simledger_exporters::cdr_export::DEFAULT_ATTEMPTS,
-            Some(n @ 1..=10) => n,
-            Some(n) => return Err(ApiError::invalid(format!("Invalid parameter Attempts: 1 to 10, not {n}"))),
-        },
+        attempts: simledger_exporters::cdr_export::attempts_given(p.attempts)
+            .map_err(|why| ApiError::invalid(format!("Invalid parameter Attempts: {why}")))?,
         ..simledger_exporters::cdr_export::Exporter::new(
             p.id.ok_or_else(|| ApiError::missing("Id", true))?,
             match p.r#type.as_deref() {

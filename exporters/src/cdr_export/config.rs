@@ -107,11 +107,7 @@ impl ExporterConfig {
                 export_path = format!("{}/{subject}", export_path.trim_end_matches('/'));
             }
         }
-        let attempts = match self.attempts {
-            None => super::DEFAULT_ATTEMPTS,
-            Some(n) if (1..=i64::from(super::MAX_ATTEMPTS)).contains(&n) => n as i16,
-            Some(n) => return Err(invalid(format!("attempts must be 1 to {}, not {n}", super::MAX_ATTEMPTS))),
-        };
+        let attempts = super::attempts_given(self.attempts).map_err(invalid)?;
         let nats_jetstream = match self.opts.get("natsJetStream") {
             None => false,
             Some(serde_json::Value::Bool(b)) => *b,

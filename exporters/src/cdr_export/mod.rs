@@ -106,6 +106,16 @@ pub struct Exporter {
 pub const DEFAULT_ATTEMPTS: i16 = 3;
 pub const MAX_ATTEMPTS: i16 = 10;
 
+/// An exporter's `attempts` as given (configuration, REST): 1 to [`MAX_ATTEMPTS`], else
+/// [`DEFAULT_ATTEMPTS`] when not given.
+pub fn attempts_given(n: Option<i64>) -> Result<i16, String> {
+    match n {
+        None => Ok(DEFAULT_ATTEMPTS),
+        Some(n) if (1..=i64::from(MAX_ATTEMPTS)).contains(&n) => Ok(n as i16),
+        Some(n) => Err(format!("attempts must be 1 to {MAX_ATTEMPTS}, not {n}")),
+    }
+}
+
 impl Exporter {
     /// A `*file_csv` exporter with the defaults: every field, a header row, comma-separated.
     pub fn new(id: impl Into<String>, kind: ExporterKind, export_path: impl Into<String>) -> Self {
