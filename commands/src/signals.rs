@@ -53,6 +53,15 @@ fn check_actions_id(id: &str) -> Result<()> {
     }
 }
 
+fn check_range(param: &'static str, value: Option<i64>, range: &std::ops::RangeInclusive<i64>) -> Result<()> {
+    match value.filter(|v| !range.contains(v)) {
+        Some(v) => {
+            Err(CommandError::invalid(param, format!("must be between {} and {}, got {v}", range.start(), range.end())))
+        }
+        None => Ok(()),
+    }
+}
+
 impl Commands {
     /// The fleet's policy (by SID or unique name), the defaults if it never set one.
     pub async fn signal_policy(&self, account_sid: &str, fleet: &str) -> Result<SignalPolicy> {
@@ -84,15 +93,8 @@ impl Commands {
         if let Some(Some(id)) = &changes.actions_id {
             check_actions_id(id)?;
         }
-        if let Some(f) = changes.usage_spike_factor.filter(|f| !USAGE_SPIKE_FACTOR.contains(f)) {
-            return Err(CommandError::invalid("UsageSpikeFactor", format!("must be between 2 and 1000, got {f}")));
-        }
-        if let Some(n) = changes.attach_storm_rejections.filter(|n| !ATTACH_STORM_REJECTIONS.contains(n)) {
-            return Err(CommandError::invalid(
-                "AttachStormRejections",
-                format!("must be between 2 and 10000, got {n}"),
-            ));
-        }
+        check_range("UsageSpikeFactor", changes.usage_spike_factor, &USAGE_SPIKE_FACTOR)?;
+        check_range("AttachStormRejections", changes.attach_storm_rejections, &ATTACH_STORM_REJECTIONS)?;
         let current = self.signal_policy(account_sid, fleet).await?;
         let event = FleetSignalPolicySet {
             fleet_sid: stored_sid::<Fleet>(&current.fleet_sid)?,
@@ -101,9 +103,16 @@ impl Commands {
             usage_spike_factor: changes.usage_spike_factor.unwrap_or(current.usage_spike_factor),
             attach_storm_rejections: changes.attach_storm_rejections.unwrap_or(current.attach_storm_rejections),
         };
-        let stream = format!("fleet-signals-{}", current.fleet_sid);
+        let set = SignalPolicy {
+            fleet_sid: current.fleet_sid,
+            account_sid: event.account_sid.clone(),
+            actions_id: event.actions_id.clone(),
+            usage_spike_factor: event.usage_spike_factor,
+            attach_storm_rejections: event.attach_storm_rejections,
+        };
+        let stream = format!("fleet-signals-{}", set.fleet_sid);
         let events = vec![Event::FleetSignalPolicySet(event)];
         self.commit(&cmd, stream, ExpectedVersion::Any, events, metadata(&cmd, Some(account_sid))).await?;
-        self.signal_policy(account_sid, &current.fleet_sid).await
+        Ok(set)
     }
 }
