@@ -45,11 +45,18 @@ pub struct SubscriberView {
     pub sims: HashMap<SimSid, SimEntry>,
     pub fleets: HashMap<FleetSid, FleetEntry>,
     pub naps: HashMap<String, HashSet<String>>,
-    /// The SIM of each ICCID (the SM-DP+ checks a profile's against it).
+    /// The SIM of each ICCID (the SM-DP+ checks a profile's against it). An index of `sims`,
+    /// so not in snapshots: [`SubscriberView::reindex`] rebuilds it.
+    #[serde(skip)]
     pub by_iccid: HashMap<String, SimSid>,
 }
 
 impl SubscriberView {
+    /// Rebuilds the indexes a snapshot leaves out.
+    pub fn reindex(&mut self) {
+        self.by_iccid = self.sims.iter().map(|(sid, s)| (s.iccid.clone(), sid.clone())).collect();
+    }
+
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::SimProvisioned(p) => {
@@ -244,27 +251,43 @@ pub struct EsimEntry {
     pub eid: Option<String>,
 }
 
-/// What the SM-DP+ knows: the profiles reserved, by SID, matching ID and ICCID.
+/// What the SM-DP+ knows: the profiles reserved, by SID, and indexes of them by matching ID,
+/// ICCID and (for those reserved without a matching ID) EID. Snapshots hold the profiles alone;
+/// [`EsimView::reindex`] rebuilds the indexes.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct EsimView {
     pub profiles: HashMap<String, EsimEntry>,
+    #[serde(skip)]
     pub by_matching_id: HashMap<String, String>,
+    #[serde(skip)]
     pub by_iccid: HashMap<String, String>,
-    /// Profiles reserved for an EID without a matching ID, found by the EID alone.
+    #[serde(skip)]
     pub by_eid: HashMap<String, Vec<String>>,
 }
 
 impl EsimView {
+    fn index(&mut self, p: &EsimProfileCreated) {
+        if let Some(m) = &p.matching_id {
+            self.by_matching_id.insert(m.clone(), p.esim_profile_sid.clone());
+        }
+        self.by_iccid.insert(p.iccid.clone(), p.esim_profile_sid.clone());
+        if let (Some(eid), None) = (&p.eid, &p.matching_id) {
+            self.by_eid.entry(eid.clone()).or_default().push(p.esim_profile_sid.clone());
+        }
+    }
+
+    /// Rebuilds the indexes a snapshot leaves out.
+    pub fn reindex(&mut self) {
+        let profiles: Vec<EsimProfileCreated> = self.profiles.values().map(|e| e.profile.clone()).collect();
+        for p in &profiles {
+            self.index(p);
+        }
+    }
+
     pub fn apply(&mut self, event: &Event) {
         let (p, stage) = match event {
             Event::EsimProfileCreated(p) => {
-                if let Some(m) = &p.matching_id {
-                    self.by_matching_id.insert(m.clone(), p.esim_profile_sid.clone());
-                }
-                self.by_iccid.insert(p.iccid.clone(), p.esim_profile_sid.clone());
-                if let (Some(eid), None) = (&p.eid, &p.matching_id) {
-                    self.by_eid.entry(eid.clone()).or_default().push(p.esim_profile_sid.clone());
-                }
+                self.index(p);
                 let entry = EsimEntry { profile: p.clone(), stage: EsimStage::Available, eid: None };
                 self.profiles.insert(p.esim_profile_sid.clone(), entry);
                 return;
@@ -338,7 +361,9 @@ impl CoreViews {
     /// Loads the latest snapshot, if any; a missing or unreadable one means a replay from 0.
     async fn restore(&self, log: &EventLog) {
         match crate::snapshot::latest(log.pool()).await {
-            Ok(Some((position, s))) => {
+            Ok(Some((position, mut s))) => {
+                s.subscribers.reindex();
+                s.esims.reindex();
                 *self.subscribers.write().expect("view lock") = s.subscribers;
                 *self.limits.write().expect("view lock") = s.limits;
                 *self.sessions.write().expect("view lock") = s.sessions;
