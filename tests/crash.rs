@@ -15,16 +15,9 @@ use simledger_services::testing::{self, TestDatabase};
 
 /// `rate` paces the run on the wall clock only; which events it produces does not depend on it.
 fn simulate(database_url: &str, prefix: &str, rate: &str) -> Command {
-    let mut c = common::simledger();
+    let mut c = common::simledger_on(database_url, prefix, "warn");
     // A 1 MB fleet limit, so the limits projection takes decisions the kills can interrupt.
-    c.args(["simulate", "--sims", "30", "--duration", "3h", "--seed", "42", "--rate", rate, "--data-limit-mb", "1"])
-        .env("DATABASE_URL", database_url)
-        .env("NATS_URL", testing::nats_url())
-        .env("SIMLEDGER_NATS_PREFIX", prefix)
-        .env("SIMLEDGER_DATA_DIR", testing::data_dir().0)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+    c.args(["simulate", "--sims", "30", "--duration", "3h", "--seed", "42", "--rate", rate, "--data-limit-mb", "1"]);
     c
 }
 
@@ -259,15 +252,8 @@ fn exporters(database_url: &str) -> Command {
 }
 
 fn up_with_role(database_url: &str, role: &str) -> Command {
-    let mut c = common::simledger();
-    c.args(["up", "--roles", role, "--signing-key", "k", "--allow-private-destinations"])
-        .env("DATABASE_URL", database_url)
-        .env("NATS_URL", testing::nats_url())
-        .env("SIMLEDGER_NATS_PREFIX", testing::unique_nats_prefix())
-        .env("SIMLEDGER_DATA_DIR", testing::data_dir().0)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+    let mut c = common::simledger_on(database_url, &testing::unique_nats_prefix(), "error");
+    c.args(["up", "--roles", role, "--signing-key", "k", "--allow-private-destinations"]);
     c
 }
 

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -222,17 +221,10 @@ async fn every_projection_replayed_after_live_traffic_rebuilds_its_rows_and_appe
     billing_set_up(&log, &tenant).await;
     let set_up = log.head().await.unwrap();
 
-    let mut simulate = common::simledger();
-    simulate
-        .args(["simulate", "--sims", &SIMS.to_string(), "--duration", "2h", "--seed", &SEED.to_string()])
-        .args(["--rate", "400", "--data-limit-mb", "1"])
-        .env("DATABASE_URL", &db.url)
-        .env("NATS_URL", testing::nats_url())
-        .env("SIMLEDGER_NATS_PREFIX", testing::unique_nats_prefix())
-        .env("SIMLEDGER_DATA_DIR", testing::data_dir().0)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+    let mut simulate = common::simledger_on(&db.url, &testing::unique_nats_prefix(), "warn");
+    let (sims, seed) = (SIMS.to_string(), SEED.to_string());
+    simulate.args(["simulate", "--sims", &sims, "--duration", "2h", "--seed", &seed, "--rate", "400"]);
+    simulate.args(["--data-limit-mb", "1"]);
     let mut child = simulate.spawn().unwrap();
     // The operator changes its rate once usage is being billed.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);

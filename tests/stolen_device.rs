@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::process::Stdio;
-
 use chrono::{DateTime, Duration, Utc};
 use simledger_services::testing::{self, TestDatabase};
 
@@ -16,16 +14,9 @@ async fn the_stolen_card_is_suspended_within_one_update_window_and_nothing_fires
     let start = "2026-01-01T00:00:00Z";
     // Paced at 60 simulated seconds a wall second, so the decision (a wall-clock matter) lands
     // within a simulated window, as it would in real time.
-    let status = common::simledger()
+    let status = common::simledger_on(&db.url, &testing::unique_nats_prefix(), "warn")
         .args(["simulate", "--sims", "12", "--duration", "60m", "--seed", "5", "--speed", "60", "--rate", "0"])
         .args(["--scenario", "stolen-device", "--start", start])
-        .env("DATABASE_URL", &db.url)
-        .env("NATS_URL", testing::nats_url())
-        .env("SIMLEDGER_NATS_PREFIX", testing::unique_nats_prefix())
-        .env("SIMLEDGER_DATA_DIR", testing::data_dir().0)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
         .status()
         .unwrap();
     assert!(status.success());

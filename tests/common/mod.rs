@@ -13,6 +13,20 @@ pub fn simledger() -> Command {
     Command::new(env!("CARGO_BIN_EXE_simledger"))
 }
 
+/// The binary against `database_url` and the test NATS server under `prefix`, logging
+/// warnings (`RUST_LOG`) to the test's stderr and nothing to stdout.
+pub fn simledger_on(database_url: &str, prefix: &str, log: &str) -> Command {
+    let mut c = simledger();
+    c.env("DATABASE_URL", database_url)
+        .env("NATS_URL", testing::nats_url())
+        .env("SIMLEDGER_NATS_PREFIX", prefix)
+        .env("SIMLEDGER_DATA_DIR", testing::data_dir().0)
+        .env("RUST_LOG", log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    c
+}
+
 /// A running `simledger up`, killed when dropped.
 pub struct Platform {
     pub child: Child,
