@@ -75,9 +75,10 @@ async fn append_windows(log: &EventLog, sims: usize, first: usize, count: usize)
 
 async fn provision(log: &EventLog, sims: usize) -> anyhow::Result<()> {
     let meta = Metadata::from_source("bench");
-    for chunk in (0..sims).collect::<Vec<_>>().chunks(BATCH / 2) {
+    for first in (0..sims).step_by(BATCH / 2) {
+        let chunk = first..(first + BATCH / 2).min(sims);
         let mut batch = Vec::with_capacity(chunk.len() * 2);
-        for &n in chunk {
+        for n in chunk {
             let iccid = format!("8988307{n:012}");
             let provisioned = Event::SimProvisioned(SimProvisioned {
                 sim_sid: sim(n),
