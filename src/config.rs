@@ -39,6 +39,16 @@ pub struct Config {
     #[arg(long, env = "SIMLEDGER_SIGNING_KEY", hide_env_values = true, global = true)]
     pub signing_key: Option<String>,
 
+    /// The regions the core has a PGW in (`us-east`, `eu-west`, `ap-southeast`); the first is
+    /// where fleets that name no region break out.
+    #[arg(long, env = "SIMLEDGER_PGW_REGIONS", value_delimiter = ',', default_value = "us-east", global = true)]
+    pub pgw_regions: Vec<simledger_eventlog::catalog::BreakoutRegion>,
+
+    /// Of those regions, the ones whose PGW runs in a process of its own (`simledger pgw
+    /// --region R`) rather than in this one.
+    #[arg(long, env = "SIMLEDGER_PGW_REMOTE", value_delimiter = ',', global = true)]
+    pub pgw_remote: Vec<simledger_eventlog::catalog::BreakoutRegion>,
+
     /// Log filter, as RUST_LOG (e.g. `info`, `simledger_eventlog=debug`).
     #[arg(long = "log", env = "RUST_LOG", default_value = "info,sqlx=warn,async_nats=warn", global = true)]
     pub log_filter: String,
@@ -47,6 +57,11 @@ pub struct Config {
 impl Config {
     pub fn data_dir(&self) -> DataDir {
         DataDir(self.data_dir.clone())
+    }
+
+    /// The core's PGW regions and which of them run here.
+    pub fn breakout(&self) -> anyhow::Result<simledger_core::regions::Breakout> {
+        simledger_core::regions::Breakout::new(self.pgw_regions.clone(), &self.pgw_remote).map_err(anyhow::Error::msg)
     }
 
     /// What outbound calls may reach.

@@ -7,6 +7,7 @@ mod config_file;
 mod device;
 mod export;
 mod inventory;
+mod pgw;
 mod platform;
 mod replay;
 mod simulate;
@@ -40,6 +41,8 @@ struct Cli {
 enum Command {
     /// Run the platform: API, core nodes, ingest, projections, exporters, sinks.
     Up(up::UpArgs),
+    /// Run one region's PGW in its own process (beside `up --pgw-remote REGION`).
+    Pgw(pgw::PgwArgs),
     /// Provision a simulated fleet and drive its devices through the embedded core.
     Simulate(simulate::SimulateArgs),
     /// Create the database if missing and apply every migration, then exit.
@@ -74,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Simulate(args) => simulate::run(&cli.config, args).await,
+        Command::Pgw(args) => pgw::run(&cli.config, args).await,
         Command::Replay(args) => replay::run(&cli.config, args).await,
         Command::Bench(args) => bench::run(&cli.config, args).await,
         Command::Account(args) => account::run(&cli.config, args).await,

@@ -99,6 +99,7 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
         .await
         .with_context(|| format!("connecting to NATS at {}", config.nats_url))?;
     let names = CoreNames::new(config.nats_prefix()?);
+    let breakout = config.breakout()?;
     let log = EventLog::new(pool);
     let registry = simledger_projections::spawn(log.clone(), registry::NAME, registry::Registry);
     let device_commands =
@@ -122,7 +123,8 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
         .with_visibility(device_commands.progress.clone())
         .with_visibility(event_streams.progress.clone())
         .with_cdrs(cdrs.progress.clone())
-        .with_destination_policy(config.destination_policy());
+        .with_destination_policy(config.destination_policy())
+        .with_breakout_regions(&breakout.regions);
     if let Some(b) = &billing {
         commands = commands.with_billing(b.progress.clone());
         others.push(simledger_policies::plan_scheduler::spawn(log.clone()).abort_handle());
@@ -130,7 +132,7 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
     simledger_core::ensure_streams(&async_nats::jetstream::new(nats.clone()), &names).await?;
     let core = if core {
         let interval = chrono::Duration::minutes(6);
-        Some(simledger_core::start_nodes(nats.clone(), &names, log.clone(), interval).await?)
+        Some(simledger_core::start_nodes_with(nats.clone(), &names, log.clone(), interval, &breakout).await?)
     } else {
         None
     };
@@ -166,8 +168,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<(Commands, Projection
         .context("preparing PostgreSQL")?;
     let log = EventLog::new(pool);
     let registry = simledger_projections::spawn(log.clone(), registry::NAME, registry::Registry);
-    let commands =
-        Commands::new(log, registry.progress.clone()).with_code_pepper(config.deployment_secret()?.as_bytes());
+    let commands = Commands::new(log, registry.progress.clone())
+        .with_code_pepper(config.deployment_secret()?.as_bytes())
+        .with_breakout_regions(&config.breakout()?.regions);
     Ok((commands, registry))
 }
 

@@ -41,6 +41,9 @@ pub struct SimulateArgs {
     /// device abroad; the fleet binds `*suspend_sim` to device signals, so the card is suspended.
     #[arg(long, value_enum, default_value_t = ScenarioArg::Normal)]
     pub scenario: ScenarioArg,
+    /// The simulated fleet's breakout region (one of `--pgw-regions`) [default: the first].
+    #[arg(long)]
+    pub breakout: Option<simledger_eventlog::catalog::BreakoutRegion>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -71,6 +74,11 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     let p = platform::start(config, true, true).await?;
     let plan = FleetPlan::generate(args.seed, args.sims);
     platform::provision(&p.commands, &plan, args.data_limit_mb).await?;
+    if let Some(region) = args.breakout {
+        let key = CommandId::named(&format!("simulated-fleet:{}:breakout:{region}", plan.seed));
+        p.commands.set_breakout(key, &plan.account_sid, "simulated", Some(region)).await?;
+        tracing::info!(%region, "the simulated fleet breaks out there");
+    }
     let scenario = match args.scenario {
         ScenarioArg::Normal => Scenario::Normal,
         ScenarioArg::StolenDevice => {
@@ -120,6 +128,9 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
         s.sms.load(Ordering::Relaxed),
         s.ip_commands.load(Ordering::Relaxed),
     );
+    for (region, sessions, rtt_ms) in s.rtt_by_region() {
+        tracing::info!(%region, sessions, rtt_ms = format!("{rtt_ms:.0}"), "modelled user-plane round trip by breakout region");
+    }
     Ok(())
 }
 

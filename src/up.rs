@@ -210,7 +210,7 @@ pub async fn run(config: &Config, args: UpArgs) -> anyhow::Result<()> {
             .map(|h| h.progress.clone())
             .collect(),
         stats,
-        p.core.as_ref().map(|c| c.pgw.clone()),
+        p.core.as_ref().map(|c| c.pgws.clone()).unwrap_or_default(),
         every,
     ));
     shutdown_signal().await;
@@ -336,7 +336,7 @@ async fn summarize(
     log: EventLog,
     projections: Vec<tokio::sync::watch::Receiver<i64>>,
     stats: Option<Arc<SimStats>>,
-    pgw: Option<simledger_core::pgw::Pgw>,
+    pgws: Vec<simledger_core::pgw::Pgw>,
     every: Duration,
 ) {
     let mut last = (Instant::now(), log.head().await.unwrap_or(0));
@@ -354,15 +354,26 @@ async fn summarize(
             .as_ref()
             .map(|s| (s.attaches_accepted.load(Ordering::Relaxed), s.attaches_rejected.load(Ordering::Relaxed)))
             .unwrap_or_default();
-        let sessions = pgw.as_ref().map(|p| p.open_sessions()).unwrap_or(0);
+        let sessions: usize = pgws.iter().map(|p| p.open_sessions()).sum();
+        let rtt = stats.as_ref().map(|s| rtt_summary(s)).unwrap_or_default();
         tracing::info!(
-            "events/s {rate:.0} | log position {head} | projection lag {lag} | attaches accepted {accepted} rejected {rejected} | sessions open {sessions}"
+            "events/s {rate:.0} | log position {head} | projection lag {lag} | attaches accepted {accepted} rejected {rejected} | sessions open {sessions}{rtt}"
         );
         last = (now, head);
     }
 }
 
-async fn shutdown_signal() {
+/// ` | user-plane RTT eu-west 61 ms (120 sessions), …`: the simulator's modelled round trip per
+/// breakout region.
+pub fn rtt_summary(stats: &SimStats) -> String {
+    stats
+        .rtt_by_region()
+        .iter()
+        .map(|(region, sessions, ms)| format!(" | user-plane RTT {region} {ms:.0} ms ({sessions} sessions)"))
+        .collect()
+}
+
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {

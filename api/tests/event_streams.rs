@@ -521,10 +521,10 @@ async fn types_and_schemas_are_served_and_delivered_data_conforms_to_them() {
         (Some("SuperSim.ConnectionEvent"), Some("available"))
     );
     let schema = app.get(&app.alice, "/v1/Schemas/SuperSim.ConnectionEvent").await;
-    assert_eq!(schema.body["latest_version"], 2);
+    assert_eq!(schema.body["latest_version"], 3, "simledger's version 3 adds the breakout region");
     let versions = app.get(&app.alice, "/v1/Schemas/SuperSim.ConnectionEvent/Versions").await;
     assert_eq!(versions.body["meta"]["key"], "schema_versions");
-    assert_eq!(versions.body["schema_versions"].as_array().unwrap().len(), 2);
+    assert_eq!(versions.body["schema_versions"].as_array().unwrap().len(), 3);
     for missing in [
         "/v1/Types/com.example.nothing",
         "/v1/Schemas/Nope",
@@ -538,10 +538,17 @@ async fn types_and_schemas_are_served_and_delivered_data_conforms_to_them() {
     // What a sink delivers conforms to the schema it names.
     let receiver = Receiver::start().await;
     active_sink(&app, &app.alice, &receiver, true, &[ENDED, "com.simledger.sms.mo.delivered"]).await;
+    // A session of a regional PGW: a subscription that named no version gets Twilio's version 2,
+    // without the region.
+    let Event::DataSessionEnded(mut regional) = ended(&app.alice.sid, "HS00000000000000000000000000000001", 1) else {
+        unreachable!()
+    };
+    regional.breakout_region = Some(simledger_eventlog::catalog::BreakoutRegion::EuWest);
+    regional.pgw = Some("pgw-eu-west".into());
     append(
         &app,
         vec![
-            ended(&app.alice.sid, "HS00000000000000000000000000000001", 1),
+            Event::DataSessionEnded(regional),
             common::cdr_events::sms(&app.alice.sid, "HS00000000000000000000000000000001", 1),
         ],
     )
@@ -557,6 +564,10 @@ async fn types_and_schemas_are_served_and_delivered_data_conforms_to_them() {
         assert_eq!(doc.status, 200, "{uri}");
         let problems = violations(&doc.body, &e["data"], "data");
         assert!(problems.is_empty(), "{} does not conform to {uri}: {problems:?}", e["type"]);
+        if e["type"] == ENDED {
+            assert_eq!(uri, "https://events-schemas.twilio.com/SuperSim.ConnectionEvent/2");
+            assert!(e["data"].get("breakout_region").is_none(), "{e}");
+        }
     }
 }
 

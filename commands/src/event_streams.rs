@@ -144,7 +144,7 @@ fn check_description(description: &str) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypeRequest {
     pub event_type: String,
-    /// The latest version when left out.
+    /// The schema's default version when left out (see `Schema::default_version`).
     pub schema_version: Option<i32>,
 }
 
@@ -154,7 +154,7 @@ fn subscribed_type(t: &TypeRequest) -> Result<SubscribedType> {
         .ok_or_else(|| CommandError::invalid("Types", format!("Type not found in system: {}", t.event_type)))?;
     let schema = stream_types::schema_of(known);
     let schema_version = match t.schema_version {
-        None => schema.latest().version,
+        None => schema.default_version(),
         Some(v) if schema.version(v).is_some() => v,
         Some(v) => {
             return Err(CommandError::invalid(

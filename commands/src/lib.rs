@@ -8,6 +8,7 @@
 
 pub mod account;
 mod billing;
+mod breakout;
 mod cdr;
 mod device;
 mod error;
@@ -27,6 +28,7 @@ use tokio::sync::watch;
 
 pub use account::{Accounts, Credential, Principal, RequestSigner, Role, UNSIGNABLE};
 pub use billing::AccountSettings;
+pub use breakout::FleetBreakout;
 pub use cdr::{ExternalCdrInput, ProcessedCdr};
 pub use device::{Callback, NewIpCommand, IP_PAYLOAD_MAX_BYTES, MAX_AVAILABLE_ESIM_PROFILES, SMS_PAYLOAD_MAX_CHARS};
 pub(crate) use error::stored_sid;
@@ -63,6 +65,8 @@ pub struct Commands {
     code_pepper: std::sync::Arc<[u8]>,
     /// Updates of one resource in this process take turns (see [`Commands::deciding_again`]).
     turns: Turns,
+    /// The regions with a PGW, the first the default (`up --pgw-regions`).
+    breakout_regions: std::sync::Arc<[simledger_eventlog::catalog::BreakoutRegion]>,
 }
 
 /// One queue per resource being updated: concurrent updates of it in this process wait their
@@ -110,7 +114,16 @@ impl Commands {
             destinations: DestinationPolicy::PUBLIC_ONLY,
             code_pepper: std::sync::Arc::from(&b""[..]),
             turns: Turns::default(),
+            breakout_regions: std::sync::Arc::from(&[simledger_eventlog::catalog::BreakoutRegion::UsEast][..]),
         }
+    }
+
+    /// The regions with a PGW, the first the default; fleets may name only these. Panics on
+    /// none (the core's configuration refuses that first).
+    pub fn with_breakout_regions(mut self, regions: &[simledger_eventlog::catalog::BreakoutRegion]) -> Self {
+        assert!(!regions.is_empty(), "the platform has at least one PGW region");
+        self.breakout_regions = std::sync::Arc::from(regions);
+        self
     }
 
     /// Hashes registration codes under a key derived from `secret` (the deployment secret) for

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! device ──s1.attach──► MME ──s6a.update_location──► HSS (subscriber view)
-//!        ──s11.*──────► SGW/PGW (limits view)        SMSC ◄──smsc.submit── device / SMS commands
+//!        ──s11.create_session──► SGW ──pgw.<node>.*──► PGW of the fleet's region (limits view)
+//!        ──pgw.<node>.usage/delete_session/uplink──► that PGW (the session's user plane)
+//!                                                     SMSC ◄──smsc.submit── device / SMS commands
 //!   LPA ──es9.*──────► SM-DP+ (eSIM profiles view)
 //!                 every node ──► JetStream <PREFIX>_CORE (<prefix>.core.<node>.<type>) ──► ingest ──► log
 //! ```
@@ -20,7 +22,9 @@ pub mod mme;
 pub mod pgw;
 pub mod protocol;
 mod publish;
+pub mod regions;
 mod serve;
+pub mod sgw;
 pub mod simulator;
 pub mod smdp;
 pub mod smsc;
@@ -126,9 +130,17 @@ pub async fn ensure_streams(js: &jetstream::Context, names: &CoreNames) -> Resul
 /// The running nodes of one process.
 pub struct RunningCore {
     pub views: Arc<CoreViews>,
-    pub pgw: pgw::Pgw,
+    /// The PGWs of the regions this process runs.
+    pub pgws: Vec<pgw::Pgw>,
     pub publisher: CorePublisher,
     pub tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningCore {
+    /// Data sessions open on this process's PGWs.
+    pub fn open_sessions(&self) -> usize {
+        self.pgws.iter().map(|p| p.open_sessions()).sum()
+    }
 }
 
 /// The nodes and their views stop with the handle: a process that drops its core (a benchmark
@@ -142,26 +154,69 @@ impl Drop for RunningCore {
     }
 }
 
-/// Starts HSS, MME, SGW/PGW, SMSC and SM-DP+. Waits first until the views have caught up with the log,
-/// so no node answers from a partial view (a restarted HSS must not reject a known IMSI).
+/// Starts HSS, MME, SGW, one PGW in the US, SMSC and SM-DP+: [`start_nodes_with`] the
+/// default breakout.
 pub async fn start_nodes(
     client: async_nats::Client,
     names: &CoreNames,
     log: EventLog,
     update_interval: chrono::Duration,
 ) -> Result<RunningCore, CoreError> {
-    let js = jetstream::new(client.clone());
-    ensure_streams(&js, names).await?;
+    start_nodes_with(client, names, log, update_interval, &regions::Breakout::default()).await
+}
+
+/// Follows the log until the views have caught up with it, so no node answers from a partial
+/// view (a restarted HSS must not reject a known IMSI).
+async fn caught_up_views(log: &EventLog) -> Result<Arc<CoreViews>, CoreError> {
     let views = CoreViews::follow(log.clone());
     let wait = Duration::from_secs(120);
-    if !views.caught_up(&log, wait).await {
+    if !views.caught_up(log, wait).await {
         return Err(CoreError::ViewsBehind(wait));
     }
-    let publisher = CorePublisher::new(js, names.clone());
-    let pgw = pgw::Pgw::new(publisher.clone(), views.clone(), update_interval);
+    Ok(views)
+}
+
+/// Starts a region's PGW, which first takes over the sessions of its region the log shows open.
+async fn start_pgw_on(
+    client: &async_nats::Client,
+    names: &CoreNames,
+    publisher: &CorePublisher,
+    views: &Arc<CoreViews>,
+    update_interval: chrono::Duration,
+    region: simledger_eventlog::catalog::BreakoutRegion,
+    default_region: bool,
+) -> Result<(pgw::Pgw, JoinHandle<()>), CoreError> {
+    let pgw = pgw::Pgw::new(publisher.clone(), views.clone(), update_interval, region, default_region);
+    let subscriptions = pgw.subscribe(client, names).await?;
     let recovered = pgw.recover(pgw::RECOVERY_GRACE);
     if recovered > 0 {
-        tracing::info!(sessions = recovered, "the PGW took over the sessions the log shows open");
+        tracing::info!(sessions = recovered, pgw = pgw.node(), "the PGW took over the sessions the log shows open");
+    }
+    let task = tokio::spawn(pgw.clone().run(subscriptions, client.clone()));
+    Ok((pgw, task))
+}
+
+/// Starts HSS, MME, SGW, the PGWs of `breakout.local`, SMSC and SM-DP+, once the views have
+/// caught up with the log.
+pub async fn start_nodes_with(
+    client: async_nats::Client,
+    names: &CoreNames,
+    log: EventLog,
+    update_interval: chrono::Duration,
+    breakout: &regions::Breakout,
+) -> Result<RunningCore, CoreError> {
+    let js = jetstream::new(client.clone());
+    ensure_streams(&js, names).await?;
+    let views = caught_up_views(&log).await?;
+    let publisher = CorePublisher::new(js, names.clone());
+    let mut tasks = Vec::new();
+    let mut pgws = Vec::new();
+    for &region in &breakout.local {
+        let default_region = region == breakout.default_region();
+        let (pgw, task) =
+            start_pgw_on(&client, names, &publisher, &views, update_interval, region, default_region).await?;
+        pgws.push(pgw);
+        tasks.push(task);
     }
     let mme = mme::Mme {
         client: client.clone(),
@@ -169,26 +224,50 @@ pub async fn start_nodes(
         hss_timeout: mme::HSS_TIMEOUT,
         publisher: publisher.clone(),
     };
+    let sgw = sgw::Sgw {
+        client: client.clone(),
+        names: names.clone(),
+        publisher: publisher.clone(),
+        views: views.clone(),
+        selection: Arc::new(breakout.selection()),
+    };
     let smsc = smsc::Smsc { publisher: publisher.clone(), views: views.clone() };
     use protocol::subjects::*;
     let sub = |subject: &str, node| serve::subscribe(&client, names.request(subject), node);
     let (hss_in, mme_in, smsc_in) =
         (sub(S6A_UPDATE_LOCATION, "hss").await?, sub(S1_ATTACH, "mme").await?, sub(SMSC_SUBMIT, "smsc").await?);
-    let (create, usage, delete) =
-        (sub(S11_CREATE_SESSION, "pgw").await?, sub(S11_USAGE, "pgw").await?, sub(S11_DELETE_SESSION, "pgw").await?);
-    let (downlink, uplink) = (sub(SGI_DOWNLINK, "pgw").await?, sub(SGI_UPLINK, "pgw").await?);
+    let (create, downlink) = (sub(S11_CREATE_SESSION, "sgw").await?, sub(SGI_DOWNLINK, "sgw").await?);
     let (es9_download, es9_notify) = (sub(ES9_DOWNLOAD, "smdp").await?, sub(ES9_NOTIFY, "smdp").await?);
     let smdp = smdp::SmdpPlus::new(publisher.clone(), views.clone());
-    let tasks = vec![
+    tasks.extend([
         tokio::spawn(hss::run(client.clone(), hss_in, views.clone(), hss::MAX_IN_FLIGHT)),
         tokio::spawn(mme.run(mme_in)),
-        tokio::spawn(pgw.clone().run(create, usage, delete, downlink, uplink, client.clone())),
+        tokio::spawn(sgw.run(create, downlink, client.clone())),
         tokio::spawn(smsc.run(smsc_in, client.clone())),
         tokio::spawn(smdp.run(client.clone(), es9_download, es9_notify)),
-    ];
+    ]);
     // The subscriptions are registered with the server before any caller is told we started.
     client.flush().await.map_err(|e| CoreError::JetStream(e.to_string()))?;
-    Ok(RunningCore { views, pgw, publisher, tasks })
+    Ok(RunningCore { views, pgws, publisher, tasks })
+}
+
+/// Starts one region's PGW alone (`simledger pgw`), against the same log and NATS as the rest
+/// of the core: a PGW in its own process, which a restart takes over from the log.
+pub async fn start_pgw(
+    client: async_nats::Client,
+    names: &CoreNames,
+    log: EventLog,
+    update_interval: chrono::Duration,
+    region: simledger_eventlog::catalog::BreakoutRegion,
+    default_region: bool,
+) -> Result<RunningCore, CoreError> {
+    let js = jetstream::new(client.clone());
+    ensure_streams(&js, names).await?;
+    let views = caught_up_views(&log).await?;
+    let publisher = CorePublisher::new(js, names.clone());
+    let (pgw, task) = start_pgw_on(&client, names, &publisher, &views, update_interval, region, default_region).await?;
+    client.flush().await.map_err(|e| CoreError::JetStream(e.to_string()))?;
+    Ok(RunningCore { views, pgws: vec![pgw], publisher, tasks: vec![task] })
 }
 
 /// Starts ingest, restarting it if its consumer stream ends.

@@ -1,7 +1,8 @@
-//! SGW/PGW: opens data sessions on known APNs, allocates the device's private IP, meters its
-//! bytes into `data-session.updated` windows every update interval, and closes sessions with
-//! their totals. It obeys the data-limit view: a blocked SIM's sessions carry
-//! `data_modifier: "blocked"` and pass no more bytes.
+//! PGW: one per breakout region ([`crate::regions`]). Opens the data sessions the SGW selects
+//! it for, allocates the device's private IP from its region's pool, meters its bytes into
+//! `data-session.updated` windows every update interval, and closes sessions with their totals.
+//! Its events carry its region and node name. It obeys the data-limit view: a blocked SIM's
+//! sessions carry `data_modifier: "blocked"` and pass no more bytes.
 //!
 //! A restarted PGW takes over the sessions the log shows open ([`Pgw::recover`]): their context,
 //! address and totals as of their last `updated` window. A device that carries on (its retried
@@ -16,7 +17,9 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use simledger_eventlog::catalog::{ConnectionError, ConnectionEvent, IpCommandFromSim, IpCommandStatus};
+use simledger_eventlog::catalog::{
+    BreakoutRegion, ConnectionError, ConnectionEvent, IpCommandFromSim, IpCommandStatus,
+};
 use simledger_eventlog::Event;
 use uuid::Uuid;
 
@@ -67,16 +70,16 @@ struct Sessions {
     ips: HashSet<Ipv4Addr>,
 }
 
-/// A free address in 10.64.0.0/10 derived from the session, so a replayed session gets the
-/// same one; collisions probe forward.
-fn allocate_ip(sessions: &Sessions, sid: &str) -> Ipv4Addr {
+/// A free address in the region's pool derived from the session, so a replayed session gets
+/// the same one; collisions probe forward.
+fn allocate_ip(sessions: &Sessions, region: BreakoutRegion, sid: &str) -> Ipv4Addr {
     let h = u32::from_str_radix(&sid[2..10], 16).unwrap_or(0);
-    let base = u32::from(Ipv4Addr::new(10, 64, 0, 0));
-    let size = 1u32 << 22;
+    let (base, size) = crate::regions::ip_pool(region);
+    let base = u32::from(base);
     (0..size)
         .map(|i| Ipv4Addr::from(base + ((h.wrapping_add(i)) % size).max(1)))
         .find(|ip| !sessions.ips.contains(ip))
-        .expect("a /10 pool is never full")
+        .expect("a /12 pool is never full")
 }
 
 #[derive(Clone)]
@@ -84,12 +87,40 @@ pub struct Pgw {
     pub publisher: CorePublisher,
     pub views: Arc<CoreViews>,
     pub update_interval: Duration,
+    region: BreakoutRegion,
+    node: String,
+    /// The default region's PGW also takes over sessions logged before regions existed.
+    default_region: bool,
     sessions: Arc<Mutex<Sessions>>,
 }
 
 impl Pgw {
-    pub fn new(publisher: CorePublisher, views: Arc<CoreViews>, update_interval: Duration) -> Self {
-        Self { publisher, views, update_interval, sessions: Arc::default() }
+    /// The PGW of `region`; `default_region` when fleets without a region break out there.
+    pub fn new(
+        publisher: CorePublisher,
+        views: Arc<CoreViews>,
+        update_interval: Duration,
+        region: BreakoutRegion,
+        default_region: bool,
+    ) -> Self {
+        let node = crate::regions::pgw_node(region);
+        Self { publisher, views, update_interval, region, node, default_region, sessions: Arc::default() }
+    }
+
+    pub fn region(&self) -> BreakoutRegion {
+        self.region
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Whether a session the log shows open is this PGW's.
+    fn carries(&self, session: &ConnectionEvent) -> bool {
+        match &session.pgw {
+            Some(node) => *node == self.node,
+            None => self.default_region,
+        }
     }
 
     pub fn open_sessions(&self) -> usize {
@@ -111,6 +142,8 @@ impl Pgw {
         e.ip_address = Some(s.ip.to_string());
         e.data_session_sid = Some(sid.to_owned());
         e.data_session_start_time = Some(s.started);
+        e.breakout_region = Some(self.region);
+        e.pgw = Some(self.node.clone());
         if self.views.is_blocked(&s.ctx.subscriber.sim_sid, at) {
             e.data_modifier = Some("blocked".into());
         }
@@ -123,10 +156,7 @@ impl Pgw {
     }
 
     pub async fn create_session(&self, req: CreateSessionRequest) -> CreateSessionAnswer {
-        // The time is part of the key: a device's sequence numbers start again when its
-        // simulator restarts, its sessions must not take earlier sessions' SIDs.
-        let sid =
-            happening::sid("PI", &format!("session:{}:{}:{}", req.context.imsi, req.seq, req.at.timestamp_millis()));
+        let sid = session_sid(&req);
         if !APNS.contains(&req.apn.as_str()) {
             let error = ConnectionError { code: CODE_UNKNOWN_APN, message: "MISSING_OR_UNKNOWN_APN".into() };
             let id = happening::event_id(&format!("{sid}:failed"), req.at);
@@ -134,8 +164,16 @@ impl Pgw {
             e.apn = Some(req.apn.clone());
             e.data_session_sid = Some(sid.clone());
             e.error = Some(error.clone());
+            e.breakout_region = Some(self.region);
+            e.pgw = Some(self.node.clone());
             self.publish(format!("session-{sid}"), id, e).await;
-            return CreateSessionAnswer { data_session_sid: sid, ip_address: None, error: Some(error) };
+            return CreateSessionAnswer {
+                data_session_sid: sid,
+                ip_address: None,
+                error: Some(error),
+                pgw: Some(self.node.clone()),
+                breakout_region: Some(self.region),
+            };
         }
         let started = {
             let mut sessions = self.sessions.lock().expect("sessions lock");
@@ -146,9 +184,11 @@ impl Pgw {
                     data_session_sid: sid,
                     ip_address: Some(existing.ip.to_string()),
                     error: None,
+                    pgw: Some(self.node.clone()),
+                    breakout_region: Some(self.region),
                 };
             }
-            let ip = allocate_ip(&sessions, &sid);
+            let ip = allocate_ip(&sessions, self.region, &sid);
             let session = Session {
                 ctx: req.context,
                 apn: req.apn,
@@ -170,7 +210,13 @@ impl Pgw {
         };
         self.publish(format!("session-{sid}"), started.0, started.1).await;
         metrics::gauge!("simledger_pgw_sessions_open").set(self.open_sessions() as f64);
-        CreateSessionAnswer { data_session_sid: sid, ip_address: Some(started.2.to_string()), error: None }
+        CreateSessionAnswer {
+            data_session_sid: sid,
+            ip_address: Some(started.2.to_string()),
+            error: None,
+            pgw: Some(self.node.clone()),
+            breakout_region: Some(self.region),
+        }
     }
 
     pub async fn usage(&self, report: UsageReport) -> UsageAnswer {
@@ -237,13 +283,13 @@ impl Pgw {
         DeleteSessionAnswer { found: true }
     }
 
-    /// Takes over the sessions the log shows open that this PGW does not hold (after a
+    /// Takes over the sessions of this PGW the log shows open that it does not hold (after a
     /// restart), and closes, once `grace` has passed, those whose device has not been heard
-    /// since. Returns how many it took over.
+    /// since. Returns how many it took over. Other regions' sessions are their PGWs'.
     pub fn recover(&self, grace: std::time::Duration) -> usize {
         let open: Vec<(String, OpenSession)> = {
             let view = self.views.sessions.read().expect("view lock");
-            view.open.iter().map(|(sid, s)| (sid.clone(), s.clone())).collect()
+            view.open.iter().filter(|(_, s)| self.carries(&s.last)).map(|(sid, s)| (sid.clone(), s.clone())).collect()
         };
         let mut taken = 0;
         {
@@ -252,7 +298,7 @@ impl Pgw {
                 if sessions.by_sid.contains_key(&sid) {
                     continue;
                 }
-                let session = recovered_session(&sessions, &sid, open);
+                let session = recovered_session(&sessions, self.region, &sid, open);
                 sessions.ips.insert(session.ip);
                 sessions.by_sid.insert(sid, session);
                 taken += 1;
@@ -406,44 +452,114 @@ impl Pgw {
         UplinkAnswer { ip_command_sid: Some(sid), error: None }
     }
 
-    pub async fn run(
-        self,
-        create: async_nats::Subscriber,
-        usage: async_nats::Subscriber,
-        delete: async_nats::Subscriber,
-        downlink: async_nats::Subscriber,
-        uplink: async_nats::Subscriber,
-        client: async_nats::Client,
-    ) {
-        let (a, b, c, d, e) = (self.clone(), self.clone(), self.clone(), self.clone(), self);
-        tokio::join!(
-            crate::serve::serve(client.clone(), uplink, "pgw", move |r: Uplink| {
-                let p = e.clone();
-                async move { p.uplink(r).await }
-            }),
-            crate::serve::serve(client.clone(), downlink, "pgw", move |r: Downlink| {
-                let p = d.clone();
-                async move { p.downlink(r).await }
-            }),
-            crate::serve::serve(client.clone(), create, "pgw", move |r: CreateSessionRequest| {
-                let p = a.clone();
-                async move { p.create_session(r).await }
-            }),
-            crate::serve::serve(client.clone(), usage, "pgw", move |r: UsageReport| {
-                let p = b.clone();
-                async move { p.usage(r).await }
-            }),
-            crate::serve::serve(client, delete, "pgw", move |r: DeleteSessionRequest| {
-                let p = c.clone();
-                async move { p.delete_session(r).await }
-            }),
-        );
+    /// Subscribes to this PGW's subjects (`pgw.<node>.*`) and, for the default region's PGW,
+    /// to the subjects devices used before regions existed (`s11.usage`, `s11.delete_session`,
+    /// `sgi.uplink`). Done before the node is reported started.
+    pub async fn subscribe(
+        &self,
+        client: &async_nats::Client,
+        names: &crate::CoreNames,
+    ) -> Result<PgwSubscriptions, crate::CoreError> {
+        use crate::protocol::subjects::{self, pgw};
+        let own = |op: &str| names.request(&pgw::subject(&self.node, op));
+        let queue = |subject: String| async move {
+            // One queue group per region: replicas of a region's PGW share its requests.
+            let group = format!("pgw-{}", self.region);
+            client
+                .queue_subscribe(subject.clone(), group)
+                .await
+                .map_err(|e| crate::CoreError::JetStream(format!("subscribing the PGW to {subject}: {e}")))
+        };
+        let mut subs = PgwSubscriptions {
+            create: queue(own(pgw::CREATE_SESSION)).await?,
+            usage: vec![queue(own(pgw::USAGE)).await?],
+            delete: vec![queue(own(pgw::DELETE_SESSION)).await?],
+            downlink: queue(own(pgw::DOWNLINK)).await?,
+            uplink: vec![queue(own(pgw::UPLINK)).await?],
+        };
+        if self.default_region {
+            subs.usage.push(queue(names.request(subjects::S11_USAGE)).await?);
+            subs.delete.push(queue(names.request(subjects::S11_DELETE_SESSION)).await?);
+            subs.uplink.push(queue(names.request(subjects::SGI_UPLINK)).await?);
+        }
+        Ok(subs)
     }
+
+    /// Serves its subscriptions until they end.
+    pub async fn run(self, subs: PgwSubscriptions, client: async_nats::Client) {
+        use futures_util::future::{join_all, BoxFuture, FutureExt};
+        let node = "pgw";
+        let mut serving: Vec<BoxFuture<'static, ()>> = Vec::new();
+        let p = self.clone();
+        serving.push(
+            crate::serve::serve(client.clone(), subs.create, node, move |r: CreateSessionRequest| {
+                let p = p.clone();
+                async move { p.create_session(r).await }
+            })
+            .boxed(),
+        );
+        let p = self.clone();
+        serving.push(
+            crate::serve::serve(client.clone(), subs.downlink, node, move |r: Downlink| {
+                let p = p.clone();
+                async move { p.downlink(r).await }
+            })
+            .boxed(),
+        );
+        for usage in subs.usage {
+            let p = self.clone();
+            serving.push(
+                crate::serve::serve(client.clone(), usage, node, move |r: UsageReport| {
+                    let p = p.clone();
+                    async move { p.usage(r).await }
+                })
+                .boxed(),
+            );
+        }
+        for delete in subs.delete {
+            let p = self.clone();
+            serving.push(
+                crate::serve::serve(client.clone(), delete, node, move |r: DeleteSessionRequest| {
+                    let p = p.clone();
+                    async move { p.delete_session(r).await }
+                })
+                .boxed(),
+            );
+        }
+        for uplink in subs.uplink {
+            let p = self.clone();
+            serving.push(
+                crate::serve::serve(client.clone(), uplink, node, move |r: Uplink| {
+                    let p = p.clone();
+                    async move { p.uplink(r).await }
+                })
+                .boxed(),
+            );
+        }
+        join_all(serving).await;
+    }
+}
+
+/// What a PGW listens on.
+pub struct PgwSubscriptions {
+    create: async_nats::Subscriber,
+    usage: Vec<async_nats::Subscriber>,
+    delete: Vec<async_nats::Subscriber>,
+    downlink: async_nats::Subscriber,
+    uplink: Vec<async_nats::Subscriber>,
+}
+
+/// The session's SID, derived from the device's request: the SGW names a session it could not
+/// create by it, the PGW one it creates. The time is part of the key: a device's sequence
+/// numbers start again when its simulator restarts, its sessions must not take earlier
+/// sessions' SIDs.
+pub fn session_sid(req: &CreateSessionRequest) -> String {
+    happening::sid("PI", &format!("session:{}:{}:{}", req.context.imsi, req.seq, req.at.timestamp_millis()))
 }
 
 /// A session as the log left it: its context from its last event, its window starting where
 /// the last `updated` one ended.
-fn recovered_session(sessions: &Sessions, sid: &str, open: OpenSession) -> Session {
+fn recovered_session(sessions: &Sessions, region: BreakoutRegion, sid: &str, open: OpenSession) -> Session {
     let c = open.last;
     let started = c.data_session_start_time.unwrap_or(c.timestamp);
     let ip = c
@@ -451,7 +567,7 @@ fn recovered_session(sessions: &Sessions, sid: &str, open: OpenSession) -> Sessi
         .as_deref()
         .and_then(|ip| ip.parse().ok())
         .filter(|ip| !sessions.ips.contains(ip))
-        .unwrap_or_else(|| allocate_ip(sessions, sid));
+        .unwrap_or_else(|| allocate_ip(sessions, region, sid));
     Session {
         apn: c.apn.clone().unwrap_or_default(),
         ip,
@@ -471,6 +587,7 @@ fn recovered_session(sessions: &Sessions, sid: &str, open: OpenSession) -> Sessi
                 sim_unique_name: c.sim_unique_name,
                 fleet_sid: c.fleet_sid,
                 account_sid: c.account_sid,
+                breakout_region: c.breakout_region,
             },
             imsi: c.imsi,
             imei: c.imei,

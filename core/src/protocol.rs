@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use simledger_eventlog::catalog::{CellLocation, ConnectionError, NetworkRef};
+use simledger_eventlog::catalog::{BreakoutRegion, CellLocation, ConnectionError, NetworkRef};
 
 /// Subject suffixes (after `<prefix>.`).
 pub mod subjects {
@@ -26,6 +26,22 @@ pub mod subjects {
     pub const ES9_DOWNLOAD: &str = "es9.download";
     /// ES9+ (LPA → SM-DP+): the device's report of the profile's installation.
     pub const ES9_NOTIFY: &str = "es9.notify";
+
+    /// What one PGW node serves, on subjects of its own: `pgw.<node>.<operation>`. The SGW
+    /// forwards creates and downlinks there; a device sends its session's usage, deletion and
+    /// uplink datagrams to the PGW its create answer named (the session's user-plane path).
+    pub mod pgw {
+        pub const CREATE_SESSION: &str = "create_session";
+        pub const USAGE: &str = "usage";
+        pub const DELETE_SESSION: &str = "delete_session";
+        pub const DOWNLINK: &str = "downlink";
+        pub const UPLINK: &str = "uplink";
+
+        /// The subject suffix of `operation` on PGW `node`.
+        pub fn subject(node: &str, operation: &str) -> String {
+            format!("pgw.{node}.{operation}")
+        }
+    }
 }
 
 /// S1 attach request, as the MME receives it from the radio side.
@@ -78,6 +94,9 @@ pub struct SubscriberProfile {
     pub sim_unique_name: Option<String>,
     pub fleet_sid: Option<String>,
     pub account_sid: String,
+    /// The fleet's breakout region; `None`: the platform's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakout_region: Option<BreakoutRegion>,
 }
 
 /// The attach context (S11 carries the same: IMSI, serving network, RAT, location).
@@ -106,6 +125,11 @@ pub struct CreateSessionAnswer {
     /// None when the session could not be created (`error` says why).
     pub ip_address: Option<String>,
     pub error: Option<ConnectionError>,
+    /// The PGW node that carries the session (the device sends its usage there) and its region.
+    #[serde(default)]
+    pub pgw: Option<String>,
+    #[serde(default)]
+    pub breakout_region: Option<BreakoutRegion>,
 }
 
 /// Bytes the device moved since its previous report (the PGW's counters, sampled).

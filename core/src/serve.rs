@@ -49,6 +49,10 @@ pub async fn serve_bounded<Req, Resp, F, Fut, B>(
         };
         let (client, handler) = (client.clone(), handler.clone());
         tokio::spawn(async move {
+            let handler = move |req: Req| {
+                let answered = handler(req);
+                async move { Some(answered.await) }
+            };
             answer(&client, msg, reply, node, handler).await;
             drop(permit);
         });
@@ -59,7 +63,7 @@ pub async fn serve_bounded<Req, Resp, F, Fut, B>(
 /// `{"error": "..."}` and logged; it never stops the node.
 pub async fn serve<Req, Resp, F, Fut>(
     client: async_nats::Client,
-    mut requests: async_nats::Subscriber,
+    requests: async_nats::Subscriber,
     node: &'static str,
     handler: F,
 ) where
@@ -67,6 +71,26 @@ pub async fn serve<Req, Resp, F, Fut>(
     Resp: Serialize + Send + 'static,
     F: Fn(Req) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Resp> + Send + 'static,
+{
+    serve_optional(client, requests, node, move |req: Req| {
+        let answered = handler(req);
+        async move { Some(answered.await) }
+    })
+    .await
+}
+
+/// As [`serve`], for a handler that may leave a request unanswered (`None`): the requester's
+/// timeout and retry then decide.
+pub async fn serve_optional<Req, Resp, F, Fut>(
+    client: async_nats::Client,
+    mut requests: async_nats::Subscriber,
+    node: &'static str,
+    handler: F,
+) where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+    F: Fn(Req) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Option<Resp>> + Send + 'static,
 {
     while let Some(msg) = requests.next().await {
         let Some(reply) = msg.reply.clone() else {
@@ -77,7 +101,7 @@ pub async fn serve<Req, Resp, F, Fut>(
     }
 }
 
-/// Handles one request and publishes the answer to `reply`.
+/// Handles one request and publishes the answer, if any, to `reply`.
 async fn answer<Req, Resp, F, Fut>(
     client: &async_nats::Client,
     msg: async_nats::Message,
@@ -88,10 +112,13 @@ async fn answer<Req, Resp, F, Fut>(
     Req: DeserializeOwned,
     Resp: Serialize,
     F: Fn(Req) -> Fut,
-    Fut: Future<Output = Resp>,
+    Fut: Future<Output = Option<Resp>>,
 {
     let body = match serde_json::from_slice::<Req>(&msg.payload) {
-        Ok(req) => serde_json::to_vec(&handler(req).await),
+        Ok(req) => match handler(req).await {
+            Some(resp) => serde_json::to_vec(&resp),
+            None => return,
+        },
         Err(e) => {
             tracing::warn!(node, subject = %msg.subject, error = %e, "malformed request refused");
             serde_json::to_vec(&serde_json::json!({ "error": e.to_string() }))

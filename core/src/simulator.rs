@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use simledger_eventlog::catalog::SimStatus;
+use simledger_eventlog::catalog::{BreakoutRegion, SimStatus};
 use simledger_eventlog::networks;
 
 use crate::protocol::*;
@@ -161,6 +161,24 @@ pub struct SimStats {
     pub sms: AtomicU64,
     /// Datagrams devices sent to the platform from their sessions (MO IP Commands).
     pub ip_commands: AtomicU64,
+    /// Per breakout region: sessions and the sum of their modelled user-plane round trips (ms).
+    rtt: std::sync::Mutex<std::collections::BTreeMap<BreakoutRegion, (u64, f64)>>,
+}
+
+impl SimStats {
+    fn record_rtt(&self, region: BreakoutRegion, rtt_ms: f64) {
+        let mut rtt = self.rtt.lock().expect("stats lock");
+        let entry = rtt.entry(region).or_default();
+        entry.0 += 1;
+        entry.1 += rtt_ms;
+    }
+
+    /// Per breakout region: sessions opened and their mean modelled user-plane round trip (ms),
+    /// from the device's country to the region's PGW ([`crate::regions::user_plane_rtt_ms`]).
+    pub fn rtt_by_region(&self) -> Vec<(BreakoutRegion, u64, f64)> {
+        let rtt = self.rtt.lock().expect("stats lock");
+        rtt.iter().map(|(&region, &(n, sum))| (region, n, sum / n.max(1) as f64)).collect()
+    }
 }
 
 /// Spaces requests evenly at most `rate` per second across every device.
@@ -343,6 +361,22 @@ impl Simulator {
                 continue;
             }
             self.stats.sessions_opened.fetch_add(1, Ordering::Relaxed);
+            if let Some(rtt) = created
+                .breakout_region
+                .and_then(|r| Some((r, crate::regions::user_plane_rtt_ms(&network.iso_country, r)?)))
+            {
+                self.stats.record_rtt(rtt.0, rtt.1);
+            }
+            // The session's user plane: the PGW that created it (before regions: the one PGW).
+            let user_plane = |operation: &str, legacy: &str| match &created.pgw {
+                Some(node) => subjects::pgw::subject(node, operation),
+                None => legacy.to_owned(),
+            };
+            let (usage_subject, uplink_subject, delete_subject) = (
+                user_plane(subjects::pgw::USAGE, subjects::S11_USAGE),
+                user_plane(subjects::pgw::UPLINK, subjects::SGI_UPLINK),
+                user_plane(subjects::pgw::DELETE_SESSION, subjects::S11_DELETE_SESSION),
+            );
             let mut session_end = t + Duration::minutes(rng.random_range(10..90));
             if let Some(e) = end {
                 session_end = session_end.min(e);
@@ -363,7 +397,7 @@ impl Simulator {
                 self.pace(t).await;
                 let usage: UsageAnswer = self
                     .call(
-                        subjects::S11_USAGE,
+                        &usage_subject,
                         &UsageReport {
                             data_session_sid: created.data_session_sid.clone(),
                             report_seq,
@@ -387,17 +421,14 @@ impl Simulator {
                         at: t,
                         seq: report_seq,
                     };
-                    let _: UplinkAnswer = self.call(subjects::SGI_UPLINK, &uplink).await;
+                    let _: UplinkAnswer = self.call(&uplink_subject, &uplink).await;
                     self.stats.ip_commands.fetch_add(1, Ordering::Relaxed);
                 }
             }
             t = session_end.max(t + Duration::seconds(1));
             self.pace(t).await;
             let _: DeleteSessionAnswer = self
-                .call(
-                    subjects::S11_DELETE_SESSION,
-                    &DeleteSessionRequest { data_session_sid: created.data_session_sid, at: t },
-                )
+                .call(&delete_subject, &DeleteSessionRequest { data_session_sid: created.data_session_sid, at: t })
                 .await;
             if rng.random_bool(0.2) && !over(t) {
                 seq += 1;

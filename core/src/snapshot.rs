@@ -24,7 +24,7 @@ pub enum SnapshotError {
 type Result<T> = std::result::Result<T, SnapshotError>;
 
 /// The shape of a snapshot's data; a start ignores snapshots of another format.
-pub const FORMAT: i32 = 1;
+pub const FORMAT: i32 = 2;
 /// Events applied between two snapshots.
 pub const SNAPSHOT_EVERY: u64 = 500_000;
 /// Snapshots kept; older ones are deleted when a new one is written.

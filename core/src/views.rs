@@ -10,7 +10,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use simledger_eventlog::catalog::{ConnectionEvent, EsimProfileCreated, EsimStep, FleetSid, SimSid, SimStatus};
+use simledger_eventlog::catalog::{
+    BreakoutRegion, ConnectionEvent, EsimProfileCreated, EsimStep, FleetSid, SimSid, SimStatus,
+};
 use simledger_eventlog::{Event, EventLog, Position};
 use tokio::sync::watch;
 
@@ -25,8 +27,11 @@ pub struct SimEntry {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FleetEntry {
+    pub account_sid: String,
     pub nap_sid: String,
     pub sms_commands_enabled: bool,
+    /// Where its data sessions break out; `None`: the default region.
+    pub breakout: Option<BreakoutRegion>,
 }
 
 /// One IMSI: its SIM, whether it may attach, and the networks of its own it is kept to.
@@ -131,8 +136,10 @@ impl SubscriberView {
                 self.fleets.insert(
                     f.fleet_sid.clone(),
                     FleetEntry {
+                        account_sid: f.account_sid.clone(),
                         nap_sid: f.network_access_profile_sid.clone(),
                         sms_commands_enabled: f.sms_commands_enabled,
+                        breakout: None,
                     },
                 );
             }
@@ -143,6 +150,14 @@ impl SubscriberView {
                     }
                     if let Some(sms) = f.sms_commands_enabled {
                         fleet.sms_commands_enabled = sms;
+                    }
+                }
+            }
+            Event::FleetBreakoutSet(b) => {
+                // The owner's setting only (commands check; a fold does not trust that alone).
+                if let Some(fleet) = self.fleets.get_mut(b.fleet_sid.as_str()) {
+                    if fleet.account_sid == b.account_sid {
+                        fleet.breakout = b.region;
                     }
                 }
             }

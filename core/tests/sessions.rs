@@ -344,6 +344,8 @@ async fn a_restarted_pgw_carries_on_sessions_whose_device_returns_and_closes_the
         core.core.publisher.clone(),
         core.core.views.clone(),
         simledger_core::pgw::DEFAULT_UPDATE_INTERVAL,
+        simledger_eventlog::catalog::BreakoutRegion::UsEast,
+        true,
     );
     assert_eq!(restarted.recover(Duration::from_millis(300)), 2);
 

@@ -77,6 +77,8 @@ catalog! {
     EsimProfileCreated(EsimProfileCreated) = "esim_profile.created",
     // A fleet's device-signal thresholds and the actions a signal runs (simledger's own).
     FleetSignalPolicySet(FleetSignalPolicySet) = "fleet.signal_policy_set",
+    // Where a fleet's data sessions break out to the internet (simledger's own).
+    FleetBreakoutSet(FleetBreakoutSet) = "fleet.breakout_set",
     // From the SM-DP+: a device's LPA downloading and installing a reserved profile.
     EsimProfileDownloading(EsimProfileProgress) = "esim_profile.downloading",
     EsimProfileDownloaded(EsimProfileProgress) = "esim_profile.downloaded",
@@ -195,6 +197,7 @@ impl Event {
             SimDataLimitReached(e) | SimDataLimitCleared(e) => &e.account_sid,
             SimSignalRaised(e) => &e.account_sid,
             FleetSignalPolicySet(e) => &e.account_sid,
+            FleetBreakoutSet(e) => &e.account_sid,
             BalanceDebited(e) => &e.tenant,
             BillingHttpPostRequested(e) => &e.tenant,
             BillingExportRequested(e) => &e.tenant,
@@ -724,6 +727,8 @@ impl ConnectionEvent {
             data_session_data_download: None,
             data_session_data_upload: None,
             data_session_data_total: None,
+            breakout_region: None,
+            pgw: None,
         }
     }
 }
@@ -793,6 +798,54 @@ pub struct ConnectionEvent {
     pub data_session_data_upload: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_session_data_total: Option<i64>,
+    /// simledger's own (schema version 3): the region whose PGW carried the data session, and
+    /// that PGW. Absent on attachments and on sessions logged before regions existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakout_region: Option<BreakoutRegion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pgw: Option<String>,
+}
+
+/// A region where the core has a PGW: where a fleet's data sessions reach the internet (and
+/// where their user-plane data stays).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BreakoutRegion {
+    /// Ashburn, Virginia: the platform's original core.
+    UsEast,
+    /// Dublin.
+    EuWest,
+    /// Singapore.
+    ApSoutheast,
+}
+
+impl BreakoutRegion {
+    pub const ALL: [BreakoutRegion; 3] = [Self::UsEast, Self::EuWest, Self::ApSoutheast];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UsEast => "us-east",
+            Self::EuWest => "eu-west",
+            Self::ApSoutheast => "ap-southeast",
+        }
+    }
+}
+
+impl std::fmt::Display for BreakoutRegion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for BreakoutRegion {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            let known: Vec<&str> = Self::ALL.iter().map(|r| r.as_str()).collect();
+            format!("unknown region {s:?}; regions are {}", known.join(", "))
+        })
+    }
 }
 
 /// One SMS as the SMSC saw it.
@@ -876,6 +929,16 @@ pub struct FleetSignalPolicySet {
 impl FleetSignalPolicySet {
     pub const DEFAULT_USAGE_SPIKE_FACTOR: i64 = 10;
     pub const DEFAULT_ATTACH_STORM_REJECTIONS: i64 = 20;
+}
+
+/// `POST /v1/Fleets/{Sid}/Breakout`: the region whose PGW the fleet's new data sessions use;
+/// `None`: the platform's default region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetBreakoutSet {
+    pub fleet_sid: FleetSid,
+    pub account_sid: String,
+    #[serde(default)]
+    pub region: Option<BreakoutRegion>,
 }
 
 /// The limits projection's decision that a SIM crossed (or came back under) its data limit.

@@ -18,6 +18,7 @@ pub mod dead_letter;
 mod envelope;
 pub mod error;
 pub mod networks;
+pub mod places;
 mod read;
 mod wakeups;
 pub use read::Pages;

@@ -47,9 +47,21 @@ impl Schema {
         self.versions.iter().find(|v| v.version == n)
     }
 
+    /// The version a subscription gets when it names none: the latest, except that Twilio's
+    /// connection events default to Twilio's latest (2), so a Twilio customer's code sees
+    /// Twilio's shape unless it asks for simledger's version 3.
+    pub fn default_version(&self) -> i32 {
+        if self.id == CONNECTION {
+            TWILIO_CONNECTION_VERSIONS
+        } else {
+            self.latest().version
+        }
+    }
+
     /// The CloudEvents `dataschema` of events delivered in version `n`.
     pub fn data_schema_uri(&self, n: i32) -> String {
-        if self.id.starts_with("Simledger.") {
+        let simledger_version = self.id == CONNECTION && n > TWILIO_CONNECTION_VERSIONS;
+        if self.id.starts_with("Simledger.") || simledger_version {
             format!("urn:simledger:schema:{}:{n}", self.id)
         } else {
             format!("https://events-schemas.twilio.com/{}/{n}", self.id)
@@ -62,6 +74,8 @@ pub const TEST_EVENT_TYPE: &str = "com.twilio.eventstreams.test-event";
 pub const TEST_SCHEMA_ID: &str = "EventStreams.TestSink";
 
 const CONNECTION: &str = "SuperSim.ConnectionEvent";
+/// The versions of `SuperSim.ConnectionEvent` Twilio publishes; later ones are simledger's.
+const TWILIO_CONNECTION_VERSIONS: i32 = 2;
 const SMS: &str = "Simledger.SmsEvent";
 
 macro_rules! version {
@@ -76,6 +90,7 @@ pub const SCHEMAS: &[Schema] = &[
         versions: &[
             version!(1, "2021-05-01T00:00:00Z", "SuperSim.ConnectionEvent-1.json"),
             version!(2, "2022-06-01T00:00:00Z", "SuperSim.ConnectionEvent-2.json"),
+            version!(3, "2026-12-01T00:00:00Z", "SuperSim.ConnectionEvent-3.json"),
         ],
     },
     Schema { id: TEST_SCHEMA_ID, versions: &[version!(1, "2021-05-01T00:00:00Z", "EventStreams.TestSink-1.json")] },
@@ -195,13 +210,21 @@ pub fn schema_of(t: &StreamType) -> &'static Schema {
 }
 
 /// An event's `data` as delivered in `schema_version`: the stored JSON, less what an older
-/// version did not have (`SuperSim.ConnectionEvent` 1 has no cumulative byte counts).
+/// version did not have (`SuperSim.ConnectionEvent` 1 has no cumulative byte counts, 1 and 2
+/// no breakout region or PGW).
 pub fn data_in_version(t: &StreamType, schema_version: i32, data: &mut serde_json::Value) {
-    if t.schema_id == CONNECTION && schema_version < 2 {
-        if let Some(map) = data.as_object_mut() {
-            for key in ["data_session_data_download", "data_session_data_upload", "data_session_data_total"] {
-                map.remove(key);
-            }
+    if t.schema_id != CONNECTION {
+        return;
+    }
+    let Some(map) = data.as_object_mut() else { return };
+    if schema_version < 2 {
+        for key in ["data_session_data_download", "data_session_data_upload", "data_session_data_total"] {
+            map.remove(key);
+        }
+    }
+    if schema_version < 3 {
+        for key in ["breakout_region", "pgw"] {
+            map.remove(key);
         }
     }
 }
@@ -239,6 +262,23 @@ mod tests {
         let mut data = serde_json::json!({"data_total": 5, "data_session_data_total": 9});
         data_in_version(t, 2, &mut data);
         assert_eq!(data["data_session_data_total"], 9);
+    }
+
+    #[test]
+    fn only_version_three_carries_the_breakout_region_and_is_opt_in() {
+        let t = by_name("com.twilio.iot.supersim.connection.data-session.updated").unwrap();
+        let stored = serde_json::json!({"data_total": 5, "breakout_region": "eu-west", "pgw": "pgw-eu-west"});
+        let mut v2 = stored.clone();
+        data_in_version(t, 2, &mut v2);
+        assert_eq!(v2, serde_json::json!({"data_total": 5}));
+        let mut v3 = stored.clone();
+        data_in_version(t, 3, &mut v3);
+        assert_eq!(v3, stored);
+        let connection = schema(CONNECTION).unwrap();
+        assert_eq!(connection.default_version(), 2, "Twilio's customers keep Twilio's shape");
+        assert_eq!(connection.latest().version, 3);
+        assert_eq!(connection.data_schema_uri(3), "urn:simledger:schema:SuperSim.ConnectionEvent:3");
+        assert_eq!(schema(SMS).unwrap().default_version(), 1);
     }
 
     #[test]

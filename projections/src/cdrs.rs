@@ -152,13 +152,26 @@ fn data_cdr(c: &ConnectionEvent) -> Cdr {
         format!("{}{}", c.network.mcc, c.network.mnc),
         start,
         c.data_session_data_total.unwrap_or(0),
-        json!({
-            "iccid": c.sim_iccid, "imsi": c.imsi, "imei": c.imei, "mcc": c.network.mcc, "mnc": c.network.mnc,
-            "iso_country": c.network.iso_country, "network_sid": c.network.sid,
-            "cell_id": c.location.as_ref().map(|l| l.cell_id.clone()), "rat_type": c.rat_type,
-            "fleet_sid": c.fleet_sid,
-        }),
+        data_extra_fields(c),
     )
+}
+
+/// A data CDR's `ExtraFields`. The breakout region and PGW only where the session had them, so
+/// the CDRs of sessions logged before regions read as they always did.
+fn data_extra_fields(c: &ConnectionEvent) -> serde_json::Value {
+    let mut fields = json!({
+        "iccid": c.sim_iccid, "imsi": c.imsi, "imei": c.imei, "mcc": c.network.mcc, "mnc": c.network.mnc,
+        "iso_country": c.network.iso_country, "network_sid": c.network.sid,
+        "cell_id": c.location.as_ref().map(|l| l.cell_id.clone()), "rat_type": c.rat_type,
+        "fleet_sid": c.fleet_sid,
+    });
+    if let Some(region) = c.breakout_region {
+        fields["breakout_region"] = json!(region.as_str());
+    }
+    if let Some(pgw) = &c.pgw {
+        fields["pgw"] = json!(pgw);
+    }
+    fields
 }
 
 fn sms_cdr(s: &SmsEvent, delivered: bool) -> Cdr {

@@ -1,5 +1,5 @@
-//! `usage`: bytes per SIM, fleet, visited network and hour, from every data-session window;
-//! what `GET /v1/UsageRecords` sums.
+//! `usage`: bytes per SIM, fleet, visited network, breakout region and hour, from every
+//! data-session window; what `GET /v1/UsageRecords` sums.
 
 use simledger_eventlog::{Event, RecordedEvent};
 use sqlx::PgConnection;
@@ -30,9 +30,9 @@ impl Subscriber for Usage {
             }
             sqlx::query(
                 "INSERT INTO usage_hourly (account_sid, sim_sid, fleet_sid, network_sid, iso_country, hour, \
-                 data_upload, data_download, data_total) \
-                 VALUES ($1, $2, $3, $4, $5, date_trunc('hour', $6::timestamptz), $7, $8, $7 + $8) \
-                 ON CONFLICT (sim_sid, network_sid, fleet_sid, hour) DO UPDATE SET \
+                 data_upload, data_download, data_total, breakout_region) \
+                 VALUES ($1, $2, $3, $4, $5, date_trunc('hour', $6::timestamptz), $7, $8, $7 + $8, $9) \
+                 ON CONFLICT (sim_sid, network_sid, fleet_sid, breakout_region, hour) DO UPDATE SET \
                  data_upload = usage_hourly.data_upload + $7, data_download = usage_hourly.data_download + $8, \
                  data_total = usage_hourly.data_total + $7 + $8",
             )
@@ -44,6 +44,7 @@ impl Subscriber for Usage {
             .bind(usage_time(c))
             .bind(up)
             .bind(down)
+            .bind(c.breakout_region.map(|r| r.as_str()).unwrap_or(""))
             .execute(&mut *tx)
             .await?;
         }
@@ -64,8 +65,10 @@ pub mod read {
         pub fleet_sid: Option<String>,
         pub network_sid: Option<String>,
         pub iso_country: Option<String>,
-        /// `sim`, `fleet`, `network` or `isoCountry`.
+        /// `sim`, `fleet`, `network`, `isoCountry` or `breakoutRegion`.
         pub group: Option<String>,
+        /// Only usage that broke out in this region.
+        pub breakout_region: Option<String>,
         /// `hour`, `day` or `all`.
         pub granularity: String,
         pub start: DateTime<Utc>,
@@ -91,6 +94,7 @@ pub mod read {
             Some("fleet") => "nullif(fleet_sid, '')",
             Some("network") => "network_sid",
             Some("isoCountry") => "iso_country",
+            Some("breakoutRegion") => "nullif(breakout_region, '')",
             _ => "NULL::text",
         };
         let mut b = QueryBuilder::new("SELECT ");
@@ -117,6 +121,9 @@ pub mod read {
         }
         if let Some(v) = &q.iso_country {
             b.push(" AND iso_country = ").push_bind(v.to_uppercase());
+        }
+        if let Some(v) = &q.breakout_region {
+            b.push(" AND breakout_region = ").push_bind(v.clone());
         }
         b.push(" GROUP BY 1, 2, 3 ORDER BY 1 DESC, 2, 3");
         b.build_query_as().fetch_all(pool).await

@@ -4,6 +4,7 @@
 
 pub(crate) mod billing;
 mod billing_accounts;
+mod breakout;
 mod commands;
 mod device_signals;
 mod esim;
@@ -32,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(sims::router())
         .merge(sim_imsis::router())
         .merge(fleets::router())
+        .merge(breakout::router())
         .merge(device_signals::router())
         .merge(naps::router())
         .merge(networks::router())

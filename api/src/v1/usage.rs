@@ -8,6 +8,7 @@ use axum::Json;
 use chrono::{DateTime, Duration, Months, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use simledger_eventlog::catalog::BreakoutRegion;
 use simledger_projections::limits::BYTES_PER_MB;
 use simledger_projections::usage::read::{self, UsageQuery};
 use utoipa::{IntoParams, ToSchema};
@@ -39,6 +40,9 @@ pub struct UsageRecord {
     pub network_sid: Option<String>,
     pub fleet_sid: Option<String>,
     pub iso_country: Option<String>,
+    /// simledger's own: present when usage is grouped or filtered by breakout region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakout_region: Option<String>,
     pub period: UsagePeriod,
     pub data_upload: i64,
     pub data_download: i64,
@@ -64,6 +68,9 @@ pub enum UsageGroup {
     Network,
     #[serde(rename = "isoCountry")]
     IsoCountry,
+    /// simledger's own: by the region the data broke out in.
+    #[serde(rename = "breakoutRegion")]
+    BreakoutRegion,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
@@ -86,6 +93,9 @@ pub struct UsageParams {
     pub network: Option<String>,
     /// ISO 3166-1 alpha-2 code of the visited country.
     pub iso_country: Option<String>,
+    /// simledger's own: only data that broke out in this region (`us-east`, `eu-west`,
+    /// `ap-southeast`).
+    pub breakout_region: Option<String>,
     #[param(inline)]
     pub group: Option<UsageGroup>,
     /// Default `all`: one record for the whole window.
@@ -125,12 +135,20 @@ async fn list_usage_records(
         UsageGroup::Fleet => "fleet",
         UsageGroup::Network => "network",
         UsageGroup::IsoCountry => "isoCountry",
+        UsageGroup::BreakoutRegion => "breakoutRegion",
     });
+    let breakout_region = p
+        .breakout_region
+        .as_deref()
+        .map(|r| r.parse::<BreakoutRegion>().map_err(|e| ApiError::invalid(format!("BreakoutRegion: {e}"))))
+        .transpose()?
+        .map(|r| r.as_str().to_owned());
     let query = UsageQuery {
         sim_sid: sim_sid.clone(),
         fleet_sid: fleet_sid.clone(),
         network_sid: p.network.clone(),
         iso_country: p.iso_country.clone(),
+        breakout_region: breakout_region.clone(),
         group: group.map(str::to_owned),
         granularity: match granularity {
             Granularity::Hour => "hour",
@@ -168,6 +186,7 @@ async fn list_usage_records(
                 fleet_sid: dim("fleet", &fleet_sid),
                 network_sid: dim("network", &p.network),
                 iso_country: dim("isoCountry", &p.iso_country.as_ref().map(|c| c.to_uppercase())),
+                breakout_region: dim("breakoutRegion", &breakout_region),
                 period: UsagePeriod { start_time: twilio(r.period_start), end_time: twilio(period_end) },
                 data_upload: 0,
                 data_download: 0,

@@ -12,6 +12,7 @@ use serde_json::Value;
 use simledger_api::{AppState, Application};
 use simledger_commands::DestinationPolicy;
 use simledger_commands::{Accounts, CommandId, Commands, Credential, Role};
+use simledger_eventlog::catalog::BreakoutRegion;
 use simledger_eventlog::EventLog;
 use simledger_exporters::event_streams::SinkSettings;
 use simledger_projections::device_commands::{self, DeviceCommands};
@@ -102,7 +103,8 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
         .with_visibility(event_streams.progress.clone())
         .with_cdrs(cdrs.progress.clone())
         .with_billing(billing.progress.clone())
-        .with_destination_policy(destinations);
+        .with_destination_policy(destinations)
+        .with_breakout_regions(&BreakoutRegion::ALL);
     // Tokens derived from a deployment secret, so webhook sinks can sign with them; delivery
     // retried quickly and `failed` after a second, so the failure tests take seconds.
     let accounts = Accounts::new(log.pool().clone()).with_token_secret(SIGNING_KEY);
@@ -124,8 +126,11 @@ async fn spawn(with_core: bool, rate_limit: u32, destinations: DestinationPolicy
     let nats = simledger_services::nats::connect(&testing::nats_url()).await.unwrap();
     let core = if with_core {
         let names = simledger_core::CoreNames::new(testing::unique_nats_prefix());
+        // A PGW in every region, the US one the default.
+        let breakout = simledger_core::regions::Breakout::new(BreakoutRegion::ALL.to_vec(), &[]).unwrap();
+        let interval = chrono::Duration::minutes(6);
         let core =
-            simledger_core::start_nodes(nats.clone(), &names, log.clone(), chrono::Duration::minutes(6)).await.unwrap();
+            simledger_core::start_nodes_with(nats.clone(), &names, log.clone(), interval, &breakout).await.unwrap();
         simledger_core::start_ingest(nats.clone(), names.clone(), log.clone());
         simledger_core::dispatch::spawn(
             log.clone(),

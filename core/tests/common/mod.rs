@@ -28,14 +28,19 @@ pub struct Core {
 /// A running core on a fresh database and NATS prefix, with ingest, and a fleet whose NAP
 /// allows Vodafone UK (234/15) only.
 pub async fn start() -> Core {
+    start_with(simledger_core::regions::Breakout::default()).await
+}
+
+/// As [`start`], with PGWs in these regions.
+pub async fn start_with(breakout: simledger_core::regions::Breakout) -> Core {
     let db = TestDatabase::new().await;
     let log = EventLog::new(db.pool().await);
     let registry = simledger_projections::spawn(log.clone(), "registry", Registry);
-    let commands = Commands::new(log.clone(), registry.progress);
+    let commands = Commands::new(log.clone(), registry.progress).with_breakout_regions(&breakout.regions);
     let nats = simledger_services::nats::connect(&testing::nats_url()).await.unwrap();
     let names = CoreNames::new(testing::unique_nats_prefix());
-    let core =
-        simledger_core::start_nodes(nats.clone(), &names, log.clone(), chrono::Duration::minutes(6)).await.unwrap();
+    let interval = chrono::Duration::minutes(6);
+    let core = simledger_core::start_nodes_with(nats.clone(), &names, log.clone(), interval, &breakout).await.unwrap();
     simledger_core::start_ingest(nats.clone(), names.clone(), log.clone());
     let nap = commands.create_nap(CommandId::random(), ACCOUNT, None, vec![network_sid("234", "15")]).await.unwrap();
     let fleet = commands.create_fleet(CommandId::random(), ACCOUNT, NewFleet::with_nap(&nap)).await.unwrap();

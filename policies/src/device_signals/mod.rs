@@ -15,7 +15,6 @@
 //! `signal_sims` and `signal_fleets`, written with the checkpoint; decisions' ids are derived
 //! from their cause, so a crash and a re-run append nothing twice.
 
-pub mod places;
 pub mod rule;
 
 use std::collections::{HashMap, HashSet};

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use simledger_eventlog::catalog::DeviceSignal;
 
-use super::places;
+use simledger_eventlog::places;
 
 /// Rejected attaches are counted in windows this long.
 pub const STORM_WINDOW: Duration = Duration::minutes(10);

@@ -102,6 +102,15 @@ async fn apply_one(tx: &mut PgConnection, e: &RecordedEvent) -> Result<(), sqlx:
             .execute(&mut *tx)
             .await?;
         }
+        Event::FleetBreakoutSet(b) => {
+            // The owner's setting only (commands check; a fold does not trust that alone).
+            sqlx::query("UPDATE registry_fleets SET breakout_region = $3 WHERE fleet_sid = $1 AND account_sid = $2")
+                .bind(&b.fleet_sid)
+                .bind(&b.account_sid)
+                .bind(b.region.map(|r| r.as_str()))
+                .execute(&mut *tx)
+                .await?;
+        }
         Event::SimStatusChanged(s) => {
             // A change in another account's name than the SIM's owner's changes no status (the
             // stream's version still moves, so the owner's next command is not refused for it).

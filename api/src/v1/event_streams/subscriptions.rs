@@ -116,7 +116,8 @@ pub struct CreateSubscriptionParams {
     /// The active Sink (of this account) to deliver to.
     pub sink_sid: Option<String>,
     /// Repeated: each a JSON object `{"type": …, "schema_version": N}`; the version defaults to
-    /// the latest.
+    /// the latest (for Twilio's connection events, Twilio's latest, 2: simledger's 3 adds the
+    /// breakout region and PGW).
     #[serde(default)]
     pub types: Vec<String>,
 }

@@ -1,5 +1,6 @@
-//! Where a country is, for impossible travel: its capital, to about a degree. Countries not
-//! listed are never judged (no signal rather than a wrong one).
+//! Where a country is: its capital, to about a degree. The device-signals decider judges
+//! impossible travel by it (countries not listed are never judged: no signal rather than a wrong
+//! one), and the simulator models user-plane distance to a breakout region by it.
 
 /// `(ISO 3166 alpha-2, latitude, longitude)`.
 const CAPITALS: &[(&str, f64, f64)] = &[
@@ -71,14 +72,22 @@ const CAPITALS: &[(&str, f64, f64)] = &[
     ("ZA", -25.7, 28.2),
 ];
 
+/// A country's capital, `(latitude, longitude)`, if known.
+pub fn capital(iso_country: &str) -> Option<(f64, f64)> {
+    CAPITALS.iter().find(|(c, _, _)| c.eq_ignore_ascii_case(iso_country)).map(|&(_, la, lo)| (la, lo))
+}
+
 /// The great-circle distance in km between two countries' capitals, if both are known.
 pub fn distance_km(a: &str, b: &str) -> Option<f64> {
-    let place = |iso: &str| CAPITALS.iter().find(|(c, _, _)| c.eq_ignore_ascii_case(iso)).map(|&(_, la, lo)| (la, lo));
-    let ((lat1, lon1), (lat2, lon2)) = (place(a)?, place(b)?);
+    Some(great_circle_km(capital(a)?, capital(b)?))
+}
+
+/// The great-circle distance in km between two `(latitude, longitude)` points.
+pub fn great_circle_km((lat1, lon1): (f64, f64), (lat2, lon2): (f64, f64)) -> f64 {
     let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
     let (dp, dl) = ((lat2 - lat1).to_radians(), (lon2 - lon1).to_radians());
     let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    Some(2.0 * 6371.0 * h.sqrt().asin())
+    2.0 * 6371.0 * h.sqrt().asin()
 }
 
 #[cfg(test)]
