@@ -118,7 +118,16 @@ async fn an_eu_fleet_never_breaks_out_elsewhere_even_while_its_pgw_restarts() {
         let ip = u32::from(ip.parse::<std::net::Ipv4Addr>().unwrap());
         assert!((u32::from(base)..u32::from(base) + size).contains(&ip), "{ip} is from the EU pool");
     }
-    // Every session that started ended exactly once: those open at the kill were carried on.
+    // Sessions open at the kill were carried on by the restarted PGW, none closed as lost.
+    let lost: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) {sessions} AND (data->'error'->>'code')::bigint = {}",
+        simledger_core::pgw::CODE_PGW_RESTARTED
+    ))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(lost, 0, "every device came back to its session");
+    // Every session that started ended exactly once.
     let unended: Vec<(String, i64)> = sqlx::query_as(&format!(
         "SELECT s.data->>'data_session_sid', (SELECT count(*) {sessions} AND type LIKE '%ended' \
            AND data->>'data_session_sid' = s.data->>'data_session_sid') \

@@ -41,8 +41,7 @@ async fn a_fleet_sets_its_region_and_no_one_else_can() {
         vec![],
         vec![("Region", "eu-west"), ("Unknown", "x")],
     ] {
-        let r = app.post(&app.alice, &path, &bad).await;
-        assert_eq!(r.status, 400, "{bad:?}: {:?}", r.body);
+        assert_error(&app.post(&app.alice, &path, &bad).await, 400, 20001);
     }
     assert_eq!(app.log.head().await.unwrap(), head, "nothing was logged");
     assert_eq!(app.get(&app.alice, &path).await.body["region"], "eu-west", "unchanged");

@@ -49,6 +49,8 @@ pub enum CoreError {
     NotDrained(Duration),
     #[error("the core views did not catch up with the log within {0:?}")]
     ViewsBehind(Duration),
+    #[error("{0} is already running: a region has one PGW")]
+    PgwRunning(String),
 }
 
 /// Names of one instance's NATS resources; instances side by side use different prefixes.
@@ -130,13 +132,21 @@ pub async fn ensure_streams(js: &jetstream::Context, names: &CoreNames) -> Resul
 /// The running nodes of one process.
 pub struct RunningCore {
     pub views: Arc<CoreViews>,
-    /// The PGWs of the regions this process runs.
+    /// The PGWs of the regions this process runs, and the task serving each.
     pub pgws: Vec<pgw::Pgw>,
+    pgw_tasks: Vec<JoinHandle<()>>,
     pub publisher: CorePublisher,
     pub tasks: Vec<JoinHandle<()>>,
 }
 
 impl RunningCore {
+    /// Stops this process's PGW of `region` (its subscriptions go, its sessions stay in the
+    /// log for the next one to take over), as a crash of it would. Whether it ran here.
+    pub fn stop_pgw(&self, region: simledger_eventlog::catalog::BreakoutRegion) -> bool {
+        let at = self.pgws.iter().position(|p| p.region() == region);
+        at.map(|i| self.pgw_tasks[i].abort()).is_some()
+    }
+
     /// Data sessions open on this process's PGWs.
     pub fn open_sessions(&self) -> usize {
         self.pgws.iter().map(|p| p.open_sessions()).sum()
@@ -147,7 +157,7 @@ impl RunningCore {
 /// run, a test) leaves nothing answering or following a log it is done with.
 impl Drop for RunningCore {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in self.tasks.iter().chain(&self.pgw_tasks) {
             task.abort();
         }
         self.views.stop();
@@ -169,7 +179,8 @@ pub async fn start_nodes(
 /// view (a restarted HSS must not reject a known IMSI).
 async fn caught_up_views(log: &EventLog) -> Result<Arc<CoreViews>, CoreError> {
     let views = CoreViews::follow(log.clone());
-    let wait = Duration::from_secs(120);
+    // Long enough for a replay from 0 of a long log (the first start of a new snapshot format).
+    let wait = Duration::from_secs(15 * 60);
     if !views.caught_up(log, wait).await {
         return Err(CoreError::ViewsBehind(wait));
     }
@@ -187,6 +198,12 @@ async fn start_pgw_on(
     default_region: bool,
 ) -> Result<(pgw::Pgw, JoinHandle<()>), CoreError> {
     let pgw = pgw::Pgw::new(publisher.clone(), views.clone(), update_interval, region, default_region);
+    // Two PGWs of a region would each hold half its sessions in memory: refuse to be the second.
+    let subject = names.request(&protocol::subjects::pgw::subject(pgw.node(), protocol::subjects::pgw::CREATE_SESSION));
+    match tokio::time::timeout(Duration::from_secs(2), client.request(subject, "{}".into())).await {
+        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {}
+        _ => return Err(CoreError::PgwRunning(pgw.node().to_owned())),
+    }
     let subscriptions = pgw.subscribe(client, names).await?;
     let recovered = pgw.recover(pgw::RECOVERY_GRACE);
     if recovered > 0 {
@@ -209,14 +226,13 @@ pub async fn start_nodes_with(
     ensure_streams(&js, names).await?;
     let views = caught_up_views(&log).await?;
     let publisher = CorePublisher::new(js, names.clone());
-    let mut tasks = Vec::new();
-    let mut pgws = Vec::new();
+    let (mut pgws, mut pgw_tasks) = (Vec::new(), Vec::new());
     for &region in &breakout.local {
         let default_region = region == breakout.default_region();
         let (pgw, task) =
             start_pgw_on(&client, names, &publisher, &views, update_interval, region, default_region).await?;
         pgws.push(pgw);
-        tasks.push(task);
+        pgw_tasks.push(task);
     }
     let mme = mme::Mme {
         client: client.clone(),
@@ -239,16 +255,16 @@ pub async fn start_nodes_with(
     let (create, downlink) = (sub(S11_CREATE_SESSION, "sgw").await?, sub(SGI_DOWNLINK, "sgw").await?);
     let (es9_download, es9_notify) = (sub(ES9_DOWNLOAD, "smdp").await?, sub(ES9_NOTIFY, "smdp").await?);
     let smdp = smdp::SmdpPlus::new(publisher.clone(), views.clone());
-    tasks.extend([
+    let tasks = vec![
         tokio::spawn(hss::run(client.clone(), hss_in, views.clone(), hss::MAX_IN_FLIGHT)),
         tokio::spawn(mme.run(mme_in)),
         tokio::spawn(sgw.run(create, downlink, client.clone())),
         tokio::spawn(smsc.run(smsc_in, client.clone())),
         tokio::spawn(smdp.run(client.clone(), es9_download, es9_notify)),
-    ]);
+    ];
     // The subscriptions are registered with the server before any caller is told we started.
     client.flush().await.map_err(|e| CoreError::JetStream(e.to_string()))?;
-    Ok(RunningCore { views, pgws, publisher, tasks })
+    Ok(RunningCore { views, pgws, pgw_tasks, publisher, tasks })
 }
 
 /// Starts one region's PGW alone (`simledger pgw`), against the same log and NATS as the rest
@@ -267,7 +283,7 @@ pub async fn start_pgw(
     let publisher = CorePublisher::new(js, names.clone());
     let (pgw, task) = start_pgw_on(&client, names, &publisher, &views, update_interval, region, default_region).await?;
     client.flush().await.map_err(|e| CoreError::JetStream(e.to_string()))?;
-    Ok(RunningCore { views, pgws: vec![pgw], publisher, tasks: vec![task] })
+    Ok(RunningCore { views, pgws: vec![pgw], pgw_tasks: vec![task], publisher, tasks: vec![] })
 }
 
 /// Starts ingest, restarting it if its consumer stream ends.

@@ -36,6 +36,11 @@ pub const APNS: &[&str] = &["super", "ota.super"];
 /// Not a Twilio code: simledger's, for a session refused for its APN.
 pub const CODE_UNKNOWN_APN: i64 = 83711;
 pub const DEFAULT_UPDATE_INTERVAL: Duration = Duration::minutes(6);
+/// Not a Twilio code: simledger's, for a session refused because the PGW's address pool is full
+/// (GTPv2's cause 84, all dynamic addresses occupied).
+pub const CODE_POOL_EXHAUSTED: i64 = 83715;
+/// Not a Twilio code: simledger's, for a create that reached a PGW not of the SIM's region.
+pub const CODE_NOT_THIS_PGW: i64 = 83716;
 /// Not a Twilio code: simledger's, for a session lost with a PGW's restart.
 pub const CODE_PGW_RESTARTED: i64 = 83712;
 /// Not a Twilio code: simledger's, for an IP Command to a SIM with no data session open.
@@ -45,6 +50,9 @@ pub const CODE_NO_DATA_SESSION: i64 = 83730;
 pub const CODE_UPLINK_DROPPED: i64 = 83731;
 /// The largest datagram payload, as `POST /v1/IpCommands` takes.
 pub const MAX_DATAGRAM_BYTES: usize = 1300;
+/// Where the one PGW stood before regions: its sessions, and the subjects devices used then
+/// (`s11.usage`, `s11.delete_session`, `sgi.uplink`), are the US PGW's.
+pub const LEGACY_REGION: BreakoutRegion = BreakoutRegion::UsEast;
 /// How long a restarted PGW waits for the devices of the sessions it took over.
 pub const RECOVERY_GRACE: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -72,14 +80,15 @@ struct Sessions {
 
 /// A free address in the region's pool derived from the session, so a replayed session gets
 /// the same one; collisions probe forward.
-fn allocate_ip(sessions: &Sessions, region: BreakoutRegion, sid: &str) -> Ipv4Addr {
-    let h = u32::from_str_radix(&sid[2..10], 16).unwrap_or(0);
+fn allocate_ip(sessions: &Sessions, region: BreakoutRegion, sid: &str) -> Option<Ipv4Addr> {
     let (base, size) = crate::regions::ip_pool(region);
+    // A full pool has no free address to find: refuse at once rather than search it.
+    if sessions.ips.len() as u64 >= u64::from(size) - 1 {
+        return None;
+    }
+    let h = u32::from_str_radix(&sid[2..10], 16).unwrap_or(0);
     let base = u32::from(base);
-    (0..size)
-        .map(|i| Ipv4Addr::from(base + ((h.wrapping_add(i)) % size).max(1)))
-        .find(|ip| !sessions.ips.contains(ip))
-        .expect("a /12 pool is never full")
+    (0..size).map(|i| Ipv4Addr::from(base + ((h.wrapping_add(i)) % size).max(1))).find(|ip| !sessions.ips.contains(ip))
 }
 
 #[derive(Clone)]
@@ -89,7 +98,7 @@ pub struct Pgw {
     pub update_interval: Duration,
     region: BreakoutRegion,
     node: String,
-    /// The default region's PGW also takes over sessions logged before regions existed.
+    /// Fleets that name no region break out here.
     default_region: bool,
     sessions: Arc<Mutex<Sessions>>,
 }
@@ -115,12 +124,19 @@ impl Pgw {
         &self.node
     }
 
-    /// Whether a session the log shows open is this PGW's.
+    /// Whether a session the log shows open is this PGW's. Sessions logged before regions were
+    /// the one PGW's, which was in the US.
     fn carries(&self, session: &ConnectionEvent) -> bool {
         match &session.pgw {
             Some(node) => *node == self.node,
-            None => self.default_region,
+            None => self.region == LEGACY_REGION,
         }
+    }
+
+    /// Whether this PGW holds the session (a retried create finds it even if the fleet's
+    /// region changed since).
+    fn holds(&self, sid: &str) -> bool {
+        self.sessions.lock().expect("sessions lock").by_sid.contains_key(sid)
     }
 
     pub fn open_sessions(&self) -> usize {
@@ -155,68 +171,87 @@ impl Pgw {
         self.publisher.publish("pgw", stream, id, &events::typed(event), events::metadata("pgw", &account)).await;
     }
 
+    /// The answer naming this PGW.
+    fn answer(&self, sid: String, ip: Option<Ipv4Addr>, error: Option<ConnectionError>) -> CreateSessionAnswer {
+        CreateSessionAnswer {
+            data_session_sid: sid,
+            ip_address: ip.map(|ip| ip.to_string()),
+            error,
+            pgw: Some(self.node.clone()),
+            breakout_region: Some(self.region),
+        }
+    }
+
+    /// Logs a session it could not create and says why.
+    async fn refuse(&self, req: &CreateSessionRequest, sid: String, code: i64, message: &str) -> CreateSessionAnswer {
+        let error = ConnectionError { code, message: message.into() };
+        let id = happening::event_id(&format!("{sid}:failed"), req.at);
+        let mut e = events::from_context(SESSION_FAILED, id, req.at, &req.context);
+        e.apn = Some(req.apn.clone());
+        e.data_session_sid = Some(sid.clone());
+        e.error = Some(error.clone());
+        e.breakout_region = Some(self.region);
+        e.pgw = Some(self.node.clone());
+        self.publish(format!("session-{sid}"), id, e).await;
+        self.answer(sid, None, Some(error))
+    }
+
+    /// Whether the SIM's fleet breaks out here, as the log says now: a request that reached
+    /// this PGW other than through the SGW's selection is not served.
+    fn serves(&self, sim_sid: &str) -> bool {
+        match self.views.breakout_of(sim_sid) {
+            Some(region) => region == self.region,
+            None => self.default_region,
+        }
+    }
+
     pub async fn create_session(&self, req: CreateSessionRequest) -> CreateSessionAnswer {
         let sid = session_sid(&req);
         if !APNS.contains(&req.apn.as_str()) {
-            let error = ConnectionError { code: CODE_UNKNOWN_APN, message: "MISSING_OR_UNKNOWN_APN".into() };
-            let id = happening::event_id(&format!("{sid}:failed"), req.at);
-            let mut e = events::from_context(SESSION_FAILED, id, req.at, &req.context);
-            e.apn = Some(req.apn.clone());
-            e.data_session_sid = Some(sid.clone());
-            e.error = Some(error.clone());
-            e.breakout_region = Some(self.region);
-            e.pgw = Some(self.node.clone());
-            self.publish(format!("session-{sid}"), id, e).await;
-            return CreateSessionAnswer {
-                data_session_sid: sid,
-                ip_address: None,
-                error: Some(error),
-                pgw: Some(self.node.clone()),
-                breakout_region: Some(self.region),
-            };
+            return self.refuse(&req, sid, CODE_UNKNOWN_APN, "MISSING_OR_UNKNOWN_APN").await;
+        }
+        if !self.serves(&req.context.subscriber.sim_sid) && !self.holds(&sid) {
+            // Nothing logged: the SIM's region is another PGW's (or changed a moment ago); the
+            // device asks the SGW again.
+            let error = ConnectionError { code: CODE_NOT_THIS_PGW, message: "NOT_THIS_SIMS_PGW".into() };
+            return self.answer(sid, None, Some(error));
         }
         let started = {
             let mut sessions = self.sessions.lock().expect("sessions lock");
             if let Some(existing) = sessions.by_sid.get_mut(&sid) {
                 existing.heard = true;
                 // A retried request: the session is already open.
-                return CreateSessionAnswer {
-                    data_session_sid: sid,
-                    ip_address: Some(existing.ip.to_string()),
-                    error: None,
-                    pgw: Some(self.node.clone()),
-                    breakout_region: Some(self.region),
-                };
+                let ip = existing.ip;
+                return self.answer(sid, Some(ip), None);
             }
-            let ip = allocate_ip(&sessions, self.region, &sid);
-            let session = Session {
-                ctx: req.context,
-                apn: req.apn,
-                ip,
-                started: req.at,
-                window_start: req.at,
-                window_up: 0,
-                window_down: 0,
-                total_up: 0,
-                total_down: 0,
-                last_report: 0,
-                recovered: false,
-                heard: true,
-            };
-            let (id, event) = self.session_event(SESSION_STARTED, &format!("{sid}:started"), req.at, &session, &sid);
-            sessions.ips.insert(ip);
-            sessions.by_sid.insert(sid.clone(), session);
-            (id, event, ip)
+            allocate_ip(&sessions, self.region, &sid).map(|ip| {
+                let session = Session {
+                    ctx: req.context.clone(),
+                    apn: req.apn.clone(),
+                    ip,
+                    started: req.at,
+                    window_start: req.at,
+                    window_up: 0,
+                    window_down: 0,
+                    total_up: 0,
+                    total_down: 0,
+                    last_report: 0,
+                    recovered: false,
+                    heard: true,
+                };
+                let (id, event) =
+                    self.session_event(SESSION_STARTED, &format!("{sid}:started"), req.at, &session, &sid);
+                sessions.ips.insert(ip);
+                sessions.by_sid.insert(sid.clone(), session);
+                (id, event, ip)
+            })
+        };
+        let Some(started) = started else {
+            return self.refuse(&req, sid, CODE_POOL_EXHAUSTED, "ALL_DYNAMIC_ADDRESSES_ARE_OCCUPIED").await;
         };
         self.publish(format!("session-{sid}"), started.0, started.1).await;
-        metrics::gauge!("simledger_pgw_sessions_open").set(self.open_sessions() as f64);
-        CreateSessionAnswer {
-            data_session_sid: sid,
-            ip_address: Some(started.2.to_string()),
-            error: None,
-            pgw: Some(self.node.clone()),
-            breakout_region: Some(self.region),
-        }
+        metrics::gauge!("simledger_pgw_sessions_open", "pgw" => self.node.clone()).set(self.open_sessions() as f64);
+        self.answer(sid, Some(started.2), None)
     }
 
     pub async fn usage(&self, report: UsageReport) -> UsageAnswer {
@@ -279,7 +314,7 @@ impl Pgw {
             (id, e)
         };
         self.publish(format!("session-{sid}"), ended.0, ended.1).await;
-        metrics::gauge!("simledger_pgw_sessions_open").set(self.open_sessions() as f64);
+        metrics::gauge!("simledger_pgw_sessions_open", "pgw" => self.node.clone()).set(self.open_sessions() as f64);
         DeleteSessionAnswer { found: true }
     }
 
@@ -310,7 +345,7 @@ impl Pgw {
                 tokio::time::sleep(grace).await;
                 pgw.close_unheard().await;
             });
-            metrics::gauge!("simledger_pgw_sessions_open").set(self.open_sessions() as f64);
+            metrics::gauge!("simledger_pgw_sessions_open", "pgw" => self.node.clone()).set(self.open_sessions() as f64);
         }
         taken
     }
@@ -357,7 +392,7 @@ impl Pgw {
             ended.data_session_end_time = Some(at);
             self.publish(format!("session-{sid}"), id, ended).await;
         }
-        metrics::gauge!("simledger_pgw_sessions_open").set(self.open_sessions() as f64);
+        metrics::gauge!("simledger_pgw_sessions_open", "pgw" => self.node.clone()).set(self.open_sessions() as f64);
     }
 
     /// Carries an IP Command's datagram to the device of the SIM's open data session: `sent` to
@@ -376,32 +411,22 @@ impl Pgw {
                 .max_by_key(|s| s.started)
                 .map(|s| s.ip.to_string())
         };
-        let status = |device_ip: Option<String>, error: Option<ConnectionError>| IpCommandStatus {
-            ip_command_sid: d.ip_command_sid.clone(),
-            account_sid: d.account_sid.clone(),
-            sim_sid: d.sim_sid.clone(),
-            sim_iccid: d.sim_iccid.clone(),
-            device_port: d.device_port,
-            device_ip,
-            timestamp: d.at,
-            error,
-        };
         let stream = format!("ipc-{}", d.ip_command_sid);
         let meta = events::metadata("pgw", &d.account_sid);
-        let id = |what: &str| happening::event_id(&format!("{}:{what}", d.ip_command_sid), d.at);
         match device_ip {
             Some(ip) => {
-                let sent = Event::IpCommandSent(status(Some(ip.clone()), None));
-                let received = Event::IpCommandReceived(status(Some(ip.clone()), None));
-                self.publisher.publish("pgw", stream.clone(), id("outcome"), &sent, meta.clone()).await;
-                self.publisher.publish("pgw", stream, id("received"), &received, meta).await;
+                let sent = Event::IpCommandSent(downlink_status(&d, Some(ip.clone()), None));
+                let received = Event::IpCommandReceived(downlink_status(&d, Some(ip.clone()), None));
+                let (outcome, received_id) = (downlink_id(&d, "outcome"), downlink_id(&d, "received"));
+                self.publisher.publish("pgw", stream.clone(), outcome, &sent, meta.clone()).await;
+                self.publisher.publish("pgw", stream, received_id, &received, meta).await;
                 DownlinkAnswer { device_ip: Some(ip), error: None }
             }
             None => {
                 let error =
                     ConnectionError { code: CODE_NO_DATA_SESSION, message: "the SIM has no data session open".into() };
-                let failed = Event::IpCommandFailed(status(None, Some(error.clone())));
-                self.publisher.publish("pgw", stream, id("outcome"), &failed, meta).await;
+                let (id, failed) = downlink_failure(&d, error.clone());
+                self.publisher.publish("pgw", stream, id, &failed, meta).await;
                 DownlinkAnswer { device_ip: None, error: Some(error) }
             }
         }
@@ -452,7 +477,7 @@ impl Pgw {
         UplinkAnswer { ip_command_sid: Some(sid), error: None }
     }
 
-    /// Subscribes to this PGW's subjects (`pgw.<node>.*`) and, for the default region's PGW,
+    /// Subscribes to this PGW's subjects (`pgw.<node>.*`) and, for the US PGW ([`LEGACY_REGION`]),
     /// to the subjects devices used before regions existed (`s11.usage`, `s11.delete_session`,
     /// `sgi.uplink`). Done before the node is reported started.
     pub async fn subscribe(
@@ -477,7 +502,7 @@ impl Pgw {
             downlink: queue(own(pgw::DOWNLINK)).await?,
             uplink: vec![queue(own(pgw::UPLINK)).await?],
         };
-        if self.default_region {
+        if self.region == LEGACY_REGION {
             subs.usage.push(queue(names.request(subjects::S11_USAGE)).await?);
             subs.delete.push(queue(names.request(subjects::S11_DELETE_SESSION)).await?);
             subs.uplink.push(queue(names.request(subjects::SGI_UPLINK)).await?);
@@ -549,6 +574,31 @@ pub struct PgwSubscriptions {
     uplink: Vec<async_nats::Subscriber>,
 }
 
+/// An IP Command's status as its events carry it.
+fn downlink_status(d: &Downlink, device_ip: Option<String>, error: Option<ConnectionError>) -> IpCommandStatus {
+    IpCommandStatus {
+        ip_command_sid: d.ip_command_sid.clone(),
+        account_sid: d.account_sid.clone(),
+        sim_sid: d.sim_sid.clone(),
+        sim_iccid: d.sim_iccid.clone(),
+        device_port: d.device_port,
+        device_ip,
+        timestamp: d.at,
+        error,
+    }
+}
+
+/// An IP Command's event id; `sent` and `failed` share `outcome`, so the first outcome logged
+/// stands, whichever node logged it.
+fn downlink_id(d: &Downlink, what: &str) -> Uuid {
+    happening::event_id(&format!("{}:{what}", d.ip_command_sid), d.at)
+}
+
+/// `ip_command.failed` for the datagram, and its (outcome) id.
+pub(crate) fn downlink_failure(d: &Downlink, error: ConnectionError) -> (Uuid, Event) {
+    (downlink_id(d, "outcome"), Event::IpCommandFailed(downlink_status(d, None, Some(error))))
+}
+
 /// The session's SID, derived from the device's request: the SGW names a session it could not
 /// create by it, the PGW one it creates. The time is part of the key: a device's sequence
 /// numbers start again when its simulator restarts, its sessions must not take earlier
@@ -567,7 +617,10 @@ fn recovered_session(sessions: &Sessions, region: BreakoutRegion, sid: &str, ope
         .as_deref()
         .and_then(|ip| ip.parse().ok())
         .filter(|ip| !sessions.ips.contains(ip))
-        .unwrap_or_else(|| allocate_ip(sessions, region, sid));
+        .or_else(|| allocate_ip(sessions, region, sid))
+        // Only when the pool is full: the log's own address, shared with another session.
+        .or_else(|| c.ip_address.as_deref().and_then(|ip| ip.parse().ok()))
+        .unwrap_or(Ipv4Addr::UNSPECIFIED);
     Session {
         apn: c.apn.clone().unwrap_or_default(),
         ip,

@@ -49,10 +49,6 @@ pub async fn serve_bounded<Req, Resp, F, Fut, B>(
         };
         let (client, handler) = (client.clone(), handler.clone());
         tokio::spawn(async move {
-            let handler = move |req: Req| {
-                let answered = handler(req);
-                async move { Some(answered.await) }
-            };
             answer(&client, msg, reply, node, handler).await;
             drop(permit);
         });
@@ -63,26 +59,6 @@ pub async fn serve_bounded<Req, Resp, F, Fut, B>(
 /// `{"error": "..."}` and logged; it never stops the node.
 pub async fn serve<Req, Resp, F, Fut>(
     client: async_nats::Client,
-    requests: async_nats::Subscriber,
-    node: &'static str,
-    handler: F,
-) where
-    Req: DeserializeOwned + Send + 'static,
-    Resp: Serialize + Send + 'static,
-    F: Fn(Req) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Resp> + Send + 'static,
-{
-    serve_optional(client, requests, node, move |req: Req| {
-        let answered = handler(req);
-        async move { Some(answered.await) }
-    })
-    .await
-}
-
-/// As [`serve`], for a handler that may leave a request unanswered (`None`): the requester's
-/// timeout and retry then decide.
-pub async fn serve_optional<Req, Resp, F, Fut>(
-    client: async_nats::Client,
     mut requests: async_nats::Subscriber,
     node: &'static str,
     handler: F,
@@ -90,7 +66,7 @@ pub async fn serve_optional<Req, Resp, F, Fut>(
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
     F: Fn(Req) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Option<Resp>> + Send + 'static,
+    Fut: Future<Output = Resp> + Send + 'static,
 {
     while let Some(msg) = requests.next().await {
         let Some(reply) = msg.reply.clone() else {
@@ -101,7 +77,7 @@ pub async fn serve_optional<Req, Resp, F, Fut>(
     }
 }
 
-/// Handles one request and publishes the answer, if any, to `reply`.
+/// Handles one request and publishes the answer to `reply`.
 async fn answer<Req, Resp, F, Fut>(
     client: &async_nats::Client,
     msg: async_nats::Message,
@@ -112,13 +88,10 @@ async fn answer<Req, Resp, F, Fut>(
     Req: DeserializeOwned,
     Resp: Serialize,
     F: Fn(Req) -> Fut,
-    Fut: Future<Output = Option<Resp>>,
+    Fut: Future<Output = Resp>,
 {
     let body = match serde_json::from_slice::<Req>(&msg.payload) {
-        Ok(req) => match handler(req).await {
-            Some(resp) => serde_json::to_vec(&resp),
-            None => return,
-        },
+        Ok(req) => serde_json::to_vec(&handler(req).await),
         Err(e) => {
             tracing::warn!(node, subject = %msg.subject, error = %e, "malformed request refused");
             serde_json::to_vec(&serde_json::json!({ "error": e.to_string() }))

@@ -191,15 +191,32 @@ pub struct OpenSession {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct SessionsView {
     pub open: HashMap<String, OpenSession>,
+    /// The open sessions of each SIM (the SGW routes a datagram by it). An index of `open`,
+    /// so not in snapshots: [`SessionsView::reindex`] rebuilds it.
+    #[serde(skip)]
+    by_sim: HashMap<String, HashSet<String>>,
 }
 
 impl SessionsView {
+    pub fn reindex(&mut self) {
+        self.by_sim.clear();
+        for (sid, s) in &self.open {
+            self.by_sim.entry(s.last.sim_sid.clone()).or_default().insert(sid.clone());
+        }
+    }
+
+    /// The SIM's open sessions.
+    pub fn of_sim(&self, sim_sid: &str) -> impl Iterator<Item = &OpenSession> {
+        self.by_sim.get(sim_sid).into_iter().flatten().filter_map(|sid| self.open.get(sid))
+    }
+
     pub fn apply(&mut self, event: &Event) {
         let Some(c) = event.connection() else { return };
         let Some(sid) = c.data_session_sid.as_deref() else { return };
         match event {
             Event::DataSessionStarted(_) => {
                 self.open.insert(sid.to_owned(), OpenSession { last: c.clone() });
+                self.by_sim.entry(c.sim_sid.clone()).or_default().insert(sid.to_owned());
             }
             Event::DataSessionUpdated(_) => {
                 if let Some(s) = self.open.get_mut(sid) {
@@ -209,7 +226,14 @@ impl SessionsView {
                 }
             }
             Event::DataSessionEnded(_) | Event::DataSessionFailed(_) => {
-                self.open.remove(sid);
+                if let Some(s) = self.open.remove(sid) {
+                    if let Some(sids) = self.by_sim.get_mut(&s.last.sim_sid) {
+                        sids.remove(sid);
+                        if sids.is_empty() {
+                            self.by_sim.remove(&s.last.sim_sid);
+                        }
+                    }
+                }
             }
             _ => {}
         }
@@ -379,6 +403,7 @@ impl CoreViews {
             Ok(Some((position, mut s))) => {
                 s.subscribers.reindex();
                 s.esims.reindex();
+                s.sessions.reindex();
                 *self.subscribers.write().expect("view lock") = s.subscribers;
                 *self.limits.write().expect("view lock") = s.limits;
                 *self.sessions.write().expect("view lock") = s.sessions;
@@ -488,6 +513,15 @@ impl CoreViews {
     /// Whether the SIM may pass no data at `at`: over its data limit (a block ends with its
     /// billing period), or no longer in a status that may attach (suspended mid-session, by a
     /// customer or by billing's `*suspend_sim`).
+    /// The breakout region of the SIM's fleet, as the log says now; `None`: the default (no
+    /// fleet, no region, or a fleet the SIM's owner does not own).
+    pub fn breakout_of(&self, sim_sid: &str) -> Option<BreakoutRegion> {
+        let view = self.subscribers.read().expect("view lock");
+        let sim = view.sims.get(sim_sid)?;
+        let fleet = view.fleets.get(sim.fleet_sid.as_ref()?)?;
+        (sim.account_sid.as_deref() == Some(fleet.account_sid.as_str())).then_some(fleet.breakout?)
+    }
+
     pub fn is_blocked(&self, sim_sid: &str, at: DateTime<Utc>) -> bool {
         let suspended =
             self.subscribers.read().expect("view lock").sims.get(sim_sid).is_some_and(|s| !s.status.may_attach());
@@ -499,5 +533,50 @@ impl CoreViews {
             Some(None) => true,
             None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use simledger_eventlog::catalog::{FleetBreakoutSet, FleetCreated};
+
+    const FLEET: &str = "HF00000000000000000000000000000001";
+
+    fn fleet_created(account: &str) -> Event {
+        Event::FleetCreated(FleetCreated {
+            fleet_sid: FLEET.parse().unwrap(),
+            account_sid: account.into(),
+            unique_name: None,
+            data_enabled: true,
+            data_limit_mb: 250,
+            data_metering: "payg".into(),
+            network_access_profile_sid: "HA00000000000000000000000000000001".into(),
+            sms_commands_enabled: true,
+            sms_commands_url: None,
+            sms_commands_method: None,
+            ip_commands_url: None,
+            ip_commands_method: None,
+        })
+    }
+
+    fn breakout(account: &str, region: Option<BreakoutRegion>) -> Event {
+        Event::FleetBreakoutSet(FleetBreakoutSet {
+            fleet_sid: FLEET.parse().unwrap(),
+            account_sid: account.into(),
+            region,
+        })
+    }
+
+    #[test]
+    fn only_the_fleets_owner_sets_its_breakout_region() {
+        let mut view = SubscriberView::default();
+        view.apply(&fleet_created("AC1"));
+        view.apply(&breakout("AC2", Some(BreakoutRegion::ApSoutheast)));
+        assert_eq!(view.fleets[FLEET].breakout, None, "another account's setting is not applied");
+        view.apply(&breakout("AC1", Some(BreakoutRegion::EuWest)));
+        assert_eq!(view.fleets[FLEET].breakout, Some(BreakoutRegion::EuWest));
+        view.apply(&breakout("AC1", None));
+        assert_eq!(view.fleets[FLEET].breakout, None, "back to the default");
     }
 }

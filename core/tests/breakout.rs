@@ -96,8 +96,7 @@ async fn an_eu_fleet_breaks_out_in_the_eu_only_even_while_its_pgw_restarts() {
     assert_eq!(sent.device_ip, eu.ip_address, "carried by the PGW of the SIM's session");
 
     // The EU PGW goes down: a new EU session fails, logged as such; nothing goes to the US PGW.
-    let eu_index = core.core.pgws.iter().position(|p| p.region() == EuWest).unwrap();
-    core.core.tasks[eu_index].abort();
+    assert!(core.core.stop_pgw(EuWest));
     gone(&core, "pgw-eu-west").await;
     let refused = create(&core, EU_IMSI, 10).await;
     assert_eq!(refused.ip_address, None);
@@ -136,11 +135,31 @@ async fn an_eu_fleet_breaks_out_in_the_eu_only_even_while_its_pgw_restarts() {
     let usage: UsageAnswer = core.call(&usage_subject, &report).await;
     assert!(!usage.unknown_session, "the device carries on where it was");
 
-    // The fleet moves to the US: its next session breaks out there; the open one stays put.
+    // The fleet moves to the US: its next session breaks out there, even on a device that does
+    // not attach again (its attach context still says EU); the open one stays put.
+    let stale = core.attach(EU_IMSI, "234", "15", 19).await.context.expect("attached");
+    assert_eq!(stale.subscriber.breakout_region, Some(EuWest));
     c.set_breakout(CommandId::random(), ACCOUNT, &eu_fleet, Some(UsEast)).await.unwrap();
     core.views_current().await;
-    let moved = create(&core, EU_IMSI, 20).await;
+    let request = CreateSessionRequest { context: stale, apn: "super".into(), at: at(20), seq: 21 };
+    let moved: CreateSessionAnswer = core.call(subjects::S11_CREATE_SESSION, &request).await;
     assert_eq!(moved.pgw.as_deref(), Some("pgw-us-east"));
+    // A device that skips the SGW and asks the EU PGW directly is not served there.
+    let direct = subjects::pgw::subject("pgw-eu-west", subjects::pgw::CREATE_SESSION);
+    let request = CreateSessionRequest { seq: 23, ..request };
+    let bypass: CreateSessionAnswer = core.call(&direct, &request).await;
+    assert_eq!(bypass.error.map(|e| e.code), Some(simledger_core::pgw::CODE_NOT_THIS_PGW));
+    // And no second EU PGW can start beside the running one.
+    let second = simledger_core::start_pgw(
+        core.nats.clone(),
+        &core.names,
+        core.log.clone(),
+        chrono::Duration::minutes(6),
+        EuWest,
+        false,
+    )
+    .await;
+    assert!(matches!(second, Err(simledger_core::CoreError::PgwRunning(_))));
     let delete = subjects::pgw::subject("pgw-eu-west", subjects::pgw::DELETE_SESSION);
     let deleted: DeleteSessionAnswer =
         core.call(&delete, &DeleteSessionRequest { data_session_sid: eu.data_session_sid.clone(), at: at(21) }).await;

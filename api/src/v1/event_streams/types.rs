@@ -160,12 +160,15 @@ async fn fetch_schema(
 ) -> Result<Json<Schema>, ApiError> {
     let s = schema_or_404(&id)?;
     let url = format!("{origin}/v1/Schemas/{}", s.id);
+    // A client that subscribes to the latest version it is told of gets Twilio's shape for
+    // Twilio's schema; simledger's later versions are listed under Versions.
+    let latest = s.version(s.default_version()).unwrap_or_else(|| s.latest());
     Ok(Json(Schema {
         id: s.id.to_owned(),
         links: SchemaLinks { versions: format!("{url}/Versions") },
         url,
-        latest_version_date_created: s.latest().date_created.to_owned(),
-        latest_version: s.latest().version,
+        latest_version_date_created: latest.date_created.to_owned(),
+        latest_version: latest.version,
     }))
 }
 
