@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use simledger_eventlog::catalog::ExternalCdr;
 use simledger_eventlog::cgr::{parse_go_duration, parse_time};
-use simledger_eventlog::{Event, ExpectedVersion, Metadata, NewEvent, Position};
+use simledger_eventlog::{Event, ExpectedVersion, Metadata, NewEvent};
 
 use crate::{CommandError, Commands, Result};
 
@@ -90,7 +90,8 @@ const REQUEST_TYPES: &[&str] =
 #[derive(Debug, Clone)]
 pub struct ProcessedCdr {
     pub cgrid: String,
-    pub order_id: Position,
+    /// The order IDs its runs may have (one run unless the tenant has charger profiles).
+    pub order_ids: std::ops::RangeInclusive<i64>,
 }
 
 impl ExternalCdrInput {
@@ -213,6 +214,12 @@ impl Commands {
         if exists {
             return Err(CommandError::Duplicate(format!("a CDR with CGRID {} exists", cdr.cgrid)));
         }
+        // A tenant with charger profiles stores only the runs they make: none matching, CGrateS
+        // answers PARTIALLY_EXECUTED and stores nothing; so does this, logging nothing.
+        let profiles = self.billing_chargers(tenant).await?;
+        if simledger_projections::cdrs::external_runs(&cdr, &profiles).is_empty() {
+            return Err(CommandError::Refused("PARTIALLY_EXECUTED".into()));
+        }
         let id = external_cdr_id(tenant, &cdr.cgrid, &cdr.run_id);
         let cgrid = cdr.cgrid.clone();
         let event =
@@ -226,6 +233,8 @@ impl Commands {
         // GetAccount right after sees the debit.
         self.cdrs_visible(a.position).await?;
         self.visible_in(&self.billing, a.position).await?;
-        Ok(ProcessedCdr { cgrid, order_id: a.position })
+        let mut conn = self.log.pool().acquire().await?;
+        let (first, last) = simledger_projections::cdrs::order_id_range(&mut conn, a.position).await?;
+        Ok(ProcessedCdr { cgrid, order_ids: first..=last })
     }
 }

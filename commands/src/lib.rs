@@ -10,6 +10,7 @@ pub mod account;
 mod billing;
 mod breakout;
 mod cdr;
+mod chargers;
 mod device;
 mod error;
 mod event_streams;

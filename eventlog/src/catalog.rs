@@ -114,6 +114,10 @@ catalog! {
     BillingActionPlanSet(BillingActionPlanSet) = "billing.action_plan_set",
     BillingRateSet(BillingRateSet) = "billing.rate_set",
     BillingRemoved(BillingRemoved) = "billing.removed",
+    // A tenant's charger profile (`APIerSv1.SetChargerProfile`) and its removal: the runs each
+    // of its CDRs forks into.
+    BillingChargerSet(BillingChargerSet) = "billing.charger_set",
+    BillingChargerRemoved(BillingChargerRemoved) = "billing.charger_removed",
     // The operator's price of usage no tenant rate covers (`POST /operator/CdrRates`).
     OperatorRateSet(OperatorRateSet) = "operator.cdr_rate_set",
     // A CDR exporter's definition (the `ees` configuration, `ConfigSv1.SetConfig`, REST).
@@ -190,6 +194,8 @@ impl Event {
             BillingActionPlanSet(e) => &e.tenant,
             BillingRateSet(e) => &e.tenant,
             BillingRemoved(e) => &e.tenant,
+            BillingChargerSet(e) => &e.tenant,
+            BillingChargerRemoved(e) => &e.tenant,
             OperatorRateSet(_) => return None,
             CdrExporterDefined(e) => &e.tenant,
             CdrExporterRemoved(e) => &e.tenant,
@@ -1282,6 +1288,20 @@ pub struct OperatorRateSet {
 pub struct BillingRateSet {
     pub tenant: String,
     pub rate: simledger_billing::RateDef,
+}
+
+/// `APIerSv1.SetChargerProfile`: the profile as set (its own `Tenant` is the tenant's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingChargerSet {
+    pub tenant: String,
+    pub profile: simledger_billing::ChargerProfile,
+}
+
+/// `APIerSv1.RemoveChargerProfile`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingChargerRemoved {
+    pub tenant: String,
+    pub id: String,
 }
 
 /// A debit of an account, balance by balance, and the triggers it fired: the `billing`

@@ -7,15 +7,23 @@
 //! (`operator.cdr_rate_set`, kept in `cdr_rates`). Both are folded here from the log, so a CDR is
 //! rated by the rates in force at its place in the log, and a replay rates it the same.
 //!
-//! `OrderID` is the log position of the event that closed the CDR, so exporters can take
-//! "everything after N" and never miss or repeat one. A CDR no rate matches is kept with
-//! `Cost = -1` and the reason in `ExtraInfo`, as CGrateS does.
+//! ChargerS: a tenant with charger profiles (`billing.charger_set`) gets one CDR per matching
+//! profile (its `RunID`, its inline attributes), heavier profiles first; a CDR no profile
+//! matches is not stored, as CGrateS stores none. A tenant without profiles, and a pre-rated
+//! CDR, get the one run they always had. A run whose `RequestType` is `*none` is not rated.
+//!
+//! `OrderID` derives from the log position of the event that closed the CDR, so exporters can
+//! take "everything after N" and never miss or repeat one: the position itself before the first
+//! charger profile was ever set, position × 16 + run index from then on (see
+//! [`order_id_range`]), so order IDs only grow. A CDR no rate matches is kept with `Cost = -1`
+//! and the reason in `ExtraInfo`, as CGrateS does.
 
 use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use simledger_billing::chargers::{self, CdrFields, ChargerProfile};
 use simledger_billing::{Destinations, Rate, RateDef, Tor};
 use simledger_eventlog::catalog::{ConnectionEvent, ExternalCdr, SmsEvent};
 use simledger_eventlog::{Event, RecordedEvent};
@@ -30,10 +38,42 @@ pub const NAME: &str = "cdrs";
 pub struct Cdrs;
 
 impl Projection for Cdrs {
-    const TABLES: &'static [&'static str] = &["cdrs", "cdr_tenant_rates", "cdr_tenant_destinations", "cdr_rates"];
+    const TABLES: &'static [&'static str] =
+        &["cdrs", "cdr_tenant_rates", "cdr_tenant_destinations", "cdr_rates", "cdr_chargers", "cdr_order_scheme"];
 }
 
+/// Order IDs a log position holds once charger profiles exist: one per run.
+pub const RUNS_PER_POSITION: i64 = chargers::MAX_PROFILES as i64;
+
+/// The position from which order IDs leave room for runs, if a charger profile was ever set.
+async fn runs_since(conn: &mut PgConnection) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT runs_since FROM cdr_order_scheme").fetch_optional(conn).await
+}
+
+fn order_id(runs_since: Option<i64>, position: i64, run: i64) -> i64 {
+    match runs_since {
+        Some(since) if position >= since => position * RUNS_PER_POSITION + run,
+        _ => position,
+    }
+}
+
+/// The order IDs the CDRs closed by the event at `position` have (first and last possible).
+pub async fn order_id_range(conn: &mut PgConnection, position: i64) -> sqlx::Result<(i64, i64)> {
+    let since = runs_since(conn).await?;
+    Ok((order_id(since, position, 0), order_id(since, position, RUNS_PER_POSITION - 1)))
+}
+
+/// The runs of an external CDR under these charger profiles, by `RunID`: none when the tenant
+/// has profiles and none matches (CGrateS's `PARTIALLY_EXECUTED`).
+pub fn external_runs(c: &ExternalCdr, profiles: &[ChargerProfile]) -> Vec<String> {
+    fork(external_cdr(c), profiles).into_iter().map(|r| r.run_id).collect()
+}
+
+/// The `RequestType` of a run that is stored but not rated.
+const NOT_RATED: &str = "*none";
+
 /// One CDR before rating.
+#[derive(Debug, Clone)]
 struct Cdr {
     cgrid: String,
     run_id: String,
@@ -93,6 +133,96 @@ impl Cdr {
             extra_fields,
             cost: None,
         }
+    }
+}
+
+impl Cdr {
+    /// Its fields by CGrateS name, as charger filters read them.
+    fn fields(&self) -> BTreeMap<String, String> {
+        let mut fields: BTreeMap<String, String> = self
+            .extra_fields
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) => Some((k.clone(), s.clone())),
+                other => Some((k.clone(), other.to_string())),
+            })
+            .collect();
+        for (k, v) in [
+            ("CGRID", self.cgrid.clone()),
+            ("RunID", self.run_id.clone()),
+            ("OriginHost", self.origin_host.clone()),
+            ("Source", self.source.clone()),
+            ("OriginID", self.origin_id.clone()),
+            ("ToR", self.tor.as_str().to_owned()),
+            ("RequestType", self.request_type.clone()),
+            ("Tenant", self.tenant.clone()),
+            ("Category", self.category.clone()),
+            ("Account", self.account.clone()),
+            ("Subject", self.subject.clone()),
+            ("Destination", self.destination.clone()),
+            ("SetupTime", self.setup_time.to_rfc3339()),
+            ("AnswerTime", self.answer_time.to_rfc3339()),
+            ("Usage", self.usage.to_string()),
+        ] {
+            fields.insert(k.to_owned(), v);
+        }
+        fields
+    }
+
+    /// The run of this CDR a charger profile makes: its `RunID`, its attributes applied.
+    fn run(&self, profile: &ChargerProfile, fields: &BTreeMap<String, String>) -> Cdr {
+        let mut set = fields.clone();
+        profile.apply_attributes(&mut set);
+        let mut run = self.clone();
+        run.run_id = profile.run_id.clone();
+        let get = |name: &str| set.field(name).unwrap_or_default();
+        run.request_type = get("RequestType");
+        run.category = get("Category");
+        run.subject = get("Subject");
+        run.account = get("Account");
+        let destination = get("Destination");
+        // A CDR rated by its destination is rated by the run's.
+        if run.rating_key == run.destination {
+            run.rating_key = destination.clone();
+        }
+        run.destination = destination;
+        run
+    }
+}
+
+/// The runs a CDR forks into under the tenant's charger profiles, in run order.
+fn fork(cdr: Cdr, profiles: &[ChargerProfile]) -> Vec<Cdr> {
+    // CGrateS does not fork a pre-rated CDR; without profiles there is the one run.
+    if profiles.is_empty() || cdr.cost.is_some() {
+        return vec![cdr];
+    }
+    let fields = cdr.fields();
+    chargers::runs(profiles, &fields, cdr.setup_time).into_iter().map(|p| cdr.run(p, &fields)).collect()
+}
+
+/// A tenant's charger profiles: read once per batch and tenant, and read again after the batch
+/// changes them.
+#[derive(Default)]
+struct TenantChargers(HashMap<String, Vec<ChargerProfile>>);
+
+impl TenantChargers {
+    async fn of(&mut self, tx: &mut PgConnection, tenant: &str) -> Result<&[ChargerProfile], ApplyError> {
+        if !self.0.contains_key(tenant) {
+            let docs: Vec<sqlx::types::Json<ChargerProfile>> =
+                sqlx::query_scalar("SELECT doc FROM cdr_chargers WHERE tenant = $1 ORDER BY id")
+                    .bind(tenant)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            self.0.insert(tenant.to_owned(), docs.into_iter().map(|d| d.0).collect());
+        }
+        Ok(&self.0[tenant])
+    }
+
+    fn changed(&mut self, tenant: &str) {
+        self.0.remove(tenant);
     }
 }
 
@@ -204,6 +334,8 @@ impl Subscriber for Cdrs {
 
     async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
         let mut tenant_rates = TenantRates::default();
+        let mut tenant_chargers = TenantChargers::default();
+        let mut since = runs_since(tx).await?;
         for e in events {
             let cdr = match &e.event {
                 Event::DataSessionEnded(c) | Event::DataSessionFailed(c) => data_cdr(c),
@@ -228,6 +360,36 @@ impl Subscriber for Cdrs {
                     crate::operator_rates::record(tx, RateTable::Cdrs, r).await?;
                     continue;
                 }
+                Event::BillingChargerSet(c) => {
+                    // The first profile ever set moves order IDs to room for runs, from here on.
+                    if since.is_none() {
+                        sqlx::query("INSERT INTO cdr_order_scheme (runs_since) VALUES ($1)")
+                            .bind(e.position)
+                            .execute(&mut *tx)
+                            .await?;
+                        since = Some(e.position);
+                    }
+                    sqlx::query(
+                        "INSERT INTO cdr_chargers (tenant, id, doc) VALUES ($1, $2, $3) \
+                         ON CONFLICT (tenant, id) DO UPDATE SET doc = $3",
+                    )
+                    .bind(&c.tenant)
+                    .bind(&c.profile.id)
+                    .bind(sqlx::types::Json(&c.profile))
+                    .execute(&mut *tx)
+                    .await?;
+                    tenant_chargers.changed(&c.tenant);
+                    continue;
+                }
+                Event::BillingChargerRemoved(r) => {
+                    sqlx::query("DELETE FROM cdr_chargers WHERE tenant = $1 AND id = $2")
+                        .bind(&r.tenant)
+                        .bind(&r.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    tenant_chargers.changed(&r.tenant);
+                    continue;
+                }
                 Event::BillingDestinationSet(s) => {
                     sqlx::query(
                         "INSERT INTO cdr_tenant_destinations (tenant, id, prefixes) VALUES ($1, $2, $3) \
@@ -250,11 +412,15 @@ impl Subscriber for Cdrs {
             if cdr.tenant.is_empty() {
                 continue; // an unknown subscriber's SMS belongs to no account
             }
-            let own = match cdr.cost {
-                Some(_) => None,
-                None => tenant_rates.rate(tx, &cdr.tenant, cdr.tor, &cdr.rating_key).await?,
-            };
-            insert(tx, &cdr, own, e.position).await?;
+            let tenant = cdr.tenant.clone();
+            let runs = fork(cdr, tenant_chargers.of(tx, &tenant).await?);
+            for (run, cdr) in (0..).zip(runs) {
+                let own = match cdr.cost {
+                    Some(_) => None,
+                    None => tenant_rates.rate(tx, &cdr.tenant, cdr.tor, &cdr.rating_key).await?,
+                };
+                insert(tx, &cdr, own, order_id(since, e.position, run)).await?;
+            }
         }
         Ok(())
     }
@@ -320,7 +486,9 @@ async fn load_tenant_rates(
 }
 
 async fn insert(tx: &mut PgConnection, cdr: &Cdr, own: Option<Rate>, order_id: i64) -> Result<(), ApplyError> {
-    let operator: Option<(Decimal, i64)> = if cdr.cost.is_some() || own.is_some() {
+    // A run a charger made unrated (`RequestType *none`) is stored with CGrateS's -1.
+    let own = own.filter(|_| cdr.request_type != NOT_RATED);
+    let operator: Option<(Decimal, i64)> = if cdr.cost.is_some() || own.is_some() || cdr.request_type == NOT_RATED {
         None
     } else {
         crate::operator_rates::price(tx, RateTable::Cdrs, cdr.tor, &cdr.rating_key).await?
@@ -330,6 +498,7 @@ async fn insert(tx: &mut PgConnection, cdr: &Cdr, own: Option<Rate>, order_id: i
     // rate), with the reason: the CDR is kept, and the projection goes on.
     let (cost, extra_info) = match (cdr.cost, own, operator) {
         (Some(cost), _, _) => (Some(cost), None),
+        (None, _, _) if cdr.request_type == NOT_RATED => (Some(Decimal::NEGATIVE_ONE), None),
         (None, Some(rate), _) => (rate.cost(usage), None),
         (None, None, Some((price, unit))) => {
             (usage.checked_div(Decimal::from(unit)).and_then(|u| u.checked_mul(price)).map(|c| c.round_dp(6)), None)

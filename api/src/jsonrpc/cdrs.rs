@@ -53,15 +53,17 @@ pub async fn process_event(call: &Call, p: &RawValue) -> Result<Reply, RpcError>
     ok(&"OK")
 }
 
-/// `CDRsV2.ProcessEvent`: the same, answered as CGrateS's `[]*utils.EventWithFlags` — the CDR as
-/// stored and rated (`CGRID`, `RunID`, `OrderID`, `Cost`, …) with the flags it was processed with.
+/// `CDRsV2.ProcessEvent`: the same, answered as CGrateS's `[]*utils.EventWithFlags` — each run
+/// of the CDR (one per matching charger profile) as stored and rated (`CGRID`, `RunID`, `OrderID`, `Cost`, …) with the flags it was processed with.
 pub async fn process_event_v2(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let (tenant, flags, processed) = process(call, p).await?;
-    let search = read::CdrSearch { cgrids: vec![processed.cgrid], limit: Some(10), ..Default::default() };
-    let rows = read::search(call.state.pool(), &tenant, &search).await?;
+    let limit = Some(simledger_projections::cdrs::RUNS_PER_POSITION + 10);
+    let search = read::CdrSearch { cgrids: vec![processed.cgrid], limit, ..Default::default() };
+    let mut rows = read::search(call.state.pool(), &tenant, &search).await?;
+    rows.sort_by_key(|r| r.order_id);
     let events: Vec<Value> = rows
         .into_iter()
-        .filter(|r| r.order_id == processed.order_id)
+        .filter(|r| processed.order_ids.contains(&r.order_id))
         .map(|r| serde_json::json!({ "Flags": flags, "Event": ExternalCdr::from(r) }))
         .collect();
     ok(&events)

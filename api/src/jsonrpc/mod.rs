@@ -322,6 +322,10 @@ async fn dispatch(call: &Call, method: &str, params: &RawValue) -> Result<Reply,
         "APIerSv1.LoadTariffPlanFromStorDb" => billing::load_tariff_plan(call, params).await,
         "APIerSv1.SetActionPlan" | "APIerSv2.SetActionPlan" => billing::set_action_plan(call, params).await,
         "APIerSv1.GetActionPlan" => billing::get_action_plan(call, params).await,
+        "APIerSv1.SetChargerProfile" => billing::set_charger_profile(call, params).await,
+        "APIerSv1.GetChargerProfile" => billing::get_charger_profile(call, params).await,
+        "APIerSv1.RemoveChargerProfile" => billing::remove_charger_profile(call, params).await,
+        "APIerSv1.GetChargerProfileIDs" => billing::get_charger_profile_ids(call, params).await,
         // Every CGrateS service answers Ping, which health checks call.
         other if other.ends_with(".Ping") && KNOWN_SERVICES.contains(&other.trim_end_matches(".Ping")) => ok(&"Pong"),
         other => {

@@ -375,8 +375,9 @@ async fn process_external_cdr(
     JsonBody(input): JsonBody<simledger_commands::ExternalCdrInput>,
 ) -> Result<(axum::http::StatusCode, Json<Cdr>), ApiError> {
     let done = state.commands.process_external_cdr(caller.account(), &input).await?;
-    let filter =
-        CdrFilter { order_id_start: Some(done.order_id), order_id_end: Some(done.order_id + 1), ..Default::default() };
+    // The first of its runs (the only one unless the account set charger profiles).
+    let (first, last) = (*done.order_ids.start(), *done.order_ids.end());
+    let filter = CdrFilter { order_id_start: Some(first), order_id_end: Some(last + 1), ..Default::default() };
     let query = simledger_projections::read::PageQuery { size: 1, cursor: simledger_projections::read::Cursor::Start };
     let mut rows = read::cdrs(state.pool(), caller.account(), &filter, &query).await?;
     let cdr =

@@ -345,8 +345,10 @@ pub(super) async fn plan(
     if let (Some(first), Some(last)) = (row.get::<Option<i64>, _>(12), row.get::<Option<i64>, _>(13)) {
         return Ok(Some((exporter, first, last)));
     }
-    // Every CDR closed at or before the projection's checkpoint is in the table.
-    let safe = checkpoint::load(&mut tx, simledger_projections::cdrs::NAME, shard).await?;
+    // Every CDR closed at or before the projection's checkpoint is in the table: every order ID
+    // up to the last that position's runs may have.
+    let checkpoint = checkpoint::load(&mut tx, simledger_projections::cdrs::NAME, shard).await?;
+    let (_, safe) = simledger_projections::cdrs::order_id_range(&mut tx, checkpoint).await?;
     let whose = whose_cdrs(tenant);
     let in_range = format!("FROM cdrs WHERE {whose} AND order_id > $2 AND order_id <= $3");
     let sql = match limit {

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod actions;
+mod chargers;
 mod destinations;
 mod plans;
 mod rates;
@@ -12,6 +13,7 @@ mod wire;
 
 pub use accounts::{change_balance, get_account, get_accounts, remove, set_account};
 pub use actions::{execute_action, get_actions, set_actions};
+pub use chargers::{get_charger_profile, get_charger_profile_ids, remove_charger_profile, set_charger_profile};
 pub use destinations::{load_tariff_plan, set_destination, set_tp_destination};
 pub use plans::{get_action_plan, set_action_plan};
 pub use rates::set_rate;
