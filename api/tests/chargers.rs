@@ -102,8 +102,24 @@ async fn the_tutorials_chargers_fork_every_cdr_and_exporters_take_each_run_once(
 
     // The exporter takes every run after its cursor once: nothing from before again, nothing missed.
     let second = export().await;
-    let rows: Vec<&str> = second.lines().skip(1).collect();
-    assert_eq!(rows.len(), 4, "{second}");
+    let mut rows: Vec<(String, String)> = second
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_owned(), f[1].to_owned())
+        })
+        .collect();
+    rows.sort();
+    let data_cgrid = data[0]["CGRID"].as_str().unwrap().to_owned();
+    let mut expected = vec![
+        (cgrid.clone(), "*default".to_owned()),
+        (cgrid.clone(), "*raw".to_owned()),
+        (data_cgrid.clone(), "*default".to_owned()),
+        (data_cgrid, "*raw".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(rows, expected, "each run once: {second}");
     assert!(!second.contains(&simledger_projections::cdrs::cgrid("before", "pbx1")), "{second}");
     let (_, error) = app.rpc("APIerSv1.ExportCDRs", json!({"ExporterIDs": ["all"]})).await;
     assert_eq!(error, "NOT_FOUND", "nothing new");
@@ -167,6 +183,21 @@ async fn filters_pick_runs_and_a_cdr_no_profile_matches_is_refused_and_not_logge
     assert_eq!(error, "PARTIALLY_EXECUTED", "no profile matches: CGrateS stores nothing");
     assert_eq!(app.log.head().await.unwrap(), head, "nothing logged");
     assert!(runs(&app, &simledger_projections::cdrs::cgrid("r3", "pbx1")).await.is_empty());
+    // The same CDR again, under another RunID: its runs exist, so it is refused and not billed twice.
+    let mut again = voice_call("r1", "1002");
+    again["RunID"] = json!("other");
+    assert_eq!(app.rpc("CDRsV1.ProcessExternalCDR", again).await.1, "ERR_EXISTS");
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing logged");
+    // Two profiles cannot share a RunID.
+    let (_, error) = app.rpc("APIerSv1.SetChargerProfile", json!({"ID": "SECOND", "RunID": "reseller1"})).await;
+    assert!(error.as_str().unwrap().starts_with("SERVER_ERROR: RunID reseller1 is already"), "{error}");
+
+    // The platform's own CDR of an account no profile matches keeps its run all the same.
+    // (A data CDR's account is its SIM; this one is "1003", which RETAIL's filter excludes.)
+    log_events(&app, vec![ended_session(&app.alice.sid, "1003", 7, 300)]).await;
+    let (data, error) = app.rpc("APIerSv1.GetCDRs", json!({"ToRs": ["*data"]})).await;
+    assert_eq!(error, Value::Null, "the core's CDR is stored");
+    assert_eq!(data.as_array().unwrap().iter().map(|c| c["RunID"].as_str().unwrap()).collect::<Vec<_>>(), ["*default"]);
 }
 
 #[tokio::test]

@@ -332,6 +332,23 @@ mod tests {
         let c = cdr(&[]);
         assert!(!p.matches(&c, at() - chrono::Duration::seconds(1)));
         assert!(p.matches(&c, at()));
+        p.activation_interval = Some(ActivationInterval { activation_time: None, expiry_time: Some(at()) });
+        assert!(p.matches(&c, at() - chrono::Duration::seconds(1)));
+        assert!(!p.matches(&c, at()), "expired at its expiry time");
+    }
+
+    #[test]
+    fn negated_and_presence_filters_are_evaluated() {
+        let with = cdr(&[("Subject", "1001"), ("Category", "")]);
+        let without = cdr(&[]);
+        let passes = |filter: &str, c: &Cdr| profile("P", "r", &[filter], &[], 0).matches(c, at());
+        assert!(passes("*exists:~*req.Subject:", &with) && !passes("*exists:~*req.Subject:", &without));
+        assert!(passes("*notexists:~*req.Subject:", &without) && !passes("*notexists:~*req.Subject:", &with));
+        assert!(passes("*empty:~*req.Category:", &with) && passes("*empty:~*req.Category:", &without));
+        assert!(passes("*notempty:~*req.Subject:", &with) && !passes("*notempty:~*req.Category:", &with));
+        assert!(passes("*notprefix:~*req.Subject:2", &with) && !passes("*notprefix:~*req.Subject:10", &with));
+        // A filter that does not parse passes nothing (never stored: `validate` refuses it).
+        assert!(!passes("*regex:~*req.Subject:.*", &with));
     }
 
     #[test]

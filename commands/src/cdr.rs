@@ -204,23 +204,29 @@ impl Commands {
     /// (CGrateS's `ERR_EXISTS`). Other tenants' CDRs are neither consulted nor revealed.
     pub async fn process_external_cdr(&self, tenant: &str, input: &ExternalCdrInput) -> Result<ProcessedCdr> {
         let cdr = input.parse(tenant)?;
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM cdrs WHERE tenant = $1 AND cgrid = $2 AND run_id = $3)")
-                .bind(tenant)
-                .bind(&cdr.cgrid)
-                .bind(&cdr.run_id)
-                .fetch_one(self.log.pool())
-                .await?;
-        if exists {
-            return Err(CommandError::Duplicate(format!("a CDR with CGRID {} exists", cdr.cgrid)));
-        }
         // A tenant with charger profiles stores only the runs they make: none matching, CGrateS
         // answers PARTIALLY_EXECUTED and stores nothing; so does this, logging nothing.
         let profiles = self.billing_chargers(tenant).await?;
-        if simledger_projections::cdrs::external_runs(&cdr, &profiles).is_empty() {
+        let runs = simledger_projections::cdrs::external_runs(&cdr, &profiles);
+        if runs.is_empty() {
             return Err(CommandError::Refused("PARTIALLY_EXECUTED".into()));
         }
-        let id = external_cdr_id(tenant, &cdr.cgrid, &cdr.run_id);
+        // Any of its runs recorded before is CGrateS's ERR_EXISTS.
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM cdrs WHERE tenant = $1 AND cgrid = $2 AND run_id = ANY($3))",
+        )
+        .bind(tenant)
+        .bind(&cdr.cgrid)
+        .bind(&runs)
+        .fetch_one(self.log.pool())
+        .await?;
+        if exists {
+            return Err(CommandError::Duplicate(format!("a CDR with CGRID {} exists", cdr.cgrid)));
+        }
+        // Under charger profiles the runs are the profiles', not the input's: the CDR is one
+        // happening whatever RunID it came with, so a resend with another one is the same event.
+        let run_key = if profiles.is_empty() || cdr.cost.is_some() { cdr.run_id.as_str() } else { "*chargers" };
+        let id = external_cdr_id(tenant, &cdr.cgrid, run_key);
         let cgrid = cdr.cgrid.clone();
         let event =
             NewEvent::new(id, format!("cdr-{tenant}"), &Event::CdrReceived(cdr), &Metadata::from_source("cdrs"))?;

@@ -42,6 +42,13 @@ impl Commands {
         profile.tenant = tenant.to_owned();
         profile.validate().map_err(|e| CommandError::Refused(e.to_string()))?;
         let existing = self.billing_chargers(tenant).await?;
+        // One run per RunID: a second profile of the same RunID would be a run that is never stored.
+        if let Some(other) = existing.iter().find(|p| p.run_id == profile.run_id && p.id != profile.id) {
+            return Err(CommandError::Refused(format!(
+                "SERVER_ERROR: RunID {} is already charger profile {}'s",
+                profile.run_id, other.id
+            )));
+        }
         if existing.len() >= MAX_PROFILES && !existing.iter().any(|p| p.id == profile.id) {
             return Err(CommandError::Refused(format!(
                 "SERVER_ERROR: a tenant keeps at most {MAX_PROFILES} charger profiles (each CDR forks into at most that many runs)"

@@ -8,9 +8,13 @@
 //! rated by the rates in force at its place in the log, and a replay rates it the same.
 //!
 //! ChargerS: a tenant with charger profiles (`billing.charger_set`) gets one CDR per matching
-//! profile (its `RunID`, its inline attributes), heavier profiles first; a CDR no profile
-//! matches is not stored, as CGrateS stores none. A tenant without profiles, and a pre-rated
-//! CDR, get the one run they always had. A run whose `RequestType` is `*none` is not rated.
+//! profile for each of its external CDRs (its `RunID`, its inline attributes), heavier profiles
+//! first, at most [`RUNS_PER_POSITION`]; a profile run whose `RequestType` is `*none` is not
+//! rated. The external CDR no profile matches is refused before it is logged (CGrateS stores
+//! none); one that reaches the log anyway (profiles changed in between) keeps its own run, so
+//! nothing logged is lost. The platform's own CDRs (data sessions, SMS) always keep their run
+//! as the platform made it; a customer's profiles only add runs beside it. A tenant without
+//! profiles, and a pre-rated CDR, get the one run they always had.
 //!
 //! `OrderID` derives from the log position of the event that closed the CDR, so exporters can
 //! take "everything after N" and never miss or repeat one: the position itself before the first
@@ -42,8 +46,9 @@ impl Projection for Cdrs {
         &["cdrs", "cdr_tenant_rates", "cdr_tenant_destinations", "cdr_rates", "cdr_chargers", "cdr_order_scheme"];
 }
 
-/// Order IDs a log position holds once charger profiles exist: one per run.
-pub const RUNS_PER_POSITION: i64 = chargers::MAX_PROFILES as i64;
+/// Order IDs a log position holds once charger profiles exist: one per run. Fixed for ever: a
+/// different value would give every CDR after the switch another order ID on replay.
+pub const RUNS_PER_POSITION: i64 = 16;
 
 /// The position from which order IDs leave room for runs, if a charger profile was ever set.
 async fn runs_since(conn: &mut PgConnection) -> sqlx::Result<Option<i64>> {
@@ -63,10 +68,17 @@ pub async fn order_id_range(conn: &mut PgConnection, position: i64) -> sqlx::Res
     Ok((order_id(since, position, 0), order_id(since, position, RUNS_PER_POSITION - 1)))
 }
 
-/// The runs of an external CDR under these charger profiles, by `RunID`: none when the tenant
-/// has profiles and none matches (CGrateS's `PARTIALLY_EXECUTED`).
+/// The `RunID`s an external CDR is stored under with these charger profiles: its own without
+/// profiles (or pre-rated), else one per matching profile, none when none matches (CGrateS's
+/// `PARTIALLY_EXECUTED`).
 pub fn external_runs(c: &ExternalCdr, profiles: &[ChargerProfile]) -> Vec<String> {
-    fork(external_cdr(c), profiles).into_iter().map(|r| r.run_id).collect()
+    let cdr = external_cdr(c);
+    if profiles.is_empty() || cdr.cost.is_some() {
+        return vec![cdr.run_id];
+    }
+    let mut runs = Vec::new();
+    add_profile_runs(&mut runs, &cdr, profiles);
+    runs.into_iter().map(|r| r.run_id).collect()
 }
 
 /// The `RequestType` of a run that is stored but not rated.
@@ -95,6 +107,8 @@ struct Cdr {
     extra_fields: serde_json::Value,
     /// A pre-rated external CDR's own cost.
     cost: Option<Decimal>,
+    /// Made by a charger profile (its `RequestType *none` means "not rated").
+    from_profile: bool,
 }
 
 impl Cdr {
@@ -132,6 +146,7 @@ impl Cdr {
             usage,
             extra_fields,
             cost: None,
+            from_profile: false,
         }
     }
 }
@@ -178,6 +193,7 @@ impl Cdr {
         profile.apply_attributes(&mut set);
         let mut run = self.clone();
         run.run_id = profile.run_id.clone();
+        run.from_profile = true;
         let get = |name: &str| set.field(name).unwrap_or_default();
         run.request_type = get("RequestType");
         run.category = get("Category");
@@ -193,14 +209,38 @@ impl Cdr {
     }
 }
 
-/// The runs a CDR forks into under the tenant's charger profiles, in run order.
+/// The runs a CDR forks into under the tenant's charger profiles, in run order: at most
+/// [`RUNS_PER_POSITION`], one per `RunID`.
 fn fork(cdr: Cdr, profiles: &[ChargerProfile]) -> Vec<Cdr> {
     // CGrateS does not fork a pre-rated CDR; without profiles there is the one run.
     if profiles.is_empty() || cdr.cost.is_some() {
         return vec![cdr];
     }
+    // The platform's own run stays as the platform made it; profiles add runs beside it.
+    let mut runs: Vec<Cdr> = if cdr.source == CORE_SOURCE { vec![cdr.clone()] } else { Vec::new() };
+    add_profile_runs(&mut runs, &cdr, profiles);
+    if runs.is_empty() {
+        // Logged although no profile matches (the profiles changed after the command checked
+        // them): kept as it came, so nothing logged is lost.
+        let mut kept = cdr;
+        kept.extra_fields["ChargerS"] = json!("no charger profile matched when the CDR was stored");
+        runs.push(kept);
+    }
+    runs
+}
+
+/// Adds a run per matching profile, in run order, until there are [`RUNS_PER_POSITION`]; a
+/// `RunID` already there is not added again.
+fn add_profile_runs(runs: &mut Vec<Cdr>, cdr: &Cdr, profiles: &[ChargerProfile]) {
     let fields = cdr.fields();
-    chargers::runs(profiles, &fields, cdr.setup_time).into_iter().map(|p| cdr.run(p, &fields)).collect()
+    for profile in chargers::runs(profiles, &fields, cdr.setup_time) {
+        if runs.len() as i64 >= RUNS_PER_POSITION {
+            break;
+        }
+        if !runs.iter().any(|r| r.run_id == profile.run_id) {
+            runs.push(cdr.run(profile, &fields));
+        }
+    }
 }
 
 /// A tenant's charger profiles: read once per batch and tenant, and read again after the batch
@@ -246,6 +286,7 @@ fn external_cdr(c: &ExternalCdr) -> Cdr {
         usage: c.usage,
         extra_fields: serde_json::to_value(&c.extra_fields).unwrap_or_default(),
         cost: c.cost,
+        from_profile: false,
     }
 }
 
@@ -487,8 +528,9 @@ async fn load_tenant_rates(
 
 async fn insert(tx: &mut PgConnection, cdr: &Cdr, own: Option<Rate>, order_id: i64) -> Result<(), ApplyError> {
     // A run a charger made unrated (`RequestType *none`) is stored with CGrateS's -1.
-    let own = own.filter(|_| cdr.request_type != NOT_RATED);
-    let operator: Option<(Decimal, i64)> = if cdr.cost.is_some() || own.is_some() || cdr.request_type == NOT_RATED {
+    let unrated = cdr.from_profile && cdr.request_type == NOT_RATED;
+    let own = own.filter(|_| !unrated);
+    let operator: Option<(Decimal, i64)> = if cdr.cost.is_some() || own.is_some() || unrated {
         None
     } else {
         crate::operator_rates::price(tx, RateTable::Cdrs, cdr.tor, &cdr.rating_key).await?
@@ -498,7 +540,7 @@ async fn insert(tx: &mut PgConnection, cdr: &Cdr, own: Option<Rate>, order_id: i
     // rate), with the reason: the CDR is kept, and the projection goes on.
     let (cost, extra_info) = match (cdr.cost, own, operator) {
         (Some(cost), _, _) => (Some(cost), None),
-        (None, _, _) if cdr.request_type == NOT_RATED => (Some(Decimal::NEGATIVE_ONE), None),
+        (None, _, _) if unrated => (Some(Decimal::NEGATIVE_ONE), None),
         (None, Some(rate), _) => (rate.cost(usage), None),
         (None, None, Some((price, unit))) => {
             (usage.checked_div(Decimal::from(unit)).and_then(|u| u.checked_mul(price)).map(|c| c.round_dp(6)), None)
@@ -700,4 +742,96 @@ pub async fn bulk_load(pool: &sqlx::PgPool, tenant: &str, n: i64) -> sqlx::Resul
     .execute(pool)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn profile(id: &str, run: &str, filters: &[&str], weight: i64) -> ChargerProfile {
+        ChargerProfile {
+            tenant: "AC1".into(),
+            id: id.into(),
+            filter_ids: filters.iter().map(|f| f.to_string()).collect(),
+            activation_interval: None,
+            run_id: run.into(),
+            attribute_ids: vec!["*constant:*req.RequestType:*none".into()],
+            weight: Decimal::from(weight),
+        }
+    }
+
+    fn cdr(source: &str) -> Cdr {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        Cdr {
+            cgrid: "c".into(),
+            run_id: "*default".into(),
+            origin_host: "pbx".into(),
+            source: source.into(),
+            origin_id: "o".into(),
+            tor: Tor::Voice,
+            request_type: "*postpaid".into(),
+            tenant: "AC1".into(),
+            category: "call".into(),
+            account: "1001".into(),
+            subject: "1001".into(),
+            destination: "614".into(),
+            rating_key: "614".into(),
+            setup_time: at,
+            answer_time: at,
+            usage: 1,
+            extra_fields: json!({}),
+            cost: None,
+            from_profile: false,
+        }
+    }
+
+    fn run_ids(runs: &[Cdr]) -> Vec<&str> {
+        runs.iter().map(|r| r.run_id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_cdr_forks_into_at_most_sixteen_runs_one_per_run_id() {
+        let mut profiles: Vec<ChargerProfile> =
+            (0..20).map(|n| profile(&format!("P{n:02}"), &format!("r{n:02}"), &[], 0)).collect();
+        profiles.push(profile("SAME", "r00", &[], 100));
+        let runs = fork(cdr("pbx"), &profiles);
+        assert_eq!(runs.len() as i64, RUNS_PER_POSITION, "never more order IDs than a position holds");
+        assert_eq!(runs.iter().filter(|r| r.run_id == "r00").count(), 1, "one run per RunID");
+        assert!(runs.iter().all(|r| r.from_profile && r.request_type == NOT_RATED));
+    }
+
+    #[test]
+    fn the_platforms_own_cdr_keeps_its_run_whatever_the_profiles_say() {
+        let profiles = vec![profile("ONLY_1002", "resale", &["*string:~*req.Account:1002"], 0)];
+        let runs = fork(cdr(CORE_SOURCE), &profiles);
+        assert_eq!(run_ids(&runs), ["*default"], "no profile matches: the platform's run alone");
+        assert!(!runs[0].from_profile && runs[0].request_type == "*postpaid");
+        let profiles = vec![profile("ALL", "resale", &[], 0), profile("DEFAULT", "*default", &[], 5)];
+        let runs = fork(cdr(CORE_SOURCE), &profiles);
+        assert_eq!(run_ids(&runs), ["*default", "resale"], "profiles add runs beside it, never replace it");
+        assert!(!runs[0].from_profile, "the platform's *default is its own, not the profile's");
+    }
+
+    #[test]
+    fn an_external_cdr_no_profile_matches_is_kept_if_it_was_logged() {
+        let profiles = vec![profile("ONLY_1002", "resale", &["*string:~*req.Account:1002"], 0)];
+        let runs = fork(cdr("pbx"), &profiles);
+        assert_eq!(run_ids(&runs), ["*default"]);
+        assert!(runs[0].extra_fields["ChargerS"].is_string());
+        let mut pre_rated = cdr("pbx");
+        pre_rated.cost = Some(Decimal::ONE);
+        assert_eq!(run_ids(&fork(pre_rated, &profiles)), ["*default"], "pre-rated CDRs are not forked");
+    }
+
+    #[test]
+    fn order_ids_only_grow_across_the_switch_to_room_for_runs() {
+        let since = Some(1000);
+        assert_eq!(order_id(None, 999, 0), 999);
+        assert_eq!(order_id(since, 999, 0), 999, "before the switch: the position");
+        assert_eq!(order_id(since, 1000, 0), 16_000);
+        assert_eq!(order_id(since, 1000, 15), 16_015);
+        assert_eq!(order_id(since, 1001, 0), 16_016, "the next position's first run follows the last run");
+    }
 }

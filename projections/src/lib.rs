@@ -8,7 +8,7 @@
 //! | `registry` | `registry_*`: SIMs, IMSIs, fleets, NAPs | provisioning events |
 //! | `limits` | `limits_*`: use per SIM per billing period, and whether it is blocked | SIM and data-session events, the enforcer's `sim.data_limit_*` |
 //! | `usage` | `usage_hourly`: bytes per SIM, fleet, network, hour | data-session windows |
-//! | `cdrs` | `cdrs`: one CDR per ended data session and per SMS, `order_id` = closing position | session and SMS events |
+//! | `cdrs` | `cdrs`: one CDR per ended data session, SMS and external CDR (one per charger run where the tenant has charger profiles), `order_id` from the closing position; `cdr_chargers` | session, SMS, CDR and charger events |
 //! | `device_commands` | `device_sms_commands`, `device_ip_commands` | command and SMSC events |
 //! | `event_streams` | `es_*`: Event Streams sinks, subscriptions, subscribed types | `sink.*`, `subscription.*` |
 //! | `dashboard` | `dash_*`: SIMs by status and fleet, per-minute counters, usage by fleet/network/country, last sighting and event positions per SIM | SIM, network, SMS and limit events |

@@ -57,15 +57,18 @@ pub async fn process_event(call: &Call, p: &RawValue) -> Result<Reply, RpcError>
 /// of the CDR (one per matching charger profile) as stored and rated (`CGRID`, `RunID`, `OrderID`, `Cost`, …) with the flags it was processed with.
 pub async fn process_event_v2(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
     let (tenant, flags, processed) = process(call, p).await?;
-    let limit = Some(simledger_projections::cdrs::RUNS_PER_POSITION + 10);
-    let search = read::CdrSearch { cgrids: vec![processed.cgrid], limit, ..Default::default() };
+    // Its runs are the rows of its CGRID in the order IDs its event holds.
+    let search = read::CdrSearch {
+        cgrids: vec![processed.cgrid],
+        order_id_start: Some(*processed.order_ids.start()),
+        order_id_end: Some(*processed.order_ids.end() + 1),
+        limit: Some(simledger_projections::cdrs::RUNS_PER_POSITION),
+        ..Default::default()
+    };
     let mut rows = read::search(call.state.pool(), &tenant, &search).await?;
     rows.sort_by_key(|r| r.order_id);
-    let events: Vec<Value> = rows
-        .into_iter()
-        .filter(|r| processed.order_ids.contains(&r.order_id))
-        .map(|r| serde_json::json!({ "Flags": flags, "Event": ExternalCdr::from(r) }))
-        .collect();
+    let events: Vec<Value> =
+        rows.into_iter().map(|r| serde_json::json!({ "Flags": flags, "Event": ExternalCdr::from(r) })).collect();
     ok(&events)
 }
 
