@@ -2,7 +2,6 @@
 //! started with `--pgw-remote R`. It follows the same log and NATS; a restart takes the
 //! region's open sessions over from the log.
 
-use anyhow::Context;
 use clap::Args;
 use simledger_eventlog::catalog::BreakoutRegion;
 use simledger_eventlog::EventLog;
@@ -24,16 +23,7 @@ pub async fn run(config: &Config, args: PgwArgs) -> anyhow::Result<()> {
         args.region,
         breakout.regions.iter().map(|r| r.as_str()).collect::<Vec<_>>()
     );
-    let data_dir = config.data_dir();
-    let pool = simledger_services::postgres::prepare(&config.database_url, &data_dir, 4)
-        .await
-        .context("preparing PostgreSQL")?;
-    simledger_services::nats::ensure_running(&config.nats_url, &data_dir).await.context("starting NATS")?;
-    let nats = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(&config.nats_url)
-        .await
-        .with_context(|| format!("connecting to NATS at {}", config.nats_url))?;
+    let (pool, nats) = crate::platform::services(config, 4).await?;
     let names = simledger_core::CoreNames::new(config.nats_prefix()?);
     let default_region = args.region == breakout.default_region();
     let interval = chrono::Duration::minutes(6);

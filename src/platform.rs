@@ -85,10 +85,11 @@ pub struct Projections {
 /// listener of its own, a dozen of them left a read waiting out the 10 s acquire timeout.
 const POOL_CONNECTIONS: u32 = 16;
 
-/// [`start`], with or without the limits projection.
-pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projections) -> anyhow::Result<Platform> {
+/// PostgreSQL prepared (created, migrated) with a pool of `connections`, and a NATS connection,
+/// each server started first if it is local and not running.
+pub async fn services(config: &Config, connections: u32) -> anyhow::Result<(sqlx::PgPool, async_nats::Client)> {
     let data_dir = config.data_dir();
-    let pool = simledger_services::postgres::prepare(&config.database_url, &data_dir, POOL_CONNECTIONS)
+    let pool = simledger_services::postgres::prepare(&config.database_url, &data_dir, connections)
         .await
         .context("preparing PostgreSQL")?;
     simledger_services::nats::ensure_running(&config.nats_url, &data_dir).await.context("starting NATS")?;
@@ -98,6 +99,12 @@ pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projec
         .connect(&config.nats_url)
         .await
         .with_context(|| format!("connecting to NATS at {}", config.nats_url))?;
+    Ok((pool, nats))
+}
+
+/// [`start`], with or without the limits projection.
+pub async fn start_with(config: &Config, core: bool, ingest: bool, extra: Projections) -> anyhow::Result<Platform> {
+    let (pool, nats) = services(config, POOL_CONNECTIONS).await?;
     let names = CoreNames::new(config.nats_prefix()?);
     let breakout = config.breakout()?;
     let log = EventLog::new(pool);

@@ -133,22 +133,11 @@ async fn the_tutorials_chargers_fork_every_cdr_and_exporters_take_each_run_once(
     assert_eq!(later.iter().map(|(r, _, _)| r.as_str()).collect::<Vec<_>>(), ["*default"]);
 
     // A replay of the projection rebuilds the same CDRs, order IDs included, and appends nothing.
-    let snapshot = || async {
-        let mut out = Vec::new();
-        for table in ["cdrs", "cdr_chargers", "cdr_order_scheme"] {
-            let rows: Vec<(String,)> =
-                sqlx::query_as(&format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY 1"))
-                    .fetch_all(app.log.pool())
-                    .await
-                    .unwrap();
-            out.push(rows);
-        }
-        out
-    };
-    let live = snapshot().await;
+    let tables = ["cdrs", "cdr_chargers", "cdr_order_scheme"];
+    let live = common::table_rows(&app, &tables).await;
     let head = app.log.head().await.unwrap();
     simledger_projections::replay(&app.log, simledger_projections::cdrs::Cdrs).await.unwrap();
-    assert_eq!(snapshot().await, live);
+    assert_eq!(common::table_rows(&app, &tables).await, live);
     assert_eq!(app.log.head().await.unwrap(), head, "a replay appends nothing");
 }
 

@@ -595,21 +595,10 @@ async fn replaying_the_event_streams_projection_rebuilds_the_same_tables() {
         )
         .await;
     app.delete(&app.bob, &format!("/v1/Sinks/{}", spare.body["sid"].as_str().unwrap())).await;
-    let snapshot = || async {
-        let mut out = Vec::new();
-        for table in ["es_sinks", "es_subscriptions", "es_subscribed_events"] {
-            let rows: Vec<(String,)> =
-                sqlx::query_as(&format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY 1"))
-                    .fetch_all(app.log.pool())
-                    .await
-                    .unwrap();
-            out.push(rows);
-        }
-        out
-    };
-    let live = snapshot().await;
+    let tables = ["es_sinks", "es_subscriptions", "es_subscribed_events"];
+    let live = common::table_rows(&app, &tables).await;
     let head = app.log.head().await.unwrap();
     simledger_projections::replay(&app.log, simledger_projections::event_streams::EventStreams).await.unwrap();
-    assert_eq!(snapshot().await, live);
+    assert_eq!(common::table_rows(&app, &tables).await, live);
     assert_eq!(app.log.head().await.unwrap(), head, "a replay appends nothing");
 }

@@ -347,6 +347,20 @@ impl TestApp {
     }
 }
 
+/// Every row of `tables`, as JSON text in order: what a replay must rebuild exactly.
+#[allow(dead_code)] // not every test binary replays
+pub async fn table_rows(app: &TestApp, tables: &[&str]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for table in tables {
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY 1"))
+            .fetch_all(app.log.pool())
+            .await
+            .unwrap();
+        out.push(rows);
+    }
+    out
+}
+
 pub fn vodafone_uk() -> String {
     simledger_eventlog::networks::network_sid("234", "15")
 }
