@@ -88,6 +88,30 @@ pub(crate) async fn consumer(js: &jetstream::Context, names: &CoreNames) -> Resu
         .map_err(|e| CoreError::JetStream(e.to_string()))
 }
 
+/// Waits until ingest has committed and acknowledged every message stored in `CORE` now (later
+/// ones may still be on their way): what a node about to decide from the log needs of what
+/// others published before it started.
+pub async fn ingested_until_now(
+    js: &jetstream::Context,
+    names: &CoreNames,
+    timeout: Duration,
+) -> Result<(), CoreError> {
+    let mut stream = js.get_stream(names.stream()).await.map_err(|e| CoreError::JetStream(e.to_string()))?;
+    let now = stream.info().await.map_err(|e| CoreError::JetStream(e.to_string()))?.state.last_sequence;
+    let mut c = consumer(js, names).await?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let info = c.info().await.map_err(|e| CoreError::JetStream(e.to_string()))?;
+        if info.ack_floor.stream_sequence >= now {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(CoreError::NotDrained(timeout));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until ingest has committed and acknowledged every message stored in `CORE`.
 pub async fn drained(js: &jetstream::Context, names: &CoreNames, timeout: Duration) -> Result<(), CoreError> {
     let mut c = consumer(js, names).await?;

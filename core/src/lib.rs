@@ -279,6 +279,12 @@ pub async fn start_pgw(
 ) -> Result<RunningCore, CoreError> {
     let js = jetstream::new(client.clone());
     ensure_streams(&js, names).await?;
+    // Started beside a running platform: the sessions the region's previous PGW opened just
+    // before it stopped are in the log before they are taken over (ingest runs elsewhere).
+    let wait = Duration::from_secs(30);
+    if let Err(e) = ingest::ingested_until_now(&js, names, wait).await {
+        tracing::warn!(error = %e, "taking sessions over from the log as it is");
+    }
     let views = caught_up_views(&log).await?;
     let publisher = CorePublisher::new(js, names.clone());
     let (pgw, task) = start_pgw_on(&client, names, &publisher, &views, update_interval, region, default_region).await?;
