@@ -74,7 +74,7 @@ pub fn update_location(view: &SubscriberView, req: &UpdateLocationRequest) -> Up
         sim_iccid: sim.iccid.clone(),
         sim_unique_name: sim.unique_name.clone(),
         fleet_sid: sim.fleet_sid.as_ref().map(|f| f.to_string()),
-        breakout_region: sim.fleet_sid.as_ref().and_then(|f| view.fleets.get(f)).and_then(|f| f.breakout),
+        breakout_region: view.breakout_of(sim_sid.as_str()),
         account_sid,
     };
     match sim.status {

@@ -98,27 +98,26 @@ pub async fn ingested_until_now(
 ) -> Result<(), CoreError> {
     let mut stream = js.get_stream(names.stream()).await.map_err(|e| CoreError::JetStream(e.to_string()))?;
     let now = stream.info().await.map_err(|e| CoreError::JetStream(e.to_string()))?.state.last_sequence;
-    let mut c = consumer(js, names).await?;
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let info = c.info().await.map_err(|e| CoreError::JetStream(e.to_string()))?;
-        if info.ack_floor.stream_sequence >= now {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err(CoreError::NotDrained(timeout));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_consumer(js, names, timeout, |info| info.ack_floor.stream_sequence >= now).await
 }
 
 /// Waits until ingest has committed and acknowledged every message stored in `CORE`.
 pub async fn drained(js: &jetstream::Context, names: &CoreNames, timeout: Duration) -> Result<(), CoreError> {
+    until_consumer(js, names, timeout, |info| info.num_pending == 0 && info.num_ack_pending == 0).await
+}
+
+/// Polls ingest's consumer until `done` holds of it, for at most `timeout`.
+async fn until_consumer(
+    js: &jetstream::Context,
+    names: &CoreNames,
+    timeout: Duration,
+    done: impl Fn(&consumer::Info) -> bool,
+) -> Result<(), CoreError> {
     let mut c = consumer(js, names).await?;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let info = c.info().await.map_err(|e| CoreError::JetStream(e.to_string()))?;
-        if info.num_pending == 0 && info.num_ack_pending == 0 {
+        if done(info) {
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {

@@ -139,6 +139,10 @@ impl Pgw {
         self.sessions.lock().expect("sessions lock").by_sid.contains_key(sid)
     }
 
+    fn gauge_open_sessions(&self) {
+        metrics::gauge!("simledger_pgw_sessions_open", "pgw" => self.node.clone()).set(self.open_sessions() as f64);
+    }
+
     pub fn open_sessions(&self) -> usize {
         self.sessions.lock().expect("sessions lock").by_sid.len()
     }
@@ -250,7 +254,7 @@ impl Pgw {
             return self.refuse(&req, sid, CODE_POOL_EXHAUSTED, "ALL_DYNAMIC_ADDRESSES_ARE_OCCUPIED").await;
         };
         self.publish(format!("session-{sid}"), started.0, started.1).await;
-        metrics::gauge!("simledger_pgw_sessions_open", "pgw" => self.node.clone()).set(self.open_sessions() as f64);
+        self.gauge_open_sessions();
         self.answer(sid, Some(started.2), None)
     }
 
@@ -314,7 +318,7 @@ impl Pgw {
             (id, e)
         };
         self.publish(format!("session-{sid}"), ended.0, ended.1).await;
-        metrics::gauge!("simledger_pgw_sessions_open", "pgw" => self.node.clone()).set(self.open_sessions() as f64);
+        self.gauge_open_sessions();
         DeleteSessionAnswer { found: true }
     }
 
@@ -345,7 +349,7 @@ impl Pgw {
                 tokio::time::sleep(grace).await;
                 pgw.close_unheard().await;
             });
-            metrics::gauge!("simledger_pgw_sessions_open", "pgw" => self.node.clone()).set(self.open_sessions() as f64);
+            self.gauge_open_sessions();
         }
         taken
     }
@@ -392,7 +396,7 @@ impl Pgw {
             ended.data_session_end_time = Some(at);
             self.publish(format!("session-{sid}"), id, ended).await;
         }
-        metrics::gauge!("simledger_pgw_sessions_open", "pgw" => self.node.clone()).set(self.open_sessions() as f64);
+        self.gauge_open_sessions();
     }
 
     /// Carries an IP Command's datagram to the device of the SIM's open data session: `sent` to
@@ -486,91 +490,78 @@ impl Pgw {
         names: &crate::CoreNames,
     ) -> Result<PgwSubscriptions, crate::CoreError> {
         use crate::protocol::subjects::{self, pgw};
-        let own = |op: &str| names.request(&pgw::subject(&self.node, op));
-        let queue = |subject: String| async move {
-            // One queue group per region: replicas of a region's PGW share its requests.
-            let group = format!("pgw-{}", self.region);
-            client
-                .queue_subscribe(subject.clone(), group)
-                .await
-                .map_err(|e| crate::CoreError::JetStream(format!("subscribing the PGW to {subject}: {e}")))
-        };
+        // Each PGW has subjects of its own (and a second one of a region refuses to start), so
+        // the node's queue group is only ever this PGW.
+        let sub = |subject: String| crate::serve::subscribe(client, subject, "pgw");
+        let own = |op: &str| sub(names.request(&pgw::subject(&self.node, op)));
         let mut subs = PgwSubscriptions {
-            create: queue(own(pgw::CREATE_SESSION)).await?,
-            usage: vec![queue(own(pgw::USAGE)).await?],
-            delete: vec![queue(own(pgw::DELETE_SESSION)).await?],
-            downlink: queue(own(pgw::DOWNLINK)).await?,
-            uplink: vec![queue(own(pgw::UPLINK)).await?],
+            create: vec![own(pgw::CREATE_SESSION).await?],
+            usage: vec![own(pgw::USAGE).await?],
+            delete: vec![own(pgw::DELETE_SESSION).await?],
+            downlink: vec![own(pgw::DOWNLINK).await?],
+            uplink: vec![own(pgw::UPLINK).await?],
         };
         if self.region == LEGACY_REGION {
-            subs.usage.push(queue(names.request(subjects::S11_USAGE)).await?);
-            subs.delete.push(queue(names.request(subjects::S11_DELETE_SESSION)).await?);
-            subs.uplink.push(queue(names.request(subjects::SGI_UPLINK)).await?);
+            subs.usage.push(sub(names.request(subjects::S11_USAGE)).await?);
+            subs.delete.push(sub(names.request(subjects::S11_DELETE_SESSION)).await?);
+            subs.uplink.push(sub(names.request(subjects::SGI_UPLINK)).await?);
         }
         Ok(subs)
     }
 
     /// Serves its subscriptions until they end.
     pub async fn run(self, subs: PgwSubscriptions, client: async_nats::Client) {
-        use futures_util::future::{join_all, BoxFuture, FutureExt};
-        let node = "pgw";
-        let mut serving: Vec<BoxFuture<'static, ()>> = Vec::new();
-        let p = self.clone();
-        serving.push(
-            crate::serve::serve(client.clone(), subs.create, node, move |r: CreateSessionRequest| {
-                let p = p.clone();
-                async move { p.create_session(r).await }
-            })
-            .boxed(),
+        let mut serving = Vec::new();
+        serving.extend(
+            self.serve_each(
+                &client,
+                subs.create,
+                |p, r: CreateSessionRequest| async move { p.create_session(r).await },
+            ),
         );
-        let p = self.clone();
-        serving.push(
-            crate::serve::serve(client.clone(), subs.downlink, node, move |r: Downlink| {
-                let p = p.clone();
-                async move { p.downlink(r).await }
-            })
-            .boxed(),
+        serving.extend(self.serve_each(&client, subs.downlink, |p, r: Downlink| async move { p.downlink(r).await }));
+        serving.extend(self.serve_each(&client, subs.usage, |p, r: UsageReport| async move { p.usage(r).await }));
+        serving.extend(
+            self.serve_each(
+                &client,
+                subs.delete,
+                |p, r: DeleteSessionRequest| async move { p.delete_session(r).await },
+            ),
         );
-        for usage in subs.usage {
-            let p = self.clone();
-            serving.push(
-                crate::serve::serve(client.clone(), usage, node, move |r: UsageReport| {
-                    let p = p.clone();
-                    async move { p.usage(r).await }
-                })
-                .boxed(),
-            );
-        }
-        for delete in subs.delete {
-            let p = self.clone();
-            serving.push(
-                crate::serve::serve(client.clone(), delete, node, move |r: DeleteSessionRequest| {
-                    let p = p.clone();
-                    async move { p.delete_session(r).await }
-                })
-                .boxed(),
-            );
-        }
-        for uplink in subs.uplink {
-            let p = self.clone();
-            serving.push(
-                crate::serve::serve(client.clone(), uplink, node, move |r: Uplink| {
-                    let p = p.clone();
-                    async move { p.uplink(r).await }
-                })
-                .boxed(),
-            );
-        }
-        join_all(serving).await;
+        serving.extend(self.serve_each(&client, subs.uplink, |p, r: Uplink| async move { p.uplink(r).await }));
+        futures_util::future::join_all(serving).await;
+    }
+
+    /// One serving loop per subscription, each handing requests to `handle` with this PGW.
+    fn serve_each<Req, Resp, H, Fut>(
+        &self,
+        client: &async_nats::Client,
+        subscriptions: Vec<async_nats::Subscriber>,
+        handle: H,
+    ) -> Vec<futures_util::future::BoxFuture<'static, ()>>
+    where
+        Req: serde::de::DeserializeOwned + Send + 'static,
+        Resp: serde::Serialize + Send + 'static,
+        H: Fn(Pgw, Req) -> Fut + Clone + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Resp> + Send + 'static,
+    {
+        use futures_util::FutureExt;
+        subscriptions
+            .into_iter()
+            .map(|requests| {
+                let (pgw, handle) = (self.clone(), handle.clone());
+                crate::serve::serve(client.clone(), requests, "pgw", move |r: Req| handle(pgw.clone(), r)).boxed()
+            })
+            .collect()
     }
 }
 
-/// What a PGW listens on.
+/// What a PGW listens on, by operation.
 pub struct PgwSubscriptions {
-    create: async_nats::Subscriber,
+    create: Vec<async_nats::Subscriber>,
     usage: Vec<async_nats::Subscriber>,
     delete: Vec<async_nats::Subscriber>,
-    downlink: async_nats::Subscriber,
+    downlink: Vec<async_nats::Subscriber>,
     uplink: Vec<async_nats::Subscriber>,
 }
 

@@ -7,7 +7,6 @@
 //! while that PGW restarts. A fleet that names none gets the default region (the first of
 //! `up --pgw-regions`).
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use simledger_eventlog::catalog::BreakoutRegion;
@@ -109,18 +108,18 @@ pub enum SelectionError {
     NoPgw(BreakoutRegion),
 }
 
-/// (APN, region) → PGW node.
+/// (APN, region) → PGW node: every APN the PGWs serve, in every region with a PGW, goes to
+/// that region's PGW (all PGWs serve the same APNs).
 #[derive(Debug, Clone)]
 pub struct SelectionTable {
-    entries: HashMap<(String, BreakoutRegion), String>,
+    /// The regions with a PGW and its node name.
+    nodes: Vec<(BreakoutRegion, String)>,
     default: BreakoutRegion,
 }
 
 impl SelectionTable {
     fn new(regions: &[BreakoutRegion]) -> Self {
-        let entries =
-            regions.iter().flat_map(|&r| APNS.iter().map(move |apn| ((apn.to_string(), r), pgw_node(r)))).collect();
-        Self { entries, default: regions[0] }
+        Self { nodes: regions.iter().map(|&r| (r, pgw_node(r))).collect(), default: regions[0] }
     }
 
     /// The region and PGW node of a session on `apn` for a fleet breaking out in `region`
@@ -130,9 +129,10 @@ impl SelectionTable {
             return Err(SelectionError::UnknownApn);
         }
         let region = region.unwrap_or(self.default);
-        self.entries
-            .get(&(apn.to_owned(), region))
-            .map(|node| (region, node.as_str()))
+        self.nodes
+            .iter()
+            .find(|(r, _)| *r == region)
+            .map(|(r, node)| (*r, node.as_str()))
             .ok_or(SelectionError::NoPgw(region))
     }
 

@@ -62,6 +62,14 @@ impl SubscriberView {
         self.by_iccid = self.sims.iter().map(|(sid, s)| (s.iccid.clone(), sid.clone())).collect();
     }
 
+    /// The breakout region of the SIM's fleet; `None`: the default (no fleet, no region, or a
+    /// fleet the SIM's owner does not own).
+    pub fn breakout_of(&self, sim_sid: &str) -> Option<BreakoutRegion> {
+        let sim = self.sims.get(sim_sid)?;
+        let fleet = self.fleets.get(sim.fleet_sid.as_ref()?)?;
+        (sim.account_sid.as_deref() == Some(fleet.account_sid.as_str())).then_some(fleet.breakout?)
+    }
+
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::SimProvisioned(p) => {
@@ -317,10 +325,12 @@ impl EsimView {
 
     /// Rebuilds the indexes a snapshot leaves out.
     pub fn reindex(&mut self) {
-        let profiles: Vec<EsimProfileCreated> = self.profiles.values().map(|e| e.profile.clone()).collect();
-        for p in &profiles {
-            self.index(p);
+        // Taken out while indexing, so the profiles are read in place, not copied.
+        let profiles = std::mem::take(&mut self.profiles);
+        for e in profiles.values() {
+            self.index(&e.profile);
         }
+        self.profiles = profiles;
     }
 
     pub fn apply(&mut self, event: &Event) {
@@ -516,10 +526,7 @@ impl CoreViews {
     /// The breakout region of the SIM's fleet, as the log says now; `None`: the default (no
     /// fleet, no region, or a fleet the SIM's owner does not own).
     pub fn breakout_of(&self, sim_sid: &str) -> Option<BreakoutRegion> {
-        let view = self.subscribers.read().expect("view lock");
-        let sim = view.sims.get(sim_sid)?;
-        let fleet = view.fleets.get(sim.fleet_sid.as_ref()?)?;
-        (sim.account_sid.as_deref() == Some(fleet.account_sid.as_str())).then_some(fleet.breakout?)
+        self.subscribers.read().expect("view lock").breakout_of(sim_sid)
     }
 
     pub fn is_blocked(&self, sim_sid: &str, at: DateTime<Utc>) -> bool {

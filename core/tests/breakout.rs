@@ -51,6 +51,13 @@ async fn gone(core: &common::Core, node: &str) {
     .expect("the PGW's subscriptions went away");
 }
 
+/// An EU PGW of its own (as `simledger pgw --region eu-west` runs one) beside the core.
+async fn start_eu_pgw(core: &common::Core) -> Result<simledger_core::RunningCore, simledger_core::CoreError> {
+    let interval = chrono::Duration::minutes(6);
+    simledger_core::start_pgw(core.nats.clone(), &core.names, core.log.clone(), interval, BreakoutRegion::EuWest, false)
+        .await
+}
+
 #[tokio::test]
 async fn an_eu_fleet_breaks_out_in_the_eu_only_even_while_its_pgw_restarts() {
     use BreakoutRegion::*;
@@ -113,16 +120,7 @@ async fn an_eu_fleet_breaks_out_in_the_eu_only_even_while_its_pgw_restarts() {
 
     // The EU PGW comes back (a new one, nothing in memory) and takes the open EU session over.
     core.views_current().await;
-    let restarted = simledger_core::start_pgw(
-        core.nats.clone(),
-        &core.names,
-        core.log.clone(),
-        chrono::Duration::minutes(6),
-        EuWest,
-        false,
-    )
-    .await
-    .unwrap();
+    let restarted = start_eu_pgw(&core).await.unwrap();
     assert_eq!(restarted.open_sessions(), 1, "the EU session, not the US ones");
     let usage_subject = subjects::pgw::subject("pgw-eu-west", subjects::pgw::USAGE);
     let report = UsageReport {
@@ -150,15 +148,7 @@ async fn an_eu_fleet_breaks_out_in_the_eu_only_even_while_its_pgw_restarts() {
     let bypass: CreateSessionAnswer = core.call(&direct, &request).await;
     assert_eq!(bypass.error.map(|e| e.code), Some(simledger_core::pgw::CODE_NOT_THIS_PGW));
     // And no second EU PGW can start beside the running one.
-    let second = simledger_core::start_pgw(
-        core.nats.clone(),
-        &core.names,
-        core.log.clone(),
-        chrono::Duration::minutes(6),
-        EuWest,
-        false,
-    )
-    .await;
+    let second = start_eu_pgw(&core).await;
     assert!(matches!(second, Err(simledger_core::CoreError::PgwRunning(_))));
     let delete = subjects::pgw::subject("pgw-eu-west", subjects::pgw::DELETE_SESSION);
     let deleted: DeleteSessionAnswer =
