@@ -22,6 +22,14 @@ pub struct StreamType {
     pub description: &'static str,
 }
 
+/// Who published a schema version: Twilio's are named by Twilio's URLs and are what a
+/// subscription gets by default; simledger's are `urn:simledger:schema:` URNs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publisher {
+    Twilio,
+    Simledger,
+}
+
 /// A JSON Schema document of one version of a schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SchemaVersion {
@@ -29,6 +37,10 @@ pub struct SchemaVersion {
     /// When this version was published (Twilio's `date_created`).
     pub date_created: &'static str,
     pub document: &'static str,
+    pub publisher: Publisher,
+    /// The keys of `data` this version added to the one before: an older version is delivered
+    /// without them.
+    pub adds: &'static [&'static str],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,24 +59,19 @@ impl Schema {
         self.versions.iter().find(|v| v.version == n)
     }
 
-    /// The version a subscription gets when it names none: the latest, except that Twilio's
-    /// connection events default to Twilio's latest (2), so a Twilio customer's code sees
-    /// Twilio's shape unless it asks for simledger's version 3.
+    /// The version a subscription gets when it names none: Twilio's latest of a schema Twilio
+    /// publishes (so a Twilio customer's code sees Twilio's shape unless it asks for
+    /// simledger's later version), else the latest.
     pub fn default_version(&self) -> i32 {
-        if self.id == CONNECTION {
-            TWILIO_CONNECTION_VERSIONS
-        } else {
-            self.latest().version
-        }
+        let twilios = self.versions.iter().rev().find(|v| v.publisher == Publisher::Twilio);
+        twilios.unwrap_or_else(|| self.latest()).version
     }
 
     /// The CloudEvents `dataschema` of events delivered in version `n`.
     pub fn data_schema_uri(&self, n: i32) -> String {
-        let simledger_version = self.id == CONNECTION && n > TWILIO_CONNECTION_VERSIONS;
-        if self.id.starts_with("Simledger.") || simledger_version {
-            format!("urn:simledger:schema:{}:{n}", self.id)
-        } else {
-            format!("https://events-schemas.twilio.com/{}/{n}", self.id)
+        match self.version(n).map(|v| v.publisher) {
+            Some(Publisher::Twilio) => format!("https://events-schemas.twilio.com/{}/{n}", self.id),
+            _ => format!("urn:simledger:schema:{}:{n}", self.id),
         }
     }
 }
@@ -74,13 +81,20 @@ pub const TEST_EVENT_TYPE: &str = "com.twilio.eventstreams.test-event";
 pub const TEST_SCHEMA_ID: &str = "EventStreams.TestSink";
 
 const CONNECTION: &str = "SuperSim.ConnectionEvent";
-/// The versions of `SuperSim.ConnectionEvent` Twilio publishes; later ones are simledger's.
-const TWILIO_CONNECTION_VERSIONS: i32 = 2;
 const SMS: &str = "Simledger.SmsEvent";
 
 macro_rules! version {
-    ($n:literal, $date:literal, $file:literal) => {
-        SchemaVersion { version: $n, date_created: $date, document: include_str!(concat!("../schemas/", $file)) }
+    ($publisher:ident $n:literal, $date:literal, $file:literal, adds $adds:expr) => {
+        SchemaVersion {
+            version: $n,
+            date_created: $date,
+            document: include_str!(concat!("../schemas/", $file)),
+            publisher: Publisher::$publisher,
+            adds: &$adds,
+        }
+    };
+    ($publisher:ident $n:literal, $date:literal, $file:literal) => {
+        version!($publisher $n, $date, $file, adds [])
     };
 }
 
@@ -88,32 +102,37 @@ pub const SCHEMAS: &[Schema] = &[
     Schema {
         id: CONNECTION,
         versions: &[
-            version!(1, "2021-05-01T00:00:00Z", "SuperSim.ConnectionEvent-1.json"),
-            version!(2, "2022-06-01T00:00:00Z", "SuperSim.ConnectionEvent-2.json"),
-            version!(3, "2026-12-01T00:00:00Z", "SuperSim.ConnectionEvent-3.json"),
+            version!(Twilio 1, "2021-05-01T00:00:00Z", "SuperSim.ConnectionEvent-1.json"),
+            version!(Twilio 2, "2022-06-01T00:00:00Z", "SuperSim.ConnectionEvent-2.json",
+                adds ["data_session_data_download", "data_session_data_upload", "data_session_data_total"]),
+            version!(Simledger 3, "2026-12-01T00:00:00Z", "SuperSim.ConnectionEvent-3.json",
+                adds ["breakout_region", "pgw"]),
         ],
     },
-    Schema { id: TEST_SCHEMA_ID, versions: &[version!(1, "2021-05-01T00:00:00Z", "EventStreams.TestSink-1.json")] },
-    Schema { id: SMS, versions: &[version!(1, "2026-11-30T00:00:00Z", "Simledger.SmsEvent-1.json")] },
+    Schema {
+        id: TEST_SCHEMA_ID,
+        versions: &[version!(Twilio 1, "2021-05-01T00:00:00Z", "EventStreams.TestSink-1.json")],
+    },
+    Schema { id: SMS, versions: &[version!(Simledger 1, "2026-11-30T00:00:00Z", "Simledger.SmsEvent-1.json")] },
     Schema {
         id: "Simledger.SimStatusChange",
-        versions: &[version!(1, "2026-11-30T00:00:00Z", "Simledger.SimStatusChange-1.json")],
+        versions: &[version!(Simledger 1, "2026-11-30T00:00:00Z", "Simledger.SimStatusChange-1.json")],
     },
     Schema {
         id: "Simledger.DataLimitDecision",
-        versions: &[version!(1, "2026-11-30T00:00:00Z", "Simledger.DataLimitDecision-1.json")],
+        versions: &[version!(Simledger 1, "2026-11-30T00:00:00Z", "Simledger.DataLimitDecision-1.json")],
     },
     Schema {
         id: "Simledger.SimSignal",
-        versions: &[version!(1, "2026-12-01T00:00:00Z", "Simledger.SimSignal-1.json")],
+        versions: &[version!(Simledger 1, "2026-12-01T00:00:00Z", "Simledger.SimSignal-1.json")],
     },
     Schema {
         id: "Simledger.BalanceDebited",
-        versions: &[version!(1, "2026-11-30T00:00:00Z", "Simledger.BalanceDebited-1.json")],
+        versions: &[version!(Simledger 1, "2026-11-30T00:00:00Z", "Simledger.BalanceDebited-1.json")],
     },
     Schema {
         id: "Simledger.ExternalCdr",
-        versions: &[version!(1, "2026-11-30T00:00:00Z", "Simledger.ExternalCdr-1.json")],
+        versions: &[version!(Simledger 1, "2026-11-30T00:00:00Z", "Simledger.ExternalCdr-1.json")],
     },
 ];
 
@@ -213,18 +232,10 @@ pub fn schema_of(t: &StreamType) -> &'static Schema {
 /// version did not have (`SuperSim.ConnectionEvent` 1 has no cumulative byte counts, 1 and 2
 /// no breakout region or PGW).
 pub fn data_in_version(t: &StreamType, schema_version: i32, data: &mut serde_json::Value) {
-    if t.schema_id != CONNECTION {
-        return;
-    }
     let Some(map) = data.as_object_mut() else { return };
-    if schema_version < 2 {
-        for key in ["data_session_data_download", "data_session_data_upload", "data_session_data_total"] {
-            map.remove(key);
-        }
-    }
-    if schema_version < 3 {
-        for key in ["breakout_region", "pgw"] {
-            map.remove(key);
+    for newer in schema_of(t).versions.iter().filter(|v| v.version > schema_version) {
+        for key in newer.adds {
+            map.remove(*key);
         }
     }
 }
