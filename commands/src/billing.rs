@@ -8,7 +8,7 @@ use simledger_eventlog::catalog::{
     BillingDestinationSet, BillingRateSet, BillingRemovable, BillingRemoved, BillingTpDestinationStaged,
     BillingTriggersDefined,
 };
-use simledger_eventlog::{Event, ExpectedVersion, Metadata, NewEvent};
+use simledger_eventlog::{Event, ExpectedVersion, Metadata, NewEvent, Position};
 use simledger_policies::billing::read;
 
 use crate::{CommandError, Commands, Result};
@@ -31,6 +31,13 @@ impl Commands {
 
     /// Appends `events` in one request (all or none) and answers once billing has applied them.
     async fn billing_commit_all(&self, tenant: &str, events: Vec<Event>) -> Result<()> {
+        let position = self.billing_append(tenant, events).await?;
+        self.visible_in(&self.billing, position).await
+    }
+
+    /// Appends a tenant's billing definitions in one request (all or none); the position of the
+    /// last.
+    pub(crate) async fn billing_append(&self, tenant: &str, events: Vec<Event>) -> Result<Position> {
         let meta = Metadata::from_source("billing-api").with_account(tenant.to_owned());
         let stream = format!("billing-{tenant}");
         let events = events
@@ -38,8 +45,7 @@ impl Commands {
             .map(|event| NewEvent::new(uuid::Uuid::now_v7(), stream.clone(), event, &meta))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let appended = self.log.append(events, ExpectedVersion::Any).await?;
-        let position = appended.last().map(|a| a.position).unwrap_or(0);
-        self.visible_in(&self.billing, position).await
+        Ok(appended.last().map(|a| a.position).unwrap_or(0))
     }
 
     async fn check_trigger_groups(&self, tenant: &str, groups: &[String]) -> Result<()> {

@@ -3,37 +3,25 @@
 
 use simledger_billing::chargers::{ChargerProfile, MAX_PROFILES};
 use simledger_eventlog::catalog::{BillingChargerRemoved, BillingChargerSet};
-use simledger_eventlog::{Event, ExpectedVersion, Metadata, NewEvent};
+use simledger_eventlog::Event;
+use simledger_projections::cdrs;
 
 use crate::{CommandError, Commands, Result};
 
 impl Commands {
+    /// Appends a charger event and answers once `cdrs`, which folds profiles, shows it.
     async fn chargers_commit(&self, tenant: &str, event: Event) -> Result<()> {
-        let meta = Metadata::from_source("billing-api").with_account(tenant.to_owned());
-        let event = NewEvent::new(uuid::Uuid::now_v7(), format!("chargers-{tenant}"), &event, &meta)?;
-        let appended = self.log.append(vec![event], ExpectedVersion::Any).await?;
-        let position = appended.last().map(|a| a.position).unwrap_or(0);
+        let position = self.billing_append(tenant, vec![event]).await?;
         self.cdrs_visible(position).await
     }
 
     /// The tenant's charger profiles, by ID.
     pub async fn billing_chargers(&self, tenant: &str) -> Result<Vec<ChargerProfile>> {
-        let docs: Vec<sqlx::types::Json<ChargerProfile>> =
-            sqlx::query_scalar("SELECT doc FROM cdr_chargers WHERE tenant = $1 ORDER BY id")
-                .bind(tenant)
-                .fetch_all(self.log.pool())
-                .await?;
-        Ok(docs.into_iter().map(|d| d.0).collect())
+        Ok(cdrs::read::chargers(self.log.pool(), tenant).await?)
     }
 
     pub async fn billing_charger(&self, tenant: &str, id: &str) -> Result<Option<ChargerProfile>> {
-        let doc: Option<sqlx::types::Json<ChargerProfile>> =
-            sqlx::query_scalar("SELECT doc FROM cdr_chargers WHERE tenant = $1 AND id = $2")
-                .bind(tenant)
-                .bind(id)
-                .fetch_optional(self.log.pool())
-                .await?;
-        Ok(doc.map(|d| d.0))
+        Ok(cdrs::read::charger(self.log.pool(), tenant, id).await?)
     }
 
     /// Sets (or replaces) one of the tenant's charger profiles; the profile's own `Tenant` is

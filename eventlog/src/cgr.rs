@@ -127,6 +127,16 @@ pub fn parse_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> 
     Err(format!("{s:?} is not a time (RFC 3339, \"2006-01-02 15:04:05\", a date, Unix seconds or *now)"))
 }
 
+/// [`parse_time`] for a time that may be unset: empty, or Go's zero time (year 1, however it is
+/// written), is `None`, as CGrateS reads it.
+pub fn parse_optional_time(s: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, String> {
+    let s = s.trim();
+    if s.is_empty() || s.starts_with("0001-01-01") {
+        return Ok(None);
+    }
+    parse_time(s, now).map(Some)
+}
+
 /// A decimal written as a JSON number, digit for digit: CGrateS replies carry amounts as
 /// numbers, and none passes through a float here.
 #[derive(Debug, Clone, Copy)]

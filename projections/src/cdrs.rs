@@ -251,12 +251,8 @@ struct TenantChargers(HashMap<String, Vec<ChargerProfile>>);
 impl TenantChargers {
     async fn of(&mut self, tx: &mut PgConnection, tenant: &str) -> Result<&[ChargerProfile], ApplyError> {
         if !self.0.contains_key(tenant) {
-            let docs: Vec<sqlx::types::Json<ChargerProfile>> =
-                sqlx::query_scalar("SELECT doc FROM cdr_chargers WHERE tenant = $1 ORDER BY id")
-                    .bind(tenant)
-                    .fetch_all(&mut *tx)
-                    .await?;
-            self.0.insert(tenant.to_owned(), docs.into_iter().map(|d| d.0).collect());
+            let profiles = read::chargers(&mut *tx, tenant).await?;
+            self.0.insert(tenant.to_owned(), profiles);
         }
         Ok(&self.0[tenant])
     }
@@ -587,9 +583,31 @@ async fn insert(tx: &mut PgConnection, cdr: &Cdr, own: Option<Rate>, order_id: i
 pub mod read {
     use chrono::{DateTime, Utc};
     use rust_decimal::Decimal;
+    use simledger_billing::chargers::ChargerProfile;
     use sqlx::{PgPool, QueryBuilder};
 
     use crate::read::{page, PageQuery, Rows};
+
+    /// The tenant's charger profiles, by ID.
+    pub async fn chargers<'e>(db: impl sqlx::PgExecutor<'e>, tenant: &str) -> sqlx::Result<Vec<ChargerProfile>> {
+        let docs: Vec<sqlx::types::Json<ChargerProfile>> =
+            sqlx::query_scalar("SELECT doc FROM cdr_chargers WHERE tenant = $1 ORDER BY id")
+                .bind(tenant)
+                .fetch_all(db)
+                .await?;
+        Ok(docs.into_iter().map(|d| d.0).collect())
+    }
+
+    /// One of the tenant's charger profiles.
+    pub async fn charger(pool: &PgPool, tenant: &str, id: &str) -> sqlx::Result<Option<ChargerProfile>> {
+        let doc: Option<sqlx::types::Json<ChargerProfile>> =
+            sqlx::query_scalar("SELECT doc FROM cdr_chargers WHERE tenant = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+        Ok(doc.map(|d| d.0))
+    }
 
     #[derive(Debug, Clone, sqlx::FromRow)]
     pub struct CdrRow {

@@ -22,11 +22,7 @@ struct IntervalParams {
 
 /// A Go time, where Go's zero time (and an empty string) is "not set".
 fn go_time_param(name: &str, text: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, RpcError> {
-    if text.is_empty() || text.starts_with("0001-01-01") {
-        return Ok(None);
-    }
-    simledger_eventlog::cgr::parse_time(text, chrono::Utc::now())
-        .map(Some)
+    simledger_eventlog::cgr::parse_optional_time(text, chrono::Utc::now())
         .map_err(|e| RpcError::server(format!("ActivationInterval.{name}: {e}")))
 }
 

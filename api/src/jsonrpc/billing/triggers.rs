@@ -12,8 +12,6 @@ use simledger_billing::{ActionTrigger, BalanceFilter, ThresholdType};
 use simledger_eventlog::catalog::BillingAccountTriggersAdded;
 use simledger_policies::billing::read;
 
-use simledger_eventlog::cgr::GO_ZERO_TIME;
-
 use super::wire::*;
 use crate::jsonrpc::{ok, params, require, Call, Reply, RpcError};
 
@@ -160,11 +158,8 @@ fn trigger_from_map(group: &str, unique: &str, m: &BTreeMap<String, Value>) -> R
         }
     };
     let time = |k: &str| -> Result<Option<DateTime<Utc>>, RpcError> {
-        let s = text(k)?;
-        if s.is_empty() || s == GO_ZERO_TIME {
-            return Ok(None);
-        }
-        simledger_eventlog::cgr::parse_time(&s, Utc::now()).map(Some).map_err(|e| RpcError::server(format!("{k}: {e}")))
+        simledger_eventlog::cgr::parse_optional_time(&text(k)?, Utc::now())
+            .map_err(|e| RpcError::server(format!("{k}: {e}")))
     };
     require(&[
         ("ThresholdType", !text("ThresholdType")?.is_empty()),
