@@ -305,3 +305,177 @@ async fn global_actions_and_plans_serve_every_tenant_under_its_own_and_customers
         .unwrap();
     assert_eq!(bindings, 0);
 }
+
+#[tokio::test]
+async fn balance_timings_and_shared_groups_work_as_cgrates_tariff_plans_set_them() {
+    let app = spawn_app().await;
+    // A timing and a shared group staged with the tariff plan and loaded with it (global, as
+    // the operator's are), and a timing set directly.
+    ok(
+        &app,
+        "APIerSv1.SetTPTiming",
+        r#"{"TPid":"cgrates_tut","ID":"EVENING","Years":"*any","Months":"*any","MonthDays":"*any",
+            "WeekDays":"*any","Time":"19:00:00"}"#,
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.SetTPSharedGroups",
+        r#"{"TPid":"cgrates_tut","ID":"SHARED_A","SharedGroups":[{"Account":"*any","Strategy":"*highest",
+            "RatingSubject":""}]}"#,
+    )
+    .await;
+    ok(&app, "APIerSv1.LoadTariffPlanFromStorDb", r#"{"TPid":"cgrates_tut","DryRun":false}"#).await;
+    ok(
+        &app,
+        "APIerSv1.SetTiming",
+        r#"{"ID":"MORNING","Years":[],"WeekDays":"*any","StartTime":"06:00:00","EndTime":"11:59:59"}"#,
+    )
+    .await;
+    let (timing, error) = app.rpc("APIerSv1.GetTiming", json!({"ID": "EVENING"})).await;
+    assert_eq!(error, Value::Null, "{error}");
+    assert_eq!((timing["StartTime"].as_str(), timing["EndTime"].as_str()), (Some("19:00:00"), Some("")), "{timing}");
+
+    // Evening minutes (weight 20) and anytime minutes (weight 10).
+    ok(
+        &app,
+        "APIerSv1.SetBalance",
+        r#"{"Tenant":"cgrates.org","Account":"1001","BalanceType":"*voice","Value":"10m",
+            "Balance":{"ID":"evening_minutes","TimingIDs":"EVENING","Weight":20}}"#,
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.SetBalance",
+        r#"{"Tenant":"cgrates.org","Account":"1001","BalanceType":"*voice","Value":"10m",
+            "Balance":{"ID":"anytime_minutes","Weight":10}}"#,
+    )
+    .await;
+    let call = |id: &str, at: &str, usage: &str| {
+        format!(
+            r#"{{"Tenant":"cgrates.org","OriginID":"{id}","OriginHost":"pbx","ToR":"*voice","RequestType":"*prepaid",
+                "Account":"1001","Destination":"6421234567","SetupTime":"{at}","AnswerTime":"{at}","Usage":"{usage}"}}"#
+        )
+    };
+    // 10:00 is outside EVENING: the anytime minutes pay, the heavier evening ones wait.
+    ok(&app, "CDRsV2.ProcessExternalCDR", &call("day-call", "2026-11-30T10:00:00Z", "60s")).await;
+    assert_eq!(
+        app.balances(Some("cgrates.org"), "1001", "*voice").await,
+        [("anytime_minutes".into(), 540 * SECOND), ("evening_minutes".into(), 600 * SECOND)]
+    );
+    // 20:00 is inside it.
+    ok(&app, "CDRsV2.ProcessExternalCDR", &call("evening-call", "2026-11-30T20:00:00Z", "120s")).await;
+    assert_eq!(
+        app.balances(Some("cgrates.org"), "1001", "*voice").await,
+        [("anytime_minutes".into(), 540 * SECOND), ("evening_minutes".into(), 480 * SECOND)]
+    );
+    let (account, _) = app.rpc("APIerSv2.GetAccount", json!({"Tenant": "cgrates.org", "Account": "1001"})).await;
+    let evening =
+        account["BalanceMap"]["*voice"].as_array().unwrap().iter().find(|b| b["ID"] == "evening_minutes").unwrap();
+    assert_eq!(evening["TimingIDs"], json!({"EVENING": true}));
+    assert_eq!(evening["Timings"][0]["StartTime"], "19:00:00", "{evening}");
+
+    // The tutorial's shared balance: 1001 holds 10 SMS in SHARED_A, 1007 an empty balance in it,
+    // set by actions as the tutorial's TOPUP_RST_SHARED / SHARED_A_0 are.
+    ok(
+        &app,
+        "APIerSv1.SetActions",
+        r#"{"ActionsId":"TOPUP_RST_SHARED_10","Actions":[{"Identifier":"*topup_reset","BalanceType":"*sms",
+            "BalanceId":"shared_sms","Units":"10","SharedGroups":"SHARED_A","DestinationIds":"*any","Weight":10}]}"#,
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.SetActions",
+        r#"{"ActionsId":"SHARED_A_0","Actions":[{"Identifier":"*topup_reset","BalanceType":"*sms",
+            "BalanceId":"shared_sms","Units":0,"SharedGroups":"SHARED_A","Weight":10}]}"#,
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.ExecuteAction",
+        r#"{"Tenant":"cgrates.org","Account":"1001","ActionsId":"TOPUP_RST_SHARED_10"}"#,
+    )
+    .await;
+    ok(&app, "APIerSv1.ExecuteAction", r#"{"Tenant":"cgrates.org","Account":"1007","ActionsId":"SHARED_A_0"}"#).await;
+    let sms = |tenant: &str, account: &str, n: u32| {
+        format!(
+            r#"{{"Tenant":"{tenant}","OriginID":"sms-{account}-{n}","OriginHost":"192.168.56.203","ToR":"*sms",
+                "RequestType":"*prepaid","Account":"{account}","Destination":"61412345678","Usage":1,
+                "SetupTime":"2026-11-30T10:0{n}:00Z"}}"#
+        )
+    };
+    for n in 1..=3 {
+        ok(&app, "CDRsV1.ProcessExternalCDR", &sms("cgrates.org", "1007", n)).await;
+    }
+    assert_eq!(
+        app.balances(Some("cgrates.org"), "1001", "*sms").await,
+        [("shared_sms".into(), 7)],
+        "1007's SMS drew on it"
+    );
+    assert_eq!(app.balances(Some("cgrates.org"), "1007", "*sms").await, [("shared_sms".into(), 0)]);
+    let (group, _) = app.rpc("APIerSv1.GetSharedGroup", json!("SHARED_A")).await;
+    assert_eq!(group["AccountParameters"]["*any"]["Strategy"], "*highest", "{group}");
+    assert_eq!(group["MemberIds"], json!({"cgrates.org:1001": true, "cgrates.org:1007": true}));
+
+    // Another tenant's member of a group of the same name shares nothing with cgrates.org.
+    ok(&app, "APIerSv1.ExecuteAction", r#"{"Tenant":"acme.example","Account":"1007","ActionsId":"SHARED_A_0"}"#).await;
+    ok(&app, "CDRsV1.ProcessExternalCDR", &sms("acme.example", "1007", 4)).await;
+    assert_eq!(app.balances(Some("cgrates.org"), "1001", "*sms").await, [("shared_sms".into(), 7)]);
+    // A customer reading the global group sees its own tenant's members only.
+    let reply = app
+        .send(app.http.post(app.url("/jsonrpc")).basic_auth(&app.alice.sid, Some(&app.alice.secret)).json(&json!({
+            "method": "APIerSv1.GetSharedGroup", "id": 1, "params": ["SHARED_A"]
+        })))
+        .await;
+    assert_eq!(reply.body["result"]["MemberIds"], json!({}), "{:?}", reply.body);
+
+    // A replay of billing rebuilds the same balances, definitions, staging and members, and
+    // appends nothing.
+    app.billing_settled().await;
+    let tables = ["billing_accounts", "billing_catalog", "billing_tp_staged", "billing_shared_group_members"];
+    let live = common::table_rows(&app, &tables).await;
+    let head = app.log.head().await.unwrap();
+    let replaying = simledger_policies::billing::Billing::replaying(app.log.clone());
+    simledger_projections::replay(&app.log, replaying.clone()).await.unwrap();
+    assert_eq!(common::table_rows(&app, &tables).await, live);
+    assert_eq!(replaying.divergent(), 0);
+    assert_eq!(app.log.head().await.unwrap(), head, "a replay appends nothing");
+
+    // Refused in CGrateS's words, nothing logged.
+    for (method, params, error) in [
+        (
+            "APIerSv1.SetBalance",
+            json!({"Tenant": "cgrates.org", "Account": "1001", "BalanceType": "*voice", "Value": 1,
+                   "Balance": {"ID": "x", "TimingIDs": "NO_SUCH_TIMING"}}),
+            "NOT_FOUND",
+        ),
+        (
+            "APIerSv1.SetTPTiming",
+            json!({"TPid": "t", "ID": "T", "Months": "*any", "MonthDays": "*any", "WeekDays": "*any", "Time": "08:00:00"}),
+            "MANDATORY_IE_MISSING: [Years]",
+        ),
+        (
+            "APIerSv1.SetTPTiming",
+            json!({"TPid": "t", "ID": "T", "Years": "*any", "Months": "13", "MonthDays": "*any", "WeekDays": "*any",
+                   "Time": "08:00:00"}),
+            "SERVER_ERROR: Months: 13 is not within 1..12",
+        ),
+        (
+            "APIerSv1.SetTiming",
+            json!({"ID": "T", "StartTime": "*asap"}),
+            "SERVER_ERROR: StartTime \"*asap\" is not a time of day (HH:MM:SS)",
+        ),
+        (
+            "APIerSv1.SetTPSharedGroups",
+            json!({"TPid": "t", "ID": "G", "SharedGroups": [{"Account": "*any", "Strategy": "*everyone"}]}),
+            "SERVER_ERROR: Strategy \"*everyone\" is not one of *lowest, *highest, *random, *mine_lowest, *mine_highest, *mine_random",
+        ),
+        ("APIerSv1.GetTiming", json!({"ID": "NO_SUCH_TIMING"}), "NOT_FOUND"),
+        ("APIerSv1.GetSharedGroup", json!("NO_SUCH_GROUP"), "NOT_FOUND"),
+    ] {
+        let (_, err) = app.rpc(method, params).await;
+        assert_eq!(err, json!(error), "{method}");
+    }
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing logged");
+}

@@ -12,7 +12,7 @@ use simledger_ids::FleetSid;
 use crate::account::Account;
 use crate::balance::{resolve_expiry, Balance, BalanceType};
 use crate::debit::{self, DebitMode, DebitRequest};
-use crate::destinations::Destinations;
+use crate::Catalog;
 
 /// Which balances an action or trigger means: every field given must match (`None`: any).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -44,6 +44,12 @@ pub struct BalanceFilter {
     pub disabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub factors: Option<BTreeMap<String, Decimal>>,
+    /// Timing ID → include (`true`) or veto (`false`); resolved to the catalog's timings when
+    /// the action runs.
+    #[serde(rename = "TimingIDs", default, skip_serializing_if = "Option::is_none")]
+    pub timing_ids: Option<BTreeMap<String, bool>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_groups: Option<BTreeSet<String>>,
 }
 
 impl BalanceFilter {
@@ -62,6 +68,8 @@ impl BalanceFilter {
             && self.disabled.is_none_or(|x| x == b.disabled)
             && self.destination_ids.as_ref().is_none_or(|d| d.iter().all(|(k, v)| b.destination_ids.get(k) == Some(v)))
             && self.categories.as_ref().is_none_or(|c| c.is_subset(&b.categories))
+            && self.shared_groups.as_ref().is_none_or(|g| g.is_subset(&b.shared_groups))
+            && self.timing_ids.as_ref().is_none_or(|t| t.iter().all(|(k, v)| b.timing_ids.get(k) == Some(v)))
     }
 
     /// CGrateS's `HardMatchFilter` (triggers): equality on every given field.
@@ -75,10 +83,22 @@ impl BalanceFilter {
             && self.disabled.is_none_or(|x| x == b.disabled)
             && self.destination_ids.as_ref().is_none_or(|d| d == &b.destination_ids)
             && self.categories.as_ref().is_none_or(|c| c == &b.categories)
+            && self.shared_groups.as_ref().is_none_or(|g| g == &b.shared_groups)
+            && self.timing_ids.as_ref().is_none_or(|t| t == &b.timing_ids)
     }
 
-    /// Writes the given fields onto a balance.
-    fn apply(&self, b: &mut Balance, at: DateTime<Utc>) -> Result<(), ActionError> {
+    /// Writes the given fields onto a balance, its timings as the catalog has them now.
+    fn apply(&self, b: &mut Balance, at: DateTime<Utc>, catalog: &Catalog) -> Result<(), ActionError> {
+        if let Some(ids) = &self.timing_ids {
+            b.timings = ids
+                .keys()
+                .map(|id| catalog.timing(id).ok_or_else(|| ActionError::UnknownTiming(id.clone())))
+                .collect::<Result<_, _>>()?;
+            b.timing_ids = ids.clone();
+        }
+        if let Some(groups) = &self.shared_groups {
+            b.shared_groups = groups.clone();
+        }
         if let Some(e) = &self.expiry_time {
             b.expiration_date = resolve_expiry(e, at).map_err(ActionError::Invalid)?;
         }
@@ -290,6 +310,9 @@ pub enum ActionError {
     Unsupported(String),
     #[error("{0}")]
     Invalid(String),
+    /// A balance names a timing the catalog does not have (CGrateS answers `NOT_FOUND`).
+    #[error("NOT_FOUND")]
+    UnknownTiming(String),
     #[error("{0}")]
     Debit(#[from] debit::DebitError),
 }
@@ -343,7 +366,7 @@ pub fn execute(
     actions: &[Action],
     at: DateTime<Utc>,
     seed: &str,
-    destinations: &Destinations,
+    catalog: &Catalog,
 ) -> Result<(Vec<Effect>, Vec<BalanceType>), ActionError> {
     let mut work = account.clone();
     // Set first, so the snapshots `*log`, `*http_post` and `*export` take show it too.
@@ -373,12 +396,12 @@ pub fn execute(
                     }
                     // A topup of an existing balance keeps its expiry unless one is given
                     // explicitly (CGrateS #814 complained it could not be extended).
-                    a.balance.apply(b, at)?;
+                    a.balance.apply(b, at, catalog)?;
                 }
                 if !matched {
                     let mut b = Balance::new(a.balance.id.clone().unwrap_or_else(|| uuid(0)), uuid(0));
                     b.value = units;
-                    a.balance.apply(&mut b, at)?;
+                    a.balance.apply(&mut b, at, catalog)?;
                     list.push(b);
                 }
                 cdrlog_vars.push((effects.len(), cdrlog_variables(a, kind, units, &work)));
@@ -416,7 +439,7 @@ pub fn execute(
                         rate: None,
                         mode: DebitMode::Strict,
                     };
-                    debit::debit(&mut work, &req, destinations)?;
+                    debit::debit(&mut work, &req, &catalog.destinations)?;
                 }
                 cdrlog_vars.push((effects.len(), cdrlog_variables(a, kind, units, &work)));
                 effects.push(cdrlog(a, kind, units));
@@ -442,7 +465,7 @@ pub fn execute(
                 if let Some(v) = a.balance.value {
                     b.value = v;
                 }
-                a.balance.apply(b, at)?;
+                a.balance.apply(b, at, catalog)?;
                 cdrlog_vars.push((effects.len(), cdrlog_variables(a, kind, units, &work)));
                 effects.push(cdrlog(a, kind, units));
                 dirty.push(kind);

@@ -6,6 +6,8 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::balance_timing::BalanceTiming;
+
 /// What a balance counts. Unit balances count CGrateS's units: nanoseconds for `*voice`, bytes
 /// for `*data`, messages for `*sms`/`*mms`; `*monetary` counts money.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -95,6 +97,16 @@ pub struct Balance {
     pub disabled: bool,
     /// Multiplies the units a debit takes, keyed by the request's factor ID.
     pub factors: BTreeMap<String, Decimal>,
+    /// Timing ID → include (`true`) or veto (`false`, written `!ID`). Empty: usable at any time.
+    #[serde(rename = "TimingIDs", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub timing_ids: BTreeMap<String, bool>,
+    /// The timings those IDs named when the balance was last set: CGrateS copies them onto the
+    /// balance, so a later change of a timing applies to balances set after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timings: Vec<BalanceTiming>,
+    /// Shared groups the balance belongs to ([`crate::shared_group`]). Empty: the account's own.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub shared_groups: BTreeSet<String>,
 }
 
 impl Balance {
@@ -111,7 +123,20 @@ impl Balance {
             blocker: false,
             disabled: false,
             factors: BTreeMap::new(),
+            timing_ids: BTreeMap::new(),
+            timings: Vec::new(),
+            shared_groups: BTreeSet::new(),
         }
+    }
+
+    /// Usable at `at` as far as its timings go ([`crate::balance_timing::active`]).
+    pub fn is_active_at(&self, at: DateTime<Utc>) -> bool {
+        if self.timings.is_empty() {
+            return true;
+        }
+        let timings: Vec<(BalanceTiming, bool)> =
+            self.timings.iter().map(|t| (t.clone(), self.timing_ids.get(&t.id) != Some(&false))).collect();
+        crate::balance_timing::active(&timings, at)
     }
 
     /// Expired when it has an expiry and that moment has passed.

@@ -16,6 +16,9 @@ pub const MAX_UNIT: Decimal = Decimal::from_parts(0xA764_0000, 0x0DE0_B6B3, 0, f
 /// The largest weight or factor (10^9).
 pub const MAX_WEIGHT: Decimal = MAX_PRICE;
 
+/// The longest ID of a definition (timing, shared group), in bytes.
+pub const MAX_ID_LEN: usize = 256;
+
 /// `value` is no larger than `max` in size; says which field is not.
 pub fn within(field: &str, value: Decimal, max: Decimal) -> Result<(), String> {
     if value.abs() > max {

@@ -21,6 +21,7 @@
 //!    operator's `*debit`) is refused whole.
 
 use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::account::Account;
 use crate::balance::{Balance, BalanceType, DEFAULT_BALANCE_ID};
 use crate::destinations::Destinations;
+use crate::shared_group::{self, Member, SharedGroup};
 
 /// The price of usage no unit balance covers: `price` per `unit` units, charged in whole
 /// `increment`s (usage is rounded up to one), the cost rounded half away from zero to
@@ -95,6 +97,9 @@ pub struct BalanceDebit {
     pub value: Decimal,
     /// The balance's value afterwards.
     pub value_after: Decimal,
+    /// Whose balance it was, when not the debiting account's own (a shared group's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// A debit's outcome, balance by balance.
@@ -132,21 +137,45 @@ pub enum DebitError {
     OutOfRange,
 }
 
+/// Other accounts a debit may draw on through its balances' shared groups.
+#[derive(Debug, Clone, Copy)]
+pub struct Sharing<'a> {
+    pub groups: &'a BTreeMap<String, SharedGroup>,
+    /// Names the debit's cause: `*random` strategies draw their order from it.
+    pub seed: &'a str,
+}
+
 /// Debits `account` for `req`. On error the account is unchanged.
 pub fn debit(account: &mut Account, req: &DebitRequest, destinations: &Destinations) -> Result<Debit, DebitError> {
+    let no_groups = BTreeMap::new();
+    debit_shared(account, &mut [], Sharing { groups: &no_groups, seed: "" }, req, destinations)
+}
+
+/// Debits `account` for `req`, drawing on `members`' balances of the shared groups its own
+/// balances name (as CGrateS puts a group's balances in place of the member's own). On error
+/// no account is changed.
+pub fn debit_shared(
+    account: &mut Account,
+    members: &mut [Account],
+    sharing: Sharing<'_>,
+    req: &DebitRequest,
+    destinations: &Destinations,
+) -> Result<Debit, DebitError> {
     if account.disabled {
         return Err(DebitError::AccountDisabled);
     }
     if req.usage < Decimal::ZERO {
         return Err(DebitError::NegativeUsage);
     }
-    let mut work = account.clone();
+    // The debiting account is `work[0]`; the members follow.
+    let mut work: Vec<Account> = std::iter::once(account.clone()).chain(members.iter().cloned()).collect();
     let mut out = Debit::default();
     let mut remaining = req.usage;
     let unit_usage = req.tor != BalanceType::Monetary;
+    let draw = Draw { req, destinations, sharing };
     if unit_usage {
         let kinds = [req.tor, BalanceType::Generic];
-        let (left, blocked) = take(&mut work, &kinds, req.tor, remaining, req, destinations, &mut out.parts);
+        let (left, blocked) = draw.take(&mut work, &kinds, req.tor, remaining, &mut out.parts);
         out.covered_units = remaining - left;
         remaining = left;
         if blocked && remaining > Decimal::ZERO {
@@ -155,7 +184,7 @@ pub fn debit(account: &mut Account, req: &DebitRequest, destinations: &Destinati
                 DebitMode::Usage => {
                     out.unpaid_units = remaining;
                     out.unpaid_reason = Some(DebitError::Blocked.to_string());
-                    finish(account, work, req, out)
+                    finish(account, members, work, req, out)
                 }
             };
         }
@@ -169,14 +198,14 @@ pub fn debit(account: &mut Account, req: &DebitRequest, destinations: &Destinati
                     None => {
                         out.unpaid_units = remaining;
                         out.unpaid_reason = Some(DebitError::OutOfRange.to_string());
-                        return finish(account, work, req, out);
+                        return finish(account, members, work, req, out);
                     }
                 },
                 None if req.mode == DebitMode::Strict => return Err(DebitError::NoRate),
                 None => {
                     out.unpaid_units = remaining;
                     out.unpaid_reason = Some(DebitError::NoRate.to_string());
-                    return finish(account, work, req, out);
+                    return finish(account, members, work, req, out);
                 }
             }
         } else {
@@ -187,7 +216,7 @@ pub fn debit(account: &mut Account, req: &DebitRequest, destinations: &Destinati
         }
         out.cost = cost;
         let (left, blocked) =
-            take(&mut work, &[BalanceType::Monetary], BalanceType::Monetary, cost, req, destinations, &mut out.parts);
+            draw.take(&mut work, &[BalanceType::Monetary], BalanceType::Monetary, cost, &mut out.parts);
         if left > Decimal::ZERO {
             let refuse = |e| match req.mode {
                 DebitMode::Strict => Err(e),
@@ -197,8 +226,8 @@ pub fn debit(account: &mut Account, req: &DebitRequest, destinations: &Destinati
                 refuse(DebitError::Blocked)?;
                 out.unpaid_cost = left;
                 out.unpaid_reason = Some(DebitError::Blocked.to_string());
-            } else if work.allow_negative {
-                let default = work.default_monetary();
+            } else if work[0].allow_negative {
+                let default = work[0].default_monetary();
                 match default.value.checked_sub(left) {
                     Some(after) => {
                         default.value = after;
@@ -210,6 +239,7 @@ pub fn debit(account: &mut Account, req: &DebitRequest, destinations: &Destinati
                             balance_type: BalanceType::Monetary,
                             value: left,
                             value_after: after,
+                            account: None,
                         });
                     }
                     // A debt past what a decimal holds: left unpaid rather than wrapped or panicked.
@@ -226,101 +256,189 @@ pub fn debit(account: &mut Account, req: &DebitRequest, destinations: &Destinati
             }
         }
     }
-    finish(account, work, req, out)
+    finish(account, members, work, req, out)
 }
 
-fn finish(account: &mut Account, mut work: Account, req: &DebitRequest, out: Debit) -> Result<Debit, DebitError> {
+fn finish(
+    account: &mut Account,
+    members: &mut [Account],
+    mut work: Vec<Account>,
+    req: &DebitRequest,
+    out: Debit,
+) -> Result<Debit, DebitError> {
+    let (own, others) = work.split_first_mut().expect("the debiting account is first");
     for part in &out.parts {
-        // Counters only inform triggers: at the decimal's limit they stay there.
-        let counter = work.unit_counters.entry(part.balance_type).or_default();
+        // Counters only inform triggers: at the decimal's limit they stay there. They count the
+        // debiting account's usage, whoever's shared balance paid for it.
+        let counter = own.unit_counters.entry(part.balance_type).or_default();
         *counter = counter.saturating_add(part.value);
+        if let Some(owner) = &part.account {
+            if let Some(member) = others.iter_mut().find(|m| &m.id == owner) {
+                member.update_time = Some(req.at);
+            }
+        }
     }
-    work.update_time = Some(req.at);
-    *account = work;
+    own.update_time = Some(req.at);
+    let mut work = work.into_iter();
+    *account = work.next().expect("the debiting account is first");
+    for (member, changed) in members.iter_mut().zip(work) {
+        *member = changed;
+    }
     Ok(out)
 }
 
-/// Takes `amount` units of `unit` from the candidate balances of `kinds`, in order; returns
-/// what is left and whether a blocker stopped it.
-fn take(
-    account: &mut Account,
-    kinds: &[BalanceType],
-    unit: BalanceType,
-    amount: Decimal,
-    req: &DebitRequest,
-    destinations: &Destinations,
-    parts: &mut Vec<BalanceDebit>,
-) -> (Decimal, bool) {
-    let mut remaining = amount;
-    for (kind, index) in candidates(account, kinds, req, destinations) {
-        if remaining <= Decimal::ZERO {
-            break;
-        }
-        let b = &mut account.balances_mut(kind)[index];
-        let factor = req.factor_id.as_ref().and_then(|f| b.factors.get(f)).copied().unwrap_or(Decimal::ONE);
-        let taken_usage = if unit == BalanceType::Monetary {
-            // Money is taken to the last unit the balance holds.
-            let available = (b.value / factor).max(Decimal::ZERO);
-            remaining.min(available)
-        } else {
-            let increment = b.increment(unit);
-            let needed = (remaining / increment).ceil();
-            let affordable = (b.value / (increment * factor)).floor().max(Decimal::ZERO);
-            needed.min(affordable) * increment
-        };
-        if taken_usage > Decimal::ZERO {
-            let value = taken_usage * factor;
-            b.value -= value;
-            remaining = (remaining - taken_usage).max(Decimal::ZERO);
-            parts.push(BalanceDebit {
-                balance_uuid: b.uuid.clone(),
-                balance_id: b.id.clone(),
-                balance_type: kind,
-                value,
-                value_after: b.value,
-            });
-        }
-        if b.blocker && remaining > Decimal::ZERO {
-            return (remaining, true);
-        }
-    }
-    (remaining, false)
+/// One debit's rules for choosing and taking balances.
+struct Draw<'a> {
+    req: &'a DebitRequest,
+    destinations: &'a Destinations,
+    sharing: Sharing<'a>,
 }
 
-/// The balances a debit may use, in the order it uses them.
-fn candidates(
-    account: &Account,
-    kinds: &[BalanceType],
-    req: &DebitRequest,
-    destinations: &Destinations,
-) -> Vec<(BalanceType, usize)> {
-    let mut found: Vec<(usize, &Balance, BalanceType, usize)> = Vec::new();
-    for &kind in kinds {
-        for (index, b) in account.balances(kind).iter().enumerate() {
-            if b.disabled || b.is_expired(req.at) || (b.value <= Decimal::ZERO && !b.blocker) {
-                continue;
+/// A balance in a debit's working set: whose (index into it), of which type, which one.
+type Slot = (usize, BalanceType, usize);
+
+impl Draw<'_> {
+    /// Takes `amount` units of `unit` from the candidate balances of `kinds`, in order; returns
+    /// what is left and whether a blocker stopped it.
+    fn take(
+        &self,
+        work: &mut [Account],
+        kinds: &[BalanceType],
+        unit: BalanceType,
+        amount: Decimal,
+        parts: &mut Vec<BalanceDebit>,
+    ) -> (Decimal, bool) {
+        let req = self.req;
+        let mut remaining = amount;
+        for (owner, kind, index) in self.candidates(work, kinds) {
+            if remaining <= Decimal::ZERO {
+                break;
             }
-            if !b.categories.is_empty() && !b.categories.contains(&req.category) {
-                continue;
+            let account = (owner > 0).then(|| work[owner].id.clone());
+            let b = &mut work[owner].balances_mut(kind)[index];
+            let factor = req.factor_id.as_ref().and_then(|f| b.factors.get(f)).copied().unwrap_or(Decimal::ONE);
+            let taken_usage = if unit == BalanceType::Monetary {
+                // Money is taken to the last unit the balance holds.
+                let available = (b.value / factor).max(Decimal::ZERO);
+                remaining.min(available)
+            } else {
+                let increment = b.increment(unit);
+                let needed = (remaining / increment).ceil();
+                let affordable = (b.value / (increment * factor)).floor().max(Decimal::ZERO);
+                needed.min(affordable) * increment
+            };
+            if taken_usage > Decimal::ZERO {
+                let value = taken_usage * factor;
+                b.value -= value;
+                remaining = (remaining - taken_usage).max(Decimal::ZERO);
+                parts.push(BalanceDebit {
+                    balance_uuid: b.uuid.clone(),
+                    balance_id: b.id.clone(),
+                    balance_type: kind,
+                    value,
+                    value_after: b.value,
+                    account,
+                });
             }
-            if let Some(precision) = precision(b, &req.destination, destinations) {
-                found.push((precision, b, kind, index));
+            if b.blocker && remaining > Decimal::ZERO {
+                return (remaining, true);
             }
         }
+        (remaining, false)
     }
-    found.sort_by(|(pa, a, _, _), (pb, b, _, _)| {
-        pb.cmp(pa)
-            .then_with(|| b.weight.cmp(&a.weight))
-            .then_with(|| match (a.expiration_date, b.expiration_date) {
-                (Some(x), Some(y)) => x.cmp(&y),
-                (Some(_), None) => Ordering::Less,
-                (None, Some(_)) => Ordering::Greater,
-                (None, None) => Ordering::Equal,
-            })
-            .then_with(|| a.id.cmp(&b.id))
-            .then_with(|| a.uuid.cmp(&b.uuid))
-    });
-    found.into_iter().map(|(_, _, kind, index)| (kind, index)).collect()
+
+    /// Whether a balance may give units to this debit at all (its value aside), and with which
+    /// destination precision.
+    fn fits(&self, b: &Balance) -> Option<usize> {
+        let req = self.req;
+        if b.disabled || b.is_expired(req.at) || !b.is_active_at(req.at) {
+            return None;
+        }
+        if !b.categories.is_empty() && !b.categories.contains(&req.category) {
+            return None;
+        }
+        precision(b, &req.destination, self.destinations)
+    }
+
+    /// The balances a debit may use, in the order it uses them: the debiting account's own in
+    /// the algorithm's order, each shared one replaced by its groups' balances of every member
+    /// in the group's strategy's order.
+    fn candidates(&self, work: &[Account], kinds: &[BalanceType]) -> Vec<Slot> {
+        let own = &work[0];
+        let mut found: Vec<(usize, &Balance, BalanceType, usize)> = Vec::new();
+        for &kind in kinds {
+            for (index, b) in own.balances(kind).iter().enumerate() {
+                // A shared balance counts even when empty: the group's other balances stand
+                // behind it (CGrateS keeps those at any value).
+                if b.value <= Decimal::ZERO && !b.blocker && b.shared_groups.is_empty() {
+                    continue;
+                }
+                if let Some(precision) = self.fits(b) {
+                    found.push((precision, b, kind, index));
+                }
+            }
+        }
+        found.sort_by(|(pa, a, _, _), (pb, b, _, _)| {
+            pb.cmp(pa)
+                .then_with(|| b.weight.cmp(&a.weight))
+                .then_with(|| match (a.expiration_date, b.expiration_date) {
+                    (Some(x), Some(y)) => x.cmp(&y),
+                    (Some(_), None) => Ordering::Less,
+                    (None, Some(_)) => Ordering::Greater,
+                    (None, None) => Ordering::Equal,
+                })
+                .then_with(|| a.id.cmp(&b.id))
+                .then_with(|| a.uuid.cmp(&b.uuid))
+        });
+        let mut slots: Vec<Slot> = Vec::new();
+        for (_, b, kind, index) in found {
+            let mine: Slot = (0, kind, index);
+            let groups: Vec<&SharedGroup> = b.shared_groups.iter().filter_map(|g| self.sharing.groups.get(g)).collect();
+            // A group that is not defined shares nothing: the balance is the account's own.
+            if groups.is_empty() {
+                push_once(&mut slots, mine);
+                continue;
+            }
+            for group in groups {
+                let mut members = Vec::new();
+                for (owner, account) in work.iter().enumerate() {
+                    if account.disabled {
+                        continue;
+                    }
+                    for &k in kinds {
+                        for (i, mb) in account.balances(k).iter().enumerate() {
+                            if mb.shared_groups.contains(&group.id) && self.fits(mb).is_some() {
+                                members.push(Member {
+                                    key: (owner, k, i),
+                                    account: &account.id,
+                                    balance_id: &mb.id,
+                                    uuid: &mb.uuid,
+                                    value: mb.value,
+                                });
+                            }
+                        }
+                    }
+                }
+                let strategy = group.strategy_for(&own.tenant, &own.id);
+                shared_group::order(&mut members, strategy, &mine, self.sharing.seed);
+                for m in members {
+                    push_once(&mut slots, m.key);
+                }
+            }
+        }
+        slots
+    }
+}
+
+fn push_once(slots: &mut Vec<Slot>, slot: Slot) {
+    if !slots.contains(&slot) {
+        slots.push(slot);
+    }
+}
+
+/// The shared groups an account's balances name: whose members a debit of it may draw on.
+pub fn shared_groups_of(account: &Account) -> BTreeSet<String> {
+    account.balance_map.values().flatten().flat_map(|b| b.shared_groups.iter().cloned()).collect()
 }
 
 /// The balance's destination precision for `number`, or `None` when it does not apply.
@@ -608,5 +726,109 @@ mod tests {
         debit(&mut a, &usage(BalanceType::Data, "30", "44"), &destinations()).unwrap();
         debit(&mut a, &usage(BalanceType::Data, "20", "44"), &destinations()).unwrap();
         assert_eq!(a.unit_counters[&BalanceType::Data], d("50"));
+    }
+
+    #[test]
+    fn a_balance_with_timings_gives_units_only_inside_them() {
+        // Given evening minutes (19:00 to midnight) and plain minutes of lower weight,
+        let evening = crate::BalanceTiming::parse("EVENING", "*any", "*any", "*any", "*any", "19:00:00").unwrap();
+        let mut evenings = balance("evening", &(600 * SECOND).to_string(), 20);
+        evenings.timing_ids.insert("EVENING".into(), true);
+        evenings.timings.push(evening);
+        let plain = balance("plain", &(600 * SECOND).to_string(), 10);
+        let mut a = account(vec![(VOICE, evenings), (VOICE, plain)]);
+        // when a call is made at noon, then the plain minutes pay for it;
+        let out = debit(&mut a, &usage(VOICE, &(60 * SECOND).to_string(), "44"), &destinations()).unwrap();
+        assert_eq!(order(&out), ["plain"]);
+        // when one is made at 20:00, the evening minutes do.
+        let mut evening_call = usage(VOICE, &(60 * SECOND).to_string(), "44");
+        evening_call.at = Utc.with_ymd_and_hms(2026, 5, 1, 20, 0, 0).unwrap();
+        let out = debit(&mut a, &evening_call, &destinations()).unwrap();
+        assert_eq!(order(&out), ["evening"]);
+        assert_eq!(value(&a, VOICE, "evening"), Decimal::from(540 * SECOND));
+        assert_eq!(value(&a, VOICE, "plain"), Decimal::from(540 * SECOND));
+    }
+
+    fn shared(id: &str, value: &str) -> Balance {
+        let mut b = balance(id, value, 10);
+        b.shared_groups.insert("SHARED_A".into());
+        b
+    }
+
+    fn group(strategy: crate::Strategy) -> BTreeMap<String, SharedGroup> {
+        let params = crate::shared_group::SharingParameters { strategy, rating_subject: String::new() };
+        let g = SharedGroup { id: "SHARED_A".into(), account_parameters: [("*any".to_string(), params)].into() };
+        [(g.id.clone(), g)].into()
+    }
+
+    #[test]
+    fn a_members_usage_takes_the_owners_shared_balance() {
+        // Given the owner 1001 with 5 in SHARED_A and the member 1007 with an empty balance in it,
+        let owner = account(vec![(BalanceType::Monetary, shared("shared", "5"))]);
+        let mut member = Account::new("cgrates.org", "1007");
+        member.balances_mut(BalanceType::Monetary).push(shared("shared", "0"));
+        let groups = group(crate::Strategy::Highest);
+        let mut members = vec![owner];
+        // when 1007 is debited 2,
+        let req = usage(BalanceType::Monetary, "2", "44");
+        let sharing = Sharing { groups: &groups, seed: "e1" };
+        let out = debit_shared(&mut member, &mut members, sharing, &req, &destinations()).unwrap();
+        // then the owner's balance paid it, and the debit says whose it was.
+        assert_eq!(value(&members[0], BalanceType::Monetary, "shared"), d("3"));
+        assert_eq!(value(&member, BalanceType::Monetary, "shared"), d("0"));
+        assert_eq!(out.parts.len(), 1);
+        assert_eq!(out.parts[0].account.as_deref(), Some("1001"));
+        assert_eq!(out.parts[0].value_after, d("3"));
+        assert_eq!(member.unit_counters[&BalanceType::Monetary], d("2"), "the member's usage is counted on it");
+        // When more is asked than the group holds, the rest is unpaid and nothing goes negative.
+        let out =
+            debit_shared(&mut member, &mut members, sharing, &usage(BalanceType::Monetary, "4", "44"), &destinations())
+                .unwrap();
+        assert_eq!(out.unpaid_cost, d("1"));
+        assert_eq!(value(&members[0], BalanceType::Monetary, "shared"), d("0"));
+    }
+
+    #[test]
+    fn mine_first_strategies_use_the_members_own_share_before_the_others() {
+        let groups = group(crate::Strategy::MineLowest);
+        let mut me = Account::new("cgrates.org", "1002");
+        me.balances_mut(BalanceType::Data).push(shared("pool", "10"));
+        let mut others = vec![account(vec![(BalanceType::Data, shared("pool", "4"))])];
+        let req = usage(BalanceType::Data, "12", "44");
+        let out =
+            debit_shared(&mut me, &mut others, Sharing { groups: &groups, seed: "e2" }, &req, &destinations()).unwrap();
+        let whose: Vec<Option<&str>> = out.parts.iter().map(|p| p.account.as_deref()).collect();
+        assert_eq!(whose, [None, Some("1001")], "its own 10 first, then the lowest other");
+        assert_eq!(value(&others[0], BalanceType::Data, "pool"), d("2"));
+    }
+
+    #[test]
+    fn an_undefined_group_and_a_disabled_member_share_nothing() {
+        let mut me = Account::new("cgrates.org", "1002");
+        me.balances_mut(BalanceType::Data).push(shared("pool", "0"));
+        let mut owner = account(vec![(BalanceType::Data, shared("pool", "9"))]);
+        let none = BTreeMap::new();
+        let req = usage(BalanceType::Data, "3", "44");
+        let out = debit_shared(
+            &mut me,
+            std::slice::from_mut(&mut owner),
+            Sharing { groups: &none, seed: "e" },
+            &req,
+            &destinations(),
+        )
+        .unwrap();
+        assert_eq!(out.unpaid_units, d("3"), "no group definition: the empty balance is the account's own");
+        owner.disabled = true;
+        let groups = group(crate::Strategy::Highest);
+        let out = debit_shared(
+            &mut me,
+            std::slice::from_mut(&mut owner),
+            Sharing { groups: &groups, seed: "e" },
+            &req,
+            &destinations(),
+        )
+        .unwrap();
+        assert_eq!(out.unpaid_units, d("3"), "a disabled member's share is closed");
+        assert_eq!(value(&owner, BalanceType::Data, "pool"), d("9"));
     }
 }

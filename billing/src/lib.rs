@@ -10,12 +10,14 @@
 pub mod account;
 pub mod action;
 pub mod balance;
+pub mod balance_timing;
 pub mod bounds;
 pub mod cdrlog;
 pub mod chargers;
 pub mod debit;
 pub mod destinations;
 pub mod rating;
+pub mod shared_group;
 pub mod timing;
 pub mod trigger;
 
@@ -27,10 +29,12 @@ use serde::{Deserialize, Serialize};
 pub use account::Account;
 pub use action::{Action, ActionError, ActionType, BalanceFilter, Effect};
 pub use balance::{Balance, BalanceType, Tor};
+pub use balance_timing::BalanceTiming;
 pub use chargers::{ChargerError, ChargerProfile};
 pub use debit::{Debit, DebitError, DebitMode, DebitRequest, Rate};
 pub use destinations::{Destinations, GLOBAL_TENANT};
 pub use rating::RateDef;
+pub use shared_group::{SharedGroup, Strategy};
 pub use timing::{ActionPlan, PlanTiming, Timing};
 pub use trigger::{ActionTrigger, ThresholdType};
 
@@ -45,9 +49,22 @@ pub struct Catalog {
     pub plans: BTreeMap<String, ActionPlan>,
     #[serde(default)]
     pub rates: BTreeMap<String, RateDef>,
+    /// Balance timings by ID; `*any` is there without being defined ([`Catalog::timing`]).
+    #[serde(default)]
+    pub timings: BTreeMap<String, BalanceTiming>,
+    #[serde(default)]
+    pub shared_groups: BTreeMap<String, SharedGroup>,
 }
 
 impl Catalog {
+    /// A balance timing by ID, the predefined `*any` included.
+    pub fn timing(&self, id: &str) -> Option<BalanceTiming> {
+        if id == balance_timing::ANY_TIMING {
+            return Some(BalanceTiming::any());
+        }
+        self.timings.get(id).cloned()
+    }
+
     /// The tenant's price for usage no unit balance covers ([`rating::rate_for`]).
     pub fn rate_for(&self, tor: Tor, destination: &str) -> Option<Rate> {
         rating::rate_for(&self.rates, &self.destinations, tor, destination)
@@ -82,7 +99,7 @@ pub fn run_actions(
     at: DateTime<Utc>,
     seed: &str,
 ) -> Result<Outcome, ActionError> {
-    let (effects, dirty) = action::execute(account, actions, at, seed, &catalog.destinations)?;
+    let (effects, dirty) = action::execute(account, actions, at, seed, catalog)?;
     let mut outcome = Outcome { effects, fired: Vec::new() };
     run_triggers(account, catalog, &dirty, at, seed, &mut outcome);
     Ok(outcome)
@@ -95,7 +112,20 @@ pub fn debit_usage(
     req: &DebitRequest,
     seed: &str,
 ) -> Result<(Debit, Outcome), DebitError> {
-    let result = debit::debit(account, req, &catalog.destinations)?;
+    debit_usage_shared(account, &mut [], catalog, req, seed)
+}
+
+/// Debits usage, drawing on `members`' balances of the shared groups the account's balances
+/// name ([`debit::debit_shared`]), then runs the account's triggers the debit crossed.
+pub fn debit_usage_shared(
+    account: &mut Account,
+    members: &mut [Account],
+    catalog: &Catalog,
+    req: &DebitRequest,
+    seed: &str,
+) -> Result<(Debit, Outcome), DebitError> {
+    let sharing = debit::Sharing { groups: &catalog.shared_groups, seed };
+    let result = debit::debit_shared(account, members, sharing, req, &catalog.destinations)?;
     let mut dirty: Vec<BalanceType> = result.parts.iter().map(|p| p.balance_type).collect();
     dirty.sort();
     dirty.dedup();
@@ -117,7 +147,7 @@ fn run_triggers(
             None => Some(format!("no actions {actions_id}")),
             Some(actions) => {
                 let seed = format!("{seed}:trigger:{unique_id}");
-                match action::execute(account, actions, at, &seed, &catalog.destinations) {
+                match action::execute(account, actions, at, &seed, catalog) {
                     Ok((effects, _)) => {
                         outcome.effects.extend(effects);
                         None

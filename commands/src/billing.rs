@@ -2,11 +2,11 @@
 //! appended as a `billing.*` event, and answered once the projection shows it.
 
 use chrono::Utc;
-use simledger_billing::{Action, ActionPlan, ActionTrigger, ActionType, RateDef};
+use simledger_billing::{Action, ActionPlan, ActionTrigger, ActionType, BalanceTiming, RateDef, SharedGroup};
 use simledger_eventlog::catalog::{
     BillingAccountSet, BillingAccountTriggersAdded, BillingActionPlanSet, BillingActionsApplied, BillingActionsDefined,
-    BillingDestinationSet, BillingRateSet, BillingRemovable, BillingRemoved, BillingTpDestinationStaged,
-    BillingTriggersDefined,
+    BillingDestinationSet, BillingRateSet, BillingRemovable, BillingRemoved, BillingSharedGroupSet, BillingTimingSet,
+    BillingTpDestinationStaged, BillingTpSharedGroupStaged, BillingTpTimingStaged, BillingTriggersDefined,
 };
 use simledger_eventlog::{Event, ExpectedVersion, Metadata, NewEvent, Position};
 use simledger_policies::billing::read;
@@ -165,6 +165,12 @@ impl Commands {
             simledger_billing::action::check_to_store(a).map_err(|e| CommandError::Refused(e.to_string()))?;
         }
         self.check_http_posts(&actions).await?;
+        let catalog = read::catalog(self.log.pool(), tenant).await?;
+        for id in actions.iter().flat_map(|a| a.balance.timing_ids.iter().flatten().map(|(id, _)| id)) {
+            if catalog.timing(id).is_none() {
+                return Err(CommandError::NotFound { what: "Timing", id: id.clone() });
+            }
+        }
         if !overwrite && read::has_own(self.log.pool(), tenant, "actions", actions_id).await? {
             return Err(CommandError::Duplicate(format!("actions {actions_id} exist")));
         }
@@ -322,23 +328,77 @@ impl Commands {
         self.billing_commit(tenant, event).await
     }
 
-    /// `APIerSv1.LoadTariffPlanFromStorDb`: makes a plan's staged destinations live, all in one
-    /// append (a `billing.destination_set` each, overwriting), so a load is all or nothing.
+    /// `APIerSv1.LoadTariffPlanFromStorDb`: makes a plan's staged destinations, timings and
+    /// shared groups live, all in one append (a `billing.destination_set`, `billing.timing_set`
+    /// or `billing.shared_group_set` each, overwriting), so a load is all or nothing.
     pub async fn billing_load_tariff_plan(&self, tenant: &str, tpid: &str) -> Result<()> {
         if tpid.is_empty() {
             return Err(CommandError::Missing(vec!["TPid"]));
         }
-        let staged = read::staged_destinations(self.log.pool(), tenant, tpid).await?;
-        if staged.is_empty() {
+        let pool = self.log.pool();
+        let destinations = read::staged_destinations(pool, tenant, tpid).await?;
+        let timings = read::staged::<BalanceTiming>(pool, tenant, tpid, read::STAGED_TIMING).await?;
+        let groups = read::staged::<SharedGroup>(pool, tenant, tpid, read::STAGED_SHARED_GROUP).await?;
+        if destinations.is_empty() && timings.is_empty() && groups.is_empty() {
             return Err(CommandError::NotFound { what: "TariffPlan", id: tpid.to_owned() });
         }
-        let events = staged
+        let owned = || tenant.to_owned();
+        let events = destinations
             .into_iter()
-            .map(|(id, prefixes)| {
-                Event::BillingDestinationSet(BillingDestinationSet { tenant: tenant.to_owned(), id, prefixes })
-            })
+            .map(|(id, prefixes)| Event::BillingDestinationSet(BillingDestinationSet { tenant: owned(), id, prefixes }))
+            .chain(
+                timings.into_iter().map(|timing| Event::BillingTimingSet(BillingTimingSet { tenant: owned(), timing })),
+            )
+            .chain(
+                groups
+                    .into_iter()
+                    .map(|group| Event::BillingSharedGroupSet(BillingSharedGroupSet { tenant: owned(), group })),
+            )
             .collect();
         self.billing_commit_all(tenant, events).await
+    }
+
+    /// `APIerSv1.SetTiming`: a balance timing, live at once (replacing one of the ID).
+    pub async fn billing_set_timing(&self, tenant: &str, timing: BalanceTiming) -> Result<()> {
+        self.billing_commit(tenant, Event::BillingTimingSet(BillingTimingSet { tenant: tenant.to_owned(), timing }))
+            .await
+    }
+
+    /// `APIerSv1.SetTPTiming`: stages a timing under a tariff plan ID.
+    pub async fn billing_stage_timing(&self, tenant: &str, tpid: &str, timing: BalanceTiming) -> Result<()> {
+        self.check_stage_room(tenant, tpid, read::STAGED_TIMING, &timing.id).await?;
+        let event = Event::BillingTpTimingStaged(BillingTpTimingStaged {
+            tenant: tenant.to_owned(),
+            tpid: tpid.to_owned(),
+            timing,
+        });
+        self.billing_commit(tenant, event).await
+    }
+
+    /// `APIerSv1.SetTPSharedGroups`: stages a shared group under a tariff plan ID.
+    pub async fn billing_stage_shared_group(&self, tenant: &str, tpid: &str, group: SharedGroup) -> Result<()> {
+        group.check().map_err(|e| CommandError::invalid("SharedGroups", e))?;
+        self.check_stage_room(tenant, tpid, read::STAGED_SHARED_GROUP, &group.id).await?;
+        let event = Event::BillingTpSharedGroupStaged(BillingTpSharedGroupStaged {
+            tenant: tenant.to_owned(),
+            tpid: tpid.to_owned(),
+            group,
+        });
+        self.billing_commit(tenant, event).await
+    }
+
+    /// A tariff plan stages at most [`MAX_TP_DESTINATIONS`] definitions of a kind (its load
+    /// is one append); a definition already staged may always be replaced.
+    async fn check_stage_room(&self, tenant: &str, tpid: &str, kind: &str, id: &str) -> Result<()> {
+        if tpid.is_empty() {
+            return Err(CommandError::Missing(vec!["TPid"]));
+        }
+        let ids = read::staged_ids(self.log.pool(), tenant, tpid, kind).await?;
+        if ids.len() >= MAX_TP_DESTINATIONS && !ids.iter().any(|staged| staged == id) {
+            let message = format!("a tariff plan holds at most {MAX_TP_DESTINATIONS} of a kind");
+            return Err(CommandError::invalid("ID", message));
+        }
+        Ok(())
     }
 
     /// `POST /v1/Billing/Rates`: the destination must exist (or be `*any`); an existing ID is

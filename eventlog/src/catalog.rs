@@ -111,6 +111,11 @@ catalog! {
     BillingAccountTriggersAdded(BillingAccountTriggersAdded) = "billing.account_triggers_added",
     BillingDestinationSet(BillingDestinationSet) = "billing.destination_set",
     BillingTpDestinationStaged(BillingTpDestinationStaged) = "billing.tp_destination_staged",
+    // Balance timings and shared groups, set directly or staged under a tariff plan and loaded.
+    BillingTimingSet(BillingTimingSet) = "billing.timing_set",
+    BillingTpTimingStaged(BillingTpTimingStaged) = "billing.tp_timing_staged",
+    BillingSharedGroupSet(BillingSharedGroupSet) = "billing.shared_group_set",
+    BillingTpSharedGroupStaged(BillingTpSharedGroupStaged) = "billing.tp_shared_group_staged",
     BillingActionPlanSet(BillingActionPlanSet) = "billing.action_plan_set",
     BillingRateSet(BillingRateSet) = "billing.rate_set",
     BillingRemoved(BillingRemoved) = "billing.removed",
@@ -191,6 +196,10 @@ impl Event {
             BillingAccountTriggersAdded(e) => &e.tenant,
             BillingDestinationSet(e) => &e.tenant,
             BillingTpDestinationStaged(e) => &e.tenant,
+            BillingTimingSet(e) => &e.tenant,
+            BillingTpTimingStaged(e) => &e.tenant,
+            BillingSharedGroupSet(e) => &e.tenant,
+            BillingTpSharedGroupStaged(e) => &e.tenant,
             BillingActionPlanSet(e) => &e.tenant,
             BillingRateSet(e) => &e.tenant,
             BillingRemoved(e) => &e.tenant,
@@ -1269,6 +1278,37 @@ pub struct BillingTpDestinationStaged {
     pub tpid: String,
     pub id: String,
     pub prefixes: Vec<String>,
+}
+
+/// A balance timing (`APIerSv1.SetTiming`, or a loaded `SetTPTiming`): balances set with its
+/// ID afterwards give units only while it is active.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingTimingSet {
+    pub tenant: String,
+    pub timing: simledger_billing::BalanceTiming,
+}
+
+/// `APIerSv1.SetTPTiming`: a timing staged under a tariff plan ID, live once the plan is loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingTpTimingStaged {
+    pub tenant: String,
+    pub tpid: String,
+    pub timing: simledger_billing::BalanceTiming,
+}
+
+/// A shared group (a loaded `SetTPSharedGroups`): how the balances of its members are drawn on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingSharedGroupSet {
+    pub tenant: String,
+    pub group: simledger_billing::SharedGroup,
+}
+
+/// `APIerSv1.SetTPSharedGroups`: a shared group staged under a tariff plan ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingTpSharedGroupStaged {
+    pub tenant: String,
+    pub tpid: String,
+    pub group: simledger_billing::SharedGroup,
 }
 
 /// The operator's price of a ToR's usage for destinations (or visited networks, `MCC+MNC`)

@@ -165,12 +165,40 @@ struct BalanceReply {
     rating_subject: String,
     categories: BTreeMap<String, bool>,
     shared_groups: BTreeMap<String, bool>,
-    timings: Option<()>,
+    timings: Option<Vec<TimingReply>>,
     #[serde(rename = "TimingIDs")]
     timing_ids: BTreeMap<String, bool>,
     disabled: bool,
     factors: Option<BTreeMap<String, Num>>,
     blocker: bool,
+}
+
+/// A balance's timing as CGrateS's `RITiming` writes it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TimingReply {
+    #[serde(rename = "ID")]
+    id: String,
+    years: Vec<i32>,
+    months: Vec<u32>,
+    month_days: Vec<u32>,
+    week_days: Vec<u32>,
+    start_time: String,
+    end_time: String,
+}
+
+impl From<&simledger_billing::BalanceTiming> for TimingReply {
+    fn from(t: &simledger_billing::BalanceTiming) -> Self {
+        Self {
+            id: t.id.clone(),
+            years: t.years.clone(),
+            months: t.months.clone(),
+            month_days: t.month_days.clone(),
+            week_days: t.week_days.clone(),
+            start_time: t.start_time.format("%H:%M:%S").to_string(),
+            end_time: t.end_time.map(|e| e.format("%H:%M:%S").to_string()).unwrap_or_default(),
+        }
+    }
 }
 
 /// Go's zero time, which CGrateS writes for "never".
@@ -261,9 +289,9 @@ impl From<&Account> for AccountView {
                             destination_ids: b.destination_ids.clone(),
                             rating_subject: b.rating_subject.clone(),
                             categories: flags(&b.categories),
-                            shared_groups: BTreeMap::new(),
-                            timings: None,
-                            timing_ids: BTreeMap::new(),
+                            shared_groups: flags(&b.shared_groups),
+                            timings: (!b.timings.is_empty()).then(|| b.timings.iter().map(TimingReply::from).collect()),
+                            timing_ids: b.timing_ids.clone(),
                             disabled: b.disabled,
                             factors: (!b.factors.is_empty())
                                 .then(|| b.factors.iter().map(|(k, v)| (k.clone(), Num(*v))).collect()),

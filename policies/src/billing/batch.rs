@@ -162,6 +162,7 @@ impl Batch {
                 ids.push(key.1);
             }
         }
+        self.write_memberships(tx, &tenants, &ids).await?;
         if !docs.is_empty() {
             sqlx::query(
                 "INSERT INTO billing_accounts (tenant, account, doc) \
@@ -175,6 +176,79 @@ impl Batch {
             .await?;
         }
         self.write_catalog(tx).await
+    }
+
+    /// Records the shared groups the written accounts' balances name, so a debit of another
+    /// member finds them. Members are only ever added, as in CGrateS: a member whose balances
+    /// left a group shares nothing, since only balances in the group are drawn on.
+    async fn write_memberships(
+        &self,
+        tx: &mut PgConnection,
+        tenants: &[String],
+        ids: &[String],
+    ) -> Result<(), ApplyError> {
+        let (mut m_tenants, mut m_groups, mut m_ids) = (Vec::new(), Vec::new(), Vec::new());
+        for (tenant, id) in tenants.iter().zip(ids) {
+            let Some(Some(account)) = self.accounts.get(&(tenant.clone(), id.clone())) else { continue };
+            for group in simledger_billing::debit::shared_groups_of(account) {
+                m_tenants.push(tenant.clone());
+                m_groups.push(group);
+                m_ids.push(id.clone());
+            }
+        }
+        if m_tenants.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO billing_shared_group_members (tenant, group_id, account) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+        )
+        .bind(&m_tenants)
+        .bind(&m_groups)
+        .bind(&m_ids)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The accounts of `tenant` other than `except` that ever held a balance in one of
+    /// `groups`, loaded into the batch, at most [`simledger_billing::shared_group::MAX_MEMBERS`].
+    pub(super) async fn shared_group_members(
+        &mut self,
+        tx: &mut PgConnection,
+        tenant: &str,
+        except: &str,
+        groups: &[String],
+    ) -> Result<Vec<String>, ApplyError> {
+        // Members changed earlier in this batch are not in the table yet.
+        let mut members: Vec<String> = self
+            .dirty
+            .iter()
+            .filter(|(t, id)| t == tenant && id != except)
+            .filter(|key| {
+                self.accounts.get(*key).and_then(Option::as_ref).is_some_and(|a| {
+                    a.balance_map.values().flatten().any(|b| groups.iter().any(|g| b.shared_groups.contains(g)))
+                })
+            })
+            .map(|(_, id)| id.clone())
+            .collect();
+        let stored: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT account FROM billing_shared_group_members \
+             WHERE tenant = $1 AND group_id = ANY($2) AND account <> $3 ORDER BY account LIMIT $4",
+        )
+        .bind(tenant)
+        .bind(groups)
+        .bind(except)
+        .bind(simledger_billing::shared_group::MAX_MEMBERS as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        members.extend(stored);
+        members.sort();
+        members.dedup();
+        members.truncate(simledger_billing::shared_group::MAX_MEMBERS);
+        let keys = members.iter().map(|m| (tenant.to_owned(), m.clone())).collect();
+        self.prefetch(tx, keys).await?;
+        Ok(members)
     }
 
     /// The tenant's own trigger group `id` as this batch has it: its pending write, else its
@@ -259,6 +333,12 @@ pub(super) fn catalog_from_rows(rows: Vec<(String, String, serde_json::Value)>) 
             }
             "rate" => {
                 catalog.rates.insert(id, serde_json::from_value(doc)?);
+            }
+            "timing" => {
+                catalog.timings.insert(id, serde_json::from_value(doc)?);
+            }
+            "shared_group" => {
+                catalog.shared_groups.insert(id, serde_json::from_value(doc)?);
             }
             _ => {
                 let prefixes: Vec<String> = serde_json::from_value(doc)?;

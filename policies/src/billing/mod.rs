@@ -136,6 +136,8 @@ impl Projection for Billing {
         "billing_sims",
         "billing_fleets",
         "billing_tp_destinations",
+        "billing_tp_staged",
+        "billing_shared_group_members",
     ];
 }
 
@@ -289,6 +291,24 @@ impl Subscriber for Billing {
                     .execute(&mut *tx)
                     .await?;
                 }
+                Event::BillingTimingSet(s) => {
+                    let id = s.timing.id.clone();
+                    b.catalog(tx, &s.tenant).await?.timings.insert(id.clone(), s.timing.clone());
+                    b.catalog_writes.insert((s.tenant.clone(), "timing", id), serde_json::to_value(&s.timing)?);
+                }
+                Event::BillingSharedGroupSet(s) => {
+                    let id = s.group.id.clone();
+                    b.catalog(tx, &s.tenant).await?.shared_groups.insert(id.clone(), s.group.clone());
+                    b.catalog_writes.insert((s.tenant.clone(), "shared_group", id), serde_json::to_value(&s.group)?);
+                }
+                Event::BillingTpTimingStaged(s) => {
+                    let doc = serde_json::to_value(&s.timing)?;
+                    stage(tx, &s.tenant, &s.tpid, "timing", &s.timing.id, doc).await?;
+                }
+                Event::BillingTpSharedGroupStaged(s) => {
+                    let doc = serde_json::to_value(&s.group)?;
+                    stage(tx, &s.tenant, &s.tpid, "shared_group", &s.group.id, doc).await?;
+                }
                 Event::DataSessionUpdated(c) | Event::DataSessionEnded(c) => {
                     if let Some(u) = data_usage(c) {
                         debit(tx, &mut b, e, u).await?;
@@ -326,6 +346,29 @@ impl Subscriber for Billing {
     }
 }
 
+/// A definition staged under a tariff plan ID (read only by `LoadTariffPlanFromStorDb`).
+async fn stage(
+    tx: &mut PgConnection,
+    tenant: &str,
+    tpid: &str,
+    kind: &str,
+    id: &str,
+    doc: serde_json::Value,
+) -> Result<(), ApplyError> {
+    sqlx::query(
+        "INSERT INTO billing_tp_staged (tenant, tpid, kind, id, doc) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (tenant, tpid, kind, id) DO UPDATE SET doc = $5",
+    )
+    .bind(tenant)
+    .bind(tpid)
+    .bind(kind)
+    .bind(id)
+    .bind(doc)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 /// Whose cached catalogs an event leaves stale: every tenant's after a change to the global
 /// definitions (each tenant reads them), and a tenant's after a removal of its own (which may
 /// uncover a global definition of the same ID).
@@ -336,6 +379,8 @@ fn catalogs_to_reload(event: &Event) -> Option<&str> {
         Event::BillingTriggersDefined(s) => &s.tenant,
         Event::BillingActionPlanSet(s) => &s.tenant,
         Event::BillingDestinationSet(s) => &s.tenant,
+        Event::BillingTimingSet(s) => &s.tenant,
+        Event::BillingSharedGroupSet(s) => &s.tenant,
         _ => return None,
     };
     (tenant == simledger_billing::GLOBAL_TENANT).then_some(tenant)

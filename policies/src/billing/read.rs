@@ -119,3 +119,50 @@ pub async fn staged_destinations(pool: &PgPool, tenant: &str, tpid: &str) -> sql
         .fetch_all(pool)
         .await
 }
+
+/// The kinds `billing_tp_staged` holds.
+pub const STAGED_TIMING: &str = "timing";
+pub const STAGED_SHARED_GROUP: &str = "shared_group";
+
+/// The definitions of `kind` staged under a tariff plan ID (`SetTPTiming`,
+/// `SetTPSharedGroups`), by ID.
+pub async fn staged<T: serde::de::DeserializeOwned + Send + Unpin + 'static>(
+    pool: &PgPool,
+    tenant: &str,
+    tpid: &str,
+    kind: &str,
+) -> sqlx::Result<Vec<T>> {
+    let docs: Vec<sqlx::types::Json<T>> = sqlx::query_scalar(
+        "SELECT doc FROM billing_tp_staged WHERE tenant = $1 AND tpid = $2 AND kind = $3 ORDER BY id",
+    )
+    .bind(tenant)
+    .bind(tpid)
+    .bind(kind)
+    .fetch_all(pool)
+    .await?;
+    Ok(docs.into_iter().map(|d| d.0).collect())
+}
+
+/// The IDs of `kind` staged under a tariff plan ID.
+pub async fn staged_ids(pool: &PgPool, tenant: &str, tpid: &str, kind: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT id FROM billing_tp_staged WHERE tenant = $1 AND tpid = $2 AND kind = $3 ORDER BY id")
+        .bind(tenant)
+        .bind(tpid)
+        .bind(kind)
+        .fetch_all(pool)
+        .await
+}
+
+/// The members `(tenant, account)` of a shared group: `tenant`'s, or every tenant's for
+/// [`simledger_billing::GLOBAL_TENANT`] (the operator reading a global group), at most 1000.
+pub async fn shared_group_members(pool: &PgPool, tenant: &str, group: &str) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT tenant, account FROM billing_shared_group_members \
+         WHERE group_id = $2 AND (tenant = $1 OR $1 = $3) ORDER BY tenant, account LIMIT 1000",
+    )
+    .bind(tenant)
+    .bind(group)
+    .bind(simledger_billing::GLOBAL_TENANT)
+    .fetch_all(pool)
+    .await
+}

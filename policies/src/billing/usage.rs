@@ -127,10 +127,36 @@ pub(super) async fn debit(tx: &mut PgConnection, b: &mut Batch, e: &RecordedEven
         rate,
         mode: DebitMode::Usage,
     };
+    // The other members of the shared groups its balances name, taken out of the batch for
+    // the debit and put back after it.
+    let account = b.account(tx, &u.tenant, &account_id).await?.expect("found above");
+    let groups: Vec<String> = simledger_billing::debit::shared_groups_of(account)
+        .into_iter()
+        .filter(|g| catalog.shared_groups.contains_key(g))
+        .collect();
+    let mut members: Vec<simledger_billing::Account> = Vec::new();
+    if !groups.is_empty() {
+        for id in b.shared_group_members(tx, &u.tenant, &account_id, &groups).await? {
+            if let Some(Some(member)) = b.accounts.remove(&(u.tenant.clone(), id)) {
+                members.push(member);
+            }
+        }
+    }
     let account = b.account(tx, &u.tenant, &account_id).await?.expect("found above");
     let seed = e.event_id.to_string();
-    let debited = simledger_billing::debit_usage(account, &catalog, &req, &seed);
+    let debited = simledger_billing::debit_usage_shared(account, &mut members, &catalog, &req, &seed);
     b.catalogs.insert(u.tenant.clone(), catalog);
+    let drawn_on: Vec<String> = match &debited {
+        Ok((result, _)) => result.parts.iter().filter_map(|p| p.account.clone()).collect(),
+        Err(_) => Vec::new(),
+    };
+    for member in members {
+        let key = (u.tenant.clone(), member.id.clone());
+        b.accounts.insert(key, Some(member));
+    }
+    for member in drawn_on {
+        b.touch(&u.tenant, &member);
+    }
     let (result, outcome) = match debited {
         Ok(done) => done,
         Err(err) => {

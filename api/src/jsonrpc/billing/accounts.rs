@@ -33,9 +33,9 @@ struct BalanceFields {
     #[serde(rename = "DestinationIDs", alias = "DestinationIds", default, deserialize_with = "semicolon_list")]
     destination_ids: String,
     #[serde(rename = "TimingIDs", default, deserialize_with = "semicolon_list")]
-    _timing_ids: String,
+    timing_ids: String,
     #[serde(default, deserialize_with = "semicolon_list")]
-    _shared_groups: String,
+    shared_groups: String,
     /// The value may come inside the balance too; the top-level one wins.
     value: Option<Units>,
     weight: Option<Amount>,
@@ -84,6 +84,8 @@ impl BalanceParams {
             blocker: b.blocker,
             disabled: b.disabled,
             factors: b.factors.as_ref().map(|f| f.iter().map(|(k, v)| (k.clone(), v.0)).collect()),
+            timing_ids: (!b.timing_ids.is_empty()).then(|| destination_ids(&b.timing_ids)),
+            shared_groups: (!b.shared_groups.is_empty()).then(|| set_of(&b.shared_groups)),
         }
     }
 }

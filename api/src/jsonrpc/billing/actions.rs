@@ -74,16 +74,16 @@ struct TpAction {
     expiry_time: String,
     #[serde(default)]
     _filters: Value,
-    #[serde(default)]
-    _timing_tags: String,
+    #[serde(default, deserialize_with = "semicolon_list")]
+    timing_tags: String,
     #[serde(default, deserialize_with = "semicolon_list")]
     destination_ids: String,
     #[serde(default)]
     rating_subject: String,
     #[serde(default, deserialize_with = "semicolon_list")]
     categories: String,
-    #[serde(default)]
-    _shared_groups: String,
+    #[serde(default, deserialize_with = "semicolon_list")]
+    shared_groups: String,
     balance_weight: Option<Amount>,
     #[serde(default, deserialize_with = "text_or_json")]
     extra_parameters: String,
@@ -116,6 +116,8 @@ impl TpAction {
                 blocker: flag(&self.balance_blocker, "BalanceBlocker")?,
                 disabled: flag(&self.balance_disabled, "BalanceDisabled")?,
                 factors: None,
+                timing_ids: (!self.timing_tags.is_empty()).then(|| destination_ids(&self.timing_tags)),
+                shared_groups: (!self.shared_groups.is_empty()).then(|| set_of(&self.shared_groups)),
             },
         })
     }

@@ -8,6 +8,8 @@ mod chargers;
 mod destinations;
 mod plans;
 mod rates;
+mod shared_groups;
+mod timings;
 mod triggers;
 mod wire;
 
@@ -17,4 +19,6 @@ pub use chargers::{get_charger_profile, get_charger_profile_ids, remove_charger_
 pub use destinations::{load_tariff_plan, set_destination, set_tp_destination};
 pub use plans::{get_action_plan, set_action_plan};
 pub use rates::set_rate;
+pub use shared_groups::{get_shared_group, set_tp_shared_groups};
+pub use timings::{get_timing, set_timing, set_tp_timing};
 pub use triggers::{add_account_action_triggers, get_action_triggers, set_action_trigger};

@@ -201,6 +201,8 @@ fn trigger_from_map(group: &str, unique: &str, m: &BTreeMap<String, Value>) -> R
             categories: opt(text("BalanceCategories")?).map(|c| set_of(&c)),
             blocker: boolean("BalanceBlocker")?,
             disabled: boolean("BalanceDisabled")?,
+            timing_ids: opt(text("BalanceTimingTags")?).map(|t| destination_ids(&t)),
+            shared_groups: opt(text("BalanceSharedGroups")?).map(|g| set_of(&g)),
             ..Default::default()
         },
         weight: number("Weight")?.unwrap_or_default(),
