@@ -479,3 +479,69 @@ async fn balance_timings_and_shared_groups_work_as_cgrates_tariff_plans_set_them
     }
     assert_eq!(app.log.head().await.unwrap(), head, "nothing logged");
 }
+
+#[tokio::test]
+async fn a_plan_redefined_or_shadowed_by_a_tenants_own_keeps_unchanged_timings_and_starts_changed_ones() {
+    let app = spawn_app().await;
+    ok(
+        &app,
+        "APIerSv1.SetActions",
+        r#"{"ActionsId":"ACT_ONE","Actions":[{"Identifier":"*topup","BalanceType":"*sms","Units":1,
+            "BalanceId":"n","Weight":10}]}"#,
+    )
+    .await;
+    ok(
+        &app,
+        "APIerSv1.SetActionPlan",
+        r#"{"Id":"AP","ActionPlan":[{"ActionsId":"ACT_ONE","Time":"*asap","Weight":10}]}"#,
+    )
+    .await;
+    for tenant in ["cgrates.org", "acme.example"] {
+        ok(&app, "APIerSv2.SetAccount", &format!(r#"{{"Tenant":"{tenant}","Account":"1001","ActionPlanIds":["AP"]}}"#))
+            .await;
+        assert_eq!(app.balances(Some(tenant), "1001", "*sms").await, [("n".into(), 1)], "{tenant}: the *asap topup");
+    }
+    let n = |tenant: &'static str| {
+        let app = &app;
+        async move { app.balances(Some(tenant), "1001", "*sms").await[0].1 }
+    };
+    let fire = |at: chrono::DateTime<chrono::Utc>| {
+        let app = &app;
+        async move {
+            let fired = simledger_policies::plan_scheduler::fire_due_plans(&app.log, at, 100).await.unwrap();
+            app.billing_settled().await;
+            fired
+        }
+    };
+    // acme shadows AP with its own: the same *asap timing first, then an hourly one.
+    ok(
+        &app,
+        "APIerSv1.SetActionPlan",
+        r#"{"Tenant":"acme.example","Id":"AP","ActionPlan":[{"ActionsId":"ACT_ONE","Time":"*asap","Weight":10},
+            {"ActionsId":"ACT_ONE","Time":"*hourly","Weight":10}]}"#,
+    )
+    .await;
+    let changed = chrono::Utc::now();
+    assert_eq!(fire(changed).await, 0, "the unchanged *asap timing does not run again");
+    assert_eq!(fire(changed + chrono::Duration::minutes(61)).await, 1, "acme's hourly timing runs from the change");
+    assert_eq!((n("cgrates.org").await, n("acme.example").await), (1, 2));
+
+    // The global AP redefined with a changed timing: cgrates.org's binding starts it afresh;
+    // acme follows its own plan and is untouched.
+    ok(
+        &app,
+        "APIerSv1.SetActionPlan",
+        r#"{"Id":"AP","Overwrite":true,"ActionPlan":[{"ActionsId":"ACT_ONE","Time":"*asap","Weight":20}]}"#,
+    )
+    .await;
+    assert_eq!(fire(chrono::Utc::now()).await, 1, "cgrates.org's changed *asap timing runs once");
+    assert_eq!(fire(chrono::Utc::now() + chrono::Duration::minutes(61)).await, 0, "nothing else is due");
+    assert_eq!((n("cgrates.org").await, n("acme.example").await), (2, 2));
+    let bindings: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT tenant, timing_index FROM billing_plan_bindings WHERE plan_id = 'AP' ORDER BY tenant COLLATE \"C\", timing_index",
+    )
+    .fetch_all(app.log.pool())
+    .await
+    .unwrap();
+    assert_eq!(bindings, [("acme.example".to_string(), 0), ("acme.example".into(), 1), ("cgrates.org".into(), 0)]);
+}

@@ -236,6 +236,13 @@ impl Subscriber for Billing {
                 }
                 Event::BillingRemoved(r) => remove(tx, &mut b, r).await?,
                 Event::BillingActionPlanSet(s) => {
+                    // The plan the bound accounts followed until now: the tenant's own, else the
+                    // global one it read (which a tenant's own plan of the ID now shadows).
+                    let before = b.catalog(tx, &s.tenant).await?.plans.get(&s.plan.id).cloned();
+                    if let Some(before) = before {
+                        b.write_catalog(tx).await?;
+                        rebind_changed_timings(tx, &s.tenant, &before, &s.plan, e.recorded_at).await?;
+                    }
                     b.catalog(tx, &s.tenant).await?.plans.insert(s.plan.id.clone(), s.plan.clone());
                     b.catalog_writes
                         .insert((s.tenant.clone(), "plan", s.plan.id.clone()), serde_json::to_value(&s.plan)?);
@@ -420,6 +427,59 @@ async fn bind_plans(
             .await?;
         }
     }
+    Ok(())
+}
+
+/// After a plan's definition changed (overwritten, or a tenant's own plan now shadowing the
+/// global one of the ID): the accounts bound to it keep each timing that is the same at its
+/// index, so nothing fires twice; a changed or added timing starts afresh, anchored at the
+/// change (an `*asap` one runs once more, as the plan it belongs to is new); a removed one
+/// goes. The bindings are the tenant's, or for a global plan every tenant's without a plan of
+/// its own of the ID.
+async fn rebind_changed_timings(
+    tx: &mut PgConnection,
+    tenant: &str,
+    before: &simledger_billing::ActionPlan,
+    after: &simledger_billing::ActionPlan,
+    at: DateTime<Utc>,
+) -> Result<(), ApplyError> {
+    let len = before.timings.len().max(after.timings.len());
+    let changed: Vec<i32> =
+        (0..len).filter(|&i| before.timings.get(i) != after.timings.get(i)).map(|i| i as i32).collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let added: Vec<i32> = changed.iter().copied().filter(|&i| (i as usize) < after.timings.len()).collect();
+    const BOUND: &str =
+        "b.plan_id = $2 AND (b.tenant = $1 OR ($1 = $3 AND NOT EXISTS (SELECT 1 FROM billing_catalog c \
+         WHERE c.tenant = b.tenant AND c.kind = 'plan' AND c.id = b.plan_id)))";
+    let bound: Vec<(String, String)> =
+        sqlx::query_as(&format!("SELECT DISTINCT b.tenant, b.account FROM billing_plan_bindings b WHERE {BOUND}"))
+            .bind(tenant)
+            .bind(&after.id)
+            .bind(simledger_billing::GLOBAL_TENANT)
+            .fetch_all(&mut *tx)
+            .await?;
+    sqlx::query(&format!("DELETE FROM billing_plan_bindings b WHERE {BOUND} AND b.timing_index = ANY($4)"))
+        .bind(tenant)
+        .bind(&after.id)
+        .bind(simledger_billing::GLOBAL_TENANT)
+        .bind(&changed)
+        .execute(&mut *tx)
+        .await?;
+    let (tenants, accounts): (Vec<String>, Vec<String>) = bound.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO billing_plan_bindings (tenant, plan_id, account, timing_index, anchor) \
+         SELECT a.tenant, $3, a.account, i, $5 FROM unnest($1::text[], $2::text[]) AS a(tenant, account) \
+         CROSS JOIN unnest($4::int[]) AS i ON CONFLICT DO NOTHING",
+    )
+    .bind(&tenants)
+    .bind(&accounts)
+    .bind(&after.id)
+    .bind(&added)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
