@@ -293,6 +293,11 @@ async fn global_actions_and_plans_serve_every_tenant_under_its_own_and_customers
     assert_eq!(app.log.head().await.unwrap(), head + 1, "only the customer's own definition logged");
     let (operator_view, _) = app.rpc("APIerSv1.GetActions", json!("ACT_GIFT")).await;
     assert_eq!(operator_view[0]["Units"], "5", "the global one is unchanged");
+    let (acme_view, _) =
+        app.rpc("APIerSv1.GetActions", json!({"ActionsId": "ACT_GIFT", "Tenant": "acme.example"})).await;
+    assert_eq!(acme_view[0]["Units"], "50", "the operator reads a tenant's own by naming it");
+    let prying = customer("APIerSv1.GetActions", json!({"ActionsId": "ACT_GIFT", "Tenant": "acme.example"})).await;
+    assert_eq!(prying["error"], "UNAUTHORIZED", "{prying}");
     let own = customer("APIerSv1.GetActions", json!("ACT_GIFT")).await;
     assert_eq!(own["result"][0]["Units"], "500", "{own}");
 

@@ -12,14 +12,19 @@ use crate::jsonrpc::{ok, params, require, Call, Reply, RpcError};
 /// `APIerSv1.GetActions` (the params are the bare group ID, as CGrateS takes them): the
 /// group's actions as `TPAction`s.
 pub async fn get_actions(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
-    let id: String = match params::<String>(p) {
-        Ok(id) => id,
-        Err(_) => params::<ActionsRef>(p)?.actions_id,
+    let (id, requested) = match params::<String>(p) {
+        Ok(id) => (id, String::new()),
+        Err(_) => {
+            let r = params::<ActionsRef>(p)?;
+            (r.actions_id, r.tenant)
+        }
     };
     if id.is_empty() {
         return Err(RpcError::missing(&["ActionsId"]));
     }
-    let tenant = call.definition_tenant(None)?;
+    // As GetActionPlan and GetActionTriggers: a `Tenant` reads that tenant's (where the
+    // caller may), none the global ones (the operator) or the caller's own.
+    let tenant = call.definition_tenant(Some(&requested))?;
     let catalog = read::catalog(call.state.pool(), &tenant).await?;
     let actions = catalog.actions.get(&id).ok_or_else(RpcError::not_found)?;
     let listed: Vec<Value> = actions
@@ -53,8 +58,10 @@ pub async fn get_actions(call: &Call, p: &RawValue) -> Result<Reply, RpcError> {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct ActionsRef {
-    #[serde(rename = "ActionsId", default)]
+    #[serde(rename = "ActionsId", alias = "ActionsID", default)]
     actions_id: String,
+    #[serde(default)]
+    tenant: String,
 }
 
 /// CGrateS's `V1TPAction`.
