@@ -242,3 +242,55 @@ async fn profiles_that_cannot_be_applied_are_refused_and_other_tenants_are_untou
     let (ids, _) = app.rpc("APIerSv1.GetChargerProfileIDs", json!({"Limit": 2, "Offset": 1})).await;
     assert_eq!(ids, json!(["P01", "P02"]));
 }
+
+#[tokio::test]
+async fn each_rated_run_debits_its_own_account_and_an_unrated_run_debits_none() {
+    let app = spawn_app().await;
+    let tenant = app.alice.sid.clone();
+    tutorial_chargers(&app).await;
+    // A wholesale run, billed to the supplier's account.
+    app.rpc_ok(
+        "APIerSv1.SetChargerProfile",
+        json!({"Tenant": tenant, "ID": "WHOLESALE", "RunID": "*wholesale",
+               "AttributeIDs": ["*constant:*req.Account:supplier"], "Weight": 10}),
+    )
+    .await;
+    for account in ["1001", "supplier"] {
+        app.rpc_ok(
+            "APIerSv1.SetBalance",
+            json!({"Tenant": tenant, "Account": account, "BalanceType": "*voice", "Value": "10m",
+                   "Balance": {"ID": "minutes", "Weight": 10}}),
+        )
+        .await;
+    }
+    app.rpc_ok(
+        "CDRsV1.ProcessExternalCDR",
+        json!({"Tenant": tenant, "OriginID": "run-debits", "OriginHost": "pbx1",
+        "ToR": "*voice", "RequestType": "*prepaid", "Account": "1001", "Destination": "61412345678",
+        "SetupTime": "2026-05-01T10:00:00Z", "AnswerTime": "2026-05-01T10:00:05Z", "Usage": "150s"}),
+    )
+    .await;
+    const SECOND: i64 = 1_000_000_000;
+    // The *default run debits 1001 and the *wholesale run the supplier; *raw is *none.
+    assert_eq!(app.balances(Some(&tenant), "1001", "*voice").await, [("minutes".into(), 450 * SECOND)]);
+    assert_eq!(app.balances(Some(&tenant), "supplier", "*voice").await, [("minutes".into(), 450 * SECOND)]);
+    let debits: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT data->>'account', data->>'run_id' FROM events WHERE type = 'balance.debited' ORDER BY 1",
+    )
+    .fetch_all(app.log.pool())
+    .await
+    .unwrap();
+    assert_eq!(debits, [("1001".into(), None), ("supplier".into(), Some("*wholesale".into()))]);
+
+    // A replay of billing debits each run again under the same ids: the same balances,
+    // nothing appended.
+    app.billing_settled().await;
+    let tables = ["billing_accounts", "billing_chargers"];
+    let live = common::table_rows(&app, &tables).await;
+    let head = app.log.head().await.unwrap();
+    let replaying = simledger_policies::billing::Billing::replaying(app.log.clone());
+    simledger_projections::replay(&app.log, replaying.clone()).await.unwrap();
+    assert_eq!(common::table_rows(&app, &tables).await, live);
+    assert_eq!(replaying.divergent(), 0);
+    assert_eq!(app.log.head().await.unwrap(), head);
+}

@@ -1359,6 +1359,9 @@ pub struct BalanceDebited {
     pub debit: simledger_billing::Debit,
     #[serde(default)]
     pub fired: Vec<simledger_billing::FiredTrigger>,
+    /// The charger run debited, when it is not the CDR's own (one debit per rated run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 /// `APIerSv1.SetActionPlan`.

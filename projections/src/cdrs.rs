@@ -81,6 +81,24 @@ pub fn external_runs(c: &ExternalCdr, profiles: &[ChargerProfile]) -> Vec<String
     runs.into_iter().map(|r| r.run_id).collect()
 }
 
+/// An external CDR as each of its runs is stored: the CDR with the run's `RunID` and the
+/// fields its profile's attributes set, in run order. Billing debits each run as CGrateS's RALs
+/// do, so both read the runs from here.
+pub fn external_cdr_runs(c: &ExternalCdr, profiles: &[ChargerProfile]) -> Vec<ExternalCdr> {
+    fork(external_cdr(c), profiles)
+        .into_iter()
+        .map(|run| ExternalCdr {
+            run_id: run.run_id,
+            request_type: run.request_type,
+            category: run.category,
+            account: run.account,
+            subject: run.subject,
+            destination: run.destination,
+            ..c.clone()
+        })
+        .collect()
+}
+
 /// The `RequestType` of a run that is stored but not rated.
 const NOT_RATED: &str = "*none";
 

@@ -57,6 +57,8 @@ pub(super) struct Batch {
     /// Decisions, each with the position of the event that caused it.
     pub(super) derived: Vec<(i64, NewEvent)>,
     pub(super) rates: HashMap<(simledger_billing::Tor, String), Option<Rate>>,
+    /// Tenants' charger profiles, as folded so far.
+    pub(super) chargers: HashMap<String, Vec<simledger_billing::ChargerProfile>>,
 }
 
 impl Batch {
@@ -133,6 +135,23 @@ impl Batch {
         let r = rate(tx, tor, destination).await?;
         self.rates.insert(key, r.clone());
         Ok(r)
+    }
+
+    /// The tenant's charger profiles, loaded once per batch (and again after a change).
+    pub(super) async fn chargers(
+        &mut self,
+        tx: &mut PgConnection,
+        tenant: &str,
+    ) -> Result<&[simledger_billing::ChargerProfile], ApplyError> {
+        if !self.chargers.contains_key(tenant) {
+            let docs: Vec<sqlx::types::Json<simledger_billing::ChargerProfile>> =
+                sqlx::query_scalar("SELECT doc FROM billing_chargers WHERE tenant = $1 ORDER BY id")
+                    .bind(tenant)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            self.chargers.insert(tenant.to_owned(), docs.into_iter().map(|d| d.0).collect());
+        }
+        Ok(&self.chargers[tenant])
     }
 
     pub(super) fn touch(&mut self, tenant: &str, id: &str) {

@@ -138,6 +138,7 @@ impl Projection for Billing {
         "billing_tp_destinations",
         "billing_tp_staged",
         "billing_shared_group_members",
+        "billing_chargers",
     ];
 }
 
@@ -327,9 +328,43 @@ impl Subscriber for Billing {
                     }
                 }
                 Event::CdrReceived(c) => {
-                    if let Some(u) = external_usage(c) {
-                        debit(tx, &mut b, e, u).await?;
+                    // Each run the tenant's charger profiles fork it into is debited, as
+                    // CGrateS's RALs debit each rated run; a `*none` run debits nothing.
+                    let profiles = b.chargers(tx, &c.tenant).await?.to_vec();
+                    let runs = if profiles.is_empty() {
+                        vec![c.clone()]
+                    } else {
+                        simledger_projections::cdrs::external_cdr_runs(c, &profiles)
+                    };
+                    for run in runs {
+                        if let Some(mut u) = external_usage(&run) {
+                            // The CDR's own run keeps the ids its debit always had.
+                            if run.run_id != c.run_id {
+                                u.run = Some(run.run_id.clone());
+                            }
+                            debit(tx, &mut b, e, u).await?;
+                        }
                     }
+                }
+                Event::BillingChargerSet(s) => {
+                    sqlx::query(
+                        "INSERT INTO billing_chargers (tenant, id, doc) VALUES ($1, $2, $3) \
+                         ON CONFLICT (tenant, id) DO UPDATE SET doc = $3",
+                    )
+                    .bind(&s.tenant)
+                    .bind(&s.profile.id)
+                    .bind(serde_json::to_value(&s.profile)?)
+                    .execute(&mut *tx)
+                    .await?;
+                    b.chargers.remove(&s.tenant);
+                }
+                Event::BillingChargerRemoved(r) => {
+                    sqlx::query("DELETE FROM billing_chargers WHERE tenant = $1 AND id = $2")
+                        .bind(&r.tenant)
+                        .bind(&r.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    b.chargers.remove(&r.tenant);
                 }
                 _ => {}
             }

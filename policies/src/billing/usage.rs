@@ -24,6 +24,8 @@ pub(super) struct Usage {
     pub(super) destination: String,
     pub(super) category: String,
     pub(super) at: DateTime<Utc>,
+    /// A charger run other than the CDR's own: its debit's ids derive from the run too.
+    pub(super) run: Option<String>,
 }
 
 pub(super) fn data_usage(c: &ConnectionEvent) -> Option<Usage> {
@@ -40,6 +42,7 @@ pub(super) fn data_usage(c: &ConnectionEvent) -> Option<Usage> {
         destination: format!("{}{}", c.network.mcc, c.network.mnc),
         category: "data".into(),
         at: c.data_session_update_end_time.unwrap_or(c.timestamp),
+        run: None,
     })
 }
 
@@ -57,6 +60,7 @@ pub(super) fn sms_usage(s: &SmsEvent) -> Option<Usage> {
         destination,
         category: "sms".into(),
         at: s.timestamp,
+        run: None,
     })
 }
 
@@ -76,6 +80,7 @@ pub(super) fn external_usage(c: &ExternalCdr) -> Option<Usage> {
         destination: c.destination.clone(),
         category: c.category.clone(),
         at: c.answer_time,
+        run: None,
     })
 }
 
@@ -102,6 +107,25 @@ pub(super) async fn rate(
 }
 
 pub(super) async fn debit(tx: &mut PgConnection, b: &mut Batch, e: &RecordedEvent, u: Usage) -> Result<(), ApplyError> {
+    match &u.run {
+        None => debit_as(tx, b, e, u, e.event_id).await,
+        // Another run of the same CDR is its own cause: its debit, effects and balance UUIDs get
+        // ids of their own, derived from the CDR's event and the run.
+        Some(run) => {
+            let cause = RecordedEvent { event_id: derived_id(e.event_id, &format!("run:{run}")), ..e.clone() };
+            debit_as(tx, b, &cause, u, e.event_id).await
+        }
+    }
+}
+
+/// Debits `u` as caused by `e`; the debit records `source_event_id`, the usage's own event.
+async fn debit_as(
+    tx: &mut PgConnection,
+    b: &mut Batch,
+    e: &RecordedEvent,
+    u: Usage,
+    source_event_id: uuid::Uuid,
+) -> Result<(), ApplyError> {
     let mut holder = None;
     for id in &u.accounts {
         if b.account(tx, &u.tenant, id).await?.is_some() {
@@ -169,12 +193,13 @@ pub(super) async fn debit(tx: &mut PgConnection, b: &mut Batch, e: &RecordedEven
     let debited = Event::BalanceDebited(BalanceDebited {
         tenant: u.tenant.clone(),
         account: account_id.clone(),
-        source_event_id: e.event_id,
+        source_event_id,
         tor: u.tor,
         usage: u.units,
         at: u.at,
         debit: result,
         fired: outcome.fired.clone(),
+        run_id: u.run.clone(),
     });
     let meta = Metadata::from_source(NAME).with_account(u.tenant.clone());
     let id = derived_id(e.event_id, &format!("balance.debited:{account_id}"));
