@@ -330,6 +330,14 @@ async fn balance_timings_and_shared_groups_work_as_cgrates_tariff_plans_set_them
             "RatingSubject":""}]}"#,
     )
     .await;
+    // The stock tariff plans' ASAP timing (for action plans) is staged too.
+    ok(
+        &app,
+        "APIerSv1.SetTPTiming",
+        r#"{"TPid":"cgrates_tut","ID":"ASAP","Years":"*any","Months":"*any","MonthDays":"*any",
+            "WeekDays":"*any","Time":"*asap"}"#,
+    )
+    .await;
     ok(&app, "APIerSv1.LoadTariffPlanFromStorDb", r#"{"TPid":"cgrates_tut","DryRun":false}"#).await;
     ok(
         &app,
@@ -434,6 +442,21 @@ async fn balance_timings_and_shared_groups_work_as_cgrates_tariff_plans_set_them
         })))
         .await;
     assert_eq!(reply.body["result"]["MemberIds"], json!({}), "{:?}", reply.body);
+    // A member whose balance leaves the group is no longer one.
+    ok(
+        &app,
+        "APIerSv1.RemoveBalances",
+        r#"{"Tenant":"acme.example","Account":"1007","BalanceType":"*sms","Balance":{"ID":"shared_sms"}}"#,
+    )
+    .await;
+    let (group, _) = app.rpc("APIerSv1.GetSharedGroup", json!("SHARED_A")).await;
+    assert_eq!(group["MemberIds"], json!({"cgrates.org:1001": true, "cgrates.org:1007": true}));
+    let acme_members: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM billing_shared_group_members WHERE tenant = 'acme.example'")
+            .fetch_one(app.log.pool())
+            .await
+            .unwrap();
+    assert_eq!(acme_members, 0);
 
     // A replay of billing rebuilds the same balances, definitions, staging and members, and
     // appends nothing.
@@ -477,6 +500,18 @@ async fn balance_timings_and_shared_groups_work_as_cgrates_tariff_plans_set_them
             "SERVER_ERROR: Strategy \"*everyone\" is not one of *lowest, *highest, *random, *mine_lowest, *mine_highest, *mine_random",
         ),
         ("APIerSv1.GetTiming", json!({"ID": "NO_SUCH_TIMING"}), "NOT_FOUND"),
+        (
+            "APIerSv1.SetBalance",
+            json!({"Tenant": "cgrates.org", "Account": "1001", "BalanceType": "*sms", "Value": 1,
+                   "Balance": {"ID": "x", "SharedGroups": (0..17).map(|n| format!("G{n}")).collect::<Vec<_>>()}}),
+            "SERVER_ERROR: SharedGroups names at most 16",
+        ),
+        (
+            "APIerSv1.SetTPTiming",
+            json!({"TPid": "t".repeat(300), "ID": "T", "Years": "*any", "Months": "*any", "MonthDays": "*any",
+                   "WeekDays": "*any", "Time": "08:00:00"}),
+            "SERVER_ERROR: Invalid parameter TPid: must be 1 to 256 bytes",
+        ),
         ("APIerSv1.GetSharedGroup", json!("NO_SUCH_GROUP"), "NOT_FOUND"),
     ] {
         let (_, err) = app.rpc(method, params).await;

@@ -293,4 +293,21 @@ async fn each_rated_run_debits_its_own_account_and_an_unrated_run_debits_none() 
     assert_eq!(common::table_rows(&app, &tables).await, live);
     assert_eq!(replaying.divergent(), 0);
     assert_eq!(app.log.head().await.unwrap(), head);
+
+    // A deployment upgraded after this CDR was billed folds it as it was folded then (one
+    // debit, on its own fields), in a replay too: the upgrade point keeps the rules apart.
+    sqlx::query(
+        "INSERT INTO billing_upgrade_points (name, shard, until_position) VALUES ('charger_runs', $1, $2) \
+         ON CONFLICT (name, shard) DO UPDATE SET until_position = $2",
+    )
+    .bind(app.log.shard())
+    .bind(head)
+    .execute(app.log.pool())
+    .await
+    .unwrap();
+    let replaying = simledger_policies::billing::Billing::replaying(app.log.clone());
+    simledger_projections::replay(&app.log, replaying.clone()).await.unwrap();
+    assert_eq!(app.balances(Some(&tenant), "1001", "*voice").await, [("minutes".into(), 450 * SECOND)]);
+    assert_eq!(app.balances(Some(&tenant), "supplier", "*voice").await, [("minutes".into(), 600 * SECOND)]);
+    assert_eq!(app.log.head().await.unwrap(), head, "nothing appended");
 }

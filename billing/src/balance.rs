@@ -134,9 +134,8 @@ impl Balance {
         if self.timings.is_empty() {
             return true;
         }
-        let timings: Vec<(BalanceTiming, bool)> =
-            self.timings.iter().map(|t| (t.clone(), self.timing_ids.get(&t.id) != Some(&false))).collect();
-        crate::balance_timing::active(&timings, at)
+        let timings = self.timings.iter().map(|t| (t, self.timing_ids.get(&t.id) != Some(&false)));
+        crate::balance_timing::active(timings, at)
     }
 
     /// Expired when it has an expiry and that moment has passed.

@@ -159,8 +159,8 @@ fn parse_list(s: &str, name: &str, lo: i64, hi: i64) -> Result<Vec<i64>, String>
 
 /// Whether a balance's timings let it be used at `t`: no timings, any active one, and none of
 /// its vetoes (`!ID`, as CGrateS's newer releases have them) active.
-pub fn active(timings: &[(BalanceTiming, bool)], t: DateTime<Utc>) -> bool {
-    let mut allowed = timings.iter().all(|(_, include)| !include);
+pub fn active<'a>(timings: impl Iterator<Item = (&'a BalanceTiming, bool)> + Clone, t: DateTime<Utc>) -> bool {
+    let mut allowed = timings.clone().all(|(_, include)| !include);
     for (timing, include) in timings {
         if timing.is_active_at(t) {
             if !include {
@@ -231,11 +231,12 @@ mod tests {
     fn vetoes_win_and_only_vetoes_allow_the_rest() {
         let day = BalanceTiming::parse("DAY", "", "", "", "", "08:00:00;17:59:59").unwrap();
         let friday = BalanceTiming::parse("FRIDAY", "", "", "", "5", "").unwrap();
-        assert!(active(&[], at(1, 3, 0, 0)));
-        assert!(active(&[(day.clone(), true)], at(1, 9, 0, 0)));
-        assert!(!active(&[(day.clone(), true)], at(1, 20, 0, 0)));
-        assert!(!active(&[(day.clone(), true), (friday.clone(), false)], at(4, 9, 0, 0)), "Friday vetoes");
-        assert!(active(&[(friday.clone(), false)], at(3, 9, 0, 0)), "only a veto: any other time");
-        assert!(active(&[(BalanceTiming::any(), true)], at(6, 23, 0, 0)));
+        let of = |list: &[(BalanceTiming, bool)], t| active(list.iter().map(|(x, i)| (x, *i)), t);
+        assert!(of(&[], at(1, 3, 0, 0)));
+        assert!(of(&[(day.clone(), true)], at(1, 9, 0, 0)));
+        assert!(!of(&[(day.clone(), true)], at(1, 20, 0, 0)));
+        assert!(!of(&[(day.clone(), true), (friday.clone(), false)], at(4, 9, 0, 0)), "Friday vetoes");
+        assert!(of(&[(friday.clone(), false)], at(3, 9, 0, 0)), "only a veto: any other time");
+        assert!(of(&[(BalanceTiming::any(), true)], at(6, 23, 0, 0)));
     }
 }

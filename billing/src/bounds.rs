@@ -19,6 +19,23 @@ pub const MAX_WEIGHT: Decimal = MAX_PRICE;
 /// The longest ID of a definition (timing, shared group), in bytes.
 pub const MAX_ID_LEN: usize = 256;
 
+/// The most shared groups or timings one balance names.
+pub const MAX_BALANCE_LABELS: usize = 16;
+
+/// A balance's shared groups or timing IDs: at most [`MAX_BALANCE_LABELS`], each an ID of at
+/// most [`MAX_ID_LEN`] bytes (they key rows every tenant's billing writes).
+fn labels<'a>(field: &str, ids: impl ExactSizeIterator<Item = &'a String>) -> Result<(), String> {
+    if ids.len() > MAX_BALANCE_LABELS {
+        return Err(format!("{field} names at most {MAX_BALANCE_LABELS}"));
+    }
+    for id in ids {
+        if id.is_empty() || id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
+            return Err(format!("{field}: {:?} is not an ID of 1 to {MAX_ID_LEN} bytes", simledger_ids::shown(id)));
+        }
+    }
+    Ok(())
+}
+
 /// `value` is no larger than `max` in size; says which field is not.
 pub fn within(field: &str, value: Decimal, max: Decimal) -> Result<(), String> {
     if value.abs() > max {
@@ -37,6 +54,12 @@ impl crate::Action {
         }
         if let Some(w) = b.weight {
             within("BalanceWeight", w, MAX_WEIGHT)?;
+        }
+        if let Some(groups) = &b.shared_groups {
+            labels("SharedGroups", groups.iter())?;
+        }
+        if let Some(timings) = &b.timing_ids {
+            labels("TimingIDs", timings.keys())?;
         }
         for (id, f) in b.factors.iter().flatten() {
             within(&format!("Factor {id}"), *f, MAX_WEIGHT)?;

@@ -390,16 +390,22 @@ impl Draw<'_> {
                 .then_with(|| a.id.cmp(&b.id))
                 .then_with(|| a.uuid.cmp(&b.uuid))
         });
-        let mut slots: Vec<Slot> = Vec::new();
+        let mut slots = Slots::default();
+        // A group's expansion holds every member's balance in it, so a second own balance of
+        // the same group adds nothing: each group is expanded once.
+        let mut expanded: BTreeSet<&str> = BTreeSet::new();
         for (_, b, kind, index) in found {
             let mine: Slot = (0, kind, index);
             let groups: Vec<&SharedGroup> = b.shared_groups.iter().filter_map(|g| self.sharing.groups.get(g)).collect();
             // A group that is not defined shares nothing: the balance is the account's own.
             if groups.is_empty() {
-                push_once(&mut slots, mine);
+                slots.push(mine);
                 continue;
             }
             for group in groups {
+                if !expanded.insert(&group.id) {
+                    continue;
+                }
                 let mut members = Vec::new();
                 for (owner, account) in work.iter().enumerate() {
                     if account.disabled {
@@ -422,17 +428,26 @@ impl Draw<'_> {
                 let strategy = group.strategy_for(&own.tenant, &own.id);
                 shared_group::order(&mut members, strategy, &mine, self.sharing.seed);
                 for m in members {
-                    push_once(&mut slots, m.key);
+                    slots.push(m.key);
                 }
             }
         }
-        slots
+        slots.order
     }
 }
 
-fn push_once(slots: &mut Vec<Slot>, slot: Slot) {
-    if !slots.contains(&slot) {
-        slots.push(slot);
+/// Slots in the order they were first pushed, each once.
+#[derive(Default)]
+struct Slots {
+    order: Vec<Slot>,
+    seen: std::collections::HashSet<Slot>,
+}
+
+impl Slots {
+    fn push(&mut self, slot: Slot) {
+        if self.seen.insert(slot) {
+            self.order.push(slot);
+        }
     }
 }
 

@@ -95,6 +95,9 @@ impl SharedGroup {
         {
             return Err(format!("Account {:?} is not an account", simledger_ids::shown(bad)));
         }
+        if self.account_parameters.values().any(|p| p.rating_subject.len() > crate::bounds::MAX_ID_LEN) {
+            return Err(format!("RatingSubject is at most {} bytes", crate::bounds::MAX_ID_LEN));
+        }
         Ok(())
     }
 

@@ -308,9 +308,7 @@ impl Commands {
         id: &str,
         prefixes: Vec<String>,
     ) -> Result<()> {
-        if tpid.is_empty() {
-            return Err(CommandError::Missing(vec!["TPid"]));
-        }
+        check_tpid(tpid)?;
         check_destination(id, &prefixes)?;
         // A plan is loaded in one append: its size is bounded so a load never holds the log's
         // head for long.
@@ -358,8 +356,13 @@ impl Commands {
         self.billing_commit_all(tenant, events).await
     }
 
-    /// `APIerSv1.SetTiming`: a balance timing, live at once (replacing one of the ID).
+    /// `APIerSv1.SetTiming`: a balance timing, live at once (replacing one of the ID). A
+    /// tenant keeps at most [`MAX_TP_DESTINATIONS`] (every batch of its usage loads them).
     pub async fn billing_set_timing(&self, tenant: &str, timing: BalanceTiming) -> Result<()> {
+        let catalog = read::catalog(self.log.pool(), tenant).await?;
+        if catalog.timings.len() >= MAX_TP_DESTINATIONS && !catalog.timings.contains_key(&timing.id) {
+            return Err(CommandError::invalid("ID", format!("at most {MAX_TP_DESTINATIONS} timings")));
+        }
         self.billing_commit(tenant, Event::BillingTimingSet(BillingTimingSet { tenant: tenant.to_owned(), timing }))
             .await
     }
@@ -387,12 +390,11 @@ impl Commands {
         self.billing_commit(tenant, event).await
     }
 
-    /// A tariff plan stages at most [`MAX_TP_DESTINATIONS`] definitions of a kind (its load
-    /// is one append); a definition already staged may always be replaced.
+    /// A tariff plan stages at most [`MAX_TP_DESTINATIONS`] definitions of a kind, so its load
+    /// is one append of at most three times that; a definition already staged may always be
+    /// replaced.
     async fn check_stage_room(&self, tenant: &str, tpid: &str, kind: &str, id: &str) -> Result<()> {
-        if tpid.is_empty() {
-            return Err(CommandError::Missing(vec!["TPid"]));
-        }
+        check_tpid(tpid)?;
         let ids = read::staged_ids(self.log.pool(), tenant, tpid, kind).await?;
         if ids.len() >= MAX_TP_DESTINATIONS && !ids.iter().any(|staged| staged == id) {
             let message = format!("a tariff plan holds at most {MAX_TP_DESTINATIONS} of a kind");
@@ -457,6 +459,18 @@ pub const MAX_TP_DESTINATIONS: usize = 1000;
 /// The most prefixes of one destination, and the longest prefix.
 pub const MAX_PREFIXES: usize = 1000;
 pub const MAX_PREFIX_LEN: usize = 32;
+
+/// A tariff plan ID: present, and short enough to key the rows staged under it.
+fn check_tpid(tpid: &str) -> Result<()> {
+    if tpid.is_empty() {
+        return Err(CommandError::Missing(vec!["TPid"]));
+    }
+    if tpid.len() > simledger_billing::bounds::MAX_ID_LEN || tpid.chars().any(char::is_control) {
+        let message = format!("must be 1 to {} bytes", simledger_billing::bounds::MAX_ID_LEN);
+        return Err(CommandError::invalid("TPid", message));
+    }
+    Ok(())
+}
 
 /// A destination's ID and prefixes, as `SetDestination` and `SetTPDestination` take them.
 fn check_destination(id: &str, prefixes: &[String]) -> Result<()> {

@@ -128,7 +128,10 @@ pub const SCHEMAS: &[Schema] = &[
     },
     Schema {
         id: "Simledger.BalanceDebited",
-        versions: &[version!(Simledger 1, "2026-11-30T00:00:00Z", "Simledger.BalanceDebited-1.json")],
+        versions: &[
+            version!(Simledger 1, "2026-11-30T00:00:00Z", "Simledger.BalanceDebited-1.json"),
+            version!(Simledger 2, "2026-12-01T00:00:00Z", "Simledger.BalanceDebited-2.json", adds ["run_id"]),
+        ],
     },
     Schema {
         id: "Simledger.ExternalCdr",

@@ -1,7 +1,7 @@
 //! One batch's working set of accounts and catalogs, and the cache that carries it between
 //! batches.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use simledger_billing::{Account, Catalog, Rate};
@@ -23,6 +23,31 @@ pub(super) struct Cache {
     /// `now()` of the last transaction this worker applied a batch in: the checkpoint's
     /// `updated_at` for as long as no one else advances it.
     pub(super) committed_at: Option<DateTime<Utc>>,
+    /// Where billing's rule changes take effect in this shard's log; read once per worker.
+    pub(super) upgrade_points: Option<UpgradePoints>,
+    /// Whether any account belongs to a shared group: until one does, writing accounts
+    /// checks no membership.
+    pub(super) members_exist: Option<bool>,
+}
+
+/// The last positions folded by billing's earlier rules (`billing_upgrade_points`): events
+/// after them follow the current ones.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct UpgradePoints {
+    pub(super) charger_runs: i64,
+    pub(super) plan_rebinds: i64,
+}
+
+impl UpgradePoints {
+    pub(super) async fn load(tx: &mut PgConnection, shard: i32) -> Result<Self, ApplyError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT name, until_position FROM billing_upgrade_points WHERE shard = $1")
+                .bind(shard)
+                .fetch_all(&mut *tx)
+                .await?;
+        let until = |name: &str| rows.iter().find(|(n, _)| n == name).map_or(0, |(_, p)| *p);
+        Ok(Self { charger_runs: until("charger_runs"), plan_rebinds: until("plan_rebinds") })
+    }
 }
 
 impl Cache {
@@ -40,6 +65,7 @@ impl Cache {
         if self.committed_at.is_none() || updated_at != self.committed_at {
             self.accounts.clear();
             self.catalogs.clear();
+            self.members_exist = None;
         }
         // The checkpoint advance in this transaction stamps `updated_at = now()`.
         self.committed_at = Some(now);
@@ -59,6 +85,12 @@ pub(super) struct Batch {
     pub(super) rates: HashMap<(simledger_billing::Tor, String), Option<Rate>>,
     /// Tenants' charger profiles, as folded so far.
     pub(super) chargers: HashMap<String, Vec<simledger_billing::ChargerProfile>>,
+    pub(super) upgrade_points: UpgradePoints,
+    /// Whether any account belongs to a shared group (see [`Cache::members_exist`]).
+    pub(super) members_exist: bool,
+    /// Accounts changed in this batch that hold a balance in a shared group, by tenant and
+    /// group: members the table does not show yet.
+    pub(super) joined: HashMap<(String, String), BTreeSet<String>>,
 }
 
 impl Batch {
@@ -155,7 +187,13 @@ impl Batch {
     }
 
     pub(super) fn touch(&mut self, tenant: &str, id: &str) {
-        self.dirty.push((tenant.to_owned(), id.to_owned()));
+        let key = (tenant.to_owned(), id.to_owned());
+        if let Some(Some(account)) = self.accounts.get(&key) {
+            for group in simledger_billing::debit::shared_groups_of(account) {
+                self.joined.entry((tenant.to_owned(), group)).or_default().insert(id.to_owned());
+            }
+        }
+        self.dirty.push(key);
     }
 
     pub(super) async fn catalog(&mut self, tx: &mut PgConnection, tenant: &str) -> Result<&mut Catalog, ApplyError> {
@@ -197,11 +235,12 @@ impl Batch {
         self.write_catalog(tx).await
     }
 
-    /// Records the shared groups the written accounts' balances name, so a debit of another
-    /// member finds them. Members are only ever added, as in CGrateS: a member whose balances
-    /// left a group shares nothing, since only balances in the group are drawn on.
+    /// Keeps the written accounts' shared-group memberships current: a member is an account
+    /// that holds a balance in the group now, so a debit of another member finds it, and one
+    /// whose balances left the group is no longer drawn on or counted. In this batch's
+    /// transaction, beside the accounts.
     async fn write_memberships(
-        &self,
+        &mut self,
         tx: &mut PgConnection,
         tenants: &[String],
         ids: &[String],
@@ -215,6 +254,24 @@ impl Batch {
                 m_ids.push(id.clone());
             }
         }
+        if !self.members_exist && m_tenants.is_empty() {
+            return Ok(());
+        }
+        self.members_exist = true;
+        sqlx::query(
+            "DELETE FROM billing_shared_group_members m \
+             USING unnest($1::text[], $2::text[]) AS w(tenant, account) \
+             WHERE m.tenant = w.tenant AND m.account = w.account AND NOT EXISTS ( \
+               SELECT 1 FROM unnest($3::text[], $4::text[], $5::text[]) AS k(tenant, group_id, account) \
+               WHERE k.tenant = m.tenant AND k.group_id = m.group_id AND k.account = m.account)",
+        )
+        .bind(tenants)
+        .bind(ids)
+        .bind(&m_tenants)
+        .bind(&m_groups)
+        .bind(&m_ids)
+        .execute(&mut *tx)
+        .await?;
         if m_tenants.is_empty() {
             return Ok(());
         }
@@ -239,17 +296,13 @@ impl Batch {
         except: &str,
         groups: &[String],
     ) -> Result<Vec<String>, ApplyError> {
-        // Members changed earlier in this batch are not in the table yet.
-        let mut members: Vec<String> = self
-            .dirty
+        // Members that joined earlier in this batch are not in the table yet; those in it may
+        // have left since. Either way, what counts is who holds a balance in a group now.
+        let mut members: BTreeSet<String> = groups
             .iter()
-            .filter(|(t, id)| t == tenant && id != except)
-            .filter(|key| {
-                self.accounts.get(*key).and_then(Option::as_ref).is_some_and(|a| {
-                    a.balance_map.values().flatten().any(|b| groups.iter().any(|g| b.shared_groups.contains(g)))
-                })
-            })
-            .map(|(_, id)| id.clone())
+            .flat_map(|g| self.joined.get(&(tenant.to_owned(), g.clone())).into_iter().flatten())
+            .filter(|id| id.as_str() != except)
+            .cloned()
             .collect();
         let stored: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT account FROM billing_shared_group_members \
@@ -258,16 +311,30 @@ impl Batch {
         .bind(tenant)
         .bind(groups)
         .bind(except)
-        .bind(simledger_billing::shared_group::MAX_MEMBERS as i64)
+        .bind(2 * simledger_billing::shared_group::MAX_MEMBERS as i64)
         .fetch_all(&mut *tx)
         .await?;
         members.extend(stored);
-        members.sort();
-        members.dedup();
-        members.truncate(simledger_billing::shared_group::MAX_MEMBERS);
         let keys = members.iter().map(|m| (tenant.to_owned(), m.clone())).collect();
         self.prefetch(tx, keys).await?;
-        Ok(members)
+        let mut holding: Vec<String> = members
+            .into_iter()
+            .filter(|m| {
+                self.accounts.get(&(tenant.to_owned(), m.clone())).and_then(Option::as_ref).is_some_and(|a| {
+                    a.balance_map.values().flatten().any(|b| groups.iter().any(|g| b.shared_groups.contains(g)))
+                })
+            })
+            .collect();
+        if holding.len() > simledger_billing::shared_group::MAX_MEMBERS {
+            tracing::warn!(
+                tenant,
+                ?groups,
+                members = holding.len(),
+                "a shared group has more members than a debit draws on; the first by account ID are used"
+            );
+            holding.truncate(simledger_billing::shared_group::MAX_MEMBERS);
+        }
+        Ok(holding)
     }
 
     /// The tenant's own trigger group `id` as this batch has it: its pending write, else its

@@ -152,9 +152,24 @@ impl Subscriber for Billing {
         // the cache empty (and the runner drops this worker anyway).
         let mut cache = std::mem::take(&mut self.cache);
         cache.validate(tx, NAME, self.log.shard()).await?;
+        let upgrade_points = match cache.upgrade_points {
+            Some(points) => points,
+            None => batch::UpgradePoints::load(tx, self.log.shard()).await?,
+        };
+        cache.upgrade_points = Some(upgrade_points);
+        let members_exist = match cache.members_exist {
+            Some(exist) => exist,
+            None => {
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM billing_shared_group_members)")
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+        };
         let mut b = Batch {
             accounts: std::mem::take(&mut cache.accounts),
             catalogs: std::mem::take(&mut cache.catalogs),
+            upgrade_points,
+            members_exist,
             ..Batch::default()
         };
         b.prefetch(tx, events.iter().flat_map(accounts_touched).collect()).await?;
@@ -240,7 +255,7 @@ impl Subscriber for Billing {
                     // The plan the bound accounts followed until now: the tenant's own, else the
                     // global one it read (which a tenant's own plan of the ID now shadows).
                     let before = b.catalog(tx, &s.tenant).await?.plans.get(&s.plan.id).cloned();
-                    if let Some(before) = before {
+                    if let Some(before) = before.filter(|_| e.position > b.upgrade_points.plan_rebinds) {
                         b.write_catalog(tx).await?;
                         rebind_changed_timings(tx, &s.tenant, &before, &s.plan, e.recorded_at).await?;
                     }
@@ -330,7 +345,12 @@ impl Subscriber for Billing {
                 Event::CdrReceived(c) => {
                     // Each run the tenant's charger profiles fork it into is debited, as
                     // CGrateS's RALs debit each rated run; a `*none` run debits nothing.
-                    let profiles = b.chargers(tx, &c.tenant).await?.to_vec();
+                    let profiles = if e.position > b.upgrade_points.charger_runs {
+                        b.chargers(tx, &c.tenant).await?.to_vec()
+                    } else {
+                        // Applied before runs were debited: one debit, on its own fields.
+                        Vec::new()
+                    };
                     let runs = if profiles.is_empty() {
                         vec![c.clone()]
                     } else {
@@ -383,6 +403,7 @@ impl Subscriber for Billing {
             cache.accounts = b.accounts;
         }
         cache.catalogs = b.catalogs;
+        cache.members_exist = Some(b.members_exist);
         self.cache = cache;
         Ok(())
     }
@@ -595,7 +616,7 @@ async fn remove(tx: &mut PgConnection, b: &mut Batch, r: &BillingRemoved) -> Res
     let kind = match r.what {
         BillingRemovable::Account => {
             b.accounts.insert((tenant.clone(), r.id.clone()), None);
-            for table in ["billing_accounts", "billing_plan_bindings"] {
+            for table in ["billing_accounts", "billing_plan_bindings", "billing_shared_group_members"] {
                 sqlx::query(&format!("DELETE FROM {table} WHERE tenant = $1 AND account = $2"))
                     .bind(tenant)
                     .bind(&r.id)

@@ -52,6 +52,9 @@ pub async fn set_tp_timing(call: &Call, p: &RawValue) -> Result<Reply, RpcError>
         ("Time", !args.time.is_empty()),
     ])?;
     let (start, end) = args.time.split_once(';').unwrap_or((&args.time, ""));
+    // Stock tariff plans stage an `ASAP` timing for their action plans; as a balance's timing
+    // it is CGrateS's `*any`: from midnight, all day.
+    let start = if start == "*asap" { "" } else { start };
     let list = |n: Option<Numbers>| n.unwrap_or_default().0;
     let timing = BalanceTiming::from_parts(
         &args.id,
