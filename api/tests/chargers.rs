@@ -284,15 +284,7 @@ async fn each_rated_run_debits_its_own_account_and_an_unrated_run_debits_none() 
 
     // A replay of billing debits each run again under the same ids: the same balances,
     // nothing appended.
-    app.billing_settled().await;
-    let tables = ["billing_accounts", "billing_chargers"];
-    let live = common::table_rows(&app, &tables).await;
-    let head = app.log.head().await.unwrap();
-    let replaying = simledger_policies::billing::Billing::replaying(app.log.clone());
-    simledger_projections::replay(&app.log, replaying.clone()).await.unwrap();
-    assert_eq!(common::table_rows(&app, &tables).await, live);
-    assert_eq!(replaying.divergent(), 0);
-    assert_eq!(app.log.head().await.unwrap(), head);
+    let head = common::assert_billing_replay_rebuilds(&app, &["billing_accounts", "billing_chargers"]).await;
 
     // A deployment upgraded after this CDR was billed folds it as it was folded then (one
     // debit, on its own fields), in a replay too: the upgrade point keeps the rules apart.
