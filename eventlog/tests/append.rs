@@ -237,3 +237,30 @@ async fn a_request_the_database_refuses_fails_alone_and_its_group_still_commits(
     }
     assert_eq!(log.head().await.unwrap(), 49, "every other event committed, gap-free");
 }
+
+#[tokio::test]
+async fn a_known_stream_commits_in_one_statement_until_another_process_writes_to_it() {
+    // `a` learns the stream's version by writing to it; its next small appends take the
+    // one-statement path. `b`, another process, then writes to the same stream: `a`'s cached
+    // version is stale, and its next append must be versioned and placed from the table.
+    let (db, a) = common::fresh_log().await;
+    let b = simledger_eventlog::EventLog::new(db.pool().await);
+    let first = a.append(vec![common::sms("fleet-9", 1)], ExpectedVersion::NoStream).await.unwrap();
+    assert_eq!((first[0].position, first[0].stream_version), (1, 1));
+    let before = simledger_eventlog::profile().one_statement_groups;
+    let second_event = common::sms("fleet-9", 2);
+    let second = a.append(vec![second_event.clone()], ExpectedVersion::Exact(1)).await.unwrap();
+    assert_eq!((second[0].position, second[0].stream_version), (2, 2));
+    assert!(simledger_eventlog::profile().one_statement_groups > before, "a known stream: one statement");
+
+    let other = b.append(vec![common::sms("fleet-9", 3)], ExpectedVersion::Exact(2)).await.unwrap();
+    assert_eq!((other[0].position, other[0].stream_version), (3, 3));
+    let stale = a.append(vec![common::sms("fleet-9", 4)], ExpectedVersion::Exact(2)).await;
+    assert!(matches!(stale, Err(EventLogError::Conflict { actual: 3, .. })), "{stale:?}");
+    let current = a.append(vec![common::sms("fleet-9", 5)], ExpectedVersion::Exact(3)).await.unwrap();
+    assert_eq!((current[0].position, current[0].stream_version), (4, 4));
+    // A redelivery of an event the fast path wrote is still a duplicate at its place.
+    let again = a.append(vec![second_event], ExpectedVersion::Any).await.unwrap();
+    assert_eq!((again[0].position, again[0].duplicate), (2, true));
+    assert_eq!(a.head().await.unwrap(), 4, "gap-free");
+}

@@ -277,6 +277,9 @@ async fn write_figures(
         })
     };
     let (_, append_latency) = closed_loop_latencies(&append, 1, phase).await;
+    // The appends above are the registry's to read too: the phases after wait for it to have
+    // caught up, or they would measure its backlog.
+    commands.visible(log.head().await?).await?;
     let (_, command_latency) = closed_loop_latencies(&command, 1, phase).await;
     let stage = |h: &Histogram<u64>| h.value_at_quantile(0.5) as f64 / 1000.0;
     let (append_p50, command_p50) = (stage(&append_latency), stage(&command_latency));

@@ -223,6 +223,11 @@ pub async fn run(config: &Config, args: EventlogArgs) -> anyhow::Result<()> {
         Figure::against("catch_up_vs_decode", n / read_secs, "events/s", "JSON decode alone, 1 core", decode_rate),
         Figure::plain("small_events_per_group", small_per_group, "events"),
         Figure::plain("small_group_commits_per_s", small_groups / small_secs, "groups/s"),
+        Figure::plain(
+            "small_one_statement_groups",
+            100.0 * (after_small.one_statement_groups - before_small.one_statement_groups) as f64 / small_groups,
+            "%",
+        ),
         Figure::against(
             "append_small",
             args.small_events as f64 / small_secs,
