@@ -122,6 +122,10 @@ pub(crate) struct Request {
 struct VersionCache {
     valid_at_head: Option<Position>,
     versions: HashMap<String, i32>,
+    /// Whether small groups try one statement first: off after a try found that another
+    /// process had appended (it would keep costing a round trip while processes share the
+    /// shard), on again once a full commit finds no one else wrote since this appender's last.
+    one_statement: bool,
 }
 
 impl VersionCache {
@@ -130,6 +134,11 @@ impl VersionCache {
     fn invalidate(&mut self) {
         self.valid_at_head = None;
         self.versions.clear();
+    }
+
+    /// Whether this appender alone wrote since its last commit: then its versions are the log's.
+    fn confirm_alone(&mut self, head_found: Position) {
+        self.one_statement = self.valid_at_head == Some(head_found);
     }
 }
 
@@ -224,6 +233,7 @@ async fn commit_group(
     let ids: Vec<Uuid> = group.iter().flat_map(|r| r.events.iter().map(|e| e.event_id)).collect();
     let found = lock_and_find(&mut tx, shard, &ids).await?;
     let (head, mut known) = (found.head, found.known);
+    cache.confirm_alone(head);
     add(&phase::LOCK, &mut clock);
     if found.head_before_lock != head {
         // An append committed while the statement waited for the lock: its duplicate check read
@@ -304,7 +314,7 @@ async fn commit_in_one_statement(
     group: &[Request],
     cache: &mut VersionCache,
 ) -> Result<Option<Vec<Result<Vec<Appended>>>>> {
-    let Some(head) = cache.valid_at_head else { return Ok(None) };
+    let Some(head) = cache.valid_at_head.filter(|_| cache.one_statement) else { return Ok(None) };
     let count: usize = group.iter().map(|r| r.events.len()).sum();
     if count == 0 || count > SMALL_GROUP {
         return Ok(None);
@@ -367,7 +377,7 @@ async fn commit_in_one_statement(
              AS u(p, id, s, v, t, d, m) CROSS JOIN h \
            WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = ANY($3)) RETURNING 1), \
          moved AS (UPDATE log_shards SET head = $10 WHERE shard = $1 AND EXISTS (SELECT 1 FROM ins)) \
-         SELECT count(*) FROM ins, LATERAL (SELECT pg_notify($11, $12)) n",
+         SELECT s.written, pg_notify($11, $12) FROM (SELECT count(*) AS written FROM ins) s WHERE s.written > 0",
     )
     .bind(shard)
     .bind(&positions)
@@ -387,10 +397,15 @@ async fn commit_in_one_statement(
     add(&phase::COMMIT, &mut clock);
     let written = written.first().copied().unwrap_or(0);
     if written == 0 {
+        // Another process appended since (or an id is logged already): the full path decides.
+        cache.one_statement = false;
         return Ok(None);
     }
     if written as usize != fresh.len() {
-        return Err(EventLogError::InvalidBatch(format!("{written} of {} rows written", fresh.len())));
+        // Cannot happen (the insert is all or nothing); if it did, what was committed is read
+        // again on the caller's retry, where its events are duplicates.
+        cache.invalidate();
+        return Err(EventLogError::CommitFailed(format!("{written} of {} rows written", fresh.len())));
     }
     for (stream, version) in versions {
         cache.versions.insert(stream.to_owned(), version);

@@ -245,22 +245,84 @@ async fn a_known_stream_commits_in_one_statement_until_another_process_writes_to
     // version is stale, and its next append must be versioned and placed from the table.
     let (db, a) = common::fresh_log().await;
     let b = simledger_eventlog::EventLog::new(db.pool().await);
-    let first = a.append(vec![common::sms("fleet-9", 1)], ExpectedVersion::NoStream).await.unwrap();
-    assert_eq!((first[0].position, first[0].stream_version), (1, 1));
+    // Two full commits: the first learns the stream, the second finds no one else wrote.
+    for n in 1..=2 {
+        let expected = if n == 1 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(1) };
+        let out = a.append(vec![common::sms("fleet-9", n)], expected).await.unwrap();
+        assert_eq!((out[0].position, out[0].stream_version), (n as i64, n as i32));
+    }
     let before = simledger_eventlog::profile().one_statement_groups;
-    let second_event = common::sms("fleet-9", 2);
-    let second = a.append(vec![second_event.clone()], ExpectedVersion::Exact(1)).await.unwrap();
-    assert_eq!((second[0].position, second[0].stream_version), (2, 2));
+    let third_event = common::sms("fleet-9", 3);
+    let third = a.append(vec![third_event.clone()], ExpectedVersion::Exact(2)).await.unwrap();
+    assert_eq!((third[0].position, third[0].stream_version), (3, 3));
     assert!(simledger_eventlog::profile().one_statement_groups > before, "a known stream: one statement");
 
-    let other = b.append(vec![common::sms("fleet-9", 3)], ExpectedVersion::Exact(2)).await.unwrap();
-    assert_eq!((other[0].position, other[0].stream_version), (3, 3));
-    let stale = a.append(vec![common::sms("fleet-9", 4)], ExpectedVersion::Exact(2)).await;
-    assert!(matches!(stale, Err(EventLogError::Conflict { actual: 3, .. })), "{stale:?}");
-    let current = a.append(vec![common::sms("fleet-9", 5)], ExpectedVersion::Exact(3)).await.unwrap();
-    assert_eq!((current[0].position, current[0].stream_version), (4, 4));
-    // A redelivery of an event the fast path wrote is still a duplicate at its place.
-    let again = a.append(vec![second_event], ExpectedVersion::Any).await.unwrap();
-    assert_eq!((again[0].position, again[0].duplicate), (2, true));
-    assert_eq!(a.head().await.unwrap(), 4, "gap-free");
+    let other = b.append(vec![common::sms("fleet-9", 4)], ExpectedVersion::Exact(3)).await.unwrap();
+    assert_eq!((other[0].position, other[0].stream_version), (4, 4));
+    let stale = a.append(vec![common::sms("fleet-9", 5)], ExpectedVersion::Exact(3)).await;
+    assert!(matches!(stale, Err(EventLogError::Conflict { actual: 4, .. })), "{stale:?}");
+    let current = a.append(vec![common::sms("fleet-9", 6)], ExpectedVersion::Exact(4)).await.unwrap();
+    assert_eq!((current[0].position, current[0].stream_version), (5, 5));
+    // A redelivery of an event written in one statement is still a duplicate at its place.
+    let again = a.append(vec![third_event], ExpectedVersion::Any).await.unwrap();
+    assert_eq!((again[0].position, again[0].duplicate), (3, true));
+    assert_eq!(a.head().await.unwrap(), 5, "gap-free");
+}
+
+#[tokio::test]
+async fn an_append_waiting_for_the_head_behind_another_process_goes_after_it() {
+    // Another process holds the head, has inserted an event and moved the head, and commits
+    // only once `a`'s one-statement append is waiting for the lock: that append must find the
+    // head moved, write nothing, and go through the full path after the other's event.
+    let (db, a) = common::fresh_log().await;
+    for n in 1..=2 {
+        a.append(vec![common::sms("fleet-7", n)], ExpectedVersion::Any).await.unwrap();
+    }
+    let pool = db.pool().await;
+    let mut other = pool.begin().await.unwrap();
+    let head: i64 = sqlx::query_scalar("SELECT head FROM log_shards WHERE shard = $1 FOR UPDATE")
+        .bind(a.shard())
+        .fetch_one(&mut *other)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO events (shard, position, event_id, stream, stream_version, type, data, metadata, recorded_at) \
+         SELECT shard, $2, $3, 'elsewhere', 1, type, data, metadata, now() FROM events WHERE position = 1",
+    )
+    .bind(a.shard())
+    .bind(head + 1)
+    .bind(Uuid::new_v4())
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE log_shards SET head = $2 WHERE shard = $1")
+        .bind(a.shard())
+        .bind(head + 1)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let waiting = tokio::spawn({
+        let a = a.clone();
+        async move { a.append(vec![common::sms("fleet-7", 3)], ExpectedVersion::Exact(2)).await }
+    });
+    // Wait until the append is blocked on the head's lock.
+    loop {
+        let blocked: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if blocked > 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    other.commit().await.unwrap();
+    let placed = waiting.await.unwrap().unwrap();
+    assert_eq!((placed[0].position, placed[0].stream_version), (head + 2, 3));
+    assert_eq!(a.head().await.unwrap(), head + 2, "gap-free");
+    let positions: Vec<i64> =
+        sqlx::query_scalar("SELECT position FROM events ORDER BY position").fetch_all(&pool).await.unwrap();
+    assert_eq!(positions, (1..=head + 2).collect::<Vec<_>>());
 }
