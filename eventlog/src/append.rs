@@ -294,10 +294,7 @@ async fn commit_group(
         }
     }
     cache.valid_at_head = Some(next);
-    phase::GROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    phase::EVENTS.fetch_add(fresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    metrics::counter!("simledger_eventlog_appended_total").increment(fresh.len() as u64);
-    metrics::gauge!("simledger_eventlog_head").set(next as f64);
+    record_commit(fresh.len(), next);
     Ok(outcomes)
 }
 
@@ -357,13 +354,7 @@ async fn commit_in_one_statement(
         }
         outcomes.push(Ok(out));
     }
-    let positions: Vec<i64> = fresh.iter().map(|r| r.1).collect();
-    let ids: Vec<Uuid> = fresh.iter().map(|r| r.0.event_id).collect();
-    let streams: Vec<&str> = fresh.iter().map(|r| r.0.stream.as_str()).collect();
-    let stream_versions: Vec<i32> = fresh.iter().map(|r| r.2).collect();
-    let types: Vec<&str> = fresh.iter().map(|r| r.0.event_type).collect();
-    let data: Vec<&str> = fresh.iter().map(|r| r.0.data.as_str()).collect();
-    let metadata: Vec<&str> = fresh.iter().map(|r| r.0.metadata.as_str()).collect();
+    let c = Columns::of(&fresh);
     // `FOR UPDATE` re-reads a row another transaction changed meanwhile, so `head = $13` is
     // checked against the committed head: if anyone appended since, nothing is written. The
     // duplicate check reads the statement's snapshot, which holds every event up to that head.
@@ -380,13 +371,13 @@ async fn commit_in_one_statement(
          SELECT s.written, pg_notify($11, $12) FROM (SELECT count(*) AS written FROM ins) s WHERE s.written > 0",
     )
     .bind(shard)
-    .bind(&positions)
-    .bind(&ids)
-    .bind(&streams)
-    .bind(&stream_versions)
-    .bind(&types)
-    .bind(&data)
-    .bind(&metadata)
+    .bind(&c.positions)
+    .bind(&c.ids)
+    .bind(&c.streams)
+    .bind(&c.versions)
+    .bind(&c.types)
+    .bind(&c.data)
+    .bind(&c.metadata)
     .bind(Utc::now())
     .bind(next)
     .bind(NOTIFY_CHANNEL)
@@ -411,12 +402,42 @@ async fn commit_in_one_statement(
         cache.versions.insert(stream.to_owned(), version);
     }
     cache.valid_at_head = Some(next);
-    phase::GROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     phase::ONE_STATEMENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    phase::EVENTS.fetch_add(fresh.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    metrics::counter!("simledger_eventlog_appended_total").increment(fresh.len() as u64);
-    metrics::gauge!("simledger_eventlog_head").set(next as f64);
+    record_commit(fresh.len(), next);
     Ok(Some(outcomes))
+}
+
+/// Counts a committed group of `events` in the profile and the metrics; `head` is the new head.
+fn record_commit(events: usize, head: Position) {
+    phase::GROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    phase::EVENTS.fetch_add(events as u64, std::sync::atomic::Ordering::Relaxed);
+    metrics::counter!("simledger_eventlog_appended_total").increment(events as u64);
+    metrics::gauge!("simledger_eventlog_head").set(head as f64);
+}
+
+/// A small group's rows as the arrays an `INSERT … SELECT FROM unnest(…)` binds.
+struct Columns<'a> {
+    positions: Vec<i64>,
+    ids: Vec<Uuid>,
+    streams: Vec<&'a str>,
+    versions: Vec<i32>,
+    types: Vec<&'a str>,
+    data: Vec<&'a str>,
+    metadata: Vec<&'a str>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(rows: &[(&'a NewEvent, Position, i32)]) -> Self {
+        Self {
+            positions: rows.iter().map(|r| r.1).collect(),
+            ids: rows.iter().map(|r| r.0.event_id).collect(),
+            streams: rows.iter().map(|r| r.0.stream.as_str()).collect(),
+            versions: rows.iter().map(|r| r.2).collect(),
+            types: rows.iter().map(|r| r.0.event_type).collect(),
+            data: rows.iter().map(|r| r.0.data.as_str()).collect(),
+            metadata: rows.iter().map(|r| r.0.metadata.as_str()).collect(),
+        }
+    }
 }
 
 /// What [`lock_and_find`] found.
@@ -469,13 +490,7 @@ async fn insert_rows_and_move_head(
     rows: &[(&NewEvent, Position, i32)],
     head: Position,
 ) -> Result<()> {
-    let positions: Vec<i64> = rows.iter().map(|r| r.1).collect();
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.0.event_id).collect();
-    let streams: Vec<&str> = rows.iter().map(|r| r.0.stream.as_str()).collect();
-    let versions: Vec<i32> = rows.iter().map(|r| r.2).collect();
-    let types: Vec<&str> = rows.iter().map(|r| r.0.event_type).collect();
-    let data: Vec<&str> = rows.iter().map(|r| r.0.data.as_str()).collect();
-    let metadata: Vec<&str> = rows.iter().map(|r| r.0.metadata.as_str()).collect();
+    let c = Columns::of(rows);
     sqlx::query(
         "WITH ins AS (INSERT INTO events (shard, position, event_id, stream, stream_version, type, data, metadata, \
          recorded_at) SELECT $1, u.p, u.id, u.s, u.v, u.t, u.d::jsonb, u.m::jsonb, $9 \
@@ -485,13 +500,13 @@ async fn insert_rows_and_move_head(
          SELECT pg_notify($11, $12)",
     )
     .bind(shard)
-    .bind(&positions)
-    .bind(&ids)
-    .bind(&streams)
-    .bind(&versions)
-    .bind(&types)
-    .bind(&data)
-    .bind(&metadata)
+    .bind(&c.positions)
+    .bind(&c.ids)
+    .bind(&c.streams)
+    .bind(&c.versions)
+    .bind(&c.types)
+    .bind(&c.data)
+    .bind(&c.metadata)
     .bind(Utc::now())
     .bind(head)
     .bind(NOTIFY_CHANNEL)
