@@ -176,6 +176,23 @@ fn bench_core_startup_prints_replay_and_snapshot_starts_at_two_lengths() {
 }
 
 #[test]
+fn bench_ingest_prints_the_processor_time_of_each_stage() {
+    let figures = bench_figures(&["ingest", "--sims", "30", "--seconds", "3", "--reference-events", "2000"]);
+    let named = |n: &str| figures.iter().find(|f| f["name"] == n).unwrap_or_else(|| panic!("{n} in {figures:?}"));
+    let value = |n: &str| named(n)["value"].as_f64().unwrap();
+    // Every stage an event crosses used some processor time while events flowed.
+    for stage in ["cpu_simulator", "cpu_mme", "cpu_pgw", "cpu_publish", "cpu_ingest", "cpu_append", "cpu_registry"] {
+        assert!(value(stage) > 0.0, "{stage} in {figures:?}");
+    }
+    // The platform's cost is everything but the simulator's own stage, against append-only's.
+    let platform = named("platform_cpu_per_event");
+    assert!(platform["reference"].as_f64().unwrap() > 0.0, "{platform}");
+    assert!(value("platform_cpu_per_event") > value("cpu_ingest") + value("cpu_append"), "{figures:?}");
+    let ingest = named("ingest");
+    assert!(ingest["ratio"].as_f64().unwrap() > 0.0, "{ingest}");
+}
+
+#[test]
 fn bench_limits_prints_reaction_overshoot_and_overhead() {
     let figures = bench_figures(&["limits", "--sims", "30", "--seconds", "3"]);
     let named = |n: &str| figures.iter().find(|f| f["name"] == n).unwrap_or_else(|| panic!("{n} in {figures:?}"));

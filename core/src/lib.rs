@@ -297,7 +297,8 @@ pub fn start_ingest(client: async_nats::Client, names: CoreNames, log: EventLog)
     tokio::spawn(async move {
         let js = jetstream::new(client);
         loop {
-            if let Err(e) = ingest::run(js.clone(), names.clone(), log.clone()).await {
+            let run = simledger_cputime::metered("ingest", ingest::run(js.clone(), names.clone(), log.clone()));
+            if let Err(e) = run.await {
                 tracing::error!(error = %e, "ingest stopped; restarting");
             }
             tokio::time::sleep(Duration::from_millis(500)).await;

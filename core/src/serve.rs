@@ -36,23 +36,26 @@ pub async fn serve_bounded<Req, Resp, F, Fut, B>(
     B: Fn() -> Resp + Send + Sync + 'static,
 {
     let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(max_in_flight));
-    while let Some(msg) = requests.next().await {
-        let Some(reply) = msg.reply.clone() else {
-            continue;
-        };
-        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-            metrics::counter!("simledger_node_busy_total", "node" => node).increment(1);
-            if let Ok(body) = serde_json::to_vec(&busy()) {
-                let _ = client.publish(reply, body.into()).await;
-            }
-            continue;
-        };
-        let (client, handler) = (client.clone(), handler.clone());
-        tokio::spawn(async move {
-            answer(&client, msg, reply, node, handler).await;
-            drop(permit);
-        });
-    }
+    let serving = async move {
+        while let Some(msg) = requests.next().await {
+            let Some(reply) = msg.reply.clone() else {
+                continue;
+            };
+            let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                metrics::counter!("simledger_node_busy_total", "node" => node).increment(1);
+                if let Ok(body) = serde_json::to_vec(&busy()) {
+                    let _ = client.publish(reply, body.into()).await;
+                }
+                continue;
+            };
+            let (client, handler) = (client.clone(), handler.clone());
+            tokio::spawn(simledger_cputime::metered(node, async move {
+                answer(&client, msg, reply, node, handler).await;
+                drop(permit);
+            }));
+        }
+    };
+    simledger_cputime::metered(node, serving).await
 }
 
 /// Serves a subscription until it ends. A request that does not parse is answered with
@@ -68,13 +71,19 @@ pub async fn serve<Req, Resp, F, Fut>(
     F: Fn(Req) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Resp> + Send + 'static,
 {
-    while let Some(msg) = requests.next().await {
-        let Some(reply) = msg.reply.clone() else {
-            continue;
-        };
-        let (client, handler) = (client.clone(), handler.clone());
-        tokio::spawn(async move { answer(&client, msg, reply, node, handler).await });
-    }
+    let serving = async move {
+        while let Some(msg) = requests.next().await {
+            let Some(reply) = msg.reply.clone() else {
+                continue;
+            };
+            let (client, handler) = (client.clone(), handler.clone());
+            tokio::spawn(simledger_cputime::metered(
+                node,
+                async move { answer(&client, msg, reply, node, handler).await },
+            ));
+        }
+    };
+    simledger_cputime::metered(node, serving).await
 }
 
 /// Handles one request and publishes the answer to `reply`.

@@ -237,7 +237,7 @@ impl Simulator {
         let devices: Vec<_> = (0..plan.cards.len())
             .map(|i| {
                 let (sim, plan) = (self.clone(), plan.clone());
-                tokio::spawn(async move { sim.device(&plan, i).await })
+                tokio::spawn(simledger_cputime::metered("simulator", async move { sim.device(&plan, i).await }))
             })
             .collect();
         for d in devices {

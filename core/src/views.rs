@@ -394,7 +394,7 @@ impl CoreViews {
             feeder: std::sync::OnceLock::new(),
         });
         let feeder = views.clone();
-        let task = tokio::spawn(async move {
+        let task = tokio::spawn(simledger_cputime::metered("views", async move {
             feeder.restore(&log).await;
             loop {
                 if let Err(e) = feeder.feed(&log).await {
@@ -402,7 +402,7 @@ impl CoreViews {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
-        });
+        }));
         let _ = views.feeder.set(task.abort_handle());
         views
     }

@@ -141,7 +141,19 @@ pub trait Subscriber: Send {
 /// half-applied state): the event that still fails is dead-lettered and skipped, the others
 /// are applied. A failure that may pass is returned, and the caller restarts from the
 /// checkpoint.
+///
+/// Its processor time, reading included, counts to the subscriber's name (`simledger_cputime`).
 pub async fn run_checkpointed<S: Subscriber + Clone>(
+    log: EventLog,
+    subscriber: S,
+    batch: i64,
+    progress: watch::Sender<Position>,
+) -> Result<()> {
+    let name = subscriber.name().to_owned();
+    simledger_cputime::metered(&name, follow(log, subscriber, batch, progress)).await
+}
+
+async fn follow<S: Subscriber + Clone>(
     log: EventLog,
     subscriber: S,
     batch: i64,
@@ -159,7 +171,7 @@ pub async fn run_checkpointed<S: Subscriber + Clone>(
     let start = load(&mut conn, &name, shard).await?;
     drop(conn);
     progress.send_replace(start);
-    let mut batches = ReadAhead::start(log.subscribe(start, batch).await?);
+    let mut batches = ReadAhead::start(&name, log.subscribe(start, batch).await?);
     let mut worker = subscriber.clone();
     let mut at = start;
     loop {
@@ -276,9 +288,10 @@ struct ReadAhead {
 }
 
 impl ReadAhead {
-    fn start(mut subscription: crate::Subscription) -> Self {
+    /// Its reading counts to the subscriber's own processor time (`name`).
+    fn start(name: &str, mut subscription: crate::Subscription) -> Self {
         let (tx, batches) = mpsc::channel(1);
-        let reader = tokio::spawn(async move {
+        let reader = tokio::spawn(simledger_cputime::metered(name, async move {
             loop {
                 let next = subscription.next_batch().await.map(|events| (events, subscription.position()));
                 let failed = next.is_err();
@@ -286,7 +299,7 @@ impl ReadAhead {
                     return;
                 }
             }
-        });
+        }));
         Self { batches, reader }
     }
 

@@ -60,7 +60,7 @@ impl EventLog {
     /// Opens the log on a migrated database and starts its group-commit appender task.
     pub fn new(pool: PgPool) -> Self {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(append::run_appender(pool.clone(), DEFAULT_SHARD, rx));
+        tokio::spawn(simledger_cputime::metered("append", append::run_appender(pool.clone(), DEFAULT_SHARD, rx)));
         Self { pool, shard: DEFAULT_SHARD, appender: tx, wakeups: Default::default() }
     }
 

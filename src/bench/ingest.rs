@@ -1,6 +1,13 @@
 //! `simledger bench ingest`: the whole path — simulator → MME/HSS/PGW/SMSC → JetStream →
-//! ingest → log, with the registry projection applying — at full speed for a fixed wall time.
+//! ingest → log, with every projection, decider and dispatcher of `up` following the log — at
+//! full speed for a fixed wall time.
 //! Reference, same run: the event log's append-only rate (`bench eventlog`'s append phase).
+//!
+//! The breakdown: processor time per event of each stage (the simulator, each core node, the
+//! JetStream publish, ingest, the appender, the subscribers, the core's views, Postgres and the
+//! NATS server), measured in the paced phase with `simledger_cputime`'s meters on, so that what
+//! the platform costs per event shows apart from what simulating the devices costs. The
+//! headline rate is measured with the meters off.
 
 use std::time::{Duration, Instant};
 
@@ -60,12 +67,15 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     let sim = start_devices(&p, &plan, paced);
     tokio::time::sleep(Duration::from_secs(3)).await;
     simledger_core::ingest::reset_latency();
-    let (t0, head0) = (Instant::now(), p.log.head().await?);
-    eprintln!("measuring latency at 70% load for {} s…", args.seconds / 2 + 5);
+    simledger_cputime::enable();
+    let (cpu0, head0) = (CpuReading::now(), p.log.head().await?);
+    eprintln!("measuring latency and processor time at 70% load for {} s…", args.seconds / 2 + 5);
     tokio::time::sleep(Duration::from_secs(args.seconds / 2 + 5)).await;
-    let (t1, head1) = (Instant::now(), p.log.head().await?);
+    let (cpu1, head1) = (CpuReading::now(), p.log.head().await?);
+    simledger_cputime::disable();
     let (p50, p99, _) = simledger_core::ingest::latency_percentiles().unwrap_or_default();
-    let paced_rate = (head1 - head0) as f64 / (t1 - t0).as_secs_f64();
+    let paced_events = (head1 - head0).max(1) as f64;
+    let paced_rate = paced_events / (cpu1.at - cpu0.at).as_secs_f64();
     sim.stop();
     platform::drain_ingest(&p, Duration::from_secs(300)).await?;
 
@@ -73,16 +83,32 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     let (ref_db, ref_pool) = BenchDatabase::create(config, "ingest_reference").await?;
     let ref_log = simledger_eventlog::EventLog::new(ref_pool);
     let spec = super::eventlog::spec(args.reference_events, 10_000);
+    let ref_cpu0 = CpuReading::now();
     let secs = super::eventlog::append_all(&ref_log, &spec, 64, 20).await?;
+    let ref_cpu1 = CpuReading::now();
     let append_rate = args.reference_events as f64 / secs;
+    // Everything the append-only run used: this process (the appender and its callers) and
+    // Postgres.
+    let append_us = (ref_cpu1.process + ref_cpu1.postgres - ref_cpu0.process - ref_cpu0.postgres) as f64
+        / 1000.0
+        / args.reference_events as f64;
 
-    let figures = vec![
+    let mut figures = vec![
         Figure::plain("sims", args.sims as f64, "devices"),
         Figure::plain("paced_70pct_rate", paced_rate, "events/s"),
         Figure::plain("ingest_latency_p50", p50 as f64, "ms"),
         Figure::plain("ingest_latency_p99", p99 as f64, "ms"),
-        Figure::against("ingest", ingest_rate, "events/s", "append-only, same run", append_rate),
     ];
+    let breakdown = cpu0.breakdown(&cpu1, paced_events);
+    figures.extend(breakdown.figures());
+    figures.push(Figure::against(
+        "platform_cpu_per_event",
+        breakdown.platform_us,
+        "µs/event",
+        "append-only's, same run",
+        append_us,
+    ));
+    figures.push(Figure::against("ingest", ingest_rate, "events/s", "append-only, same run", append_rate));
     print(&figures, args.json);
     drop(p);
     ref_db.drop_database().await?;
@@ -117,4 +143,74 @@ pub(crate) fn requests(sim: &Simulator) -> u64 {
         + s.usage_reports.load(Relaxed)
         + s.sms.load(Relaxed)
         + s.ip_commands.load(Relaxed)
+}
+
+/// Processor time used so far: by each metered stage of this process, by this whole process,
+/// and by the Postgres and NATS servers.
+struct CpuReading {
+    at: Instant,
+    stages: Vec<(&'static str, u64)>,
+    process: u64,
+    postgres: u64,
+    nats_server: u64,
+}
+
+/// Microseconds of processor time per event, by stage, between two readings.
+struct CpuBreakdown {
+    /// (stage, µs per event), the simulator's first.
+    stages: Vec<(String, f64)>,
+    /// Everything but the simulator's own stage: the cost of the platform per event.
+    platform_us: f64,
+    /// Cores busy on average over the interval, servers included.
+    cores_busy: f64,
+}
+
+impl CpuReading {
+    fn now() -> Self {
+        Self {
+            at: Instant::now(),
+            stages: simledger_cputime::stages(),
+            process: simledger_cputime::process_ns(),
+            postgres: simledger_cputime::processes("postgres"),
+            nats_server: simledger_cputime::processes("nats-server"),
+        }
+    }
+
+    fn breakdown(&self, later: &CpuReading, events: f64) -> CpuBreakdown {
+        let us = |ns: u64| ns as f64 / 1000.0 / events;
+        let mut stages = Vec::new();
+        let mut metered = 0;
+        for &(name, ns) in &later.stages {
+            let before = self.stages.iter().find(|(n, _)| *n == name).map_or(0, |s| s.1);
+            let used = ns.saturating_sub(before);
+            metered += used;
+            stages.push((name.to_owned(), used));
+        }
+        // The simulator first, then the platform's stages in the order they ran.
+        stages.sort_by_key(|(name, _)| *name != "simulator");
+        let simulator = stages.iter().find(|(n, _)| n == "simulator").map_or(0, |s| s.1);
+        let process = later.process.saturating_sub(self.process);
+        let (postgres, nats_server) =
+            (later.postgres.saturating_sub(self.postgres), later.nats_server.saturating_sub(self.nats_server));
+        // The runtime's own work and the NATS and Postgres clients' connection tasks, shared by
+        // the simulator and the platform.
+        stages.push(("unmetered_in_process".to_owned(), process.saturating_sub(metered)));
+        stages.push(("postgres".to_owned(), postgres));
+        stages.push(("nats_server".to_owned(), nats_server));
+        let all = process + postgres + nats_server;
+        CpuBreakdown {
+            stages: stages.into_iter().map(|(name, ns)| (name, us(ns))).collect(),
+            platform_us: us(all.saturating_sub(simulator)),
+            cores_busy: all as f64 / 1e9 / (later.at - self.at).as_secs_f64(),
+        }
+    }
+}
+
+impl CpuBreakdown {
+    fn figures(&self) -> Vec<Figure> {
+        let mut figures: Vec<Figure> =
+            self.stages.iter().map(|(name, us)| Figure::plain(&format!("cpu_{name}"), *us, "µs/event")).collect();
+        figures.push(Figure::plain("cores_busy", self.cores_busy, "cores"));
+        figures
+    }
 }
