@@ -24,6 +24,7 @@ mod wakeups;
 pub use read::Pages;
 pub mod stream_types;
 mod subscribe;
+mod tail;
 
 pub use append::{profile, AppendProfile, Appended, ExpectedVersion, MAX_GROUP_EVENTS};
 pub use catalog::Event;
@@ -54,6 +55,8 @@ pub struct EventLog {
     appender: mpsc::Sender<append::Request>,
     /// The one `LISTEN` every subscription of this handle and its clones waits on.
     wakeups: std::sync::Arc<wakeups::Wakeups>,
+    /// The newest events, read once for every subscription of this handle and its clones.
+    tail: std::sync::Arc<tail::Tail>,
 }
 
 impl EventLog {
@@ -61,7 +64,7 @@ impl EventLog {
     pub fn new(pool: PgPool) -> Self {
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(simledger_cputime::metered("append", append::run_appender(pool.clone(), DEFAULT_SHARD, rx)));
-        Self { pool, shard: DEFAULT_SHARD, appender: tx, wakeups: Default::default() }
+        Self { pool, shard: DEFAULT_SHARD, appender: tx, wakeups: Default::default(), tail: Default::default() }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -154,6 +157,11 @@ impl EventLog {
     /// regained its connection), live once this returns.
     pub(crate) async fn wakeups(&self) -> Result<tokio::sync::watch::Receiver<u64>> {
         self.wakeups.subscribe(&self.pool).await
+    }
+
+    /// The shared tail, started on first use; it follows the log on `wakeups`.
+    pub(crate) async fn tail(&self, wakeups: tokio::sync::watch::Receiver<u64>) -> Result<tail::TailHandle> {
+        self.tail.handle(&self.pool, self.shard, wakeups).await
     }
 
     pub async fn subscribe(&self, after: Position, batch: i64) -> Result<Subscription> {
