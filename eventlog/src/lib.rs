@@ -75,7 +75,9 @@ impl EventLog {
         self.shard
     }
 
-    /// Appends `events` atomically, after every event already queued by concurrent callers.
+    /// Appends `events` atomically. Concurrent callers' appends are committed in no promised
+    /// order among them (small ones may go before a large one queued earlier); each caller's
+    /// own appends, awaited in turn, land in the order it made them.
     ///
     /// Events whose `event_id` is already in the log are not appended again; their original
     /// position is reported with `duplicate: true`. `expected` is checked against the stream's
@@ -159,7 +161,7 @@ impl EventLog {
         self.wakeups.subscribe(&self.pool).await
     }
 
-    /// The shared tail, started on first use; it follows the log on `wakeups`.
+    /// The shared tail, started if no subscription holds it; it follows the log on `wakeups`.
     pub(crate) async fn tail(&self, wakeups: tokio::sync::watch::Receiver<u64>) -> Result<tail::TailHandle> {
         self.tail.handle(&self.pool, self.shard, wakeups).await
     }

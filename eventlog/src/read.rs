@@ -50,6 +50,17 @@ pub(crate) async fn read(pool: &PgPool, shard: i32, after: Position, limit: i64)
 /// [`read`] with a plain `SELECT`: a prepared statement the server plans once, cheaper than a
 /// `COPY` for the few events a subscriber that is live reads at a time.
 pub(crate) async fn read_few(pool: &PgPool, shard: i32, after: Position, limit: i64) -> Result<Vec<RecordedEvent>> {
+    Ok(read_few_sized(pool, shard, after, limit).await?.into_iter().map(|(event, _)| event).collect())
+}
+
+/// [`read_few`], each event with the bytes of its stored JSON (data and metadata): what the
+/// shared tail counts against its memory budget.
+pub(crate) async fn read_few_sized(
+    pool: &PgPool,
+    shard: i32,
+    after: Position,
+    limit: i64,
+) -> Result<Vec<(RecordedEvent, usize)>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM events WHERE shard = $1 AND position > $2 AND position <= $2 + $3 \
          ORDER BY position LIMIT $3"
@@ -59,9 +70,15 @@ pub(crate) async fn read_few(pool: &PgPool, shard: i32, after: Position, limit: 
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    let events: Vec<RecordedEvent> = rows.iter().map(decode_row).collect::<Result<_>>()?;
+    let mut events = Vec::with_capacity(rows.len());
+    let mut sizes = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let bytes = |column| row.try_get::<&str, _>(column).map_or(0, str::len);
+        sizes.push(bytes("data") + bytes("metadata"));
+        events.push(decode_row(row)?);
+    }
     contiguous(after, &events)?;
-    Ok(events)
+    Ok(events.into_iter().zip(sizes).collect())
 }
 
 /// Positions are gap-free; a page that is not contiguous would skip an event for ever.

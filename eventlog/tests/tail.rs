@@ -74,3 +74,19 @@ async fn a_subscription_behind_the_window_reads_the_table_then_joins_the_tail() 
     assert_eq!(positions, (1..=total as i64 + 5).collect::<Vec<_>>(), "no gap and no repeat at either hand-over");
     assert_eq!(late.table_reads(), reads_to_catch_up, "once in the window, it reads only the tail");
 }
+
+#[tokio::test]
+async fn a_tail_left_by_every_subscription_stops_and_the_next_one_starts_it_from_the_head() {
+    let (_db, log) = common::fresh_log().await;
+    let mut first = log.subscribe(0, 100).await.unwrap();
+    append_n(&log, 0, 5).await;
+    assert_eq!(collect(&mut first, 5).await, (1..=5).collect::<Vec<_>>());
+    drop(first);
+    // Appended while no subscription holds the tail: the next one finds them all the same.
+    append_n(&log, 5, 5).await;
+    let mut next = log.subscribe(5, 100).await.unwrap();
+    append_n(&log, 10, 3).await;
+    assert_eq!(collect(&mut next, 13).await, (6..=13).collect::<Vec<_>>());
+    append_n(&log, 13, 2).await;
+    assert_eq!(collect(&mut next, 15).await, vec![14, 15]);
+}
