@@ -168,50 +168,78 @@ pub(crate) async fn run_appender(pool: PgPool, shard: i32, mut rx: mpsc::Receive
                 Err(_) => break,
             }
         }
-        let started = Instant::now();
-        let replies = commit_group(&pool, shard, &group, &mut cache).await;
-        metrics::histogram!("simledger_eventlog_group_commit_seconds").record(started.elapsed().as_secs_f64());
-        metrics::histogram!("simledger_eventlog_group_events").record(size as f64);
-        match replies {
-            Ok(outcomes) => {
-                for (req, outcome) in group.into_iter().zip(outcomes) {
-                    let _ = req.reply.send(outcome);
-                }
+        for part in small_first(group) {
+            commit_and_answer(&pool, shard, part, &mut cache).await;
+        }
+    }
+}
+
+/// Small requests (a command's events, a decider's decisions) queued with a large one (an
+/// ingest batch) are committed first, in a group of their own: a small group is one statement,
+/// so a decision or an API write does not wait for the copy of a thousand events queued
+/// beside it. Concurrent requests have no order among them, so this reorders nothing a
+/// caller could rely on.
+fn small_first(group: Vec<Request>) -> Vec<Vec<Request>> {
+    if group.iter().all(|r| r.events.len() <= SMALL_GROUP) {
+        return vec![group];
+    }
+    let (mut small, mut rest, mut small_events) = (Vec::new(), Vec::new(), 0);
+    for r in group {
+        if small_events + r.events.len() <= SMALL_GROUP {
+            small_events += r.events.len();
+            small.push(r);
+        } else {
+            rest.push(r);
+        }
+    }
+    [small, rest].into_iter().filter(|part| !part.is_empty()).collect()
+}
+
+/// Commits a group and answers each of its requests.
+async fn commit_and_answer(pool: &PgPool, shard: i32, group: Vec<Request>, cache: &mut VersionCache) {
+    let (started, size) = (Instant::now(), group.iter().map(|r| r.events.len()).sum::<usize>());
+    let replies = commit_group(pool, shard, &group, cache).await;
+    metrics::histogram!("simledger_eventlog_group_commit_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("simledger_eventlog_group_events").record(size as f64);
+    match replies {
+        Ok(outcomes) => {
+            for (req, outcome) in group.into_iter().zip(outcomes) {
+                let _ = req.reply.send(outcome);
             }
-            Err(e) if group.len() > 1 => {
-                // One request the database refuses must not fail the others it was grouped
-                // with: commit them one by one, so only the offending one fails.
-                cache.invalidate();
-                tracing::warn!(error = %e, requests = group.len(), "group commit failed; committing its requests one by one");
-                for req in group {
-                    let single = [req];
-                    let outcome = match commit_group(&pool, shard, &single, &mut cache).await {
-                        Ok(mut outcomes) => outcomes.pop().expect("one outcome per request"),
-                        Err(e) => {
-                            cache.invalidate();
-                            // Alone, a refusal is this request's own: say what it was, so the
-                            // caller can tell it from a database that was unreachable.
-                            if e.is_transient() {
-                                Err(EventLogError::CommitFailed(e.to_string()))
-                            } else {
-                                Err(e)
-                            }
+        }
+        Err(e) if group.len() > 1 => {
+            // One request the database refuses must not fail the others it was grouped
+            // with: commit them one by one, so only the offending one fails.
+            cache.invalidate();
+            tracing::warn!(error = %e, requests = group.len(), "group commit failed; committing its requests one by one");
+            for req in group {
+                let single = [req];
+                let outcome = match commit_group(pool, shard, &single, cache).await {
+                    Ok(mut outcomes) => outcomes.pop().expect("one outcome per request"),
+                    Err(e) => {
+                        cache.invalidate();
+                        // Alone, a refusal is this request's own: say what it was, so the
+                        // caller can tell it from a database that was unreachable.
+                        if e.is_transient() {
+                            Err(EventLogError::CommitFailed(e.to_string()))
+                        } else {
+                            Err(e)
                         }
-                    };
-                    let [req] = single;
-                    let _ = req.reply.send(outcome);
-                }
-            }
-            Err(e) => {
-                cache.invalidate();
-                tracing::warn!(error = %e, "commit failed; the caller may retry");
-                if e.is_transient() {
-                    for req in group {
-                        let _ = req.reply.send(Err(EventLogError::CommitFailed(e.to_string())));
                     }
-                } else if let Some(req) = group.into_iter().next() {
-                    let _ = req.reply.send(Err(e));
+                };
+                let [req] = single;
+                let _ = req.reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            cache.invalidate();
+            tracing::warn!(error = %e, "commit failed; the caller may retry");
+            if e.is_transient() {
+                for req in group {
+                    let _ = req.reply.send(Err(EventLogError::CommitFailed(e.to_string())));
                 }
+            } else if let Some(req) = group.into_iter().next() {
+                let _ = req.reply.send(Err(e));
             }
         }
     }
@@ -586,4 +614,47 @@ async fn copy_rows(conn: &mut PgConnection, shard: i32, rows: &[(&NewEvent, Posi
     sink.send(copy.finish()).await?;
     sink.finish().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::SmsEvent;
+    use crate::{Event, Metadata};
+
+    fn request(events: usize) -> Request {
+        let event = Event::SmsMoSubmitted(SmsEvent {
+            sms_command_sid: "HC00000000000000000000000000000001".into(),
+            account_sid: "AC00000000000000000000000000000001".into(),
+            sim_sid: "HS00000000000000000000000000000001".into(),
+            sim_iccid: "8988307000000000001".into(),
+            imsi: "310240123456789".into(),
+            direction: "from_sim".into(),
+            status: "submitted".into(),
+            payload: "reading".into(),
+            timestamp: Utc::now(),
+            network: None,
+            error: None,
+        });
+        let one = NewEvent::new(Uuid::new_v4(), "s", &event, &Metadata::default()).expect("valid");
+        Request { events: vec![one; events], expected: ExpectedVersion::Any, reply: oneshot::channel().0 }
+    }
+
+    fn sizes(parts: &[Vec<Request>]) -> Vec<Vec<usize>> {
+        parts.iter().map(|p| p.iter().map(|r| r.events.len()).collect()).collect()
+    }
+
+    #[test]
+    fn small_requests_queued_with_a_large_one_are_committed_first_as_one_small_group() {
+        let group = [100, 1, 2, 200, 70, 5].map(request).into_iter().collect();
+        assert_eq!(sizes(&small_first(group)), vec![vec![1, 2, 5], vec![100, 200, 70]]);
+    }
+
+    #[test]
+    fn a_group_of_small_requests_or_of_large_ones_only_stays_whole() {
+        let smalls = [10, 40, 30].map(request).into_iter().collect();
+        assert_eq!(sizes(&small_first(smalls)), vec![vec![10, 40, 30]]);
+        let larges = [65, 3000].map(request).into_iter().collect();
+        assert_eq!(sizes(&small_first(larges)), vec![vec![65, 3000]]);
+    }
 }

@@ -103,6 +103,31 @@ pub async fn advance(conn: &mut PgConnection, name: &str, shard: i32, from: Posi
     Ok(())
 }
 
+/// [`advance`] for a caller whose transaction already holds the checkpoint by [`claim`] at
+/// `from`: one statement, which still refuses a checkpoint that is not at `from`.
+pub async fn advance_claimed(
+    conn: &mut PgConnection,
+    name: &str,
+    shard: i32,
+    from: Position,
+    to: Position,
+) -> Result<()> {
+    let moved = sqlx::query(
+        "UPDATE checkpoints SET position = $4, updated_at = now() WHERE name = $1 AND shard = $2 AND position = $3",
+    )
+    .bind(name)
+    .bind(shard)
+    .bind(from)
+    .bind(to)
+    .execute(&mut *conn)
+    .await?;
+    if moved.rows_affected() != 1 {
+        let actual = load(conn, name, shard).await?;
+        return Err(EventLogError::CheckpointMoved { name: name.to_owned(), expected: from, actual });
+    }
+    Ok(())
+}
+
 /// Sets `name`'s checkpoint back to 0 inside the caller's transaction (a replay). The row stays
 /// locked until that transaction ends, so a live worker of the same subscriber waits, then fails
 /// its next advance and resumes from wherever the replay left the checkpoint.
@@ -224,7 +249,7 @@ async fn apply_committed<S: Subscriber>(
     let mut tx = log.pool().begin().await.map_err(|e| Failure::Transient(e.into()))?;
     claim(&mut tx, name, shard, at).await.map_err(Failure::Transient)?;
     apply_guarded(subscriber, &mut tx, events, name).await?;
-    advance(&mut tx, name, shard, at, to).await.map_err(Failure::Transient)?;
+    advance_claimed(&mut tx, name, shard, at, to).await.map_err(Failure::Transient)?;
     tx.commit().await.map_err(|e| Failure::Transient(e.into()))
 }
 
