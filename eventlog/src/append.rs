@@ -13,10 +13,11 @@
 //! is one statement in all, lock to commit: one round trip ([`commit_in_one_statement`]).
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use chrono::Utc;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Row};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -388,33 +389,25 @@ async fn commit_in_one_statement(
     // duplicate check reads the statement's snapshot, which holds every event up to that head.
     // Read to the end (`fetch_all`), not to the first row: the commit is at the end of the
     // exchange, and no caller may hear of its append before it.
-    let written: Vec<i64> = sqlx::query_scalar(
-        "WITH h AS MATERIALIZED (SELECT head FROM log_shards WHERE shard = $1 AND head = $13 FOR UPDATE), \
-         ins AS (INSERT INTO events (shard, position, event_id, stream, stream_version, type, data, metadata, \
-           recorded_at) SELECT $1, u.p, u.id, u.s, u.v, u.t, u.d::jsonb, u.m::jsonb, $9 \
-           FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[]) \
-             AS u(p, id, s, v, t, d, m) CROSS JOIN h \
-           WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = ANY($3)) RETURNING 1), \
-         moved AS (UPDATE log_shards SET head = $10 WHERE shard = $1 AND EXISTS (SELECT 1 FROM ins)) \
-         SELECT s.written, pg_notify($11, $12) FROM (SELECT count(*) AS written FROM ins) s WHERE s.written > 0",
-    )
-    .bind(shard)
-    .bind(&c.positions)
-    .bind(&c.ids)
-    .bind(&c.streams)
-    .bind(&c.versions)
-    .bind(&c.types)
-    .bind(&c.data)
-    .bind(&c.metadata)
-    .bind(Utc::now())
-    .bind(next)
-    .bind(NOTIFY_CHANNEL)
-    .bind(next.to_string())
-    .bind(head)
-    .fetch_all(pool)
-    .await?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH h AS MATERIALIZED (SELECT head FROM log_shards WHERE shard = $1 AND head = $13 FOR UPDATE), \
+             ins AS ({INSERT_ROWS} CROSS JOIN h \
+               WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = ANY($3)) RETURNING 1), \
+             moved AS (UPDATE log_shards SET head = $10 WHERE shard = $1 AND EXISTS (SELECT 1 FROM ins)) \
+             SELECT s.written, pg_notify($11, $12) FROM (SELECT count(*) AS written FROM ins) s WHERE s.written > 0"
+        )
+    });
+    let rows = c
+        .bind(sqlx::query(&SQL), shard)
+        .bind(next)
+        .bind(NOTIFY_CHANNEL)
+        .bind(next.to_string())
+        .bind(head)
+        .fetch_all(pool)
+        .await?;
     add(&phase::COMMIT, &mut clock);
-    let written = written.first().copied().unwrap_or(0);
+    let written: i64 = rows.first().map(|row| row.try_get(0)).transpose()?.unwrap_or(0);
     if written == 0 {
         // Another process appended since (or an id is logged already): the full path decides.
         cache.one_statement = false;
@@ -443,6 +436,13 @@ fn record_commit(events: usize, head: Position) {
     metrics::gauge!("simledger_eventlog_head").set(head as f64);
 }
 
+/// The insert both small-group statements make: `$1` the shard, `$2`–`$8` the rows' arrays
+/// ([`Columns`]), `$9` the time recorded. Each statement builds around it, from `$10` on.
+const INSERT_ROWS: &str = "INSERT INTO events (shard, position, event_id, stream, stream_version, type, data, \
+     metadata, recorded_at) SELECT $1, u.p, u.id, u.s, u.v, u.t, u.d::jsonb, u.m::jsonb, $9 \
+     FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[]) \
+     AS u(p, id, s, v, t, d, m)";
+
 /// A small group's rows as the arrays an `INSERT … SELECT FROM unnest(…)` binds.
 struct Columns<'a> {
     positions: Vec<i64>,
@@ -466,7 +466,23 @@ impl<'a> Columns<'a> {
             metadata: rows.iter().map(|r| r.0.metadata.as_str()).collect(),
         }
     }
+
+    /// Binds [`INSERT_ROWS`]' `$1`–`$9`: the shard, the rows, and now as their recorded time.
+    fn bind<'q>(&'q self, query: PgQuery<'q>, shard: i32) -> PgQuery<'q> {
+        query
+            .bind(shard)
+            .bind(&self.positions)
+            .bind(&self.ids)
+            .bind(&self.streams)
+            .bind(&self.versions)
+            .bind(&self.types)
+            .bind(&self.data)
+            .bind(&self.metadata)
+            .bind(Utc::now())
+    }
 }
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 /// What [`lock_and_find`] found.
 struct Found {
@@ -518,29 +534,14 @@ async fn insert_rows_and_move_head(
     rows: &[(&NewEvent, Position, i32)],
     head: Position,
 ) -> Result<()> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH ins AS ({INSERT_ROWS}), h AS (UPDATE log_shards SET head = $10 WHERE shard = $1) \
+             SELECT pg_notify($11, $12)"
+        )
+    });
     let c = Columns::of(rows);
-    sqlx::query(
-        "WITH ins AS (INSERT INTO events (shard, position, event_id, stream, stream_version, type, data, metadata, \
-         recorded_at) SELECT $1, u.p, u.id, u.s, u.v, u.t, u.d::jsonb, u.m::jsonb, $9 \
-         FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[]) \
-         AS u(p, id, s, v, t, d, m)), \
-         h AS (UPDATE log_shards SET head = $10 WHERE shard = $1) \
-         SELECT pg_notify($11, $12)",
-    )
-    .bind(shard)
-    .bind(&c.positions)
-    .bind(&c.ids)
-    .bind(&c.streams)
-    .bind(&c.versions)
-    .bind(&c.types)
-    .bind(&c.data)
-    .bind(&c.metadata)
-    .bind(Utc::now())
-    .bind(head)
-    .bind(NOTIFY_CHANNEL)
-    .bind(head.to_string())
-    .execute(conn)
-    .await?;
+    c.bind(sqlx::query(&SQL), shard).bind(head).bind(NOTIFY_CHANNEL).bind(head.to_string()).execute(conn).await?;
     Ok(())
 }
 
