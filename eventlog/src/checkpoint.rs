@@ -217,7 +217,7 @@ async fn follow<S: Subscriber + Clone>(
                             let mut tx = log.pool().begin().await?;
                             claim(&mut tx, &name, shard, at).await?;
                             dead_letter::record(&mut tx, &name, event, &reason).await?;
-                            advance(&mut tx, &name, shard, at, event.position).await?;
+                            advance_claimed(&mut tx, &name, shard, at, event.position).await?;
                             tx.commit().await?;
                         }
                     }

@@ -81,6 +81,24 @@ pub(crate) async fn read_few_sized(
     Ok(events.into_iter().zip(sizes).collect())
 }
 
+/// What a follower of the log reads next: [`read_few_sized`], and when it finds nothing, the
+/// check that nothing is missing either. Head and next event are read in one snapshot, so an
+/// append that commits between the two reads is not mistaken for a hole.
+pub(crate) async fn read_next(
+    pool: &PgPool,
+    shard: i32,
+    after: Position,
+    limit: i64,
+) -> Result<Vec<(RecordedEvent, usize)>> {
+    let events = read_few_sized(pool, shard, after, limit).await?;
+    if events.is_empty() {
+        if let Some(head) = hole_after(pool, shard, after).await? {
+            return Err(EventLogError::Gap { after, next: head });
+        }
+    }
+    Ok(events)
+}
+
 /// Positions are gap-free; a page that is not contiguous would skip an event for ever.
 fn contiguous(after: Position, events: &[RecordedEvent]) -> Result<()> {
     for (i, e) in events.iter().enumerate() {

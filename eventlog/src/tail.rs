@@ -138,8 +138,8 @@ impl Tail {
         // the table until they reach it.
         let head = crate::read::head(pool, shard).await?;
         let mut running = self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((window, state)) = running.as_ref() {
-            return Ok(TailHandle { window: window.clone(), state: state.subscribe() });
+        if let Some(tail) = running.as_ref() {
+            return Ok(handle_of(tail));
         }
         let window = Arc::new(RwLock::new(Window { after: head, ..Window::default() }));
         let (state, rx) = watch::channel(Some(head));
@@ -153,8 +153,13 @@ impl Tail {
 
     fn running(&self) -> Option<TailHandle> {
         let running = self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        running.as_ref().map(|(window, state)| TailHandle { window: window.clone(), state: state.subscribe() })
+        running.as_ref().map(handle_of)
     }
+}
+
+/// A new subscription's hold on a running tail.
+fn handle_of((window, state): &Running) -> TailHandle {
+    TailHandle { window: window.clone(), state: state.subscribe() }
 }
 
 /// The slot a tail runs in. Whenever its task ends (no subscription left, the listener gone, a
@@ -209,18 +214,9 @@ async fn follow(pool: PgPool, shard: i32, mut wakeups: watch::Receiver<u64>, win
         }
         // Taken before the read: a commit after the read has moved it.
         wakeups.borrow_and_update();
-        let read = async {
-            let end = window.read().unwrap_or_else(|poisoned| poisoned.into_inner()).end();
-            let events = crate::read::read_few_sized(&pool, shard, end, READ).await?;
-            if events.is_empty() {
-                if let Some(head) = crate::read::hole_after(&pool, shard, end).await? {
-                    return Err(crate::EventLogError::Gap { after: end, next: head });
-                }
-            }
-            Ok((end, events))
-        };
-        match read.await {
-            Ok((end, events)) if events.is_empty() => {
+        let end = window.read().unwrap_or_else(|poisoned| poisoned.into_inner()).end();
+        match crate::read::read_next(&pool, shard, end, READ).await {
+            Ok(events) if events.is_empty() => {
                 state.send_if_modified(|s| s.replace(end) != Some(end));
                 backoff = Duration::from_millis(50);
                 // No subscription left: the check at the top of the loop stops the tail.
@@ -229,7 +225,7 @@ async fn follow(pool: PgPool, shard: i32, mut wakeups: watch::Receiver<u64>, win
                     _ = state.closed() => {}
                 }
             }
-            Ok((_, events)) => {
+            Ok(events) => {
                 let new_end = {
                     let mut window = window.write().unwrap_or_else(|poisoned| poisoned.into_inner());
                     window.extend(events);
