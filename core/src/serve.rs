@@ -62,7 +62,7 @@ pub async fn serve_bounded<Req, Resp, F, Fut, B>(
 /// `{"error": "..."}` and logged; it never stops the node.
 pub async fn serve<Req, Resp, F, Fut>(
     client: async_nats::Client,
-    mut requests: async_nats::Subscriber,
+    requests: async_nats::Subscriber,
     node: &'static str,
     handler: F,
 ) where
@@ -71,19 +71,9 @@ pub async fn serve<Req, Resp, F, Fut>(
     F: Fn(Req) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Resp> + Send + 'static,
 {
-    let serving = async move {
-        while let Some(msg) = requests.next().await {
-            let Some(reply) = msg.reply.clone() else {
-                continue;
-            };
-            let (client, handler) = (client.clone(), handler.clone());
-            tokio::spawn(simledger_cputime::metered(
-                node,
-                async move { answer(&client, msg, reply, node, handler).await },
-            ));
-        }
-    };
-    simledger_cputime::metered(node, serving).await
+    // Never busy: a node without a bound takes every request.
+    let busy = move || -> Resp { unreachable!("{node} has no bound on requests in flight") };
+    serve_bounded(client, requests, node, tokio::sync::Semaphore::MAX_PERMITS, busy, handler).await
 }
 
 /// Handles one request and publishes the answer to `reply`.
