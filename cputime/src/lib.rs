@@ -48,15 +48,20 @@ pub fn is_enabled() -> bool {
     ENABLED.load(Relaxed)
 }
 
-fn counter(stage: &str) -> &'static AtomicU64 {
+/// The stage named `name`, created on first use: its name kept for the life of the process (a
+/// stage named at run time, a subscriber's, is named once here and then passed as is).
+pub fn stage(name: &str) -> &'static str {
+    entry(name).0
+}
+
+fn entry(name: &str) -> (&'static str, &'static AtomicU64) {
     let mut stages = STAGES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some((_, c)) = stages.iter().find(|(name, _)| *name == stage) {
-        return c;
+    if let Some(&found) = stages.iter().find(|(n, _)| *n == name) {
+        return found;
     }
-    let name: &'static str = Box::leak(stage.to_owned().into_boxed_str());
-    let c: &'static AtomicU64 = Box::leak(Box::new(AtomicU64::new(0)));
-    stages.push((name, c));
-    c
+    let created = (&*Box::leak(name.to_owned().into_boxed_str()), &*Box::leak(Box::new(AtomicU64::new(0))));
+    stages.push(created);
+    created
 }
 
 /// Nanoseconds of processor time each stage has used so far, by name, in the order the stages
@@ -85,14 +90,16 @@ pin_project_lite::pin_project! {
     pub struct Metered<F> {
         #[pin]
         inner: F,
-        counter: &'static AtomicU64,
+        stage: &'static str,
+        // Found at the first poll that counts, so that wrapping a future (a task per request)
+        // costs nothing while metering is off.
+        counter: Option<&'static AtomicU64>,
     }
 }
 
-/// `future`, its processor time counted to `stage` while metering is on. Stages are few
-/// (nodes, subscribers): each name is kept for the life of the process.
-pub fn metered<F: Future>(stage: &str, future: F) -> Metered<F> {
-    Metered { inner: future, counter: counter(stage) }
+/// `future`, its processor time counted to `stage` while metering is on.
+pub fn metered<F: Future>(stage: &'static str, future: F) -> Metered<F> {
+    Metered { inner: future, stage, counter: None }
 }
 
 impl<F: Future> Future for Metered<F> {
@@ -103,7 +110,8 @@ impl<F: Future> Future for Metered<F> {
         if !is_enabled() {
             return this.inner.poll(cx);
         }
-        let counter = *this.counter;
+        let stage = *this.stage;
+        let counter = *this.counter.get_or_insert_with(|| entry(stage).1);
         let start = thread_ns();
         let outer = CURRENT.with(|c| c.replace(Some((counter, start))));
         if let Some((outer, since)) = outer {

@@ -174,8 +174,8 @@ pub async fn run_checkpointed<S: Subscriber + Clone>(
     batch: i64,
     progress: watch::Sender<Position>,
 ) -> Result<()> {
-    let name = subscriber.name().to_owned();
-    simledger_cputime::metered(&name, follow(log, subscriber, batch, progress)).await
+    let stage = simledger_cputime::stage(subscriber.name());
+    simledger_cputime::metered(stage, follow(log, subscriber, batch, progress, stage)).await
 }
 
 async fn follow<S: Subscriber + Clone>(
@@ -183,6 +183,7 @@ async fn follow<S: Subscriber + Clone>(
     subscriber: S,
     batch: i64,
     progress: watch::Sender<Position>,
+    stage: &'static str,
 ) -> Result<()> {
     let shard = log.shard();
     let name = subscriber.name().to_owned();
@@ -196,7 +197,7 @@ async fn follow<S: Subscriber + Clone>(
     let start = load(&mut conn, &name, shard).await?;
     drop(conn);
     progress.send_replace(start);
-    let mut batches = ReadAhead::start(&name, log.subscribe(start, batch).await?);
+    let mut batches = ReadAhead::start(stage, log.subscribe(start, batch).await?);
     let mut worker = subscriber.clone();
     let mut at = start;
     loop {
@@ -313,10 +314,10 @@ struct ReadAhead {
 }
 
 impl ReadAhead {
-    /// Its reading counts to the subscriber's own processor time (`name`).
-    fn start(name: &str, mut subscription: crate::Subscription) -> Self {
+    /// Its reading counts to the subscriber's own processor time (`stage`).
+    fn start(stage: &'static str, mut subscription: crate::Subscription) -> Self {
         let (tx, batches) = mpsc::channel(1);
-        let reader = tokio::spawn(simledger_cputime::metered(name, async move {
+        let reader = tokio::spawn(simledger_cputime::metered(stage, async move {
             loop {
                 let next = subscription.next_batch().await.map(|events| (events, subscription.position()));
                 let failed = next.is_err();
