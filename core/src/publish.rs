@@ -55,10 +55,17 @@ impl CorePublisher {
     /// Publishes until JetStream has stored the event, retrying with backoff: a node never
     /// drops a happening, and `Nats-Msg-Id` makes a retry after a lost ack a no-op.
     pub async fn publish(&self, node: &str, stream: String, event_id: Uuid, event: &Event, metadata: Metadata) {
-        simledger_cputime::metered("publish", self.publish_metered(node, stream, event_id, event, metadata)).await
+        simledger_cputime::metered("publish", self.publish_until_stored(node, stream, event_id, event, metadata)).await
     }
 
-    async fn publish_metered(&self, node: &str, stream: String, event_id: Uuid, event: &Event, metadata: Metadata) {
+    async fn publish_until_stored(
+        &self,
+        node: &str,
+        stream: String,
+        event_id: Uuid,
+        event: &Event,
+        metadata: Metadata,
+    ) {
         let envelope = CoreEnvelope {
             event_id,
             stream,

@@ -157,7 +157,7 @@ impl Subscriber for DataLimitEnforcer {
     }
 
     async fn apply(&mut self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ApplyError> {
-        let started = std::time::Instant::now();
+        let (taken_up, started) = (chrono::Utc::now(), std::time::Instant::now());
         let mut decisions = Vec::new();
         if !self.rollover_known {
             self.next_rollover = earliest_blocked_end(tx).await?;
@@ -269,17 +269,16 @@ impl Subscriber for DataLimitEnforcer {
         }
         self.flush(tx).await?;
         if !decisions.is_empty() {
-            let (decided, count) = (started.elapsed(), decisions.len());
+            let (count, decided) = (decisions.len(), std::time::Instant::now());
             self.log.append(decisions, ExpectedVersion::Any).await?;
             // Where a reaction's time goes (`bench limits`): how old the batch's first event
             // was when it was taken up, the batch's work, and the wait for the append.
-            let oldest = events.first().map(|e| (chrono::Utc::now() - e.recorded_at).num_milliseconds());
             tracing::debug!(
                 events = events.len(),
                 decisions = count,
-                oldest_ms = oldest.unwrap_or(0) - started.elapsed().as_millis() as i64,
-                decide_ms = decided.as_millis() as u64,
-                append_ms = (started.elapsed() - decided).as_millis() as u64,
+                oldest_ms = events.first().map_or(0, |e| (taken_up - e.recorded_at).num_milliseconds()),
+                decide_ms = (decided - started).as_millis() as u64,
+                append_ms = decided.elapsed().as_millis() as u64,
                 "decisions appended"
             );
         }
