@@ -172,9 +172,15 @@ impl Commands {
         &self.log
     }
 
-    /// The first event a command with this id appended, if it already ran.
+    /// The first event a command with this id appended, if it already ran; answered, like a
+    /// first run, only once the projections commands read show that run. A retry after a crash
+    /// between append and answer would otherwise answer while the registry is still catching up,
+    /// and the caller's next command would be decided on state without it. The head covers every
+    /// event the earlier run appended, however many.
     async fn earlier_run(&self, cmd: &CommandId) -> Result<Option<RecordedEvent>> {
-        Ok(self.log.find(cmd.event_id(0)).await?)
+        let Some(done) = self.log.find(cmd.event_id(0)).await? else { return Ok(None) };
+        self.visible(self.log.head().await?).await?;
+        Ok(Some(done))
     }
 
     /// Appends a command's events on one stream and waits until the registry shows them.

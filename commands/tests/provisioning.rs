@@ -177,3 +177,39 @@ async fn a_registration_code_is_stored_salted_and_peppered_never_as_a_bare_hash(
     assert_eq!(code(wrong.unwrap_err()), 83002);
     c.register_sim(CommandId::random(), ACCOUNT, "8988307000000000001", "1234567890").await.unwrap();
 }
+
+/// A process appended a command's event and stopped before answering; the caller retries
+/// against a fresh process whose registry is still catching up. The retry answers only once the
+/// registry shows the earlier run, so the caller's next command is decided on it.
+#[tokio::test]
+async fn a_retry_after_a_crash_answers_once_the_registry_shows_the_earlier_run() {
+    let db = TestDatabase::new().await;
+    let log = EventLog::new(db.pool().await);
+    let cmd = CommandId::named("nap-before-the-crash");
+
+    // The first process: its registry never moves, so the command appends and cannot answer.
+    let (_frozen, never) = tokio::sync::watch::channel(0);
+    let first = Commands::new(log.clone(), never);
+    let nets = vec![network_sid("234", "15")];
+    let crashed = tokio::spawn({
+        let nets = nets.clone();
+        async move { first.create_nap(cmd, ACCOUNT, None, nets).await }
+    });
+    let appended = loop {
+        if let Some(e) = log.find(cmd.event_id(0)).await.unwrap() {
+            break e.position;
+        }
+        tokio::task::yield_now().await;
+    };
+    crashed.abort();
+
+    // The next process starts its registry from nothing and takes the retry at once.
+    let registry = simledger_projections::spawn(log.clone(), "registry", Registry);
+    let progress = registry.progress.clone();
+    let second = Commands::new(log.clone(), registry.progress);
+    let nap = second.create_nap(cmd, ACCOUNT, None, nets).await.unwrap();
+
+    assert!(*progress.borrow() >= appended, "the retry answered before the registry showed its run");
+    let fleet = second.create_fleet(CommandId::random(), ACCOUNT, NewFleet::with_nap(&nap)).await;
+    assert!(fleet.is_ok(), "a fleet on the retried NAP: {fleet:?}");
+}
