@@ -20,7 +20,8 @@ fn replayable() -> Vec<&'static str> {
 }
 
 pub async fn run(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
-    let pool = simledger_services::postgres::prepare(&config.database_url, &config.data_dir(), 4).await?;
+    // The replay's transaction, its pages read ahead (three) and a decider's own reads.
+    let pool = simledger_services::postgres::prepare(&config.database_url, &config.data_dir(), 6).await?;
     let log = EventLog::new(pool);
     let started = std::time::Instant::now();
     let position = match args.projection.as_str() {
