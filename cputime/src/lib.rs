@@ -153,6 +153,14 @@ pub fn processes(comm: &str) -> u64 {
 /// The command name and user + system ticks of a `/proc/<pid>/stat` line. The name is in
 /// parentheses and may itself hold spaces and parentheses, so fields are counted after the
 /// last `)`.
+/// Processor time, in nanoseconds, used so far by the process `pid` (0 once it is gone): a
+/// child process a bench started, such as its simulated devices.
+pub fn process(pid: u32) -> u64 {
+    let ticks = rustix::param::clock_ticks_per_second().max(1);
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
+    parse_stat(&stat).map_or(0, |(_, used)| used).saturating_mul(1_000_000_000) / ticks
+}
+
 fn parse_stat(stat: &str) -> Option<(&str, u64)> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
@@ -167,6 +175,18 @@ fn parse_stat(stat: &str) -> Option<(&str, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_by_pid_counts_its_time_and_a_gone_one_none() {
+        let before = process(std::process::id());
+        let started = std::time::Instant::now();
+        // Past a few clock ticks of this process's own time (ticks are 10 ms).
+        while process(std::process::id()) <= before && started.elapsed() < std::time::Duration::from_secs(10) {
+            std::hint::black_box((0..10_000u64).sum::<u64>());
+        }
+        assert!(process(std::process::id()) > before);
+        assert_eq!(process(u32::MAX), 0, "no such process");
+    }
 
     #[test]
     fn a_stat_line_gives_its_name_and_ticks_even_with_parentheses_in_the_name() {

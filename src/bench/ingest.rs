@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use simledger_core::simulator::{FleetPlan, SimConfig, Simulator};
+use simledger_core::simulator::{FleetPlan, SimConfig};
 
 use super::report::{print, Figure};
 use super::BenchDatabase;
@@ -30,6 +30,11 @@ pub struct IngestArgs {
     /// Events appended for the append-only reference.
     #[arg(long, default_value_t = 200_000)]
     reference_events: usize,
+    /// Run the simulated devices in a process of their own, as devices outside the platform
+    /// reach it in production: the figures then leave out the simulator's share of this
+    /// process's runtime, and its processor time is the child's.
+    #[arg(long)]
+    simulator_process: bool,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -42,21 +47,22 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     bench_config.nats_prefix = Some(format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
     let p = platform::start(&bench_config, true, true).await?;
     eprintln!("provisioning {} SIMs…", args.sims);
-    let plan = FleetPlan::generate(7, args.sims);
+    let plan = FleetPlan::generate(PLAN_SEED, args.sims);
     platform::provision(&p.commands, &plan, None).await?;
     let core = p.core.as_ref().expect("bench runs the core");
     anyhow::ensure!(core.views.caught_up(&p.log, Duration::from_secs(120)).await, "core views behind");
 
     // Phase 1: devices as fast as they go; the committed rate is the sustained maximum.
     let (ingest_rate, requests_per_event) = {
-        let sim = start_devices(&p, &plan, 0.0);
+        let devices = start_devices(&bench_config, &p, &args, 0.0).await?;
         eprintln!("warming up…");
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let (t0, head0, req0) = (Instant::now(), p.log.head().await?, requests(&sim));
+        let (t0, head0, req0) = (Instant::now(), p.log.head().await?, devices.requests());
         eprintln!("measuring the sustained rate for {} s…", args.seconds);
         tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-        let (t1, head1, req1) = (Instant::now(), p.log.head().await?, requests(&sim));
-        sim.stop();
+        let (t1, head1, req1) = (Instant::now(), p.log.head().await?, devices.requests());
+        devices.stop().await?;
+        anyhow::ensure!(req1 > req0, "the devices made no request while measured");
         platform::drain_ingest(&p, Duration::from_secs(300)).await?;
         let events = (head1 - head0).max(1) as f64;
         (events / (t1 - t0).as_secs_f64(), (req1 - req0) as f64 / events)
@@ -64,28 +70,28 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     // Phase 2: the same devices paced at 70% of that, so queues are stable and the latency is
     // the pipeline's, not a backlog's.
     let paced = 0.7 * ingest_rate * requests_per_event;
-    let sim = start_devices(&p, &plan, paced);
+    let devices = start_devices(&bench_config, &p, &args, paced).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     simledger_core::ingest::reset_latency();
     simledger_cputime::enable();
-    let (cpu0, head0) = (CpuReading::now(), p.log.head().await?);
+    let (cpu0, head0) = (CpuReading::now(devices.pid()), p.log.head().await?);
     eprintln!("measuring latency and processor time at 70% load for {} s…", args.seconds / 2 + 5);
     tokio::time::sleep(Duration::from_secs(args.seconds / 2 + 5)).await;
-    let (cpu1, head1) = (CpuReading::now(), p.log.head().await?);
+    let (cpu1, head1) = (CpuReading::now(devices.pid()), p.log.head().await?);
     simledger_cputime::disable();
     let (p50, p99, _) = simledger_core::ingest::latency_percentiles().unwrap_or_default();
     let paced_events = (head1 - head0).max(1) as f64;
     let paced_rate = paced_events / (cpu1.at - cpu0.at).as_secs_f64();
-    sim.stop();
+    devices.stop().await?;
     platform::drain_ingest(&p, Duration::from_secs(300)).await?;
 
     eprintln!("measuring the append-only reference…");
     let (ref_db, ref_pool) = BenchDatabase::create(config, "ingest_reference").await?;
     let ref_log = simledger_eventlog::EventLog::new(ref_pool);
     let spec = super::eventlog::spec(args.reference_events, 10_000);
-    let ref_cpu0 = CpuReading::now();
+    let ref_cpu0 = CpuReading::now(None);
     let secs = super::eventlog::append_all(&ref_log, &spec, 64, 20).await?;
-    let ref_cpu1 = CpuReading::now();
+    let ref_cpu1 = CpuReading::now(None);
     let append_rate = args.reference_events as f64 / secs;
     // Everything the append-only run used: this process (the appender and its callers) and
     // Postgres.
@@ -117,33 +123,20 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
 }
 
 /// Starts every device of the plan, at `rate` requests/s (0: unlimited), on a fresh timeline.
-fn start_devices(p: &platform::Platform, plan: &FleetPlan, rate: f64) -> Simulator {
+async fn start_devices(
+    config: &Config,
+    p: &platform::Platform,
+    args: &IngestArgs,
+    rate: f64,
+) -> anyhow::Result<super::devices::Devices> {
     // Each phase starts its own simulated day, so its requests are new happenings.
     let start = SimConfig::default_start() + chrono::Duration::days(if rate > 0.0 { 1 } else { 0 });
-    let sim = Simulator::new(
-        p.nats.clone(),
-        p.names.clone(),
-        SimConfig { scenario: Default::default(), seed: 7, start, duration: None, speed: 0.0, rate },
-    );
-    let (runner, plan) = (sim.clone(), plan.clone());
-    tokio::spawn(async move { runner.run(&plan).await });
-    sim
+    let (nats, names) = (p.nats.clone(), p.names.clone());
+    super::devices::Devices::start(config, nats, names, PLAN_SEED, args.sims, rate, start, args.simulator_process).await
 }
 
-/// Device requests made so far (each is one NATS request to a node).
-pub(crate) fn requests(sim: &Simulator) -> u64 {
-    use std::sync::atomic::Ordering::Relaxed;
-    let s = &sim.stats;
-    // attach + (create + delete per session) + reports + SMS + datagrams
-    s.attaches_accepted.load(Relaxed)
-        + s.attaches_rejected.load(Relaxed)
-        + s.attaches_failed.load(Relaxed)
-        + 2 * s.sessions_opened.load(Relaxed)
-        + s.sessions_failed.load(Relaxed)
-        + s.usage_reports.load(Relaxed)
-        + s.sms.load(Relaxed)
-        + s.ip_commands.load(Relaxed)
-}
+/// The seed of the fleet plan: the bench provisions it, the devices drive it.
+const PLAN_SEED: u64 = 7;
 
 /// Processor time used so far: by each metered stage of this process, by this whole process,
 /// and by the Postgres and NATS servers.
@@ -151,6 +144,8 @@ struct CpuReading {
     at: Instant,
     stages: Vec<(&'static str, u64)>,
     process: u64,
+    /// The simulated devices' own process, when they run in one.
+    devices_process: u64,
     postgres: u64,
     nats_server: u64,
 }
@@ -166,11 +161,12 @@ struct CpuBreakdown {
 }
 
 impl CpuReading {
-    fn now() -> Self {
+    fn now(devices: Option<u32>) -> Self {
         Self {
             at: Instant::now(),
             stages: simledger_cputime::stages(),
             process: simledger_cputime::process_ns(),
+            devices_process: devices.map_or(0, simledger_cputime::process),
             postgres: simledger_cputime::processes("postgres"),
             nats_server: simledger_cputime::processes("nats-server"),
         }
@@ -186,6 +182,10 @@ impl CpuReading {
             metered += used;
             stages.push((name.to_owned(), used));
         }
+        let devices_process = later.devices_process.saturating_sub(self.devices_process);
+        if devices_process > 0 {
+            stages.push(("simulator".to_owned(), devices_process));
+        }
         // The simulator first, then the platform's stages in the order they ran.
         stages.sort_by_key(|(name, _)| *name != "simulator");
         let simulator = stages.iter().find(|(n, _)| n == "simulator").map_or(0, |s| s.1);
@@ -197,7 +197,7 @@ impl CpuReading {
         stages.push(("unmetered_in_process".to_owned(), process.saturating_sub(metered)));
         stages.push(("postgres".to_owned(), postgres));
         stages.push(("nats_server".to_owned(), nats_server));
-        let all = process + postgres + nats_server;
+        let all = process + devices_process + postgres + nats_server;
         CpuBreakdown {
             stages: stages.into_iter().map(|(name, ns)| (name, us(ns))).collect(),
             platform_us: us(all.saturating_sub(simulator)),

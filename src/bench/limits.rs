@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use clap::Args;
 use hdrhistogram::Histogram;
-use simledger_core::simulator::{FleetPlan, SimConfig, Simulator};
+use simledger_core::simulator::FleetPlan;
 use simledger_eventlog::Event;
 use tokio::sync::Mutex;
 
+use super::devices::Devices;
 use super::report::{print, Figure};
 use super::BenchDatabase;
 use crate::config::Config;
@@ -36,10 +37,18 @@ pub struct LimitsArgs {
     /// The fleet's data limit, in MB.
     #[arg(long, default_value_t = 1)]
     limit_mb: i64,
+    /// Run the simulated devices in a process of their own, as devices outside the platform
+    /// reach it in production: the figures then leave out the simulator's share of this
+    /// process's runtime.
+    #[arg(long)]
+    simulator_process: bool,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
 }
+
+/// The seed of the fleet plan: the bench provisions it, the devices drive it.
+const PLAN_SEED: u64 = 7;
 
 struct Run {
     rate: f64,
@@ -103,33 +112,30 @@ async fn one_run(config: &Config, args: &LimitsArgs, limits: bool, rate: f64) ->
     bench_config.nats_prefix = Some(format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
     let p = platform::start_with(&bench_config, true, true, platform::Projections { limits, billing: false }).await?;
     eprintln!("{name}: provisioning {} SIMs with a {} MB limit…", args.sims, args.limit_mb);
-    let plan = FleetPlan::generate(7, args.sims);
+    let plan = FleetPlan::generate(PLAN_SEED, args.sims);
     platform::provision(&p.commands, &plan, Some(args.limit_mb)).await?;
     let core = p.core.as_ref().expect("bench runs the core");
     anyhow::ensure!(core.views.caught_up(&p.log, Duration::from_secs(120)).await, "core views behind");
 
     let reaction = limits.then(|| track_reactions(&p));
-    let sim = Simulator::new(
+    let devices = Devices::start(
+        &bench_config,
         p.nats.clone(),
         p.names.clone(),
-        SimConfig {
-            scenario: Default::default(),
-            seed: 7,
-            start: SimConfig::default_start(),
-            duration: None,
-            speed: 0.0,
-            rate,
-        },
-    );
-    let runner = sim.clone();
-    let plan2 = plan.clone();
-    tokio::spawn(async move { runner.run(&plan2).await });
+        PLAN_SEED,
+        args.sims,
+        rate,
+        simledger_core::simulator::SimConfig::default_start(),
+        args.simulator_process,
+    )
+    .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (t0, head0, req0) = (Instant::now(), p.log.head().await?, super::ingest::requests(&sim));
+    let (t0, head0, req0) = (Instant::now(), p.log.head().await?, devices.requests());
     eprintln!("{name}: measuring for {} s…", args.seconds);
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    let (t1, head1, req1) = (Instant::now(), p.log.head().await?, super::ingest::requests(&sim));
-    sim.stop();
+    let (t1, head1, req1) = (Instant::now(), p.log.head().await?, devices.requests());
+    devices.stop().await?;
+    anyhow::ensure!(req1 > req0, "{name}: the devices made no request while measured");
     platform::drain_ingest(&p, Duration::from_secs(300)).await?;
     for handle in [&p.enforcer, &p.limits].into_iter().flatten() {
         handle.reached(p.log.head().await?).await;

@@ -5,6 +5,7 @@ mod api;
 mod billing;
 mod core_startup;
 mod dashboard;
+mod devices;
 mod eventlog;
 mod export;
 mod ingest;
@@ -42,6 +43,9 @@ enum Which {
     /// The dashboard's overview and SIM page at a million SIMs under an append load, against
     /// /v1/Sims/{Sid}; live feed delivery lag against a bare log subscription.
     Dashboard(dashboard::DashboardArgs),
+    /// The simulated devices alone, driving a fleet a bench provisioned (`--simulator-process`).
+    #[command(hide = true)]
+    Devices(devices::DevicesArgs),
     /// Event Streams delivery to a local webhook, batched and unbatched, against the catch-up
     /// read; delivery lag under a steady append load.
     Sinks(sinks::SinksArgs),
@@ -53,6 +57,7 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         Which::Ingest(a) => ingest::run(config, a).await,
         Which::Api(a) => api::run(config, a).await,
         Which::Limits(a) => limits::run(config, a).await,
+        Which::Devices(a) => devices::run(config, a).await,
         Which::Billing(a) => billing::run(config, a).await,
         Which::Export(a) => export::run(config, a).await,
         Which::Sinks(a) => sinks::run(config, a).await,
