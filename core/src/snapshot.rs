@@ -19,16 +19,24 @@ pub enum SnapshotError {
     Database(#[from] sqlx::Error),
     #[error("snapshot data: {0}")]
     Data(#[from] serde_json::Error),
+    #[error("the snapshot at {position} lacks its chunk {chunk}")]
+    Incomplete { position: Position, chunk: i32 },
+    #[error("a snapshot of {0} bytes has more chunks than can be numbered")]
+    TooLarge(usize),
 }
 
 type Result<T> = std::result::Result<T, SnapshotError>;
 
-/// The shape of a snapshot's data; a start ignores snapshots of another format.
-pub const FORMAT: i32 = 2;
+/// The shape of a snapshot's data; a start ignores snapshots of another format. Format 3: the
+/// JSON of [`Snapshot`], stored in chunks.
+pub const FORMAT: i32 = 3;
 /// Events applied between two snapshots.
 pub const SNAPSHOT_EVERY: u64 = 500_000;
 /// Snapshots kept; older ones are deleted when a new one is written.
 const KEEP: i64 = 2;
+/// Bytes per stored chunk: far below a bytea's 1 GB, large enough that a million SIMs take a
+/// handful of rows.
+const CHUNK_BYTES: usize = 64 << 20;
 
 #[derive(Serialize)]
 pub(crate) struct SnapshotRef<'a> {
@@ -48,30 +56,75 @@ pub(crate) struct Snapshot {
 
 /// The latest snapshot of this format, with its position.
 pub(crate) async fn latest(pool: &PgPool) -> Result<Option<(Position, Snapshot)>> {
-    let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT position, data FROM core_view_snapshots WHERE format = $1 ORDER BY position DESC LIMIT 1",
+    let Some((position, data)) = latest_bytes(pool).await? else { return Ok(None) };
+    Ok(Some((position, serde_json::from_slice(&data)?)))
+}
+
+/// The latest snapshot's bytes, its chunks read one at a time into one buffer, all in one
+/// database snapshot: a newer snapshot saved meanwhile cannot delete chunks under the read.
+async fn latest_bytes(pool: &PgPool) -> Result<Option<(Position, Vec<u8>)>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+    let row: Option<(i64, i32)> = sqlx::query_as(
+        "SELECT position, chunks FROM core_view_snapshots WHERE format = $1 ORDER BY position DESC LIMIT 1",
     )
     .bind(FORMAT)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
-    match row {
-        None => Ok(None),
-        Some((position, data)) => Ok(Some((position, serde_json::from_slice(&data)?))),
+    let Some((position, chunks)) = row else { return Ok(None) };
+    let mut data = Vec::new();
+    for chunk in 0..chunks {
+        let part: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT data FROM core_view_snapshot_chunks WHERE position = $1 AND format = $2 AND chunk = $3",
+        )
+        .bind(position)
+        .bind(FORMAT)
+        .bind(chunk)
+        .fetch_optional(&mut *tx)
+        .await?;
+        // A snapshot missing a chunk is unusable, like any unreadable one: a replay from 0.
+        let part = part.ok_or(SnapshotError::Incomplete { position, chunk })?;
+        data.extend_from_slice(&part);
     }
+    tx.commit().await?;
+    Ok(Some((position, data)))
 }
 
 /// Stores a snapshot taken at `position` and drops all but the newest few.
 pub(crate) async fn save(pool: &PgPool, position: Position, data: Vec<u8>) -> Result<()> {
+    save_in_chunks(pool, position, &data, CHUNK_BYTES).await
+}
+
+async fn save_in_chunks(pool: &PgPool, position: Position, data: &[u8], chunk_bytes: usize) -> Result<()> {
+    let chunks: Vec<&[u8]> = data.chunks(chunk_bytes.max(1)).collect();
+    let count = i32::try_from(chunks.len()).map_err(|_| SnapshotError::TooLarge(data.len()))?;
     let mut tx = pool.begin().await?;
-    sqlx::query(
-        "INSERT INTO core_view_snapshots (position, format, taken_at, data) VALUES ($1, $2, now(), $3) \
+    let fresh = sqlx::query(
+        "INSERT INTO core_view_snapshots (position, format, taken_at, data, chunks) VALUES ($1, $2, now(), '', $3) \
          ON CONFLICT (position, format) DO NOTHING",
     )
     .bind(position)
     .bind(FORMAT)
-    .bind(&data)
+    .bind(count)
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected()
+        == 1;
+    // One of this position is stored already: the views at a position are the same whoever
+    // wrote them.
+    if fresh {
+        for (i, chunk) in chunks.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO core_view_snapshot_chunks (position, format, chunk, data) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(position)
+            .bind(FORMAT)
+            .bind(i as i32)
+            .bind(chunk)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
     sqlx::query(
         "DELETE FROM core_view_snapshots WHERE position < (SELECT min(position) FROM \
          (SELECT position FROM core_view_snapshots ORDER BY position DESC LIMIT $1) newest)",
@@ -81,4 +134,65 @@ pub(crate) async fn save(pool: &PgPool, position: Position, data: Vec<u8>) -> Re
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use simledger_services::testing::TestDatabase;
+
+    #[tokio::test]
+    async fn a_snapshot_larger_than_a_chunk_reads_back_byte_for_byte() {
+        let db = TestDatabase::new().await;
+        let pool = db.pool().await;
+        let data: Vec<u8> = (0..10_007u32).map(|i| (i % 251) as u8).collect();
+
+        save_in_chunks(&pool, 42, &data, 1_000).await.unwrap();
+
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM core_view_snapshot_chunks WHERE position = 42")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(stored, 11, "ten full chunks and the rest");
+        assert_eq!(latest_bytes(&pool).await.unwrap(), Some((42, data)));
+    }
+
+    #[tokio::test]
+    async fn the_newest_snapshots_are_kept_with_their_chunks_and_older_ones_go_whole() {
+        let db = TestDatabase::new().await;
+        let pool = db.pool().await;
+        for position in [10, 20, 30] {
+            save_in_chunks(&pool, position, format!("snapshot at {position}").as_bytes(), 4).await.unwrap();
+        }
+        // The same position again (another node's feeder) changes nothing.
+        save_in_chunks(&pool, 30, b"another", 4).await.unwrap();
+
+        let kept: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT s.position, (SELECT count(*) FROM core_view_snapshot_chunks c WHERE c.position = s.position) \
+             FROM core_view_snapshots s ORDER BY s.position",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(kept, vec![(20, 4), (30, 4)]);
+        let orphans: i64 = sqlx::query_scalar("SELECT count(*) FROM core_view_snapshot_chunks WHERE position = 10")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(orphans, 0);
+        assert_eq!(latest_bytes(&pool).await.unwrap(), Some((30, b"snapshot at 30".to_vec())));
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_missing_a_chunk_is_unusable_not_misread() {
+        let db = TestDatabase::new().await;
+        let pool = db.pool().await;
+        save_in_chunks(&pool, 7, b"0123456789", 3).await.unwrap();
+        sqlx::query("DELETE FROM core_view_snapshot_chunks WHERE position = 7 AND chunk = 1")
+            .execute(&pool)
+            .await
+            .unwrap();
+
+        assert!(matches!(latest_bytes(&pool).await, Err(SnapshotError::Incomplete { position: 7, chunk: 1 })));
+    }
 }

@@ -53,15 +53,17 @@ async fn a_start_loads_the_snapshot_rather_than_replaying_and_ignores_another_fo
     let position = core.core.views.snapshot_now(&core.log).await.unwrap();
     // A marker only the snapshot holds: a start that shows it read the snapshot.
     let pool = core.log.pool();
-    let data: Vec<u8> = sqlx::query_scalar("SELECT data FROM core_view_snapshots WHERE position = $1")
-        .bind(position)
-        .fetch_one(pool)
-        .await
-        .unwrap();
+    // A test fleet's views fit one chunk.
+    let data: Vec<u8> =
+        sqlx::query_scalar("SELECT data FROM core_view_snapshot_chunks WHERE position = $1 AND chunk = 0")
+            .bind(position)
+            .fetch_one(pool)
+            .await
+            .unwrap();
     let mut content: serde_json::Value = serde_json::from_slice(&data).unwrap();
     content["limits"]["blocked"]["HS000000000000000000000000000000ff"] = serde_json::Value::Null;
     let marked = serde_json::to_vec(&content).unwrap();
-    sqlx::query("UPDATE core_view_snapshots SET data = $2 WHERE position = $1")
+    sqlx::query("UPDATE core_view_snapshot_chunks SET data = $2 WHERE position = $1 AND chunk = 0")
         .bind(position)
         .bind(&marked)
         .execute(pool)
