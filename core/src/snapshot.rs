@@ -125,11 +125,16 @@ async fn save_in_chunks(pool: &PgPool, position: Position, data: &[u8], chunk_by
             .await?;
         }
     }
+    // The newest few of this format are kept, and so is any row of another format at or after
+    // the oldest of them: an older build beside this one (a rolling upgrade) still starts from
+    // its own, and those below are of no use to anyone. Ranking all formats together would let
+    // an older build's rows near the head push out the snapshot just written.
     sqlx::query(
         "DELETE FROM core_view_snapshots WHERE position < (SELECT min(position) FROM \
-         (SELECT position FROM core_view_snapshots ORDER BY position DESC LIMIT $1) newest)",
+         (SELECT position FROM core_view_snapshots WHERE format = $2 ORDER BY position DESC LIMIT $1) newest)",
     )
     .bind(KEEP)
+    .bind(FORMAT)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -181,6 +186,47 @@ mod tests {
             .unwrap();
         assert_eq!(orphans, 0);
         assert_eq!(latest_bytes(&pool).await.unwrap(), Some((30, b"snapshot at 30".to_vec())));
+    }
+
+    /// After an upgrade, the previous format's snapshots sit near the head while this format's
+    /// first ones are taken far behind it (its views replay from 0): those must stay.
+    #[tokio::test]
+    async fn an_older_formats_snapshots_ahead_do_not_push_out_this_formats() {
+        let db = TestDatabase::new().await;
+        let pool = db.pool().await;
+        for position in [4_500_000i64, 5_000_000] {
+            sqlx::query(
+                "INSERT INTO core_view_snapshots (position, format, taken_at, data) VALUES ($1, $2, now(), 'old')",
+            )
+            .bind(position)
+            .bind(FORMAT - 1)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+
+        save_in_chunks(&pool, 500_000, b"first", 4).await.unwrap();
+        assert_eq!(latest_bytes(&pool).await.unwrap(), Some((500_000, b"first".to_vec())));
+        save_in_chunks(&pool, 1_000_000, b"second", 4).await.unwrap();
+        save_in_chunks(&pool, 1_500_000, b"third", 4).await.unwrap();
+
+        let rows: Vec<(i64, i32)> =
+            sqlx::query_as("SELECT position, format FROM core_view_snapshots ORDER BY position")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let old = FORMAT - 1;
+        assert_eq!(rows, vec![(1_000_000, FORMAT), (1_500_000, FORMAT), (4_500_000, old), (5_000_000, old)]);
+
+        // Once this format has passed them, the older rows go.
+        save_in_chunks(&pool, 5_500_000, b"fourth", 4).await.unwrap();
+        save_in_chunks(&pool, 6_000_000, b"fifth", 4).await.unwrap();
+        let rows: Vec<(i64, i32)> =
+            sqlx::query_as("SELECT position, format FROM core_view_snapshots ORDER BY position")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(rows, vec![(5_500_000, FORMAT), (6_000_000, FORMAT)]);
     }
 
     #[tokio::test]
