@@ -173,13 +173,21 @@ impl Commands {
     }
 
     /// The first event a command with this id appended, if it already ran; answered, like a
-    /// first run, only once the projections commands read show that run. A retry after a crash
-    /// between append and answer would otherwise answer while the registry is still catching up,
-    /// and the caller's next command would be decided on state without it. The head covers every
-    /// event the earlier run appended, however many.
+    /// first run, only once the projections commands read show that run's last event. A retry
+    /// after a crash between append and answer would otherwise answer while the registry is
+    /// still catching up, and the caller's next command would be decided on state without it.
+    /// (Its own last event, not the head: a retry after a slow answer must not wait for
+    /// everything appended since.)
     async fn earlier_run(&self, cmd: &CommandId) -> Result<Option<RecordedEvent>> {
         let Some(done) = self.log.find(cmd.event_id(0)).await? else { return Ok(None) };
-        self.visible(self.log.head().await?).await?;
+        let mut last = done.position;
+        for i in 1..=u8::MAX {
+            match self.log.find(cmd.event_id(i)).await? {
+                Some(e) => last = last.max(e.position),
+                None => break,
+            }
+        }
+        self.visible(last).await?;
         Ok(Some(done))
     }
 

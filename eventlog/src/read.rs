@@ -314,12 +314,15 @@ const READS_IN_FLIGHT: usize = 3;
 pub struct Pages {
     pages: tokio::sync::mpsc::Receiver<Result<Vec<RecordedEvent>>>,
     reader: tokio::task::JoinHandle<()>,
+    /// The empty page that marks the end was handed over.
+    ended: bool,
 }
 
 impl Pages {
     pub(crate) fn start(pool: PgPool, shard: i32, after: Position, page: i64) -> Self {
         let (tx, pages) = tokio::sync::mpsc::channel(1);
-        let page = page.max(1);
+        // As `read` takes them: a position before the log's start is its start.
+        let (after, page) = (after.max(0), page.max(1));
         let reader = tokio::spawn(async move {
             let mut in_flight = futures_util::stream::FuturesOrdered::new();
             // The start of the next page to ask for.
@@ -336,8 +339,12 @@ impl Pages {
                 }
                 let next = match in_flight.next().await.expect("a read is in flight") {
                     Ok(read) => read,
-                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                    Err(_) => return,
+                    Err(e) => {
+                        // Said, never taken for the log's end: a replay would stop short.
+                        tracing::error!(error = %e, "a page read of the log stopped");
+                        let _ = tx.send(Err(EventLogError::ReaderStopped)).await;
+                        return;
+                    }
                 };
                 let (done, short_at) = match &next {
                     Ok(events) => match events.last() {
@@ -347,9 +354,11 @@ impl Pages {
                     },
                     Err(_) => (true, None),
                 };
-                if let Some(end) = short_at {
+                if short_at.is_some() || done {
                     // Drained, not dropped: a dropped COPY costs its connection.
                     while in_flight.next().await.is_some() {}
+                }
+                if let Some(end) = short_at {
                     ask_after = end;
                     ahead = 1;
                 }
@@ -358,16 +367,23 @@ impl Pages {
                 }
             }
         });
-        Self { pages, reader }
+        Self { pages, reader, ended: false }
     }
 
     /// The next page; `None` once the log is read to its end.
     pub async fn next(&mut self) -> Result<Option<Vec<RecordedEvent>>> {
+        if self.ended {
+            return Ok(None);
+        }
         match self.pages.recv().await {
-            Some(Ok(events)) if events.is_empty() => Ok(None),
+            Some(Ok(events)) if events.is_empty() => {
+                self.ended = true;
+                Ok(None)
+            }
             Some(Ok(events)) => Ok(Some(events)),
             Some(Err(e)) => Err(e),
-            None => Ok(None),
+            // The reader ends only after an empty page or an error: anything else stopped it.
+            None => Err(EventLogError::ReaderStopped),
         }
     }
 }

@@ -30,6 +30,8 @@ async fn pages_deliver_every_event_once_in_order_from_any_position() {
     // Pages that end exactly at the head, and a log read from its head.
     assert_eq!(read_all(&log, 34, 100).await, (35..=1_234).collect::<Vec<_>>());
     assert!(read_all(&log, 1_234, 100).await.is_empty());
+    // A position before the log's start is its start: nothing delivered twice.
+    assert_eq!(read_all(&log, -5, 100).await, (1..=1_234).collect::<Vec<_>>());
 }
 
 /// Pages read ahead may be read after appends the page before them did not see. Whatever the
