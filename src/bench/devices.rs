@@ -126,15 +126,25 @@ impl Devices {
         let stdout = child.stdout.take().expect("piped");
         let requests = Arc::new(AtomicU64::new(0));
         let count = requests.clone();
+        let (ready, started) = tokio::sync::oneshot::channel();
         let reader = tokio::spawn(async move {
+            let mut ready = Some(ready);
             let mut lines = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(n) = line.strip_prefix("requests ").and_then(|n| n.parse().ok()) {
                     count.store(n, Ordering::Relaxed);
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(());
+                    }
                 }
             }
         });
-        Ok(Self::Child { child, requests, reader })
+        // The first count comes once the child is connected and its devices are starting: the
+        // bench's warm-up counts from there, not from the process's start.
+        match tokio::time::timeout(Duration::from_secs(60), started).await {
+            Ok(Ok(())) => Ok(Self::Child { child, requests, reader }),
+            _ => anyhow::bail!("the devices' process did not start"),
+        }
     }
 
     /// The devices' own process, when they run in one.
