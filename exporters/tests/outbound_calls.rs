@@ -91,6 +91,24 @@ async fn wait_until_queue_empty(log: &EventLog) {
     panic!("{} calls still queued", queued(log).await);
 }
 
+async fn wait_until_tenant_done(log: &EventLog, tenant: &str) {
+    let left = || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbound_calls WHERE tenant = $1")
+            .bind(tenant)
+            .fetch_one(log.pool())
+            .await
+            .unwrap();
+        n
+    };
+    for _ in 0..400 {
+        if left().await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{} of {tenant}'s calls still queued", left().await);
+}
+
 fn quick(log: &EventLog, accounts: &Accounts) -> Deliverer {
     let mut d =
         Deliverer::new(log.pool().clone(), simledger_outbound::DestinationPolicy::ALLOW_PRIVATE, accounts.clone(), KEY);
@@ -178,6 +196,8 @@ async fn one_tenants_dead_endpoint_does_not_delay_another_tenants_calls() {
     let _running =
         Running(vec![billing_posts::spawn(log.clone(), BillingPoster::new()), outbound_calls::spawn(deliverer)]);
     wait_for(&alive_seen, 5).await;
+    // The receiver answers before the deliverer takes the call off the queue: wait for that.
+    wait_until_tenant_done(&log, "tenant-b").await;
     // Each of tenant a's calls waits 5 s for an answer; b's were all made meanwhile.
     assert!(dead_seen.lock().unwrap().len() <= 2, "{} dead calls", dead_seen.lock().unwrap().len());
     let left: Vec<(String, i64)> =
