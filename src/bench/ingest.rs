@@ -94,10 +94,10 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     let ref_cpu1 = CpuReading::now(None);
     let append_rate = args.reference_events as f64 / secs;
     // Everything the append-only run used: this process (the appender and its callers) and
-    // Postgres.
-    let append_us = (ref_cpu1.process + ref_cpu1.postgres - ref_cpu0.process - ref_cpu0.postgres) as f64
-        / 1000.0
-        / args.reference_events as f64;
+    // Postgres. Each difference on its own and saturating: a server backend that exited between
+    // the readings (a pool closing an idle connection) takes its time out of the later one.
+    let used = ref_cpu1.process.saturating_sub(ref_cpu0.process) + ref_cpu1.postgres.saturating_sub(ref_cpu0.postgres);
+    let append_us = used as f64 / 1000.0 / args.reference_events as f64;
 
     let mut figures = vec![
         Figure::plain("sims", args.sims as f64, "devices"),
