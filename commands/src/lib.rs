@@ -179,16 +179,13 @@ impl Commands {
     /// (Its own last event, not the head: a retry after a slow answer must not wait for
     /// everything appended since.)
     async fn earlier_run(&self, cmd: &CommandId) -> Result<Option<RecordedEvent>> {
-        let Some(done) = self.log.find(cmd.event_id(0)).await? else { return Ok(None) };
-        let mut last = done.position;
-        for i in 1..=u8::MAX {
-            match self.log.find(cmd.event_id(i)).await? {
-                Some(e) => last = last.max(e.position),
-                None => break,
-            }
-        }
+        // Every id a command can give its events, in one read.
+        let ids: Vec<_> = (0..=u8::MAX).map(|i| cmd.event_id(i)).collect();
+        let mut found = self.log.find_all(&ids).await?;
+        let Some(last) = found.last().map(|e| e.position) else { return Ok(None) };
+        let Some(first) = found.iter().position(|e| e.event_id == ids[0]) else { return Ok(None) };
         self.visible(last).await?;
-        Ok(Some(done))
+        Ok(Some(found.swap_remove(first)))
     }
 
     /// Appends a command's events on one stream and waits until the registry shows them.

@@ -149,6 +149,11 @@ impl EventLog {
         read::find(&self.pool, event_id).await
     }
 
+    /// The events with these ids that the log holds, in position order, in one read.
+    pub async fn find_all(&self, event_ids: &[uuid::Uuid]) -> Result<Vec<RecordedEvent>> {
+        read::find_all(&self.pool, event_ids).await
+    }
+
     /// The last committed position (0 for an empty log).
     pub async fn head(&self) -> Result<Position> {
         read::head(&self.pool, self.shard).await

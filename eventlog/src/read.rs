@@ -209,6 +209,14 @@ pub(crate) async fn find(pool: &PgPool, event_id: Uuid) -> Result<Option<Recorde
     row.as_ref().map(decode_row).transpose()
 }
 
+pub(crate) async fn find_all(pool: &PgPool, event_ids: &[Uuid]) -> Result<Vec<RecordedEvent>> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE event_id = ANY($1) ORDER BY position"))
+        .bind(event_ids)
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(decode_row).collect()
+}
+
 /// `Some(head)` if, in one snapshot, the head is past `after` yet no event follows it: a hole.
 pub(crate) async fn hole_after(pool: &PgPool, shard: i32, after: Position) -> Result<Option<Position>> {
     let (head, next_exists): (i64, bool) = sqlx::query_as(
