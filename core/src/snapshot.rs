@@ -60,33 +60,35 @@ pub(crate) async fn latest(pool: &PgPool) -> Result<Option<(Position, Snapshot)>
     Ok(Some((position, serde_json::from_slice(&data)?)))
 }
 
-/// The latest snapshot's bytes, its chunks read one at a time into one buffer, all in one
-/// database snapshot: a newer snapshot saved meanwhile cannot delete chunks under the read.
+/// The latest snapshot's bytes: header and chunks in one statement, so in one database
+/// snapshot (a newer snapshot saved meanwhile cannot delete chunks under the read), the chunks
+/// streamed into one buffer in their order.
 async fn latest_bytes(pool: &PgPool) -> Result<Option<(Position, Vec<u8>)>> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
-    let row: Option<(i64, i32)> = sqlx::query_as(
-        "SELECT position, chunks FROM core_view_snapshots WHERE format = $1 ORDER BY position DESC LIMIT 1",
+    use futures_util::TryStreamExt;
+    let mut rows = sqlx::query_as::<_, (i64, i32, Option<i32>, Option<Vec<u8>>)>(
+        "WITH latest AS (SELECT position, chunks FROM core_view_snapshots WHERE format = $1 \
+         ORDER BY position DESC LIMIT 1) \
+         SELECT l.position, l.chunks, c.chunk, c.data FROM latest l LEFT JOIN core_view_snapshot_chunks c \
+         ON c.position = l.position AND c.format = $1 ORDER BY c.chunk",
     )
     .bind(FORMAT)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((position, chunks)) = row else { return Ok(None) };
-    let mut data = Vec::new();
-    for chunk in 0..chunks {
-        let part: Option<Vec<u8>> = sqlx::query_scalar(
-            "SELECT data FROM core_view_snapshot_chunks WHERE position = $1 AND format = $2 AND chunk = $3",
-        )
-        .bind(position)
-        .bind(FORMAT)
-        .bind(chunk)
-        .fetch_optional(&mut *tx)
-        .await?;
+    .fetch(pool);
+    let (mut found, mut data) = (None, Vec::new());
+    let mut next_chunk = 0;
+    while let Some((position, chunks, chunk, part)) = rows.try_next().await? {
+        found = Some((position, chunks));
+        let (Some(chunk), Some(part)) = (chunk, part) else { continue };
         // A snapshot missing a chunk is unusable, like any unreadable one: a replay from 0.
-        let part = part.ok_or(SnapshotError::Incomplete { position, chunk })?;
+        if chunk != next_chunk {
+            return Err(SnapshotError::Incomplete { position, chunk: next_chunk });
+        }
         data.extend_from_slice(&part);
+        next_chunk += 1;
     }
-    tx.commit().await?;
+    let Some((position, chunks)) = found else { return Ok(None) };
+    if next_chunk != chunks {
+        return Err(SnapshotError::Incomplete { position, chunk: next_chunk });
+    }
     Ok(Some((position, data)))
 }
 
@@ -210,23 +212,23 @@ mod tests {
         save_in_chunks(&pool, 1_000_000, b"second", 4).await.unwrap();
         save_in_chunks(&pool, 1_500_000, b"third", 4).await.unwrap();
 
-        let rows: Vec<(i64, i32)> =
-            sqlx::query_as("SELECT position, format FROM core_view_snapshots ORDER BY position")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
+        let rows = stored(&pool).await;
         let old = FORMAT - 1;
         assert_eq!(rows, vec![(1_000_000, FORMAT), (1_500_000, FORMAT), (4_500_000, old), (5_000_000, old)]);
 
         // Once this format has passed them, the older rows go.
         save_in_chunks(&pool, 5_500_000, b"fourth", 4).await.unwrap();
         save_in_chunks(&pool, 6_000_000, b"fifth", 4).await.unwrap();
-        let rows: Vec<(i64, i32)> =
-            sqlx::query_as("SELECT position, format FROM core_view_snapshots ORDER BY position")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
+        let rows = stored(&pool).await;
         assert_eq!(rows, vec![(5_500_000, FORMAT), (6_000_000, FORMAT)]);
+    }
+
+    /// (position, format) of every stored snapshot.
+    async fn stored(pool: &PgPool) -> Vec<(i64, i32)> {
+        sqlx::query_as("SELECT position, format FROM core_view_snapshots ORDER BY position")
+            .fetch_all(pool)
+            .await
+            .unwrap()
     }
 
     #[tokio::test]
