@@ -132,7 +132,6 @@ impl<F: Future> Future for Metered<F> {
 /// an earlier reading takes its time with it, so a difference of two readings counts only the
 /// processes alive at both ends; long-lived servers and pooled connections are.
 pub fn processes(comm: &str) -> u64 {
-    let ticks = rustix::param::clock_ticks_per_second().max(1);
     let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
     let mut total_ticks = 0u64;
     for entry in entries.flatten() {
@@ -147,7 +146,7 @@ pub fn processes(comm: &str) -> u64 {
             }
         }
     }
-    total_ticks.saturating_mul(1_000_000_000) / ticks
+    ticks_ns(total_ticks)
 }
 
 /// The command name and user + system ticks of a `/proc/<pid>/stat` line. The name is in
@@ -156,9 +155,13 @@ pub fn processes(comm: &str) -> u64 {
 /// Processor time, in nanoseconds, used so far by the process `pid` (0 once it is gone): a
 /// child process a bench started, such as its simulated devices.
 pub fn process(pid: u32) -> u64 {
-    let ticks = rustix::param::clock_ticks_per_second().max(1);
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0 };
-    parse_stat(&stat).map_or(0, |(_, used)| used).saturating_mul(1_000_000_000) / ticks
+    ticks_ns(parse_stat(&stat).map_or(0, |(_, used)| used))
+}
+
+/// Clock ticks of `/proc` in nanoseconds.
+fn ticks_ns(ticks: u64) -> u64 {
+    ticks.saturating_mul(1_000_000_000) / rustix::param::clock_ticks_per_second().max(1)
 }
 
 fn parse_stat(stat: &str) -> Option<(&str, u64)> {

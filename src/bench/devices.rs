@@ -16,14 +16,16 @@ use simledger_core::CoreNames;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use crate::config::Config;
+use crate::platform::Platform;
+
+/// The seed of the fleet plan the benches provision and their devices drive.
+pub(crate) const PLAN_SEED: u64 = 7;
 
 #[derive(Debug, Args)]
 pub struct DevicesArgs {
-    /// SIMs in the provisioned plan (the same `--sims` and `--seed` the bench provisioned).
+    /// SIMs in the provisioned plan (the same `--sims` the bench provisioned, seed [`PLAN_SEED`]).
     #[arg(long)]
     sims: usize,
-    #[arg(long)]
-    seed: u64,
     /// Most device requests per wall second (0: unlimited).
     #[arg(long)]
     rate: f64,
@@ -39,8 +41,8 @@ const REPORT_EVERY: Duration = Duration::from_millis(100);
 pub async fn run(config: &Config, args: DevicesArgs) -> anyhow::Result<()> {
     let nats = simledger_services::nats::connect(&config.nats_url).await?;
     let names = CoreNames::new(config.nats_prefix()?);
-    let sim = Simulator::new(nats, names, sim_config(args.seed, args.rate, args.start));
-    let plan = FleetPlan::generate(args.seed, args.sims);
+    let sim = Simulator::new(nats, names, sim_config(args.rate, args.start));
+    let plan = FleetPlan::generate(PLAN_SEED, args.sims);
     let runner = sim.clone();
     let driving = tokio::spawn(async move { runner.run(&plan).await });
     let mut stdin = tokio::io::stdin();
@@ -68,8 +70,8 @@ pub async fn run(config: &Config, args: DevicesArgs) -> anyhow::Result<()> {
 }
 
 /// Ordinary traffic from `start` on, as fast as `rate` allows.
-fn sim_config(seed: u64, rate: f64, start: chrono::DateTime<chrono::Utc>) -> SimConfig {
-    SimConfig { scenario: Default::default(), seed, start, duration: None, speed: 0.0, rate }
+fn sim_config(rate: f64, start: chrono::DateTime<chrono::Utc>) -> SimConfig {
+    SimConfig { scenario: Default::default(), seed: PLAN_SEED, start, duration: None, speed: 0.0, rate }
 }
 
 /// Device requests made so far (each is one NATS request to a node).
@@ -94,28 +96,25 @@ pub(crate) enum Devices {
 }
 
 impl Devices {
-    /// Starts driving the plan of `seed` and `sims` (already provisioned) against the platform
-    /// at `config`'s NATS server and prefix, from the simulated time `start` on.
-    #[allow(clippy::too_many_arguments)]
+    /// Starts driving the plan of `sims` SIMs (already provisioned) against the platform `p`,
+    /// from the simulated time `start` on.
     pub(crate) async fn start(
         config: &Config,
-        nats: async_nats::Client,
-        names: CoreNames,
-        seed: u64,
+        p: &Platform,
         sims: usize,
         rate: f64,
         start: chrono::DateTime<chrono::Utc>,
         own_process: bool,
     ) -> anyhow::Result<Self> {
         if !own_process {
-            let sim = Simulator::new(nats, names, sim_config(seed, rate, start));
-            let (runner, plan) = (sim.clone(), FleetPlan::generate(seed, sims));
+            let sim = Simulator::new(p.nats.clone(), p.names.clone(), sim_config(rate, start));
+            let (runner, plan) = (sim.clone(), FleetPlan::generate(PLAN_SEED, sims));
             tokio::spawn(async move { runner.run(&plan).await });
             return Ok(Self::InProcess(sim));
         }
         let prefix = config.nats_prefix()?;
         let mut child = tokio::process::Command::new(std::env::current_exe()?)
-            .args(["bench", "devices", "--sims", &sims.to_string(), "--seed", &seed.to_string()])
+            .args(["bench", "devices", "--sims", &sims.to_string()])
             .args(["--rate", &rate.to_string(), "--start", &start.to_rfc3339()])
             .args(["--nats-url", &config.nats_url, "--nats-prefix", &prefix])
             .args(["--log", "warn"])

@@ -47,7 +47,7 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     bench_config.nats_prefix = Some(format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
     let p = platform::start(&bench_config, true, true).await?;
     eprintln!("provisioning {} SIMs…", args.sims);
-    let plan = FleetPlan::generate(PLAN_SEED, args.sims);
+    let plan = FleetPlan::generate(super::devices::PLAN_SEED, args.sims);
     platform::provision(&p.commands, &plan, None).await?;
     let core = p.core.as_ref().expect("bench runs the core");
     anyhow::ensure!(core.views.caught_up(&p.log, Duration::from_secs(120)).await, "core views behind");
@@ -131,12 +131,8 @@ async fn start_devices(
 ) -> anyhow::Result<super::devices::Devices> {
     // Each phase starts its own simulated day, so its requests are new happenings.
     let start = SimConfig::default_start() + chrono::Duration::days(if rate > 0.0 { 1 } else { 0 });
-    let (nats, names) = (p.nats.clone(), p.names.clone());
-    super::devices::Devices::start(config, nats, names, PLAN_SEED, args.sims, rate, start, args.simulator_process).await
+    super::devices::Devices::start(config, p, args.sims, rate, start, args.simulator_process).await
 }
-
-/// The seed of the fleet plan: the bench provisions it, the devices drive it.
-const PLAN_SEED: u64 = 7;
 
 /// Processor time used so far: by each metered stage of this process, by this whole process,
 /// and by the Postgres and NATS servers.

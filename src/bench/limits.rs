@@ -20,7 +20,7 @@ use simledger_core::simulator::FleetPlan;
 use simledger_eventlog::Event;
 use tokio::sync::Mutex;
 
-use super::devices::Devices;
+use super::devices::{Devices, PLAN_SEED};
 use super::report::{print, Figure};
 use super::BenchDatabase;
 use crate::config::Config;
@@ -46,9 +46,6 @@ pub struct LimitsArgs {
     #[arg(long)]
     json: bool,
 }
-
-/// The seed of the fleet plan: the bench provisions it, the devices drive it.
-const PLAN_SEED: u64 = 7;
 
 struct Run {
     rate: f64,
@@ -118,17 +115,8 @@ async fn one_run(config: &Config, args: &LimitsArgs, limits: bool, rate: f64) ->
     anyhow::ensure!(core.views.caught_up(&p.log, Duration::from_secs(120)).await, "core views behind");
 
     let reaction = limits.then(|| track_reactions(&p));
-    let devices = Devices::start(
-        &bench_config,
-        p.nats.clone(),
-        p.names.clone(),
-        PLAN_SEED,
-        args.sims,
-        rate,
-        simledger_core::simulator::SimConfig::default_start(),
-        args.simulator_process,
-    )
-    .await?;
+    let start = simledger_core::simulator::SimConfig::default_start();
+    let devices = Devices::start(&bench_config, &p, args.sims, rate, start, args.simulator_process).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (t0, head0, req0) = (Instant::now(), p.log.head().await?, devices.requests());
     eprintln!("{name}: measuring for {} s…", args.seconds);
